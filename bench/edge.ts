@@ -1,0 +1,242 @@
+/**
+ * Edge benchmark against HAProxy (Debian package) on the same machine in the same run:
+ *   1. L4 bulk throughput through SNI passthrough (curl downloading a large body over TLS),
+ *   2. new TLS connections per second through L4 (handshake loop, p50/p99),
+ *   3. L7 HTTP/2 requests per second with h2load (TLS terminated, h2c backend, p50/p99).
+ * Prints one table with ratios and the peak RSS of each proxy. Run: `node bench/edge.ts`.
+ * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { processEnvironment } from '#core/config';
+import { createTestPki } from '../test/integration/edge/certs.ts';
+import { freePort, HAPROXY_HEAD, startHaproxy } from '../test/integration/edge/haproxy.ts';
+
+const run = promisify(execFile);
+const env = processEnvironment();
+const SECONDS = Number(env['EDGE_BENCH_SECONDS'] ?? 8);
+const BULK_MIB = Number(env['EDGE_BENCH_BULK_MIB'] ?? 512);
+const NODE = process.execPath;
+const HERE = import.meta.dirname;
+
+interface Sample {
+  readonly value: number;
+  readonly p50?: number;
+  readonly p99?: number;
+  readonly failed?: number;
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly info: Record<string, number>;
+}
+
+function startNode(script: string, args: readonly string[]): Promise<Started> {
+  const child = spawn(NODE, [join(HERE, 'edge', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /READY (\{.*\})/.exec(out);
+      if (m?.[1] !== undefined) resolve({ child, info: JSON.parse(m[1]) as Record<string, number> });
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${String(code)}`)));
+  });
+}
+
+/** Peak resident set (VmHWM) of a process in MiB. */
+async function peakRssMiB(pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+async function bulk(port: number, caFile: string): Promise<number> {
+  const speeds: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { stdout } = await run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '--cacert',
+      caFile,
+      '-w',
+      '%{speed_download}',
+      '--resolve',
+      `bulk.bench.test:${port}:127.0.0.1`,
+      `https://bulk.bench.test:${port}/`,
+    ]);
+    speeds.push(Number(stdout) / (1024 * 1024));
+  }
+  return speeds.toSorted((a, b) => a - b)[1] ?? 0;
+}
+
+async function connects(
+  port: number,
+): Promise<{ perSecond: number; p50: number; p99: number; failures: number }> {
+  const { stdout } = await run(NODE, [
+    join(HERE, 'edge', 'connect-load.ts'),
+    String(port),
+    'small.bench.test',
+    String(SECONDS),
+    '16',
+  ]);
+  return JSON.parse(stdout) as { perSecond: number; p50: number; p99: number; failures: number };
+}
+
+async function h2load(port: number, dir: string, label: string) {
+  const log = join(dir, `h2load-${label}.log`);
+  const { stdout } = await run(
+    'h2load',
+    [
+      '-D',
+      String(SECONDS),
+      '-c',
+      '32',
+      '-m',
+      '16',
+      '-t',
+      '1',
+      '--log-file',
+      log,
+      // The URL host is the SNI and :authority; --connect-to sends the connections to loopback.
+      `https://api.bench.test:${port}/`,
+      '--connect-to',
+      `127.0.0.1:${port}`,
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const rps = Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? 0);
+  const failed = Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0);
+  const times = (await readFile(log, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => Number(l.split('\t')[2]) / 1000)
+    .filter((n) => Number.isFinite(n))
+    .sort((a, b) => a - b);
+  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor((times.length * p) / 100))] ?? 0;
+  return { rps, failed, p50: pct(50), p99: pct(99) };
+}
+
+const pki = await createTestPki();
+const leaf = await pki.issue('bench', ['*.bench.test']);
+const backend = await startNode('backend-process.ts', [leaf.certFile, leaf.keyFile, String(BULK_MIB)]);
+const b = backend.info;
+const edge = await startNode('edge-process.ts', [
+  JSON.stringify({
+    listeners: [
+      { id: 'l4', host: '127.0.0.1', port: 0, idleTimeout: '60s' },
+      { id: 'l7', host: '127.0.0.1', port: 0 },
+    ],
+    routes: [
+      { id: 'bulk', listener: 'l4', host: 'bulk.bench.test', backend: `127.0.0.1:${b['bulk']}` },
+      { id: 'small', listener: 'l4', host: 'small.bench.test', backend: `127.0.0.1:${b['small']}` },
+      {
+        id: 'api',
+        listener: 'l7',
+        host: 'api.bench.test',
+        mode: 'l7',
+        backend: `127.0.0.1:${b['h2c']}`,
+        backendProtocol: 'h2c',
+        certFile: leaf.certFile,
+        keyFile: leaf.keyFile,
+      },
+    ],
+  }),
+]);
+const [hl4, hl7] = [await freePort(), await freePort()];
+const haproxy = await startHaproxy(
+  async (dir) => {
+    const bundle = join(dir, 'bench.pem');
+    await writeFile(bundle, Buffer.concat([leaf.cert, leaf.key]));
+    return [
+      HAPROXY_HEAD,
+      'frontend l4',
+      '  mode tcp',
+      `  bind 127.0.0.1:${hl4}`,
+      '  tcp-request inspect-delay 5s',
+      '  tcp-request content accept if { req_ssl_hello_type 1 }',
+      '  use_backend bulk if { req_ssl_sni -i bulk.bench.test }',
+      '  use_backend small if { req_ssl_sni -i small.bench.test }',
+      'backend bulk',
+      '  mode tcp',
+      `  server b 127.0.0.1:${b['bulk']}`,
+      'backend small',
+      '  mode tcp',
+      `  server s 127.0.0.1:${b['small']}`,
+      'frontend l7',
+      '  mode http',
+      `  bind 127.0.0.1:${hl7} ssl crt ${bundle} alpn h2,http/1.1`,
+      '  default_backend api',
+      'backend api',
+      '  mode http',
+      `  server a 127.0.0.1:${b['h2c']} proto h2`,
+      '',
+    ].join('\n');
+  },
+  [hl4, hl7],
+);
+
+try {
+  const e = edge.info;
+  // Rounds alternate edge and HAProxy so that load from other processes on the shared machine
+  // hits both alike; each figure is the median over the rounds.
+  const rounds = Number(env['EDGE_BENCH_ROUNDS'] ?? 3);
+  const samples = { bulk: [[], []], conn: [[], []], l7: [[], []] } as Record<string, [Sample[], Sample[]]>;
+  const targets = [
+    { l4: e['l4'] ?? 0, l7: e['l7'] ?? 0, label: 'edge' },
+    { l4: hl4, l7: hl7, label: 'haproxy' },
+  ];
+  for (let round = 0; round < rounds; round++) {
+    for (const t of round % 2 === 0 ? targets : targets.toReversed()) {
+      const side = t.label === 'edge' ? 0 : 1;
+      samples['bulk']?.[side].push({ value: await bulk(t.l4, pki.caFile) });
+      const c = await connects(t.l4);
+      samples['conn']?.[side].push({ value: c.perSecond, p50: c.p50, p99: c.p99 });
+      const h = await h2load(t.l7, pki.dir, `${t.label}-${round}`);
+      samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+    }
+  }
+  const med = (list: Sample[] | undefined): Sample =>
+    (list ?? []).toSorted((a, b) => a.value - b.value)[Math.floor((list?.length ?? 0) / 2)] ?? { value: 0 };
+  const results = {
+    bulk: { edge: med(samples['bulk']?.[0]).value, haproxy: med(samples['bulk']?.[1]).value },
+    connects: {
+      edge: { ...med(samples['conn']?.[0]), perSecond: med(samples['conn']?.[0]).value },
+      haproxy: { ...med(samples['conn']?.[1]), perSecond: med(samples['conn']?.[1]).value },
+    },
+    l7: {
+      edge: { ...med(samples['l7']?.[0]), rps: med(samples['l7']?.[0]).value },
+      haproxy: { ...med(samples['l7']?.[1]), rps: med(samples['l7']?.[1]).value },
+    },
+    rss: { edge: await peakRssMiB(edge.child.pid), haproxy: await peakRssMiB(haproxy.child.pid) },
+    rounds,
+  };
+  const ratio = (a: number, c: number) => (c === 0 ? 0 : a / c).toFixed(2);
+  const f = (n: number | undefined) => (n ?? 0).toFixed(1);
+  console.log(
+    `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds)`,
+  );
+  console.log('| scenario | Gatehouse edge | HAProxy | ratio | target |');
+  console.log('|---|---|---|---|---|');
+  console.log(
+    `| L4 bulk throughput (MiB/s, ${BULK_MIB} MiB download, middle of 3) | ${f(results.bulk.edge)} | ${f(results.bulk.haproxy)} | ${ratio(results.bulk.edge, results.bulk.haproxy)} | >= 1.0 |`,
+  );
+  const c = results.connects;
+  console.log(
+    `| L4 new TLS connections/s (16 loops) | ${f(c.edge.perSecond)} (p50 ${f(c.edge.p50)} ms, p99 ${f(c.edge.p99)} ms) | ${f(c.haproxy.perSecond)} (p50 ${f(c.haproxy.p50)} ms, p99 ${f(c.haproxy.p99)} ms) | ${ratio(c.edge.perSecond, c.haproxy.perSecond)} | >= 0.7 |`,
+  );
+  const l = results.l7;
+  console.log(
+    `| L7 HTTP/2 req/s (h2load -c 32 -m 16) | ${f(l.edge.rps)} (p50 ${f(l.edge.p50)} ms, p99 ${f(l.edge.p99)} ms, ${l.edge.failed} failed) | ${f(l.haproxy.rps)} (p50 ${f(l.haproxy.p50)} ms, p99 ${f(l.haproxy.p99)} ms, ${l.haproxy.failed} failed) | ${ratio(l.edge.rps, l.haproxy.rps)} | >= 0.7 |`,
+  );
+  console.log(`| peak RSS (MiB) | ${results.rss.edge} | ${results.rss.haproxy} | | |`);
+  console.log(`\n${JSON.stringify(results)}`);
+} finally {
+  edge.child.kill('SIGTERM');
+  backend.child.kill('SIGTERM');
+  await haproxy[Symbol.asyncDispose]();
+  await pki[Symbol.asyncDispose]();
+}

@@ -1,0 +1,193 @@
+/**
+ * kv door benchmark (docs/benchmarks.md, "kv"). In one run, on this machine:
+ *  1. starts `gatehouse serve` in its own process with the kv door on TLS 1.3, external JWT
+ *     authentication (a JWKS issuer run by this script), the rate limiter (generous quota, so it
+ *     is evaluated but never refuses), metrics, audit, and a Redis driver on the same Redis,
+ *  2. from this one Node process, drives Set and Get of 1 KiB values at concurrency 64:
+ *     first with ioredis straight to Redis (SET/GET), then with a Connect gRPC client through
+ *     the gateway (one HTTP/2 connection, like the single ioredis connection),
+ *  3. prints ops/s, p50/p99 latency, CPU per call of this client process and of the gateway
+ *     process, the gateway/direct ratio and the gateway's peak RSS.
+ * Run: `node_modules/.bin/node bench/kv.ts [--seconds 10] [--concurrency 64] [--redis URL] [--audit every|summary]`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { processEnvironment, testServices } from '#core/config';
+import { createKvClient } from '../src/doors/kv/index.ts';
+import { AUDIENCE, ISSUER, startIdp } from '../test/integration/kv/harness.ts';
+import { type LoadResult, runLoad } from './kv/load.ts';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '64' },
+    redis: { type: 'string', default: testServices().redisUrl ?? 'redis://127.0.0.1:6379' },
+    audit: { type: 'string', default: 'every' },
+    'cpu-prof-dir': { type: 'string' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const KEYS = 1000;
+const VALUE = Buffer.alloc(1024, 'v');
+const MAX_OPS = 5_000_000;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function peakRssMiB(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+async function startGateway(home: string, kvPort: number, jwksUrl: string): Promise<ChildProcess> {
+  const config = {
+    home,
+    log: { level: 'warn' },
+    server: { listen: '127.0.0.1:0' },
+    auth: {
+      jwks: [{ name: 'bench', url: jwksUrl, issuer: ISSUER, audiences: [AUDIENCE], rolesClaim: 'roles' }],
+    },
+    kv: {
+      listen: `127.0.0.1:${kvPort}`,
+      drivers: { redis: { type: 'redis', url: values.redis, keyPrefix: 'gatehouse-bench:gw:' } },
+      defaultDriver: 'redis',
+      limits: { requestsPerSecond: 10_000_000, burst: 10_000_000, maxInFlight: 4096 },
+      audit: { allowed: values.audit === 'summary' ? 'summary' : 'every' },
+    },
+  };
+  const file = join(home, 'gatehouse.yaml');
+  writeFileSync(file, JSON.stringify(config));
+  const env = processEnvironment();
+  const child = spawn(
+    process.execPath,
+    [
+      ...(values['cpu-prof-dir'] === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof-dir']}`]),
+      resolve(import.meta.dirname, '../src/main.ts'),
+      'serve',
+      '--config',
+      file,
+    ],
+    { env: { PATH: env['PATH'] ?? '', HOME: env['HOME'] ?? home }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error('gateway did not start in 30 s')), 30_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (/listening/i.test(d.toString())) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`gateway exited with ${code}`)));
+  });
+  return child;
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function row(name: string, r: LoadResult, gatewayCpu: number | undefined): string {
+  const cells = [
+    name.padEnd(24),
+    r.opsPerSecond.toFixed(0).padStart(9),
+    r.p50Ms.toFixed(2).padStart(8),
+    r.p99Ms.toFixed(2).padStart(8),
+    String(r.errors).padStart(7),
+    r.clientCpuUs.toFixed(0).padStart(10),
+    (gatewayCpu === undefined ? '—' : gatewayCpu.toFixed(0)).padStart(11),
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+async function main(): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'gatehouse-kv-bench-'));
+  // The machine is shared: the 1-minute load average says how much the numbers are worth.
+  const loadBefore = loadavg()[0] ?? Number.NaN;
+  const idp = await startIdp();
+  const kvPort = await freePort();
+  const gateway = await startGateway(home, kvPort, idp.url);
+  const redis = new Redis(values.redis);
+  try {
+    const token = await idp.sign({ roles: ['operator:bench'], exp: Math.floor(Date.now() / 1000) + 3600 });
+    const client = createKvClient({
+      url: `https://127.0.0.1:${kvPort}`,
+      ca: readFileSync(join(home, 'tls', 'ca.crt'), 'utf8'),
+      token,
+      timeoutMs: 10_000,
+    });
+    const key = (i: number) => `k${i % KEYS}`;
+    const opts = { concurrency: CONCURRENCY, seconds: SECONDS, maxOps: MAX_OPS };
+    const warm = { ...opts, seconds: 1 };
+    // Warm-up: JIT, connections, the JWKS fetch and the keys both reads will find.
+    await runLoad((i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE), warm);
+    await runLoad((i) => client.set({ namespace: 'bench', key: key(i), value: VALUE }), warm);
+    const results: [string, LoadResult][] = [];
+    const gatewayCpuUs: Record<string, number> = {};
+    const phase = async (name: string, op: (i: number) => Promise<unknown>) => {
+      const cpu = cpuSeconds(gateway.pid);
+      const r = await runLoad(op, opts);
+      gatewayCpuUs[name] = ((cpuSeconds(gateway.pid) - cpu) / r.ops) * 1e6;
+      results.push([name, r]);
+    };
+    await phase('direct ioredis SET', (i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE));
+    await phase('gateway gRPC Set', (i) => client.set({ namespace: 'bench', key: key(i), value: VALUE }));
+    await phase('direct ioredis GET', (i) => redis.getBuffer(`gatehouse-bench:direct:${key(i)}`));
+    await phase('gateway gRPC Get', (i) => client.get({ namespace: 'bench', key: key(i) }));
+    const rss = peakRssMiB(gateway.pid);
+    const loadAfter = loadavg()[0] ?? Number.NaN;
+    const by = Object.fromEntries(results);
+    const ratio = (a: string, b: string) =>
+      ((by[a]?.opsPerSecond ?? 0) / (by[b]?.opsPerSecond ?? 1)).toFixed(2);
+    console.log(
+      `\nkv benchmark: ${SECONDS}s per phase, concurrency ${CONCURRENCY}, 1 KiB values, ${KEYS} keys, audit ${values.audit}\n`,
+    );
+    console.log(
+      '| phase                    |     ops/s |  p50 ms |  p99 ms | errors | client µs | gateway µs |',
+    );
+    console.log(
+      '|--------------------------|-----------|---------|---------|--------|-----------|------------|',
+    );
+    for (const [name, r] of results) {
+      console.log(row(name, r, name.startsWith('gateway') ? gatewayCpuUs[name] : undefined));
+      if (r.firstError !== undefined) console.log(`  first error: ${r.firstError}`);
+    }
+    console.log(`\nSet ratio gateway/direct: ${ratio('gateway gRPC Set', 'direct ioredis SET')}`);
+    console.log(`Get ratio gateway/direct: ${ratio('gateway gRPC Get', 'direct ioredis GET')}`);
+    console.log(`gateway peak RSS: ${rss.toFixed(0)} MiB`);
+    console.log(`load average (1 min) before/after: ${loadBefore.toFixed(1)}/${loadAfter.toFixed(1)}`);
+    console.log(
+      JSON.stringify({
+        results: by,
+        peakRssMiB: rss,
+        loadAverage: [loadBefore, loadAfter],
+        gatewayCpuPerCallUs: gatewayCpuUs,
+      }),
+    );
+  } finally {
+    redis.disconnect();
+    gateway.kill('SIGTERM');
+    await new Promise((r) => gateway.once('exit', r));
+    await idp.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+await main();

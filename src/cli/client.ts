@@ -1,0 +1,194 @@
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Environment } from '#core/config';
+
+/** What `gatehouse login` saves so that later commands find the server and a token. */
+export interface SavedLogin {
+  readonly server: string;
+  readonly accessToken: string;
+  readonly refreshToken?: string;
+  /** Epoch milliseconds when the access token expires. */
+  readonly expiresAt?: number;
+  readonly username?: string;
+}
+
+/** A failure the CLI reports to the user with an exit code. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  readonly code: string | undefined;
+  readonly errorId: string | undefined;
+  readonly status: number | undefined;
+  constructor(
+    message: string,
+    options: { exitCode?: number; code?: string; errorId?: string; status?: number } = {},
+  ) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = options.exitCode ?? 1;
+    this.code = options.code;
+    this.errorId = options.errorId;
+    this.status = options.status;
+  }
+}
+
+/** `$XDG_CONFIG_HOME/gatehouse/credentials.json`, falling back to `~/.config`. */
+export function credentialsPath(env: Environment): string {
+  const base = env['XDG_CONFIG_HOME'] ?? join(env['HOME'] ?? '.', '.config');
+  return join(base, 'gatehouse', 'credentials.json');
+}
+
+export async function readSavedLogin(env: Environment): Promise<SavedLogin | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(credentialsPath(env), 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'server' in parsed && 'accessToken' in parsed) {
+      return parsed as SavedLogin;
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Saves credentials atomically with mode 0600 (they are bearer secrets). */
+export async function saveLogin(env: Environment, login: SavedLogin): Promise<string> {
+  const path = credentialsPath(env);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(login, null, 2)}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+  return path;
+}
+
+export interface RequestOptions {
+  readonly body?: unknown;
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Send this stream as the raw body (uploads). */
+  readonly stream?: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+  /** Return the raw Response instead of parsed JSON (downloads). */
+  readonly raw?: boolean;
+  readonly signal?: AbortSignal;
+  /** Skip authentication (login itself). */
+  readonly anonymous?: boolean;
+}
+
+/** An authenticated HTTP client of the Gatehouse API used by every client command. */
+export interface ApiClient {
+  readonly server: string;
+  request<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  requestRaw(method: string, path: string, options?: RequestOptions): Promise<Response>;
+}
+
+interface ClientOptions {
+  readonly server: string;
+  readonly token?: string;
+  readonly saved?: SavedLogin;
+  readonly env: Environment;
+}
+
+async function problemError(response: Response): Promise<CliError> {
+  const text = await response.text();
+  let message = `Server answered ${response.status} ${response.statusText}`;
+  let code: string | undefined;
+  let errorId: string | undefined;
+  try {
+    const problem = JSON.parse(text) as {
+      detail?: string;
+      title?: string;
+      code?: string;
+      errorId?: string;
+      error?: string;
+    };
+    message = problem.detail ?? problem.title ?? problem.error ?? message;
+    code = problem.code;
+    errorId = problem.errorId;
+  } catch {
+    if (text.trim() !== '') message = `${message}: ${text.trim().slice(0, 200)}`;
+  }
+  const suffix = [code, errorId === undefined ? undefined : `errorId ${errorId}`].filter(Boolean).join(', ');
+  return new CliError(suffix === '' ? message : `${message} (${suffix})`, {
+    exitCode: response.status === 401 || response.status === 403 ? 3 : 1,
+    ...(code === undefined ? {} : { code }),
+    ...(errorId === undefined ? {} : { errorId }),
+    status: response.status,
+  });
+}
+
+/**
+ * Creates the client. With a saved login, an expired access token is refreshed once with the
+ * refresh token and the new pair is saved; an explicit `--token` is used as given.
+ */
+export function createApiClient(options: ClientOptions): ApiClient {
+  const server = options.server.replace(/\/+$/, '');
+  let token = options.token ?? options.saved?.accessToken;
+  let saved = options.saved;
+
+  const refresh = async (): Promise<boolean> => {
+    if (options.token !== undefined || saved?.refreshToken === undefined) return false;
+    const response = await fetch(`${server}/api/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: saved.refreshToken }),
+    });
+    if (!response.ok) return false;
+    const pair = (await response.json()) as { accessToken: string; refreshToken: string; expiresIn: number };
+    saved = {
+      ...saved,
+      accessToken: pair.accessToken,
+      refreshToken: pair.refreshToken,
+      expiresAt: Date.now() + pair.expiresIn * 1000,
+    };
+    token = pair.accessToken;
+    await saveLogin(options.env, saved);
+    return true;
+  };
+
+  const send = async (method: string, path: string, opts: RequestOptions): Promise<Response> => {
+    const url = new URL(`${server}${path}`);
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (!opts.anonymous && token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    let body: RequestInit['body'];
+    if (opts.stream !== undefined) body = opts.stream as RequestInit['body'];
+    else if (opts.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    try {
+      return await fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        ...(opts.stream === undefined ? {} : { duplex: 'half' }),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      } as RequestInit);
+    } catch (cause) {
+      const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
+      throw new CliError(`Cannot reach the Gatehouse server at "${server}": ${reason}`, {
+        code: 'GW_ERR_CLI_NO_SERVER',
+      });
+    }
+  };
+
+  const requestRaw = async (method: string, path: string, opts: RequestOptions = {}): Promise<Response> => {
+    let response = await send(method, path, opts);
+    if (response.status === 401 && opts.stream === undefined && (await refresh())) {
+      response = await send(method, path, opts);
+    }
+    if (!response.ok && !(opts.raw === true && response.status === 206)) throw await problemError(response);
+    return response;
+  };
+
+  return {
+    server,
+    requestRaw,
+    async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+      const response = await requestRaw(method, path, opts);
+      if (response.status === 204) return undefined as T;
+      const type = response.headers.get('content-type') ?? '';
+      return (type.includes('json') ? await response.json() : await response.text()) as T;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { ConfigValidationError, type Infer, object, string } from '#core/config';
+import { auditConfigSchema } from '#core/audit';
+import { authConfigSchema } from '#core/auth';
+import { cacheConfigSchema } from '#core/cache';
+import { httpConfigSchema, validateHttpConfig } from '#core/http';
+import { logConfigSchema } from '#core/log';
+import { rbacConfigSchema } from '#core/rbac';
+import { storageConfigSchema } from '#core/storage';
+import { artifactsConfigSchema } from '../doors/artifacts/index.ts';
+import { edgeConfigSchema } from '../doors/edge/index.ts';
+import { kvConfigSchema } from '../doors/kv/index.ts';
+import { registryConfigSchema } from '../doors/registry/index.ts';
+
+/**
+ * The whole configuration document: one section per core module and per door. Each owner
+ * defines its section's schema; this file only composes them (docs/config.md is generated from it).
+ */
+export const gatehouseConfigSchema = object(
+  {
+    home: string(
+      {
+        description: 'Data folder for the SQLite database, keys, certificates, blobs and the audit log',
+        env: 'GATEHOUSE_HOME',
+      },
+      { default: '.gatehouse', minLength: 1 },
+    ),
+    log: logConfigSchema,
+    server: httpConfigSchema,
+    storage: storageConfigSchema,
+    cache: cacheConfigSchema,
+    audit: auditConfigSchema,
+    auth: authConfigSchema,
+    rbac: rbacConfigSchema,
+    registry: registryConfigSchema,
+    artifacts: artifactsConfigSchema,
+    kv: kvConfigSchema,
+    edge: edgeConfigSchema,
+  },
+  'Gatehouse configuration',
+);
+
+export type GatehouseConfig = Infer<typeof gatehouseConfigSchema>;
+
+/**
+ * Checks that span keys (TLS files set together, client certificates need a CA), which the
+ * per-key schema cannot express. `config validate` and `serve` both run it, so a document
+ * `serve` refuses is never reported valid, and `serve` refuses before touching the data folder.
+ */
+export function checkGatehouseConfig(config: GatehouseConfig, origin: string): void {
+  const checks: (() => unknown)[] = [() => validateHttpConfig(config.server)];
+  const issues = [];
+  for (const check of checks) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
+      const [path = '', ...rest] = error.message.split(': ');
+      issues.push({ path, value: undefined, expected: rest.join(': ') || error.message });
+    }
+  }
+  if (issues.length > 0) throw new ConfigValidationError(origin, issues);
+}

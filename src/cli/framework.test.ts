@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { type CommandSpec, EXIT, parseArgs, runCli } from './framework.ts';
+
+function io(env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  return { io: { env, stdout, stderr, stdin: new PassThrough() }, out: () => out, err: () => err };
+}
+
+const commands: CommandSpec[] = [
+  {
+    name: 'things list',
+    summary: 'List things',
+    flags: [{ name: 'limit', type: 'number', description: 'Max rows' }],
+    run(ctx) {
+      const rows = [
+        { name: 'a', size: 1 },
+        { name: 'bb', size: 22 },
+      ].slice(0, Number(ctx.flags['limit'] ?? 10));
+      ctx.out.table(rows, [
+        { header: 'NAME', value: (r) => r.name },
+        { header: 'SIZE', value: (r) => r.size, align: 'right' },
+      ]);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'things add',
+    summary: 'Add a thing',
+    usage: 'NAME',
+    args: { min: 1, max: 1 },
+    flags: [{ name: 'kind', type: 'string', required: true, description: 'Kind' }],
+    run(ctx) {
+      ctx.out.result({ added: ctx.args[0], kind: ctx.flag('kind') }, () =>
+        ctx.out.line(`added ${ctx.args[0]}`),
+      );
+      return EXIT.ok;
+    },
+  },
+];
+
+describe('cli framework', () => {
+  it('parses long, inline, short, list and number flags and --', () => {
+    const parsed = parseArgs(
+      ['a', '--n', '3', '--s=x=y', '-h', '--l', '1', '--l', '2', '--', '--not-a-flag'],
+      [
+        { name: 'n', type: 'number', description: '' },
+        { name: 's', type: 'string', description: '' },
+        { name: 'help', short: 'h', type: 'boolean', description: '' },
+        { name: 'l', type: 'list', description: '' },
+      ],
+    );
+    assert.deepEqual(parsed.args, ['a', '--not-a-flag']);
+    assert.deepEqual(parsed.flags, { n: 3, s: 'x=y', help: true, l: ['1', '2'] });
+  });
+
+  it('prints an aligned table for people and JSON for scripts', async () => {
+    const a = io();
+    assert.equal(await runCli(['things', 'list'], commands, a.io), 0);
+    assert.equal(a.out(), 'NAME  SIZE\na        1\nbb      22\n');
+    const b = io();
+    assert.equal(await runCli(['things', 'list', '--json', '--limit', '1'], commands, b.io), 0);
+    assert.deepEqual(JSON.parse(b.out()), [{ name: 'a', size: 1 }]);
+  });
+
+  it('answers usage mistakes with a clear message and exit code 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['things', 'list', '--limit', 'ten'], /needs a number, got "ten"/],
+      [['things', 'list', '--bogus'], /Unknown flag "--bogus"/],
+      [['things', 'add', 'x'], /Missing required flag "--kind"/],
+      [['things', 'add', '--kind', 'k'], /needs NAME/],
+      [['things', 'add', 'x', 'y', '--kind', 'k'], /Unexpected argument "y"/],
+      [['nothing'], /Unknown command "nothing"/],
+    ];
+    for (const [argv, message] of cases) {
+      const c = io();
+      assert.equal(await runCli(argv, commands, c.io), EXIT.usage, argv.join(' '));
+      assert.match(c.err(), message);
+    }
+  });
+
+  it('reports errors as JSON in --json mode', async () => {
+    const c = io();
+    assert.equal(await runCli(['things', 'list', '--json', '--bogus'], commands, c.io), EXIT.usage);
+    assert.equal(JSON.parse(c.out()).error.code, 'GW_ERR_CLI_USAGE');
+  });
+
+  it('shows help for the whole CLI and for one command', async () => {
+    const c = io();
+    await runCli(['help'], commands, c.io);
+    assert.match(c.out(), /things add\s+Add a thing/);
+    const d = io();
+    await runCli(['things', 'add', '--help'], commands, d.io);
+    assert.match(d.out(), /Usage: gatehouse things add NAME/);
+    assert.match(d.out(), /--kind\s+Kind \(required\)/);
+  });
+});

@@ -1,0 +1,315 @@
+import { createInterface } from 'node:readline/promises';
+import type { ApiKey, User } from '#core/auth';
+import { ROLES, type Role, type RoleBinding } from '#core/rbac';
+import { CliError, saveLogin } from './client.ts';
+import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
+
+const BINDING_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'role',
+    type: 'list',
+    value: 'ROLE',
+    description: `Role to grant (repeatable): ${ROLES.join(', ')}`,
+  },
+  {
+    name: 'namespace',
+    type: 'string',
+    value: 'NS',
+    description: 'Namespace of the roles (default "*": all)',
+  },
+];
+
+/** `--role admin --role auditor --namespace team-a` → bindings, validated here for a clear message. */
+function bindingsOf(ctx: CommandContext): RoleBinding[] {
+  const roles = ctx.flags['role'];
+  const namespace = ctx.flag('namespace') ?? '*';
+  const list = Array.isArray(roles) ? roles : [];
+  return list.map((role) => {
+    if (!(ROLES as readonly string[]).includes(role))
+      throw usageError(`Unknown role "${role}"; roles are ${ROLES.join(', ')}`);
+    return { role: role as Role, namespace };
+  });
+}
+
+const showBindings = (bindings: readonly RoleBinding[]) =>
+  bindings.map((b) => (b.namespace === '*' ? b.role : `${b.role}@${b.namespace}`)).join(', ');
+
+/** Reads a secret from stdin: typed at a terminal without echo, or piped. */
+async function readSecret(ctx: CommandContext, prompt: string): Promise<string> {
+  const stdin = ctx.stdin as NodeJS.ReadStream;
+  if (stdin.isTTY !== true) {
+    let text = '';
+    for await (const chunk of stdin) text += String(chunk);
+    return text.replace(/\r?\n$/, '');
+  }
+  const rl = createInterface({ input: stdin, output: process.stderr, terminal: true });
+  const muted = rl as unknown as { _writeToOutput: (s: string) => void };
+  process.stderr.write(prompt);
+  muted._writeToOutput = () => {};
+  try {
+    return await rl.question('');
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+async function passwordFlag(ctx: CommandContext, prompt: string): Promise<string> {
+  if (ctx.flags['password-stdin'] === true) return readSecret(ctx, prompt);
+  const env = ctx.env['GATEHOUSE_PASSWORD'];
+  if (env !== undefined && env !== '') return env;
+  return readSecret(ctx, prompt);
+}
+
+const login: CommandSpec = {
+  name: 'login',
+  summary: 'Log in and save the tokens for later commands (~/.config/gatehouse/credentials.json)',
+  flags: [
+    { name: 'username', type: 'string', value: 'NAME', description: 'User name', required: true },
+    {
+      name: 'password-stdin',
+      type: 'boolean',
+      description: 'Read the password from standard input (else GATEHOUSE_PASSWORD or a prompt)',
+    },
+  ],
+  args: { max: 0 },
+  async run(ctx) {
+    const client = await ctx.client();
+    const username = ctx.flag('username') ?? '';
+    const password = await passwordFlag(ctx, `Password for ${username}: `);
+    const pair = await client.request<{ accessToken: string; refreshToken: string; expiresIn: number }>(
+      'POST',
+      '/api/auth/login',
+      { body: { username, password }, anonymous: true },
+    );
+    const path = await saveLogin(ctx.env, {
+      server: client.server,
+      accessToken: pair.accessToken,
+      refreshToken: pair.refreshToken,
+      expiresAt: Date.now() + pair.expiresIn * 1000,
+      username,
+    });
+    ctx.out.result({ server: client.server, username, saved: path }, () =>
+      ctx.out.line(`Logged in to ${client.server} as ${ctx.out.bold(username)}`),
+    );
+    return EXIT.ok;
+  },
+};
+
+const usersLs: CommandSpec = {
+  name: 'users ls',
+  summary: 'List users (admin)',
+  args: { max: 0 },
+  async run(ctx) {
+    const { users } = await (await ctx.client()).request<{ users: User[] }>('GET', '/api/users');
+    ctx.out.table(users, [
+      { header: 'USERNAME', value: (u) => u.username },
+      { header: 'ROLES', value: (u) => showBindings(u.roles) },
+      {
+        header: 'STATE',
+        value: (u) => (u.disabled ? 'disabled' : u.lockedUntil === undefined ? 'active' : 'locked'),
+      },
+      { header: 'LAST LOGIN', value: (u) => u.lastLoginAt ?? '' },
+      { header: 'ID', value: (u) => u.id },
+    ]);
+    return EXIT.ok;
+  },
+};
+
+const usersAdd: CommandSpec = {
+  name: 'users add',
+  summary: 'Create a user (admin); the password comes from a prompt, --password-stdin or GATEHOUSE_PASSWORD',
+  usage: 'USERNAME',
+  args: { min: 1, max: 1 },
+  flags: [
+    ...BINDING_FLAGS,
+    { name: 'password-stdin', type: 'boolean', description: 'Read the password from standard input' },
+  ],
+  async run(ctx) {
+    const username = ctx.args[0] ?? '';
+    const roles = bindingsOf(ctx);
+    const password = await passwordFlag(ctx, `Password for ${username}: `);
+    const user = await (await ctx.client()).request<User>('POST', '/api/users', {
+      body: { username, password, roles },
+    });
+    ctx.out.result(user, () =>
+      ctx.out.line(`Created ${ctx.out.bold(user.username)} (${showBindings(user.roles) || 'no roles'})`),
+    );
+    return EXIT.ok;
+  },
+};
+
+const usersSet: CommandSpec = {
+  name: 'users set',
+  summary: 'Replace the roles of a user, or disable/enable it (admin)',
+  usage: 'USERNAME',
+  args: { min: 1, max: 1 },
+  flags: [
+    ...BINDING_FLAGS,
+    { name: 'disable', type: 'boolean', description: 'Disable the account' },
+    { name: 'enable', type: 'boolean', description: 'Enable the account' },
+  ],
+  async run(ctx) {
+    const body: Record<string, unknown> = {};
+    if (ctx.flags['role'] !== undefined) body['roles'] = bindingsOf(ctx);
+    if (ctx.flags['disable'] === true && ctx.flags['enable'] === true)
+      throw usageError('Use only one of --disable and --enable');
+    if (ctx.flags['disable'] === true) body['disabled'] = true;
+    if (ctx.flags['enable'] === true) body['disabled'] = false;
+    if (Object.keys(body).length === 0)
+      throw usageError('Nothing to change: give --role, --disable or --enable');
+    const name = encodeURIComponent(ctx.args[0] ?? '');
+    const user = await (await ctx.client()).request<User>('PATCH', `/api/users/${name}`, { body });
+    ctx.out.result(user, () =>
+      ctx.out.line(
+        `Updated ${ctx.out.bold(user.username)}: ${showBindings(user.roles) || 'no roles'}${user.disabled ? ', disabled' : ''}`,
+      ),
+    );
+    return EXIT.ok;
+  },
+};
+
+const usersPasswd: CommandSpec = {
+  name: 'users passwd',
+  summary: 'Set the password of a user (admin)',
+  usage: 'USERNAME',
+  args: { min: 1, max: 1 },
+  flags: [
+    { name: 'password-stdin', type: 'boolean', description: 'Read the new password from standard input' },
+  ],
+  async run(ctx) {
+    const password = await passwordFlag(ctx, 'New password: ');
+    const name = encodeURIComponent(ctx.args[0] ?? '');
+    await (await ctx.client()).request('PUT', `/api/users/${name}/password`, { body: { password } });
+    ctx.out.result({ ok: true }, () => ctx.out.line('Password changed'));
+    return EXIT.ok;
+  },
+};
+
+const usersRm: CommandSpec = {
+  name: 'users rm',
+  summary: 'Delete a user (admin)',
+  usage: 'USERNAME',
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    const name = ctx.args[0] ?? '';
+    await (await ctx.client()).request('DELETE', `/api/users/${encodeURIComponent(name)}`);
+    ctx.out.result({ deleted: name }, () => ctx.out.line(`Deleted ${name}`));
+    return EXIT.ok;
+  },
+};
+
+const rolesLs: CommandSpec = {
+  name: 'roles ls',
+  summary: 'List roles and the actions each grants',
+  args: { max: 0 },
+  async run(ctx) {
+    const { roles } = await (await ctx.client()).request<{ roles: { role: string; actions: string[] }[] }>(
+      'GET',
+      '/api/roles',
+    );
+    ctx.out.table(roles, [
+      { header: 'ROLE', value: (r) => r.role },
+      { header: 'ACTIONS', value: (r) => r.actions.join(' ') },
+    ]);
+    return EXIT.ok;
+  },
+};
+
+const keysLs: CommandSpec = {
+  name: 'keys ls',
+  summary: 'List your API keys (admins see all)',
+  args: { max: 0 },
+  async run(ctx) {
+    const { keys } = await (await ctx.client()).request<{ keys: ApiKey[] }>('GET', '/api/keys');
+    ctx.out.table(keys, [
+      { header: 'ID', value: (k) => k.id },
+      { header: 'NAME', value: (k) => k.name },
+      { header: 'ROLES', value: (k) => showBindings(k.bindings) },
+      { header: 'EXPIRES', value: (k) => k.expiresAt ?? 'never' },
+      { header: 'STATE', value: (k) => (k.revokedAt === undefined ? 'active' : 'revoked') },
+      { header: 'LAST USED', value: (k) => k.lastUsedAt ?? '' },
+    ]);
+    return EXIT.ok;
+  },
+};
+
+const keysAdd: CommandSpec = {
+  name: 'keys add',
+  summary: 'Create an API key; its secret is shown once',
+  usage: 'NAME',
+  args: { min: 1, max: 1 },
+  flags: [
+    ...BINDING_FLAGS,
+    { name: 'expires', type: 'string', value: 'TIME', description: 'Expiry as an ISO 8601 time' },
+    {
+      name: 'allow-cidr',
+      type: 'list',
+      value: 'CIDR',
+      description: 'Only accept the key from this address range (repeatable)',
+    },
+  ],
+  async run(ctx) {
+    const bindings = bindingsOf(ctx);
+    if (bindings.length === 0) throw usageError('An API key needs at least one --role');
+    const cidrs = ctx.flags['allow-cidr'];
+    const expires = ctx.flag('expires');
+    const body = {
+      name: ctx.args[0],
+      bindings,
+      ...(expires === undefined ? {} : { expiresAt: expires }),
+      ...(Array.isArray(cidrs) ? { allowedCidrs: cidrs } : {}),
+    };
+    const key = await (await ctx.client()).request<ApiKey & { secret: string }>('POST', '/api/keys', {
+      body,
+    });
+    ctx.out.result(key, () => {
+      ctx.out.line(`Created API key ${ctx.out.bold(key.name)} (${key.id}). The secret is shown once:`);
+      ctx.out.line(`  ${key.secret}`);
+    });
+    return EXIT.ok;
+  },
+};
+
+const keysRm: CommandSpec = {
+  name: 'keys rm',
+  summary: 'Revoke an API key',
+  usage: 'ID',
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    const id = ctx.args[0] ?? '';
+    await (await ctx.client()).request('DELETE', `/api/keys/${encodeURIComponent(id)}`);
+    ctx.out.result({ revoked: id }, () => ctx.out.line(`Revoked ${id}`));
+    return EXIT.ok;
+  },
+};
+
+const logout: CommandSpec = {
+  name: 'logout',
+  summary: 'Revoke the saved session on the server',
+  args: { max: 0 },
+  async run(ctx) {
+    const client = await ctx.client();
+    try {
+      await client.request('POST', '/api/auth/logout', { body: {} });
+    } catch (error) {
+      if (!(error instanceof CliError && error.status === 401)) throw error;
+    }
+    ctx.out.result({ loggedOut: true }, () => ctx.out.line('Logged out'));
+    return EXIT.ok;
+  },
+};
+
+export const identityCommands: readonly CommandSpec[] = [
+  login,
+  logout,
+  usersLs,
+  usersAdd,
+  usersSet,
+  usersPasswd,
+  usersRm,
+  rolesLs,
+  keysLs,
+  keysAdd,
+  keysRm,
+];

@@ -1,0 +1,56 @@
+import { GatewayError } from '#core/errors';
+import { authorize, namespaceCovers, type Principal, type RoleBinding } from '#core/rbac';
+import type { ApiKey, ApiKeys, CreateApiKeyInput } from './api-keys.ts';
+
+/** The owner (user id) behind a principal that can own API keys. */
+function ownerOf(principal: Principal & { ownerId?: string }): string | undefined {
+  if (principal.kind === 'user' && principal.id.startsWith('user:')) return principal.id.slice(5);
+  if (principal.kind === 'apikey') return principal.ownerId;
+  return undefined;
+}
+
+/** True when `creator` holds each requested binding itself (no minting of wider keys). */
+function coveredBy(creator: Principal, requested: readonly RoleBinding[]): boolean {
+  return requested.every((r) =>
+    creator.bindings.some((b) => b.role === r.role && namespaceCovers(b.namespace, r.namespace)),
+  );
+}
+
+const notFound = (id: string) =>
+  new GatewayError('GW_ERR_KEY_NOT_FOUND', { message: `No API key "${id}"`, details: { id } });
+
+/**
+ * API key management with its authorization rules: admins (`keys:write`) manage every key;
+ * everybody else manages only their own keys, and only with roles they hold themselves. Keys
+ * of others are answered as not found, so their ids cannot be probed.
+ */
+export function createKeyOperations(apiKeys: ApiKeys) {
+  const canManageAll = (p: Principal) => authorize(p, 'keys:write', { type: 'key' }).allowed;
+  const canReadAll = (p: Principal) => authorize(p, 'keys:read', { type: 'key' }).allowed;
+  return {
+    async create(creator: Principal, input: CreateApiKeyInput): Promise<{ key: ApiKey; secret: string }> {
+      const owner = ownerOf(creator);
+      if (owner === undefined || (!canManageAll(creator) && !coveredBy(creator, input.bindings))) {
+        throw new GatewayError('GW_ERR_RBAC_DENIED', {
+          message: `"${creator.name}" cannot create an API key with roles it does not hold`,
+        });
+      }
+      return apiKeys.create(owner, input);
+    },
+    async list(viewer: Principal): Promise<ApiKey[]> {
+      if (canReadAll(viewer)) return apiKeys.list();
+      const owner = ownerOf(viewer);
+      return owner === undefined ? [] : apiKeys.list(owner);
+    },
+    async get(viewer: Principal, id: string): Promise<ApiKey> {
+      const key = await apiKeys.get(id);
+      if (!canReadAll(viewer) && key.ownerId !== ownerOf(viewer)) throw notFound(id);
+      return key;
+    },
+    async revoke(actor: Principal, id: string): Promise<ApiKey> {
+      const key = await apiKeys.get(id);
+      if (!canManageAll(actor) && key.ownerId !== ownerOf(actor)) throw notFound(id);
+      return apiKeys.revoke(id);
+    },
+  };
+}

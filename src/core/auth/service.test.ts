@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '#core/config';
+import { createLogger } from '#core/log';
+import { createSqliteDatabase, type Database } from '#core/storage';
+import { type AuthConfig, authConfigSchema } from './config.ts';
+import { parsePasswordHash } from './password.ts';
+import { createAuthService } from './service.ts';
+import type { AuthTables } from './tables.ts';
+import { manualClock, temporaryDir, rejectsWith } from './test-support.ts';
+
+const log = createLogger({ level: 'silent' });
+const MINUTE = 60_000;
+const PASSWORD = 'correct horse battery staple';
+
+async function authConfig(extra = ''): Promise<AuthConfig> {
+  const yaml = `password: { scrypt: { ln: 10 } }\nlockout: { maxFailures: 3, window: 15m, lockFor: 10m, backoffBase: 1s }\n${extra}`;
+  return (await loadConfig(authConfigSchema, { text: yaml })).config;
+}
+
+async function world(extra = '', db?: Database, dataDir?: string) {
+  const dir = await temporaryDir('auth');
+  const database = db ?? (await createSqliteDatabase({ file: ':memory:' }));
+  const clock = manualClock();
+  const auth = await createAuthService({
+    db: database,
+    clock,
+    log,
+    dataDir: dataDir ?? dir.path,
+    config: await authConfig(extra),
+  });
+  return {
+    auth,
+    clock,
+    db: database,
+    dir: dir.path,
+    async [Symbol.asyncDispose]() {
+      auth.close();
+      if (db === undefined) await database.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+const bearer = (token: string, clientIp = '127.0.0.1') => ({ bearer: token, clientIp });
+
+void describe('auth service', () => {
+  void it('bootstraps admin once with a random 24-character password', async () => {
+    await using w = await world();
+    const first = await w.auth.ensureAdmin();
+    assert.equal(first.created, true);
+    assert.equal(first.generated, true);
+    assert.equal(first.password?.length, 24);
+    assert.deepEqual(await w.auth.ensureAdmin(), { created: false, username: 'admin' });
+    const tokens = await w.auth.login('admin', first.password ?? '');
+    assert.equal(tokens.tokenType, 'Bearer');
+    assert.equal(tokens.expiresIn, 900);
+    const principal = await w.auth.authenticate(bearer(tokens.accessToken));
+    assert.equal(principal.name, 'admin');
+    assert.deepEqual(principal.bindings, [{ role: 'admin', namespace: '*' }]);
+  });
+
+  void it('bootstraps with the configured admin password', async () => {
+    await using w = await world('adminPassword: "configured-password-1"\n');
+    assert.deepEqual(await w.auth.ensureAdmin(), {
+      created: true,
+      username: 'admin',
+      password: 'configured-password-1',
+      generated: false,
+    });
+    await w.auth.login('admin', 'configured-password-1');
+  });
+
+  void it('refuses wrong passwords and unknown users with the same answer', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    await rejectsWith(
+      w.auth.login('alice', 'wrong password!!'),
+      'GW_ERR_AUTH_INVALID_CREDENTIALS',
+      /user name or password/,
+    );
+    await rejectsWith(
+      w.auth.login('mallory', PASSWORD),
+      'GW_ERR_AUTH_INVALID_CREDENTIALS',
+      /user name or password/,
+    );
+    w.clock.advance(1000);
+    await rejectsWith(w.auth.login('alice', ''), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+  });
+
+  void it('backs off exponentially, locks after repeated failures and unlocks after the lock period', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    await rejectsWith(w.auth.login('alice', 'wrong-password-1'), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    // Inside the 1 s backoff even the right password is refused, without being checked.
+    await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /1 s/);
+    w.clock.advance(1000);
+    await rejectsWith(w.auth.login('alice', 'wrong-password-2'), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    w.clock.advance(1000);
+    await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /1 s/);
+    w.clock.advance(1000);
+    await rejectsWith(w.auth.login('alice', 'wrong-password-3'), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /600 s/);
+    assert.ok((await w.auth.users.get('alice')).lockedUntil !== undefined);
+    w.clock.advance(10 * MINUTE - 1000);
+    await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /1 s/);
+    w.clock.advance(1000);
+    await w.auth.login('alice', PASSWORD);
+    // Success resets the counter: a new failure only costs the base delay.
+    await rejectsWith(w.auth.login('alice', 'wrong-password-4'), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    w.clock.advance(1000);
+    await w.auth.login('alice', PASSWORD);
+  });
+
+  void it('locks unknown user names exactly like real ones', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    const trace = async (username: string) => {
+      const codes: string[] = [];
+      for (const step of [0, 0, 1000, 0, 2000, 0, 4000]) {
+        w.clock.advance(step);
+        codes.push(
+          await w.auth.login(username, 'wrong-password').then(
+            () => 'ok',
+            (e: { code: string }) => e.code,
+          ),
+        );
+      }
+      return codes;
+    };
+    const real = await trace('alice');
+    assert.deepEqual(await trace('mallory'), real);
+    assert.ok(real.includes('GW_ERR_AUTH_LOCKED'));
+  });
+
+  void it('lets only one of a burst of parallel guesses be checked before the backoff applies', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => w.auth.login('alice', `wrong-password-${i}`)),
+    );
+    const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'));
+    assert.equal(codes.filter((c) => c === 'GW_ERR_AUTH_INVALID_CREDENTIALS').length, 1, codes.join());
+    assert.equal(codes.filter((c) => c === 'GW_ERR_AUTH_LOCKED').length, 5, codes.join());
+  });
+
+  void it('rehashes a password at login when the scrypt parameters change', async () => {
+    await using dir = await temporaryDir('rehash');
+    const db = await createSqliteDatabase({ file: ':memory:' });
+    const open = async (yaml: string) =>
+      createAuthService({
+        db,
+        clock: manualClock(),
+        log,
+        dataDir: dir.path,
+        config: (await loadConfig(authConfigSchema, { text: yaml })).config,
+      });
+    const hashOf = async () =>
+      (
+        await db
+          .kysely<AuthTables>()
+          .selectFrom('auth_users')
+          .select('password_hash')
+          .executeTakeFirstOrThrow()
+      ).password_hash;
+    try {
+      const weak = await open('password: { scrypt: { ln: 10 } }\n');
+      await weak.users.create({ username: 'alice', password: PASSWORD }, 'test');
+      weak.close();
+      assert.equal(parsePasswordHash(await hashOf())?.params.ln, 10);
+      const stronger = await open('password: { scrypt: { ln: 11 } }\n');
+      await stronger.login('alice', PASSWORD);
+      assert.equal(parsePasswordHash(await hashOf())?.params.ln, 11);
+      await stronger.login('alice', PASSWORD);
+      stronger.close();
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,0 +1,188 @@
+import type { Clock } from '#core/clock';
+import { GatewayError } from '#core/errors';
+import type { BindingStore, Principal } from '#core/rbac';
+import type { AccessTokens } from './access-tokens.ts';
+import type { AuthConfig } from './config.ts';
+import { assertNotLocked, nextFailure } from './lockout.ts';
+import { hashPassword, needsRehash, randomPassword, verifyPassword } from './password.ts';
+import type { RefreshTokens } from './refresh-tokens.ts';
+import type { UserRow } from './tables.ts';
+import { userSubject, type UserStore } from './users.ts';
+
+/** What login and refresh answer (the body of `POST /api/auth/login`). */
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+  readonly tokenType: 'Bearer';
+}
+
+const invalidCredentials = () =>
+  new GatewayError('GW_ERR_AUTH_INVALID_CREDENTIALS', { message: 'The user name or password is wrong' });
+
+// Failure counters of unknown user names kept in memory; bounded so a scan cannot exhaust it.
+const PHANTOM_MAX = 10_000;
+
+function phantomRow(username: string): UserRow {
+  return {
+    id: '',
+    username,
+    password_hash: '',
+    disabled: 0,
+    failed_logins: 0,
+    last_failure_at: null,
+    locked_until: null,
+    created_at: 0,
+    updated_at: 0,
+    last_login_at: null,
+  };
+}
+
+// Positive session checks are cached briefly so that every request does not read the database;
+// a logout on this replica evicts at once, other replicas notice within this bound.
+const SESSION_CACHE_MS = 5_000;
+const SESSION_CACHE_MAX = 10_000;
+
+/** Password login, refresh rotation, logout and session checks of access tokens. */
+export async function createSessions(options: {
+  readonly users: UserStore;
+  readonly bindings: BindingStore;
+  readonly access: AccessTokens;
+  readonly refresh: RefreshTokens;
+  readonly clock: Clock;
+  readonly config: AuthConfig;
+}) {
+  const { users, bindings, access, refresh, clock, config } = options;
+  // Verifying against this hash for unknown users costs the same time as a real check, so the
+  // response time does not reveal which user names exist.
+  const dummyHash = await hashPassword(randomPassword(), config.password.scrypt);
+  const live = new Map<string, number>();
+  const phantoms = new Map<string, UserRow>();
+
+  const tokensFor = async (userId: string, username: string, familyId: string, refreshToken: string) => {
+    const roles = await bindings.resolve([userSubject(userId), `user:${username}`]);
+    const issued = await access.issue({ userId, username, bindings: roles, sessionId: familyId });
+    return {
+      accessToken: issued.token,
+      refreshToken,
+      expiresIn: Math.round((issued.expiresAt - clock.now()) / 1000),
+      tokenType: 'Bearer' as const,
+    };
+  };
+
+  const forget = (familyId: string) => live.delete(familyId);
+
+  // Password checks of one user name run one at a time in this process, each re-reading the
+  // failure counters, so a burst of parallel guesses cannot all slip in before the first
+  // failure is recorded and the backoff applies.
+  const queues = new Map<string, Promise<unknown>>();
+  const serial = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (queues.get(key) ?? Promise.resolve()).then(fn, fn);
+    queues.set(key, run);
+    const cleanup = () => {
+      if (queues.get(key) === run) queues.delete(key);
+    };
+    void run.then(cleanup, cleanup);
+    return run;
+  };
+
+  /** Verifies a password with backoff and lockout; rehashes when the parameters changed. */
+  const checkPassword = (username: string, password: string): Promise<UserRow> =>
+    serial(username, () => checkPasswordNow(username, password));
+
+  const checkPasswordNow = async (username: string, password: string): Promise<UserRow> => {
+    const row = await users.byName(username);
+    if (row === undefined) {
+      // Unknown names get the same backoff and lockout as real accounts, so that neither the
+      // timing nor a missing "locked" answer reveals which names exist.
+      const phantom = phantoms.get(username) ?? phantomRow(username);
+      assertNotLocked(phantom, clock.now(), config.lockout);
+      await verifyPassword(password, dummyHash);
+      if (phantoms.size >= PHANTOM_MAX) phantoms.clear();
+      phantoms.set(username, { ...phantom, ...nextFailure(phantom, clock.now(), config.lockout) });
+      throw invalidCredentials();
+    }
+    assertNotLocked(row, clock.now(), config.lockout);
+    if (!(await verifyPassword(password, row.password_hash))) {
+      await users.recordFailure(row.id, nextFailure(row, clock.now(), config.lockout));
+      throw invalidCredentials();
+    }
+    if (row.disabled !== 0) throw invalidCredentials();
+    const rehashed = needsRehash(row.password_hash, config.password.scrypt)
+      ? await hashPassword(password, config.password.scrypt)
+      : undefined;
+    await users.recordSuccess(row.id, rehashed);
+    return row;
+  };
+
+  return {
+    checkPassword,
+
+    async login(username: string, password: string): Promise<TokenPair & { readonly userId: string }> {
+      const row = await checkPassword(username, password);
+      const session = await refresh.issue(row.id);
+      return { ...(await tokensFor(row.id, row.username, session.familyId, session.token)), userId: row.id };
+    },
+
+    async refresh(token: string): Promise<TokenPair> {
+      // Reuse revokes a family: its access tokens must stop working here at once.
+      const next = await refresh.rotate(token, forget);
+      const row = await users.row(next.userId).catch(() => undefined);
+      if (row === undefined || row.disabled !== 0) {
+        await refresh.revokeFamily(next.familyId);
+        forget(next.familyId);
+        throw new GatewayError('GW_ERR_AUTH_TOKEN_REVOKED', {
+          message: 'The account of this session is disabled',
+        });
+      }
+      return tokensFor(row.id, row.username, next.familyId, next.token);
+    },
+
+    async logout(refreshToken: string): Promise<{ familyId: string; userId: string }> {
+      const family = await refresh.familyOf(refreshToken);
+      await refresh.revokeFamily(family.familyId);
+      forget(family.familyId);
+      return family;
+    },
+
+    async logoutSession(familyId: string): Promise<void> {
+      await refresh.revokeFamily(familyId);
+      forget(familyId);
+    },
+
+    /** The principal of a Gatehouse access token whose session is still live. */
+    async principalOf(token: string): Promise<Principal & { readonly sessionId: string }> {
+      const claims = await access.verify(token);
+      const now = clock.now();
+      const checked = live.get(claims.sessionId);
+      if (checked === undefined || now - checked > SESSION_CACHE_MS) {
+        if (await refresh.isFamilyRevoked(claims.sessionId)) {
+          forget(claims.sessionId);
+          throw new GatewayError('GW_ERR_AUTH_TOKEN_REVOKED', {
+            message: 'The session of this access token has ended',
+          });
+        }
+        if (live.size >= SESSION_CACHE_MAX) live.clear();
+        live.set(claims.sessionId, now);
+      }
+      return {
+        id: userSubject(claims.userId),
+        kind: 'user',
+        name: claims.username,
+        bindings: claims.bindings,
+        expiresAt: claims.expiresAt,
+        sessionId: claims.sessionId,
+      };
+    },
+
+    /** Ends every session of a user (disable, password change, delete). */
+    async revokeUser(userId: string): Promise<void> {
+      await refresh.revokeUser(userId);
+      live.clear();
+    },
+  };
+}
+
+/** Session operations. */
+export type Sessions = Awaited<ReturnType<typeof createSessions>>;

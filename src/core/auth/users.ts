@@ -1,0 +1,204 @@
+import type { Clock } from '#core/clock';
+import { GatewayError } from '#core/errors';
+import type { BindingStore, RoleBinding } from '#core/rbac';
+import { type Database, isUniqueViolation } from '#core/storage';
+import type { AuthConfig } from './config.ts';
+import { hashPassword, type ScryptParams } from './password.ts';
+import { randomId } from './secrets.ts';
+import type { AuthTables, UserRow } from './tables.ts';
+
+/** A user as the API shows it: never the password hash. */
+export interface User {
+  readonly id: string;
+  readonly username: string;
+  readonly disabled: boolean;
+  readonly roles: readonly RoleBinding[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastLoginAt?: string;
+  readonly lockedUntil?: string;
+}
+
+export interface CreateUserInput {
+  readonly username: string;
+  readonly password: string;
+  readonly roles?: readonly RoleBinding[];
+  readonly disabled?: boolean;
+}
+
+export interface UpdateUserInput {
+  readonly roles?: readonly RoleBinding[];
+  readonly disabled?: boolean;
+}
+
+const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
+
+/** The binding subject of a user id. */
+export const userSubject = (id: string) => `user:${id}`;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Checks the password policy; GW_ERR_USER_PASSWORD_WEAK otherwise. */
+export function checkPasswordPolicy(password: string, minLength: number): void {
+  if (typeof password !== 'string' || password.length < minLength) {
+    throw new GatewayError('GW_ERR_USER_PASSWORD_WEAK', {
+      message: `Passwords need at least ${minLength} characters`,
+      details: { minLength },
+    });
+  }
+}
+
+/** User records and their role bindings. Sessions are revoked by the caller on sensitive changes. */
+export function createUserStore(options: {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly bindings: BindingStore;
+  readonly password: AuthConfig['password'];
+}) {
+  const { db, clock, bindings } = options;
+  const k = () => db.kysely<AuthTables>();
+  const params: ScryptParams = options.password.scrypt;
+
+  const toUser = async (row: UserRow): Promise<User> => ({
+    id: row.id,
+    username: row.username,
+    disabled: row.disabled !== 0,
+    roles: await bindings.resolve([userSubject(row.id), `user:${row.username}`]),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    ...(row.last_login_at === null ? {} : { lastLoginAt: iso(row.last_login_at) }),
+    ...(row.locked_until === null || row.locked_until <= clock.now()
+      ? {}
+      : { lockedUntil: iso(row.locked_until) }),
+  });
+
+  const row = async (idOrName: string): Promise<UserRow> => {
+    const found = await k()
+      .selectFrom('auth_users')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('username', '=', idOrName)]))
+      .executeTakeFirst();
+    if (found === undefined) {
+      throw new GatewayError('GW_ERR_USER_NOT_FOUND', {
+        message: `No user "${idOrName}"`,
+        details: { user: idOrName },
+      });
+    }
+    return found;
+  };
+
+  return {
+    row,
+    toUser,
+    async byName(username: string): Promise<UserRow | undefined> {
+      return k().selectFrom('auth_users').selectAll().where('username', '=', username).executeTakeFirst();
+    },
+    async count(): Promise<number> {
+      const r = await k()
+        .selectFrom('auth_users')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
+    async create(input: CreateUserInput, actor: string): Promise<User> {
+      if (typeof input.username !== 'string' || !USERNAME.test(input.username)) {
+        throw new GatewayError('GW_ERR_REQUEST_INVALID', {
+          message: `Invalid user name "${input.username}"`,
+          details: {
+            errors: [{ field: 'username', expected: 'lower-case letters, digits, ".", "_", "@", "-"' }],
+          },
+        });
+      }
+      checkPasswordPolicy(input.password, options.password.minLength);
+      const now = clock.now();
+      const id = `u_${randomId(9)}`;
+      const values: UserRow = {
+        id,
+        username: input.username,
+        password_hash: await hashPassword(input.password, params),
+        disabled: input.disabled === true ? 1 : 0,
+        failed_logins: 0,
+        last_failure_at: null,
+        locked_until: null,
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+      };
+      try {
+        await k().insertInto('auth_users').values(values).execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new GatewayError('GW_ERR_USER_EXISTS', {
+            message: `User "${input.username}" already exists`,
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      if (input.roles !== undefined) await bindings.replace(userSubject(id), input.roles, actor);
+      return toUser(values);
+    },
+    async list(): Promise<User[]> {
+      const rows = await k().selectFrom('auth_users').selectAll().orderBy('username').execute();
+      return Promise.all(rows.map(toUser));
+    },
+    async get(idOrName: string): Promise<User> {
+      return toUser(await row(idOrName));
+    },
+    async update(idOrName: string, input: UpdateUserInput, actor: string): Promise<User> {
+      const existing = await row(idOrName);
+      if (input.disabled !== undefined) {
+        await k()
+          .updateTable('auth_users')
+          .set({ disabled: input.disabled ? 1 : 0, updated_at: clock.now() })
+          .where('id', '=', existing.id)
+          .execute();
+      }
+      if (input.roles !== undefined) await bindings.replace(userSubject(existing.id), input.roles, actor);
+      return toUser(await row(existing.id));
+    },
+    async delete(idOrName: string): Promise<UserRow> {
+      const existing = await row(idOrName);
+      await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
+      await bindings.replace(userSubject(existing.id), [], 'system');
+      return existing;
+    },
+    async setPassword(idOrName: string, password: string): Promise<UserRow> {
+      checkPasswordPolicy(password, options.password.minLength);
+      const existing = await row(idOrName);
+      await k()
+        .updateTable('auth_users')
+        .set({
+          password_hash: await hashPassword(password, params),
+          updated_at: clock.now(),
+          failed_logins: 0,
+          locked_until: null,
+        })
+        .where('id', '=', existing.id)
+        .execute();
+      return existing;
+    },
+    async recordFailure(
+      id: string,
+      update: Pick<UserRow, 'failed_logins' | 'last_failure_at' | 'locked_until'>,
+    ) {
+      await k().updateTable('auth_users').set(update).where('id', '=', id).execute();
+    },
+    async recordSuccess(id: string, rehashed: string | undefined) {
+      await k()
+        .updateTable('auth_users')
+        .set({
+          failed_logins: 0,
+          last_failure_at: null,
+          locked_until: null,
+          last_login_at: clock.now(),
+          ...(rehashed === undefined ? {} : { password_hash: rehashed }),
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+  };
+}
+
+/** User store operations. */
+export type UserStore = ReturnType<typeof createUserStore>;

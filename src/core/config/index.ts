@@ -1,0 +1,51 @@
+/**
+ * core/config: the schema language every module and door uses for its section, the loader
+ * (YAML, GATEHOUSE_* overrides, flags), the reloadable store and the docs generator.
+ * @module
+ */
+export { type KeyDescription, describeSchema, redact } from './describe.ts';
+export { processEnvironment, type TestServices, testServices } from './environment.ts';
+export {
+  applyEnvironment,
+  ConfigValidationError,
+  type Environment,
+  formatIssues,
+  type Loaded,
+  type LoadOptions,
+  loadConfig,
+  parseYaml,
+  validateRaw,
+  walkSchema,
+} from './load.ts';
+export {
+  array,
+  boolean,
+  type ConfigIssue,
+  duration,
+  EnvText,
+  envName,
+  type FieldMeta,
+  type Infer,
+  INVALID,
+  integer,
+  number,
+  object,
+  oneOf,
+  optional,
+  type ParseContext,
+  type Parsed,
+  record,
+  type Schema,
+  type SchemaKind,
+  size,
+  string,
+} from './schema.ts';
+export {
+  type ConfigListener,
+  ConfigStore,
+  type ConfigStoreOptions,
+  mergeDynamic,
+  type ReloadOutcome,
+} from './store.ts';
+export { formatDuration, formatSize, parseDuration, parseSize } from './units.ts';
+export type { ConfigSection } from './section.ts';

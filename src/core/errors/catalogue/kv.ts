@@ -1,0 +1,46 @@
+import type { ErrorDefinition } from '../definition.ts';
+
+/** Errors of the kv area; codes start with GW_ERR_KV_. */
+export const KV_ERRORS = [
+  {
+    code: 'GW_ERR_KV_INVALID_ARGUMENT',
+    kind: 'INVALID_ARGUMENT',
+    title: 'Invalid kv request',
+    description:
+      'A field of the request failed validation (namespace, key, value, TTL, metadata, page size or token); the message and `details.field` name it.',
+  },
+  {
+    code: 'GW_ERR_KV_PAYLOAD_TOO_LARGE',
+    kind: 'RESOURCE_EXHAUSTED',
+    title: 'Payload too large',
+    description: 'A value, a batch or the whole request exceeds the configured size limit.',
+    httpStatus: 413,
+  },
+  {
+    code: 'GW_ERR_KV_VERSION_CONFLICT',
+    kind: 'ABORTED',
+    title: 'Version conflict',
+    description:
+      'A compare-and-set found another version than `expected_version`; read the key again and retry the write.',
+  },
+  {
+    code: 'GW_ERR_KV_BACKEND_UNAVAILABLE',
+    kind: 'UNAVAILABLE',
+    title: 'Backend unavailable',
+    description:
+      'The backend of the namespace failed or did not answer within the driver deadline; nothing is reported written unless the backend confirmed it.',
+  },
+  {
+    code: 'GW_ERR_KV_DATA_CORRUPT',
+    kind: 'DATA_LOSS',
+    title: 'Stored value unreadable',
+    description:
+      'A stored record could not be decoded (for example a chunk of a large NATS value is missing).',
+  },
+  {
+    code: 'GW_ERR_KV_BANDWIDTH_EXCEEDED',
+    kind: 'RESOURCE_EXHAUSTED',
+    title: 'Namespace bandwidth exceeded',
+    description: 'The namespace used up its configured bytes per second; `retry-after` says when to retry.',
+  },
+] as const satisfies readonly ErrorDefinition[];

@@ -1,0 +1,203 @@
+import { BlockList, isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { AuditLog } from '#core/audit';
+import type { Authenticator, Credentials } from '#core/auth';
+import { GatewayError, isGatewayError } from '#core/errors';
+import type { Logger } from '#core/log';
+import type { Action, Decision, Principal, Resource } from '#core/rbac';
+import { peerCertificateInfo } from '#core/tls';
+import { parseCidr } from './config.ts';
+
+/** What the authentication hooks need. */
+export interface AuthDependencies {
+  readonly authenticator: Authenticator;
+  readonly authorize: (principal: Principal, action: Action, resource: Resource) => Decision;
+  readonly audit?: AuditLog | undefined;
+  readonly log: Logger;
+  /** True when the listener asks for client certificates. */
+  readonly clientCertificates: boolean;
+  /** Per-role allow-lists (`server.roleAllowedCidrs`), read per request so reloads apply at once. */
+  readonly roleAllowedCidrs?: () => Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Drops the bindings whose role may not be used from `ip`. The principal keeps its other
+ * bindings, so an admin outside the admin network is still, say, a reader there.
+ */
+export function restrictRoles(
+  principal: Principal,
+  ip: string,
+  roleCidrs: Readonly<Record<string, readonly string[]>>,
+): { readonly principal: Principal; readonly dropped: readonly string[] } {
+  const dropped: string[] = [];
+  const bindings = principal.bindings.filter((b) => {
+    const list = roleCidrs[b.role];
+    if (list === undefined || ipAllowed(ip, list)) return true;
+    dropped.push(b.role);
+    return false;
+  });
+  return dropped.length === 0 ? { principal, dropped } : { principal: { ...principal, bindings }, dropped };
+}
+
+type Identity = { readonly principal: Principal } | { readonly error: GatewayError } | undefined;
+
+/** Credentials of a request: bearer token, API key, verified client certificate. */
+export function credentialsOf(request: FastifyRequest, clientCertificates: boolean): Credentials | undefined {
+  const authorization = request.headers.authorization;
+  const bearerMatch = authorization === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+  const apiKeyHeader = request.headers['x-api-key'];
+  const apiKey = Array.isArray(apiKeyHeader) ? apiKeyHeader[0] : apiKeyHeader;
+  let certificate: Credentials['certificate'];
+  if (clientCertificates) {
+    const socket = request.raw.socket as Partial<TLSSocket> | undefined;
+    // Only a chain the handshake verified against server.tls.clientCa counts; the listener asks
+    // for certificates without rejecting, so an unverified one is simply ignored here.
+    if (socket?.authorized === true && typeof socket.getPeerCertificate === 'function') {
+      certificate = peerCertificateInfo(socket.getPeerCertificate());
+    }
+  }
+  const bearer = bearerMatch?.[1];
+  if (bearer === undefined && (apiKey === undefined || apiKey === '') && certificate === undefined)
+    return undefined;
+  return {
+    clientIp: request.clientIp,
+    ...(bearer === undefined ? {} : { bearer }),
+    ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
+    ...(certificate === undefined ? {} : { certificate }),
+  };
+}
+
+const blockLists = new WeakMap<readonly string[], BlockList>();
+
+function allowListOf(cidrs: readonly string[]): BlockList {
+  let list = blockLists.get(cidrs);
+  if (list === undefined) {
+    list = new BlockList();
+    for (const text of cidrs) {
+      const cidr = parseCidr(text);
+      if (cidr !== undefined) list.addSubnet(cidr.address, cidr.prefix, cidr.family === 4 ? 'ipv4' : 'ipv6');
+    }
+    blockLists.set(cidrs, list);
+  }
+  return list;
+}
+
+/** True when `ip` is inside one of `cidrs`; a malformed address is never allowed. */
+export function ipAllowed(ip: string, cidrs: readonly string[]): boolean {
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return allowListOf(cidrs).check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** `type:namespace/id`, the audit form of an RBAC resource. */
+export function resourceName(resource: Resource): string {
+  const ns = resource.namespace === undefined ? '' : `:${resource.namespace}`;
+  const id = resource.id === undefined ? '' : `/${resource.id}`;
+  return `${resource.type}${ns}${id}`;
+}
+
+/** The authentication and authorization preHandlers of the main server. */
+export interface AuthHooks {
+  /** Authenticates once per request (memoised); undefined when no credentials were sent. */
+  identify(request: FastifyRequest): Promise<Identity>;
+  readonly authenticate: preHandlerAsyncHookHandler;
+  requirePermission(
+    action: Action,
+    resource?: (request: FastifyRequest) => Resource,
+  ): preHandlerAsyncHookHandler;
+}
+
+/** Builds the hooks; failures throw GatewayErrors that the error handler renders. */
+export function createAuthHooks(deps: AuthDependencies): AuthHooks {
+  const identities = new WeakMap<FastifyRequest, Promise<Identity>>();
+
+  const identify = (request: FastifyRequest): Promise<Identity> => {
+    let pending = identities.get(request);
+    if (pending === undefined) {
+      const credentials = credentialsOf(request, deps.clientCertificates);
+      pending =
+        credentials === undefined
+          ? Promise.resolve(undefined)
+          : deps.authenticator.authenticate(credentials).then(
+              (principal) => ({ principal }),
+              (error: unknown) => ({
+                error: isGatewayError(error)
+                  ? error
+                  : new GatewayError('GW_ERR_INTERNAL', { cause: error, message: 'Authentication failed' }),
+              }),
+            );
+      identities.set(request, pending);
+    }
+    return pending;
+  };
+
+  const deny = (
+    request: FastifyRequest,
+    principal: Principal,
+    action: string,
+    resource: string,
+    reason: string,
+  ) =>
+    deps.audit?.record({
+      actor: principal.id,
+      action,
+      resource,
+      decision: 'deny',
+      reason,
+      requestId: request.id,
+      clientIp: request.clientIp,
+    });
+
+  const authenticate: preHandlerAsyncHookHandler = async (request) => {
+    if (request.principal !== undefined) return;
+    const identity = await identify(request);
+    if (identity === undefined) {
+      throw new GatewayError('GW_ERR_AUTH_REQUIRED', {
+        headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
+      });
+    }
+    if ('error' in identity) throw identity.error;
+    const { principal } = identity;
+    if (principal.allowedCidrs !== undefined && !ipAllowed(request.clientIp, principal.allowedCidrs)) {
+      const reason = `Address "${request.clientIp}" is outside the allow-list of "${principal.name}"`;
+      await deny(
+        request,
+        principal,
+        'http.request',
+        `route:${request.routeOptions.url ?? request.url}`,
+        reason,
+      );
+      throw new GatewayError('GW_ERR_AUTH_IP_NOT_ALLOWED', { message: reason });
+    }
+    const restricted = restrictRoles(principal, request.clientIp, deps.roleAllowedCidrs?.() ?? {});
+    if (restricted.dropped.length > 0) {
+      deps.log.info('Role bindings not usable from this address', {
+        principal: principal.id,
+        clientIp: request.clientIp,
+        roles: restricted.dropped,
+      });
+    }
+    request.principal = restricted.principal;
+  };
+
+  const requirePermission = (action: Action, resourceOf?: (request: FastifyRequest) => Resource) => {
+    const type = action.split(':')[0] ?? action;
+    const hook: preHandlerAsyncHookHandler = async function (this: unknown, request, reply) {
+      await authenticate.call(this as never, request, reply);
+      const principal = request.principal as Principal;
+      const resource = resourceOf === undefined ? { type } : resourceOf(request);
+      const decision = deps.authorize(principal, action, resource);
+      if (!decision.allowed) {
+        await deny(request, principal, action, resourceName(resource), decision.reason);
+        throw new GatewayError('GW_ERR_RBAC_DENIED', {
+          message: decision.reason,
+          details: { action, resource: resourceName(resource) },
+        });
+      }
+    };
+    return hook;
+  };
+
+  return { identify, authenticate, requirePermission };
+}

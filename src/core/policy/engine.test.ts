@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateRaw } from '#core/config';
+import { type AdvisorySummary } from '#core/vulndb';
+import { policyConfigSchema } from './config.ts';
+import { createPolicyEngine } from './engine.ts';
+import type { PackageVulnerabilities, PolicySubject, Rule, VulnerabilitySource } from './types.ts';
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-11-20T12:00:00Z');
+const clock = { now: () => NOW };
+const parse = (raw: Record<string, unknown>) => validateRaw(policyConfigSchema, raw, 'test');
+const subject = (over: Partial<PolicySubject> = {}): PolicySubject => ({
+  ecosystem: 'npm',
+  name: 'lodash',
+  version: '4.17.20',
+  publishedAt: NOW - 30 * DAY,
+  ...over,
+});
+
+function advisory(
+  id: string,
+  severity: AdvisorySummary['severity'],
+  aliases: string[] = [],
+): AdvisorySummary {
+  return { id, aliases, summary: `Problem ${id}`, severity, vectors: [], modified: '2026-01-01T00:00:00Z' };
+}
+
+function source(
+  affecting: Record<string, AdvisorySummary[]>,
+  fixed: Record<string, AdvisorySummary[]> = {},
+): VulnerabilitySource {
+  const pkg: PackageVulnerabilities = {
+    available: true,
+    updatedAt: NOW - DAY,
+    affecting: (v) => affecting[v] ?? [],
+    fixedBy: (v) => fixed[v] ?? [],
+  };
+  return { forPackage: async () => pkg };
+}
+
+void describe('policy engine', () => {
+  void it('applies the default: two days of age and fail-open vulnerabilities', async () => {
+    const engine = createPolicyEngine(parse({}), { clock });
+    const old = await engine.evaluate(subject());
+    assert.equal(old.outcome, 'warn');
+    assert.equal(old.allowed, true);
+    assert.match(old.reason, /fail-open/);
+    const fresh = await engine.evaluate(subject({ publishedAt: NOW - DAY }));
+    assert.equal(fresh.allowed, false);
+    assert.equal(fresh.allowAt, NOW + DAY);
+    assert.match(fresh.reason, /minimum age is 2d; allowed from 2026-11-21T12:00:00.000Z/);
+    assert.equal(fresh.results.length, 2, 'every rule result is kept');
+  });
+
+  void it('denies a missing timestamp unless configured to allow it', async () => {
+    const deny = createPolicyEngine(parse({}), { clock });
+    const { publishedAt: _, ...noTime } = subject();
+    assert.equal((await deny.evaluate(noTime)).allowed, false);
+    const allow = createPolicyEngine(
+      parse({ rules: [{ id: 'age', type: 'minimumAge', minimumAge: { missingTimestamp: 'allow' } }] }),
+      { clock },
+    );
+    assert.equal((await allow.evaluate(noTime)).allowed, true);
+  });
+
+  void it('excludes wildcard patterns from the age rule', async () => {
+    const engine = createPolicyEngine(
+      parse({ rules: [{ id: 'age', type: 'minimumAge', minimumAge: { age: '7d', exclude: ['@corp/*'] } }] }),
+      { clock },
+    );
+    assert.equal((await engine.evaluate(subject({ name: '@corp/tool', publishedAt: NOW }))).allowed, true);
+    assert.equal((await engine.evaluate(subject({ name: '@corpx/tool', publishedAt: NOW }))).allowed, false);
+    assert.equal((await engine.evaluate(subject({ name: 'corp-tool', publishedAt: NOW }))).allowed, false);
+  });
+
+  void it('lets a young version through when it fixes a known vulnerability', async () => {
+    const fix = advisory('GHSA-aaaa-bbbb-cccc', 'high');
+    const vulnerabilities = source({}, { '4.17.21': [fix] });
+    const engine = createPolicyEngine(parse({}), { clock, vulnerabilities });
+    const d = await engine.evaluate(subject({ version: '4.17.21', publishedAt: NOW - 3_600_000 }));
+    assert.equal(d.allowed, true);
+    assert.match(d.results[0]?.reason ?? '', /fixes GHSA-aaaa-bbbb-cccc/);
+    assert.equal(d.databaseUpdatedAt, NOW - DAY);
+    const other = await engine.evaluate(subject({ version: '4.17.22', publishedAt: NOW - 3_600_000 }));
+    assert.equal(other.allowed, false);
+  });
+
+  void it('denies at or above the threshold and honours accepted advisories until they expire', async () => {
+    const vulnerabilities = source({
+      '1.0.0': [advisory('GHSA-high', 'high', ['CVE-2026-1'])],
+      '1.0.1': [advisory('GHSA-low', 'low')],
+    });
+    const raw = (expires: string) => ({
+      rules: [
+        {
+          id: 'vulns',
+          type: 'vulnerability',
+          vulnerability: {
+            threshold: 'high',
+            allow: [{ id: 'CVE-2026-1', reason: 'not reachable', expires }],
+          },
+        },
+      ],
+    });
+    const valid = createPolicyEngine(parse(raw('2026-12-01')), { clock, vulnerabilities });
+    const accepted = await valid.evaluate(subject({ version: '1.0.0' }));
+    assert.equal(accepted.allowed, true);
+    assert.match(accepted.reason, /passed every rule/);
+    const expired = createPolicyEngine(parse(raw('2026-11-19')), { clock, vulnerabilities });
+    const d = await expired.evaluate(subject({ version: '1.0.0' }));
+    assert.equal(d.allowed, false);
+    assert.match(d.reason, /GHSA-high \(high\): Problem GHSA-high/);
+    assert.equal((await expired.evaluate(subject({ version: '1.0.1' }))).allowed, true);
+  });
+
+  void it('fails closed when configured and the database is unavailable', async () => {
+    const engine = createPolicyEngine(
+      parse({ rules: [{ id: 'v', type: 'vulnerability', vulnerability: { whenUnavailable: 'closed' } }] }),
+      { clock },
+    );
+    const d = await engine.evaluate(subject());
+    assert.equal(d.allowed, false);
+    assert.match(d.reason, /fail-closed/);
+  });
+
+  void it('records a throwing rule with its failure mode while the others still run', async () => {
+    const boom = (onError: 'deny' | 'allow'): Rule => ({
+      id: 'boom',
+      name: 'Boom',
+      onError,
+      appliesTo: () => true,
+      evaluate: () => {
+        throw new Error('exploded');
+      },
+    });
+    const raw = parse({ rules: [{ id: 'deny', type: 'denyList', list: { entries: [{ name: 'evil-*' }] } }] });
+    const closed = createPolicyEngine(raw, { clock, extraRules: [boom('deny')] });
+    const d = await closed.evaluate(subject());
+    assert.equal(d.allowed, false);
+    assert.equal(d.results.length, 2);
+    assert.equal(d.results[1]?.error, 'exploded');
+    const open = createPolicyEngine(raw, { clock, extraRules: [boom('allow')] });
+    assert.equal((await open.evaluate(subject())).allowed, true);
+    assert.equal((await open.evaluate(subject({ name: 'evil-pkg' }))).allowed, false);
+    assert.notEqual(closed.version, createPolicyEngine(raw, { clock }).version);
+  });
+
+  void it('combines OR groups and AND across groups', async () => {
+    const raw = parse({
+      rules: [
+        { id: 'age', type: 'minimumAge', group: 'trust', minimumAge: { age: '7d' } },
+        {
+          id: 'internal',
+          type: 'allowList',
+          group: 'trust',
+          list: { mode: 'only', entries: [{ name: '@corp/*' }] },
+        },
+        { id: 'deny', type: 'denyList', list: { entries: [{ name: '@corp/bad', versions: '<2.0.0' }] } },
+      ],
+    });
+    const engine = createPolicyEngine(raw, { clock });
+    assert.equal((await engine.evaluate(subject({ name: '@corp/new', publishedAt: NOW }))).allowed, true);
+    assert.equal((await engine.evaluate(subject({ name: 'left-pad', publishedAt: NOW }))).allowed, false);
+    assert.equal((await engine.evaluate(subject({ name: 'left-pad' }))).allowed, true);
+    assert.equal((await engine.evaluate(subject({ name: '@corp/bad', version: '1.9.0' }))).allowed, false);
+    assert.equal((await engine.evaluate(subject({ name: '@corp/bad', version: '2.0.0' }))).allowed, true);
+  });
+
+  void it('lets an exempt allow-list entry decide over denials', async () => {
+    const raw = parse({
+      rules: [
+        { id: 'age', type: 'minimumAge' },
+        {
+          id: 'trusted',
+          type: 'allowList',
+          list: { entries: [{ name: 'requests', versions: '>=2.31', ecosystem: 'pypi' }] },
+        },
+      ],
+    });
+    const engine = createPolicyEngine(raw, { clock });
+    const pypi = (version: string) =>
+      subject({ ecosystem: 'pypi', name: 'Requests', version, publishedAt: NOW });
+    assert.equal((await engine.evaluate(pypi('2.32.0'))).allowed, true);
+    assert.equal((await engine.evaluate(pypi('2.30.0'))).allowed, false);
+    assert.equal(
+      (await engine.evaluate(subject({ name: 'requests', version: '2.32.0', publishedAt: NOW }))).allowed,
+      false,
+    );
+  });
+
+  void it('applies per-registry exclusions, overrides and additions in order', async () => {
+    const raw = parse({
+      rules: [
+        { id: 'age', type: 'minimumAge', minimumAge: { age: '2d' } },
+        { id: 'deny', type: 'denyList', list: { entries: [{ name: 'bad' }] } },
+      ],
+      registries: {
+        internal: { exclude: ['age'] },
+        strict: {
+          rules: [
+            { id: 'age', type: 'minimumAge', minimumAge: { age: '60d' } },
+            { id: 'extra', type: 'denyList', list: { entries: [{ name: 'lodash', versions: '<5' }] } },
+          ],
+        },
+      },
+    });
+    const engine = createPolicyEngine(raw, { clock });
+    assert.deepEqual(
+      engine.rulesFor('internal').map((r) => r.id),
+      ['deny'],
+    );
+    assert.deepEqual(
+      engine.rulesFor('strict').map((r) => r.id),
+      ['age', 'deny', 'extra'],
+    );
+    assert.deepEqual(
+      engine.rulesFor('unknown').map((r) => r.id),
+      ['age', 'deny'],
+    );
+    assert.equal((await engine.evaluate(subject({ registry: 'internal', publishedAt: NOW }))).allowed, true);
+    assert.equal((await engine.evaluate(subject({ publishedAt: NOW }))).allowed, false);
+    const strict = await engine.evaluate(subject({ registry: 'strict' }));
+    assert.equal(strict.allowed, false);
+    assert.equal(strict.results.filter((r) => r.outcome === 'deny').length, 2);
+  });
+
+  void it('rejects configuration mistakes at build time', () => {
+    assert.throws(
+      () =>
+        createPolicyEngine(
+          parse({
+            rules: [{ id: 'a', type: 'denyList', list: { entries: [{ name: 'x', versions: '^^1' }] } }],
+          }),
+          { clock },
+        ),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        createPolicyEngine(
+          parse({
+            rules: [
+              { id: 'a', type: 'minimumAge' },
+              { id: 'a', type: 'minimumAge' },
+            ],
+          }),
+          { clock },
+        ),
+      /Duplicate rule id "a"/,
+    );
+    assert.throws(
+      () => createPolicyEngine(parse({ registries: { x: { exclude: ['nope'] } } }), { clock }),
+      /unknown rule "nope"/,
+    );
+    assert.throws(() => parse({ rules: [{ id: 'a', type: 'magic' }] }), TypeError);
+  });
+
+  void it('derives a stable policy version that changes with the configuration', () => {
+    const a = createPolicyEngine(parse({}), { clock }).version;
+    assert.equal(a, createPolicyEngine(parse({}), { clock }).version);
+    assert.match(a, /^[0-9a-f]{16}$/);
+    const b = createPolicyEngine(
+      parse({ rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '3d' } }] }),
+      { clock },
+    );
+    assert.notEqual(a, b.version);
+  });
+});

@@ -1,0 +1,57 @@
+import {
+  normalizePypiName,
+  parsePep440Specifier,
+  parseSemverRange,
+  satisfiesPep440,
+  satisfiesSemver,
+} from '#core/vulndb';
+import type { Ecosystem } from './types.ts';
+
+/** Normalizes a name the way its ecosystem compares names (PEP 503 for PyPI). */
+export function normalizeName(ecosystem: Ecosystem, name: string): string {
+  return ecosystem === 'pypi' ? normalizePypiName(name) : name;
+}
+
+function patternRegExp(pattern: string, flags: string): RegExp {
+  const source = pattern
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`, flags);
+}
+
+/**
+ * Compiles a wildcard name pattern: `*` matches any run of characters (scopes included, so
+ * `@corp/*` works), `?` one character; everything else is literal. PyPI names compare after
+ * PEP 503 normalization, so `Foo_Bar` and `foo-bar` are one project.
+ */
+export function compilePattern(pattern: string): (name: string, ecosystem?: Ecosystem) => boolean {
+  const exact = patternRegExp(pattern, '');
+  const pypi = patternRegExp(normalizeName('pypi', pattern), 'i');
+  return (name, ecosystem) =>
+    ecosystem === 'pypi' ? pypi.test(normalizeName('pypi', name)) : exact.test(name);
+}
+
+/**
+ * Compiles a version range in the ecosystem's own syntax (npm semver ranges, PEP 440
+ * specifiers); other ecosystems accept `*` or a `|`-separated list of exact versions.
+ * Throws RangeError on invalid syntax (a configuration mistake).
+ */
+export function compileVersionRange(
+  ecosystem: Ecosystem,
+  range: string | undefined,
+): (version: string) => boolean {
+  if (range === undefined || range.trim() === '' || range.trim() === '*') return () => true;
+  if (ecosystem === 'npm') {
+    const r = parseSemverRange(range);
+    if (r === undefined) throw new RangeError(`Invalid npm version range "${range}"`);
+    return (v) => satisfiesSemver(v, r, { includePrerelease: true });
+  }
+  if (ecosystem === 'pypi') {
+    const s = parsePep440Specifier(range);
+    if (s === undefined) throw new RangeError(`Invalid PEP 440 specifier "${range}"`);
+    return (v) => satisfiesPep440(v, s, { includePrerelease: true });
+  }
+  const exact = new Set(range.split('|').map((s) => s.trim()));
+  return (v) => exact.has(v);
+}

@@ -1,0 +1,382 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CoreServices } from '#core/app';
+import { GatewayError, isGatewayError } from '#core/errors';
+import { attachmentDisposition } from '#core/http';
+import type { Resource } from '#core/rbac';
+import type { ArtifactContext } from './context.ts';
+import { openPlaintext, parseRange } from './download.ts';
+import { boundaryOf, parseMultipart } from './multipart.ts';
+import type { ScanQueue } from './scan/queue.ts';
+import { deleteArtifact, getArtifact, listArtifacts, toView } from './service.ts';
+import type { TrustService } from './sign/service.ts';
+import type { ItemRow } from './store/schema.ts';
+import { REPOSITORY_RE, type UploadRequest, uploadArtifact } from './upload.ts';
+
+/** What the routes need. */
+export interface RouteDeps {
+  readonly core: CoreServices;
+  readonly ctx: ArtifactContext;
+  readonly queue: ScanQueue;
+  readonly trust: TrustService;
+}
+
+const loaded = new WeakMap<FastifyRequest, ItemRow | null>();
+
+/** The artifact a route works on (loaded before authorization so RBAC sees its repository). */
+export function itemOf(request: FastifyRequest): ItemRow {
+  const item = loaded.get(request);
+  if (item === undefined || item === null) {
+    const id = (request.params as { id?: string }).id ?? '';
+    throw new GatewayError('GW_ERR_ARTIFACTS_NOT_FOUND', { message: `No artifact "${id}"`, details: { id } });
+  }
+  return item;
+}
+
+/** Loads `:id` without throwing; a missing artifact authorizes against `*` so only global roles learn it is absent. */
+export function loadItem(ctx: ArtifactContext) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const id = (request.params as { id?: string }).id ?? '';
+    loaded.set(request, /^[0-9a-f-]{36}$/.test(id) ? await getArtifact(ctx, id).catch(() => null) : null);
+  };
+}
+
+/** The RBAC resource of the loaded artifact. */
+export function itemResource(request: FastifyRequest): Resource {
+  const item = loaded.get(request);
+  return item === undefined || item === null
+    ? { type: 'artifact', namespace: '*' }
+    : { type: 'artifact', namespace: item.repository, id: item.id };
+}
+
+/** The audit resource name of an artifact. */
+export function auditResource(item: Pick<ItemRow, 'repository' | 'name' | 'version' | 'id'>): string {
+  return `artifact:${item.repository}/${item.name}@${item.version}#${item.id}`;
+}
+
+function actorOf(request: FastifyRequest): string {
+  return request.principal?.id ?? 'anonymous';
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+function visibleRepositories(core: CoreServices, request: FastifyRequest): readonly string[] | undefined {
+  const principal = request.principal;
+  if (principal === undefined) return [];
+  if (core.authorize(principal, 'artifacts:list', { type: 'artifact', namespace: '*' }).allowed)
+    return undefined;
+  return principal.bindings
+    .map((b) => b.namespace)
+    .filter((ns) => core.authorize(principal, 'artifacts:list', { type: 'artifact', namespace: ns }).allowed);
+}
+
+function registerList(app: FastifyInstance, deps: RouteDeps): void {
+  app.get('/api/artifacts', { preHandler: deps.core.http.authenticate }, async (request) => {
+    const q = request.query as Record<string, unknown>;
+    const sort = str(q['sort']);
+    const order = str(q['order']);
+    const status = str(q['status']);
+    const { items, total } = await listArtifacts(deps.ctx, {
+      ...(visibleRepositories(deps.core, request) === undefined
+        ? {}
+        : { repositories: visibleRepositories(deps.core, request) ?? [] }),
+      ...(str(q['repository']) === undefined ? {} : { repository: str(q['repository']) ?? '' }),
+      ...(str(q['name']) === undefined ? {} : { name: str(q['name']) ?? '' }),
+      ...(str(q['version']) === undefined ? {} : { version: str(q['version']) ?? '' }),
+      ...(str(q['sha256']) === undefined ? {} : { sha256: str(q['sha256']) ?? '' }),
+      ...(status === 'quarantined' || status === 'approved' || status === 'blocked' ? { status } : {}),
+      ...(sort === 'name' || sort === 'created' || sort === 'size' ? { sort } : {}),
+      ...(order === 'asc' || order === 'desc' ? { order } : {}),
+      limit: Number(q['limit'] ?? 50) || 50,
+      offset: Number(q['offset'] ?? 0) || 0,
+    });
+    return { items: items.map(toView), total };
+  });
+}
+
+async function auditUpload(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  req: Partial<UploadRequest>,
+  error: unknown,
+): Promise<void> {
+  const code = isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL';
+  deps.ctx.metrics.uploads.inc({ result: 'rejected' });
+  await deps.ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.upload',
+    resource: `artifact:${req.repository ?? '?'}/${req.name ?? '?'}@${req.version ?? '?'}`,
+    decision: isGatewayError(error) && error.kind !== 'INTERNAL' ? 'deny' : 'error',
+    reason: error instanceof Error ? error.message : String(error),
+    clientIp: request.clientIp,
+    details: { code },
+  });
+}
+
+/** Reads the leading fields of a multipart upload, then hands over the file part's stream. */
+async function multipartUpload(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  base: Partial<UploadRequest>,
+  boundary: string,
+) {
+  const fields: Record<string, string> = {};
+  for await (const part of parseMultipart(request.body as AsyncIterable<Uint8Array>, boundary)) {
+    if (part.fileName === undefined && part.name !== 'file') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of part.body) {
+        size += c.length;
+        if (size > 4096)
+          throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
+            message: `Field "${part.name}" is too long`,
+          });
+        chunks.push(c);
+      }
+      fields[part.name] = Buffer.concat(chunks).toString('utf8');
+      continue;
+    }
+    const repository = fields['repository'] ?? base.repository ?? 'default';
+    const principal = request.principal;
+    if (
+      principal === undefined ||
+      !deps.core.authorize(principal, 'artifacts:upload', { type: 'artifact', namespace: repository }).allowed
+    ) {
+      throw new GatewayError('GW_ERR_RBAC_DENIED', {
+        message: `Uploading to repository "${repository}" is not allowed`,
+        details: { action: 'artifacts:upload' },
+      });
+    }
+    const req = {
+      ...base,
+      repository,
+      name: fields['name'] ?? base.name ?? '',
+      version: fields['version'] ?? base.version ?? '',
+      fileName: part.fileName ?? fields['fileName'] ?? base.fileName,
+      mediaType: part.contentType ?? base.mediaType,
+      ...((fields['sha256'] ?? base.expectedSha256)
+        ? { expectedSha256: fields['sha256'] ?? base.expectedSha256 }
+        : {}),
+      body: part.body,
+      actor: actorOf(request),
+    } as UploadRequest;
+    return { req, result: await uploadArtifact(deps.ctx, req) };
+  }
+  throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
+    message: 'Multipart upload has no file part',
+    details: { field: 'file' },
+  });
+}
+
+function registerUpload(app: FastifyInstance, deps: RouteDeps): void {
+  void app.register(async (scope) => {
+    // The body stays a stream: no parser buffers it, and Fastify's bodyLimit does not apply
+    // (maxArtifactSize and quotas do, while streaming).
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    const resource = (request: FastifyRequest): Resource => {
+      const repository = str((request.query as Record<string, unknown>)['repository']) ?? 'default';
+      return { type: 'artifact', namespace: REPOSITORY_RE.test(repository) ? repository : '*' };
+    };
+    scope.post(
+      '/api/artifacts',
+      { preHandler: deps.core.http.requirePermission('artifacts:upload', resource) },
+      async (request, reply) => {
+        const q = request.query as Record<string, unknown>;
+        const length = request.headers['content-length'];
+        const contentType = request.headers['content-type'];
+        const base: Partial<UploadRequest> = {
+          repository: str(q['repository']) ?? 'default',
+          name: str(q['name']) ?? '',
+          version: str(q['version']) ?? '',
+          ...(str(q['fileName']) === undefined ? {} : { fileName: str(q['fileName']) ?? '' }),
+          ...(str(q['sha256']) === undefined ? {} : { expectedSha256: str(q['sha256']) ?? '' }),
+          mediaType: contentType ?? 'application/octet-stream',
+        };
+        const boundary = boundaryOf(contentType);
+        try {
+          const { req, result } =
+            boundary === undefined
+              ? await (async () => {
+                  const req = {
+                    ...base,
+                    ...(length === undefined ? {} : { contentLength: Number(length) }),
+                    body: request.body as AsyncIterable<Uint8Array>,
+                    actor: actorOf(request),
+                  } as UploadRequest;
+                  return { req, result: await uploadArtifact(deps.ctx, req) };
+                })()
+              : await multipartUpload(deps, request, base, boundary);
+          deps.ctx.metrics.uploads.inc({ result: 'ok' });
+          await deps.ctx.audit({
+            actor: req.actor,
+            action: 'artifacts.upload',
+            resource: auditResource(result.item),
+            decision: 'allow',
+            clientIp: request.clientIp,
+            details: {
+              sha256: result.item.digest,
+              size: result.item.size,
+              deduplicated: result.deduplicated,
+            },
+          });
+          deps.queue.kick();
+          return reply
+            .code(201)
+            .header('location', `/api/artifacts/${result.item.id}`)
+            .send({ ...toView(result.item), deduplicated: result.deduplicated });
+        } catch (error) {
+          await auditUpload(deps, request, base, error);
+          throw error;
+        }
+      },
+    );
+  });
+}
+
+async function checkDownload(deps: RouteDeps, request: FastifyRequest, item: ItemRow): Promise<void> {
+  const principal = request.principal;
+  const deny = async (reason: string, error: GatewayError) => {
+    deps.ctx.metrics.downloads.inc({ result: 'denied' });
+    await deps.ctx.audit({
+      actor: actorOf(request),
+      action: 'artifacts.download',
+      resource: auditResource(item),
+      decision: 'deny',
+      reason,
+      clientIp: request.clientIp,
+    });
+    throw error;
+  };
+  if (item.status !== 'approved') {
+    const may =
+      principal !== undefined &&
+      deps.core.authorize(principal, 'artifacts:download-unapproved', itemResource(request)).allowed;
+    if (!may) {
+      const reason =
+        item.status === 'quarantined'
+          ? 'Artifact is quarantined until its scan completes'
+          : `Artifact is blocked: ${item.status_reason}`;
+      await deny(
+        reason,
+        new GatewayError('GW_ERR_ARTIFACTS_NOT_APPROVED', {
+          message: reason,
+          details: { status: item.status },
+        }),
+      );
+    }
+  }
+  const verdict = await deps.trust.check(item, actorOf(request));
+  if (!verdict.trusted) {
+    const reason = `Trust policy refuses the artifact: ${verdict.reasons.join('; ')}`;
+    await deny(
+      reason,
+      new GatewayError('GW_ERR_ARTIFACTS_UNTRUSTED', {
+        message: reason,
+        details: { policyVersion: verdict.policyVersion },
+      }),
+    );
+  }
+}
+
+async function* counted(
+  first: Buffer,
+  rest: AsyncGenerator<Buffer>,
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+): AsyncGenerator<Buffer> {
+  try {
+    deps.ctx.metrics.bytesOut.inc({}, first.length);
+    yield first;
+    for await (const chunk of rest) {
+      deps.ctx.metrics.bytesOut.inc({}, chunk.length);
+      yield chunk;
+    }
+  } catch (error) {
+    deps.ctx.metrics.downloads.inc({ result: 'integrity' });
+    deps.ctx.log.error('artifact download failed mid-stream', { error, artifactId: item.id });
+    await deps.ctx.audit({
+      actor: actorOf(request),
+      action: 'artifacts.download',
+      resource: auditResource(item),
+      decision: 'error',
+      reason: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  }
+}
+
+function registerItemRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { core, ctx } = deps;
+  const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
+    loadItem(ctx),
+    core.http.requirePermission(action, itemResource),
+  ];
+  app.get('/api/artifacts/:id', { preHandler: pre('artifacts:read') }, async (request) =>
+    toView(itemOf(request)),
+  );
+  app.delete('/api/artifacts/:id', { preHandler: pre('artifacts:delete') }, async (request, reply) => {
+    const item = itemOf(request);
+    const { shredded } = await deleteArtifact(ctx, item.id);
+    if (shredded) deps.trust.forget(item.digest);
+    await ctx.audit({
+      actor: actorOf(request),
+      action: 'artifacts.delete',
+      resource: auditResource(item),
+      decision: 'allow',
+      clientIp: request.clientIp,
+      details: { sha256: item.digest, shredded },
+    });
+    return reply.code(204).send();
+  });
+  app.get(
+    '/api/artifacts/:id/download',
+    { preHandler: pre('artifacts:download') },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const item = itemOf(request);
+      await checkDownload(deps, request, item);
+      const size = Number(item.size);
+      const range = parseRange(request.headers.range, size);
+      const source = await openPlaintext(ctx, item, range);
+      // Pull the first chunk before the headers go out, so a blob that fails at once answers with an error document.
+      const first = size === 0 ? { done: true as const, value: undefined } : await source.next();
+      reply
+        .header('content-type', item.media_type)
+        .header('content-disposition', attachmentDisposition(item.file_name))
+        .header('accept-ranges', 'bytes')
+        .header('etag', `"sha256:${item.digest}"`)
+        .header('x-checksum-sha256', item.digest);
+      if (range !== undefined) {
+        reply
+          .code(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+          .header('content-length', String(range.end - range.start + 1));
+      } else {
+        reply
+          .header('content-length', String(size))
+          .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
+      }
+      ctx.metrics.downloads.inc({ result: 'ok' });
+      await ctx.audit({
+        actor: actorOf(request),
+        action: 'artifacts.download',
+        resource: auditResource(item),
+        decision: 'allow',
+        clientIp: request.clientIp,
+        details: { range: range === undefined ? null : `${range.start}-${range.end}` },
+      });
+      if (first.done === true) return reply.send(Buffer.alloc(0));
+      return reply.send(
+        Readable.from(counted(first.value, source, deps, request, item), { objectMode: false }),
+      );
+    },
+  );
+}
+
+/** Registers the core artifact routes (list, upload, read, delete, download). */
+export function registerArtifactRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  registerList(app, deps);
+  registerUpload(app, deps);
+  registerItemRoutes(app, deps);
+}

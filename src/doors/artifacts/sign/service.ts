@@ -1,0 +1,85 @@
+import type { ArtifactContext } from '../context.ts';
+import type { ArtifactTables, ItemRow } from '../store/schema.ts';
+import { parseBundle, type SigstoreBundle } from './bundle.ts';
+import { type CompiledTrust, compileTrust, evaluateTrust, type TrustVerdict } from './trust.ts';
+
+/** The trust policy checked before downloads, with verdicts cached per digest and policy version. */
+export interface TrustService {
+  /** The verdict for an artifact; computed verdicts are audited, cached ones are not recomputed. */
+  check(item: ItemRow, actor: string): Promise<TrustVerdict & { readonly cached: boolean }>;
+  /** Drops cached verdicts of a digest (a signature was added or removed). */
+  forget(digest: string): void;
+  /** Signature bundles stored for a digest. */
+  bundles(digest: string): Promise<SigstoreBundle[]>;
+  readonly version: () => string;
+}
+
+/** Creates the service; a policy that does not compile keeps the previous one (logged, audited). */
+export function createTrustService(ctx: ArtifactContext): TrustService {
+  let compiled: CompiledTrust = compileTrust(ctx.config().trust);
+  const cache = new Map<string, TrustVerdict>();
+  const current = (): CompiledTrust => {
+    const policy = ctx.config().trust;
+    if (policy === compiled.policy) return compiled;
+    try {
+      compiled = compileTrust(policy);
+      cache.clear();
+    } catch (error) {
+      ctx.log.error('Trust policy rejected; the previous one stays', { error });
+      void ctx.audit({
+        actor: 'system',
+        action: 'artifacts.trust.reload',
+        resource: 'trust',
+        decision: 'error',
+        reason: String((error as Error).message),
+      });
+    }
+    return compiled;
+  };
+  const bundles = async (digest: string): Promise<SigstoreBundle[]> => {
+    const rows = await ctx.db
+      .kysely<ArtifactTables>()
+      .selectFrom('artifacts_signatures')
+      .select('bundle')
+      .where('digest', '=', digest)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => parseBundle(JSON.parse(r.bundle)));
+  };
+  return {
+    async check(item, actor) {
+      const trust = current();
+      const key = `${item.digest}:${trust.version}`;
+      const now = ctx.clock.now();
+      const hit = cache.get(key);
+      if (hit !== undefined && hit.validUntil > now) return { ...hit, cached: true };
+      const verdict = evaluateTrust(
+        trust,
+        item.digest,
+        trust.policy.mode === 'off' ? [] : await bundles(item.digest),
+        now,
+      );
+      cache.set(key, verdict);
+      if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
+      ctx.metrics.signatureChecks.inc({ result: verdict.trusted ? 'trusted' : 'untrusted' });
+      await ctx.audit({
+        actor,
+        action: 'artifacts.signature.check',
+        resource: `artifact:${item.repository}/${item.name}@${item.version}#${item.id}`,
+        decision: verdict.trusted ? 'allow' : 'deny',
+        reason: verdict.reasons.join('; '),
+        details: {
+          policyVersion: verdict.policyVersion,
+          signer: verdict.signer ?? null,
+          sha256: item.digest,
+        },
+      });
+      return { ...verdict, cached: false };
+    },
+    forget(digest) {
+      for (const key of cache.keys()) if (key.startsWith(`${digest}:`)) cache.delete(key);
+    },
+    bundles,
+    version: () => current().version,
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Connections from the L7 proxy to backends: one HTTP/2 session or one keep-alive agent per
+ * backend. When a route sends PROXY v2, the header describes one client, so such connections
+ * belong to that client connection and close with it.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
+import { Agent as HttpsAgent } from 'node:https';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { type EdgeRoute, splitHostPort } from '../model.ts';
+import { encodeProxyV2 } from '../proxy-protocol.ts';
+import type { EdgeMetrics } from '../metrics.ts';
+import type { ConnectionInfo } from '../runtime.ts';
+
+/** How to reach one backend for one client connection. */
+export interface BackendTarget {
+  readonly route: EdgeRoute;
+  readonly info: ConnectionInfo;
+  readonly connectTimeoutMs: number;
+  /** Observes the TCP connect time (`gatehouse_edge_backend_dial_seconds`). */
+  readonly dialTimer?: EdgeMetrics['dialSeconds'];
+}
+
+function isTls(route: EdgeRoute): boolean {
+  return route.backendProtocol === 'h2' || route.backendProtocol === 'https';
+}
+
+function poolKey(target: BackendTarget): string {
+  const r = target.route;
+  const base = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
+  return r.backendProxyProtocol ? `${base}|conn:${target.info.id}` : base;
+}
+
+/** Opens the raw transport: TCP, then the optional PROXY header, then TLS when required. */
+export function dialBackend(target: BackendTarget, alpn: readonly string[]): Duplex {
+  const { route, info } = target;
+  const { host, port } = splitHostPort(route.backend);
+  const tcp: Socket = connectTcp({ host, port, noDelay: true });
+  const stop = target.dialTimer?.startTimer({ route: route.id });
+  let connected = false;
+  tcp.once('connect', () => {
+    connected = true;
+    stop?.({ outcome: 'ok' });
+  });
+  tcp.once('error', () => {
+    if (!connected) stop?.({ outcome: 'error' });
+  });
+  tcp.setTimeout(target.connectTimeoutMs, () =>
+    tcp.destroy(new Error(`Connect timeout to ${route.backend}`)),
+  );
+  tcp.once('connect', () => tcp.setTimeout(0));
+  if (route.backendProxyProtocol) {
+    tcp.write(
+      encodeProxyV2({
+        source: info.client,
+        destination: info.local,
+        ...(info.serverName === undefined ? {} : { authority: info.serverName }),
+      }),
+    );
+  }
+  if (!isTls(route)) return tcp;
+  return connectTls({
+    socket: tcp,
+    servername: /^[0-9.:]+$/.test(host) ? '' : host,
+    ALPNProtocols: [...alpn],
+    ...(route.backendCaFile === undefined ? {} : { ca: readFileSync(route.backendCaFile) }),
+  });
+}
+
+const SESSIONS_PER_BACKEND = 4;
+
+/** Pools of backend connections shared by all listeners of the door. */
+export class BackendPool {
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+  readonly #agents = new Map<string, HttpAgent>();
+  readonly #byConnection = new Map<number, string[]>();
+  #next = 0;
+
+  /** A live HTTP/2 session to an h2c or h2 backend. */
+  session(target: BackendTarget): ClientHttp2Session {
+    // Several sessions per backend spread streams over connections (one TCP connection's
+    // ordering and the backend's per-session processing otherwise cap throughput).
+    const slots = target.route.backendProxyProtocol ? 1 : SESSIONS_PER_BACKEND;
+    const key = `${poolKey(target)}#${this.#next++ % slots}`;
+    const existing = this.#sessions.get(key);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const scheme = isTls(target.route) ? 'https' : 'http';
+    const session = connectHttp2(`${scheme}://${target.route.backend}`, {
+      createConnection: () => dialBackend(target, ['h2']),
+      // Large gRPC messages: do not let the default 64 KiB window throttle throughput.
+      settings: { initialWindowSize: 4 * 1024 * 1024 },
+    });
+    session.on('error', () => {});
+    const forget = () => {
+      if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    };
+    session.once('close', forget);
+    session.once('goaway', forget);
+    this.#sessions.set(key, session);
+    this.#track(target, key);
+    return session;
+  }
+
+  /** A keep-alive agent for an HTTP/1.1 backend (plain or TLS). */
+  agent(target: BackendTarget): HttpAgent {
+    const key = poolKey(target);
+    let agent = this.#agents.get(key);
+    if (agent === undefined) {
+      const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
+      const created: HttpAgent = isTls(target.route) ? new HttpsAgent(options) : new HttpAgent(options);
+      // oxlint-disable-next-line typescript/no-unsafe-assignment -- createConnection is typed loosely by @types/node.
+      (created as unknown as { createConnection: () => Duplex }).createConnection = () =>
+        dialBackend(target, ['http/1.1']);
+      agent = created;
+      this.#agents.set(key, agent);
+      this.#track(target, key);
+    }
+    return agent;
+  }
+
+  #track(target: BackendTarget, key: string): void {
+    if (!target.route.backendProxyProtocol) return;
+    const keys = this.#byConnection.get(target.info.id) ?? [];
+    keys.push(key);
+    this.#byConnection.set(target.info.id, keys);
+  }
+
+  /** Closes what belonged to one client connection (PROXY-protocol backends). */
+  release(connectionId: number): void {
+    for (const key of this.#byConnection.get(connectionId) ?? []) this.#drop(key);
+    this.#byConnection.delete(connectionId);
+  }
+
+  #drop(key: string): void {
+    this.#sessions.get(key)?.close();
+    this.#sessions.delete(key);
+    this.#agents.get(key)?.destroy();
+    this.#agents.delete(key);
+  }
+
+  close(): void {
+    for (const key of [...this.#sessions.keys(), ...this.#agents.keys()]) this.#drop(key);
+  }
+}

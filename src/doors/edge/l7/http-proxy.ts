@@ -1,0 +1,207 @@
+/**
+ * The L7 reverse proxy for one HTTP/1.1 client request (HTTP/2 clients take h2-stream.ts):
+ * policies, forwarding headers, then HTTP/2 (h2c or h2) or HTTP/1.1 to the backend, streaming
+ * both bodies and relaying trailers. A backend that fails before answering yields a 502 with a
+ * minimal body.
+ */
+import {
+  type IncomingHttpHeaders,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
+import { constants } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import type { EdgeRoute } from '../model.ts';
+import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
+import type { BackendPool } from './backends.ts';
+import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
+import { auditBackendFailure, enforcePolicies } from './policies.ts';
+
+export interface ProxyContext {
+  readonly runtime: EdgeRuntime;
+  readonly pool: BackendPool;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+}
+
+type ClientRequest = IncomingMessage;
+type ClientResponse = ServerResponse;
+
+const BAD_GATEWAY = 'Bad gateway\n';
+
+/** Resets an answer already under way: HTTP/1.1 can only close the connection. */
+function resetResponse(res: ClientResponse): void {
+  res.destroy();
+}
+const FORBIDDEN = 'Forbidden\n';
+
+function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
+  res.writeHead(status, headers);
+}
+
+function sendMinimal(res: ClientResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    resetResponse(res);
+    return;
+  }
+  writeHead(res, status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** Handles one request on a terminated connection. */
+export function proxyRequest(
+  ctx: ProxyContext,
+  info: ConnectionInfo,
+  req: ClientRequest,
+  res: ClientResponse,
+): void {
+  const { runtime } = ctx;
+  const compiled = runtime.table().byId(info.routeId);
+  res.once('finish', () =>
+    runtime.metrics.httpResponses.inc({ route: info.routeId, status: res.statusCode }),
+  );
+  if (compiled === undefined) {
+    // The route was removed while this connection was open: its requests have no backend now.
+    sendMinimal(res, 502, BAD_GATEWAY);
+    return;
+  }
+  const path = (req.url ?? '').slice(0, 256);
+  if (enforcePolicies(runtime, info, compiled.policies, req.headers, { path }) !== undefined) {
+    sendMinimal(res, 403, FORBIDDEN);
+    return;
+  }
+  const route = compiled.route;
+  const authority = req.headers.host ?? info.serverName ?? '';
+  const headers = backendRequestHeaders(req.headers, info.client.address, authority);
+  const target = {
+    route,
+    info,
+    connectTimeoutMs: ctx.connectTimeoutMs,
+    dialTimer: runtime.metrics.dialSeconds,
+  };
+  const fail = (reason: string) => {
+    auditBackendFailure(runtime, info, route, reason);
+    sendMinimal(res, 502, BAD_GATEWAY);
+  };
+  if (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') {
+    forwardHttp2(ctx, route, req, res, { headers, authority, fail, target });
+  } else {
+    forwardHttp1(ctx, req, res, { headers, authority, fail, target });
+  }
+}
+
+interface Forward {
+  readonly headers: ReturnType<typeof backendRequestHeaders>;
+  readonly authority: string;
+  readonly fail: (reason: string) => void;
+  readonly target: Parameters<BackendPool['session']>[0];
+}
+
+/** Arms the response-header timeout once the request body is fully sent. */
+function responseTimer(ctx: ProxyContext, req: ClientRequest, onTimeout: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(onTimeout, ctx.responseTimeoutMs);
+  };
+  if (req.readableEnded) arm();
+  else req.once('end', arm);
+  return () => {
+    req.off('end', arm);
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}
+
+function forwardHttp2(
+  ctx: ProxyContext,
+  route: EdgeRoute,
+  req: ClientRequest,
+  res: ClientResponse,
+  f: Forward,
+): void {
+  let session;
+  try {
+    session = ctx.pool.session(f.target);
+  } catch (error) {
+    f.fail(error instanceof Error ? error.message : 'dial');
+    return;
+  }
+  const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
+  const upstream = session.request({
+    ...f.headers,
+    ':method': req.method ?? 'GET',
+    ':path': req.url ?? '/',
+    ':scheme': scheme,
+    ':authority': f.authority,
+  });
+  const stopTimer = responseTimer(ctx, req, () => {
+    upstream.close(constants.NGHTTP2_CANCEL);
+    f.fail('response-timeout');
+  });
+  upstream.on('response', (headers: IncomingHttpHeaders & { ':status'?: number }) => {
+    stopTimer();
+    const status = headers[':status'] ?? 502;
+    writeHead(res, status, clientResponseHeaders(headers));
+    upstream.pipe(res);
+  });
+  upstream.on('trailers', (trailers: IncomingHttpHeaders) =>
+    res.addTrailers(clientResponseHeaders(trailers)),
+  );
+  upstream.on('error', (error: Error) => {
+    stopTimer();
+    if (!res.headersSent) f.fail(error.message);
+    else resetResponse(res);
+  });
+  upstream.on('close', () => {
+    stopTimer();
+    // A backend RST_STREAM after headers (e.g. a cancelled gRPC call) is passed on as a reset.
+    if (res.headersSent && !res.writableEnded && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+      resetResponse(res);
+    } else if (!res.headersSent && !res.writableEnded) {
+      f.fail('stream-closed');
+    }
+  });
+  // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
+  res.once('close', () => {
+    if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
+  });
+  req.pipe(upstream);
+}
+
+function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse, f: Forward): void {
+  const tls = f.target.route.backendProtocol === 'https';
+  const request = tls ? httpsRequest : httpRequest;
+  const upstream = request({
+    method: req.method,
+    path: req.url,
+    headers: { ...f.headers, host: f.authority },
+    agent: ctx.pool.agent(f.target),
+  });
+  const stopTimer = responseTimer(ctx, req, () => {
+    upstream.destroy(new Error('response-timeout'));
+  });
+  upstream.on('response', (incoming: IncomingMessage) => {
+    stopTimer();
+    writeHead(res, incoming.statusCode ?? 502, clientResponseHeaders(incoming.headers));
+    // Registered before pipe so the trailers are added before pipe ends the response.
+    incoming.on('end', () => {
+      if (Object.keys(incoming.trailers).length > 0)
+        res.addTrailers(clientResponseHeaders(incoming.trailers));
+    });
+    incoming.pipe(res);
+    incoming.on('error', () => res.destroy());
+  });
+  upstream.on('error', (error: Error) => {
+    stopTimer();
+    if (!res.headersSent) f.fail(error.message);
+    else resetResponse(res);
+  });
+  res.once('close', () => {
+    if (!upstream.writableFinished || !res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
+}

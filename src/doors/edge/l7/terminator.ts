@@ -1,0 +1,180 @@
+/**
+ * TLS termination for L7 routes of one listener: an HTTP/2 secure server (ALPN h2 and
+ * http/1.1) that never listens itself; the listener hands it connections whose ClientHello it
+ * already read, with those bytes put back in front of the socket.
+ */
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import {
+  constants,
+  createSecureServer,
+  type Http2SecureServer,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CertificateMaterial } from '../cert-store.ts';
+import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from '../runtime.ts';
+import type { BackendPool } from './backends.ts';
+import { proxyH2Stream } from './h2-stream.ts';
+import { type ProxyContext, proxyRequest } from './http-proxy.ts';
+import { proxyUpgrade } from './upgrade.ts';
+
+/** Accepts routed connections for L7 routes. */
+export interface L7Terminator {
+  accept(socket: Socket, replay: Buffer, info: ConnectionInfo): void;
+  /** Stops taking connections and asks open ones to finish (HTTP/2 GOAWAY, idle HTTP/1.1 closed). */
+  close(): void;
+}
+
+interface Remote {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+// The TLS socket shares its TCP handle with the raw socket, so the peer address and port name the
+// connection on both; that is how a request finds the routing decision made before TLS.
+const keyOf = (s: Remote) => `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}`;
+
+/** The TLS + HTTP/2 server; routing already happened, SNICallback only picks the routed certificate. */
+function createTlsServer(settings: ListenerSettings, runtime: EdgeRuntime): Http2SecureServer {
+  return createSecureServer({
+    allowHTTP1: true,
+    minVersion: settings.minTlsVersion,
+    handshakeTimeout: settings.preludeTimeoutMs,
+    SNICallback: (name, cb) => {
+      try {
+        const route = runtime.table().match(settings.id, name)?.compiled.route;
+        const context =
+          route?.certFile === undefined || route.keyFile === undefined
+            ? undefined
+            : runtime.certificates.context(route.certFile, route.keyFile);
+        cb(null, context);
+      } catch (error) {
+        cb(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+    // Large gRPC messages: the default 64 KiB window would throttle them.
+    settings: { initialWindowSize: 4 * 1024 * 1024 },
+  });
+}
+
+/**
+ * Sends HTTP/2 streams to the raw-stream proxy and HTTP/1.1 (or no-ALPN) connections to a plain
+ * HTTP server; returns that server.
+ */
+function routeRequests(
+  server: Http2SecureServer,
+  connections: ReadonlyMap<string, ConnectionInfo>,
+  ctx: ProxyContext,
+  settings: ListenerSettings,
+): HttpServer {
+  // HTTP/1.1 (and no-ALPN) connections go to a plain HTTP server; HTTP/2 streams are proxied raw.
+  const http1 = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    const info = connections.get(keyOf(req.socket));
+    if (info === undefined) res.destroy();
+    else proxyRequest(ctx, info, req, res);
+  });
+  http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const info = connections.get(keyOf(req.socket));
+    if (info === undefined) socket.destroy();
+    else proxyUpgrade(ctx.runtime, info, settings.connectTimeoutMs, req, socket, head);
+  });
+  http1.timeout = settings.idleTimeoutMs;
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const info = connections.get(keyOf(stream.session?.socket ?? {}));
+    if (info === undefined) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    else proxyH2Stream(ctx, info, stream, headers);
+  });
+  // allowHTTP1 keeps http/1.1 in the ALPN list; the dispatch below sends such connections to
+  // the HTTP/1.1 server instead of the HTTP/2 server's compatibility layer.
+  const h2Listeners = server.listeners('secureConnection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (tlsSocket: Socket & { alpnProtocol?: string | false }) => {
+    if (tlsSocket.alpnProtocol === 'h2') for (const listener of h2Listeners) listener.call(server, tlsSocket);
+    else http1.emit('connection', tlsSocket);
+  });
+  return http1;
+}
+
+/** Creates the terminator of one listener. */
+export function createL7Terminator(
+  settings: ListenerSettings,
+  runtime: EdgeRuntime,
+  pool: BackendPool,
+): L7Terminator {
+  const connections = new Map<string, ConnectionInfo>();
+  // The TLS socket takes over the raw socket's handle, after which the raw socket never emits
+  // 'close' by itself; closing it when its TLS socket closes keeps counts and pools right.
+  const raws = new Map<string, Socket>();
+  let defaultMaterial: CertificateMaterial | undefined;
+  // Without SNI the handshake uses the server's default context: make it the routed default's.
+  const useDefault = (info: ConnectionInfo): boolean => {
+    const route = runtime.table().byId(info.routeId)?.route;
+    if (route?.certFile === undefined || route.keyFile === undefined) return false;
+    const material = runtime.certificates.material(route.certFile, route.keyFile);
+    if (material !== defaultMaterial) {
+      server.setSecureContext({ ...material });
+      defaultMaterial = material;
+    }
+    return true;
+  };
+  const server = createTlsServer(settings, runtime);
+  const ctx = {
+    runtime,
+    pool,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    responseTimeoutMs: settings.responseTimeoutMs,
+  };
+  const http1 = routeRequests(server, connections, ctx, settings);
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  server.on('secureConnection', (tlsSocket: Socket) => {
+    const raw = raws.get(keyOf(tlsSocket));
+    tlsSocket.once('close', () => raw?.destroy());
+  });
+  server.on('tlsClientError', (error, socket) => {
+    runtime.log.debug('TLS handshake failed', { listener: settings.id, error: error.message });
+    socket.destroy();
+    raws.get(keyOf(socket))?.destroy();
+  });
+  server.on('sessionError', () => {});
+  server.setTimeout(settings.idleTimeoutMs);
+  return {
+    accept(socket, replay, info) {
+      const key = keyOf(socket);
+      connections.set(key, info);
+      raws.set(key, socket);
+      socket.once('close', () => {
+        connections.delete(key);
+        raws.delete(key);
+        pool.release(info.id);
+      });
+      if (info.serverName === undefined && !useDefault(info)) {
+        socket.resetAndDestroy();
+        return;
+      }
+      // The TLS socket inherits allowHalfOpen from the raw one (on for L4 relays); an HTTP/2
+      // session on a half-open socket would never close after the client's FIN.
+      socket.allowHalfOpen = false;
+      socket.unshift(replay);
+      server.emit('connection', socket);
+    },
+    close() {
+      server.close();
+      // GOAWAY lets in-flight streams finish and tells clients to open no new ones.
+      for (const session of sessions) session.close();
+      http1.close();
+      http1.closeIdleConnections();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * HTTP/1.1 Upgrade (WebSocket, RFC 6455 §4) through an L7 route: the request line and rewritten
+ * headers go to the backend over a fresh connection, then bytes are relayed both ways untouched.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
+import { dialBackend } from './backends.ts';
+import { backendRequestHeaders } from './headers.ts';
+import { enforcePolicies } from './policies.ts';
+
+/** Relays one upgrade request; answers 403/502 itself when it cannot. */
+export function proxyUpgrade(
+  runtime: EdgeRuntime,
+  info: ConnectionInfo,
+  connectTimeoutMs: number,
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+): void {
+  client.on('error', () => client.destroy());
+  const compiled = runtime.table().byId(info.routeId);
+  if (compiled === undefined) {
+    client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 12\r\nconnection: close\r\n\r\nBad gateway\n');
+    return;
+  }
+  if (enforcePolicies(runtime, info, compiled.policies, req.headers, { upgrade: true }) !== undefined) {
+    client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 10\r\nconnection: close\r\n\r\nForbidden\n');
+    return;
+  }
+  const authority = req.headers.host ?? info.serverName ?? '';
+  const headers = backendRequestHeaders(req.headers, info.client.address, authority);
+  const lines = [
+    `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`,
+    `host: ${authority}`,
+    'connection: Upgrade',
+  ];
+  lines.push(`upgrade: ${req.headers.upgrade ?? ''}`);
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${String(v)}`);
+  }
+  const upstream = dialBackend(
+    { route: compiled.route, info, connectTimeoutMs, dialTimer: runtime.metrics.dialSeconds },
+    ['http/1.1'],
+  );
+  let connected = false;
+  upstream.once('error', () => {
+    if (!connected)
+      client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 12\r\nconnection: close\r\n\r\nBad gateway\n');
+    else client.destroy();
+  });
+  upstream.once('data', () => {
+    connected = true;
+  });
+  upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+  if (head.length > 0) upstream.write(head);
+  upstream.pipe(client);
+  client.pipe(upstream);
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
+}

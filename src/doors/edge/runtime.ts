@@ -1,0 +1,52 @@
+/**
+ * What the listeners, the L4 relay and the L7 proxy share at run time. The door builds one
+ * runtime from CoreServices; tests can build one from real core parts.
+ */
+import type { AuditInput } from '#core/audit';
+import type { Logger } from '#core/log';
+import type { CertificateStore } from './cert-store.ts';
+import type { Firewall } from './firewall.ts';
+import type { EdgeMetrics } from './metrics.ts';
+import type { RouteTable } from './route-table.ts';
+
+/** The static settings of one listener (a restart changes them) plus its firewall. */
+export interface ListenerSettings {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly proxyProtocol: boolean;
+  /** Peers allowed to send a PROXY header (addresses or CIDR blocks). */
+  readonly trustedProxies: readonly string[];
+  readonly preludeTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly maxHelloBytes: number;
+  readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** An accepted, routed client connection. */
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly listener: string;
+  readonly routeId: string;
+  /** The real client (from PROXY when trusted, else the TCP peer). */
+  readonly client: { readonly address: string; readonly port: number };
+  /** Where the client connected to (from PROXY when trusted, else the local socket). */
+  readonly local: { readonly address: string; readonly port: number };
+  readonly serverName: string | undefined;
+}
+
+/** Shared run-time state; every getter returns the current immutable snapshot. */
+export interface EdgeRuntime {
+  readonly log: Logger;
+  readonly metrics: EdgeMetrics;
+  readonly certificates: CertificateStore;
+  /** Fire-and-forget audit (the audit port never throws into the request path). */
+  audit(event: AuditInput): void;
+  table(): RouteTable;
+  firewall(listener: string): Firewall;
+  maxConnections(listener: string): number;
+  /** True when the client address may open another connection now. */
+  allowConnection(listener: string, address: string): Promise<boolean>;
+}

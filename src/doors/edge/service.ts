@@ -1,0 +1,225 @@
+/**
+ * The edge data plane: listeners, the current route table and limits, and the loop that swaps in
+ * new immutable tables when the database revision changes. Changes never restart a listener, so
+ * open connections are not dropped.
+ */
+import type { AuditLog } from '#core/audit';
+import type { LimiterFactory } from '#core/app';
+import type { Logger } from '#core/log';
+import type { Metrics } from '#core/metrics';
+import type { RateLimiter } from '#core/ratelimit';
+import { type CertificateStore, createCertificateStore } from './cert-store.ts';
+import type { EdgeConfig, EdgeListenerConfig } from './config.ts';
+import { createFirewall, type Firewall } from './firewall.ts';
+import { BackendPool } from './l7/backends.ts';
+import { createL7Terminator, type L7Terminator } from './l7/terminator.ts';
+import { EdgeListener } from './listener.ts';
+import { createEdgeMetrics, type EdgeMetrics } from './metrics.ts';
+import { buildRouteTable, type RouteTable } from './route-table.ts';
+import type { EdgeRuntime, ListenerSettings } from './runtime.ts';
+import type { EdgeSnapshot, EdgeStore } from './store.ts';
+import { type EdgePolicy, type EdgeRoute, type FieldProblem, parsePolicy, parseRoute } from './model.ts';
+
+/** What the service takes from the core. */
+export interface EdgeDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly audit: AuditLog;
+  readonly limiters: LimiterFactory;
+  readonly store: EdgeStore;
+}
+
+/** Turns a listener's configuration into its settings. */
+export function listenerSettings(config: EdgeListenerConfig): ListenerSettings {
+  return {
+    id: config.id,
+    host: config.host,
+    port: config.port,
+    proxyProtocol: config.proxyProtocol,
+    trustedProxies: config.trustedProxies,
+    preludeTimeoutMs: config.preludeTimeout,
+    connectTimeoutMs: config.connectTimeout,
+    idleTimeoutMs: config.idleTimeout,
+    responseTimeoutMs: config.responseTimeout,
+    maxHelloBytes: config.maxHelloBytes,
+    minTlsVersion: config.minTlsVersion,
+  };
+}
+
+function describeProblems(what: string, problems: readonly FieldProblem[]): string {
+  return `${what}: ${problems.map((p) => `"${p.field}" must be ${p.expected}`).join('; ')}`;
+}
+
+/** Validates the configured routes and policies; throws RangeError naming the bad entry. */
+export function configuredData(config: EdgeConfig): { routes: EdgeRoute[]; policies: EdgePolicy[] } {
+  const routes = config.routes.map((raw, i) => {
+    const route = parseRoute(raw);
+    if (Array.isArray(route)) throw new RangeError(describeProblems(`edge.routes[${i}]`, route));
+    if (!config.listeners.some((l) => l.id === route.listener)) {
+      throw new RangeError(`edge.routes[${i}]: listener "${route.listener}" is not configured`);
+    }
+    return route;
+  });
+  const policies = config.policies.map((raw, i) => {
+    const policy = parsePolicy(raw);
+    if (Array.isArray(policy)) throw new RangeError(describeProblems(`edge.policies[${i}]`, policy));
+    return policy;
+  });
+  buildRouteTable(routes, policies);
+  return { routes, policies };
+}
+
+export class EdgeService {
+  readonly metrics: EdgeMetrics;
+  readonly certificates: CertificateStore;
+  readonly #deps: EdgeDeps;
+  #config: EdgeConfig;
+  #table: RouteTable = buildRouteTable([], []);
+  #revision = -1;
+  #limits = new Map<string, number>();
+  #firewalls = new Map<string, Firewall>();
+  readonly #rates = new Map<string, RateLimiter>();
+  readonly #listeners = new Map<string, EdgeListener>();
+  readonly #terminators: L7Terminator[] = [];
+  readonly #pool = new BackendPool();
+  #poller: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(deps: EdgeDeps, config: EdgeConfig) {
+    this.#deps = deps;
+    this.#config = config;
+    this.metrics = createEdgeMetrics(deps.metrics);
+    this.certificates = createCertificateStore(deps.log);
+    this.#applyListenerConfig(config);
+  }
+
+  /** The current table (for the API and tests). */
+  get table(): RouteTable {
+    return this.#table;
+  }
+
+  listener(id: string): EdgeListener | undefined {
+    return this.#listeners.get(id);
+  }
+
+  get listenerIds(): readonly string[] {
+    return this.#config.listeners.map((l) => l.id);
+  }
+
+  /** Effective max connections of a listener (database override, else config). */
+  maxConnections(id: string): number {
+    return this.#limits.get(id) ?? this.#config.listeners.find((l) => l.id === id)?.maxConnections ?? 0;
+  }
+
+  /** Applies a new configuration's dynamic parts (firewall rules); throws RangeError when invalid. */
+  reconfigure(config: EdgeConfig): void {
+    this.#applyListenerConfig(config);
+    this.#config = config;
+  }
+
+  #applyListenerConfig(config: EdgeConfig): void {
+    const firewalls = new Map<string, Firewall>();
+    for (const l of config.listeners) firewalls.set(l.id, createFirewall(l.firewall));
+    this.#firewalls = firewalls;
+    for (const l of config.listeners) {
+      if (l.connectionRate.rate > 0 && !this.#rates.has(l.id)) {
+        const limiter = this.#deps.limiters.tokenBucket(`edge-conn:${l.id}`, l.connectionRate);
+        this.#rates.set(l.id, limiter);
+      }
+    }
+  }
+
+  #runtime(): EdgeRuntime {
+    const { log, audit } = this.#deps;
+    return {
+      log,
+      metrics: this.metrics,
+      certificates: this.certificates,
+      audit: (event) => {
+        audit.record(event).catch((error: unknown) => log.warn('Audit failed', { error }));
+      },
+      table: () => this.#table,
+      firewall: (id) => this.#firewalls.get(id) ?? createFirewall({ allow: [], deny: [] }),
+      maxConnections: (id) => this.maxConnections(id),
+      allowConnection: async (id, address) => {
+        const limiter = this.#rates.get(id);
+        if (limiter === undefined) return true;
+        return (await limiter.take(address)).allowed;
+      },
+    };
+  }
+
+  /** Builds and swaps in a table for a snapshot; keeps the old one when the snapshot is invalid. */
+  apply(snapshot: EdgeSnapshot): void {
+    try {
+      const table = buildRouteTable(snapshot.routes, snapshot.policies, snapshot.revision);
+      for (const route of snapshot.routes) {
+        if (route.mode === 'l7' && route.certFile !== undefined && route.keyFile !== undefined) {
+          this.certificates.context(route.certFile, route.keyFile);
+        }
+      }
+      this.#table = table;
+      this.#limits = new Map(snapshot.limits.map((l) => [l.listener, l.maxConnections]));
+      this.#revision = snapshot.revision;
+    } catch (error) {
+      this.#deps.log.error('Edge routes rejected; keeping the previous table', { error });
+      this.#revision = snapshot.revision;
+      this.#deps.audit
+        .record({
+          actor: 'system',
+          action: 'edge.routes.rejected',
+          resource: 'edge:routes',
+          decision: 'error',
+          reason: error instanceof Error ? error.message : String(error),
+        })
+        .catch(() => {});
+    }
+  }
+
+  /** Reloads from the database when its revision moved; concurrent callers share one reload. */
+  refresh(force = false): Promise<void> {
+    this.#refreshing ??= (async () => {
+      try {
+        if (!force && (await this.#deps.store.revision()) === this.#revision) return;
+        this.apply(await this.#deps.store.snapshot());
+      } finally {
+        this.#refreshing = undefined;
+      }
+    })();
+    return this.#refreshing;
+  }
+
+  async start(): Promise<void> {
+    const seed = configuredData(this.#config);
+    if (await this.#deps.store.seed(seed.routes, seed.policies)) {
+      this.#deps.log.info('Seeded edge routes from configuration', { routes: seed.routes.length });
+    }
+    await this.refresh(true);
+    const runtime = this.#runtime();
+    for (const config of this.#config.listeners) {
+      const settings = listenerSettings(config);
+      const terminator = createL7Terminator(settings, runtime, this.#pool);
+      this.#terminators.push(terminator);
+      const listener = new EdgeListener(settings, runtime, terminator);
+      await listener.listen();
+      this.#listeners.set(settings.id, listener);
+    }
+    this.#poller = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.#deps.log.warn('Edge route poll failed', { error }));
+    }, this.#config.pollInterval);
+    this.#poller.unref();
+  }
+
+  async stop(deadline: AbortSignal): Promise<void> {
+    if (this.#poller !== undefined) clearInterval(this.#poller);
+    // Listeners stop accepting first (synchronously inside close), then terminated connections
+    // are asked to finish, then everything open is awaited until the deadline.
+    const draining = [...this.#listeners.values()].map((l) => l.close(deadline));
+    for (const t of this.#terminators) t.close();
+    this.#terminators.length = 0;
+    await Promise.all(draining);
+    this.#pool.close();
+    this.certificates.close();
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,89 @@
+import type { AuditInput, AuditLog } from '#core/audit';
+import type { Logger } from '#core/log';
+
+export interface KvAuditSettings {
+  /** `every`: one event per allowed call; `summary`: the first call, then a count per interval. */
+  readonly allowed: 'every' | 'summary';
+  readonly summaryInterval: number;
+  /** Audit events the door may have queued; beyond it new calls are shed until the log catches up. */
+  readonly maxPending: number;
+}
+
+/**
+ * Records the door's decisions in the audit log without letting a fast data path outrun it:
+ * writes are counted while queued, and `backlogged()` tells the guard to shed calls (the audit
+ * queue of the core is unbounded, so the bound lives here). Denials are always recorded one by one.
+ */
+export function createKvAuditor(options: {
+  readonly audit: AuditLog;
+  readonly settings: () => KvAuditSettings;
+  readonly log: Logger;
+}) {
+  const { audit } = options;
+  let pending = 0;
+  const inFlight = new Set<Promise<void>>();
+  const counts = new Map<string, { input: AuditInput; calls: number }>();
+  let windowStart = Date.now();
+
+  const write = (input: AuditInput) => {
+    pending += 1;
+    const p = audit.record(input).finally(() => {
+      pending -= 1;
+      inFlight.delete(p);
+    });
+    inFlight.add(p);
+  };
+  const flush = () => {
+    const windowMs = Date.now() - windowStart;
+    windowStart = Date.now();
+    for (const { input, calls } of counts.values()) {
+      if (calls > 0) write({ ...input, reason: 'summary', details: { calls, windowMs } });
+    }
+    counts.clear();
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (interval: number) => {
+    if (timer === undefined) timer = setInterval(flush, interval).unref();
+  };
+
+  return {
+    backlogged: () => pending >= options.settings().maxPending,
+    pending: () => pending,
+    deny(input: AuditInput) {
+      write(input);
+    },
+    allow(input: AuditInput) {
+      const settings = options.settings();
+      if (settings.allowed === 'every') {
+        write(input);
+        return;
+      }
+      arm(settings.summaryInterval);
+      const key = `${input.actor}\n${input.action}\n${input.resource}`;
+      const seen = counts.get(key);
+      if (seen !== undefined) {
+        seen.calls += 1;
+        return;
+      }
+      // The first call of a principal on a namespace in a window is recorded as it happens.
+      write(input);
+      counts.set(key, { input, calls: 0 });
+      if (counts.size >= 10_000) flush();
+    },
+    /** Writes the open summary window and waits for queued events, until `deadline` aborts. */
+    async drain(deadline: AbortSignal): Promise<void> {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      flush();
+      const aborted = new Promise<void>((resolve) => {
+        if (deadline.aborted) resolve();
+        else deadline.addEventListener('abort', () => resolve(), { once: true });
+      });
+      while (inFlight.size > 0 && !deadline.aborted) {
+        await Promise.race([Promise.allSettled(inFlight), aborted]);
+      }
+    },
+  };
+}
+
+export type KvAuditor = ReturnType<typeof createKvAuditor>;

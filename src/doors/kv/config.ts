@@ -1,0 +1,146 @@
+import {
+  boolean,
+  duration,
+  type Infer,
+  integer,
+  object,
+  oneOf,
+  optional,
+  record,
+  size,
+  string,
+} from '#core/config';
+
+const DRIVER_TYPES = ['sqlite', 'redis', 'postgres', 'nats', 'memory'] as const;
+
+const driverSchema = object(
+  {
+    type: oneOf(DRIVER_TYPES, 'Backend of this driver'),
+    url: optional(
+      string({
+        description: 'Connection URL for redis ("redis://…"), postgres ("postgres://…") or nats ("nats://…")',
+        secret: true,
+      }),
+    ),
+    path: optional(string('SQLite file; relative paths are inside the data folder (default "kv.sqlite")')),
+    timeout: duration('Deadline of one backend call; a slower backend answers UNAVAILABLE', {
+      default: '2s',
+      min: 10,
+      max: 60_000,
+    }),
+    poolSize: integer('Connections in the PostgreSQL pool', { default: 20, min: 1, max: 1000 }),
+    sweepInterval: duration('How often expired entries are deleted (sqlite, postgres, nats); "0s" disables', {
+      default: '30s',
+    }),
+    keyPrefix: optional(string('Prefix of every Redis key, or the NATS bucket name, of this driver')),
+  },
+  'One backend the kv door can route namespaces to',
+);
+
+const limitsSchema = object(
+  {
+    requestsPerSecond: integer('Token bucket refill rate per authenticated client', {
+      default: 1000,
+      min: 1,
+    }),
+    burst: integer('Token bucket capacity per client', { default: 2000, min: 1 }),
+    connectionsPerIp: integer('Concurrent connections per client address', { default: 100, min: 1 }),
+    authenticationsPerIp: integer(
+      'Credential verifications per second per client address (reused authentications do not count); bounds guessing and the work invalid credentials cause',
+      { default: 100, min: 1 },
+    ),
+    namespaceBandwidth: size('Request plus response bytes per second per namespace', {
+      default: '100MB',
+      min: 1024,
+    }),
+    maxInFlight: integer('Calls processed at once by this replica; beyond it calls get RESOURCE_EXHAUSTED', {
+      default: 1024,
+      min: 1,
+    }),
+    maxValueSize: size('Largest value accepted', { default: '10MiB', min: 1, max: 64 * 1024 * 1024 }),
+    maxBatchItems: integer('Most keys in one BatchGet or BatchSet', { default: 1000, min: 1, max: 100_000 }),
+  },
+  { description: 'Rate limits and shedding of the kv door', dynamic: true },
+);
+
+const auditSchema = object(
+  {
+    allowed: oneOf(
+      ['every', 'summary'] as const,
+      'Audit every allowed call, or the first one and then a count per interval',
+      {
+        default: 'every',
+      },
+    ),
+    summaryInterval: duration('Interval of the allowed-call counts in "summary" mode', {
+      default: '60s',
+      min: 1000,
+    }),
+    maxPending: integer('Audit events queued by the door at most; beyond it calls are shed', {
+      default: 10_000,
+      min: 1,
+    }),
+  },
+  {
+    description: 'Audit of kv authorization decisions (denials are always recorded one by one)',
+    dynamic: true,
+  },
+);
+
+/** The `kv` section of gatehouse.yaml. */
+export const kvConfigSchema = object(
+  {
+    enabled: boolean('Run the kv door', { default: true }),
+    listen: string('Address of the gRPC/Connect listener as HOST:PORT', {
+      default: '127.0.0.1:7443',
+      pattern: /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+      format: 'HOST:PORT such as "127.0.0.1:7443"',
+    }),
+    tls: object(
+      {
+        certFile: optional(string('Server certificate (PEM); default: issued from the development CA')),
+        keyFile: optional(string('Private key of the server certificate (PEM)')),
+        clientCaFile: optional(
+          string('CAs that client certificates must chain to; default: the development CA'),
+        ),
+        handshakeTimeout: duration(
+          'Connections that have not finished the TLS handshake by then are closed',
+          {
+            default: '10s',
+            min: 10,
+          },
+        ),
+        idleTimeout: duration('Connections without traffic for this long are closed', {
+          default: '120s',
+          min: 10,
+        }),
+      },
+      'TLS of the kv listener: TLS 1.3 only, ALPN h2; files are watched and hot-reloaded',
+    ),
+    drivers: record(driverSchema, 'Named backends', {
+      default: { embedded: { type: 'sqlite' } },
+      keyPattern: /^[a-z][a-z0-9-]{0,62}$/,
+    }),
+    namespaces: record(
+      string('Name of the driver (a key of kv.drivers) that holds this namespace', { minLength: 1 }),
+      'Namespace to driver routing; unlisted namespaces use kv.defaultDriver',
+      { default: {}, keyPattern: /^[a-z][a-z0-9-]{0,61}[a-z0-9]$/ },
+    ),
+    defaultDriver: string('Driver of namespaces not listed in kv.namespaces', {
+      default: 'embedded',
+      minLength: 1,
+    }),
+    authCacheTtl: duration(
+      'How long a successful authentication of the same credentials from the same address is reused (the revocation delay accepted); "0s" verifies every call',
+      { default: '1s', max: 30_000 },
+    ),
+    limits: limitsSchema,
+    audit: auditSchema,
+  },
+  'The kv door: a gRPC key-value API routed to backend drivers',
+);
+
+/** The parsed `kv` section. */
+export type KvConfig = Infer<typeof kvConfigSchema>;
+export type KvDriverConfig = KvConfig['drivers'][string];
+export type KvLimits = KvConfig['limits'];

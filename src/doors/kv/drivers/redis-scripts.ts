@@ -1,0 +1,80 @@
+/**
+ * Lua scripts of the Redis driver. Each runs atomically on the server, which is what makes
+ * compare-and-set, the version counter and the key index consistent without a transaction.
+ * KEYS[1] is the entry hash, KEYS[2] the namespace's sorted-set index, KEYS[3] its version counter;
+ * all share the namespace's hash tag, so they live in one cluster slot.
+ */
+
+/** ARGV: value, metadata, ttlMs, expected version ('' for none), key. Returns the version or -1. */
+export const SET = `
+if ARGV[4] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], 'ver') or '0'
+  if cur ~= ARGV[4] then return -1 end
+end
+local ver = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ver, 'm', ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[5])
+return ver
+`;
+
+/** KEYS: entry hashes. Returns per key {value, version, metadata, pttl} or false. */
+export const GET = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local f = redis.call('HMGET', k, 'v', 'ver', 'm')
+  if f[2] then out[i] = {f[1], f[2], f[3], redis.call('PTTL', k)} else out[i] = false end
+end
+return out
+`;
+
+/** KEYS[1] entry, KEYS[2] index; ARGV[1] key. */
+export const DELETE = `
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n
+`;
+
+/** PERSIST answers 0 both for "absent" and "had no TTL"; this tells them apart. */
+export const PERSIST = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PERSIST', KEYS[1])
+return 1
+`;
+
+/**
+ * KEYS[1] index; ARGV: min, max, wanted count, entry key prefix. Walks the index in byte order,
+ * drops members whose entry expired (Redis expired the hash, not the index member) and
+ * returns up to the wanted count of live keys.
+ */
+export const LIST = `
+local out = {}
+local min = ARGV[1]
+local want = tonumber(ARGV[3])
+for _ = 1, 1000 do
+  local batch = redis.call('ZRANGEBYLEX', KEYS[1], min, ARGV[2], 'LIMIT', 0, want - #out)
+  if #batch == 0 then break end
+  for _, m in ipairs(batch) do
+    if redis.call('EXISTS', ARGV[4] .. m) == 1 then out[#out + 1] = m else redis.call('ZREM', KEYS[1], m) end
+  end
+  if #out >= want then break end
+  min = '(' .. batch[#batch]
+end
+return out
+`;
+
+/**
+ * KEYS[1] index; ARGV: start (exclusive lex bound or "-"), batch size, entry key prefix. Removes
+ * members whose entry expired from one batch of the index; returns {last member, removed}.
+ */
+export const SWEEP = `
+local batch = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local removed = 0
+for _, m in ipairs(batch) do
+  if redis.call('EXISTS', ARGV[3] .. m) == 0 then
+    redis.call('ZREM', KEYS[1], m)
+    removed = removed + 1
+  end
+end
+return {batch[#batch] or false, removed}
+`;

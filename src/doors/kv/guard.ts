@@ -1,0 +1,210 @@
+import { type ConnectError, createContextKey, type HandlerContext } from '@connectrpc/connect';
+import type { CoreServices } from '#core/app';
+import type { Credentials, PeerCertificateInfo } from '#core/auth';
+import { GatewayError, isGatewayError } from '#core/errors';
+import type { Counter, Gauge, Histogram } from '#core/metrics';
+import type { Action, Principal } from '#core/rbac';
+import type { KvAuditor } from './audit.ts';
+import type { KvLimits } from './config.ts';
+import type { PrincipalCache } from './principal-cache.ts';
+import { statusName, toConnectError } from './errors.ts';
+import { checkNamespace } from './validate.ts';
+
+/** What the transport knows about the caller before any credential is checked. */
+export interface CallPeer {
+  readonly clientIp: string;
+  /** Present only when the TLS layer verified the client certificate against the trusted CAs. */
+  readonly certificate?: PeerCertificateInfo;
+}
+
+/** Set by the listener for every request (connectNodeAdapter `contextValues`). */
+export const PEER = createContextKey<CallPeer>({ clientIp: '' }, { description: 'kv caller' });
+
+/** The metrics named by issue 5, item 9. */
+export interface KvMetrics {
+  readonly requests: Counter;
+  readonly duration: Histogram;
+  readonly authFailures: Counter;
+  readonly activeConnections: Gauge;
+  readonly driverDuration: Histogram;
+}
+
+/** One authorized call, as a handler sees it. */
+export interface GuardedCall {
+  readonly principal: Principal;
+  readonly namespace: string;
+  readonly signal: AbortSignal;
+}
+
+export interface GuardOptions {
+  readonly core: Pick<CoreServices, 'auth' | 'authorize' | 'log' | 'limiters'>;
+  readonly auditor: KvAuditor;
+  /** Reuse of recent successful authentications; absent means every call is verified. */
+  readonly principalCache?: PrincipalCache;
+  readonly limits: () => KvLimits;
+  readonly metrics: KvMetrics;
+}
+
+/** Byte counts of a call for the namespace bandwidth limit. */
+export interface Sizes<I, O> {
+  request(message: I): number;
+  response(message: O): number;
+}
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+const MAX_NAMESPACE_LABELS = 1000;
+
+function credentialsOf(ctx: HandlerContext, peer: CallPeer): Credentials {
+  const authorization = ctx.requestHeader.get('authorization') ?? '';
+  const bearer = BEARER.exec(authorization)?.[1];
+  const apiKey = ctx.requestHeader.get('x-api-key') ?? undefined;
+  return {
+    ...(bearer === undefined ? {} : { bearer }),
+    ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
+    ...(peer.certificate === undefined ? {} : { certificate: peer.certificate }),
+    clientIp: peer.clientIp,
+  };
+}
+
+function limited(code: 'GW_ERR_RATE_LIMITED' | 'GW_ERR_KV_BANDWIDTH_EXCEEDED', retryAfterMs: number) {
+  return new GatewayError(code, {
+    message:
+      code === 'GW_ERR_RATE_LIMITED' ? 'Too many requests from this client' : 'Namespace bandwidth exceeded',
+    details: { retryAfterMs },
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  });
+}
+
+/**
+ * Wraps every RPC handler with the door's security pipeline, in this order: shed beyond the
+ * in-flight cap, authenticate, validate the namespace, authorize per namespace (audited either
+ * way), the per-client token bucket, the per-namespace bandwidth bucket. Then the handler runs,
+ * and whatever it throws is mapped once to a gRPC status. Quota headers go on every answer.
+ */
+export function createGuard(options: GuardOptions) {
+  const { core, metrics, auditor } = options;
+  const log = core.log;
+  let inFlight = 0;
+
+  const principals = options.principalCache;
+  // A principal bound to "*" could mint a metric series per namespace it invents; past this many
+  // distinct namespaces the label becomes "_other".
+  const labels = new Set<string>();
+  const labelOf = (namespace: string) => {
+    if (labels.has(namespace)) return namespace;
+    if (labels.size >= MAX_NAMESPACE_LABELS) return '_other';
+    labels.add(namespace);
+    return namespace;
+  };
+  const authenticate = async (ctx: HandlerContext, peer: CallPeer, method: string, limits: KvLimits) => {
+    const credentials = credentialsOf(ctx, peer);
+    const cached = principals?.get(credentials);
+    if (cached !== undefined) return cached;
+    const rate = limits.authenticationsPerIp;
+    const attempt = await core.limiters
+      .tokenBucket('kv-authn', { rate, burst: rate * 2 })
+      .take(peer.clientIp === '' ? 'unknown' : peer.clientIp);
+    if (!attempt.allowed) throw limited('GW_ERR_RATE_LIMITED', attempt.retryAfterMs);
+    try {
+      const principal = await core.auth.authenticate(credentials);
+      principals?.set(credentials, principal);
+      return principal;
+    } catch (error) {
+      const code = isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL';
+      metrics.authFailures.inc({ reason: code.replace(/^GW_ERR_/, '').toLowerCase() });
+      auditor.deny({
+        actor: 'anonymous',
+        action: 'kv.authenticate',
+        resource: `kv:${method}`,
+        decision: 'deny',
+        reason: code,
+        clientIp: peer.clientIp,
+      });
+      throw error;
+    }
+  };
+
+  const authorize = (
+    principal: Principal,
+    action: Action,
+    namespace: string,
+    method: string,
+    peer: CallPeer,
+  ) => {
+    const decision = core.authorize(principal, action, { type: 'kv-namespace', namespace });
+    const event = {
+      actor: principal.id,
+      action: `kv.${method}`,
+      resource: `kv:${namespace}`,
+      decision: decision.allowed ? ('allow' as const) : ('deny' as const),
+      reason: decision.reason,
+      clientIp: peer.clientIp,
+    };
+    if (decision.allowed) auditor.allow(event);
+    else auditor.deny(event);
+    if (!decision.allowed) {
+      throw new GatewayError('GW_ERR_RBAC_DENIED', {
+        message: `Permission "${action}" on namespace "${namespace}" denied`,
+        details: { action, namespace },
+      });
+    }
+  };
+
+  return function guard<I extends { namespace: string }, O>(
+    method: string,
+    action: Action,
+    sizes: Sizes<I, O>,
+    handler: (message: I, call: GuardedCall) => Promise<O>,
+  ): (message: I, ctx: HandlerContext) => Promise<O> {
+    return async (message, ctx) => {
+      const limits = options.limits();
+      const peer = ctx.values.get(PEER);
+      const quota: Record<string, string> = {};
+      let namespaceLabel = '';
+      const stop = metrics.duration.startTimer({ method });
+      let status = 'OK';
+      inFlight += 1;
+      try {
+        if (inFlight > limits.maxInFlight) {
+          throw new GatewayError('GW_ERR_OVERLOADED', { message: 'Too many calls in flight' });
+        }
+        if (auditor.backlogged()) {
+          throw new GatewayError('GW_ERR_OVERLOADED', { message: 'Audit log is behind; call shed' });
+        }
+        const principal = await authenticate(ctx, peer, method, limits);
+        const namespace = checkNamespace(message.namespace);
+        authorize(principal, action, namespace, method, peer);
+        namespaceLabel = labelOf(namespace);
+        const rate = await core.limiters
+          .tokenBucket('kv-client', { rate: limits.requestsPerSecond, burst: limits.burst })
+          .take(principal.id);
+        quota['ratelimit-limit'] = String(rate.limit);
+        quota['ratelimit-remaining'] = String(Math.max(0, Math.floor(rate.remaining)));
+        if (!rate.allowed) throw limited('GW_ERR_RATE_LIMITED', rate.retryAfterMs);
+        const bandwidth = core.limiters.tokenBucket('kv-bandwidth', {
+          rate: limits.namespaceBandwidth,
+          burst: Math.max(limits.namespaceBandwidth, limits.maxValueSize * 2),
+        });
+        const inbound = await bandwidth.take(namespace, Math.max(1, sizes.request(message)));
+        if (!inbound.allowed) throw limited('GW_ERR_KV_BANDWIDTH_EXCEEDED', inbound.retryAfterMs);
+        const out = await handler(message, { principal, namespace, signal: ctx.signal });
+        const outBytes = sizes.response(out);
+        // Responses are charged after the fact: the bytes were already read from the backend,
+        // so an exhausted budget refuses the namespace's next calls instead.
+        if (outBytes > 0) await bandwidth.take(namespace, outBytes);
+        for (const [k, v] of Object.entries(quota)) ctx.responseHeader.set(k, v);
+        return out;
+      } catch (thrown) {
+        const { error } = toConnectError(thrown, log, quota);
+        status = statusName(error.code);
+        throw error satisfies ConnectError;
+      } finally {
+        inFlight -= 1;
+        stop({ namespace: namespaceLabel });
+        metrics.requests.inc({ method, status, namespace: namespaceLabel });
+      }
+    };
+  };
+}
+
+export type Guard = ReturnType<typeof createGuard>;

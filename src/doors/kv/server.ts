@@ -1,0 +1,150 @@
+import { once } from 'node:events';
+import {
+  constants,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2Session,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createContextValues } from '@connectrpc/connect';
+import type { ConnectRouter } from '@connectrpc/connect';
+import type { Logger } from '#core/log';
+import type { Gauge } from '#core/metrics';
+import { peerCertificateInfo, type TlsContextProvider } from '#core/tls';
+import { type CallPeer, PEER } from './guard.ts';
+import { createKvHandler } from './transport.ts';
+
+// TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
+const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+
+export interface KvListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsContextProvider;
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly connectionsPerIp: () => number;
+  /** Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED from Connect. */
+  readonly readMaxBytes: number;
+  readonly routes: (router: ConnectRouter) => void;
+  readonly activeConnections: Gauge;
+  readonly log: Logger;
+}
+
+export interface KvListener {
+  /** `https://host:port`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, asks every session to finish (GOAWAY), destroys what is left at `deadline`. */
+  close(deadline: AbortSignal): Promise<void>;
+}
+
+function peerOf(req: Http2ServerRequest, cache: WeakMap<Http2Session, CallPeer>): CallPeer {
+  const session = req.stream.session;
+  const cached = session === undefined ? undefined : cache.get(session);
+  if (cached !== undefined) return cached;
+  const socket = req.socket as unknown as TLSSocket;
+  const certificate = socket.authorized ? peerCertificateInfo(socket.getPeerCertificate()) : undefined;
+  const peer: CallPeer = {
+    clientIp: socket.remoteAddress ?? '',
+    ...(certificate === undefined ? {} : { certificate }),
+  };
+  if (session !== undefined) cache.set(session, peer);
+  return peer;
+}
+
+/**
+ * The kv listener: HTTP/2 over TLS 1.3 only (ALPN h2, no HTTP/1.1 fallback), client
+ * certificates requested but optional (JWT and API-key clients have none; an unverified one
+ * is ignored), hot-reloaded certificates, a per-address connection cap counted before the
+ * handshake, and handshake and idle timeouts against slowloris.
+ */
+export async function startKvListener(options: KvListenerOptions): Promise<KvListener> {
+  const { log } = options;
+  const peers = new WeakMap<Http2Session, CallPeer>();
+  const perIp = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  const handler = createKvHandler({
+    routes: options.routes,
+    readMaxBytes: options.readMaxBytes,
+    contextValues: (req) => createContextValues().set(PEER, peerOf(req, peers)),
+  });
+  const server: Http2SecureServer = createSecureServer(
+    {
+      ...options.tls.serverOptions(),
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      ciphers: TLS13_SUITES,
+      ALPNProtocols: ['h2'],
+      allowHTTP1: false,
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.handshakeTimeoutMs,
+      unknownProtocolTimeout: 1000,
+      settings: { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024 },
+      maxSessionMemory: 64,
+    },
+    handler,
+  );
+  const detach = options.tls.attach(server);
+  server.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const count = (perIp.get(ip) ?? 0) + 1;
+    if (count > options.connectionsPerIp()) {
+      log.debug('kv connection refused: per-address cap', { clientIp: ip });
+      socket.destroy();
+      return;
+    }
+    perIp.set(ip, count);
+    // Small request/response pairs on one multiplexed connection: Nagle would hold each answer.
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    options.activeConnections.inc();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      options.activeConnections.dec();
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
+  });
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    // A session without any frame for the idle time (a slowloris holding a slot) is closed.
+    session.setTimeout(options.idleTimeoutMs, () => session.destroy());
+  });
+  server.on('stream', (stream) => {
+    stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
+  });
+  server.on('unknownProtocol', (socket: TLSSocket) => socket.destroy());
+  server.on('tlsClientError', (error: Error) =>
+    log.debug('kv TLS handshake failed', { reason: error.message }),
+  );
+  server.on('sessionError', (error: Error) => log.debug('kv session error', { reason: error.message }));
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    async close(deadline) {
+      detach();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      const force = () => {
+        for (const session of sessions) session.destroy(undefined, constants.NGHTTP2_CANCEL);
+        for (const socket of sockets) socket.destroy();
+      };
+      if (deadline.aborted) force();
+      else deadline.addEventListener('abort', force, { once: true });
+      await closed;
+      deadline.removeEventListener('abort', force);
+    },
+  };
+}

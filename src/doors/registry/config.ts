@@ -1,0 +1,194 @@
+import {
+  array,
+  boolean,
+  duration,
+  type Infer,
+  integer,
+  object,
+  oneOf,
+  optional,
+  size,
+  string,
+} from '#core/config';
+import { policyConfigSchema } from '#core/policy';
+import { vulndbConfigSchema } from '#core/vulndb';
+
+const URL_PATTERN = /^https?:\/\/[^\s]+$/;
+
+/** One upstream registry. */
+export const uplinkSchema = object(
+  {
+    name: string(
+      'Uplink name, used in metrics, audit events, overrides (`policy.registries.<name>`) and logs',
+      {
+        pattern: /^[a-z0-9][a-z0-9_-]{0,62}$/,
+        format: 'a lower-case name such as "npm" or "internal"',
+      },
+    ),
+    url: string('Base URL of the upstream (npm registry root, or PyPI simple index such as `…/simple/`)', {
+      pattern: URL_PATTERN,
+      format: 'an http(s) URL',
+    }),
+    jsonUrl: optional(
+      string(
+        'PyPI only: base URL of the JSON API (`<jsonUrl>/<project>/json`); defaults to the simple URL with `/simple` replaced by `/pypi`',
+        {
+          pattern: URL_PATTERN,
+          format: 'an http(s) URL',
+        },
+      ),
+    ),
+    fileOrigins: array(
+      string('An origin such as `https://files.example.test`', {
+        pattern: /^https?:\/\/[^/\s]+$/,
+        format: 'an http(s) origin',
+      }),
+      'Other origins the metadata may point files at (e.g. a PyPI file host); files elsewhere are refused',
+      { default: [] },
+    ),
+    packages: array(
+      string('Package name pattern'),
+      'Packages served from this uplink (wildcards); the first matching uplink wins',
+      {
+        default: ['*'],
+      },
+    ),
+    token: optional(string({ description: 'Bearer token sent upstream', secret: true })),
+    username: optional(string('User name for HTTP Basic authentication upstream')),
+    password: optional(
+      string({ description: 'Password for HTTP Basic authentication upstream', secret: true }),
+    ),
+    connectTimeout: duration('Deadline to open a connection', { default: '5s', min: 10 }),
+    headersTimeout: duration('Deadline for the response headers', { default: '30s', min: 10 }),
+    bodyTimeout: duration('Longest silence while reading a body', { default: '60s', min: 10 }),
+    retries: integer('Retries of idempotent requests after a connection error or 5xx', {
+      default: 2,
+      min: 0,
+      max: 10,
+    }),
+    retryBackoff: duration('First retry delay; doubles each retry (with jitter)', { default: '200ms' }),
+    connections: integer('Most keep-alive connections to this uplink', { default: 32, min: 1, max: 1024 }),
+    breakerFailures: integer('Consecutive failures that open the circuit breaker', { default: 5, min: 1 }),
+    breakerCooldown: duration('How long an open breaker waits before one half-open probe', {
+      default: '30s',
+    }),
+  },
+  'An upstream registry',
+);
+
+/** The registry door's section. */
+export const registryConfigSchema = object(
+  {
+    enabled: boolean('Run the registry door (npm at `/npm/`, PyPI at `/pypi/`)', { default: true }),
+    auth: oneOf(
+      ['anonymous', 'required'],
+      'Whether package managers must authenticate (`registry:pull`) to use `/npm/` and `/pypi/`',
+      {
+        default: 'anonymous',
+      },
+    ),
+    publicUrl: optional(
+      string(
+        'External base URL of Gatehouse used in rewritten tarball and file URLs; default: taken from each request',
+        {
+          pattern: URL_PATTERN,
+          format: 'an http(s) URL',
+        },
+      ),
+    ),
+    npm: object(
+      {
+        enabled: boolean('Serve npm at `/npm/`', { default: true }),
+        uplinks: array(
+          uplinkSchema,
+          'npm uplinks; when empty, one uplink "npm" uses `npm config get registry`',
+          {
+            default: [],
+          },
+        ),
+      },
+      'npm',
+    ),
+    pypi: object(
+      {
+        enabled: boolean('Serve PyPI at `/pypi/` (needs at least one uplink)', { default: true }),
+        uplinks: array(uplinkSchema, 'PyPI uplinks (PEP 691 simple API)', { default: [] }),
+      },
+      'PyPI',
+    ),
+    go: object(
+      {
+        enabled: boolean('Serve Go modules at `/go/` (needs at least one uplink)', { default: true }),
+        uplinks: array(
+          uplinkSchema,
+          'Go module proxies (GOPROXY protocol), e.g. `https://goproxy.example.test/`',
+          {
+            default: [],
+          },
+        ),
+        checksumDb: optional(uplinkSchema),
+      },
+      "Go modules; `checksumDb` is a Go checksum database (`<url>/lookup/<module>@<version>`, e.g. a proxy's `…/sumdb/<name>/`) whose `h1:` hashes zips and go.mod files must match",
+    ),
+    maven: object(
+      {
+        enabled: boolean('Serve Maven repositories at `/maven/` (needs at least one uplink)', {
+          default: true,
+        }),
+        uplinks: array(
+          uplinkSchema,
+          'Maven 2 layout repositories, e.g. `https://repo.example.test/maven2/`',
+          {
+            default: [],
+          },
+        ),
+      },
+      'Maven; package patterns match `groupId:artifactId`',
+    ),
+    oci: object(
+      {
+        enabled: boolean(
+          'Serve OCI / Docker registries at `/v2/<uplink>/<repository>/` (needs at least one uplink)',
+          {
+            default: true,
+          },
+        ),
+        uplinks: array(
+          uplinkSchema,
+          'OCI registries (distribution-spec), addressed by their name as the first path component; `username`/`password` answer Basic and Bearer token challenges',
+          { default: [] },
+        ),
+      },
+      'OCI / Docker; package patterns match `<uplink>/<repository>`',
+    ),
+    cache: object(
+      {
+        metadataTtl: duration('How long filtered metadata is served before the upstream is asked again', {
+          default: '5m',
+        }),
+        staleTtl: duration('How long the last good metadata is kept to answer while the upstream fails', {
+          default: '7d',
+        }),
+        cutoffStep: duration('Granularity of the age cut-off in metadata cache keys', {
+          default: '1m',
+          min: 1000,
+        }),
+        maxMetadataSize: size('Largest upstream metadata document accepted', { default: '256MiB' }),
+        workerThreshold: size('Metadata at least this large is parsed and filtered in a worker thread', {
+          default: '1MiB',
+        }),
+        workers: integer('Worker threads for large metadata', { default: 2, min: 1, max: 16 }),
+        tarballDir: optional(
+          string('Folder of verified tarballs and files; default `<dataDir>/registry/blobs`'),
+        ),
+      },
+      'Metadata and tarball cache',
+    ),
+    policy: policyConfigSchema,
+    vulndb: vulndbConfigSchema,
+  },
+  'Registry door: npm and PyPI firewall proxy',
+);
+
+export type RegistryConfig = Infer<typeof registryConfigSchema>;
+export type UplinkConfig = Infer<typeof uplinkSchema>;

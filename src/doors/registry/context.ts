@@ -1,0 +1,260 @@
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { Clock, CoreServices } from '#core/app';
+import type { AuditInput } from '#core/audit';
+import { GatewayError } from '#core/errors';
+import type { Logger } from '#core/log';
+import type { Ecosystem, PolicyDecision, PolicyService, PolicySubject } from '#core/policy';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BlobCache } from './cache/blob-cache.ts';
+import { chooseEncoding, type MetadataEntry } from './cache/entry.ts';
+import type { MetadataCache } from './cache/metadata-cache.ts';
+import type { RegistryConfig } from './config.ts';
+import type { RegistryMetrics } from './metrics.ts';
+import type { UplinkResponse } from './uplink/client.ts';
+
+/** A header-safe, single-line, bounded text (npm prints `npm-notice` verbatim). */
+export const headerText = (text: string): string =>
+  text
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .slice(0, 1000);
+
+/** Who asked, for audit events. */
+export interface Caller {
+  readonly actor: string;
+  readonly clientIp: string;
+  readonly requestId: string;
+}
+
+export const callerOf = (request: FastifyRequest): Caller => ({
+  actor: request.principal?.id ?? 'anonymous',
+  clientIp: request.clientIp || request.ip,
+  requestId: String(request.id),
+});
+
+/** Everything the ecosystem handlers share. */
+export interface RegistryContext {
+  readonly core: CoreServices;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly config: () => RegistryConfig;
+  readonly policy: PolicyService;
+  readonly metrics: RegistryMetrics;
+  readonly metadata: MetadataCache;
+  readonly blobs: BlobCache;
+}
+
+/** Records an audit event without letting its failure reach the request. */
+export function audit(ctx: RegistryContext, input: AuditInput): void {
+  ctx.core.audit.record(input).catch((error: unknown) => ctx.log.warn('Audit record failed', { error }));
+}
+
+const MAX_AUDITED_REFUSALS = 200;
+
+/**
+ * Evaluates the policy for many versions of one package, counts every rule result and audits:
+ * each refused version gets its own event with every rule's result; the allowed rest of a
+ * metadata request is summarized in one event (a packument can list thousands of versions).
+ */
+export async function decideMany(
+  ctx: RegistryContext,
+  subjects: readonly PolicySubject[],
+  caller: Caller,
+  options: { readonly now: number; readonly registry: string; readonly kind: 'metadata' | 'file' },
+): Promise<PolicyDecision[]> {
+  const engine = ctx.policy.current();
+  const decisions = await engine.evaluateMany(subjects, { now: options.now });
+  let refusedAudited = 0;
+  // Counted per rule and outcome first: a packument can mean thousands of results.
+  const counts = new Map<string, { rule: string; outcome: string; n: number }>();
+  for (const d of decisions) {
+    for (const r of d.results) {
+      const key = `${r.ruleId}\u0000${r.outcome}`;
+      const c = counts.get(key);
+      if (c === undefined) counts.set(key, { rule: r.ruleId, outcome: r.outcome, n: 1 });
+      else c.n += 1;
+    }
+    if (options.kind === 'file' || (!d.allowed && refusedAudited++ < MAX_AUDITED_REFUSALS)) {
+      audit(ctx, decisionEvent(d, caller, options.registry));
+    }
+  }
+  for (const c of counts.values()) {
+    ctx.metrics.decisions.inc({ registry: options.registry, rule: c.rule, outcome: c.outcome }, c.n);
+  }
+  if (options.kind === 'metadata' && subjects.length > 0) {
+    const first = subjects[0] as PolicySubject;
+    const refused = decisions.filter((d) => !d.allowed);
+    audit(ctx, {
+      actor: caller.actor,
+      action: 'registry.metadata',
+      resource: `${first.ecosystem}:${first.name}`,
+      decision: 'info',
+      reason: `${decisions.length - refused.length} of ${decisions.length} versions served`,
+      clientIp: caller.clientIp,
+      requestId: caller.requestId,
+      details: {
+        registry: options.registry,
+        policyVersion: engine.version,
+        refused: refused.slice(0, MAX_AUDITED_REFUSALS).map((d) => d.subject.version),
+        databaseUpdatedAt: decisions.find((d) => d.databaseUpdatedAt !== undefined)?.databaseUpdatedAt,
+      },
+    });
+  }
+  return decisions;
+}
+
+function decisionEvent(d: PolicyDecision, caller: Caller, registry: string): AuditInput {
+  return {
+    actor: caller.actor,
+    action: 'registry.decision',
+    resource: `${d.subject.ecosystem}:${d.subject.name}@${d.subject.version}`,
+    decision: d.allowed ? 'allow' : 'deny',
+    reason: d.reason,
+    clientIp: caller.clientIp,
+    requestId: caller.requestId,
+    details: {
+      registry,
+      policyVersion: d.policyVersion,
+      rules: d.results.map((r) => ({
+        id: r.ruleId,
+        outcome: r.outcome,
+        reason: r.reason,
+        ...(r.error === undefined ? {} : { error: r.error }),
+      })),
+      ...(d.allowAt === undefined ? {} : { allowAt: new Date(d.allowAt).toISOString() }),
+      ...(d.databaseUpdatedAt === undefined
+        ? {}
+        : { vulndbUpdatedAt: new Date(d.databaseUpdatedAt).toISOString() }),
+    },
+  };
+}
+
+/** A GatewayError for a refused version, with the reason and (for age) when it will be allowed. */
+export function deniedError(d: PolicyDecision): GatewayError {
+  return new GatewayError('GW_ERR_POLICY_DENIED', {
+    message: `Gatehouse refused "${d.subject.name}@${d.subject.version}": ${d.reason}`,
+    details: {
+      ecosystem: d.subject.ecosystem as Ecosystem,
+      rules: d.results.filter((r) => r.outcome === 'deny').map((r) => r.ruleId),
+      ...(d.allowAt === undefined ? {} : { allowAt: new Date(d.allowAt).toISOString() }),
+    },
+  });
+}
+
+/** The external base URL for rewritten links, and the cache-key part it implies. */
+export function publicBase(ctx: RegistryContext, request: FastifyRequest): { base: string; hostKey: string } {
+  const configured = ctx.config().publicUrl;
+  if (configured !== undefined) return { base: configured.replace(/\/+$/, ''), hostKey: '' };
+  const host = request.host.replace(/[^A-Za-z0-9.:[\]-]/g, '');
+  return { base: `${request.protocol}://${host}`, hostKey: `${request.protocol}://${host}` };
+}
+
+/**
+ * Checks an upstream body's declared length against `limit` (aborting it when larger) and
+ * returns the error to throw should the bytes exceed it anyway.
+ */
+export function bodyLimit(
+  res: UplinkResponse,
+  limit: number,
+  what: string,
+): { declared?: number; tooLarge: () => GatewayError } {
+  const declared = Number(res.headers['content-length']);
+  const tooLarge = () =>
+    new GatewayError('GW_ERR_REGISTRY_UPSTREAM_TOO_LARGE', {
+      message: `Upstream metadata for "${what}" exceeds ${limit} bytes`,
+      details: { limit },
+    });
+  if (Number.isFinite(declared) && declared > limit) {
+    res.body.destroy();
+    throw tooLarge();
+  }
+  return { ...(Number.isFinite(declared) ? { declared } : {}), tooLarge };
+}
+
+/** Reads an upstream body up to `limit` bytes; beyond it the transfer is aborted. */
+export async function readBody(res: UplinkResponse, limit: number, what: string): Promise<Buffer> {
+  const { tooLarge } = bodyLimit(res, limit, what);
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of res.body) {
+      total += (chunk as Buffer).length;
+      if (total > limit) {
+        res.body.destroy();
+        throw tooLarge();
+      }
+      parts.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
+    throw new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
+      message: `Cannot fetch "${what}": the upstream body was cut off`,
+      cause: error,
+    });
+  }
+  return Buffer.concat(parts, total);
+}
+
+/**
+ * Sends cached metadata bytes: 304 when `If-None-Match` names the entry, otherwise the
+ * pre-compressed encoding the client accepts; a stale entry carries a `Warning` header.
+ */
+export function sendEntry(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  entry: MetadataEntry,
+  options: { readonly stale?: boolean; readonly policyVersion: string; readonly noStore?: boolean },
+): FastifyReply {
+  const accept = request.headers['accept-encoding'];
+  let encoding: 'br' | 'gzip' | 'identity' | 'gzip-stream' = chooseEncoding(accept, {
+    br: entry.br.length > 0,
+    gzip: entry.gzip.length > 0,
+  });
+  // A cold miss of a large document has no stored encodings yet; compressing on the fly (level 1,
+  // on the thread pool) keeps a remote client from downloading ten times the bytes meanwhile.
+  if (
+    encoding === 'identity' &&
+    entry.identity.length >= 64 * 1024 &&
+    chooseEncoding(accept) !== 'identity'
+  ) {
+    encoding = 'gzip-stream';
+  }
+  const base = entry.etag.slice(1, -1);
+  const suffix = { br: '-br', gzip: '-gz', 'gzip-stream': '-gzs', identity: '' }[encoding];
+  const etag = suffix === '' ? entry.etag : `"${base}${suffix}"`;
+  reply.header('etag', etag);
+  reply.header('vary', 'accept, accept-encoding');
+  reply.header('cache-control', options.noStore === true ? 'no-store' : 'public, max-age=0, must-revalidate');
+  reply.header('x-gatehouse-policy', options.policyVersion);
+  reply.header('x-gatehouse-filtered', String(entry.meta.filtered));
+  if (options.stale === true) {
+    // RFC 7234 §5.5.1 warn-code 110; `Warning` is obsolete in RFC 9111 but clients still show it.
+    reply.header('warning', `110 gatehouse "Response is stale: uplink ${entry.meta.uplink} unavailable"`);
+  }
+  const inm = request.headers['if-none-match'];
+  if (
+    inm !== undefined &&
+    inm.split(',').some(
+      (t) =>
+        t
+          .trim()
+          .replace(/^W\//, '')
+          .replace(/-(br|gzs|gz)"$/, '"') === entry.etag,
+    )
+  ) {
+    return reply.code(304).send();
+  }
+  reply.header('content-type', entry.meta.contentType);
+  if (encoding === 'gzip-stream') {
+    reply.header('content-encoding', 'gzip');
+    return reply.code(200).send(Readable.from([entry.identity]).pipe(createGzip({ level: 1 })));
+  }
+  if (encoding !== 'identity') reply.header('content-encoding', encoding);
+  return reply
+    .code(200)
+    .send(encoding === 'br' ? entry.br : encoding === 'gzip' ? entry.gzip : entry.identity);
+}
+
+/** Age cut-off of metadata cache keys: the evaluation time rounded down to the configured step. */
+export const cutoffOf = (now: number, step: number): number => Math.floor(now / step) * step;

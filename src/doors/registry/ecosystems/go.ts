@@ -1,0 +1,280 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GatewayError, isGatewayError } from '#core/errors';
+import { compareGo, isGoPrerelease, parseGoVersion } from '#core/vulndb';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { makeEntry } from '../cache/entry.ts';
+import { callerOf, decideMany, deniedError, type RegistryContext, sendEntry } from '../context.ts';
+import { sendVerifiedFile } from '../files.ts';
+import { verifyGoMod, verifyGoZip } from '../go/verify.ts';
+import {
+  fetchInfo,
+  type GoModuleVersions,
+  loadModuleVersions,
+  parseInfo,
+  plausibleTime,
+} from '../go/module-index.ts';
+import { sendTextError } from '../go/upstream.ts';
+import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
+import { VersionFacts } from '../go/version-facts.ts';
+import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
+import type { Caller } from '../context.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { UplinkSelector } from '../uplink/select.ts';
+import type { EcosystemHandler } from './handler.ts';
+
+/** Picks `@latest` as the go command would: the newest release, else the newest pre-release. */
+export function pickLatest(versions: readonly string[]): string | undefined {
+  const sorted = [...versions].sort(compareGo);
+  const releases = sorted.filter((v) => !isGoPrerelease(parseGoVersion(v) as never));
+  return releases.at(-1) ?? sorted.at(-1);
+}
+
+/** Go modules: the GOPROXY protocol with policy, first-seen times and `h1:` verification. */
+export function createGoHandler(
+  ctx: RegistryContext,
+  uplinks: readonly UplinkClient[],
+  checksumDb: UplinkClient | undefined,
+): EcosystemHandler {
+  const selector = new UplinkSelector(uplinks, 'go');
+  const facts = new VersionFacts(ctx.core.db);
+  const tmpDir = join(ctx.core.dataDir, 'registry', 'go-tmp');
+  const registryOf = new WeakMap<FastifyRequest, string>();
+  const uplinkFor = (module: string) => {
+    const u = selector.select(module);
+    if (u === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', { message: `No uplink serves "${module}"` });
+    return u;
+  };
+
+  async function load(module: string, uplink: UplinkClient, caller: Caller): Promise<GoModuleVersions> {
+    try {
+      const loaded = await loadModuleVersions(ctx, facts, uplink, module);
+      if (loaded.dropped.length > 0)
+        auditInvalidUpstream(
+          ctx,
+          caller,
+          `go:${module}`,
+          uplink.name,
+          `Dropped invalid versions: ${loaded.dropped.join(', ')}`,
+        );
+      return loaded;
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      await ctx.metadata.invalidate('go', module);
+      auditInvalidUpstream(ctx, caller, `go:${module}`, uplink.name, error.message);
+      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+        message: `Uplink "${uplink.name}" sent invalid metadata for "${module}": ${error.message}`,
+      });
+    }
+  }
+
+  async function build(
+    module: string,
+    uplink: UplinkClient,
+    at: RefreshPoint,
+    caller: Caller,
+  ): Promise<Built<'list' | 'latest'>> {
+    const loaded = await load(module, uplink, caller);
+    const subjects = Object.entries(loaded.versions).map(([version, t]) => ({
+      ecosystem: 'go' as const,
+      name: module,
+      version,
+      registry: uplink.name,
+      ...(t === undefined ? {} : { publishedAt: t }),
+    }));
+    const decisions = await decideMany(ctx, subjects, caller, {
+      now: at.cutoff,
+      registry: uplink.name,
+      kind: 'metadata',
+    });
+    const allowed = decisions.filter((d) => d.allowed).map((d) => d.subject.version);
+    const refused = decisions.filter((d) => !d.allowed);
+    const listed = allowed.filter((v) => v in loaded.versions).sort(compareGo);
+    const latest = pickLatest(allowed);
+    const notice =
+      refused.length === 0
+        ? undefined
+        : `Gatehouse refused ${refused.length} of ${decisions.length} versions of "${module}": ${refused[0]?.reason ?? ''}`;
+    const meta = (contentType: string) => ({
+      contentType,
+      fetchedAt: ctx.clock.now(),
+      uplink: uplink.name,
+      filtered: refused.length,
+      total: decisions.length,
+      ...(notice === undefined ? {} : { notice }),
+    });
+    const t = latest === undefined ? undefined : loaded.versions[latest];
+    const latestDoc =
+      latest === undefined
+        ? (notice ?? `No version of "${module}" is available`)
+        : JSON.stringify({
+            Version: latest,
+            ...(t === undefined ? {} : { Time: new Date(t).toISOString() }),
+          });
+    const [list, latestEntry] = await Promise.all([
+      makeEntry(meta('text/plain; charset=utf-8'), listed.map((v) => `${v}\n`).join('')),
+      makeEntry(meta(latest === undefined ? 'text/plain; charset=utf-8' : 'application/json'), latestDoc),
+    ]);
+    await ctx.metadata.putJson(ctx.metadata.indexKey('go', module), loaded, ctx.config().cache.metadataTtl);
+    return { entries: { list, latest: latestEntry } };
+  }
+
+  const metadata = async (req: GoRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const uplink = uplinkFor(req.module);
+    registryOf.set(request, uplink.name);
+    const variant = req.kind === 'list' ? 'list' : 'latest';
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'go',
+      name: req.module,
+      variant,
+      uplink,
+      build: (at, caller) => build(req.module, uplink, at, caller),
+    });
+    const { meta } = result.entry;
+    if (variant === 'latest' && meta.contentType.startsWith('text/plain')) {
+      throw new GatewayError(meta.total > 0 ? 'GW_ERR_POLICY_DENIED' : 'GW_ERR_REGISTRY_NOT_FOUND', {
+        message: result.entry.identity.toString('utf8'),
+      });
+    }
+    return sendEntry(request, reply, result.entry, {
+      stale: result.stale,
+      policyVersion: result.policyVersion,
+    });
+  };
+
+  /** Publication time of one version: the module index, else its own `.info`, else first seen. */
+  async function publishedAt(req: GoFileRequest, uplink: UplinkClient, request: FastifyRequest) {
+    const index = await ctx.metadata.getJson<GoModuleVersions>(ctx.metadata.indexKey('go', req.module));
+    if (index !== undefined && req.version in index.versions) return index.versions[req.version];
+    const info = parseInfo(await fetchInfo(ctx, uplink, req.module, req.version), req.version);
+    const now = ctx.clock.now();
+    const seen = await facts.remember(
+      'go',
+      req.module,
+      'first-seen',
+      new Map([[req.version, new Date(now).toISOString()]]),
+    );
+    void request;
+    return plausibleTime(info.Time, now) ?? plausibleTime(seen.get(req.version), now);
+  }
+
+  const file = async (req: GoFileRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const uplink = uplinkFor(req.module);
+    registryOf.set(request, uplink.name);
+    let t: number | undefined;
+    try {
+      t = await publishedAt(req, uplink, request);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      auditInvalidUpstream(
+        ctx,
+        callerOf(request),
+        `go:${req.module}@${req.version}`,
+        uplink.name,
+        error.message,
+      );
+      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+        message: `Uplink "${uplink.name}" sent an invalid .info for "${req.module}@${req.version}": ${error.message}`,
+      });
+    }
+    const subject = {
+      ecosystem: 'go' as const,
+      name: req.module,
+      version: req.version,
+      registry: uplink.name,
+      ...(t === undefined ? {} : { publishedAt: t }),
+    };
+    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
+      now: ctx.clock.now(),
+      registry: uplink.name,
+      kind: 'file',
+    });
+    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+    const base = `${escapeGoPath(req.module)}/@v/${escapeGoPath(req.version)}`;
+    if (req.kind === 'info') {
+      const body = await fetchInfo(ctx, uplink, req.module, req.version);
+      return reply
+        .type('application/json')
+        .header('cache-control', 'public, max-age=0, must-revalidate')
+        .send(body);
+    }
+    const v = {
+      ctx,
+      facts,
+      checksumDb,
+      uplink,
+      module: req.module,
+      version: req.version,
+      caller: callerOf(request),
+    };
+    if (req.kind === 'mod') {
+      const body = await verifyGoMod(v, uplink.resolve(`${base}.mod`));
+      return reply
+        .type('text/plain; charset=utf-8')
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .send(body);
+    }
+    const digest = await verifyGoZip(v, uplink.resolve(`${base}.zip`), tmpDir);
+    return sendVerifiedFile(ctx, request, reply, {
+      uplink,
+      url: uplink.resolve(`${base}.zip`),
+      digest,
+      resource: `go:${req.module}@${req.version}`,
+      contentType: 'application/zip',
+    });
+  };
+
+  return {
+    ecosystem: 'go',
+    prefix: '/go',
+    register(scope: FastifyInstance) {
+      scope.setErrorHandler((error, _request, reply) =>
+        sendTextError(ctx, reply, error, { reasonPhrase: false }),
+      );
+      const notFound = (request: FastifyRequest) =>
+        new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+          message: `No GOPROXY endpoint "${request.method} ${request.url.split('?')[0] ?? ''}"`,
+        });
+      scope.setNotFoundHandler((request, reply) =>
+        sendTextError(ctx, reply, notFound(request), { reasonPhrase: false }),
+      );
+      scope.addHook('onResponse', async (request, reply) => {
+        const kind = request.url.endsWith('.zip') || request.url.endsWith('.mod') ? 'file' : 'metadata';
+        ctx.metrics.requests.inc({
+          registry: registryOf.get(request) ?? 'none',
+          ecosystem: 'go',
+          kind,
+          status: reply.statusCode,
+        });
+      });
+      scope.get('/*', async (request, reply) => {
+        const path = (request.params as { '*': string })['*'];
+        // The go command asks whether the proxy serves the checksum database; it does not.
+        if (path.startsWith('sumdb/')) throw notFound(request);
+        const req = parseGoRequest(path);
+        if (req === undefined) throw notFound(request);
+        if (req.kind === 'list' || req.kind === 'latest') return metadata(req, request, reply);
+        return file(req as GoFileRequest, request, reply);
+      });
+    },
+    async lookup(name, version, request) {
+      const uplink = uplinkFor(name);
+      try {
+        const t = await publishedAt(
+          { kind: 'info', module: name, escaped: escapeGoPath(name), version },
+          uplink,
+          request,
+        );
+        return { registry: uplink.name, ...(t === undefined ? {} : { publishedAt: t }) };
+      } catch (error) {
+        if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
+        throw error;
+      }
+    },
+    invalidate: (name) => ctx.metadata.invalidate('go', name),
+    close: async () => {
+      await rm(tmpDir, { recursive: true, force: true });
+    },
+  };
+}

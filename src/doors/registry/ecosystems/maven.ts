@@ -1,0 +1,320 @@
+import { createHash } from 'node:crypto';
+import { GatewayError, isGatewayError } from '#core/errors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Digest } from '../cache/blob-cache.ts';
+import { makeEntry, type MetadataEntry } from '../cache/entry.ts';
+import {
+  type Caller,
+  callerOf,
+  decideMany,
+  deniedError,
+  type RegistryContext,
+  sendEntry,
+} from '../context.ts';
+import { sendVerifiedFile } from '../files.ts';
+import { fetchSmall, sendTextError } from '../go/upstream.ts';
+import { VersionFacts } from '../go/version-facts.ts';
+import {
+  latestAndRelease,
+  mavenTimestamp,
+  parseMavenMetadata,
+  renderMavenMetadata,
+} from '../maven/metadata.ts';
+import { type MavenRequest, parseMavenPath, SIDECARS, type Sidecar } from '../maven/paths.ts';
+import {
+  auditInvalidUpstream,
+  type Built,
+  cachedDocument,
+  cachedRaw,
+  type RefreshPoint,
+} from '../metadata-flow.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { UplinkSelector } from '../uplink/select.ts';
+import type { EcosystemHandler } from './handler.ts';
+
+type MetadataRequest = Extract<MavenRequest, { kind: 'metadata' }>;
+type FileRequest = Extract<MavenRequest, { kind: 'file' }>;
+type Variant = 'xml' | Sidecar;
+
+interface MavenIndex {
+  readonly uplink: string;
+  readonly times: Readonly<Record<string, number | undefined>>;
+  readonly latest?: string;
+  readonly release?: string;
+}
+
+const PARALLEL = 8;
+const notFound = (e: unknown) => isGatewayError(e) && e.code === 'GW_ERR_REGISTRY_NOT_FOUND';
+
+/** Maven 2 repositories: filtered `maven-metadata.xml`, POM times, verified artifacts. */
+export function createMavenHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
+  const selector = new UplinkSelector(uplinks, 'maven');
+  const facts = new VersionFacts(ctx.core.db);
+  const registryOf = new WeakMap<FastifyRequest, string>();
+  const uplinkFor = (ga: string) => {
+    const u = selector.select(ga);
+    if (u === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', { message: `No uplink serves "${ga}"` });
+    return u;
+  };
+  const limit = () => ctx.config().cache.maxMetadataSize;
+
+  /** Publication times from each POM's `Last-Modified` (kept for good), else the first-seen time. */
+  async function times(
+    ga: string,
+    base: string,
+    artifactId: string,
+    versions: readonly string[],
+    uplink: UplinkClient,
+  ) {
+    const known = await facts.all('maven', ga, 'published');
+    const missing = versions.filter((v) => !known.has(v));
+    const found = new Map<string, string>();
+    for (let i = 0; i < missing.length; i += PARALLEL) {
+      await Promise.all(
+        missing.slice(i, i + PARALLEL).map(async (v) => {
+          const res = await uplink.request({
+            url: uplink.resolve(`${base}/${v}/${artifactId}-${v}.pom`),
+            method: 'HEAD',
+            what: `${ga}:${v}`,
+          });
+          await res.body.dump().catch(() => undefined);
+          const t = Date.parse(String(res.headers['last-modified'] ?? ''));
+          if (res.status === 200 && Number.isFinite(t) && t <= ctx.clock.now() + 300_000)
+            found.set(v, new Date(t).toISOString());
+        }),
+      );
+    }
+    const now = new Date(ctx.clock.now()).toISOString();
+    const stored = await facts.remember('maven', ga, 'published', found);
+    const seen = await facts.remember(
+      'maven',
+      ga,
+      'first-seen',
+      new Map(missing.filter((v) => !stored.has(v)).map((v) => [v, now])),
+    );
+    const out: Record<string, number | undefined> = {};
+    for (const v of versions) {
+      const t = Date.parse(stored.get(v) ?? seen.get(v) ?? '');
+      out[v] = Number.isFinite(t) ? t : undefined;
+    }
+    return out;
+  }
+
+  async function build(
+    req: MetadataRequest,
+    uplink: UplinkClient,
+    at: RefreshPoint,
+    caller: Caller,
+  ): Promise<Built<Variant>> {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const raw = await cachedRaw(ctx, `${ctx.metadata.indexKey('maven', ga)}|raw|${uplink.name}`, async () => {
+      const { body } = await fetchSmall(
+        uplink,
+        uplink.resolve(`${req.base}/maven-metadata.xml`),
+        ga,
+        limit(),
+      );
+      return body;
+    });
+    let parsed;
+    try {
+      parsed = parseMavenMetadata(raw.toString('utf8'), req.groupId, req.artifactId);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      await ctx.metadata.invalidate('maven', ga);
+      auditInvalidUpstream(ctx, caller, `maven:${ga}`, uplink.name, error.message);
+      throw new GatewayError('GW_ERR_REGISTRY_XML_INVALID', {
+        message: `Uplink "${uplink.name}" sent unsafe or invalid maven-metadata.xml for "${ga}": ${error.message}`,
+      });
+    }
+    const t = await times(ga, req.base, req.artifactId, parsed.versions, uplink);
+    const subjects = parsed.versions.map((version) => ({
+      ecosystem: 'maven' as const,
+      name: ga,
+      version,
+      registry: uplink.name,
+      ...(t[version] === undefined ? {} : { publishedAt: t[version] }),
+    }));
+    const decisions = await decideMany(ctx, subjects, caller, {
+      now: at.cutoff,
+      registry: uplink.name,
+      kind: 'metadata',
+    });
+    const allowed = decisions.filter((d) => d.allowed).map((d) => d.subject.version);
+    const newest = Math.max(0, ...allowed.map((v) => t[v] ?? 0));
+    const xml = Buffer.from(
+      renderMavenMetadata(
+        { ...parsed, versions: allowed },
+        newest > 0 ? mavenTimestamp(newest) : (parsed.lastUpdated ?? mavenTimestamp(at.cutoff)),
+      ),
+    );
+    const meta = (contentType: string) => ({
+      contentType,
+      fetchedAt: ctx.clock.now(),
+      uplink: uplink.name,
+      filtered: decisions.length - allowed.length,
+      total: decisions.length,
+    });
+    const entries = { xml: await makeEntry(meta('text/xml'), xml) } as Record<Variant, MetadataEntry>;
+    for (const s of SIDECARS)
+      entries[s] = await makeEntry(meta('text/plain'), createHash(s).update(xml).digest('hex'));
+    const index: MavenIndex = { uplink: uplink.name, times: t, ...latestAndRelease(allowed) };
+    await ctx.metadata.putJson(ctx.metadata.indexKey('maven', ga), index, ctx.config().cache.metadataTtl);
+    return { entries };
+  }
+
+  async function index(req: { groupId: string; artifactId: string; base: string }, request: FastifyRequest) {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const key = ctx.metadata.indexKey('maven', ga);
+    const cached = await ctx.metadata.getJson<MavenIndex>(key);
+    if (cached !== undefined) return cached;
+    const uplink = uplinkFor(ga);
+    await cachedDocument(ctx, request, {
+      ecosystem: 'maven',
+      name: ga,
+      variant: 'xml',
+      uplink,
+      build: (at, c) => build({ kind: 'metadata', ...req }, uplink, at, c),
+    });
+    return (await ctx.metadata.getJson<MavenIndex>(key)) ?? { uplink: uplink.name, times: {} };
+  }
+
+  const metadata = async (req: MetadataRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const uplink = uplinkFor(ga);
+    registryOf.set(request, uplink.name);
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'maven',
+      name: ga,
+      variant: req.sidecar ?? 'xml',
+      uplink,
+      build: (at, c) => build(req, uplink, at, c),
+    });
+    return sendEntry(request, reply, result.entry, {
+      stale: result.stale,
+      policyVersion: result.policyVersion,
+    });
+  };
+
+  /** The strongest checksum the upstream publishes next to a file (sha512, sha256, then sha1). */
+  async function upstreamDigest(uplink: UplinkClient, url: string, what: string): Promise<Digest> {
+    for (const algorithm of ['sha512', 'sha256', 'sha1'] as const) {
+      try {
+        const { body } = await fetchSmall(uplink, `${url}.${algorithm}`, `${what}.${algorithm}`, 4096);
+        const hex = /^[0-9a-fA-F]+/.exec(body.toString('utf8').trim())?.[0]?.toLowerCase();
+        if (hex !== undefined && hex.length === { sha512: 128, sha256: 64, sha1: 40 }[algorithm])
+          return { algorithm, hex };
+      } catch (error) {
+        if (!notFound(error)) throw error;
+      }
+    }
+    throw new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISSING', {
+      message: `"${what}" has no checksum sidecar upstream`,
+    });
+  }
+
+  const file = async (req: FileRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const uplink = uplinkFor(ga);
+    registryOf.set(request, uplink.name);
+    if (req.version === 'LATEST' || req.version === 'RELEASE') {
+      const idx = await index(req, request);
+      const resolved = req.version === 'LATEST' ? idx.latest : idx.release;
+      if (resolved === undefined)
+        throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+          message: `"${ga}" has no ${req.version} version that passes policy`,
+        });
+      const name = `${req.artifactId}-${resolved}${req.file.slice(`${req.artifactId}-${req.version}`.length)}`;
+      return reply.redirect(
+        `${ctx.config().publicUrl ?? ''}/maven/${req.base}/${resolved}/${name}${req.sidecar === undefined ? '' : `.${req.sidecar}`}`,
+        302,
+      );
+    }
+    const idx = await index(req, request).catch((e: unknown) =>
+      notFound(e) ? undefined : Promise.reject(e),
+    );
+    const t =
+      idx?.times[req.version] ??
+      (await times(ga, req.base, req.artifactId, [req.version], uplink))[req.version];
+    const subject = {
+      ecosystem: 'maven' as const,
+      name: ga,
+      version: req.version,
+      registry: uplink.name,
+      ...(t === undefined ? {} : { publishedAt: t }),
+    };
+    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
+      now: ctx.clock.now(),
+      registry: uplink.name,
+      kind: 'file',
+    });
+    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+    const url = uplink.resolve(`${req.base}/${req.version}/${req.file}`);
+    if (req.sidecar !== undefined) {
+      const { body } = await fetchSmall(
+        uplink,
+        `${url}.${req.sidecar}`,
+        `${ga}:${req.file}.${req.sidecar}`,
+        4096,
+      );
+      return reply.type('text/plain').send(body);
+    }
+    const digest = await upstreamDigest(uplink, url, `${ga}:${req.version}/${req.file}`);
+    return sendVerifiedFile(ctx, request, reply, {
+      uplink,
+      url,
+      digest,
+      resource: `maven:${ga}@${req.version}`,
+      contentType: req.file.endsWith('.pom') ? 'text/xml' : 'application/java-archive',
+    });
+  };
+
+  return {
+    ecosystem: 'maven',
+    prefix: '/maven',
+    register(scope: FastifyInstance) {
+      scope.setErrorHandler((error, _request, reply) =>
+        sendTextError(ctx, reply, error, { reasonPhrase: true }),
+      );
+      const missing = (request: FastifyRequest) =>
+        new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+          message: `No Maven repository path "${request.method} ${request.url.split('?')[0] ?? ''}"`,
+        });
+      scope.setNotFoundHandler((request, reply) =>
+        sendTextError(ctx, reply, missing(request), { reasonPhrase: true }),
+      );
+      scope.addHook('onResponse', async (request, reply) => {
+        ctx.metrics.requests.inc({
+          registry: registryOf.get(request) ?? 'none',
+          ecosystem: 'maven',
+          kind: request.url.includes('maven-metadata.xml') ? 'metadata' : 'file',
+          status: reply.statusCode,
+        });
+      });
+      scope.get('/*', async (request, reply) => {
+        const req = parseMavenPath((request.params as { '*': string })['*']);
+        if (req === undefined) throw missing(request);
+        return req.kind === 'metadata' ? metadata(req, request, reply) : file(req, request, reply);
+      });
+      scope.put('/*', async () => {
+        throw new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
+          message: 'Deploying through the Gatehouse proxy is not supported',
+        });
+      });
+    },
+    async lookup(name, version, request) {
+      const [g, a] = name.split(':');
+      if (g === undefined || a === undefined) return undefined;
+      const base = `${g.replace(/\./g, '/')}/${a}`;
+      const idx = await index({ groupId: g, artifactId: a, base }, request).catch((e: unknown) =>
+        notFound(e) ? undefined : Promise.reject(e),
+      );
+      if (idx === undefined || !(version in idx.times)) return undefined;
+      const t = idx.times[version];
+      return { registry: idx.uplink, ...(t === undefined ? {} : { publishedAt: t }) };
+    },
+    invalidate: (name) => ctx.metadata.invalidate('maven', name),
+    close: async () => {},
+  };
+}

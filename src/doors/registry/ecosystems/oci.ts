@@ -1,0 +1,248 @@
+import { GatewayError, isGatewayError, toGatewayError } from '#core/errors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { makeEntry } from '../cache/entry.ts';
+import {
+  type Caller,
+  callerOf,
+  decideMany,
+  deniedError,
+  headerText,
+  readBody,
+  type RegistryContext,
+} from '../context.ts';
+import { sendVerifiedFile } from '../files.ts';
+import { upstreamFailure } from '../go/upstream.ts';
+import { VersionFacts } from '../go/version-facts.ts';
+import { type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
+import { type OciSource, publishedAt, resolveManifest } from '../oci/manifests.ts';
+import { type OciRequest, parseOciPath } from '../oci/paths.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import type { EcosystemHandler } from './handler.ts';
+
+/** OCI error codes (distribution-spec "Error Codes") for the door's errors. */
+function ociCode(code: string, kind: OciRequest['kind'] | undefined): string {
+  if (code === 'GW_ERR_POLICY_DENIED') return 'DENIED';
+  if (code === 'GW_ERR_REGISTRY_NAME_INVALID') return 'NAME_INVALID';
+  if (code === 'GW_ERR_REGISTRY_DIGEST_INVALID') return 'DIGEST_INVALID';
+  if (code === 'GW_ERR_REGISTRY_UPLINK_RATE_LIMITED') return 'TOOMANYREQUESTS';
+  if (code === 'GW_ERR_REGISTRY_UPLINK_AUTH') return 'UNAUTHORIZED';
+  if (code === 'GW_ERR_REGISTRY_INTEGRITY_MISMATCH')
+    return kind === 'blob' ? 'DIGEST_INVALID' : 'MANIFEST_INVALID';
+  if (code === 'GW_ERR_REGISTRY_NOT_FOUND')
+    return kind === 'blob' ? 'BLOB_UNKNOWN' : kind === 'manifest' ? 'MANIFEST_UNKNOWN' : 'NAME_UNKNOWN';
+  return 'UNKNOWN';
+}
+
+/** OCI clients print `errors[].message`; a refusal also carries a `Warning` header with the reason. */
+function sendOciError(
+  ctx: RegistryContext,
+  reply: FastifyReply,
+  error: unknown,
+  kind?: OciRequest['kind'],
+): FastifyReply {
+  const e = toGatewayError(error);
+  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
+  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  const code = ociCode(e.code, kind);
+  if (code === 'DENIED')
+    reply.header('warning', `299 gatehouse "${headerText(e.message).replace(/"/g, "'")}"`);
+  return reply
+    .code(e.code === 'GW_ERR_INTERNAL' ? 500 : e.httpStatus)
+    .header('docker-distribution-api-version', 'registry/2.0')
+    .type('application/json')
+    .send({ errors: [{ code, message: e.message, detail: { code: e.code, errorId: e.errorId } }] });
+}
+
+const PARALLEL = 8;
+const MAX_TAGS = 2000;
+
+/** OCI / Docker registries under `/v2/<uplink>/<repository>/…`. */
+export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
+  const facts = new VersionFacts(ctx.core.db);
+  const byName = new Map(uplinks.map((u) => [u.name, u]));
+  const kindOf = new WeakMap<FastifyRequest, OciRequest>();
+  const source = (req: OciRequest, caller: Caller): OciSource => {
+    const uplink = byName.get(req.uplink);
+    if (uplink === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+        message: `No OCI uplink is named "${req.uplink}"`,
+      });
+    return { ctx, facts, uplink, repo: req.repo, caller };
+  };
+
+  async function decide(
+    s: OciSource,
+    version: string,
+    digest: string,
+    t: number,
+    caller: Caller,
+    kind: 'file' | 'metadata',
+  ) {
+    const subject = {
+      ecosystem: 'oci' as const,
+      name: `${s.uplink.name}/${s.repo}`,
+      version,
+      digest,
+      registry: s.uplink.name,
+      publishedAt: t,
+    };
+    const [d] = await decideMany(ctx, [subject], caller, {
+      now: ctx.clock.now(),
+      registry: s.uplink.name,
+      kind,
+    });
+    return d;
+  }
+
+  const manifest = async (
+    req: OciRequest & { reference: string },
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) => {
+    const caller = callerOf(request);
+    const s = source(req, caller);
+    const m = await resolveManifest(s, req.reference);
+    ctx.metrics.cache.inc({ registry: s.uplink.name, kind: 'manifest', result: m.hit ? 'hit' : 'miss' });
+    const d = await decide(s, req.reference, m.digest, await publishedAt(s, m), caller, 'file');
+    if (d === undefined || !d.allowed) throw deniedError(d as never);
+    return reply
+      .code(200)
+      .header('content-type', m.mediaType)
+      .header('docker-content-digest', m.digest)
+      .header('etag', `"${m.digest}"`)
+      .header('docker-distribution-api-version', 'registry/2.0')
+      .send(m.bytes);
+  };
+
+  const blob = async (
+    req: OciRequest & { reference: string },
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) => {
+    const s = source(req, callerOf(request));
+    const [algorithm, hex] = req.reference.split(':') as ['sha256' | 'sha512', string];
+    reply.header('docker-content-digest', req.reference);
+    return sendVerifiedFile(ctx, request, reply, {
+      uplink: s.uplink,
+      url: s.uplink.resolve(`v2/${s.repo}/blobs/${req.reference}`),
+      digest: { algorithm, hex },
+      resource: `oci:${s.uplink.name}/${s.repo}@${req.reference}`,
+      contentType: 'application/octet-stream',
+    });
+  };
+
+  async function buildTags(s: OciSource, at: RefreshPoint, caller: Caller): Promise<Built<'tags'>> {
+    const what = `${s.uplink.name}/${s.repo} tags`;
+    const res = await s.uplink.request({
+      url: s.uplink.resolve(`v2/${s.repo}/tags/list?n=${MAX_TAGS}`),
+      what,
+      headers: { 'x-oci-scope': `repository:${s.repo}:pull` },
+    });
+    if (res.status !== 200) await upstreamFailure(res, s.uplink, what);
+    const doc = JSON.parse(
+      (await readBody(res, ctx.config().cache.maxMetadataSize, what)).toString('utf8'),
+    ) as { tags?: unknown };
+    const tags = (Array.isArray(doc.tags) ? doc.tags : [])
+      .filter((t): t is string => typeof t === 'string')
+      .slice(0, MAX_TAGS);
+    const allowed: string[] = [];
+    for (let i = 0; i < tags.length; i += PARALLEL) {
+      await Promise.all(
+        tags.slice(i, i + PARALLEL).map(async (tag) => {
+          const m = await resolveManifest(s, tag).catch(() => undefined);
+          if (m === undefined) return;
+          const d = await decide(s, tag, m.digest, await publishedAt(s, m), caller, 'metadata');
+          if (d?.allowed === true) allowed.push(tag);
+        }),
+      );
+    }
+    allowed.sort();
+    const entry = await makeEntry(
+      {
+        contentType: 'application/json',
+        fetchedAt: at.cutoff,
+        uplink: s.uplink.name,
+        filtered: tags.length - allowed.length,
+        total: tags.length,
+      },
+      JSON.stringify({ name: `${s.uplink.name}/${s.repo}`, tags: allowed }),
+    );
+    return { entries: { tags: entry } };
+  }
+
+  const tagsList = async (req: OciRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const s = source(req, callerOf(request));
+    const name = `${s.uplink.name}/${s.repo}`;
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'oci',
+      name,
+      variant: 'tags',
+      uplink: s.uplink,
+      build: (at, c) => buildTags(s, at, c),
+    });
+    const all = (JSON.parse(result.entry.identity.toString('utf8')) as { tags: string[] }).tags;
+    const q = request.query as { n?: string; last?: string };
+    const n = q.n === undefined ? all.length : Math.max(0, Math.min(Number.parseInt(q.n, 10) || 0, MAX_TAGS));
+    const after = q.last === undefined ? all : all.filter((t) => t > (q.last as string));
+    const page = after.slice(0, n);
+    // distribution-spec "Listing Tags": a `Link` header with rel="next" when more tags follow.
+    if (after.length > page.length && page.length > 0)
+      reply.header(
+        'link',
+        `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(page.at(-1) as string)}>; rel="next"`,
+      );
+    return reply
+      .header('docker-distribution-api-version', 'registry/2.0')
+      .type('application/json')
+      .send({ name, tags: page });
+  };
+
+  return {
+    ecosystem: 'oci',
+    prefix: '/v2',
+    register(scope: FastifyInstance) {
+      scope.setErrorHandler((error, request, reply) =>
+        sendOciError(ctx, reply, error, kindOf.get(request)?.kind),
+      );
+      const missing = (request: FastifyRequest) =>
+        new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
+          message: `"${request.method} ${request.url.split('?')[0] ?? ''}" is not served by the Gatehouse OCI proxy`,
+        });
+      scope.setNotFoundHandler((request, reply) => sendOciError(ctx, reply, missing(request)));
+      scope.addHook('onResponse', async (request, reply) => {
+        const req = kindOf.get(request);
+        ctx.metrics.requests.inc({
+          registry: req?.uplink ?? 'none',
+          ecosystem: 'oci',
+          kind: req?.kind === 'blob' ? 'file' : 'metadata',
+          status: reply.statusCode,
+        });
+      });
+      scope.get('/', async (_request, reply) =>
+        reply.header('docker-distribution-api-version', 'registry/2.0').send({}),
+      );
+      scope.get('/*', async (request, reply) => {
+        const req = parseOciPath((request.params as { '*': string })['*']);
+        if (req === undefined) throw missing(request);
+        kindOf.set(request, req);
+        if (req.kind === 'tags') return tagsList(req, request, reply);
+        return req.kind === 'manifest' ? manifest(req, request, reply) : blob(req, request, reply);
+      });
+    },
+    async lookup(name, version, request) {
+      const [uplink, ...rest] = name.split('/');
+      const u = byName.get(uplink ?? '');
+      if (u === undefined || rest.length === 0) return undefined;
+      const s: OciSource = { ctx, facts, uplink: u, repo: rest.join('/'), caller: callerOf(request) };
+      try {
+        const m = await resolveManifest(s, version);
+        return { registry: u.name, publishedAt: await publishedAt(s, m) };
+      } catch (error) {
+        if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
+        throw error;
+      }
+    },
+    invalidate: (name) => ctx.metadata.invalidate('oci', name),
+    close: async () => {},
+  };
+}

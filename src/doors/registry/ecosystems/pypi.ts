@@ -1,0 +1,384 @@
+import { GatewayError, isGatewayError } from '#core/errors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type EntryMeta, makeEntry } from '../cache/entry.ts';
+import { parseIntegrity } from '../cache/verify.ts';
+import {
+  type Caller,
+  callerOf,
+  decideMany,
+  deniedError,
+  readBody,
+  type RegistryContext,
+  sendEntry,
+} from '../context.ts';
+import { sendVerifiedFile } from '../files.ts';
+import {
+  auditInvalidUpstream,
+  type Built,
+  cachedDocument,
+  cachedRaw,
+  type RefreshPoint,
+} from '../metadata-flow.ts';
+import { checkFileName, checkPypiName } from '../names.ts';
+import { releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
+import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
+import {
+  negotiate,
+  parseSimpleHtml,
+  parseSimpleJson,
+  type PypiFile,
+  renderSimpleHtml,
+  renderSimpleJson,
+  type SimpleProject,
+} from '../pypi/simple.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { UplinkSelector } from '../uplink/select.ts';
+import type { EcosystemHandler } from './handler.ts';
+
+interface PypiIndex {
+  readonly uplink: string;
+  readonly files: Readonly<Record<string, PypiFile>>;
+}
+
+/** PyPI: PEP 503/691 simple pages, the JSON API and verified file downloads. */
+export function createPypiHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
+  const selector = new UplinkSelector(uplinks, 'pypi');
+  const uplinkFor = (project: string) => {
+    const u = selector.select(project);
+    if (u === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', { message: `No uplink serves "${project}"` });
+    return u;
+  };
+  const limit = () => ctx.config().cache.maxMetadataSize;
+
+  async function fetchProject(project: string, uplink: UplinkClient): Promise<SimpleProject> {
+    const raw = await cachedRaw(
+      ctx,
+      `${ctx.metadata.indexKey('pypi', project)}|raw|${uplink.name}`,
+      async () => {
+        const res = await uplink.request({
+          url: uplink.resolve(`${project}/`),
+          headers: { accept: UPSTREAM_ACCEPT },
+          what: project,
+        });
+        await upstreamStatus(res, project, uplink);
+        const type = String(res.headers['content-type'] ?? '');
+        const body = await readBody(res, limit(), project);
+        return Buffer.concat([Buffer.from(`${type.includes('json') ? 'J' : 'H'}\n`), body]);
+      },
+    );
+    const text = raw.subarray(2).toString('utf8');
+    const page = uplink.resolve(`${project}/`);
+    const parsed =
+      raw[0] === 0x4a ? parseSimpleJson(text, project, page) : parseSimpleHtml(text, project, page);
+    if (parsed.files.every((f) => f.uploadTime !== undefined)) return parsed;
+    // PEP 503 HTML has no upload times: take them from the JSON API when the uplink has one.
+    const times = await fetchJsonApi(project, uplink).then(
+      uploadTimesByFile,
+      () => new Map<string, string>(),
+    );
+    return {
+      ...parsed,
+      files: parsed.files.map((f) =>
+        f.uploadTime !== undefined || !times.has(f.filename)
+          ? f
+          : { ...f, uploadTime: times.get(f.filename) as string },
+      ),
+    };
+  }
+
+  async function fetchJsonApi(project: string, uplink: UplinkClient): Promise<unknown> {
+    const raw = await cachedRaw(
+      ctx,
+      `${ctx.metadata.indexKey('pypi', project)}|json|${uplink.name}`,
+      async () => {
+        const res = await uplink.request({
+          url: jsonUrlOf(uplink, project),
+          headers: { accept: 'application/json' },
+          what: project,
+        });
+        await upstreamStatus(res, project, uplink);
+        return readBody(res, limit(), project);
+      },
+    );
+    return JSON.parse(raw.toString('utf8'));
+  }
+
+  async function decideVersions(
+    project: string,
+    uplink: UplinkClient,
+    times: Map<string, number | undefined>,
+    caller: Caller,
+    now: number,
+  ) {
+    const subjects = [...times].map(([version, t]) => ({
+      ecosystem: 'pypi' as const,
+      name: project,
+      version,
+      registry: uplink.name,
+      ...(t === undefined ? {} : { publishedAt: t }),
+    }));
+    const decisions = await decideMany(ctx, subjects, caller, {
+      now,
+      registry: uplink.name,
+      kind: 'metadata',
+    });
+    return new Map(decisions.filter((d) => !d.allowed).map((d) => [d.subject.version, d.reason]));
+  }
+
+  async function buildSimple(
+    project: string,
+    uplink: UplinkClient,
+    at: RefreshPoint,
+    caller: Caller,
+  ): Promise<Built<'json' | 'html'>> {
+    let parsed: SimpleProject;
+    try {
+      parsed = await fetchProject(project, uplink);
+    } catch (error) {
+      if (error instanceof SyntaxError) {
+        await ctx.metadata.invalidate('pypi', project);
+        auditInvalidUpstream(ctx, caller, `pypi:${project}`, uplink.name, error.message);
+        throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+          message: `Uplink sent an invalid project page for "${project}": ${error.message}`,
+        });
+      }
+      throw error;
+    }
+    const times = new Map<string, number | undefined>();
+    for (const f of parsed.files) {
+      const t = f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime);
+      const prev = times.get(f.version);
+      const value = Number.isFinite(t) ? t : undefined;
+      if (!times.has(f.version) || (value !== undefined && (prev === undefined || value < prev)))
+        times.set(f.version, value);
+    }
+    const refused = await decideVersions(project, uplink, times, caller, at.cutoff);
+    const options = { fileBase: `${at.base}/pypi/files/${project}/`, refused, mode: 'yanked' as const };
+    const meta = (contentType: string): EntryMeta => ({
+      contentType,
+      fetchedAt: ctx.clock.now(),
+      uplink: uplink.name,
+      filtered: refused.size,
+      total: times.size,
+    });
+    const [json, html] = await Promise.all([
+      makeEntry(meta('application/vnd.pypi.simple.v1+json'), renderSimpleJson(parsed, options)),
+      makeEntry(meta('text/html'), renderSimpleHtml(parsed, options)),
+    ]);
+    const index: PypiIndex = {
+      uplink: uplink.name,
+      files: Object.fromEntries(parsed.files.map((f) => [f.filename, f])),
+    };
+    await ctx.metadata.putJson(ctx.metadata.indexKey('pypi', project), index, ctx.config().cache.metadataTtl);
+    return { entries: { json, html } };
+  }
+
+  async function buildJsonApi(
+    project: string,
+    uplink: UplinkClient,
+    at: RefreshPoint,
+    caller: Caller,
+  ): Promise<Built<'api'>> {
+    let doc: unknown;
+    let times: Map<string, number | undefined>;
+    try {
+      doc = await fetchJsonApi(project, uplink);
+      times = releaseTimes(doc);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      await ctx.metadata.invalidate('pypi', project);
+      auditInvalidUpstream(ctx, caller, `pypi:${project}`, uplink.name, error.message);
+      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+        message: `Uplink sent an invalid JSON API document for "${project}": ${error.message}`,
+      });
+    }
+    const refused = await decideVersions(project, uplink, times, caller, at.cutoff);
+    const text = renderJsonApi(
+      doc as Record<string, unknown>,
+      new Set(refused.keys()),
+      `${at.base}/pypi/files/${project}/`,
+    );
+    const entry = await makeEntry(
+      {
+        contentType: 'application/json',
+        fetchedAt: ctx.clock.now(),
+        uplink: uplink.name,
+        filtered: refused.size,
+        total: times.size,
+      },
+      text,
+    );
+    return { entries: { api: entry } };
+  }
+
+  async function index(project: string, request: FastifyRequest): Promise<PypiIndex> {
+    const key = ctx.metadata.indexKey('pypi', project);
+    const cached = await ctx.metadata.getJson<PypiIndex>(key);
+    if (cached !== undefined) return cached;
+    const uplink = uplinkFor(project);
+    const load = () =>
+      cachedDocument(ctx, request, {
+        ecosystem: 'pypi',
+        name: project,
+        variant: 'json',
+        uplink,
+        build: (at, c) => buildSimple(project, uplink, at, c),
+      });
+    await load();
+    let loaded = await ctx.metadata.getJson<PypiIndex>(key);
+    if (loaded === undefined) {
+      // The filtered pages outlived the index (evicted first): rebuild both once.
+      await ctx.metadata.invalidate('pypi', project);
+      await load();
+      loaded = await ctx.metadata.getJson<PypiIndex>(key);
+    }
+    if (loaded === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+        message: `Project "${project}" is not available`,
+      });
+    return loaded;
+  }
+
+  const simple = async (request: FastifyRequest<{ Params: { project: string } }>, reply: FastifyReply) => {
+    const given = request.params.project;
+    const project = checkPypiName(given);
+    // PEP 503: the normalized name is canonical and project URLs end with a slash.
+    if (given !== project || !request.url.split('?')[0]?.endsWith('/'))
+      return reply.redirect(`${ctx.config().publicUrl ?? ''}/pypi/simple/${project}/`, 301);
+    const chosen = negotiate(request.headers.accept);
+    if (chosen === undefined) {
+      throw new GatewayError('GW_ERR_REQUEST_NOT_ACCEPTABLE', {
+        message: 'Accept a PEP 691 JSON or PEP 503 HTML media type',
+      });
+    }
+    const uplink = uplinkFor(project);
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'pypi',
+      name: project,
+      variant: chosen.variant,
+      uplink,
+      build: (at, c) => buildSimple(project, uplink, at, c),
+    });
+    sendEntry(request, reply, result.entry, { stale: result.stale, policyVersion: result.policyVersion });
+    if (reply.statusCode === 200)
+      reply.header('content-type', chosen.variant === 'html' ? `${chosen.type}; charset=utf-8` : chosen.type);
+    return reply;
+  };
+
+  const jsonApi = async (request: FastifyRequest<{ Params: { project: string } }>, reply: FastifyReply) => {
+    const project = checkPypiName(request.params.project);
+    const uplink = uplinkFor(project);
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'pypi',
+      name: project,
+      variant: 'api',
+      uplink,
+      build: (at, c) => buildJsonApi(project, uplink, at, c),
+    });
+    return sendEntry(request, reply, result.entry, {
+      stale: result.stale,
+      policyVersion: result.policyVersion,
+    });
+  };
+
+  const file = async (
+    request: FastifyRequest<{ Params: { project: string; filename: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const project = checkPypiName(request.params.project);
+    const requested = checkFileName(request.params.filename);
+    const isMetadata = requested.endsWith('.metadata');
+    const filename = isMetadata ? requested.slice(0, -'.metadata'.length) : requested;
+    const idx = await index(project, request);
+    const f = idx.files[filename];
+    const uplink = uplinkFor(project);
+    if (f === undefined)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+        message: `No file "${filename}" in project "${project}"`,
+      });
+    const t = f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime);
+    const subject = {
+      ecosystem: 'pypi' as const,
+      name: project,
+      version: f.version,
+      registry: uplink.name,
+      ...(Number.isFinite(t) ? { publishedAt: t } : {}),
+    };
+    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
+      now: ctx.clock.now(),
+      registry: uplink.name,
+      kind: 'file',
+    });
+    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+    const sha = isMetadata ? (f.coreMetadata === true ? undefined : f.coreMetadata?.sha256) : f.sha256;
+    const digest = parseIntegrity(
+      undefined,
+      sha === undefined ? undefined : { algorithm: 'sha256', hex: sha },
+    );
+    if (digest === undefined) {
+      throw new GatewayError(isMetadata ? 'GW_ERR_REGISTRY_NOT_FOUND' : 'GW_ERR_REGISTRY_INTEGRITY_MISSING', {
+        message: `"${requested}" has no published sha256 digest`,
+      });
+    }
+    return sendVerifiedFile(ctx, request, reply, {
+      uplink,
+      url: isMetadata ? `${f.url}.metadata` : f.url,
+      digest,
+      resource: `pypi:${project}@${f.version}`,
+      contentType: isMetadata ? 'text/plain; charset=utf-8' : 'application/octet-stream',
+    });
+  };
+
+  return {
+    ecosystem: 'pypi',
+    prefix: '/pypi',
+    register(scope: FastifyInstance) {
+      scope.setErrorHandler((error, _request, reply) => sendPypiError(ctx, reply, error));
+      scope.setNotFoundHandler((request, reply) =>
+        sendPypiError(
+          ctx,
+          reply,
+          new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+            message: `No PyPI endpoint "${request.method} ${request.url.split('?')[0] ?? ''}"`,
+          }),
+        ),
+      );
+      scope.addHook('onResponse', async (request, reply) => {
+        const kind = request.url.startsWith('/pypi/files/') ? 'file' : 'metadata';
+        const project = (request.params as { project?: string } | undefined)?.project;
+        const registry = project === undefined ? 'none' : (selector.select(project)?.name ?? 'none');
+        ctx.metrics.requests.inc({ registry, ecosystem: 'pypi', kind, status: reply.statusCode });
+      });
+      scope.get('/simple/', async (_request, reply) =>
+        reply
+          .type('text/html; charset=utf-8')
+          .send(
+            '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1"><title>Simple index</title></head><body><!-- Gatehouse lists projects on request only: ask for /pypi/simple/<project>/ --></body></html>\n',
+          ),
+      );
+      scope.get('/simple/:project', simple);
+      scope.get('/simple/:project/', simple);
+      scope.get('/pypi/:project/json', jsonApi);
+      scope.get('/files/:project/:filename', file);
+    },
+    async lookup(name, version, request) {
+      const project = checkPypiName(name);
+      try {
+        const idx = await index(project, request);
+        const times = Object.values(idx.files)
+          .filter((f) => f.version === version)
+          .map((f) => Date.parse(f.uploadTime ?? ''));
+        if (times.length === 0) return undefined;
+        const first = Math.min(...times);
+        return { registry: idx.uplink, ...(Number.isFinite(first) ? { publishedAt: first } : {}) };
+      } catch (error) {
+        if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
+        throw error;
+      }
+    },
+    invalidate: (name) =>
+      ctx.metadata.invalidate('pypi', name === undefined ? undefined : checkPypiName(name)),
+    close: async () => {},
+  };
+}

@@ -1,0 +1,178 @@
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { GatewayError } from '#core/errors';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Digest } from './cache/blob-cache.ts';
+import { IntegrityMismatch, VerifyingStream } from './cache/verify.ts';
+import { audit, callerOf, type RegistryContext } from './context.ts';
+import type { UplinkClient } from './uplink/client.ts';
+
+/** A file to serve: where it comes from and the digest it must have. */
+export interface FileSource {
+  readonly uplink: UplinkClient;
+  readonly url: string;
+  readonly digest: Digest;
+  /** `npm:lodash@4.17.21` style, for messages and audit. */
+  readonly resource: string;
+  readonly contentType: string;
+}
+
+type ByteRange = { readonly start: number; readonly end: number } | 'unsatisfiable' | undefined;
+
+/** Parses a single `bytes=` range (RFC 9110 §14.1.2); several ranges are served as a full 200. */
+export function parseRange(header: string | undefined, size: number): ByteRange {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (m === null || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+function fromDisk(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  size: number,
+  src: FileSource,
+): FastifyReply {
+  reply.header('accept-ranges', 'bytes');
+  reply.header('etag', `"${src.digest.algorithm}-${src.digest.hex.slice(0, 32)}"`);
+  reply.header('content-type', src.contentType);
+  reply.header('cache-control', 'public, max-age=31536000, immutable');
+  const range = parseRange(request.headers.range, size);
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${size}`);
+    throw new GatewayError('GW_ERR_REGISTRY_RANGE_INVALID', {
+      message: `Range "${request.headers.range ?? ''}" is outside the ${size} bytes of "${src.resource}"`,
+      headers: { 'content-range': `bytes */${size}` },
+    });
+  }
+  if (range === undefined) {
+    reply.header('content-length', String(size));
+    return reply.code(200).send(createReadStream(path));
+  }
+  reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+  reply.header('content-length', String(range.end - range.start + 1));
+  return reply.code(206).send(createReadStream(path, { start: range.start, end: range.end }));
+}
+
+async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
+  if (!src.uplink.allows(src.url)) {
+    throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+      message: `Metadata of "${src.resource}" points its file outside uplink "${src.uplink.name}"; add the origin to fileOrigins to allow it`,
+      details: { uplink: src.uplink.name },
+    });
+  }
+  const res = await src.uplink.request({
+    url: src.url,
+    what: src.resource,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  if (res.status === 200) return res;
+  await res.body.dump();
+  if (res.status === 404) {
+    throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+      message: `File of "${src.resource}" was not found upstream`,
+    });
+  }
+  throw new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
+    message: `Cannot fetch "${src.resource}" from uplink "${src.uplink.name}": status ${res.status}`,
+    details: { uplink: src.uplink.name, status: res.status },
+  });
+}
+
+function mismatch(
+  ctx: RegistryContext,
+  request: FastifyRequest,
+  src: FileSource,
+  error: IntegrityMismatch,
+): void {
+  ctx.metrics.integrityFailures.inc({ registry: src.uplink.name });
+  const caller = callerOf(request);
+  ctx.log.warn('Integrity mismatch, download aborted', { resource: src.resource, uplink: src.uplink.name });
+  audit(ctx, {
+    actor: caller.actor,
+    action: 'registry.integrity.mismatch',
+    resource: src.resource,
+    decision: 'deny',
+    reason: `Integrity check failed: ${error.message}`,
+    clientIp: caller.clientIp,
+    requestId: caller.requestId,
+    details: { uplink: src.uplink.name, algorithm: error.expected.algorithm },
+  });
+}
+
+/** Downloads the whole file into the blob cache, verified; throws on a mismatch. */
+async function download(ctx: RegistryContext, request: FastifyRequest, src: FileSource): Promise<void> {
+  const res = await fetchUpstream(src);
+  const writer = await ctx.blobs.writer();
+  try {
+    await pipeline(res.body, new VerifyingStream(src.digest), writer.stream);
+    await writer.commit(src.digest);
+  } catch (error) {
+    await writer.abort();
+    if (error instanceof IntegrityMismatch) {
+      mismatch(ctx, request, src, error);
+      throw new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISMATCH', {
+        message: `Download of "${src.resource}" does not match its published digest`,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Serves a package file: from the verified blob cache (with Range support), or streamed from
+ * the uplink while its digest is checked; it enters the cache only when the digest matched, and
+ * on a mismatch the client connection is aborted before the body completes.
+ */
+export async function sendVerifiedFile(
+  ctx: RegistryContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  src: FileSource,
+): Promise<FastifyReply> {
+  const path = ctx.blobs.path(src.digest);
+  let size = await ctx.blobs.size(src.digest);
+  if (size !== undefined) {
+    ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'hit' });
+    return fromDisk(request, reply, path, size, src);
+  }
+  ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'miss' });
+  if (request.headers.range !== undefined) {
+    // A range of an unverified file cannot be checked, so the whole file is fetched first.
+    await download(ctx, request, src);
+    size = (await ctx.blobs.size(src.digest)) ?? 0;
+    return fromDisk(request, reply, path, size, src);
+  }
+  const res = await fetchUpstream(src);
+  const writer = await ctx.blobs.writer();
+  const verify = new VerifyingStream(src.digest);
+  const length = res.headers['content-length'];
+  if (typeof length === 'string') reply.header('content-length', length);
+  reply.header('content-type', src.contentType);
+  reply.header('accept-ranges', 'bytes');
+  verify.on('error', (error) => {
+    void writer.abort();
+    res.body.destroy();
+    if (error instanceof IntegrityMismatch) mismatch(ctx, request, src, error);
+    // Abort the client connection: an error status can no longer be sent once bytes flowed.
+    reply.raw.destroy();
+  });
+  verify.on('end', () => {
+    writer
+      .commit(src.digest)
+      .catch((error: unknown) => ctx.log.warn('Cannot store verified file', { error }));
+  });
+  res.body.on('error', (error) => verify.destroy(error));
+  res.body.pipe(verify);
+  verify.pipe(writer.stream);
+  return reply.code(200).send(verify);
+}

@@ -1,0 +1,133 @@
+/**
+ * The versions of one Go module as the door knows them: the upstream `@v/list` (or `@latest`
+ * when a module has no tags), each version's `.info` time, and the first time Gatehouse saw it.
+ * Publication time is the `.info` time when plausible, otherwise the first-seen time, because a
+ * commit time is chosen by whoever made the commit.
+ */
+import { isCanonicalGoVersion } from '#core/vulndb';
+import type { RegistryContext } from '../context.ts';
+import { cachedRaw } from '../metadata-flow.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { escapeGoPath } from './paths.ts';
+import { fetchSmall } from './upstream.ts';
+import type { VersionFacts } from './version-facts.ts';
+
+/** One version's `.info` document (go.dev/ref/mod#goproxy-protocol). */
+export interface GoInfo {
+  readonly Version: string;
+  readonly Time?: string;
+}
+
+export interface GoModuleVersions {
+  readonly uplink: string;
+  /** Version → publication time (epoch ms), in upstream list order. */
+  readonly versions: Readonly<Record<string, number | undefined>>;
+  /** Upstream lines that were not canonical versions (dropped). */
+  readonly dropped: readonly string[];
+}
+
+/** Go was released on 2009-11-10; an earlier or future commit time is not believed. */
+const EARLIEST = Date.parse('2009-11-10T00:00:00Z');
+const SKEW = 5 * 60_000;
+const INFO_LIMIT = 1 << 16;
+const PARALLEL = 8;
+
+/** Parses an `.info` body; throws SyntaxError when it is not one for `version`. */
+export function parseInfo(bytes: Buffer, version: string | undefined): GoInfo {
+  const doc = JSON.parse(bytes.toString('utf8')) as Partial<GoInfo> | null;
+  if (typeof doc !== 'object' || doc === null || typeof doc.Version !== 'string')
+    throw new SyntaxError('an .info document must be an object with a "Version"');
+  if (version !== undefined && doc.Version !== version)
+    throw new SyntaxError(`the .info document names "${doc.Version}", not "${version}"`);
+  if (!isCanonicalGoVersion(doc.Version)) throw new SyntaxError(`"${doc.Version}" is not a module version`);
+  return { Version: doc.Version, ...(typeof doc.Time === 'string' ? { Time: doc.Time } : {}) };
+}
+
+export function plausibleTime(text: string | undefined, now: number): number | undefined {
+  const t = text === undefined ? Number.NaN : Date.parse(text);
+  return Number.isFinite(t) && t >= EARLIEST && t <= now + SKEW ? t : undefined;
+}
+
+const url = (u: UplinkClient, escaped: string, tail: string) => u.resolve(`${escaped}/${tail}`);
+
+/** Fetches (through the raw cache; versions are immutable) the `.info` of one version. */
+export function fetchInfo(
+  ctx: RegistryContext,
+  uplink: UplinkClient,
+  module: string,
+  version: string,
+): Promise<Buffer> {
+  const escaped = escapeGoPath(module);
+  return cachedRaw(ctx, `${ctx.metadata.indexKey('go', module)}|info|${uplink.name}|${version}`, async () => {
+    const { body } = await fetchSmall(
+      uplink,
+      url(uplink, escaped, `@v/${escapeGoPath(version)}.info`),
+      `${module}@${version}`,
+      INFO_LIMIT,
+    );
+    parseInfo(body, version);
+    return body;
+  });
+}
+
+/** Loads the module's versions and their publication times, recording first-seen times. */
+export async function loadModuleVersions(
+  ctx: RegistryContext,
+  facts: VersionFacts,
+  uplink: UplinkClient,
+  module: string,
+): Promise<GoModuleVersions> {
+  const escaped = escapeGoPath(module);
+  const limit = ctx.config().cache.maxMetadataSize;
+  const raw = await cachedRaw(ctx, `${ctx.metadata.indexKey('go', module)}|list|${uplink.name}`, async () => {
+    const { body } = await fetchSmall(uplink, url(uplink, escaped, '@v/list'), module, limit);
+    return body;
+  });
+  const lines = [
+    ...new Set(
+      raw
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim().split(' ')[0] ?? ''),
+    ),
+  ];
+  const listed = lines.filter((l) => l !== '' && isCanonicalGoVersion(l));
+  const dropped = lines.filter((l) => l !== '' && !isCanonicalGoVersion(l)).slice(0, 20);
+  const infos = new Map<string, GoInfo | undefined>();
+  if (listed.length === 0) {
+    // A module without tags: `@latest` names the pseudo-version of its default branch.
+    const { body } = await fetchSmall(uplink, url(uplink, escaped, '@latest'), module, INFO_LIMIT).catch(
+      (error: unknown) => {
+        if ((error as { code?: string }).code === 'GW_ERR_REGISTRY_NOT_FOUND') return { body: undefined };
+        throw error;
+      },
+    );
+    if (body !== undefined) {
+      const info = parseInfo(body, undefined);
+      infos.set(info.Version, info);
+    }
+  }
+  for (let i = 0; i < listed.length; i += PARALLEL) {
+    const batch = listed.slice(i, i + PARALLEL);
+    const got = await Promise.all(
+      batch.map((v) =>
+        fetchInfo(ctx, uplink, module, v).then(
+          (b) => parseInfo(b, v),
+          () => undefined,
+        ),
+      ),
+    );
+    batch.forEach((v, k) => infos.set(v, got[k]));
+  }
+  const now = ctx.clock.now();
+  const seen = await facts.remember(
+    'go',
+    module,
+    'first-seen',
+    new Map([...infos.keys()].map((v) => [v, new Date(now).toISOString()])),
+  );
+  const versions: Record<string, number | undefined> = {};
+  for (const [v, info] of infos)
+    versions[v] = plausibleTime(info?.Time, now) ?? plausibleTime(seen.get(v), now);
+  return { uplink: uplink.name, versions, dropped };
+}

@@ -1,0 +1,50 @@
+/**
+ * Lookups in a Go checksum database (go.dev/ref/mod#checksum-database): `<url>/lookup/<module>@<version>`
+ * answers the `go.sum` lines of one version followed by a signed tree head. The lines give the
+ * `h1:` hashes a module zip and its go.mod must have.
+ */
+import { escapeGoPath } from './paths.ts';
+import { fetchSmall } from './upstream.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+
+/** The two hashes of one module version. */
+export interface GoSums {
+  readonly zip?: string;
+  readonly mod?: string;
+}
+
+/** Reads the `go.sum` lines of a lookup answer for exactly this module and version. */
+export function parseLookup(text: string, module: string, version: string): GoSums {
+  let zip: string | undefined;
+  let mod: string | undefined;
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(' ');
+    if (parts.length !== 3 || parts[0] !== module) continue;
+    const hash = parts[2] as string;
+    if (!/^h1:[A-Za-z0-9+/]{43}=$/.test(hash)) continue;
+    if (parts[1] === version) zip = hash;
+    else if (parts[1] === `${version}/go.mod`) mod = hash;
+  }
+  return { ...(zip === undefined ? {} : { zip }), ...(mod === undefined ? {} : { mod }) };
+}
+
+/** Asks the checksum database; undefined when it does not know the version (404/410). */
+export async function lookupSums(
+  client: UplinkClient,
+  module: string,
+  version: string,
+): Promise<GoSums | undefined> {
+  const what = `${module}@${version}`;
+  try {
+    const { body } = await fetchSmall(
+      client,
+      client.resolve(`lookup/${escapeGoPath(module)}@${escapeGoPath(version)}`),
+      what,
+      1 << 16,
+    );
+    return parseLookup(body.toString('utf8'), module, version);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
+    throw error;
+  }
+}

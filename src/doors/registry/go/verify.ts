@@ -1,0 +1,149 @@
+/**
+ * Verification of go.mod files and module zips against their `h1:` hashes: from the configured
+ * checksum database when it knows the version, otherwise the hash pinned the first time the
+ * door saw the version (trust on first use, so an upstream cannot swap a zip later). A zip is
+ * written to a temporary file, hashed, and enters the blob cache only when it matched.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import { GatewayError } from '#core/errors';
+import type { Digest } from '../cache/blob-cache.ts';
+import { audit, type Caller, type RegistryContext } from '../context.ts';
+import { cachedRaw } from '../metadata-flow.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { hashGoMod, hashModuleZip } from './dirhash.ts';
+import { type GoSums, lookupSums } from './sumdb.ts';
+import { fetchSmall, upstreamFailure } from './upstream.ts';
+import type { FactKind, VersionFacts } from './version-facts.ts';
+
+export interface GoVerifyContext {
+  readonly ctx: RegistryContext;
+  readonly facts: VersionFacts;
+  readonly checksumDb: UplinkClient | undefined;
+  readonly uplink: UplinkClient;
+  readonly module: string;
+  readonly version: string;
+  readonly caller: Caller;
+}
+
+const MAX_MOD = 16 << 20;
+const MAX_ZIP = 500 << 20;
+
+async function expectedHash(v: GoVerifyContext, fact: FactKind): Promise<{ hash?: string; source: string }> {
+  const sums: GoSums | undefined =
+    v.checksumDb === undefined ? undefined : await lookupSums(v.checksumDb, v.module, v.version);
+  const fromDb = fact === 'h1' ? sums?.zip : sums?.mod;
+  if (fromDb !== undefined) return { hash: fromDb, source: `checksum database "${v.checksumDb?.name}"` };
+  const pinned = await v.facts.get('go', v.module, v.version, fact);
+  return pinned === undefined
+    ? { source: 'first download' }
+    : { hash: pinned, source: 'the hash pinned at first download' };
+}
+
+function mismatch(
+  v: GoVerifyContext,
+  what: string,
+  expected: string,
+  actual: string,
+  source: string,
+): GatewayError {
+  v.ctx.metrics.integrityFailures.inc({ registry: v.uplink.name });
+  audit(v.ctx, {
+    actor: v.caller.actor,
+    action: 'registry.integrity.mismatch',
+    resource: `go:${v.module}@${v.version}`,
+    decision: 'deny',
+    reason: `The ${what} hashes to ${actual}, but ${source} says ${expected}`,
+    clientIp: v.caller.clientIp,
+    requestId: v.caller.requestId,
+    details: { uplink: v.uplink.name, expected, actual },
+  });
+  return new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISMATCH', {
+    message: `The ${what} of "${v.module}@${v.version}" does not match its h1 hash from ${source}`,
+    details: { expected, actual },
+  });
+}
+
+async function check(v: GoVerifyContext, fact: FactKind, what: string, actual: string): Promise<void> {
+  const expected = await expectedHash(v, fact);
+  if (expected.hash !== undefined && expected.hash !== actual)
+    throw mismatch(v, what, expected.hash, actual, expected.source);
+  const stored = await v.facts.remember(
+    'go',
+    v.module,
+    fact,
+    new Map([[v.version, expected.hash ?? actual]]),
+  );
+  const pinned = stored.get(v.version);
+  if (pinned !== undefined && pinned !== actual)
+    throw mismatch(v, what, pinned, actual, 'the hash pinned at first download');
+}
+
+/** Fetches a go.mod (cached once verified) and checks its `/go.mod h1:` hash. */
+export async function verifyGoMod(v: GoVerifyContext, url: string): Promise<Buffer> {
+  const key = `${v.ctx.metadata.indexKey('go', v.module)}|mod|${v.uplink.name}|${v.version}`;
+  return cachedRaw(v.ctx, key, async () => {
+    const { body } = await fetchSmall(v.uplink, url, `${v.module}@${v.version} go.mod`, MAX_MOD);
+    await check(v, 'h1-mod', 'go.mod', hashGoMod(body));
+    return body;
+  });
+}
+
+/** Counts bytes and hashes them with SHA-256 on the way to the temporary file. */
+class Sha256Counter extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null, c?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    if (this.bytes > MAX_ZIP) {
+      done(new RangeError(`Module zip exceeds ${MAX_ZIP} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+}
+
+/**
+ * Makes sure the verified zip is in the blob cache and returns its SHA-256 digest: a pinned
+ * digest whose blob is present is used as is; otherwise the zip is downloaded, `h1`-checked and
+ * stored.
+ */
+export async function verifyGoZip(v: GoVerifyContext, url: string, tmpDir: string): Promise<Digest> {
+  const known = await v.facts.get('go', v.module, v.version, 'digest');
+  if (known !== undefined) {
+    const digest: Digest = { algorithm: 'sha256', hex: known };
+    if ((await v.ctx.blobs.size(digest)) !== undefined) return digest;
+  }
+  await mkdir(tmpDir, { recursive: true });
+  const tmp = join(tmpDir, randomUUID());
+  try {
+    const res = await v.uplink.request({ url, what: `${v.module}@${v.version}.zip` });
+    if (res.status !== 200) await upstreamFailure(res, v.uplink, `${v.module}@${v.version}.zip`);
+    const counter = new Sha256Counter();
+    await pipeline(res.body, counter, createWriteStream(tmp));
+    let actual: string;
+    try {
+      actual = await hashModuleZip(tmp, `${v.module}@${v.version}/`);
+    } catch (error) {
+      throw mismatch(v, 'zip', 'a valid module zip', (error as Error).message, 'the module zip format');
+    }
+    await check(v, 'h1', 'zip', actual);
+    const digest: Digest = { algorithm: 'sha256', hex: counter.hash.digest('hex') };
+    const writer = await v.ctx.blobs.writer();
+    await pipeline(createReadStream(tmp), writer.stream).catch(async (error: unknown) => {
+      await writer.abort();
+      throw error;
+    });
+    await writer.commit(digest);
+    await v.facts.remember('go', v.module, 'digest', new Map([[v.version, digest.hex]]));
+    return digest;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}

@@ -1,0 +1,153 @@
+import { isGatewayError } from '#core/errors';
+import type { FastifyRequest } from 'fastify';
+import type { MetadataEntry } from './cache/entry.ts';
+import { audit, type Caller, callerOf, cutoffOf, publicBase, type RegistryContext } from './context.ts';
+import type { UplinkClient } from './uplink/client.ts';
+
+/** Where and when a refresh filters: the age cut-off, the link base and the policy version. */
+export interface RefreshPoint {
+  readonly cutoff: number;
+  readonly base: string;
+  readonly hostKey: string;
+  readonly policyVersion: string;
+}
+
+export interface CachedResult {
+  readonly entry: MetadataEntry;
+  readonly stale: boolean;
+  readonly policyVersion: string;
+  readonly uplink: string;
+}
+
+/** What a build returns: entries to answer with now, and optionally better ones later. */
+export interface Built<V extends string> {
+  readonly entries: Readonly<Record<V, MetadataEntry>>;
+  /** The same entries with their encodings, stored over the first ones when ready. */
+  readonly later?: Promise<Readonly<Record<V, MetadataEntry>>>;
+}
+
+export interface CachedDocumentOptions<V extends string> {
+  readonly ecosystem: string;
+  readonly name: string;
+  readonly variant: V;
+  readonly uplink: UplinkClient;
+  /** Fetches, decides and renders every variant; called once for concurrent misses. */
+  readonly build: (at: RefreshPoint, caller: Caller) => Promise<Built<V>>;
+}
+
+/**
+ * The metadata flow shared by every ecosystem: a hit is served from bytes; concurrent misses
+ * share one build, whose variants are stored under fresh and stale keys; when the uplink fails
+ * the last good entry is served marked stale, and the event is audited.
+ */
+export async function cachedDocument<V extends string>(
+  ctx: RegistryContext,
+  request: FastifyRequest,
+  o: CachedDocumentOptions<V>,
+): Promise<CachedResult> {
+  const engine = ctx.policy.current();
+  const { cache } = ctx.config();
+  const cutoff = cutoffOf(ctx.clock.now(), cache.cutoffStep);
+  const { base, hostKey } = publicBase(ctx, request);
+  const md = ctx.metadata;
+  const registry = o.uplink.name;
+  const result = (entry: MetadataEntry, stale: boolean) => ({
+    entry,
+    stale,
+    policyVersion: engine.version,
+    uplink: registry,
+  });
+  const hit = await md.getEntry(md.docKey(o.ecosystem, o.name, o.variant, engine.version, cutoff, hostKey));
+  if (hit !== undefined) {
+    ctx.metrics.cache.inc({ registry, kind: 'metadata', result: 'hit' });
+    return result(hit, false);
+  }
+  ctx.metrics.cache.inc({ registry, kind: 'metadata', result: 'miss' });
+  const at: RefreshPoint = { cutoff, base, hostKey, policyVersion: engine.version };
+  try {
+    const built = await md.coalesce(
+      `${o.ecosystem}|${o.name}|${engine.version}|${cutoff}|${hostKey}`,
+      async () => {
+        const { entries, later } = await o.build(at, callerOf(request));
+        const store = (all: Readonly<Record<V, MetadataEntry>>) =>
+          Promise.all(
+            Object.entries<MetadataEntry>(all).map(([variant, entry]) =>
+              md.putEntry(
+                entry,
+                {
+                  key: md.docKey(o.ecosystem, o.name, variant, at.policyVersion, at.cutoff, at.hostKey),
+                  ttlMs: cache.metadataTtl,
+                },
+                {
+                  key: md.staleKey(o.ecosystem, o.name, variant, at.policyVersion, at.hostKey),
+                  ttlMs: cache.staleTtl,
+                },
+              ),
+            ),
+          );
+        // The answer does not wait for the cache writes (a Redis round trip with megabytes); a
+        // request arriving in between re-filters from the cached raw bytes at worst.
+        setImmediate(() => {
+          store(entries).catch((error: unknown) => ctx.log.warn('Cannot store metadata', { error }));
+        });
+        later
+          ?.then(store)
+          .catch((error: unknown) => ctx.log.warn('Cannot store compressed metadata', { error }));
+        return entries;
+      },
+    );
+    return result(built[o.variant], false);
+  } catch (error) {
+    if (!isGatewayError(error) || !error.code.startsWith('GW_ERR_REGISTRY_UPLINK_')) throw error;
+    const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, engine.version, hostKey));
+    if (stale === undefined) throw error;
+    ctx.metrics.cache.inc({ registry, kind: 'metadata', result: 'stale' });
+    const caller = callerOf(request);
+    audit(ctx, {
+      actor: caller.actor,
+      action: 'registry.cache.stale',
+      resource: `${o.ecosystem}:${o.name}`,
+      decision: 'info',
+      reason: `Served stale metadata: ${error.message}`,
+      clientIp: caller.clientIp,
+      requestId: caller.requestId,
+      details: { uplink: registry, fetchedAt: new Date(stale.meta.fetchedAt).toISOString() },
+    });
+    return result(stale, true);
+  }
+}
+
+/** Audits upstream metadata that failed to parse (it is never cached). */
+export function auditInvalidUpstream(
+  ctx: RegistryContext,
+  caller: Caller,
+  resource: string,
+  uplink: string,
+  reason: string,
+): void {
+  audit(ctx, {
+    actor: caller.actor,
+    action: 'registry.upstream.invalid',
+    resource,
+    decision: 'error',
+    reason,
+    clientIp: caller.clientIp,
+    requestId: caller.requestId,
+    details: { uplink },
+  });
+}
+
+/** Fetches raw upstream bytes through the cache (`metadataTtl`), so a new cut-off re-filters without the uplink. */
+export async function cachedRaw(
+  ctx: RegistryContext,
+  key: string,
+  fetch: () => Promise<Buffer>,
+): Promise<Buffer> {
+  const cached = await ctx.core.cache.get(key);
+  if (cached !== undefined) return cached;
+  const bytes = await fetch();
+  void ctx.core.cache
+    .set(key, bytes, { ttlMs: ctx.config().cache.metadataTtl })
+    .catch((error: unknown) => ctx.log.warn('Cannot cache upstream metadata', { error }));
+  return bytes;
+}

@@ -1,0 +1,182 @@
+/**
+ * Manifests of an OCI uplink: fetched with every manifest media type accepted, kept byte for
+ * byte, checked against the digest they are addressed by (and the upstream's
+ * `Docker-Content-Digest`), cached by digest (immutable), with tags resolved to digests for
+ * `metadataTtl`. Publication time comes from the image config's `created`, or for an index from
+ * its newest image, or else from the first time Gatehouse saw the digest.
+ */
+import { createHash } from 'node:crypto';
+import { GatewayError } from '#core/errors';
+import { audit, type Caller, readBody, type RegistryContext } from '../context.ts';
+import { upstreamFailure } from '../go/upstream.ts';
+import type { VersionFacts } from '../go/version-facts.ts';
+import type { UplinkClient } from '../uplink/client.ts';
+import { isDigest } from './paths.ts';
+
+export const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+] as const;
+
+const MAX_MANIFEST = 4 << 20;
+const MAX_CONFIG = 1 << 20;
+const MAX_CHILDREN = 16;
+/** The first Docker release (2013-03-20); an earlier `created` is a reproducible-build placeholder. */
+const EARLIEST = Date.parse('2013-03-20T00:00:00Z');
+
+export interface Manifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly bytes: Buffer;
+}
+
+export interface OciSource {
+  readonly ctx: RegistryContext;
+  readonly facts: VersionFacts;
+  readonly uplink: UplinkClient;
+  readonly repo: string;
+  readonly caller: Caller;
+}
+
+const nameOf = (s: OciSource) => `${s.uplink.name}/${s.repo}`;
+const keyOf = (s: OciSource, what: string) => `${s.ctx.metadata.indexKey('oci', nameOf(s))}|${what}`;
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const scope = (s: OciSource) => ({ 'x-oci-scope': `repository:${s.repo}:pull` });
+
+function mismatch(s: OciSource, reference: string, expected: string, actual: string): GatewayError {
+  s.ctx.metrics.integrityFailures.inc({ registry: s.uplink.name });
+  audit(s.ctx, {
+    actor: s.caller.actor,
+    action: 'registry.integrity.mismatch',
+    resource: `oci:${nameOf(s)}@${reference}`,
+    decision: 'deny',
+    reason: `Manifest digest ${actual} does not match ${expected}`,
+    clientIp: s.caller.clientIp,
+    requestId: s.caller.requestId,
+    details: { uplink: s.uplink.name, expected, actual },
+  });
+  return new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISMATCH', {
+    message: `Manifest "${nameOf(s)}:${reference}" from uplink "${s.uplink.name}" has digest "${actual}", expected "${expected}"`,
+  });
+}
+
+async function fetchManifest(s: OciSource, reference: string): Promise<Manifest> {
+  const what = `${nameOf(s)}:${reference}`;
+  const res = await s.uplink.request({
+    url: s.uplink.resolve(`v2/${s.repo}/manifests/${reference}`),
+    what,
+    headers: { accept: MANIFEST_TYPES.join(', '), ...scope(s) },
+  });
+  if (res.status !== 200) return upstreamFailure(res, s.uplink, what);
+  const bytes = await readBody(res, MAX_MANIFEST, what);
+  const digest = sha256(bytes);
+  const announced = res.headers['docker-content-digest'];
+  if (isDigest(reference) && reference !== digest) throw mismatch(s, reference, reference, digest);
+  if (typeof announced === 'string' && announced.startsWith('sha256:') && announced !== digest)
+    throw mismatch(s, reference, announced, digest);
+  const declared =
+    String(res.headers['content-type'] ?? '')
+      .split(';')[0]
+      ?.trim() ?? '';
+  let mediaType = declared;
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    if (typeof doc.mediaType === 'string') mediaType = doc.mediaType;
+  } catch {
+    throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', { message: `Manifest "${what}" is not JSON` });
+  }
+  if (!(MANIFEST_TYPES as readonly string[]).includes(mediaType))
+    throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+      message: `Manifest "${what}" has unsupported media type "${mediaType.slice(0, 100)}"`,
+    });
+  return { digest, mediaType, bytes };
+}
+
+const encode = (m: Manifest) => Buffer.concat([Buffer.from(`${m.digest}\n${m.mediaType}\n`), m.bytes]);
+function decode(raw: Buffer): Manifest | undefined {
+  const a = raw.indexOf(10);
+  const b = raw.indexOf(10, a + 1);
+  if (a < 0 || b < 0) return undefined;
+  const m = {
+    digest: raw.toString('utf8', 0, a),
+    mediaType: raw.toString('utf8', a + 1, b),
+    bytes: raw.subarray(b + 1),
+  };
+  return sha256(m.bytes) === m.digest ? m : undefined;
+}
+
+/** Resolves a tag or digest to the manifest bytes; a digest hit is served from the cache. */
+export async function resolveManifest(s: OciSource, reference: string): Promise<Manifest & { hit: boolean }> {
+  const { cache } = s.ctx.core;
+  let digest = reference;
+  if (!isDigest(reference)) {
+    const tag = await cache.get(keyOf(s, `tag|${reference}`));
+    if (tag !== undefined) digest = tag.toString('utf8');
+  }
+  if (isDigest(digest)) {
+    const raw = await cache.get(keyOf(s, `manifest|${digest}`));
+    const hit = raw === undefined ? undefined : decode(raw);
+    if (hit !== undefined) return { ...hit, hit: true };
+  }
+  const m = await fetchManifest(s, isDigest(digest) ? digest : reference);
+  const ttl = s.ctx.config().cache;
+  await cache.set(keyOf(s, `manifest|${m.digest}`), encode(m), { ttlMs: ttl.staleTtl });
+  if (!isDigest(reference))
+    await cache.set(keyOf(s, `tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.metadataTtl });
+  return { ...m, hit: false };
+}
+
+async function configCreated(
+  s: OciSource,
+  doc: { config?: { digest?: unknown } },
+): Promise<number | undefined> {
+  const digest = doc.config?.digest;
+  if (typeof digest !== 'string' || !isDigest(digest)) return undefined;
+  const what = `${nameOf(s)}@${digest}`;
+  const res = await s.uplink.request({
+    url: s.uplink.resolve(`v2/${s.repo}/blobs/${digest}`),
+    what,
+    headers: scope(s),
+  });
+  if (res.status !== 200) return upstreamFailure(res, s.uplink, what);
+  const bytes = await readBody(res, MAX_CONFIG, what);
+  if (sha256(bytes) !== digest) throw mismatch(s, digest, digest, sha256(bytes));
+  let raw: unknown;
+  try {
+    raw = (JSON.parse(bytes.toString('utf8')) as { created?: unknown }).created;
+  } catch {
+    return undefined;
+  }
+  const created = typeof raw === 'string' ? Date.parse(raw) : Number.NaN;
+  return Number.isFinite(created) && created >= EARLIEST && created <= s.ctx.clock.now() + 300_000
+    ? created
+    : undefined;
+}
+
+/** The publication time of a manifest (kept per digest for good). */
+export async function publishedAt(s: OciSource, m: Manifest, depth = 0): Promise<number> {
+  const known = await s.facts.get('oci', nameOf(s), m.digest, 'published');
+  if (known !== undefined) return Date.parse(known);
+  const doc = JSON.parse(m.bytes.toString('utf8')) as {
+    config?: { digest?: unknown };
+    manifests?: { digest?: unknown }[];
+  };
+  let t: number | undefined;
+  if (doc.manifests !== undefined && depth === 0) {
+    // An index is as new as its newest image.
+    const children = doc.manifests
+      .map((c) => c.digest)
+      .filter((d): d is string => typeof d === 'string' && isDigest(d));
+    for (const d of children.slice(0, MAX_CHILDREN)) {
+      const child = await resolveManifest(s, d);
+      const ct = await publishedAt(s, child, depth + 1);
+      t = t === undefined ? ct : Math.max(t, ct);
+    }
+  } else t = await configCreated(s, doc);
+  const value = new Date(t ?? s.ctx.clock.now()).toISOString();
+  const fact = t === undefined ? 'first-seen' : 'published';
+  const stored = await s.facts.remember('oci', nameOf(s), fact, new Map([[m.digest, value]]));
+  return Date.parse(stored.get(m.digest) ?? value);
+}

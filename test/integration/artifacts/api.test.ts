@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { makeTgz } from '../../../src/doors/artifacts/scan/fixtures.ts';
+import { startDoor } from './harness.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const lock = (deps: Record<string, string>) =>
+  JSON.stringify({
+    lockfileVersion: 3,
+    packages: Object.fromEntries(Object.entries(deps).map(([n, v]) => [`node_modules/${n}`, { version: v }])),
+  });
+
+void describe('artifacts REST API', () => {
+  void it('uploads raw and multipart, quarantines, scans, approves and serves whole and ranged downloads', async () => {
+    await using h = await startDoor();
+    const data = makeTgz([
+      { name: 'package-lock.json', data: lock({ 'left-pad': '1.3.0' }) },
+      { name: 'blob.bin', data: randomBytes(300_000) },
+    ]);
+    const up = await h.call(
+      'publisher',
+      'POST',
+      `/api/artifacts?repository=team&name=tool&version=1.0.0&sha256=${sha(data)}&fileName=tool.tgz`,
+      data,
+      { 'content-type': 'application/gzip' },
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    const item = up.json();
+    assert.equal(item['sha256'], sha(data));
+    assert.equal(item['status'], 'quarantined');
+    const id = String(item['id']);
+    // Consumers only download approved artifacts; an admin may fetch a quarantined one.
+    const early = await h.call('consumer', 'GET', `/api/artifacts/${id}/download`);
+    assert.equal(early.status, 403);
+    assert.equal(early.json()['code'], 'GW_ERR_ARTIFACTS_NOT_APPROVED');
+    assert.equal((await h.call('admin', 'GET', `/api/artifacts/${id}/download`)).status, 200);
+    await h.door.scanQueue().drain();
+    assert.equal((await h.call('consumer', 'GET', `/api/artifacts/${id}`)).json()['status'], 'approved');
+    const full = await h.call('consumer', 'GET', `/api/artifacts/${id}/download`);
+    assert.equal(full.status, 200);
+    assert.equal(sha(full.body), sha(data));
+    assert.equal(
+      full.headers['repr-digest'],
+      `sha-256=:${Buffer.from(sha(data), 'hex').toString('base64')}:`,
+    );
+    const part = await h.call('consumer', 'GET', `/api/artifacts/${id}/download`, undefined, {
+      range: 'bytes=1000-1999',
+    });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers['content-range'], `bytes 1000-1999/${data.length}`);
+    assert.deepEqual(part.body, data.subarray(1000, 2000));
+    assert.equal(
+      (
+        await h.call('consumer', 'GET', `/api/artifacts/${id}/download`, undefined, {
+          range: `bytes=${data.length}-`,
+        })
+      ).status,
+      416,
+    );
+    const report = (await h.call('auditor', 'GET', `/api/artifacts/${id}/scan-results`)).json();
+    assert.equal(report['SchemaVersion'], 2);
+    const sbom = (
+      await h.call('auditor', 'GET', `/api/artifacts/${id}/scan-results?format=cyclonedx`)
+    ).json();
+    assert.equal(sbom['bomFormat'], 'CycloneDX');
+
+    const boundary = 'gh-boundary-42';
+    const form = Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="repository"\r\n\r\nteam\r\n--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nlib\r\n`,
+      ),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="version"\r\n\r\n2.0\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="lib.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      data,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const multi = await h.call('publisher', 'POST', '/api/artifacts?repository=team', form, {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    });
+    assert.equal(multi.status, 201, multi.body.toString());
+    assert.equal(multi.json()['sha256'], sha(data));
+    assert.equal(multi.json()['deduplicated'], true);
+    assert.equal(multi.json()['fileName'], 'lib.bin');
+
+    const list = (await h.call('consumer', 'GET', '/api/artifacts?sort=name&order=asc')).json();
+    assert.deepEqual(
+      (list['items'] as { name: string }[]).map((i) => i.name),
+      ['lib', 'tool'],
+    );
+    assert.equal((await h.call('outsider', 'GET', '/api/artifacts')).json()['total'], 0);
+    assert.equal((await h.call('admin', 'GET', '/api/artifacts?status=approved')).json()['total'], 1);
+  });
+
+  void it('rejects bad uploads with clear errors and audits them', async () => {
+    await using h = await startDoor({ quotas: { team: 100_000 } });
+    const data = randomBytes(50_000);
+    const mismatch = await h.call(
+      'publisher',
+      'POST',
+      `/api/artifacts?repository=team&name=a&version=1&sha256=${'0'.repeat(64)}`,
+      data,
+    );
+    assert.equal(mismatch.status, 400);
+    assert.equal(mismatch.json()['code'], 'GW_ERR_ARTIFACTS_DIGEST_MISMATCH');
+    const traversal = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=..%2F..%2Fetc&version=1',
+      data,
+    );
+    assert.equal(traversal.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID');
+    assert.equal(
+      (await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=a&version=1', data)).status,
+      201,
+    );
+    assert.equal(
+      (await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=a&version=1', data)).json()[
+        'code'
+      ],
+      'GW_ERR_ARTIFACTS_ALREADY_EXISTS',
+    );
+    const quota = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=b&version=1',
+      randomBytes(60_000),
+    );
+    assert.equal(quota.status, 507);
+    assert.equal(quota.json()['code'], 'GW_ERR_ARTIFACTS_QUOTA_EXCEEDED');
+    const events = await h.core.audit.query({ action: 'artifacts.upload' });
+    assert.deepEqual(events.events.map((e) => e.decision).sort(), ['allow', 'deny', 'deny', 'deny', 'deny']);
+  });
+
+  void it('detects a tampered stored blob at download', async () => {
+    await using h = await startDoor();
+    const data = randomBytes(700_000);
+    const id = String(
+      (await h.call('admin', 'POST', '/api/artifacts?repository=team&name=t&version=1', data)).json()['id'],
+    );
+    const dir = join(h.home, 'artifacts', 'blobs', 'b');
+    const sub = readdirSync(dir)[0] ?? '';
+    const file = join(dir, sub, readdirSync(join(dir, sub))[0] ?? '');
+    const bytes = readFileSync(file);
+    bytes[20] = (bytes[20] ?? 0) ^ 0xff;
+    writeFileSync(file, bytes);
+    const res = await h.call('admin', 'GET', `/api/artifacts/${id}/download`);
+    assert.equal(res.status, 500);
+    assert.equal(res.json()['code'], 'GW_ERR_ARTIFACTS_INTEGRITY');
+    // Tampering in a later segment: the response starts, then is cut short before the bad segment.
+    const later = readFileSync(file);
+    later[20] = (later[20] ?? 0) ^ 0xff;
+    later[600_000] = (later[600_000] ?? 0) ^ 0xff;
+    writeFileSync(file, later);
+    await assert.rejects(async () => {
+      const r = await h.call('admin', 'GET', `/api/artifacts/${id}/download`);
+      if (r.body.length === data.length) throw new Error('no error');
+      throw new Error('short body');
+    });
+  });
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { it } from 'node:test';
+import { artifactsCommands } from '../../../src/cli/artifacts.ts';
+import { runCli } from '../../../src/cli/framework.ts';
+import { startDoor } from './harness.ts';
+
+async function cli(url: string, user: string, argv: readonly string[], home: string) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const code = await runCli([...argv, '--server', url, '--token', `token-${user}`], artifactsCommands, {
+    env: { HOME: home, GATEHOUSE_HOME: home },
+    stdout,
+    stderr,
+    stdin: new PassThrough(),
+  });
+  return { code, out, err, json: () => JSON.parse(out) as Record<string, unknown> };
+}
+
+void it('gatehouse artifacts push, ls, pull (resumed), sign, verify and rm', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicKey = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  await using h = await startDoor({ trust: { mode: 'require', keys: [{ id: 'release', publicKey }] } });
+  try {
+    const data = randomBytes(1_500_000);
+    const sha = createHash('sha256').update(data).digest('hex');
+    writeFileSync(join(dir, 'tool.bin'), data);
+    const pushed = await cli(
+      h.url,
+      'publisher',
+      [
+        'artifacts',
+        'push',
+        join(dir, 'tool.bin'),
+        '--name',
+        'tool',
+        '--version',
+        '1.0',
+        '--repository',
+        'team',
+        '--json',
+      ],
+      dir,
+    );
+    assert.equal(pushed.code, 0, pushed.err);
+    const id = String(pushed.json()['id']);
+    assert.equal(pushed.json()['sha256'], sha);
+    await h.door.scanQueue().drain();
+    const listed = await cli(h.url, 'consumer', ['artifacts', 'ls', '--json'], dir);
+    assert.equal((listed.json()['items'] as unknown[]).length, 1);
+    // Fail closed: no signature yet, so the trust policy refuses the download.
+    const refused = await cli(h.url, 'consumer', ['artifacts', 'pull', id, '-o', join(dir, 'out.bin')], dir);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.err, /GW_ERR_ARTIFACTS_UNTRUSTED/);
+    assert.equal((await cli(h.url, 'consumer', ['artifacts', 'verify', id], dir)).code, 10);
+    writeFileSync(join(dir, 'key.pem'), key.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const signed = await cli(
+      h.url,
+      'publisher',
+      [
+        'artifacts',
+        'sign',
+        id,
+        '--key',
+        join(dir, 'key.pem'),
+        '--file',
+        join(dir, 'tool.bin'),
+        '--bundle-out',
+        join(dir, 'tool.sigstore.json'),
+        '--json',
+      ],
+      dir,
+    );
+    assert.equal(signed.code, 0, signed.err);
+    assert.equal(
+      JSON.parse(readFileSync(join(dir, 'tool.sigstore.json'), 'utf8')).mediaType,
+      'application/vnd.dev.sigstore.bundle.v0.3+json',
+    );
+    assert.equal(
+      (await cli(h.url, 'consumer', ['artifacts', 'verify', id, '--json'], dir)).json()['signer'],
+      'key:release',
+    );
+    // Resume: a partial file of the first 600 kB is completed by a Range request.
+    writeFileSync(join(dir, 'out.bin.part'), data.subarray(0, 600_000));
+    const pulled = await cli(
+      h.url,
+      'consumer',
+      ['artifacts', 'pull', id, '-o', join(dir, 'out.bin'), '--json'],
+      dir,
+    );
+    assert.equal(pulled.code, 0, pulled.err);
+    assert.equal(pulled.json()['resumed'], true);
+    assert.deepEqual(readFileSync(join(dir, 'out.bin')), data);
+    // A corrupted partial file is caught by the digest check and kept aside.
+    writeFileSync(join(dir, 'bad.bin.part'), randomBytes(600_000));
+    const bad = await cli(h.url, 'consumer', ['artifacts', 'pull', id, '-o', join(dir, 'bad.bin')], dir);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /expected/);
+    assert.equal((await cli(h.url, 'consumer', ['artifacts', 'rm', id], dir)).code, 3);
+    assert.equal((await cli(h.url, 'admin', ['artifacts', 'rm', id], dir)).code, 0);
+    const audit = await h.core.audit.query({ action: 'artifacts.signature.check' });
+    assert.deepEqual([...new Set(audit.events.map((e) => e.decision))].sort(), ['allow', 'deny']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { startDoor } from './harness.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('artifact file names', () => {
+  it('downloads an artifact whose file name is not ASCII, with an RFC 6266 header', async () => {
+    await using h = await startDoor();
+    const data = randomBytes(4096);
+    const name = encodeURIComponent('報告書 "final".bin');
+    const up = await h.call(
+      'admin',
+      'POST',
+      `/api/artifacts?repository=team&name=report&version=1.0.0&fileName=${name}`,
+      data,
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    const id = String(up.json()['id']);
+    const down = await h.call('admin', 'GET', `/api/artifacts/${id}/download`);
+    assert.equal(down.status, 200, down.body.toString());
+    assert.equal(sha(down.body), sha(data));
+    const disposition = String(down.headers['content-disposition']);
+    assert.match(disposition, /^attachment; filename="[\x20-\x7e]+"; filename\*=UTF-8''/);
+    assert.equal(decodeURIComponent(disposition.split("UTF-8''")[1] ?? ''), '報告書 "final".bin');
+  });
+
+  it('refuses file names with control characters or slashes at upload', async () => {
+    await using h = await startDoor();
+    for (const bad of ['a\u0001b', 'x\ny', '../etc/passwd', 'dir\\file']) {
+      const up = await h.call(
+        'admin',
+        'POST',
+        `/api/artifacts?repository=team&name=bad&version=1.0.0&fileName=${encodeURIComponent(bad)}`,
+        randomBytes(16),
+      );
+      assert.equal(up.status, 400, JSON.stringify(bad));
+      assert.equal(up.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID');
+    }
+  });
+});

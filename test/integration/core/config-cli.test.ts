@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runGatewayCommand } from '#testing/start-gateway';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('gatehouse config validate and print', () => {
+  it('accepts a valid document', async () => {
+    const result = await runGatewayCommand([
+      'config',
+      'validate',
+      file('ok.yaml', 'server:\n  listen: "[::1]:0"\n'),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /valid/);
+  });
+
+  it('reports every bad key at once, including addresses and CIDRs that do not parse', async () => {
+    const text = 'server:\n  listen: nope\n  trustedProxies: ["10.0.0.0/99"]\nlog:\n  level: loud\n';
+    const result = await runGatewayCommand(['config', 'validate', file('bad.yaml', text), '--json']);
+    assert.equal(result.code, 2);
+    const report = JSON.parse(result.stdout) as { valid: boolean; issues: { path: string }[] };
+    assert.equal(report.valid, false);
+    assert.deepEqual(report.issues.map((i) => i.path).sort(), [
+      'log.level',
+      'server.listen',
+      'server.trustedProxies[0]',
+    ]);
+  });
+
+  it('reports keys that only make sense together, and serve refuses before creating the data folder', async () => {
+    const path = file('tls.yaml', 'server:\n  tls:\n    certFile: /nonexistent/cert.pem\n');
+    const validate = await runGatewayCommand(['config', 'validate', path]);
+    assert.equal(validate.code, 2);
+    assert.match(validate.stderr, /server\.tls.*certFile and keyFile must be set together/);
+    const home = join(dir, 'home-never-created');
+    const serve = await runGatewayCommand(['serve', '--config', path], { env: { GATEHOUSE_HOME: home } });
+    assert.equal(serve.code, 2);
+    assert.ok(!existsSync(home), 'nothing was written');
+  });
+
+  it('prints the effective configuration with secrets redacted and environment overrides applied', async () => {
+    const result = await runGatewayCommand(['config', 'print', '--json'], {
+      env: {
+        GATEHOUSE_STORAGE_URL: 'postgres://gatehouse:hunter2-secret@db.internal:5432/gatehouse',
+        GATEHOUSE_SERVER_MAX_IN_FLIGHT: '77',
+        GATEHOUSE_ADMIN_PASSWORD: 'a-long-admin-password',
+      },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(!result.stdout.includes('hunter2-secret'));
+    assert.ok(!result.stdout.includes('a-long-admin-password'));
+    const printed = JSON.parse(result.stdout) as {
+      server: { maxInFlight: number };
+      storage: { url: string };
+    };
+    assert.equal(printed.server.maxInFlight, 77);
+    assert.equal(printed.storage.url, '[redacted]');
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * Real peers for edge tests: TLS and plain backends on 127.0.0.1:0, the curl and openssl CLIs,
+ * and a raw TCP client that reports how and when the edge closed the connection.
+ */
+import { execFile } from 'node:child_process';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import type { Leaf } from './certs.ts';
+
+const run = promisify(execFile);
+
+export interface Backend extends AsyncDisposable {
+  readonly port: number;
+  readonly address: string;
+}
+
+function portOf(server: Server): number {
+  const a = server.address();
+  return a !== null && typeof a === 'object' ? a.port : 0;
+}
+
+async function listen(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+}
+
+function backendOf(server: Server): Backend {
+  const port = portOf(server);
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** An HTTPS/1.1 backend answering `body` and echoing what it saw of the client in headers. */
+export async function startHttpsBackend(leaf: Leaf, body: string): Promise<Backend> {
+  const server = createHttpsServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+    res.setHeader('x-backend-saw-sni', (req.socket as Socket & { servername?: string }).servername ?? '');
+    res.end(body);
+  });
+  await listen(server);
+  return backendOf(server);
+}
+
+/** A TCP backend recording the bytes of each connection; `onConnection` may answer. */
+export async function startRawBackend(
+  onConnection: (socket: Socket, received: () => Buffer) => void = () => {},
+): Promise<Backend & { readonly connections: Buffer[][] }> {
+  const connections: Buffer[][] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const chunks: Buffer[] = [];
+    connections.push(chunks);
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => {});
+    onConnection(socket, () => Buffer.concat(chunks));
+  });
+  await listen(server);
+  const base = backendOf(server);
+  return {
+    ...base,
+    connections,
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await base[Symbol.asyncDispose]();
+    },
+  };
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a CLI and never throws for a non-zero exit. */
+export async function cli(file: string, args: readonly string[], timeoutMs = 10_000): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(file, [...args], {
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** curl to `https://<host>:<port><path>` resolved to 127.0.0.1, trusting `caFile`. */
+export function curl(host: string, port: number, caFile: string, extra: readonly string[] = [], path = '/') {
+  return cli('curl', [
+    '-sS',
+    '--max-time',
+    '5',
+    '--cacert',
+    caFile,
+    '--resolve',
+    `${host}:${port}:127.0.0.1`,
+    ...extra,
+    `https://${host}:${port}${path}`,
+  ]);
+}
+
+/** How the edge ended a raw connection. */
+export interface RawOutcome {
+  readonly closedAfterMs: number;
+  readonly reset: boolean;
+  readonly received: Buffer;
+}
+
+/**
+ * Connects, writes `chunks` (each after `gapMs`), and resolves when the edge closes the
+ * connection or `giveUpMs` passes (then `closedAfterMs` is Infinity).
+ */
+export function rawExchange(
+  port: number,
+  chunks: readonly Buffer[],
+  options: { readonly gapMs?: number; readonly giveUpMs?: number; readonly localAddress?: string } = {},
+): Promise<RawOutcome> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const received: Buffer[] = [];
+    let reset = false;
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      noDelay: true,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
+    const giveUp = setTimeout(() => {
+      socket.destroy();
+      resolve({ closedAfterMs: Number.POSITIVE_INFINITY, reset, received: Buffer.concat(received) });
+    }, options.giveUpMs ?? 3000);
+    socket.on('data', (c: Buffer) => received.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') reset = true;
+    });
+    socket.on('close', () => {
+      clearTimeout(giveUp);
+      resolve({ closedAfterMs: performance.now() - started, reset, received: Buffer.concat(received) });
+    });
+    socket.on('connect', () => void writeAll());
+    const writeAll = async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) return;
+        // Waiting for each write to flush keeps chunks in separate TCP segments (no Nagle).
+        await new Promise((r) => socket.write(chunk, r));
+        if ((options.gapMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.gapMs));
+      }
+    };
+  });
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createGrpcWebTransport } from '@connectrpc/connect-node';
+import fc from 'fast-check';
+import { Agent, fetch } from 'undici';
+import { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { METHODS } from './grpc-client.ts';
+import { type KvGateway, startKvGateway } from './harness.ts';
+
+/** Connect protocol error codes as JSON clients see them. */
+const CONNECT_CODES = new Set([
+  'invalid_argument',
+  'unauthenticated',
+  'permission_denied',
+  'resource_exhausted',
+  'not_found',
+  'aborted',
+  'unavailable',
+]);
+
+void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
+  let gw: KvGateway;
+  let agent: Agent;
+  let token: string;
+  const post = async (method: string, body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${gw.url}/gatehouse.kv.v1.KvService/${method}`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+      dispatcher: agent,
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      headers: res.headers,
+      json: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+    };
+  };
+  before(async () => {
+    gw = await startKvGateway();
+    agent = new Agent({ allowH2: true, connect: { ca: gw.ca, servername: 'localhost' } });
+    token = await gw.token(['operator:orders']);
+  });
+  after(async () => {
+    await agent?.close();
+    await gw?.close();
+  });
+
+  void it('serves the same API as JSON, values base64-encoded', async () => {
+    const set = await post(
+      'Set',
+      JSON.stringify({
+        namespace: 'orders',
+        key: 'j',
+        value: Buffer.from('hi').toString('base64'),
+        ttlSeconds: 60,
+      }),
+    );
+    assert.equal(set.status, 200, JSON.stringify(set.json));
+    assert.ok(set.headers.get('ratelimit-remaining') !== null);
+    const got = await post('Get', JSON.stringify({ namespace: 'orders', key: 'j' }));
+    assert.equal(got.status, 200);
+    assert.equal(
+      Buffer.from(
+        String((got.json?.['entry'] as Record<string, unknown> | undefined)?.['value']),
+        'base64',
+      ).toString(),
+      'hi',
+    );
+  });
+
+  void it('serves gRPC-Web clients on the same listener', async () => {
+    const client = createClient(
+      KvService,
+      createGrpcWebTransport({ baseUrl: gw.url, httpVersion: '2', nodeOptions: { ca: gw.ca } }),
+    );
+    const headers = { authorization: `Bearer ${token}` };
+    const set = await client.set({ namespace: 'orders', key: 'web', value: Buffer.from('w') }, { headers });
+    const got = await client.get({ namespace: 'orders', key: 'web' }, { headers });
+    assert.equal(got.entry?.version, set.version);
+    await assert.rejects(client.get({ namespace: 'orders', key: 'web' }), (e: unknown) => {
+      return e instanceof ConnectError && e.code === Code.Unauthenticated;
+    });
+  });
+
+  void it('answers errors with a code, a generic message and an errorId', async () => {
+    const anonymous = await post('Get', '{"namespace":"orders","key":"j"}', { authorization: '' });
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.json?.['code'], 'unauthenticated');
+    assert.match(String(anonymous.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
+    const malformed = await post('Get', '{"namespace": ');
+    assert.equal(malformed.json?.['code'], 'invalid_argument');
+    const unknownField = await post('Get', '{"namespace":"orders","key":"j","sql":"DROP TABLE"}');
+    assert.equal(unknownField.json?.['code'], 'invalid_argument');
+    const wrongType = await post('Set', '{"namespace":"orders","key":"j","ttlSeconds":"forever"}');
+    assert.equal(wrongType.json?.['code'], 'invalid_argument');
+    const loneSurrogate = await post('Get', '{"namespace":"orders","key":"\\ud800"}');
+    assert.equal(loneSurrogate.json?.['code'], 'invalid_argument');
+  });
+
+  void it('answers every fuzzed field of every method with a defined status, never a crash', async () => {
+    const field = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 1100 }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.base64String({ maxLength: 64 }),
+      fc.json(),
+    );
+    const body = fc.record(
+      {
+        namespace: fc.oneof(fc.constant('orders'), fc.string({ maxLength: 70 })),
+        key: field,
+        value: field,
+        keys: fc.array(field, { maxLength: 4 }),
+        items: fc.array(fc.record({ key: field, value: field, ttlSeconds: field, metadata: field }), {
+          maxLength: 3,
+        }),
+        ttlSeconds: field,
+        expectedVersion: field,
+        metadata: field,
+        prefix: field,
+        pageSize: field,
+        pageToken: field,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...METHODS), body, async (method, message) => {
+        const res = await post(method, JSON.stringify(message));
+        if (res.status === 200) return;
+        assert.ok(CONNECT_CODES.has(String(res.json?.['code'])), `${res.status} ${JSON.stringify(res.json)}`);
+        assert.doesNotMatch(JSON.stringify(res.json), /stack|at .*\.ts|SQL|ECONN/i);
+      }),
+      { numRuns: 150 },
+    );
+    // Still serving.
+    assert.equal((await post('Get', '{"namespace":"orders","key":"j"}')).status, 200);
+  });
+});

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { testServices } from '#core/config';
+import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
+import { type KvGateway, startKvGateway } from './harness.ts';
+
+const RESOURCE_EXHAUSTED = 8;
+const { redisUrl, requireServices } = testServices();
+
+void describe('kv limits and shedding', () => {
+  let gw: KvGateway;
+  let client: ReturnType<typeof grpcClient>;
+  let blackhole: Server;
+  const sockets = new Set<Socket>();
+  before(async () => {
+    // A backend that accepts and never answers keeps calls in flight until the driver deadline.
+    blackhole = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+    const hole = (blackhole.address() as { port: number }).port;
+    gw = await startKvGateway({
+      kv: {
+        drivers: {
+          embedded: { type: 'memory' },
+          slow: { type: 'redis', url: `redis://127.0.0.1:${hole}`, timeout: '2s' },
+        },
+        namespaces: { slow: 'slow' },
+        limits: { maxValueSize: '4KiB', maxInFlight: 2, namespaceBandwidth: '16KiB' },
+      },
+    });
+    client = grpcClient(gw.url, gw.ca);
+  });
+  after(async () => {
+    client?.close();
+    await gw?.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => blackhole.close(r));
+  });
+  const auth = async (ns: string) => ({ authorization: `Bearer ${await gw.token([`operator:${ns}`])}` });
+
+  void it('refuses values above the configured size and messages above the payload cap', async () => {
+    const a = await auth('orders');
+    await client.call('Set', { namespace: 'orders', key: 'ok', value: Buffer.alloc(4096) }, a);
+    const e = await expectStatus(
+      client.call('Set', { namespace: 'orders', key: 'big', value: Buffer.alloc(4097) }, a),
+      3,
+    );
+    assert.match(e.details, /"value"/);
+    await expectStatus(
+      client.call('Set', { namespace: 'orders', key: 'huge', value: Buffer.alloc(2 * 1024 * 1024) }, a),
+      RESOURCE_EXHAUSTED,
+    );
+  });
+
+  void it('sheds calls beyond the in-flight cap with RESOURCE_EXHAUSTED', async () => {
+    const a = await auth('slow');
+    const stuck = [
+      client.call('Get', { namespace: 'slow', key: 'a' }, a).catch((e: GrpcError) => e.code),
+      client.call('Get', { namespace: 'slow', key: 'b' }, a).catch((e: GrpcError) => e.code),
+    ];
+    // Wait until both are inside the guard (the driver histogram has not seen them yet).
+    let shed: GrpcError | undefined;
+    for (let i = 0; i < 50 && shed === undefined; i += 1) {
+      shed = await client
+        .call('Get', { namespace: 'orders', key: 'x' }, await auth('orders'))
+        .then(() => undefined)
+        .catch((e: GrpcError) => e);
+      if (shed === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(shed?.code, RESOURCE_EXHAUSTED);
+    assert.equal(shed?.metadata.get('gatehouse-error-code')[0], 'GW_ERR_OVERLOADED');
+    assert.deepEqual(await Promise.all(stuck), [14, 14]);
+  });
+
+  void it('limits credential verifications per client address', async () => {
+    const limitedGw = await startKvGateway({ kv: { limits: { authenticationsPerIp: 2 } } });
+    const c = grpcClient(limitedGw.url, limitedGw.ca);
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 12; i += 1) {
+        codes.push(
+          await c
+            .call('Get', { namespace: 'orders', key: 'k' }, { authorization: `Bearer forged-${i}` })
+            .then(() => 0)
+            .catch((e: GrpcError) => e.code),
+        );
+      }
+      assert.deepEqual(codes.slice(0, 4), [16, 16, 16, 16], String(codes));
+      assert.ok(codes.includes(RESOURCE_EXHAUSTED), String(codes));
+      assert.ok(!codes.includes(0));
+    } finally {
+      c.close();
+      await limitedGw.close();
+    }
+  });
+
+  void it('applies reloaded rate limits to the next call', async () => {
+    const reloadable = await startKvGateway();
+    const c = grpcClient(reloadable.url, reloadable.ca);
+    const a = { authorization: `Bearer ${await reloadable.token(['operator:orders'])}` };
+    try {
+      const before = await c.call('Get', { namespace: 'orders', key: 'k' }, a);
+      assert.equal(before.headers.get('ratelimit-limit')[0], '2000');
+      reloadable.reloadKv({ limits: { requestsPerSecond: 1, burst: 2 } });
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        codes.push(
+          await c
+            .call('Get', { namespace: 'orders', key: 'k' }, a)
+            .then(() => 0)
+            .catch((e: GrpcError) => e.code),
+        );
+      }
+      assert.ok(codes.includes(RESOURCE_EXHAUSTED), String(codes));
+    } finally {
+      c.close();
+      await reloadable.close();
+    }
+  });
+
+  void it('limits bandwidth per namespace', async () => {
+    const a = await auth('media');
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      codes.push(
+        await client
+          .call('Set', { namespace: 'media', key: `k${i}`, value: Buffer.alloc(4096) }, a)
+          .then(() => 0)
+          .catch((e: GrpcError) => e.code),
+      );
+    }
+    assert.ok(
+      codes.slice(0, 3).every((c) => c === 0),
+      String(codes),
+    );
+    assert.ok(codes.includes(RESOURCE_EXHAUSTED), String(codes));
+    // Another namespace has its own budget.
+    await client.call(
+      'Set',
+      { namespace: 'orders', key: 'bw', value: Buffer.alloc(4096) },
+      await auth('orders'),
+    );
+  });
+});
+
+void describe('kv rate limits shared on Redis by two replicas', {
+  skip: redisUrl === undefined && !requireServices ? 'GATEHOUSE_TEST_REDIS_URL not set' : false,
+}, () => {
+  let a: KvGateway;
+  let b: KvGateway;
+  before(async () => {
+    const cache = { url: redisUrl, keyPrefix: `kvtest:${randomUUID()}:` };
+    const kv = { limits: { requestsPerSecond: 1, burst: 4 } };
+    a = await startKvGateway({ kv, cache });
+    b = await startKvGateway({ kv, cache });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  void it('counts one client across replicas and sends the remaining quota', async () => {
+    // Same issuer key is not shared between the two harnesses, so each gets its own token for the same subject.
+    const ca = grpcClient(a.url, a.ca);
+    const cb = grpcClient(b.url, b.ca);
+    const ta = { authorization: `Bearer ${await a.token(['operator:orders'])}` };
+    const tb = { authorization: `Bearer ${await b.token(['operator:orders'])}` };
+    try {
+      const first = await ca.call('Get', { namespace: 'orders', key: 'k' }, ta);
+      assert.equal(first.headers.get('ratelimit-limit')[0], '4');
+      const remaining = Number(first.headers.get('ratelimit-remaining')[0]);
+      assert.ok(remaining <= 3);
+      const refusals: GrpcError[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const target =
+          i % 2 === 0
+            ? cb.call('Get', { namespace: 'orders', key: 'k' }, tb)
+            : ca.call('Get', { namespace: 'orders', key: 'k' }, ta);
+        await target.catch((e: GrpcError) => refusals.push(e));
+      }
+      // Seven calls against a shared burst of 4 refilling at 1/s: some are refused on either replica.
+      assert.ok(refusals.length >= 2, `${refusals.length} refused`);
+      for (const refused of refusals) {
+        assert.equal(refused.code, RESOURCE_EXHAUSTED);
+        assert.equal(refused.metadata.get('ratelimit-remaining')[0], '0');
+        assert.ok(Number(refused.metadata.get('retry-after')[0]) >= 1);
+      }
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * The real go command fetches modules through the registry door (GOPROXY protocol) from a
+ * fixture module proxy built in the test; no network beyond loopback, no checksum database
+ * beyond the fixture's.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type GoUpstream, startGoUpstream } from './go-fixture.ts';
+import { type Gateway, startGateway } from './harness.ts';
+
+const run = promisify(execFile);
+const DAY = 86_400_000;
+const NOW = Date.now();
+const iso = (t: number) => new Date(t).toISOString();
+const pkg = (name: string, v: string) => ({ [`${name}.go`]: `package ${name}\n\nconst Version = "${v}"\n` });
+
+let work: string;
+let up: GoUpstream;
+let gw: Gateway;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'registry-go-'));
+  up = await startGoUpstream({
+    'example.test/lib': [
+      { version: 'v1.0.0', time: iso(NOW - 30 * DAY), files: pkg('lib', 'v1.0.0') },
+      { version: 'v1.1.0', time: iso(NOW - 3_600_000), files: pkg('lib', 'v1.1.0') },
+    ],
+    'example.test/Vuln': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('vuln', 'v1.0.0') },
+      { version: 'v1.0.1', time: iso(NOW - 40 * DAY), files: pkg('vuln', 'v1.0.1') },
+    ],
+    'example.test/tampered': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('tampered', 'v1'), wrongSum: true },
+    ],
+    'example.test/limited': [{ version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('limited', 'v1') }],
+  });
+  up.limited.add('example.test/limited');
+  gw = await startGateway({
+    config: {
+      npm: { enabled: false },
+      go: {
+        uplinks: [{ name: 'goproxy', url: `${up.url}/`, retries: 0 }],
+        checksumDb: { name: 'sumdb', url: `${up.url}/sumdb/test/` },
+      },
+      policy: {
+        rules: [
+          { id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } },
+          { id: 'vulns', type: 'vulnerability' },
+        ],
+      },
+    },
+  });
+  const osv = join(work, 'osv');
+  await mkdir(osv, { recursive: true });
+  await writeFile(
+    join(osv, 'GO-2026-0001.json'),
+    JSON.stringify({
+      id: 'GO-2026-0001',
+      modified: '2026-01-01T00:00:00Z',
+      summary: 'Remote code execution in example.test/Vuln',
+      database_specific: { severity: 'CRITICAL' },
+      affected: [
+        {
+          package: { ecosystem: 'Go', name: 'example.test/Vuln' },
+          ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '1.0.1' }] }],
+        },
+      ],
+    }),
+  );
+  await gw.door.vulndb().import(osv);
+});
+
+after(async () => {
+  await gw?.[Symbol.asyncDispose]();
+  await up?.[Symbol.asyncDispose]();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+async function go(dir: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+  const env = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: work,
+    GOPROXY: `${gw.url}/go/`,
+    GOFLAGS: '-mod=mod',
+    GOSUMDB: 'off',
+    GONOSUMDB: '*',
+    GOPRIVATE: '',
+    GOTOOLCHAIN: 'local',
+    GOPATH: join(work, 'gopath'),
+    GOMODCACHE: join(work, 'gopath', 'mod'),
+    GOCACHE: join(work, 'gocache'),
+    CGO_ENABLED: '0',
+  };
+  try {
+    const { stdout, stderr } = await run('go', args, { cwd: dir, env, timeout: 120_000 });
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+async function project(name: string, main: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'go.mod'), `module example.test/${name}\n\ngo 1.19\n`);
+  await writeFile(join(dir, 'main.go'), main);
+  return dir;
+}
+
+void describe('go through the registry door', () => {
+  void it('builds with the newest allowed versions; go.sum matches the checksum database', async () => {
+    const dir = await project(
+      'app',
+      'package main\n\nimport (\n\t"fmt"\n\t"example.test/lib"\n\tvuln "example.test/Vuln"\n)\n\nfunc main() { fmt.Println(lib.Version, vuln.Version) }\n',
+    );
+    const got = await go(dir, ['get', 'example.test/lib@latest', 'example.test/Vuln@latest']);
+    assert.ok(got.ok, got.output);
+    const built = await go(dir, ['run', '.']);
+    assert.ok(built.ok, built.output);
+    assert.equal(built.output.trim(), 'v1.0.0 v1.0.1');
+    const sum = await readFile(join(dir, 'go.sum'), 'utf8');
+    for (const line of sum.trim().split('\n')) {
+      const [mod, ver, hash] = line.split(' ');
+      assert.equal(hash, up.sums.get(`${mod} ${ver}`), line);
+    }
+    assert.ok(up.requests.includes('GET /example.test/!vuln/@v/list'));
+  });
+
+  void it('refuses a too-young and a vulnerable version with 403 and the reason, as go prints it', async () => {
+    const dir = await project('pinned', 'package main\n\nfunc main() {}\n');
+    const young = await go(dir, ['get', 'example.test/lib@v1.1.0']);
+    assert.ok(!young.ok);
+    assert.match(young.output, /403 Forbidden/);
+    assert.match(young.output, /minimum age is 2d/);
+    const vuln = await go(dir, ['get', 'example.test/Vuln@v1.0.0']);
+    assert.ok(!vuln.ok);
+    assert.match(vuln.output, /GO-2026-0001/);
+    for (const ext of ['info', 'mod', 'zip']) {
+      const r = await fetch(`${gw.url}/go/example.test/!vuln/@v/v1.0.0.${ext}`);
+      assert.equal(r.status, 403, ext);
+    }
+    const list = await (await fetch(`${gw.url}/go/example.test/lib/@v/list`)).text();
+    assert.equal(list, 'v1.0.0\n');
+    const latest = (await (await fetch(`${gw.url}/go/example.test/lib/@latest`)).json()) as {
+      Version: string;
+    };
+    assert.equal(latest.Version, 'v1.0.0');
+  });
+
+  void it('refuses a zip whose h1 hash differs from the checksum database, and audits it', async () => {
+    const dir = await project('tampered-app', 'package main\n\nfunc main() {}\n');
+    const r = await go(dir, ['get', 'example.test/tampered@v1.0.0']);
+    assert.ok(!r.ok);
+    assert.match(r.output, /does not match its h1 hash/);
+    const again = await fetch(`${gw.url}/go/example.test/tampered/@v/v1.0.0.zip`);
+    assert.equal(again.status, 502);
+    const events = await gw.core.audit.query({ action: 'registry.integrity.mismatch' });
+    assert.ok(events.events.some((e) => e.resource === 'go:example.test/tampered@v1.0.0'));
+  });
+
+  void it('answers malformed paths and versions with 400, unknown modules with 404, upstream 429 with 429', async () => {
+    for (const bad of [
+      'Example.test/x/@v/list',
+      'example.test/x/@v/v1.0.info',
+      'example.test/x/@v/V1.0.0.mod',
+      'example.test/.hidden/@v/list',
+      'example.test/a%20b/@v/list',
+    ]) {
+      const r = await fetch(`${gw.url}/go/${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.match(await r.text(), /Invalid Go/);
+    }
+    assert.equal((await fetch(`${gw.url}/go/example.test/missing/@v/list`)).status, 404);
+    const limited = await fetch(`${gw.url}/go/example.test/limited/@v/list`);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '7');
+    assert.match(await limited.text(), /rate limited/);
+  });
+});

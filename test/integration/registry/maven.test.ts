@@ -1,0 +1,168 @@
+/**
+ * The real mvn resolves a build extension and its dependency tree (a version range, so it reads
+ * maven-metadata.xml) through the registry door from a fixture Maven repository; no network
+ * beyond loopback.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type Gateway, startGateway } from './harness.ts';
+import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
+
+const run = promisify(execFile);
+const DAY = 86_400_000;
+const NOW = Date.now();
+
+let work: string;
+let up: MavenUpstream;
+let gw: Gateway;
+
+const BOMB = `<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<metadata><groupId>org.example</groupId><artifactId>bomb</artifactId><versioning><versions><version>&lol2;</version></versions></versioning></metadata>`;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'registry-maven-'));
+  up = await startMavenUpstream({
+    'org.example:lib': [
+      { version: '1.0', publishedAt: NOW - 30 * DAY },
+      { version: '1.1', publishedAt: NOW - 3_600_000 },
+      { version: '2.0', publishedAt: NOW - 20 * DAY },
+    ],
+    'org.example:ext': [
+      {
+        version: '1.0',
+        publishedAt: NOW - 30 * DAY,
+        dependencies: [{ groupId: 'org.example', artifactId: 'lib', version: '[1.0,2.0)' }],
+      },
+    ],
+    // Maven 3.8 adds plexus-utils 1.1 to every build extension's class path.
+    'org.codehaus.plexus:plexus-utils': [{ version: '1.1', publishedAt: NOW - 900 * DAY }],
+    'org.example:corrupt': [{ version: '1.0', publishedAt: NOW - 30 * DAY, corruptJar: true }],
+  });
+  up.raw.set('/org/example/bomb/maven-metadata.xml', BOMB);
+  gw = await startGateway({
+    config: {
+      npm: { enabled: false },
+      maven: { uplinks: [{ name: 'central', url: `${up.url}/`, retries: 0 }] },
+      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+    },
+  });
+});
+
+after(async () => {
+  await gw?.[Symbol.asyncDispose]();
+  await up?.[Symbol.asyncDispose]();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+async function mvn(dir: string, repo: string): Promise<{ ok: boolean; output: string }> {
+  await writeFile(
+    join(dir, 'settings.xml'),
+    `<settings><mirrors><mirror><id>gatehouse</id><mirrorOf>*</mirrorOf><url>${gw.url}/maven/</url></mirror></mirrors></settings>\n`,
+  );
+  try {
+    const { stdout, stderr } = await run(
+      'mvn',
+      [
+        '-B',
+        '-e',
+        '--strict-checksums',
+        '-s',
+        join(dir, 'settings.xml'),
+        `-Dmaven.repo.local=${repo}`,
+        'validate',
+      ],
+      { cwd: dir, timeout: 180_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work } },
+    );
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+async function project(name: string, extension: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'pom.xml'),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>org.example.test</groupId><artifactId>${name}</artifactId><version>1</version><packaging>pom</packaging>
+<build><extensions><extension>${extension}</extension></extensions></build></project>\n`,
+  );
+  return dir;
+}
+
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+void describe('mvn through the registry door', () => {
+  void it('resolves a dependency tree with a version range to the newest version old enough', async () => {
+    const dir = await project(
+      'app',
+      '<groupId>org.example</groupId><artifactId>ext</artifactId><version>1.0</version>',
+    );
+    const repo = join(work, 'repo1');
+    const r = await mvn(dir, repo);
+    assert.ok(r.ok, r.output);
+    assert.ok(await exists(join(repo, 'org/example/ext/1.0/ext-1.0.jar')));
+    assert.ok(await exists(join(repo, 'org/example/lib/1.0/lib-1.0.jar')), r.output);
+    assert.ok(!(await exists(join(repo, 'org/example/lib/1.1'))));
+  });
+
+  void it('filters maven-metadata.xml, recomputes latest/release/lastUpdated and regenerates sidecars', async () => {
+    const xml = await (await fetch(`${gw.url}/maven/org/example/lib/maven-metadata.xml`)).text();
+    assert.match(xml, /<latest>2\.0<\/latest>/);
+    assert.match(xml, /<release>2\.0<\/release>/);
+    assert.ok(!xml.includes('<version>1.1</version>'));
+    assert.ok(!xml.includes('20260101000000'));
+    for (const alg of ['md5', 'sha1', 'sha256', 'sha512']) {
+      const side = await (await fetch(`${gw.url}/maven/org/example/lib/maven-metadata.xml.${alg}`)).text();
+      assert.equal(side, createHash(alg).update(xml).digest('hex'), alg);
+    }
+    const young = await fetch(`${gw.url}/maven/org/example/lib/1.1/lib-1.1.jar`);
+    assert.equal(young.status, 403);
+    assert.match(await young.text(), /minimum age is 2d/);
+    const latest = await fetch(`${gw.url}/maven/org/example/lib/RELEASE/lib-RELEASE.pom`, {
+      redirect: 'manual',
+    });
+    assert.equal(latest.status, 302);
+    assert.match(latest.headers.get('location') ?? '', /\/lib\/2\.0\/lib-2\.0\.pom$/);
+  });
+
+  void it('refuses an XML bomb, a corrupt jar and malformed paths', async () => {
+    const bomb = await fetch(`${gw.url}/maven/org/example/bomb/maven-metadata.xml`);
+    assert.equal(bomb.status, 502);
+    assert.match(await bomb.text(), /document type declarations are refused/);
+    const events = await gw.core.audit.query({ action: 'registry.upstream.invalid' });
+    assert.ok(events.events.some((e) => e.resource === 'maven:org.example:bomb'));
+    const download = () =>
+      fetch(`${gw.url}/maven/org/example/corrupt/1.0/corrupt-1.0.jar`)
+        .then((r) => r.arrayBuffer())
+        .then(
+          (b) => `complete ${b.byteLength}`,
+          () => 'aborted',
+        );
+    assert.equal(await download(), 'aborted');
+    assert.equal(await download(), 'aborted');
+    const mismatches = await gw.core.audit.query({ action: 'registry.integrity.mismatch' });
+    assert.ok(mismatches.events.some((e) => e.resource === 'maven:org.example:corrupt@1.0'));
+    for (const bad of [
+      'org/example/../lib/maven-metadata.xml',
+      'org/example/lib/1.0/other-1.0.jar',
+      'org/ex ample/lib/maven-metadata.xml',
+    ]) {
+      const r = await fetch(`${gw.url}/maven/${bad.replace('..', '%2e%2e')}`);
+      assert.ok(r.status === 400 || r.status === 404, `${bad}: ${r.status}`);
+    }
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * skopeo copies images through the registry door's `/v2/` from a docker-registry upstream behind
+ * a Bearer token realm; the test builds and pushes the images itself. No network beyond loopback.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type Gateway, startGateway } from './harness.ts';
+import { type OciUpstream, PASSWORD, startOciUpstream, USER } from './oci-fixture.ts';
+
+const run = promisify(execFile);
+const DAY = 86_400_000;
+const NOW = Date.now();
+const iso = (t: number) => new Date(t).toISOString();
+
+let work: string;
+let up: OciUpstream;
+let gw: Gateway;
+const digests: Record<string, string> = {};
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'registry-oci-'));
+  up = await startOciUpstream(work);
+  digests['old'] = await up.push('team/app', 'old', { created: iso(NOW - 30 * DAY), content: 'old\n' });
+  digests['fresh'] = await up.push('team/app', 'fresh', {
+    created: iso(NOW - 3_600_000),
+    content: 'fresh\n',
+  });
+  digests['repro'] = await up.push('team/app', 'repro', {
+    created: '1970-01-01T00:00:00Z',
+    content: 'repro\n',
+  });
+  for (const t of ['a1', 'a2', 'a3'])
+    await up.push('team/many', t, { created: iso(NOW - 10 * DAY), content: `${t}\n` });
+  gw = await startGateway({
+    config: {
+      npm: { enabled: false },
+      oci: {
+        uplinks: [
+          { name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 },
+          { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
+        ],
+      },
+      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+    },
+  });
+});
+
+after(async () => {
+  await gw?.[Symbol.asyncDispose]();
+  await up?.[Symbol.asyncDispose]();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+const gwHost = () => new URL(gw.url).host;
+
+async function skopeo(args: string[]): Promise<{ ok: boolean; output: string }> {
+  try {
+    const { stdout, stderr } = await run('skopeo', ['--insecure-policy', ...args], { timeout: 120_000 });
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+void describe('skopeo through the registry door', () => {
+  void it('copies an allowed image byte for byte through the token flow', async () => {
+    const dest = join(work, 'copy-old');
+    const r = await skopeo([
+      'copy',
+      '--src-tls-verify=false',
+      `docker://${gwHost()}/hub/team/app:old`,
+      `oci:${dest}:old`,
+    ]);
+    assert.ok(r.ok, r.output);
+    const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    assert.equal(index.manifests[0]?.digest, digests['old']);
+    assert.ok(up.tokenRequests.includes('repository:team/app:pull'));
+    const head = await fetch(`${gw.url}/v2/hub/team/app/manifests/old`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('docker-content-digest'), digests['old']);
+    const body = Buffer.from(
+      await (await fetch(`${gw.url}/v2/hub/team/app/manifests/${digests['old']}`)).arrayBuffer(),
+    );
+    assert.equal(`sha256:${createHash('sha256').update(body).digest('hex')}`, digests['old']);
+  });
+
+  void it('refuses a fresh image and one whose created time is implausible, with DENIED and a Warning', async () => {
+    for (const tag of ['fresh', 'repro']) {
+      const r = await skopeo(['inspect', '--tls-verify=false', `docker://${gwHost()}/hub/team/app:${tag}`]);
+      assert.ok(!r.ok, tag);
+      assert.match(r.output, /denied/i);
+      assert.match(r.output, /minimum age is 2d/);
+      const res = await fetch(`${gw.url}/v2/hub/team/app/manifests/${tag}`);
+      assert.equal(res.status, 403);
+      assert.match(res.headers.get('warning') ?? '', /^299 gatehouse ".*minimum age/);
+      const doc = (await res.json()) as { errors: { code: string }[] };
+      assert.equal(doc.errors[0]?.code, 'DENIED');
+    }
+  });
+
+  void it('filters and paginates the tags list', async () => {
+    const all = (await (await fetch(`${gw.url}/v2/hub/team/app/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(all.tags, ['old']);
+    const first = await fetch(`${gw.url}/v2/hub/team/many/tags/list?n=2`);
+    assert.deepEqual(((await first.json()) as { tags: string[] }).tags, ['a1', 'a2']);
+    assert.equal(first.headers.get('link'), '</v2/hub/team/many/tags/list?n=2&last=a2>; rel="next"');
+    const next = (await (await fetch(`${gw.url}/v2/hub/team/many/tags/list?n=2&last=a2`)).json()) as {
+      tags: string[];
+    };
+    assert.deepEqual(next.tags, ['a3']);
+  });
+
+  void it('answers bad input in the OCI error format', async () => {
+    const cases: [string, number, string][] = [
+      ['/v2/hub/team/app/manifests/sha256:1234', 400, 'DIGEST_INVALID'],
+      ['/v2/hub/Team/app/manifests/old', 400, 'NAME_INVALID'],
+      [`/v2/hub/team/app/manifests/sha256:${'0'.repeat(64)}`, 404, 'MANIFEST_UNKNOWN'],
+      ['/v2/nowhere/team/app/manifests/old', 404, 'MANIFEST_UNKNOWN'],
+      ['/v2/badcreds/team/app/manifests/old', 502, 'UNAUTHORIZED'],
+    ];
+    for (const [path, status, code] of cases) {
+      const r = await fetch(`${gw.url}${path}`);
+      assert.equal(r.status, status, path);
+      assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]?.code, code, path);
+    }
+  });
+});

@@ -1,0 +1,214 @@
+/**
+ * The PyPI side of the door on real sockets: PEP 691 negotiation, PEP 503 redirects, preserved
+ * attributes, upload times from the JSON API for HTML-only uplinks, the JSON API, sha256
+ * verification, bad input, policy reload and the per-registry metrics.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Gateway, registryConfig, startGateway } from './harness.ts';
+import { type PypiUpstream, startPypiUpstream } from './pypi-fixture.ts';
+
+const DAY = 86_400_000;
+const NOW = Date.now();
+let work: string;
+let up: PypiUpstream;
+let gw: Gateway;
+let pypiRaw: Record<string, unknown>;
+const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'registry-pypi-protocol-'));
+  up = await startPypiUpstream(work, {
+    'fresh-py': [
+      { version: '1.0', publishedAt: NOW - 30 * DAY },
+      { version: '1.1', publishedAt: NOW - 3_600_000 },
+    ],
+    'html-only': [{ version: '3.0', publishedAt: NOW - 10 * DAY }],
+  });
+  pypiRaw = { uplinks: [{ name: 'pypi', url: `${up.url}/simple/`, retries: 0 }] };
+  gw = await startGateway({ config: { npm: { enabled: false }, pypi: pypiRaw } });
+});
+
+after(async () => {
+  await gw?.[Symbol.asyncDispose]();
+  await up?.[Symbol.asyncDispose]();
+  await rm(work, { recursive: true, force: true });
+});
+
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${gw.url}${path}`, { headers, redirect: 'manual' });
+
+interface JsonPage {
+  versions: string[];
+  files: {
+    filename: string;
+    url: string;
+    hashes: { sha256: string };
+    yanked?: unknown;
+    'upload-time'?: string;
+    'requires-python'?: string;
+    'core-metadata'?: unknown;
+  }[];
+}
+
+void describe('PyPI simple API through the door', () => {
+  void it('negotiates PEP 691 JSON, PEP 503 HTML, and answers 406 otherwise', async () => {
+    const json = await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE });
+    assert.equal(json.headers.get('content-type'), JSON_TYPE);
+    const html = await get('/pypi/simple/fresh-py/', { accept: 'text/html' });
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await html.text(), /data-requires-python="&gt;=3.8"/);
+    const none = await get('/pypi/simple/fresh-py/', { accept: 'application/json' });
+    assert.equal(none.status, 406);
+  });
+
+  void it('redirects to the normalized name with a trailing slash', async () => {
+    const r = await get('/pypi/simple/Fresh_Py');
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.get('location'), '/pypi/simple/fresh-py/');
+  });
+
+  void it('keeps hashes, requires-python, upload-time and core metadata, and rewrites URLs', async () => {
+    const page = (await (await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE })).json()) as JsonPage;
+    const wheel = page.files.find((f) => f.filename === 'fresh_py-1.0-py3-none-any.whl');
+    const original = up.files.get('fresh_py-1.0-py3-none-any.whl');
+    assert.equal(
+      wheel?.hashes.sha256,
+      createHash('sha256')
+        .update(original?.bytes ?? Buffer.alloc(0))
+        .digest('hex'),
+    );
+    assert.equal(wheel?.url, `${gw.url}/pypi/files/fresh-py/fresh_py-1.0-py3-none-any.whl`);
+    assert.equal(wheel?.['requires-python'], '>=3.8');
+    assert.ok(wheel?.['upload-time'] !== undefined);
+    assert.ok(typeof wheel?.['core-metadata'] === 'object');
+    const young = page.files.filter((f) => f.filename.includes('1.1'));
+    assert.ok(
+      young.length === 2 &&
+        young.every((f) => typeof f.yanked === 'string' && /minimum age/.test(f.yanked as string)),
+    );
+  });
+
+  void it('takes upload times from the JSON API when the uplink only speaks HTML', async () => {
+    const file = up.files.get('html_only-3.0-py3-none-any.whl');
+    const sha = createHash('sha256')
+      .update(file?.bytes ?? Buffer.alloc(0))
+      .digest('hex');
+    up.override('/simple/html-only/', {
+      status: 200,
+      headers: { 'content-type': 'text/html' },
+      body: `<!DOCTYPE html><html><body><a href="../../files/html_only-3.0-py3-none-any.whl#sha256=${sha}" data-requires-python="&gt;=3.8">html_only-3.0-py3-none-any.whl</a></body></html>`,
+    });
+    const page = (await (await get('/pypi/simple/html-only/', { accept: JSON_TYPE })).json()) as JsonPage;
+    assert.equal(page.files[0]?.yanked, undefined, 'ten days old: allowed');
+    assert.equal(page.files[0]?.['upload-time'], new Date(NOW - 10 * DAY).toISOString());
+    const dl = await get('/pypi/files/html-only/html_only-3.0-py3-none-any.whl');
+    assert.equal(dl.status, 200);
+    assert.equal(
+      createHash('sha256')
+        .update(Buffer.from(await dl.arrayBuffer()))
+        .digest('hex'),
+      sha,
+    );
+  });
+
+  void it('filters the JSON API and moves info.version to the newest allowed release', async () => {
+    const doc = (await (await get('/pypi/pypi/fresh-py/json')).json()) as {
+      info: { version: string };
+      releases: Record<string, { url: string }[]>;
+      urls: { url: string }[];
+    };
+    assert.deepEqual(Object.keys(doc.releases), ['1.0']);
+    assert.equal(doc.info.version, '1.0');
+    assert.ok(
+      doc.urls.length > 0 && doc.urls.every((u) => u.url.startsWith(`${gw.url}/pypi/files/fresh-py/`)),
+    );
+  });
+
+  void it('refuses a refused release file with 403 and a reason phrase pip prints', async () => {
+    const r = await get('/pypi/files/fresh-py/fresh_py-1.1-py3-none-any.whl');
+    assert.equal(r.status, 403);
+    assert.match(r.statusText, /minimum age is 2d/);
+    assert.match(await r.text(), /GW_ERR_POLICY_DENIED/);
+  });
+
+  void it('aborts a download whose sha256 does not match and keeps it out of the cache', async () => {
+    const name = [...up.files.keys()].find((n) => /^fresh.py-1\.0\.tar\.gz$/.test(n)) ?? '';
+    const f = up.files.get(name);
+    assert.ok(f !== undefined);
+    const good = f.bytes;
+    up.files.set(name, {
+      ...f,
+      bytes: Buffer.concat([good.subarray(0, -1), Buffer.from([good.at(-1) === 0 ? 1 : 0])]),
+    });
+    await assert.rejects(async () => (await get(`/pypi/files/fresh-py/${name}`)).arrayBuffer());
+    up.files.set(name, f);
+    const ok = await get(`/pypi/files/fresh-py/${name}`);
+    assert.deepEqual(Buffer.from(await ok.arrayBuffer()), good);
+  });
+
+  void it('answers malformed upstream pages and invalid names with clear errors', async () => {
+    up.override('/simple/broken/', {
+      status: 200,
+      headers: { 'content-type': JSON_TYPE },
+      body: '{"files": 7}',
+    });
+    const bad = await get('/pypi/simple/broken/', { accept: JSON_TYPE });
+    assert.equal(bad.status, 502);
+    assert.match(await bad.text(), /GW_ERR_REGISTRY_UPSTREAM_INVALID/);
+    for (const path of [
+      '/pypi/simple/-bad-/',
+      '/pypi/simple/a%2fb/',
+      '/pypi/files/fresh-py/..%2f..%2fetc%2fpasswd',
+    ]) {
+      const r = await get(path);
+      assert.equal(r.status, 400, path);
+    }
+  });
+
+  void it('swaps the policy on reload and exports per-registry metrics', async () => {
+    gw.section.set(
+      registryConfig({
+        npm: { enabled: false },
+        pypi: pypiRaw,
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '1m' } }] },
+      }),
+    );
+    const page = (await (await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE })).json()) as JsonPage;
+    assert.ok(
+      page.files.every((f) => f.yanked === undefined || f.yanked === false),
+      'one hour old passes a one-minute minimum',
+    );
+    gw.section.set(
+      registryConfig({
+        npm: { enabled: false },
+        pypi: pypiRaw,
+        policy: {
+          rules: [{ id: 'x', type: 'denyList', list: { entries: [{ name: 'fresh-py', versions: '>=a' }] } }],
+        },
+      }),
+    );
+    assert.notEqual(
+      gw.door.policy().current().rulesFor()[0]?.id,
+      'x',
+      'an invalid policy keeps the last good one',
+    );
+    const metrics = await (await get('/metrics')).text();
+    assert.match(
+      metrics,
+      /gatehouse_registry_decisions_total\{registry="pypi",rule="min-age",outcome="deny"\} \d+/,
+    );
+    assert.match(
+      metrics,
+      /gatehouse_registry_cache_total\{registry="pypi",kind="metadata",result="hit"\} \d+/,
+    );
+    assert.match(
+      metrics,
+      /gatehouse_registry_uplink_duration_seconds_count\{uplink="pypi",outcome="200"\} \d+/,
+    );
+  });
+});

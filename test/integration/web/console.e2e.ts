@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, loadChromium, type Page } from './playwright.ts';
+
+/** Debian's Chromium: the tests never download a browser. */
+export const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'screenshots');
+
+export interface Browser extends AsyncDisposable {
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Console errors and CSP violations seen so far. */
+  readonly problems: string[];
+}
+
+/** A fresh Chromium profile (own --user-data-dir) with one page, collecting console errors. */
+export async function openBrowser(baseURL: string): Promise<Browser> {
+  const chromium = loadChromium();
+  if (chromium === undefined) throw new TypeError('playwright-core is not installed in web/node_modules');
+  const profile = mkdtempSync(join(tmpdir(), 'gatehouse-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    baseURL,
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 800 },
+    colorScheme: 'light',
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  // Generous: CI shares two cores with the gateway, its scan worker and Chromium.
+  page.setDefaultTimeout(30_000);
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    // 401s and 403s the console provokes on purpose are logged by Chromium as resource errors.
+    if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  return {
+    context,
+    page,
+    problems,
+    async [Symbol.asyncDispose]() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a screenshot of the page into docs/screenshots when GATEHOUSE_WEB_SCREENSHOTS=1. */
+export async function shoot(page: Page, name: string, wanted: boolean): Promise<void> {
+  if (!wanted) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+export async function login(page: Page, username: string, password: string): Promise<void> {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/** An artifact with real bytes: a small package.json-bearing file the scanner can read. */
+export function artifactBytes(): Buffer {
+  return Buffer.from(
+    `${JSON.stringify({ name: 'hello-console', version: '1.0.0', description: 'uploaded by the e2e test' }, null, 2)}\n`,
+  );
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The admin's journey: upload by the file picker, watch scan and approval, download and compare
+ * bytes, then find the upload and download in the audit log.
+ */
+export async function adminJourney(page: Page, password: string, screenshots: boolean): Promise<void> {
+  await page.goto('/login');
+  await shoot(page, 'login', screenshots);
+  await login(page, 'admin', password);
+  const bytes = artifactBytes();
+  await page.goto('/artifacts/upload');
+  await page
+    .getByTestId('file-input')
+    .setInputFiles({ name: 'hello-console-1.0.0.json', mimeType: 'application/json', buffer: bytes });
+  assert.equal(await page.getByLabel('Name').inputValue(), 'hello-console');
+  assert.equal(await page.getByLabel('Version').inputValue(), '1.0.0');
+  await shoot(page, 'upload', screenshots);
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.waitForURL(/\/artifacts\/[0-9a-f-]{36}$/);
+  assert.equal(await page.getByTestId('artifact-sha256').textContent(), sha256(bytes));
+  // The page polls while the scan runs; the verdict appears without a reload.
+  await page.getByTestId('artifact-status').getByText('approved').waitFor({ timeout: 30_000 });
+  await page.getByRole('heading', { name: 'Scan report' }).waitFor();
+  await shoot(page, 'artifact-detail', screenshots);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download', exact: true }).click(),
+  ]);
+  const saved = await download.path();
+  assert.ok(saved !== null);
+  assert.deepEqual(readFileSync(saved), bytes);
+  await page.goto('/artifacts');
+  await page.getByRole('link', { name: 'hello-console' }).waitFor();
+  await shoot(page, 'artifacts', screenshots);
+  await page.goto('/audit');
+  await page.getByRole('cell', { name: 'artifacts.upload' }).first().waitFor();
+  await page.getByRole('cell', { name: 'artifacts.download' }).first().waitFor();
+  await page.getByRole('button', { name: 'Verify chain' }).click();
+  await page
+    .getByTestId('chain-status')
+    .getByText(/intact/)
+    .waitFor();
+  await shoot(page, 'audit', screenshots);
+}
+
+const CONSUMER_PASSWORD = 'console-e2e-consumer-pw';
+
+export async function api(
+  url: string,
+  path: string,
+  init: RequestInit & { token?: string } = {},
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token !== undefined) headers.set('authorization', `Bearer ${init.token}`);
+  if (init.body !== undefined) headers.set('content-type', 'application/json');
+  return fetch(url + path, { ...init, headers });
+}
+
+export async function token(url: string, username: string, password: string): Promise<string> {
+  const response = await api(url, '/api/auth/login', {
+    method: 'POST',
+    body: JSON.stringify({ username, password }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/** A consumer sees no admin navigation, gets the forbidden page on admin URLs, and the API refuses too. */
+export async function consumerJourney(url: string, password: string): Promise<void> {
+  const admin = await token(url, 'admin', password);
+  const created = await api(url, '/api/users', {
+    method: 'POST',
+    token: admin,
+    body: JSON.stringify({
+      username: 'carol',
+      password: CONSUMER_PASSWORD,
+      roles: [{ role: 'consumer', namespace: '*' }],
+    }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  await using browser = await openBrowser(url);
+  const { page } = browser;
+  await login(page, 'carol', CONSUMER_PASSWORD);
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Artifacts' }).waitFor();
+  for (const name of ['Users', 'API keys', 'Roles', 'Audit log', 'Registry', 'Edge routes'])
+    assert.equal(await nav.getByRole('link', { name }).count(), 0, name);
+  for (const path of ['/admin/users', '/admin/keys', '/admin/roles', '/audit']) {
+    await page.goto(path);
+    await page.getByTestId('forbidden').waitFor();
+  }
+  // The server refuses too: hiding a page is not the control.
+  const consumer = await token(url, 'carol', CONSUMER_PASSWORD);
+  for (const path of ['/api/users', '/api/audit-logs']) {
+    const response = await api(url, path, { token: consumer });
+    assert.equal(response.status, 403, path);
+    const body = (await response.json()) as { code?: string; errorId?: string };
+    assert.equal(body.code, 'GW_ERR_RBAC_DENIED');
+    assert.ok(typeof body.errorId === 'string' && body.errorId !== '');
+  }
+  assert.deepEqual(browser.problems, []);
+}
+
+/** A signed-out deep link goes through login (a failed try shows its errorId) and back. */
+export async function deepLinkJourney(url: string, password: string): Promise<void> {
+  await using browser = await openBrowser(url);
+  const { page } = browser;
+  await page.goto('/audit?from=deep-link');
+  await page.waitForURL(/\/login\?next=%2Faudit%3Ffrom%3Ddeep-link$/);
+  // A wrong try on another account: a failure locks that account for a moment (core/auth lockout).
+  await page.getByLabel('Username').fill('nobody');
+  await page.getByLabel('Password').fill('wrong-password-here');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').getByTestId('error-id').waitFor();
+  assert.equal(await page.getByLabel('Password').inputValue(), '');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/audit\?from=deep-link$/);
+  await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+}

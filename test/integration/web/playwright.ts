@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * playwright-core is a devDependency of web/ (the root package does not carry browser tooling),
+ * so it is loaded from there; these are the parts of its API the tests use.
+ */
+export interface Locator {
+  click(): Promise<void>;
+  fill(value: string): Promise<void>;
+  inputValue(): Promise<string>;
+  textContent(): Promise<string | null>;
+  count(): Promise<number>;
+  first(): Locator;
+  or(other: Locator): Locator;
+  waitFor(options?: { timeout?: number; state?: 'visible' | 'attached' }): Promise<void>;
+  setInputFiles(file: { name: string; mimeType: string; buffer: Buffer }): Promise<void>;
+  getByRole(role: string, options?: { name?: string | RegExp; exact?: boolean; level?: number }): Locator;
+  getByText(text: string | RegExp): Locator;
+  getByTestId(id: string): Locator;
+}
+
+export interface Download {
+  path(): Promise<string | null>;
+}
+
+export interface Page
+  extends Omit<
+    Locator,
+    'click' | 'fill' | 'inputValue' | 'textContent' | 'count' | 'first' | 'or' | 'waitFor' | 'setInputFiles'
+  > {
+  goto(path: string): Promise<unknown>;
+  getByLabel(label: string | RegExp): Locator;
+  waitForURL(url: RegExp): Promise<void>;
+  waitForEvent(event: 'download'): Promise<Download>;
+  screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
+  setViewportSize(size: { width: number; height: number }): Promise<void>;
+  setDefaultTimeout(ms: number): void;
+  emulateMedia(options: { colorScheme: 'light' | 'dark' }): Promise<void>;
+  /** Evaluates an expression in the page (a string: this package has no DOM types). */
+  evaluate<T>(expression: string): Promise<T>;
+  on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
+  on(event: 'pageerror', listener: (error: Error) => void): void;
+}
+
+export interface BrowserContext {
+  pages(): Page[];
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+interface Chromium {
+  launchPersistentContext(userDataDir: string, options: Record<string, unknown>): Promise<BrowserContext>;
+}
+
+const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
+
+/** Chromium's driver from web/node_modules, or undefined when web's dependencies are not installed. */
+export function loadChromium(): Chromium | undefined {
+  if (!existsSync(join(WEB, 'node_modules', 'playwright-core'))) return undefined;
+  const require = createRequire(join(WEB, 'package.json'));
+  return (require('playwright-core') as { chromium: Chromium }).chromium;
+}

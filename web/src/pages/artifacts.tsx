@@ -1,0 +1,194 @@
+import {
+  Box,
+  Button,
+  FormControl,
+  InputLabel,
+  Link,
+  MenuItem,
+  Paper,
+  Select,
+  Table,
+  TableBody,
+  TableCell,
+  TableContainer,
+  TableHead,
+  TablePagination,
+  TableRow,
+  TableSortLabel,
+  TextField,
+} from '@mui/material';
+import { useEffect, useState } from 'react';
+import { Link as RouterLink, useSearchParams } from 'react-router';
+import type { ArtifactPage } from '../api/types.ts';
+import { useAuth } from '../auth/auth-context.tsx';
+import { ErrorAlert } from '../components/error-alert.tsx';
+import { Page } from '../components/page.tsx';
+import { StatusChip } from '../components/status-chip.tsx';
+import { formatBytes, formatTime, shortDigest } from '../lib/format.ts';
+import { useApi } from '../lib/use-api.ts';
+
+type Sort = 'name' | 'created' | 'size';
+const SORTS: readonly Sort[] = ['name', 'created', 'size'];
+
+/** Reads the list state from the URL, so a reload, a shared link or Back shows the same page. */
+export function listQueryOf(params: URLSearchParams) {
+  const sort = params.get('sort');
+  const limit = Number(params.get('limit') ?? 25);
+  return {
+    name: params.get('name') ?? '',
+    repository: params.get('repository') ?? '',
+    status: params.get('status') ?? '',
+    sort: (SORTS as readonly string[]).includes(sort ?? '') ? (sort as Sort) : 'created',
+    order: params.get('order') === 'asc' ? 'asc' : ('desc' as 'asc' | 'desc'),
+    page: Math.max(0, Number(params.get('page') ?? 0) || 0),
+    limit: [10, 25, 50, 100].includes(limit) ? limit : 25,
+  };
+}
+
+export function ArtifactsPage() {
+  const { client, can } = useAuth();
+  const [params, setParams] = useSearchParams();
+  const q = listQueryOf(params);
+  const [search, setSearch] = useState(q.name);
+  const set = (patch: Record<string, string | number>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === '' || v === 0) next.delete(k);
+      else next.set(k, String(v));
+    }
+    setParams(next, { replace: true });
+  };
+  // Typing filters after a pause, not on every key stroke.
+  useEffect(() => {
+    if (search === q.name) return;
+    const timer = setTimeout(() => set({ name: search, page: 0 }), 300);
+    return () => clearTimeout(timer);
+  });
+  const key = JSON.stringify(q);
+  const { data, error, loading, reload } = useApi(
+    (signal) =>
+      client.get<ArtifactPage>(
+        '/api/artifacts',
+        {
+          name: q.name,
+          repository: q.repository,
+          status: q.status,
+          sort: q.sort,
+          order: q.order,
+          limit: q.limit,
+          offset: q.page * q.limit,
+        },
+        signal,
+      ),
+    key,
+  );
+  const sortBy = (column: Sort) =>
+    set({ sort: column, order: q.sort === column && q.order === 'desc' ? 'asc' : 'desc', page: 0 });
+
+  return (
+    <Page
+      title="Artifacts"
+      loading={loading}
+      actions={
+        can('artifacts:upload') ? (
+          <Button variant="contained" component={RouterLink} to="/artifacts/upload">
+            Upload
+          </Button>
+        ) : undefined
+      }
+    >
+      <Box sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2 }} role="search">
+        <TextField
+          label="Search by name"
+          size="small"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+          sx={{ minWidth: 200, flexGrow: 1 }}
+        />
+        <TextField
+          label="Repository"
+          size="small"
+          value={q.repository}
+          onChange={(e) => set({ repository: e.target.value, page: 0 })}
+        />
+        <FormControl size="small" sx={{ minWidth: 150 }}>
+          <InputLabel id="status-filter">Status</InputLabel>
+          <Select
+            labelId="status-filter"
+            label="Status"
+            value={q.status}
+            onChange={(e) => set({ status: e.target.value, page: 0 })}
+          >
+            <MenuItem value="">Any</MenuItem>
+            <MenuItem value="approved">Approved</MenuItem>
+            <MenuItem value="quarantined">Quarantined</MenuItem>
+            <MenuItem value="blocked">Blocked</MenuItem>
+          </Select>
+        </FormControl>
+      </Box>
+      <ErrorAlert error={error} onRetry={reload} />
+      <TableContainer component={Paper}>
+        <Table size="small" aria-label="Artifacts">
+          <TableHead>
+            <TableRow>
+              {(['name', 'created', 'size'] as const).map((c) => (
+                <TableCell
+                  key={c}
+                  sortDirection={q.sort === c ? q.order : false}
+                  align={c === 'size' ? 'right' : 'left'}
+                >
+                  <TableSortLabel
+                    active={q.sort === c}
+                    direction={q.sort === c ? q.order : 'desc'}
+                    onClick={() => sortBy(c)}
+                  >
+                    {c === 'created' ? 'Uploaded' : c === 'name' ? 'Name' : 'Size'}
+                  </TableSortLabel>
+                </TableCell>
+              ))}
+              <TableCell>Version</TableCell>
+              <TableCell>Repository</TableCell>
+              <TableCell>Status</TableCell>
+              <TableCell>SHA-256</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {data?.items.map((a) => (
+              <TableRow key={a.id} hover>
+                <TableCell>
+                  <Link component={RouterLink} to={`/artifacts/${a.id}`}>
+                    {a.name}
+                  </Link>
+                </TableCell>
+                <TableCell>{formatTime(a.createdAt)}</TableCell>
+                <TableCell align="right">{formatBytes(a.size)}</TableCell>
+                <TableCell>{a.version}</TableCell>
+                <TableCell>{a.repository}</TableCell>
+                <TableCell>
+                  <StatusChip status={a.status} />
+                </TableCell>
+                <TableCell>
+                  <code title={a.sha256}>{shortDigest(a.sha256)}</code>
+                </TableCell>
+              </TableRow>
+            ))}
+            {data !== undefined && data.items.length === 0 ? (
+              <TableRow>
+                <TableCell colSpan={7}>No artifacts match.</TableCell>
+              </TableRow>
+            ) : null}
+          </TableBody>
+        </Table>
+      </TableContainer>
+      <TablePagination
+        component="div"
+        count={data?.total ?? 0}
+        page={q.page}
+        rowsPerPage={q.limit}
+        rowsPerPageOptions={[10, 25, 50, 100]}
+        onPageChange={(_e, page) => set({ page })}
+        onRowsPerPageChange={(e) => set({ limit: Number(e.target.value), page: 0 })}
+      />
+    </Page>
+  );
+}

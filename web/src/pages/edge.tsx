@@ -1,0 +1,366 @@
+import {
+  Alert,
+  Box,
+  Button,
+  Card,
+  CardContent,
+  FormControl,
+  InputLabel,
+  MenuItem,
+  Select,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  TextField,
+  Typography,
+} from '@mui/material';
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { ApiError } from '../api/problem.ts';
+import { listOf } from '../api/types.ts';
+import { useAuth } from '../auth/auth-context.tsx';
+import { ErrorAlert } from '../components/error-alert.tsx';
+import { Page } from '../components/page.tsx';
+import { useDraft } from '../lib/drafts.ts';
+import { useApi } from '../lib/use-api.ts';
+
+interface EdgeRoute {
+  readonly id: string;
+  readonly listener: string;
+  readonly host: string;
+  readonly mode: string;
+  readonly backend: string;
+  readonly backendProtocol?: string;
+}
+
+interface EdgePolicy {
+  readonly id: string;
+  readonly route: string;
+  readonly kind: string;
+  readonly header?: string;
+  readonly value?: string;
+}
+
+function Choice({
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  value: string;
+  options: readonly string[];
+  onChange: (v: string) => void;
+}) {
+  const id = `edge-${label.replace(/\W/g, '-').toLowerCase()}`;
+  return (
+    <FormControl size="small" sx={{ minWidth: 130 }}>
+      <InputLabel id={id}>{label}</InputLabel>
+      <Select labelId={id} label={label} value={value} onChange={(e) => onChange(e.target.value)}>
+        {options.map((o) => (
+          <MenuItem key={o} value={o}>
+            {o}
+          </MenuItem>
+        ))}
+      </Select>
+    </FormControl>
+  );
+}
+
+function AddForm({
+  label,
+  onSubmit,
+  children,
+}: {
+  label: string;
+  onSubmit: () => Promise<void>;
+  children: ReactNode;
+}) {
+  const [error, setError] = useState<unknown>(undefined);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(undefined);
+    try {
+      await onSubmit();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <Box
+      component="form"
+      onSubmit={submit}
+      aria-label={label}
+      sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mt: 2 }}
+    >
+      {children}
+      <Button type="submit" variant="contained" sx={{ alignSelf: 'flex-start' }}>
+        Add
+      </Button>
+      <Box sx={{ flexBasis: '100%' }}>
+        <ErrorAlert error={error} />
+      </Box>
+    </Box>
+  );
+}
+
+export function EdgePage() {
+  const { client, can } = useAuth();
+  const writable = can('edge:write');
+  const [actionError, setActionError] = useState<unknown>(undefined);
+  const { data, error, loading, reload } = useApi(async (signal) => {
+    try {
+      const [routes, policies] = await Promise.all([
+        client.get('/api/edge/routes', undefined, signal),
+        client.get('/api/edge/policies', undefined, signal),
+      ]);
+      return {
+        enabled: true,
+        routes: listOf<EdgeRoute>(routes, 'routes'),
+        policies: listOf<EdgePolicy>(policies, 'policies'),
+      };
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && !e.code.startsWith('GW_ERR_EDGE'))
+        return { enabled: false, routes: [], policies: [] };
+      throw e;
+    }
+  }, 'edge');
+  const [route, updateRoute, clearRoute] = useDraft('edge.route', {
+    id: '',
+    listener: 'default',
+    host: '',
+    mode: 'l4',
+    backend: '',
+    backendProtocol: 'http1',
+  });
+  const [policy, updatePolicy, clearPolicy] = useDraft('edge.policy', {
+    route: '',
+    kind: 'block-user-agent',
+    header: '',
+    value: '',
+  });
+  const remove = async (path: string, what: string) => {
+    if (!window.confirm(`Remove ${what}? Traffic is affected at once.`)) return;
+    setActionError(undefined);
+    try {
+      await client.request('DELETE', path);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    }
+  };
+  if (data?.enabled === false)
+    return (
+      <Page title="Edge routes">
+        <Alert severity="info">
+          The edge door is not enabled on this gateway. Enable it under <code>edge</code> in gatehouse.yaml to
+          manage SNI routes here.
+        </Alert>
+      </Page>
+    );
+  return (
+    <Page title="Edge routes" loading={loading}>
+      <ErrorAlert error={error} onRetry={reload} />
+      <ErrorAlert error={actionError} />
+      <Stack spacing={2}>
+        <Card>
+          <CardContent>
+            <Typography variant="h6" component="h2">
+              Routes
+            </Typography>
+            <Box sx={{ overflowX: 'auto' }}>
+              <Table size="small" aria-label="Edge routes">
+                <TableHead>
+                  <TableRow>
+                    {['Id', 'Listener', 'Host (SNI)', 'Mode', 'Backend', ''].map((h) => (
+                      <TableCell key={h}>{h}</TableCell>
+                    ))}
+                  </TableRow>
+                </TableHead>
+                <TableBody>
+                  {data?.routes.map((r) => (
+                    <TableRow key={r.id}>
+                      <TableCell>{r.id}</TableCell>
+                      <TableCell>{r.listener}</TableCell>
+                      <TableCell>{r.host}</TableCell>
+                      <TableCell>{r.mode}</TableCell>
+                      <TableCell>{`${r.backend}${r.mode === 'l7' && r.backendProtocol !== undefined ? ` (${r.backendProtocol})` : ''}`}</TableCell>
+                      <TableCell>
+                        {writable ? (
+                          <Button
+                            size="small"
+                            color="error"
+                            onClick={() =>
+                              void remove(`/api/edge/routes/${encodeURIComponent(r.id)}`, `route "${r.id}"`)
+                            }
+                          >
+                            Remove
+                          </Button>
+                        ) : null}
+                      </TableCell>
+                    </TableRow>
+                  ))}
+                </TableBody>
+              </Table>
+            </Box>
+            {writable ? (
+              <AddForm
+                label="Add route"
+                onSubmit={async () => {
+                  await client.request('POST', '/api/edge/routes', {
+                    body:
+                      route.mode === 'l4'
+                        ? {
+                            id: route.id,
+                            listener: route.listener,
+                            host: route.host,
+                            mode: route.mode,
+                            backend: route.backend,
+                          }
+                        : route,
+                  });
+                  clearRoute();
+                  reload();
+                }}
+              >
+                <TextField
+                  size="small"
+                  label="Id"
+                  value={route.id}
+                  onChange={(e) => updateRoute({ id: e.target.value })}
+                  required
+                />
+                <TextField
+                  size="small"
+                  label="Listener"
+                  value={route.listener}
+                  onChange={(e) => updateRoute({ listener: e.target.value })}
+                  required
+                />
+                <TextField
+                  size="small"
+                  label="Host (SNI)"
+                  value={route.host}
+                  onChange={(e) => updateRoute({ host: e.target.value })}
+                  required
+                />
+                <Choice
+                  label="Mode"
+                  value={route.mode}
+                  options={['l4', 'l7']}
+                  onChange={(v) => updateRoute({ mode: v })}
+                />
+                <TextField
+                  size="small"
+                  label="Backend host:port"
+                  value={route.backend}
+                  onChange={(e) => updateRoute({ backend: e.target.value })}
+                  required
+                />
+                {route.mode === 'l7' ? (
+                  <Choice
+                    label="Backend protocol"
+                    value={route.backendProtocol}
+                    options={['http1', 'h2c', 'h2', 'https']}
+                    onChange={(v) => updateRoute({ backendProtocol: v })}
+                  />
+                ) : null}
+              </AddForm>
+            ) : null}
+          </CardContent>
+        </Card>
+        <Card>
+          <CardContent>
+            <Typography variant="h6" component="h2">
+              L7 policies
+            </Typography>
+            <Table size="small" aria-label="L7 policies">
+              <TableHead>
+                <TableRow>
+                  {['Id', 'Route', 'Kind', 'Header', 'Value', ''].map((h) => (
+                    <TableCell key={h}>{h}</TableCell>
+                  ))}
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {data?.policies.map((p) => (
+                  <TableRow key={p.id}>
+                    <TableCell>{p.id}</TableCell>
+                    <TableCell>{p.route}</TableCell>
+                    <TableCell>{p.kind}</TableCell>
+                    <TableCell>{p.header ?? ''}</TableCell>
+                    <TableCell>{p.value ?? ''}</TableCell>
+                    <TableCell>
+                      {writable ? (
+                        <Button
+                          size="small"
+                          color="error"
+                          onClick={() =>
+                            void remove(`/api/edge/policies/${encodeURIComponent(p.id)}`, `policy "${p.id}"`)
+                          }
+                        >
+                          Remove
+                        </Button>
+                      ) : null}
+                    </TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+            {writable ? (
+              <AddForm
+                label="Add policy"
+                onSubmit={async () => {
+                  await client.request('POST', '/api/edge/policies', {
+                    body: {
+                      route: policy.route,
+                      kind: policy.kind,
+                      ...(policy.kind === 'require-header' ? { header: policy.header } : {}),
+                      ...(policy.value === '' ? {} : { value: policy.value }),
+                    },
+                  });
+                  clearPolicy();
+                  reload();
+                }}
+              >
+                <TextField
+                  size="small"
+                  label="Route id"
+                  value={policy.route}
+                  onChange={(e) => updatePolicy({ route: e.target.value })}
+                  required
+                />
+                <Choice
+                  label="Kind"
+                  value={policy.kind}
+                  options={['block-user-agent', 'require-header']}
+                  onChange={(v) => updatePolicy({ kind: v })}
+                />
+                {policy.kind === 'require-header' ? (
+                  <TextField
+                    size="small"
+                    label="Header"
+                    value={policy.header}
+                    onChange={(e) => updatePolicy({ header: e.target.value })}
+                    required
+                  />
+                ) : null}
+                <TextField
+                  size="small"
+                  label={
+                    policy.kind === 'block-user-agent' ? 'User-Agent contains' : 'Exact value (optional)'
+                  }
+                  value={policy.value}
+                  onChange={(e) => updatePolicy({ value: e.target.value })}
+                  required={policy.kind === 'block-user-agent'}
+                />
+              </AddForm>
+            ) : null}
+          </CardContent>
+        </Card>
+      </Stack>
+    </Page>
+  );
+}

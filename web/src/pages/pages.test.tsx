@@ -1,0 +1,88 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { json, problem } from '../test/fake-server.ts';
+import { renderApp, signIn } from '../test/render.tsx';
+import { guessNameVersion } from './upload.tsx';
+
+const ADMIN = [{ role: 'admin', ns: '*' }];
+const artifact = (i: number) => ({
+  id: `00000000-0000-4000-8000-00000000000${i}`,
+  repository: 'default',
+  name: `pkg-${i}`,
+  version: '1.0.0',
+  sha256: 'ab'.repeat(32),
+  size: 1024 * i,
+  mediaType: 'application/gzip',
+  fileName: `pkg-${i}.tgz`,
+  status: i === 1 ? 'approved' : 'quarantined',
+  statusReason: null,
+  statusBy: null,
+  policyVersion: null,
+  scanState: 'done',
+  scannedAt: null,
+  uploadedBy: 'user:1',
+  createdAt: '2026-01-01T00:00:00Z',
+});
+
+describe('artifacts list', () => {
+  it('lists, sorts and filters through the API query', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const { server } = renderApp('/artifacts', {
+      'GET /api/artifacts': () => json({ items: [artifact(1), artifact(2)], total: 2 }),
+    });
+    const table = await screen.findByRole('table', { name: 'Artifacts' });
+    await within(table).findByRole('link', { name: 'pkg-1' });
+    expect(within(table).getByText('approved')).toBeInTheDocument();
+    await user.click(within(table).getByRole('button', { name: 'Size' }));
+    await waitFor(() => expect(server.seen.at(-1)?.path).toContain('sort=size&order=desc'));
+    await user.type(screen.getByLabelText('Search by name'), 'pkg');
+    await waitFor(() => expect(server.seen.at(-1)?.path).toContain('name=pkg'), { timeout: 2000 });
+  });
+});
+
+describe('audit page', () => {
+  it('shows a broken chain as an error with where it broke', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    renderApp('/audit', {
+      'GET /api/audit-logs': () =>
+        json({
+          events: [
+            {
+              seq: 7,
+              time: '2026-01-01T00:00:00Z',
+              actor: 'user:1',
+              action: 'artifacts.upload',
+              resource: 'artifact:x',
+              decision: 'allow',
+              hash: 'h',
+              prevHash: 'p',
+            },
+          ],
+        }),
+      'GET /api/audit-logs/verify': () =>
+        problem(
+          500,
+          'GW_ERR_AUDIT_CHAIN_BROKEN',
+          'The audit chain is broken at record 5: hash mismatch',
+          'e-5',
+        ),
+    });
+    expect(await screen.findByText('artifacts.upload')).toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Verify chain' }));
+    expect(await screen.findByTestId('chain-status')).toHaveTextContent(/broken at record 5.*error id e-5/);
+  });
+});
+
+describe('guessNameVersion', () => {
+  it('splits common file names', () => {
+    expect(guessNameVersion('left-pad-1.3.0.tgz')).toEqual({ name: 'left-pad', version: '1.3.0' });
+    expect(guessNameVersion('tool_v2.0.1-rc.1.zip')).toEqual({ name: 'tool', version: '2.0.1-rc.1' });
+    expect(guessNameVersion('README')).toEqual({ name: 'README', version: '' });
+    expect(guessNameVersion('hello-console-1.0.0.json')).toEqual({ name: 'hello-console', version: '1.0.0' });
+    expect(guessNameVersion('app-2.1.0.tar.gz')).toEqual({ name: 'app', version: '2.1.0' });
+    expect(guessNameVersion('.env')).toEqual({ name: '.env', version: '' });
+  });
+});

@@ -1,0 +1,202 @@
+import { Alert, Box, Button, LinearProgress, Paper, TextField, Typography } from '@mui/material';
+import { type DragEvent, type FormEvent, useRef, useState } from 'react';
+import { useNavigate } from 'react-router';
+import { withQuery } from '../api/client.ts';
+import type { Artifact } from '../api/types.ts';
+import { useAuth } from '../auth/auth-context.tsx';
+import { ErrorAlert } from '../components/error-alert.tsx';
+import { Page } from '../components/page.tsx';
+import { useDraft } from '../lib/drafts.ts';
+import { formatBytes } from '../lib/format.ts';
+import { sha256OfFile } from '../lib/hash-file.ts';
+import { uploadFile } from '../lib/upload.ts';
+
+type Phase =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'hashing'; readonly done: number }
+  | { readonly kind: 'uploading'; readonly sha256: string; readonly loaded: number }
+  | { readonly kind: 'failed'; readonly error: unknown; readonly sha256?: string };
+
+/** Guesses name and version from `name-1.2.3.tgz`-style file names; the user can change both. */
+export function guessNameVersion(fileName: string): { name: string; version: string } {
+  // Strip trailing extensions (`.tar.gz`, `.json`), but not numeric parts of the version (`rc.1`).
+  let base = fileName;
+  for (
+    let m = /\.[A-Za-z][A-Za-z0-9]*$/.exec(base);
+    m !== null && m.index > 0;
+    m = /\.[A-Za-z][A-Za-z0-9]*$/.exec(base)
+  )
+    base = base.slice(0, m.index);
+  const v = /^(.+?)[-_]v?(\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.-]+)?)$/.exec(base);
+  return v === null ? { name: base, version: '' } : { name: v[1] ?? base, version: v[2] ?? '' };
+}
+
+export function UploadPage() {
+  const { client } = useAuth();
+  const navigate = useNavigate();
+  const [form, update, clear] = useDraft('upload', { repository: 'default', name: '', version: '' });
+  const [file, setFile] = useState<File | undefined>(undefined);
+  const [phase, setPhase] = useState<Phase>({ kind: 'idle' });
+  const [dragging, setDragging] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  const abort = useRef<AbortController | undefined>(undefined);
+
+  const choose = (f: File | undefined) => {
+    if (f === undefined) return;
+    setFile(f);
+    setPhase({ kind: 'idle' });
+    const guess = guessNameVersion(f.name);
+    update({
+      name: form.name === '' ? guess.name : form.name,
+      version: form.version === '' ? guess.version : form.version,
+    });
+  };
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setDragging(false);
+    choose(e.dataTransfer.files[0]);
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (file === undefined) return;
+    const controller = new AbortController();
+    abort.current = controller;
+    let sha256: string | undefined;
+    try {
+      setPhase({ kind: 'hashing', done: 0 });
+      sha256 = await sha256OfFile(file, {
+        signal: controller.signal,
+        onProgress: (done) => setPhase({ kind: 'hashing', done }),
+      });
+      const digest = sha256;
+      setPhase({ kind: 'uploading', sha256: digest, loaded: 0 });
+      const url = withQuery('/api/artifacts', {
+        repository: form.repository,
+        name: form.name,
+        version: form.version,
+        fileName: file.name,
+        sha256: digest,
+      });
+      const created = await uploadFile<Artifact>({
+        url,
+        token: await client.accessToken(),
+        file,
+        signal: controller.signal,
+        onProgress: (p) => setPhase({ kind: 'uploading', sha256: digest, loaded: p.loaded }),
+      });
+      clear();
+      navigate(`/artifacts/${created.id}`);
+    } catch (error) {
+      setPhase({ kind: 'failed', error, ...(sha256 === undefined ? {} : { sha256 }) });
+    } finally {
+      abort.current = undefined;
+    }
+  };
+
+  const busy = phase.kind === 'hashing' || phase.kind === 'uploading';
+  const size = file?.size ?? 0;
+  const percent =
+    phase.kind === 'hashing'
+      ? size === 0
+        ? 100
+        : (phase.done / size) * 100
+      : phase.kind === 'uploading'
+        ? size === 0
+          ? 100
+          : (phase.loaded / size) * 100
+        : 0;
+
+  return (
+    <Page title="Upload an artifact">
+      <Paper component="form" onSubmit={submit} sx={{ p: 3, maxWidth: 720 }} aria-label="Upload">
+        <Box
+          onDragOver={(e) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
+          onDragLeave={() => setDragging(false)}
+          onDrop={onDrop}
+          data-testid="dropzone"
+          sx={{
+            border: 2,
+            borderStyle: 'dashed',
+            borderColor: dragging ? 'primary.main' : 'divider',
+            borderRadius: 2,
+            p: 4,
+            textAlign: 'center',
+            bgcolor: dragging ? 'action.hover' : 'transparent',
+          }}
+        >
+          <Typography gutterBottom>
+            {file === undefined ? 'Drop a file here, or' : `${file.name} · ${formatBytes(file.size)}`}
+          </Typography>
+          <Button variant="outlined" onClick={() => input.current?.click()} disabled={busy}>
+            {file === undefined ? 'Choose a file' : 'Choose another file'}
+          </Button>
+          <input
+            ref={input}
+            type="file"
+            hidden
+            aria-label="File to upload"
+            data-testid="file-input"
+            onChange={(e) => choose(e.target.files?.[0])}
+          />
+        </Box>
+        <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', sm: '1fr 1fr 1fr' }, gap: 2, mt: 2 }}>
+          {(['repository', 'name', 'version'] as const).map((key) => (
+            <TextField
+              key={key}
+              label={key[0]?.toUpperCase() + key.slice(1)}
+              value={form[key]}
+              onChange={(e) => update({ [key]: e.target.value })}
+              required
+              disabled={busy}
+            />
+          ))}
+        </Box>
+        {busy ? (
+          <Box sx={{ mt: 2 }} aria-live="polite">
+            <Typography variant="body2">
+              {phase.kind === 'hashing'
+                ? 'Computing SHA-256 in your browser…'
+                : `Uploading… ${Math.floor(percent)}%`}
+            </Typography>
+            <LinearProgress
+              variant="determinate"
+              value={percent}
+              aria-label={phase.kind === 'hashing' ? 'Hashing progress' : 'Upload progress'}
+            />
+          </Box>
+        ) : null}
+        {phase.kind === 'uploading' || (phase.kind === 'failed' && phase.sha256 !== undefined) ? (
+          <Typography variant="body2" sx={{ mt: 1 }}>
+            SHA-256:{' '}
+            <code data-testid="client-sha256">
+              {phase.kind === 'uploading' ? phase.sha256 : phase.sha256}
+            </code>
+          </Typography>
+        ) : null}
+        {phase.kind === 'failed' ? (
+          <>
+            <ErrorAlert error={phase.error} />
+            <Alert severity="info">
+              The upload did not complete and nothing was stored. Your file and fields are kept; press Upload
+              to try again.
+            </Alert>
+          </>
+        ) : null}
+        <Box sx={{ display: 'flex', gap: 2, mt: 2 }}>
+          <Button type="submit" variant="contained" disabled={busy || file === undefined}>
+            Upload
+          </Button>
+          {busy ? (
+            <Button onClick={() => abort.current?.abort()} color="inherit">
+              Cancel
+            </Button>
+          ) : null}
+        </Box>
+      </Paper>
+    </Page>
+  );
+}
