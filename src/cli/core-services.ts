@@ -9,7 +9,7 @@ import {
   selectSection,
   systemClock,
 } from '#core/app';
-import { type AuditLog, createAuditLog } from '#core/audit';
+import { type ClosableAuditLog, createAuditLog } from '#core/audit';
 import { type AuthService, createAuthService, registerAuthRoutes } from '#core/auth';
 import { type Cache, createCache } from '#core/cache';
 import type { ConfigStore } from '#core/config';
@@ -26,7 +26,7 @@ export interface BuiltCore {
   readonly core: CoreServices;
   readonly http: MainHttpServer;
   readonly auth: AuthService;
-  readonly audit: AuditLog;
+  readonly audit: ClosableAuditLog;
   /** Closes what the core opened (database, cache, limiters), after the apps stopped. */
   close(): Promise<void>;
 }
@@ -153,6 +153,8 @@ export async function buildCore(options: BuildCoreOptions): Promise<BuiltCore> {
       auth,
       audit,
       async close() {
+        // Queued audit events reach the database and the file before the database closes.
+        await audit.close().catch((error: unknown) => log.error('Audit log flush failed', { error }));
         await Promise.allSettled([cache.close(), limiters.close()]);
         await db.close();
       },

@@ -8,17 +8,17 @@ import { silentLogger } from '#core/log';
 import { createMetrics, parseExposition, sampleValue } from '#core/metrics';
 import { createPostgresDatabase, createSqliteDatabase, type Database } from '#core/storage';
 import { isolatedPostgres, requirePostgres } from '#testing/services';
-import { createAuditLog } from './audit-log.ts';
+import { type ClosableAuditLog, createAuditLog } from './audit-log.ts';
 import { eventHash } from './chain.ts';
 import type { AuditEvent, AuditLog } from './port.ts';
 
 interface Fixture extends AsyncDisposable {
   readonly db: Database;
   readonly file: string;
-  readonly audit: AuditLog;
+  readonly audit: ClosableAuditLog;
   readonly metrics: ReturnType<typeof createMetrics>;
   /** Another AuditLog on the same database (a second replica) with its own file. */
-  replica(): Promise<AuditLog>;
+  replica(): Promise<ClosableAuditLog>;
   advance(ms: number): void;
 }
 
@@ -37,6 +37,7 @@ async function fixture(open: Opener): Promise<Fixture> {
   const file = join(dir, 'audit.jsonl');
   const audit = await createAuditLog({ db, file, clock, log: silentLogger(), metrics });
   let replicas = 0;
+  const logs: ClosableAuditLog[] = [audit];
   return {
     db,
     file,
@@ -45,18 +46,21 @@ async function fixture(open: Opener): Promise<Fixture> {
     async replica() {
       replicas += 1;
       const other = await openAnother();
-      return createAuditLog({
+      const log = await createAuditLog({
         db: other,
         file: join(dir, `replica-${replicas}.jsonl`),
         clock,
         log: silentLogger(),
         metrics,
       });
+      logs.push(log);
+      return log;
     },
     advance: (ms) => {
       now += ms;
     },
     async [Symbol.asyncDispose]() {
+      await Promise.all(logs.map((l) => l.close()));
       await cleanup();
       await rm(dir, { recursive: true, force: true });
     },
@@ -242,12 +246,23 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
       assert.deepEqual(await f.audit.verify(), { ok: true, checked: 1 });
     });
 
-    void it('never throws into the caller when the database fails, and counts the failure', async () => {
+    void it('never throws into the caller when the database fails, and keeps the event', async () => {
       await using f = await fixture(open);
       await f.db.close();
       await f.audit.record({ actor: 'system', action: 'x', resource: 'y', decision: 'info' });
-      const samples = parseExposition((await f.metrics.render()).body);
-      assert.equal(sampleValue(samples, 'gatehouse_audit_write_failures_total', { sink: 'database' }), 1);
+      let samples = parseExposition((await f.metrics.render()).body);
+      assert.equal(sampleValue(samples, 'gatehouse_audit_held_events'), 1);
+      await f.audit.close();
+      samples = parseExposition((await f.metrics.render()).body);
+      assert.equal(sampleValue(samples, 'gatehouse_audit_spooled_events_total'), 1);
+      assert.equal(
+        sampleValue(samples, 'gatehouse_audit_write_failures_total', { sink: 'database' }),
+        undefined,
+      );
+      const spooled = JSON.parse(await readFile(`${f.file}.pending`, 'utf8')) as {
+        input: { action: string };
+      };
+      assert.equal(spooled.input.action, 'x');
     });
   });
 

@@ -1,9 +1,9 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Logger } from '#core/log';
 import type { Metrics } from '#core/metrics';
 import type { Database } from '#core/storage';
 import { eventHash } from './chain.ts';
-import { createGroupCommit } from './group-commit.ts';
+import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import { AUDIT_MIGRATIONS } from './migrations.ts';
 import type { AuditEvent, AuditInput, AuditLog } from './port.ts';
 import { queryEvents } from './query.ts';
@@ -31,17 +31,25 @@ export interface AuditLogOptions {
 export interface ClosableAuditLog extends AuditLog {
   /** Resolves when every event recorded so far is in the database and the file. */
   flush(): Promise<void>;
-  /** Flushes, then refuses (logs and counts) further events. */
+  /**
+   * Writes what is queued, keeps in the spool file (`<file>.pending`, replayed at the next start)
+   * what the unreachable database still refuses, then refuses (logs and counts) further events.
+   */
   close(): Promise<void>;
 }
 
 const DECISIONS = new Set(['allow', 'deny', 'error', 'info']);
 const MAX_BATCH = 2000;
 
-/** An event waiting for the writer: already a JSON round trip of what the caller passed. */
+/** An event waiting for the writer: a JSON round trip of what the caller passed, and when. */
 interface Pending {
   readonly input: AuditInput;
+  /** ISO time of the `record` call: an event held through an outage keeps its own time. */
+  readonly time: string;
 }
+
+/** How long the writer waits for the database to answer a ping after a failed write. */
+const PING_TIMEOUT_MS = 2000;
 
 /**
  * Writes one batch in one transaction: locks the chain head (`SELECT … FOR UPDATE` on
@@ -49,20 +57,15 @@ interface Pending {
  * one after another, inserts them and moves the head. Several replicas therefore still build
  * one linear chain; the lock is taken once per batch instead of once per event.
  */
-function appendBatch(
-  db: Database,
-  clock: { now(): number },
-  batch: readonly Pending[],
-): Promise<AuditEvent[]> {
+function appendBatch(db: Database, batch: readonly Pending[]): Promise<AuditEvent[]> {
   return db.transaction<AuditEvent[], AuditTables>(async (trx) => {
     let head = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
     if (db.dialect === 'postgres') head = head.forUpdate();
     const current = await head.executeTakeFirstOrThrow();
-    const time = new Date(clock.now()).toISOString();
     let seq = Number(current.seq);
     let prevHash = current.hash;
     const events: AuditEvent[] = [];
-    for (const { input } of batch) {
+    for (const { input, time } of batch) {
       seq += 1;
       const base = { ...input, seq, time, prevHash };
       const event: AuditEvent = { ...base, hash: eventHash(base) };
@@ -95,12 +98,29 @@ function auditMetrics(metrics: Metrics) {
       name: 'gatehouse_audit_backpressure_waits_total',
       help: 'Times a caller waited because the audit queue was full',
     }),
+    retries: metrics.counter({
+      name: 'gatehouse_audit_write_retries_total',
+      help: 'Times the audit writer waited to retry events the unreachable database refused',
+    }),
+    held: metrics.gauge({
+      name: 'gatehouse_audit_held_events',
+      help: 'Audit events held in memory until the database is reachable again',
+    }),
+    spooled: metrics.counter({
+      name: 'gatehouse_audit_spooled_events_total',
+      help: 'Audit events kept in the spool file at shutdown because the database was unreachable',
+    }),
   };
 }
 
-/** Writes batches to the database, then the file; counts and logs what fails, never throws. */
+/**
+ * Writes batches to the database, then the file; counts and logs what fails, never throws. A
+ * batch the database refuses while it does not answer a ping is handed back (the database is
+ * down: the events wait for it); one refused while the database answers is retried event by
+ * event, so a single bad event does not take its neighbours with it.
+ */
 function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof auditMetrics>) {
-  const { db, file, clock, log } = options;
+  const { db, file, log } = options;
   const { failures, written } = counters;
 
   const writeFile = async (events: readonly AuditEvent[]) => {
@@ -120,18 +140,31 @@ function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof audit
     }
   };
 
-  const commit = async (batch: readonly Pending[]): Promise<AuditEvent[]> => {
+  const reachable = () =>
+    db.ping(PING_TIMEOUT_MS).then(
+      () => true,
+      () => false,
+    );
+
+  /** The events written (in order) and the suffix of `batch` left for a retry. */
+  const commit = async (
+    batch: readonly Pending[],
+  ): Promise<{ events: AuditEvent[]; left: readonly Pending[] }> => {
     try {
-      const events = await appendBatch(db, clock, batch);
+      const events = await appendBatch(db, batch);
       counters.batches.inc();
-      return events;
+      return { events, left: [] };
     } catch (error) {
-      // One event the database refuses must not take its batch with it: retry one by one.
-      // In order, so the file still receives events in sequence order.
+      if (!(await reachable())) return { events: [], left: batch };
       if (batch.length > 1) {
-        const one: AuditEvent[] = [];
-        for (const pending of batch) one.push(...(await commit([pending])));
-        return one;
+        // In order, so the file still receives events in sequence order.
+        const events: AuditEvent[] = [];
+        for (const [i, pending] of batch.entries()) {
+          const one = await commit([pending]);
+          events.push(...one.events);
+          if (one.left.length > 0) return { events, left: batch.slice(i) };
+        }
+        return { events, left: [] };
       }
       failures.inc({ sink: 'database' });
       log.error('Audit event not recorded in the database', {
@@ -139,15 +172,52 @@ function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof audit
         actor: batch[0]?.input.actor,
         error,
       });
-      return [];
+      return { events: [], left: [] };
     }
   };
 
-  return async (batch: readonly Pending[]) => {
-    const events = await commit(batch);
+  return async (batch: readonly Pending[]): Promise<readonly Pending[]> => {
+    const { events, left } = await commit(batch);
     for (const e of events) written.inc({ decision: e.decision });
     if (events.length > 0) await writeFile(events);
+    return left;
   };
+}
+
+/** The spool: events still unwritten at shutdown, one `Pending` per line, replayed at start. */
+async function readSpool(path: string, log: Logger): Promise<Pending[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const pending: Pending[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    try {
+      const value = JSON.parse(line) as Partial<Pending>;
+      if (typeof value.time !== 'string' || typeof value.input !== 'object' || value.input === null)
+        throw new Error('expected {"input": {...}, "time": "..."}');
+      pending.push({ input: value.input, time: value.time });
+    } catch (error) {
+      // A line cut short by a crash while spooling: say so, keep the rest.
+      log.error('Unreadable line in the audit spool skipped', { file: path, line: i + 1, error });
+    }
+  }
+  return pending;
+}
+
+/** Replaces the spool with `pending` atomically (or removes it when nothing is left). */
+async function writeSpool(path: string, pending: readonly Pending[]): Promise<void> {
+  if (pending.length === 0) {
+    await rm(path, { force: true });
+    return;
+  }
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, pending.map((p) => `${JSON.stringify(p)}\n`).join(''), { mode: 0o600 });
+  await rename(tmp, path);
 }
 
 /**
@@ -166,13 +236,65 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
   const maxPageSize = options.maxPageSize ?? 500;
   const counters = auditMetrics(options.metrics);
   let closed = false;
-  const writer = createGroupCommit<Pending>({
+  const spool = `${file}.pending`;
+  const write = batchWriter(options, counters);
+  const writer: GroupCommit<Pending> = createGroupCommit<Pending>({
     batchSize,
     capacity: options.queueCapacity ?? 8192,
     onWait: () => counters.waits.inc(),
     onError: (error) => log.error('Audit writer failed', { error }),
-    write: batchWriter(options, counters),
+    onRetry: (attempt, delayMs, held) => {
+      counters.retries.inc();
+      if (attempt === 1 || attempt % 20 === 0)
+        log.warn('Database unreachable: audit events held in memory until it returns', {
+          held,
+          retryInMs: delayMs,
+          attempt,
+        });
+    },
+    async write(batch) {
+      const wasHolding = writer.holding;
+      const left = await write(batch);
+      counters.held.set({}, left.length > 0 || wasHolding ? left.length + writer.depth : 0);
+      if (wasHolding && left.length === 0) log.info('Database reachable again: held audit events written');
+      return left;
+    },
   });
+
+  // Events a previous run could not write before it stopped go first.
+  const spooled = await readSpool(spool, log);
+  if (spooled.length > 0) {
+    let left: readonly Pending[] = [];
+    for (let i = 0; i < spooled.length && left.length === 0; i += batchSize) {
+      const chunk = spooled.slice(i, i + batchSize);
+      const refused = await write(chunk);
+      if (refused.length > 0) left = [...refused, ...spooled.slice(i + batchSize)];
+    }
+    await writeSpool(spool, left);
+    log.info('Audit events from the spool replayed', {
+      written: spooled.length - left.length,
+      left: left.length,
+    });
+  }
+
+  const keep = async (pending: readonly Pending[]) => {
+    if (pending.length === 0) return;
+    try {
+      await appendFile(spool, pending.map((p) => `${JSON.stringify(p)}\n`).join(''), { mode: 0o600 });
+      counters.spooled.inc({}, pending.length);
+      log.warn('Database unreachable at shutdown: audit events kept in the spool for the next start', {
+        count: pending.length,
+        file: spool,
+      });
+    } catch (error) {
+      counters.failures.inc({ sink: 'database' }, pending.length);
+      log.error('Audit events lost: database unreachable and spool not writable', {
+        count: pending.length,
+        file: spool,
+        error,
+      });
+    }
+  };
 
   const reject = (input: AuditInput, message: string, error?: unknown) => {
     log.error(message, { action: input.action, actor: input.actor, decision: input.decision, error });
@@ -192,7 +314,13 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
       } catch (error) {
         return reject(input, 'Audit event not recorded in the database', error);
       }
-      await writer.push({ input: plain });
+      const pending: Pending = { input: plain, time: new Date(options.clock.now()).toISOString() };
+      try {
+        await writer.push(pending);
+      } catch {
+        // The log closed while this caller waited for room in the queue.
+        await keep([pending]);
+      }
     },
     query: (query) => queryEvents(db, query, maxPageSize),
     async verify() {
@@ -201,8 +329,9 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
     },
     flush: () => writer.flush(),
     async close() {
+      if (closed) return;
       closed = true;
-      await writer.flush();
+      await keep(await writer.stop());
     },
   };
 }

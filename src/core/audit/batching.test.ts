@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,21 +11,30 @@ import { type AuditLogOptions, type ClosableAuditLog, createAuditLog } from './a
 import { GENESIS_HASH, eventHash } from './chain.ts';
 import type { AuditEvent, AuditInput } from './port.ts';
 
-/** A real database whose transactions are counted. */
-function counting(db: Database): { db: Database; transactions: () => number } {
+/** A real database whose transactions are counted, and which can be made unreachable. */
+function counting(db: Database): { db: Database; transactions: () => number; down: (on: boolean) => void } {
   let n = 0;
+  let unreachable = false;
+  const refused = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
   const proxy = new Proxy(db, {
     get(target, key, receiver) {
       if (key === 'transaction')
         return (fn: Parameters<Database['transaction']>[0]) => {
           n += 1;
-          return target.transaction(fn);
+          return unreachable ? refused() : target.transaction(fn);
         };
+      if (key === 'ping') return (ms?: number) => (unreachable ? refused() : target.ping(ms));
       const value: unknown = Reflect.get(target, key, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { db: proxy, transactions: () => n };
+  return {
+    db: proxy,
+    transactions: () => n,
+    down: (on) => {
+      unreachable = on;
+    },
+  };
 }
 
 interface Setup extends AsyncDisposable {
@@ -33,6 +42,11 @@ interface Setup extends AsyncDisposable {
   readonly file: string;
   readonly metrics: ReturnType<typeof createMetrics>;
   transactions(): number;
+  /** Makes the database unreachable (true) or reachable again (false). */
+  down(on: boolean): void;
+  advance(ms: number): void;
+  /** A new audit log on the same database and file (the next start of the process). */
+  restart(): Promise<ClosableAuditLog>;
 }
 
 type Open = () => Promise<{ db: Database; drop: () => Promise<void> }>;
@@ -40,10 +54,11 @@ type Open = () => Promise<{ db: Database; drop: () => Promise<void> }>;
 async function setup(open: Open, extra: Partial<AuditLogOptions> = {}): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-audit-batch-'));
   const opened = await open();
-  const { db, transactions } = counting(opened.db);
+  const { db, transactions, down } = counting(opened.db);
   const metrics = createMetrics({ processMetrics: false });
   const file = join(dir, 'audit.jsonl');
-  const clock = { now: () => Date.parse('2026-01-01T00:00:00.000Z') };
+  let now = Date.parse('2026-01-01T00:00:00.000Z');
+  const clock = { now: () => now };
   const cleanup = async () => {
     await opened.db.close();
     await opened.drop();
@@ -61,7 +76,22 @@ async function setup(open: Open, extra: Partial<AuditLogOptions> = {}): Promise<
     file,
     metrics,
     transactions: () => transactions() - before,
-    [Symbol.asyncDispose]: cleanup,
+    down,
+    advance: (ms) => {
+      now += ms;
+    },
+    restart: () =>
+      createAuditLog({
+        db,
+        file,
+        clock,
+        log: silentLogger(),
+        metrics: createMetrics({ processMetrics: false }),
+      }),
+    [Symbol.asyncDispose]: async () => {
+      await audit.close();
+      await cleanup();
+    },
   };
 }
 
@@ -154,6 +184,77 @@ function suite(name: string, open: Open, options: { readonly skip?: string } = {
       await s.audit.record(input(301));
       assert.equal((await fileEvents(s.file)).length, 300);
       assert.equal(await sample(s, 'gatehouse_audit_write_failures_total', { sink: 'database' }), 1);
+    });
+
+    void it('holds events while the database is unreachable and writes them, in order and on time, when it returns', async () => {
+      await using s = await setup(open, { batchSize: 8 });
+      await s.audit.record(input(0));
+      s.down(true);
+      const started = performance.now();
+      for (let i = 1; i <= 40; i += 1) {
+        s.advance(1000);
+        // Each call returns while the database is down: callers are not held up by the outage.
+        await s.audit.record(input(i));
+      }
+      assert.ok(performance.now() - started < 2000, 'record did not wait for the database');
+      assert.equal((await fileEvents(s.file)).length, 1);
+      assert.ok((await sample(s, 'gatehouse_audit_held_events')) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      assert.ok((await sample(s, 'gatehouse_audit_write_retries_total')) >= 1);
+      s.down(false);
+      await s.audit.flush();
+      const events = await fileEvents(s.file);
+      assertLinear(events, 41);
+      assert.deepEqual(
+        events.map((e) => e.resource),
+        Array.from({ length: 41 }, (_, i) => `r/${i}`),
+      );
+      // Each event carries the time it was recorded, not the time the database came back.
+      assert.equal(events[40]?.time, '2026-01-01T00:00:40.000Z');
+      assert.equal(await sample(s, 'gatehouse_audit_held_events'), 0);
+      assert.equal(await sample(s, 'gatehouse_audit_write_failures_total', { sink: 'database' }), 0);
+      assert.deepEqual(await s.audit.verify(), { ok: true, checked: 41 });
+    });
+
+    void it('keeps events still held at shutdown in the spool and writes them at the next start', async () => {
+      await using s = await setup(open);
+      await s.audit.record(input(0));
+      s.down(true);
+      for (let i = 1; i <= 10; i += 1) await s.audit.record(input(i));
+      await s.audit.close();
+      assert.equal(await sample(s, 'gatehouse_audit_spooled_events_total'), 10);
+      const spool = (await readFile(`${s.file}.pending`, 'utf8')).trim().split('\n');
+      assert.equal(spool.length, 10);
+      // A line cut short by a crash while spooling is skipped, the others are kept.
+      await appendFile(`${s.file}.pending`, '{"input":{"actor":"x"');
+      s.down(false);
+      const next = await s.restart();
+      try {
+        const events = await fileEvents(s.file);
+        assertLinear(events, 11);
+        assert.deepEqual(
+          events.map((e) => e.resource),
+          Array.from({ length: 11 }, (_, i) => `r/${i}`),
+        );
+        await assert.rejects(readFile(`${s.file}.pending`), { code: 'ENOENT' });
+        assert.deepEqual(await next.verify(), { ok: true, checked: 11 });
+      } finally {
+        await next.close();
+      }
+    });
+
+    void it('keeps the spool when the database is still unreachable at the next start', async () => {
+      await using s = await setup(open);
+      s.down(true);
+      for (let i = 0; i < 3; i += 1) await s.audit.record(input(i));
+      await s.audit.close();
+      const next = await s.restart();
+      await next.close();
+      assert.equal((await readFile(`${s.file}.pending`, 'utf8')).trim().split('\n').length, 3);
+      s.down(false);
+      const third = await s.restart();
+      await third.close();
+      assertLinear(await fileEvents(s.file), 3);
     });
 
     void it('keeps the other events of a batch when the database refuses one', async () => {

@@ -52,4 +52,75 @@ void describe('group commit queue', () => {
     await queue.flush();
     assert.equal(errors.length, 1);
   });
+
+  void it('retries the suffix a batch hands back, lets producers go on meanwhile, and keeps order', async () => {
+    const written: number[] = [];
+    let refusals = 3;
+    const retries: number[] = [];
+    const queue = createGroupCommit<number>({
+      batchSize: 4,
+      capacity: 64,
+      retryDelay: () => 5,
+      onRetry: (attempt) => retries.push(attempt),
+      onError: (error) => assert.fail(String(error)),
+      async write(batch) {
+        if (refusals > 0) {
+          refusals -= 1;
+          // The first item went through, the rest wait for the sink.
+          written.push(batch[0] as number);
+          return batch.slice(1);
+        }
+        written.push(...batch);
+        return undefined;
+      },
+    });
+    await queue.push(0);
+    assert.equal(queue.holding, false);
+    await Promise.all([1, 2, 3, 4].map((i) => queue.push(i)));
+    await queue.flush();
+    assert.deepEqual(written, [0, 1, 2, 3, 4]);
+    assert.deepEqual(retries, [1, 2]);
+    assert.equal(queue.holding, false);
+  });
+
+  void it('stop makes one last attempt, then hands back what is still unwritten, in order', async () => {
+    let sinkUp = false;
+    const written: number[] = [];
+    const queue = createGroupCommit<number>({
+      batchSize: 2,
+      capacity: 16,
+      retryDelay: () => 60_000,
+      onError: (error) => assert.fail(String(error)),
+      async write(batch) {
+        if (!sinkUp) return batch;
+        written.push(...batch);
+        return [];
+      },
+    });
+    for (let i = 0; i < 5; i += 1) await queue.push(i);
+    assert.equal(queue.holding, true);
+    assert.equal(queue.depth, 5);
+    const started = performance.now();
+    assert.deepEqual(await queue.stop(), [0, 1, 2, 3, 4]);
+    assert.ok(performance.now() - started < 1000, 'stop did not wait for the retry delay');
+    await assert.rejects(queue.push(9), /stopped/);
+    assert.deepEqual(await queue.stop(), []);
+
+    // With the sink back, the last attempt writes everything.
+    const again = createGroupCommit<number>({
+      batchSize: 2,
+      capacity: 16,
+      retryDelay: () => 60_000,
+      onError: (error) => assert.fail(String(error)),
+      async write(batch) {
+        if (!sinkUp) return batch;
+        written.push(...batch);
+        return [];
+      },
+    });
+    for (let i = 0; i < 3; i += 1) await again.push(i);
+    sinkUp = true;
+    assert.deepEqual(await again.stop(), []);
+    assert.deepEqual(written, [0, 1, 2]);
+  });
 });

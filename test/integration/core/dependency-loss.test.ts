@@ -21,14 +21,17 @@ function through(url: string, proxy: TcpProxy): string {
 }
 
 const ready = async () => (await fetch(`${gw.url}/readyz`)).status;
-const login = async () => {
+const login = async (): Promise<{ status: number; body: { code?: string; accessToken?: string } }> => {
   const response = await fetch(`${gw.url}/api/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username: 'admin', password: PASSWORD }),
     signal: AbortSignal.timeout(20_000),
   });
-  return { status: response.status, body: (await response.json()) as { code?: string } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { code?: string; accessToken?: string },
+  };
 };
 
 /** Polls (bounded) until `read` returns `want`. */
@@ -75,9 +78,22 @@ describe('losing PostgreSQL and Redis at run time', { ...postgres.options, ...re
     const during = await login();
     assert.equal(during.status, 503);
     assert.equal(during.body.code, 'GW_ERR_STORAGE_UNAVAILABLE');
+    // An event recorded while the database is gone is held, not lost.
+    const cutAt = new Date().toISOString();
+    gw.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
     pgProxy.restore();
     await eventually(ready, 200);
     await eventually(async () => (await login()).status, 200);
+    const { body } = await login();
+    const reloads = async () => {
+      const response = await fetch(`${gw.url}/api/audit-logs?action=config.reload&from=${cutAt}`, {
+        headers: { authorization: `Bearer ${body.accessToken}` },
+      });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { events: unknown[] }).events.length;
+    };
+    await eventually(reloads, 1);
   });
 
   it('turns readiness false while Redis is gone, keeps serving, and recovers by itself', async () => {
