@@ -86,17 +86,20 @@ void describe('group commit queue', () => {
   void it('stop makes one last attempt, then hands back what is still unwritten, in order', async () => {
     let sinkUp = false;
     const written: number[] = [];
-    const queue = createGroupCommit<number>({
-      batchSize: 2,
-      capacity: 16,
-      retryDelay: () => 60_000,
-      onError: (error) => assert.fail(String(error)),
-      async write(batch) {
-        if (!sinkUp) return batch;
-        written.push(...batch);
-        return [];
-      },
-    });
+    // A sink that refuses everything while it is down.
+    const gated = () =>
+      createGroupCommit<number>({
+        batchSize: 2,
+        capacity: 16,
+        retryDelay: () => 60_000,
+        onError: (error) => assert.fail(String(error)),
+        async write(batch) {
+          if (!sinkUp) return batch;
+          written.push(...batch);
+          return [];
+        },
+      });
+    const queue = gated();
     for (let i = 0; i < 5; i += 1) await queue.push(i);
     assert.equal(queue.holding, true);
     assert.equal(queue.depth, 5);
@@ -107,17 +110,7 @@ void describe('group commit queue', () => {
     assert.deepEqual(await queue.stop(), []);
 
     // With the sink back, the last attempt writes everything.
-    const again = createGroupCommit<number>({
-      batchSize: 2,
-      capacity: 16,
-      retryDelay: () => 60_000,
-      onError: (error) => assert.fail(String(error)),
-      async write(batch) {
-        if (!sinkUp) return batch;
-        written.push(...batch);
-        return [];
-      },
-    });
+    const again = gated();
     for (let i = 0; i < 3; i += 1) await again.push(i);
     sinkUp = true;
     assert.deepEqual(await again.stop(), []);
