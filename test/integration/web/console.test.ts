@@ -50,7 +50,16 @@ describe('web console end to end', { timeout: 180_000 }, () => {
   it('admin: logs in, uploads, watches the scan approve, downloads and finds the audit entries', async (t) => {
     if (skip !== false || gateway === undefined) return t.skip(skip || 'no gateway');
     await using browser = await openBrowser(gateway.url);
-    await adminJourney(browser.page, PASSWORD, screenshots);
+    const gw = gateway;
+    await adminJourney(browser.page, PASSWORD, screenshots).catch((error: unknown) => {
+      // The gateway's warnings (a failed scan, say) tell why the page did not get there.
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\nGateway stderr:\n${gw.stderr()}`,
+        {
+          cause: error,
+        },
+      );
+    });
     for (const [path, name, heading] of [
       ['/registry', 'registry', 'Registry'],
       ['/health', 'health', 'Health'],
