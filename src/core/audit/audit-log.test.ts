@@ -10,7 +10,7 @@ import { createPostgresDatabase, createSqliteDatabase, type Database } from '#co
 import { isolatedPostgres, requirePostgres } from '#testing/services';
 import { type ClosableAuditLog, createAuditLog } from './audit-log.ts';
 import { eventHash } from './chain.ts';
-import type { AuditEvent, AuditLog } from './port.ts';
+import type { AuditEvent } from './port.ts';
 
 interface Fixture extends AsyncDisposable {
   readonly db: Database;
