@@ -1,6 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '#core/errors';
 import type { Metrics } from '#core/metrics';
-import type { AuthDependencies, AuthHooks } from './auth.ts';
+import { type AuthDependencies, type AuthHooks, ipAllowed } from './auth.ts';
 import type { ReadinessChecks } from './deps.ts';
 
 /** Route options that exempt probes and scrapes from shedding and rate limiting. */
@@ -14,8 +16,22 @@ export function registerBuiltinRoutes(
     readonly metrics: Metrics;
     readonly auth: AuthHooks;
     readonly authorize: AuthDependencies['authorize'];
+    /** `server.metrics`, read per request so a reload applies at once: who may scrape without an account. */
+    readonly metricsAccess: () => {
+      readonly allowedCidrs: readonly string[];
+      readonly token?: string | undefined;
+    };
   },
 ): void {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  /** True when the request carries the scrape token (compared in constant time). */
+  const hasScrapeToken = (request: FastifyRequest, token: string | undefined) => {
+    if (token === undefined) return false;
+    const scrapeToken = digest(token);
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), scrapeToken);
+  };
+
   // Liveness says only that the process still serves HTTP; a dependency outage must not make
   // an orchestrator restart a healthy process.
   app.get('/healthz', INFRASTRUCTURE_ROUTE, (_request, reply) =>
@@ -50,7 +66,18 @@ export function registerBuiltinRoutes(
       : { status: report.ok ? 'ok' : 'unavailable' };
   });
 
-  app.get('/metrics', INFRASTRUCTURE_ROUTE, async (_request, reply) => {
+  // Metric labels name namespaces, routes and packages: not for anyone who can reach the port.
+  app.get('/metrics', INFRASTRUCTURE_ROUTE, async function (request, reply) {
+    const access = deps.metricsAccess();
+    if (!hasScrapeToken(request, access.token) && !ipAllowed(request.clientIp, access.allowedCidrs)) {
+      await deps.auth.authenticate.call(this, request, reply);
+      const principal = request.principal;
+      if (principal === undefined || !deps.authorize(principal, 'health:read', { type: 'health' }).allowed)
+        throw new GatewayError('GW_ERR_RBAC_DENIED', {
+          message: 'Reading /metrics needs the health:read permission',
+          details: { action: 'health:read', resource: 'health' },
+        });
+    }
     const { contentType, body } = await deps.metrics.render();
     return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
   });

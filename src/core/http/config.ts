@@ -109,6 +109,30 @@ export const httpConfigSchema = object(
       },
       { default: {}, keyPattern: /^(admin|publisher|consumer|auditor|operator|reader)$/ },
     ),
+    metrics: object(
+      {
+        allowedCidrs: array(
+          cidr,
+          'Addresses or CIDRs that may scrape /metrics without credentials (loopback by default; [] for none)',
+          { default: ['127.0.0.0/8', '::1'] },
+        ),
+        token: optional(
+          string(
+            {
+              description:
+                'Bearer token a scraper may send instead (Prometheus `authorization` / `bearer_token_file`); at least 32 characters',
+              secret: true,
+            },
+            { minLength: 32 },
+          ),
+        ),
+      },
+      {
+        description:
+          'Who may read /metrics: these addresses, the scrape token, or any signed-in principal with health:read',
+        dynamic: true,
+      },
+    ),
     bodyLimit: size('Largest request body accepted unless a route raises it', { default: '1MiB', min: 1 }),
     cors: object(
       {

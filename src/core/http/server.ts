@@ -173,6 +173,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
     metrics: options.metrics,
     auth,
     authorize: options.authorize,
+    metricsAccess: () => section.current().metrics,
   });
 
   const drain = createDrain(app);
