@@ -113,6 +113,12 @@ async function auditUpload(
   });
 }
 
+/**
+ * Text fields a multipart upload may send before its file part. Five are meaningful; the bound
+ * keeps a client from holding the request open with endless small fields.
+ */
+export const MAX_MULTIPART_FIELDS = 16;
+
 /** Reads the leading fields of a multipart upload, then hands over the file part's stream. */
 async function multipartUpload(
   deps: RouteDeps,
@@ -121,8 +127,15 @@ async function multipartUpload(
   boundary: string,
 ) {
   const fields: Record<string, string> = {};
+  let fieldCount = 0;
   for await (const part of parseMultipart(request.body as AsyncIterable<Uint8Array>, boundary)) {
     if (part.fileName === undefined && part.name !== 'file') {
+      fieldCount += 1;
+      if (fieldCount > MAX_MULTIPART_FIELDS)
+        throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
+          message: `Multipart upload has more than ${MAX_MULTIPART_FIELDS} fields before its file part`,
+          details: { field: 'body', limit: MAX_MULTIPART_FIELDS },
+        });
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const c of part.body) {

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MAX_MULTIPART_FIELDS } from '../../../src/doors/artifacts/routes.ts';
 import { makeTgz } from '../../../src/doors/artifacts/scan/fixtures.ts';
 import { startDoor } from './harness.ts';
 
@@ -131,8 +132,37 @@ void describe('artifacts REST API', () => {
     );
     assert.equal(quota.status, 507);
     assert.equal(quota.json()['code'], 'GW_ERR_ARTIFACTS_QUOTA_EXCEEDED');
+    // Endless small fields before the file part: refused at the bound, not read on and on.
+    const boundary = 'gh-many-fields';
+    const field = (i: number) => `--${boundary}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nx\r\n`;
+    const many = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=c&version=1',
+      `${Array.from({ length: MAX_MULTIPART_FIELDS + 1 }, (_, i) => field(i)).join('')}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c"\r\n\r\ndata\r\n--${boundary}--\r\n`,
+      { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    );
+    assert.equal(many.status, 400);
+    assert.equal(many.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID');
+    assert.match(String(many.json()['detail']), /more than 16 fields/);
+    const enough = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=c&version=1',
+      `${Array.from({ length: MAX_MULTIPART_FIELDS }, (_, i) => field(i)).join('')}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c"\r\n\r\ndata\r\n--${boundary}--\r\n`,
+      { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    );
+    assert.equal(enough.status, 201, enough.body.toString());
     const events = await h.core.audit.query({ action: 'artifacts.upload' });
-    assert.deepEqual(events.events.map((e) => e.decision).sort(), ['allow', 'deny', 'deny', 'deny', 'deny']);
+    assert.deepEqual(events.events.map((e) => e.decision).sort(), [
+      'allow',
+      'allow',
+      'deny',
+      'deny',
+      'deny',
+      'deny',
+      'deny',
+    ]);
   });
 
   void it('detects a tampered stored blob at download', async () => {
