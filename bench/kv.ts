@@ -4,11 +4,15 @@
  *     authentication (a JWKS issuer run by this script), the rate limiter (generous quota, so it
  *     is evaluated but never refuses), metrics, audit, and a Redis driver on the same Redis,
  *  2. from this one Node process, drives Set and Get of 1 KiB values at concurrency 64:
- *     first with ioredis straight to Redis (SET/GET), then with a Connect gRPC client through
- *     the gateway (one HTTP/2 connection, like the single ioredis connection),
+ *     first with ioredis straight to Redis (SET/GET, one pipelined connection), then through the
+ *     gateway with a gRPC client on one HTTP/2 connection (like the single ioredis connection):
+ *     by default the lean node:http2 client of bench/kv/grpc-client.ts, with `--client connect`
+ *     the product's Connect client; as context, ioredis on 64 connections with one command in
+ *     flight each (no pipelining),
  *  3. prints ops/s, p50/p99 latency, CPU per call of this client process and of the gateway
  *     process, the gateway/direct ratio and the gateway's peak RSS.
- * Run: `node_modules/.bin/node bench/kv.ts [--seconds 10] [--concurrency 64] [--redis URL] [--audit every|summary]`.
+ * Run: `node_modules/.bin/node bench/kv.ts [--seconds 10] [--concurrency 64] [--redis URL] [--audit every|summary]
+ *   [--client lean|connect] [--cpu-prof-dir DIR]`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,8 +22,15 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { processEnvironment, testServices } from '#core/config';
+import {
+  GetRequestSchema,
+  GetResponseSchema,
+  SetRequestSchema,
+  SetResponseSchema,
+} from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import { createKvClient } from '../src/doors/kv/index.ts';
 import { AUDIENCE, ISSUER, startIdp } from '../test/integration/kv/harness.ts';
+import { createBenchGrpcClient } from './kv/grpc-client.ts';
 import { type LoadResult, runLoad } from './kv/load.ts';
 
 const { values } = parseArgs({
@@ -28,6 +39,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     redis: { type: 'string', default: testServices().redisUrl ?? 'redis://127.0.0.1:6379' },
     audit: { type: 'string', default: 'every' },
+    client: { type: 'string', default: 'lean' },
     'cpu-prof-dir': { type: 'string' },
   },
 });
@@ -36,6 +48,9 @@ const CONCURRENCY = Number(values.concurrency);
 const KEYS = 1000;
 const VALUE = Buffer.alloc(1024, 'v');
 const MAX_OPS = 5_000_000;
+if (values.client !== 'lean' && values.client !== 'connect') {
+  throw new TypeError(`--client must be "lean" or "connect", not "${values.client}"`);
+}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -127,37 +142,67 @@ async function main(): Promise<void> {
   const redis = new Redis(values.redis);
   try {
     const token = await idp.sign({ roles: ['operator:bench'], exp: Math.floor(Date.now() / 1000) + 3600 });
-    const client = createKvClient({
-      url: `https://127.0.0.1:${kvPort}`,
-      ca: readFileSync(join(home, 'tls', 'ca.crt'), 'utf8'),
-      token,
-      timeoutMs: 10_000,
-    });
+    const url = `https://127.0.0.1:${kvPort}`;
+    const ca = readFileSync(join(home, 'tls', 'ca.crt'), 'utf8');
+    const lean = createBenchGrpcClient({ url, ca, token, service: 'gatehouse.kv.v1.KvService' });
+    const connect = createKvClient({ url, ca, token, timeoutMs: 10_000 });
     const key = (i: number) => `k${i % KEYS}`;
+    const checkVersion = (r: { version: bigint }) => {
+      if (r.version <= 0n) throw new Error('Set answered without a version');
+    };
+    const checkFound = (r: { found: boolean; entry?: { value: Uint8Array } | undefined }) => {
+      if (!r.found || r.entry?.value.length !== VALUE.length) throw new Error('Get did not find the value');
+    };
+    const gwSet =
+      values.client === 'lean'
+        ? (i: number) =>
+            lean
+              .call('Set', SetRequestSchema, SetResponseSchema, {
+                namespace: 'bench',
+                key: key(i),
+                value: VALUE,
+              })
+              .then(checkVersion)
+        : (i: number) => connect.set({ namespace: 'bench', key: key(i), value: VALUE }).then(checkVersion);
+    const gwGet =
+      values.client === 'lean'
+        ? (i: number) =>
+            lean
+              .call('Get', GetRequestSchema, GetResponseSchema, { namespace: 'bench', key: key(i) })
+              .then(checkFound)
+        : (i: number) => connect.get({ namespace: 'bench', key: key(i) }).then(checkFound);
+    // No pipelining: every caller has its own connection with one command in flight.
+    const pool = Array.from({ length: CONCURRENCY }, () => new Redis(values.redis));
+    const pooled = (worker: number) => pool[worker] as Redis;
     const opts = { concurrency: CONCURRENCY, seconds: SECONDS, maxOps: MAX_OPS };
     const warm = { ...opts, seconds: 1 };
     // Warm-up: JIT, connections, the JWKS fetch and the keys both reads will find.
     await runLoad((i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE), warm);
-    await runLoad((i) => client.set({ namespace: 'bench', key: key(i), value: VALUE }), warm);
+    await runLoad((i, w) => pooled(w).get(`gatehouse-bench:direct:${key(i)}`), warm);
+    await runLoad(gwSet, warm);
     const results: [string, LoadResult][] = [];
     const gatewayCpuUs: Record<string, number> = {};
-    const phase = async (name: string, op: (i: number) => Promise<unknown>) => {
+    const phase = async (name: string, op: (i: number, worker: number) => Promise<unknown>) => {
       const cpu = cpuSeconds(gateway.pid);
       const r = await runLoad(op, opts);
       gatewayCpuUs[name] = ((cpuSeconds(gateway.pid) - cpu) / r.ops) * 1e6;
       results.push([name, r]);
     };
     await phase('direct ioredis SET', (i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE));
-    await phase('gateway gRPC Set', (i) => client.set({ namespace: 'bench', key: key(i), value: VALUE }));
+    await phase('unpipelined ioredis SET', (i, w) =>
+      pooled(w).set(`gatehouse-bench:direct:${key(i)}`, VALUE),
+    );
+    await phase('gateway gRPC Set', gwSet);
     await phase('direct ioredis GET', (i) => redis.getBuffer(`gatehouse-bench:direct:${key(i)}`));
-    await phase('gateway gRPC Get', (i) => client.get({ namespace: 'bench', key: key(i) }));
+    await phase('unpipelined ioredis GET', (i, w) => pooled(w).getBuffer(`gatehouse-bench:direct:${key(i)}`));
+    await phase('gateway gRPC Get', gwGet);
     const rss = peakRssMiB(gateway.pid);
     const loadAfter = loadavg()[0] ?? Number.NaN;
     const by = Object.fromEntries(results);
     const ratio = (a: string, b: string) =>
       ((by[a]?.opsPerSecond ?? 0) / (by[b]?.opsPerSecond ?? 1)).toFixed(2);
     console.log(
-      `\nkv benchmark: ${SECONDS}s per phase, concurrency ${CONCURRENCY}, 1 KiB values, ${KEYS} keys, audit ${values.audit}\n`,
+      `\nkv benchmark: ${SECONDS}s per phase, concurrency ${CONCURRENCY}, 1 KiB values, ${KEYS} keys, audit ${values.audit}, ${values.client} gRPC client\n`,
     );
     console.log(
       '| phase                    |     ops/s |  p50 ms |  p99 ms | errors | client µs | gateway µs |',
@@ -181,6 +226,8 @@ async function main(): Promise<void> {
         gatewayCpuPerCallUs: gatewayCpuUs,
       }),
     );
+    lean.close();
+    for (const c of pool) c.disconnect();
   } finally {
     redis.disconnect();
     gateway.kill('SIGTERM');

@@ -1,4 +1,7 @@
-/** A closed-loop load driver: `concurrency` workers call `op` back to back for `seconds`. */
+/**
+ * A closed-loop load driver: `concurrency` workers call `op` back to back for `seconds`; `op` gets
+ * the call's sequence number and the worker's index (0..concurrency-1).
+ */
 export interface LoadResult {
   readonly ops: number;
   readonly errors: number;
@@ -22,7 +25,7 @@ function percentile(sorted: Float64Array, p: number): number {
  * throughput and latency percentiles of the successful calls.
  */
 export async function runLoad(
-  op: (i: number) => Promise<unknown>,
+  op: (i: number, worker: number) => Promise<unknown>,
   options: { readonly concurrency: number; readonly seconds: number; readonly maxOps: number },
 ): Promise<LoadResult> {
   const latencies = new Float64Array(options.maxOps);
@@ -33,12 +36,12 @@ export async function runLoad(
   const cpu = process.cpuUsage();
   const started = performance.now();
   const deadline = started + options.seconds * 1000;
-  const worker = async () => {
+  const worker = async (_: unknown, w: number) => {
     while (issued < options.maxOps && performance.now() < deadline) {
       const i = issued++;
       const t = performance.now();
       try {
-        await op(i);
+        await op(i, w);
         latencies[done++] = performance.now() - t;
       } catch (error) {
         errors += 1;

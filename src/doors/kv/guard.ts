@@ -1,4 +1,4 @@
-import { type ConnectError, createContextKey, type HandlerContext } from '@connectrpc/connect';
+import type { ConnectError } from '@connectrpc/connect';
 import type { CoreServices } from '#core/app';
 import type { Credentials, PeerCertificateInfo } from '#core/auth';
 import { GatewayError, isGatewayError } from '#core/errors';
@@ -17,8 +17,20 @@ export interface CallPeer {
   readonly certificate?: PeerCertificateInfo;
 }
 
-/** Set by the listener for every request (connectNodeAdapter `contextValues`). */
-export const PEER = createContextKey<CallPeer>({ clientIp: '' }, { description: 'kv caller' });
+/**
+ * What a method needs from the transport that carries the call: the Connect handler (Connect,
+ * gRPC-Web, gRPC+JSON) and the direct gRPC path (`grpc-direct.ts`) each build one per call.
+ */
+export interface KvCallContext {
+  readonly peer: CallPeer;
+  readonly requestHeader: { get(name: string): string | null };
+  readonly responseHeader: { set(name: string, value: string): void };
+  /**
+   * The signal of one backend call: it aborts after `ms`, or earlier when the client cancels
+   * or its own deadline passes. A plain function (no `this`).
+   */
+  readonly within: (ms: number) => AbortSignal;
+}
 
 /** The metrics named by issue 5, item 9. */
 export interface KvMetrics {
@@ -33,7 +45,8 @@ export interface KvMetrics {
 export interface GuardedCall {
   readonly principal: Principal;
   readonly namespace: string;
-  readonly signal: AbortSignal;
+  /** See `KvCallContext.within`. */
+  readonly within: (ms: number) => AbortSignal;
 }
 
 export interface GuardOptions {
@@ -54,7 +67,7 @@ export interface Sizes<I, O> {
 const BEARER = /^Bearer\s+(\S+)$/i;
 const MAX_NAMESPACE_LABELS = 1000;
 
-function credentialsOf(ctx: HandlerContext, peer: CallPeer): Credentials {
+function credentialsOf(ctx: KvCallContext, peer: CallPeer): Credentials {
   const authorization = ctx.requestHeader.get('authorization') ?? '';
   const bearer = BEARER.exec(authorization)?.[1];
   const apiKey = ctx.requestHeader.get('x-api-key') ?? undefined;
@@ -96,7 +109,7 @@ export function createGuard(options: GuardOptions) {
     labels.add(namespace);
     return namespace;
   };
-  const authenticate = async (ctx: HandlerContext, peer: CallPeer, method: string, limits: KvLimits) => {
+  const authenticate = async (ctx: KvCallContext, peer: CallPeer, method: string, limits: KvLimits) => {
     const credentials = credentialsOf(ctx, peer);
     const cached = principals?.get(credentials);
     if (cached !== undefined) return cached;
@@ -155,10 +168,10 @@ export function createGuard(options: GuardOptions) {
     action: Action,
     sizes: Sizes<I, O>,
     handler: (message: I, call: GuardedCall) => Promise<O>,
-  ): (message: I, ctx: HandlerContext) => Promise<O> {
+  ): (message: I, ctx: KvCallContext) => Promise<O> {
     return async (message, ctx) => {
       const limits = options.limits();
-      const peer = ctx.values.get(PEER);
+      const peer = ctx.peer;
       const quota: Record<string, string> = {};
       let namespaceLabel = '';
       const stop = metrics.duration.startTimer({ method });
@@ -187,7 +200,7 @@ export function createGuard(options: GuardOptions) {
         });
         const inbound = await bandwidth.take(namespace, Math.max(1, sizes.request(message)));
         if (!inbound.allowed) throw limited('GW_ERR_KV_BANDWIDTH_EXCEEDED', inbound.retryAfterMs);
-        const out = await handler(message, { principal, namespace, signal: ctx.signal });
+        const out = await handler(message, { principal, namespace, within: ctx.within });
         const outBytes = sizes.response(out);
         // Responses are charged after the fact: the bytes were already read from the backend,
         // so an exhausted budget refuses the namespace's next calls instead.

@@ -189,7 +189,8 @@ export function createKvDoor(
         idleTimeoutMs: current.tls.idleTimeout,
         connectionsPerIp: () => config.current().limits.connectionsPerIp,
         readMaxBytes: current.limits.maxValueSize + MESSAGE_OVERHEAD,
-        routes: (router) => router.service(KvService, service),
+        service: KvService,
+        methods: service,
         activeConnections: metrics.activeConnections,
         log,
       });

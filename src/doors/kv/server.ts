@@ -3,18 +3,22 @@ import {
   constants,
   createSecureServer,
   type Http2SecureServer,
-  type Http2ServerRequest,
   type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createContextValues } from '@connectrpc/connect';
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { Logger } from '#core/log';
+import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import type { Gauge } from '#core/metrics';
 import { peerCertificateInfo, type TlsContextProvider } from '#core/tls';
-import { type CallPeer, PEER } from './guard.ts';
-import { createKvHandler } from './transport.ts';
+import { createGrpcDirect } from './grpc-direct.ts';
+import type { CallPeer } from './guard.ts';
+import type { KvMethods } from './service.ts';
+import { connectServiceOf, createKvHandler, PEER } from './transport.ts';
 
 // TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -26,9 +30,11 @@ export interface KvListenerOptions {
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly connectionsPerIp: () => number;
-  /** Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED from Connect. */
+  /** Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED. */
   readonly readMaxBytes: number;
-  readonly routes: (router: ConnectRouter) => void;
+  readonly service: typeof KvService;
+  /** The methods, served over gRPC directly and over Connect/gRPC-Web through ConnectRPC. */
+  readonly methods: KvMethods;
   readonly activeConnections: Gauge;
   readonly log: Logger;
 }
@@ -41,11 +47,12 @@ export interface KvListener {
   close(deadline: AbortSignal): Promise<void>;
 }
 
-function peerOf(req: Http2ServerRequest, cache: WeakMap<Http2Session, CallPeer>): CallPeer {
-  const session = req.stream.session;
+function peerOf(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, CallPeer>): CallPeer {
+  const session = stream.session;
   const cached = session === undefined ? undefined : cache.get(session);
   if (cached !== undefined) return cached;
-  const socket = req.socket as unknown as TLSSocket;
+  const socket = session?.socket as TLSSocket | undefined;
+  if (socket === undefined) return { clientIp: '' };
   const certificate = socket.authorized ? peerCertificateInfo(socket.getPeerCertificate()) : undefined;
   const peer: CallPeer = {
     clientIp: socket.remoteAddress ?? '',
@@ -68,9 +75,15 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   const handler = createKvHandler({
-    routes: options.routes,
+    routes: (router: ConnectRouter) => router.service(options.service, connectServiceOf(options.methods)),
     readMaxBytes: options.readMaxBytes,
-    contextValues: (req) => createContextValues().set(PEER, peerOf(req, peers)),
+    contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
+  });
+  const direct = createGrpcDirect({
+    service: options.service,
+    methods: options.methods,
+    readMaxBytes: options.readMaxBytes,
+    log,
   });
   const server: Http2SecureServer = createSecureServer(
     {
@@ -88,6 +101,24 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       maxSessionMemory: 64,
     },
     handler,
+  );
+  // node:http2 serves `handler` through its compatibility layer, a 'stream' listener that builds
+  // an Http2ServerRequest/Response pair per stream. gRPC calls with protobuf messages skip it
+  // (grpc-direct.ts); every other stream is handed to it unchanged.
+  const compat = server.listeners('stream');
+  const [toCompat] = compat;
+  if (compat.length !== 1 || toCompat === undefined) {
+    throw new TypeError(`Expected one HTTP/2 compatibility listener, found ${compat.length}`);
+  }
+  server.removeAllListeners('stream');
+  server.on(
+    'stream',
+    (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
+      if (!direct(stream, headers, peerOf(stream, peers))) {
+        Reflect.apply(toCompat, server, [stream, headers, flags, rawHeaders]);
+      }
+    },
   );
   const detach = options.tls.attach(server);
   server.on('connection', (socket: Socket) => {
@@ -116,9 +147,6 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     session.once('close', () => sessions.delete(session));
     // A session without any frame for the idle time (a slowloris holding a slot) is closed.
     session.setTimeout(options.idleTimeoutMs, () => session.destroy());
-  });
-  server.on('stream', (stream) => {
-    stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
   });
   server.on('unknownProtocol', (socket: TLSSocket) => socket.destroy());
   server.on('tlsClientError', (error: Error) =>

@@ -13,7 +13,7 @@ import {
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import type { KvEntry } from './drivers/driver.ts';
 import type { DriverRegistry } from './drivers/registry.ts';
-import type { Guard, GuardedCall } from './guard.ts';
+import type { Guard, GuardedCall, KvCallContext } from './guard.ts';
 import {
   checkBatchSize,
   checkExpectedVersion,
@@ -37,21 +37,38 @@ export interface KvServiceOptions {
 }
 
 type EntryInit = MessageInitShape<typeof EntrySchema>;
+type Impl = ServiceImpl<typeof KvService>;
+
+/**
+ * Every method of the API, independent of the protocol that carries it: the Connect handler
+ * and the direct gRPC path call the same functions.
+ */
+export type KvMethods = {
+  readonly [K in keyof Impl]: (
+    message: Parameters<Impl[K]>[0],
+    ctx: KvCallContext,
+  ) => Promise<Awaited<ReturnType<Impl[K]>>>;
+};
 
 const none = () => 0;
 const keyBytes = (m: { namespace: string; key?: string }) => m.key?.length ?? 0;
+/** Bytes a read request names (namespace and keys), for the namespace bandwidth limit. */
+const readBytes = (m: { namespace: string; key?: string; keys?: readonly string[]; prefix?: string }) =>
+  m.namespace.length +
+  (m.key?.length ?? 0) +
+  (m.prefix?.length ?? 0) +
+  (m.keys === undefined ? 0 : m.keys.reduce((n, k) => n + k.length, 0));
 
 /**
  * The KvService handlers: validate every field, route to the namespace's driver under a
  * deadline (the client's, capped by the driver's), and shape the answer. Security checks
  * happen in the guard around each handler.
  */
-export function createKvService(options: KvServiceOptions): ServiceImpl<typeof KvService> {
+export function createKvService(options: KvServiceOptions): KvMethods {
   const { guard, registry, clock } = options;
   const route = (call: GuardedCall) => {
     const { name, driver } = registry.route(call.namespace);
-    const signal = AbortSignal.any([call.signal, AbortSignal.timeout(options.timeoutOf(name))]);
-    return { driver, o: { signal } };
+    return { driver, o: { signal: call.within(options.timeoutOf(name)) } };
   };
   const toEntry = (e: KvEntry): EntryInit => ({
     key: e.key,
@@ -65,7 +82,7 @@ export function createKvService(options: KvServiceOptions): ServiceImpl<typeof K
     method: string,
     response: (o: O) => number,
     handler: (m: I, c: GuardedCall) => Promise<O>,
-  ) => guard<I, O>(method, 'kv:read', { request: (m) => JSON.stringify(m).length, response }, handler);
+  ) => guard<I, O>(method, 'kv:read', { request: readBytes, response }, handler);
   const write = <I extends { namespace: string }, O>(
     method: string,
     request: (m: I) => number,

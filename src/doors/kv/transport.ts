@@ -1,7 +1,42 @@
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { type ConnectRouter, type ContextValues, createConnectRouter } from '@connectrpc/connect';
+import {
+  type ConnectRouter,
+  type ContextValues,
+  createConnectRouter,
+  createContextKey,
+  type HandlerContext,
+  type ServiceImpl,
+} from '@connectrpc/connect';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
+import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import type { CallPeer, KvCallContext } from './guard.ts';
+import type { KvMethods } from './service.ts';
+
+/** Set by the listener for every request that goes through Connect (`contextValues`). */
+export const PEER = createContextKey<CallPeer>({ clientIp: '' }, { description: 'kv caller' });
+
+function callContextOf(ctx: HandlerContext): KvCallContext {
+  return {
+    peer: ctx.values.get(PEER),
+    requestHeader: ctx.requestHeader,
+    responseHeader: ctx.responseHeader,
+    // Connect aborts ctx.signal when the client cancels or its deadline passes.
+    within: (ms) => AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)]),
+  };
+}
+
+/** The kv methods as a Connect service implementation (Connect, gRPC-Web, gRPC with JSON). */
+export function connectServiceOf(methods: KvMethods): ServiceImpl<typeof KvService> {
+  const impl: Record<string, (message: never, ctx: HandlerContext) => Promise<unknown>> = {};
+  for (const [name, run] of Object.entries(methods) as [
+    string,
+    (m: never, c: KvCallContext) => Promise<unknown>,
+  ][]) {
+    impl[name] = (message, ctx) => run(message, callContextOf(ctx));
+  }
+  return impl as unknown as ServiceImpl<typeof KvService>;
+}
 
 // ConnectRPC reports these decode failures as INTERNAL; they are the client's fault.
 const CLIENT_FAULT = /^(parse(%20| )binary|received(%20| )compressed(%20| )envelope)/;

@@ -1,0 +1,91 @@
+/**
+ * A minimal unary gRPC client on node:http2 for the kv benchmark's load side: one HTTP/2
+ * session, each call one stream with the 5-byte length-prefixed protobuf message, the answer
+ * read from the data frames and the status from the trailers (or a trailers-only answer).
+ * It exists so that the load generator costs less CPU per call than the gateway it measures
+ * (the Connect client spends ~0.5 ms per call); it is not the product's client.
+ */
+import { type ClientHttp2Session, connect, constants } from 'node:http2';
+import {
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  create,
+  toBinary,
+} from '@bufbuild/protobuf';
+
+export interface BenchGrpcClient {
+  call<I extends DescMessage, O extends DescMessage>(
+    method: string,
+    input: I,
+    output: O,
+    message: MessageInitShape<I>,
+  ): Promise<MessageShape<O>>;
+  close(): void;
+}
+
+export function createBenchGrpcClient(options: {
+  readonly url: string;
+  readonly ca: string;
+  readonly token: string;
+  readonly service: string;
+}): BenchGrpcClient {
+  const session: ClientHttp2Session = connect(options.url, {
+    ca: options.ca,
+    servername: 'localhost',
+    minVersion: 'TLSv1.3',
+  });
+  session.on('error', () => undefined);
+  const authorization = `Bearer ${options.token}`;
+  return {
+    call(method, input, output, message) {
+      const body = toBinary(input, create(input, message));
+      const frame = Buffer.allocUnsafe(5 + body.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      return new Promise((resolve, reject) => {
+        const stream = session.request({
+          [constants.HTTP2_HEADER_METHOD]: 'POST',
+          [constants.HTTP2_HEADER_PATH]: `/${options.service}/${method}`,
+          'content-type': 'application/grpc+proto',
+          te: 'trailers',
+          authorization,
+        });
+        let status: string | undefined;
+        let detail = '';
+        const chunks: Buffer[] = [];
+        stream.on('response', (headers) => {
+          // A trailers-only answer carries the status in the headers.
+          const s = headers['grpc-status'];
+          if (typeof s === 'string') {
+            status = s;
+            detail = String(headers['grpc-message'] ?? '');
+          }
+        });
+        stream.on('trailers', (trailers) => {
+          status = String(trailers['grpc-status']);
+          detail = String(trailers['grpc-message'] ?? '');
+        });
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('error', reject);
+        stream.on('end', () => {
+          if (status !== '0') {
+            reject(new Error(`grpc-status ${status}: ${decodeURIComponent(detail)}`));
+            return;
+          }
+          const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+          const length = data.length >= 5 ? data.readUInt32BE(1) : -1;
+          if (length !== data.length - 5) {
+            reject(new Error(`Malformed gRPC answer of ${data.length} bytes`));
+            return;
+          }
+          resolve(fromBinary(output, data.subarray(5)));
+        });
+        stream.end(frame);
+      });
+    },
+    close: () => session.close(),
+  };
+}

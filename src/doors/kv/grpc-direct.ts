@@ -1,0 +1,317 @@
+import {
+  constants,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { create, type DescMessage, type DescService, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ConnectError } from '@connectrpc/connect';
+import type { Logger } from '#core/log';
+import { toConnectError } from './errors.ts';
+import type { CallPeer, KvCallContext } from './guard.ts';
+import type { KvMethods } from './service.ts';
+
+/** gRPC status codes this file answers by itself (the methods' own come from the guard). */
+const STATUS = {
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+} as const;
+
+/** The content types of the gRPC protocol with protobuf messages; gRPC+JSON stays with Connect. */
+const GRPC_PROTO = /^application\/grpc(\+proto)?$/i;
+const TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+const FLAG_COMPRESSED = 0x01;
+const FRAME_HEAD = 5;
+
+// Abort reasons, built once: they only become the `cause` of the driver's UNAVAILABLE error.
+const CANCELLED = new Error('The client cancelled the call');
+const DRIVER_DEADLINE = new Error('The driver deadline passed');
+const CLIENT_DEADLINE = new Error('The client deadline passed');
+
+/** The client's `grpc-timeout` in milliseconds; undefined without one, NaN when malformed. */
+export function parseGrpcTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = TIMEOUT.exec(value);
+  if (match === null) return Number.NaN;
+  return Number(match[1]) * (TIMEOUT_UNIT_MS[match[2] ?? ''] ?? Number.NaN);
+}
+
+interface Route {
+  readonly input: DescMessage;
+  readonly output: DescMessage;
+  readonly run: (message: never, ctx: KvCallContext) => Promise<unknown>;
+}
+
+export interface GrpcDirectOptions {
+  readonly service: DescService;
+  readonly methods: KvMethods;
+  /** Largest request message in bytes; a longer one gets RESOURCE_EXHAUSTED before it is read. */
+  readonly readMaxBytes: number;
+  readonly log: Logger;
+}
+
+/**
+ * Serves the unary kv methods over the gRPC protocol (protobuf messages) straight on a
+ * node:http2 stream: one length-prefixed message in, one `respond`, one DATA frame and the
+ * trailers out (an error is a trailers-only answer). The methods are the same functions the
+ * Connect handler calls, so authentication, authorization, validation, limits, metrics, audit
+ * and error mapping are the same; this path only saves the generic RPC pipeline per call.
+ * Returns false for a stream it does not serve (another content type or HTTP method), which
+ * then goes to the Connect handler (Connect, gRPC-Web, gRPC+JSON).
+ */
+export function createGrpcDirect(options: GrpcDirectOptions) {
+  const routes = new Map<string, Route>();
+  for (const method of options.service.methods) {
+    if (method.methodKind !== 'unary') continue;
+    const run = (options.methods as unknown as Record<string, Route['run'] | undefined>)[method.localName];
+    if (run === undefined) throw new TypeError(`The kv method "${method.name}" has no implementation`);
+    routes.set(`/${options.service.typeName}/${method.name}`, {
+      input: method.input,
+      output: method.output,
+      run,
+    });
+  }
+  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, peer: CallPeer): boolean => {
+    const contentType = headers['content-type'];
+    if (headers[':method'] !== 'POST' || contentType === undefined || !GRPC_PROTO.test(contentType)) {
+      return false;
+    }
+    const call = new DirectCall(stream, headers, contentType, peer, options);
+    const route = routes.get(headers[':path'] ?? '');
+    if (route === undefined) {
+      call.refuse(STATUS.UNIMPLEMENTED, 'Unknown method');
+      return true;
+    }
+    const encoding = call.get('grpc-encoding');
+    if (encoding !== null && encoding !== 'identity') {
+      call.refuse(STATUS.UNIMPLEMENTED, `Message encoding "${encoding.slice(0, 32)}" is not supported`, {
+        'grpc-accept-encoding': 'identity',
+      });
+      return true;
+    }
+    const timeoutMs = parseGrpcTimeout(call.get('grpc-timeout') ?? undefined);
+    if (Number.isNaN(timeoutMs)) {
+      call.refuse(STATUS.INVALID_ARGUMENT, 'Malformed grpc-timeout header');
+      return true;
+    }
+    call.start(route, timeoutMs);
+    return true;
+  };
+}
+
+/** One call on the direct path; it is also the call's KvCallContext. */
+class DirectCall implements KvCallContext {
+  readonly requestHeader = this;
+  readonly responseHeader = this;
+  readonly within: (ms: number) => AbortSignal;
+  private route: Route | undefined;
+  private answered = false;
+  private chunks: Buffer[] = [];
+  private received = 0;
+  /** Length of the message from its prefix, -1 until five bytes arrived. */
+  private length = -1;
+  private controller: AbortController | undefined;
+  private driverTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineAt = Number.POSITIVE_INFINITY;
+  private answerHeaders: OutgoingHttpHeaders | undefined;
+  private readonly stream: ServerHttp2Stream;
+  private readonly headers: IncomingHttpHeaders;
+  private readonly contentType: string;
+  private readonly options: GrpcDirectOptions;
+  readonly peer: CallPeer;
+
+  constructor(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    contentType: string,
+    peer: CallPeer,
+    options: GrpcDirectOptions,
+  ) {
+    this.stream = stream;
+    this.headers = headers;
+    this.contentType = contentType;
+    this.peer = peer;
+    this.options = options;
+    this.within = (ms) => this.arm(ms);
+  }
+
+  /** KvCallContext.requestHeader. */
+  get(name: string): string | null {
+    const value = this.headers[name];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  /** KvCallContext.responseHeader. */
+  set(name: string, value: string): void {
+    (this.answerHeaders ??= {})[name] = value;
+  }
+
+  start(route: Route, timeoutMs: number | undefined): void {
+    this.route = route;
+    const { stream } = this;
+    if (timeoutMs !== undefined) {
+      this.deadlineAt = Date.now() + timeoutMs;
+      this.deadlineTimer = setTimeout(() => this.onDeadline(), timeoutMs);
+    }
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onEnd());
+    // A client that resets the stream or goes away: stop the backend call, answer nothing.
+    stream.on('close', () => this.finish(CANCELLED));
+    stream.on('error', () => undefined);
+  }
+
+  /** A trailers-only answer before the call reached a method. */
+  refuse(code: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+    this.stream.on('error', () => undefined);
+    this.answerError(code, message, extra);
+  }
+
+  private arm(ms: number): AbortSignal {
+    const controller = (this.controller ??= new AbortController());
+    if (this.driverTimer !== undefined) clearTimeout(this.driverTimer);
+    const left = Math.min(ms, this.deadlineAt - Date.now());
+    this.driverTimer = setTimeout(() => controller.abort(DRIVER_DEADLINE), Math.max(0, left));
+    return controller.signal;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.answered) return;
+    this.received += chunk.length;
+    this.chunks.push(chunk);
+    if (this.length < 0 && this.received >= FRAME_HEAD) {
+      const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
+      const flags = head[0] ?? 0;
+      this.length = head.readUInt32BE(1);
+      if (this.length > this.options.readMaxBytes) {
+        this.fail(
+          STATUS.RESOURCE_EXHAUSTED,
+          `Message of ${this.length} bytes exceeds the limit of ${this.options.readMaxBytes} bytes`,
+        );
+        return;
+      }
+      if (flags === FLAG_COMPRESSED) {
+        this.fail(STATUS.INVALID_ARGUMENT, 'Compressed message without a grpc-encoding');
+        return;
+      }
+      if (flags !== 0) {
+        this.fail(STATUS.INVALID_ARGUMENT, `Message frame has unknown flags ${flags}`);
+        return;
+      }
+    }
+    if (this.length >= 0 && this.received > FRAME_HEAD + this.length) {
+      this.fail(STATUS.INVALID_ARGUMENT, 'More than one message for a unary method');
+    }
+  }
+
+  private onEnd(): void {
+    if (this.answered) return;
+    const route = this.route;
+    if (route === undefined || this.length < 0 || this.received < FRAME_HEAD + this.length) {
+      this.fail(STATUS.INVALID_ARGUMENT, 'Missing or truncated request message');
+      return;
+    }
+    const whole = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    this.chunks = [];
+    let message: unknown;
+    try {
+      message = fromBinary(route.input, whole.subarray(FRAME_HEAD, FRAME_HEAD + this.length));
+    } catch {
+      this.fail(STATUS.INVALID_ARGUMENT, 'Request message is not a valid protobuf message');
+      return;
+    }
+    route.run(message as never, this).then(
+      (out) => this.answerMessage(route, out),
+      (error: unknown) => this.answerThrown(error),
+    );
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    this.controller?.abort(CLIENT_DEADLINE);
+    this.fail(STATUS.DEADLINE_EXCEEDED, 'Deadline exceeded');
+  }
+
+  /** Ends the call's timers and its backend signal; true the first time only. */
+  private finish(reason: Error | undefined): boolean {
+    if (this.answered) return false;
+    this.answered = true;
+    this.chunks = [];
+    if (this.driverTimer !== undefined) clearTimeout(this.driverTimer);
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    if (reason !== undefined) this.controller?.abort(reason);
+    return true;
+  }
+
+  private fail(code: number, message: string): void {
+    if (this.finish(CANCELLED)) this.answerError(code, message, {});
+  }
+
+  private answerMessage(route: Route, out: unknown): void {
+    if (!this.finish(undefined)) return;
+    let body: Uint8Array;
+    try {
+      body = toBinary(route.output, create(route.output, out as never));
+    } catch (error) {
+      this.answerConnectError(toConnectError(error, this.options.log).error);
+      return;
+    }
+    const { stream } = this;
+    if (stream.destroyed || stream.closed) return;
+    const frame = Buffer.allocUnsafe(FRAME_HEAD + body.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, FRAME_HEAD);
+    stream.respond(
+      { ':status': 200, 'content-type': this.contentType, ...this.answerHeaders },
+      { waitForTrailers: true },
+    );
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(frame);
+  }
+
+  private answerThrown(error: unknown): void {
+    if (!this.finish(undefined)) return;
+    // The guard maps every failure of a method to a ConnectError (status, safe message, code
+    // and errorId); anything else is mapped here the same way.
+    this.answerConnectError(
+      error instanceof ConnectError ? error : toConnectError(error, this.options.log).error,
+    );
+  }
+
+  private answerConnectError(error: ConnectError): void {
+    const extra: OutgoingHttpHeaders = {};
+    for (const [name, value] of error.metadata) extra[name] = value;
+    this.answerError(error.code, error.rawMessage, extra);
+  }
+
+  /** A trailers-only answer: HTTP 200 with the status in the one HEADERS frame. */
+  private answerError(code: number, message: string, extra: OutgoingHttpHeaders): void {
+    const { stream } = this;
+    if (stream.destroyed || stream.closed) return;
+    stream.respond(
+      {
+        ...extra,
+        ':status': 200,
+        'content-type': this.contentType,
+        'grpc-status': String(code),
+        'grpc-message': encodeURIComponent(message),
+      },
+      { endStream: true },
+    );
+    // The client may still be sending (an oversized message, a refusal before the body): a
+    // RST_STREAM NO_ERROR after the answer tells it to stop (RFC 9113, section 8.1).
+    if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
+  }
+}
