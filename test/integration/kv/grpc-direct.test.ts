@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { type ClientHttp2Session, connect, constants, type IncomingHttpHeaders } from 'node:http2';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  GetResponseSchema,
+  SetRequestSchema,
+  SetResponseSchema,
+  GetRequestSchema,
+} from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { parseGrpcTimeout } from '../../../src/doors/kv/grpc-direct.ts';
+import { type KvGateway, startKvGateway } from './harness.ts';
+
+const SERVICE = '/gatehouse.kv.v1.KvService';
+
+interface Answer {
+  readonly headers: IncomingHttpHeaders;
+  readonly trailers: IncomingHttpHeaders | undefined;
+  readonly data: Buffer;
+  /** grpc-status from the trailers, or from the headers of a trailers-only answer. */
+  readonly status: string | undefined;
+  readonly message: string;
+  /** RST_STREAM code seen by the client (0 when the stream closed normally). */
+  readonly rstCode: number;
+}
+
+function frame(body: Uint8Array, flags = 0, length = body.length): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt8(flags, 0);
+  head.writeUInt32BE(length, 1);
+  return Buffer.concat([head, body]);
+}
+
+void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
+  let gw: KvGateway;
+  let session: ClientHttp2Session;
+  let token: string;
+  let blackhole: Server;
+  const sockets = new Set<Socket>();
+
+  /** One raw call. */
+  const call = (path: string, body: Buffer, headers: Record<string, string> = {}): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      const stream = session.request({
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        authorization: `Bearer ${token}`,
+        ...headers,
+      });
+      let answerHeaders: IncomingHttpHeaders = {};
+      let trailers: IncomingHttpHeaders | undefined;
+      const chunks: Buffer[] = [];
+      stream.on('response', (h) => {
+        answerHeaders = h;
+      });
+      stream.on('trailers', (t) => {
+        trailers = t;
+      });
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('error', reject);
+      stream.on('close', () => {
+        const source = trailers ?? answerHeaders;
+        resolve({
+          headers: answerHeaders,
+          trailers,
+          data: Buffer.concat(chunks),
+          status: source['grpc-status'] as string | undefined,
+          message: decodeURIComponent((source['grpc-message'] as string | undefined) ?? ''),
+          rstCode: stream.rstCode ?? 0,
+        });
+      });
+      stream.end(body);
+    });
+  const setFrame = (namespace: string, key: string, value: string) =>
+    frame(
+      toBinary(SetRequestSchema, create(SetRequestSchema, { namespace, key, value: Buffer.from(value) })),
+    );
+  const getFrame = (namespace: string, key: string) =>
+    frame(toBinary(GetRequestSchema, create(GetRequestSchema, { namespace, key })));
+
+  before(async () => {
+    // A backend that accepts and never answers: the call waits for its deadline.
+    blackhole = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+    const hole = (blackhole.address() as { port: number }).port;
+    gw = await startKvGateway({
+      kv: {
+        drivers: {
+          embedded: { type: 'memory' },
+          slow: { type: 'redis', url: `redis://127.0.0.1:${hole}`, timeout: '5s' },
+        },
+        namespaces: { slow: 'slow' },
+        limits: { maxValueSize: '4KiB' },
+      },
+    });
+    token = await gw.token(['operator:orders', 'operator:slow']);
+    session = connect(gw.url, { ca: gw.ca, servername: 'localhost' });
+  });
+  after(async () => {
+    session?.close();
+    await gw?.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => blackhole?.close(r));
+  });
+
+  void it('answers a call with one message, the content type it was asked in, and grpc-status 0 in the trailers', async () => {
+    const set = await call(`${SERVICE}/Set`, setFrame('orders', 'a', 'hello'), {
+      'content-type': 'application/grpc+proto',
+    });
+    assert.equal(set.status, '0');
+    assert.equal(set.headers[':status'], 200);
+    assert.equal(set.headers['content-type'], 'application/grpc+proto');
+    assert.equal(set.headers['grpc-status'], undefined, 'the status is in the trailers');
+    assert.ok(Number(set.headers['ratelimit-limit']) > 0, 'quota headers');
+    assert.equal(set.data.readUInt32BE(1), set.data.length - 5);
+    const version = fromBinary(SetResponseSchema, set.data.subarray(5)).version;
+    assert.ok(version > 0n);
+    const get = await call(`${SERVICE}/Get`, getFrame('orders', 'a'));
+    assert.equal(get.status, '0');
+    assert.equal(get.headers['content-type'], 'application/grpc');
+    const answer = fromBinary(GetResponseSchema, get.data.subarray(5));
+    assert.equal(answer.found, true);
+    assert.equal(Buffer.from(answer.entry?.value ?? []).toString(), 'hello');
+    assert.equal(answer.entry?.version, version);
+  });
+
+  void it('maps method errors to a trailers-only answer with the code, the errorId and no internal detail', async () => {
+    const saved = token;
+    token = 'not-a-jwt';
+    const unauthenticated = await call(`${SERVICE}/Get`, getFrame('orders', 'a'));
+    token = saved;
+    assert.equal(unauthenticated.status, '16');
+    assert.equal(unauthenticated.trailers, undefined, 'trailers-only');
+    assert.equal(unauthenticated.data.length, 0);
+    assert.match(String(unauthenticated.headers['gatehouse-error-code']), /^GW_ERR_AUTH_/);
+    assert.match(String(unauthenticated.headers['gatehouse-error-id']), /^[0-9a-f-]{36}$/);
+    const denied = await call(`${SERVICE}/Get`, getFrame('payments', 'a'));
+    assert.equal(denied.status, '7');
+    assert.equal(denied.headers['gatehouse-error-code'], 'GW_ERR_RBAC_DENIED');
+    // The message is percent-encoded on the wire (its quotes and spaces) and decodes back.
+    const bad = await call(`${SERVICE}/Get`, getFrame('orders', 'é\u0000'));
+    assert.equal(bad.status, '3');
+    assert.match(String(bad.headers['grpc-message']), /^[\x20-\x7e]*$/, 'only printable ASCII on the wire');
+    assert.match(String(bad.headers['grpc-message']), /%22key%22/);
+    assert.match(bad.message, /"key"/);
+  });
+
+  void it('refuses unknown methods, compressed messages and unsupported encodings', async () => {
+    const unknown = await call(`${SERVICE}/Drop`, getFrame('orders', 'a'));
+    assert.equal(unknown.headers[':status'], 200);
+    assert.equal(unknown.status, '12');
+    const otherService = await call('/grpc.health.v1.Health/Check', frame(new Uint8Array(0)));
+    assert.equal(otherService.status, '12');
+    const gzip = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-encoding': 'gzip' });
+    assert.equal(gzip.status, '12');
+    assert.equal(gzip.headers['grpc-accept-encoding'], 'identity');
+    const identity = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-encoding': 'identity' });
+    assert.equal(identity.status, '0');
+    const flagged = await call(`${SERVICE}/Get`, frame(getFrame('orders', 'a').subarray(5), 1));
+    assert.equal(flagged.status, '3');
+    assert.match(flagged.message, /Compressed/);
+    const strange = await call(`${SERVICE}/Get`, frame(getFrame('orders', 'a').subarray(5), 0x80));
+    assert.equal(strange.status, '3');
+  });
+
+  void it('refuses missing, truncated, doubled and undecodable messages with INVALID_ARGUMENT', async () => {
+    const empty = await call(`${SERVICE}/Get`, Buffer.alloc(0));
+    assert.equal(empty.status, '3');
+    const head = await call(`${SERVICE}/Get`, Buffer.from([0, 0, 0]));
+    assert.equal(head.status, '3');
+    const message = getFrame('orders', 'a');
+    const cut = await call(`${SERVICE}/Get`, message.subarray(0, message.length - 2));
+    assert.equal(cut.status, '3');
+    assert.match(cut.message, /truncated/);
+    const twice = await call(`${SERVICE}/Get`, Buffer.concat([message, message]));
+    assert.equal(twice.status, '3');
+    assert.match(twice.message, /More than one message/);
+    // Field 1 (namespace) with wire type 2 and a length past the end of the message.
+    const garbage = await call(`${SERVICE}/Get`, frame(Buffer.from([0x0a, 0x7f, 0x61])));
+    assert.equal(garbage.status, '3');
+    assert.match(garbage.message, /not a valid protobuf/);
+  });
+
+  void it('refuses an oversized message from its length prefix, without waiting for the body', async () => {
+    // The client announces 64 MiB, sends 16 bytes and keeps the stream open: the answer comes anyway.
+    const started = performance.now();
+    const huge = await new Promise<Answer>((resolve, reject) => {
+      const stream = session.request({
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: `${SERVICE}/Set`,
+        'content-type': 'application/grpc',
+        authorization: `Bearer ${token}`,
+      });
+      let headers: IncomingHttpHeaders = {};
+      stream.on('response', (h) => {
+        headers = h;
+      });
+      stream.on('error', reject);
+      stream.on('close', () =>
+        resolve({
+          headers,
+          trailers: undefined,
+          data: Buffer.alloc(0),
+          status: headers['grpc-status'] as string | undefined,
+          message: decodeURIComponent(String(headers['grpc-message'] ?? '')),
+          rstCode: stream.rstCode ?? 0,
+        }),
+      );
+      stream.write(frame(Buffer.alloc(16), 0, 64 * 1024 * 1024));
+    });
+    assert.equal(huge.status, '8');
+    assert.match(huge.message, /exceeds the limit/);
+    assert.equal(huge.rstCode, constants.NGHTTP2_NO_ERROR, 'told to stop uploading');
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  void it('honours grpc-timeout: DEADLINE_EXCEEDED long before the driver deadline, and the connection stays usable', async () => {
+    const started = performance.now();
+    const slow = await call(`${SERVICE}/Get`, getFrame('slow', 'a'), { 'grpc-timeout': '300m' });
+    const elapsed = performance.now() - started;
+    assert.equal(slow.status, '4');
+    assert.ok(elapsed >= 250 && elapsed < 3000, `answered after ${elapsed.toFixed(0)} ms`);
+    const malformed = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-timeout': '10 seconds' });
+    assert.equal(malformed.status, '3');
+    const fine = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-timeout': '5S' });
+    assert.equal(fine.status, '0');
+  });
+
+  void it('leaves other content types and HTTP methods to ConnectRPC', async () => {
+    // gRPC with JSON messages is not the direct path's; ConnectRPC serves it.
+    const json = Buffer.from(JSON.stringify({ namespace: 'orders', key: 'a' }));
+    const viaConnect = await call(`${SERVICE}/Get`, frame(json), { 'content-type': 'application/grpc+json' });
+    assert.equal(viaConnect.status, '0');
+    assert.equal(viaConnect.headers['content-type'], 'application/grpc+json');
+    assert.match(viaConnect.data.subarray(5).toString(), /"found":true/);
+    const plain = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'content-type': 'text/plain' });
+    assert.equal(plain.headers[':status'], 415);
+    const put = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { ':method': 'PUT' });
+    assert.equal(put.headers[':status'], 405);
+  });
+
+  void it('parses grpc-timeout values of every unit', () => {
+    assert.equal(parseGrpcTimeout(undefined), undefined);
+    assert.equal(parseGrpcTimeout('1H'), 3_600_000);
+    assert.equal(parseGrpcTimeout('2M'), 120_000);
+    assert.equal(parseGrpcTimeout('3S'), 3000);
+    assert.equal(parseGrpcTimeout('40m'), 40);
+    assert.equal(parseGrpcTimeout('5000u'), 5);
+    assert.equal(parseGrpcTimeout('7000000n'), 7);
+    for (const bad of ['', '5', 'S', '123456789S', '-1S', '1.5S', '1s ', '1x']) {
+      assert.ok(Number.isNaN(parseGrpcTimeout(bad)), bad);
+    }
+  });
+});
