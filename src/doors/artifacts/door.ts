@@ -9,6 +9,7 @@ import { createS3BlobStore } from './blob/s3-store.ts';
 import type { ArtifactsConfig } from './config.ts';
 import { auditWith, type ArtifactContext } from './context.ts';
 import { loadKeyring } from './crypto/master-keys.ts';
+import { registerDownloadRoutes } from './download-routes.ts';
 import { createArtifactMetrics } from './metrics.ts';
 import { loadSigningKey, registerExtraRoutes } from './routes-extra.ts';
 import { registerArtifactRoutes } from './routes.ts';
@@ -103,6 +104,7 @@ export function createArtifactsDoor(
       const signingKey = loadSigningKey(signingPem);
       const deps = { core, ctx: context, queue, trust };
       registerArtifactRoutes(core.http.app, deps);
+      registerDownloadRoutes(core.http.app, deps);
       registerExtraRoutes(core.http.app, deps, () => signingKey);
       core.health.register('door:artifacts', async () => {
         await blobs.ping();

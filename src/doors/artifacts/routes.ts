@@ -1,11 +1,8 @@
-import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CoreServices } from '#core/app';
 import { GatewayError, isGatewayError } from '#core/errors';
-import { attachmentDisposition } from '#core/http';
 import type { Resource } from '#core/rbac';
 import type { ArtifactContext } from './context.ts';
-import { openPlaintext, parseRange } from './download.ts';
 import { boundaryOf, parseMultipart } from './multipart.ts';
 import type { ScanQueue } from './scan/queue.ts';
 import { deleteArtifact, getArtifact, listArtifacts, toView } from './service.ts';
@@ -247,79 +244,6 @@ function registerUpload(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
-async function checkDownload(deps: RouteDeps, request: FastifyRequest, item: ItemRow): Promise<void> {
-  const principal = request.principal;
-  const deny = async (reason: string, error: GatewayError) => {
-    deps.ctx.metrics.downloads.inc({ result: 'denied' });
-    await deps.ctx.audit({
-      actor: actorOf(request),
-      action: 'artifacts.download',
-      resource: auditResource(item),
-      decision: 'deny',
-      reason,
-      clientIp: request.clientIp,
-    });
-    throw error;
-  };
-  if (item.status !== 'approved') {
-    const may =
-      principal !== undefined &&
-      deps.core.authorize(principal, 'artifacts:download-unapproved', itemResource(request)).allowed;
-    if (!may) {
-      const reason =
-        item.status === 'quarantined'
-          ? 'Artifact is quarantined until its scan completes'
-          : `Artifact is blocked: ${item.status_reason}`;
-      await deny(
-        reason,
-        new GatewayError('GW_ERR_ARTIFACTS_NOT_APPROVED', {
-          message: reason,
-          details: { status: item.status },
-        }),
-      );
-    }
-  }
-  const verdict = await deps.trust.check(item, actorOf(request));
-  if (!verdict.trusted) {
-    const reason = `Trust policy refuses the artifact: ${verdict.reasons.join('; ')}`;
-    await deny(
-      reason,
-      new GatewayError('GW_ERR_ARTIFACTS_UNTRUSTED', {
-        message: reason,
-        details: { policyVersion: verdict.policyVersion },
-      }),
-    );
-  }
-}
-
-async function* counted(
-  first: Buffer,
-  rest: AsyncGenerator<Buffer>,
-  deps: RouteDeps,
-  request: FastifyRequest,
-  item: ItemRow,
-): AsyncGenerator<Buffer> {
-  try {
-    deps.ctx.metrics.bytesOut.inc({}, first.length);
-    yield first;
-    for await (const chunk of rest) {
-      deps.ctx.metrics.bytesOut.inc({}, chunk.length);
-      yield chunk;
-    }
-  } catch (error) {
-    deps.ctx.metrics.downloads.inc({ result: 'integrity' });
-    deps.ctx.log.error('artifact download failed mid-stream', { error, artifactId: item.id });
-    await deps.ctx.audit({
-      actor: actorOf(request),
-      action: 'artifacts.download',
-      resource: auditResource(item),
-      decision: 'error',
-      reason: error instanceof Error ? error.message : String(error),
-    });
-    throw error;
-  }
-}
-
 function registerItemRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { core, ctx } = deps;
   const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
@@ -343,51 +267,9 @@ function registerItemRoutes(app: FastifyInstance, deps: RouteDeps): void {
     });
     return reply.code(204).send();
   });
-  app.get(
-    '/api/artifacts/:id/download',
-    { preHandler: pre('artifacts:download') },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const item = itemOf(request);
-      await checkDownload(deps, request, item);
-      const size = Number(item.size);
-      const range = parseRange(request.headers.range, size);
-      const source = await openPlaintext(ctx, item, range);
-      // Pull the first chunk before the headers go out, so a blob that fails at once answers with an error document.
-      const first = size === 0 ? { done: true as const, value: undefined } : await source.next();
-      reply
-        .header('content-type', item.media_type)
-        .header('content-disposition', attachmentDisposition(item.file_name))
-        .header('accept-ranges', 'bytes')
-        .header('etag', `"sha256:${item.digest}"`)
-        .header('x-checksum-sha256', item.digest);
-      if (range !== undefined) {
-        reply
-          .code(206)
-          .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-          .header('content-length', String(range.end - range.start + 1));
-      } else {
-        reply
-          .header('content-length', String(size))
-          .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
-      }
-      ctx.metrics.downloads.inc({ result: 'ok' });
-      await ctx.audit({
-        actor: actorOf(request),
-        action: 'artifacts.download',
-        resource: auditResource(item),
-        decision: 'allow',
-        clientIp: request.clientIp,
-        details: { range: range === undefined ? null : `${range.start}-${range.end}` },
-      });
-      if (first.done === true) return reply.send(Buffer.alloc(0));
-      return reply.send(
-        Readable.from(counted(first.value, source, deps, request, item), { objectMode: false }),
-      );
-    },
-  );
 }
 
-/** Registers the core artifact routes (list, upload, read, delete, download). */
+/** Registers the core artifact routes (list, upload, read, delete); downloads are in download-routes.ts. */
 export function registerArtifactRoutes(app: FastifyInstance, deps: RouteDeps): void {
   registerList(app, deps);
   registerUpload(app, deps);

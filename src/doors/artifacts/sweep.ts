@@ -1,4 +1,5 @@
 import type { ArtifactContext } from './context.ts';
+import { purgeTickets } from './download-tickets.ts';
 import type { ArtifactTables } from './store/schema.ts';
 
 /** What one sweep removed. */
@@ -6,6 +7,7 @@ export interface SweepResult {
   readonly abandonedUploads: number;
   readonly orphanBlobs: number;
   readonly stagingFiles: number;
+  readonly expiredTickets: number;
 }
 
 /**
@@ -52,8 +54,9 @@ export async function sweep(ctx: ArtifactContext, startup: boolean): Promise<Swe
     if (await ctx.blobs.delete(blob.key)) orphanBlobs += 1;
   }
   const stagingFiles = await ctx.blobs.sweepStaging(startup && ctx.db.dialect === 'sqlite' ? 0 : staleAfter);
-  const result = { abandonedUploads: abandoned.length, orphanBlobs, stagingFiles };
-  if (result.abandonedUploads + orphanBlobs + stagingFiles > 0)
+  const expiredTickets = await purgeTickets(ctx);
+  const result = { abandonedUploads: abandoned.length, orphanBlobs, stagingFiles, expiredTickets };
+  if (result.abandonedUploads + orphanBlobs + stagingFiles + expiredTickets > 0)
     ctx.log.info('artifacts sweep removed leftovers', { ...result });
   return result;
 }

@@ -206,7 +206,7 @@ void describe('upload and download', () => {
     await t.blobs.put('b/zz/orphan', body(Buffer.from('orphan')));
     writeFileSync(join(t.root, 'blobs', 'staging', 'left.part'), 'x');
     const result = await sweep(t.ctx, true);
-    assert.deepEqual(result, { abandonedUploads: 1, orphanBlobs: 1, stagingFiles: 1 });
+    assert.deepEqual(result, { abandonedUploads: 1, orphanBlobs: 1, stagingFiles: 1, expiredTickets: 0 });
     assert.deepEqual(blobFiles(t.root), []);
   });
 

@@ -91,7 +91,12 @@ export function sha256(data: Buffer): string {
  * The admin's journey: upload by the file picker, watch scan and approval, download and compare
  * bytes, then find the upload and download in the audit log.
  */
-export async function adminJourney(page: Page, password: string, screenshots: boolean): Promise<void> {
+export async function adminJourney(
+  page: Page,
+  password: string,
+  screenshots: boolean,
+  problems: string[],
+): Promise<void> {
   await page.goto('/login');
   await shoot(page, 'login', screenshots);
   await login(page, 'admin', password);
@@ -110,13 +115,7 @@ export async function adminJourney(page: Page, password: string, screenshots: bo
   await page.getByTestId('artifact-status').getByText('approved').waitFor({ timeout: 30_000 });
   await page.getByRole('heading', { name: 'Scan report' }).waitFor();
   await shoot(page, 'artifact-detail', screenshots);
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.getByRole('button', { name: 'Download', exact: true }).click(),
-  ]);
-  const saved = await download.path();
-  assert.ok(saved !== null);
-  assert.deepEqual(readFileSync(saved), bytes);
+  await streamedDownload(page, bytes, problems);
   await page.goto('/artifacts');
   await page.getByRole('link', { name: 'hello-console' }).waitFor();
   await shoot(page, 'artifacts', screenshots);
@@ -129,6 +128,50 @@ export async function adminJourney(page: Page, password: string, screenshots: bo
     .getByText(/intact/)
     .waitFor();
   await shoot(page, 'audit', screenshots);
+}
+
+/**
+ * The browser downloads the artifact itself (a form POST with a single-use ticket into a hidden
+ * frame), so the console never holds the file and no URL carries a credential. A spoiled ticket
+ * first shows that a refused download tells the user instead of failing silently.
+ */
+async function streamedDownload(page: Page, bytes: Buffer, problems: string[]): Promise<void> {
+  const requests: { method: string; url: string; body: string }[] = [];
+  page.on('request', (r) => requests.push({ method: r.method(), url: r.url(), body: r.postData() ?? '' }));
+  await page.route(
+    '**/download-tickets',
+    async (route) => {
+      const response = await route.fetch();
+      const issued = (await response.json()) as Record<string, unknown>;
+      await route.fulfill({ response, json: { ...issued, ticket: 'x'.repeat(43) } });
+    },
+    { times: 1 },
+  );
+  const download = page.getByRole('button', { name: 'Download', exact: true });
+  const framingLogged = page.waitForEvent('console', {
+    predicate: (m) => /frame-ancestors 'none'/.test(m.text()),
+  });
+  await download.click();
+  await page.getByRole('alert').getByText('Download did not start').waitFor();
+  await framingLogged;
+  // The refusal (a problem document, never framed: frame-ancestors 'none') is the one expected
+  // console error; take it out so that any other still fails the journey.
+  const framing = problems.findIndex((p) => /^Framing .* "frame-ancestors 'none'"/.test(p));
+  assert.ok(framing >= 0, JSON.stringify(problems));
+  problems.splice(framing, 1);
+  const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
+  const saved = await file.path();
+  assert.ok(saved !== null);
+  assert.deepEqual(readFileSync(saved), bytes);
+  // The successful download left no failure behind (a file answer does not load the frame).
+  assert.equal(await page.getByRole('alert').getByText('Download did not start').count(), 0);
+  const posts = requests.filter((r) => new URL(r.url).pathname.endsWith('/download'));
+  assert.equal(posts.length, 2, JSON.stringify(requests.map((r) => `${r.method} ${r.url}`)));
+  for (const post of posts) {
+    assert.equal(post.method, 'POST');
+    assert.match(post.body, /^ticket=[A-Za-z0-9_-]{43}$/);
+  }
+  for (const r of requests) assert.doesNotMatch(r.url, /ticket=|access_token=/, r.url);
 }
 
 const CONSUMER_PASSWORD = 'console-e2e-consumer-pw';

@@ -51,7 +51,7 @@ describe('web console end to end', { timeout: 180_000 }, () => {
     if (skip !== false || gateway === undefined) return t.skip(skip || 'no gateway');
     await using browser = await openBrowser(gateway.url);
     const gw = gateway;
-    await adminJourney(browser.page, PASSWORD, screenshots).catch((error: unknown) => {
+    await adminJourney(browser.page, PASSWORD, screenshots, browser.problems).catch((error: unknown) => {
       // The gateway's warnings (a failed scan, say) tell why the page did not get there.
       throw new Error(
         `${error instanceof Error ? error.message : String(error)}\nGateway stderr:\n${gw.stderr()}`,

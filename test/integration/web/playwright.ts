@@ -26,6 +26,21 @@ export interface Download {
   path(): Promise<string | null>;
 }
 
+export interface Request {
+  url(): string;
+  method(): string;
+  postData(): string | null;
+}
+
+export interface APIResponse {
+  json(): Promise<unknown>;
+}
+
+export interface Route {
+  fetch(): Promise<APIResponse>;
+  fulfill(options: { response?: APIResponse; json?: unknown; status?: number }): Promise<void>;
+}
+
 export interface Page
   extends Omit<
     Locator,
@@ -35,6 +50,10 @@ export interface Page
   getByLabel(label: string | RegExp): Locator;
   waitForURL(url: RegExp): Promise<void>;
   waitForEvent(event: 'download'): Promise<Download>;
+  waitForEvent(
+    event: 'console',
+    options: { predicate: (message: { type(): string; text(): string }) => boolean },
+  ): Promise<unknown>;
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
   setViewportSize(size: { width: number; height: number }): Promise<void>;
   setDefaultTimeout(ms: number): void;
@@ -43,6 +62,12 @@ export interface Page
   evaluate<T>(expression: string): Promise<T>;
   on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
   on(event: 'pageerror', listener: (error: Error) => void): void;
+  on(event: 'request', listener: (request: Request) => void): void;
+  route(
+    url: string | RegExp,
+    handler: (route: Route) => Promise<void>,
+    options?: { times?: number },
+  ): Promise<void>;
 }
 
 export interface BrowserContext {

@@ -15,6 +15,7 @@ export const CLIENT_CODES = {
   aborted: 'CLIENT_ABORTED',
   sessionExpired: 'CLIENT_SESSION_EXPIRED',
   badResponse: 'CLIENT_BAD_RESPONSE',
+  downloadFailed: 'CLIENT_DOWNLOAD_FAILED',
 } as const;
 
 /** A failed API call, carrying what the user needs to read and what support needs to find it. */

@@ -9,7 +9,7 @@ import { OverrideForm } from '../components/override-form.tsx';
 import { Page } from '../components/page.tsx';
 import { ScanReportView } from '../components/scan-report.tsx';
 import { StatusChip } from '../components/status-chip.tsx';
-import { downloadThrough } from '../lib/download.ts';
+import { downloadArtifact, downloadThrough } from '../lib/download.ts';
 import { formatBytes, formatTime } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
 
@@ -118,11 +118,7 @@ export function ArtifactDetailPage() {
                 {can('artifacts:download') ? (
                   <Button
                     variant="contained"
-                    onClick={() =>
-                      void act(() =>
-                        downloadThrough(client, `/api/artifacts/${id}/download`, artifact.fileName),
-                      )
-                    }
+                    onClick={() => void act(() => downloadArtifact(client, id, (e) => setActionError(e)))}
                   >
                     Download
                   </Button>

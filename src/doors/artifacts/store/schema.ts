@@ -73,6 +73,16 @@ export interface SignatureRow {
   created_at: number;
 }
 
+/** A single-use browser download ticket; only the ticket's SHA-256 is kept. */
+export interface DownloadTicketRow {
+  hash: string;
+  artifact_id: string;
+  /** The Principal as authenticated when the ticket was issued (JSON). */
+  principal: string;
+  client_ip: string;
+  expires_at: number;
+}
+
 /** The door's tables, for Kysely. */
 export interface ArtifactTables {
   artifacts_blobs: BlobRow;
@@ -81,6 +91,7 @@ export interface ArtifactTables {
   artifacts_scan_jobs: ScanJobRow;
   artifacts_scan_reports: ScanReportRow;
   artifacts_signatures: SignatureRow;
+  artifacts_download_tickets: DownloadTicketRow;
 }
 
 /** Forward-only migrations of the artifacts door. */
@@ -155,6 +166,19 @@ export const ARTIFACT_MIGRATIONS: readonly Migration[] = [
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await sql`CREATE INDEX artifacts_signatures_digest ON artifacts_signatures (digest)`.execute(db);
+    },
+  },
+  {
+    id: '0002_download_tickets',
+    async up(db) {
+      await db.schema
+        .createTable('artifacts_download_tickets')
+        .addColumn('hash', 'text', (c) => c.primaryKey())
+        .addColumn('artifact_id', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('client_ip', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
     },
   },
 ];

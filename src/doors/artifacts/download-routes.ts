@@ -1,0 +1,206 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CoreServices } from '#core/app';
+import { GatewayError } from '#core/errors';
+import { attachmentDisposition } from '#core/http';
+import type { Principal } from '#core/rbac';
+import { issueTicket, redeemTicket } from './download-tickets.ts';
+import { openPlaintext, parseRange } from './download.ts';
+import { auditResource, itemOf, itemResource, loadItem, type RouteDeps } from './routes.ts';
+import type { ItemRow } from './store/schema.ts';
+
+const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
+
+/** Refuses, audited, a download the artifact's status or the trust policy does not allow. */
+async function checkDownload(deps: RouteDeps, request: FastifyRequest, item: ItemRow): Promise<void> {
+  const principal = request.principal;
+  const deny = async (reason: string, error: GatewayError) => {
+    deps.ctx.metrics.downloads.inc({ result: 'denied' });
+    await deps.ctx.audit({
+      actor: actorOf(request),
+      action: 'artifacts.download',
+      resource: auditResource(item),
+      decision: 'deny',
+      reason,
+      clientIp: request.clientIp,
+    });
+    throw error;
+  };
+  if (item.status !== 'approved') {
+    const may =
+      principal !== undefined &&
+      deps.core.authorize(principal, 'artifacts:download-unapproved', itemResource(request)).allowed;
+    if (!may) {
+      const reason =
+        item.status === 'quarantined'
+          ? 'Artifact is quarantined until its scan completes'
+          : `Artifact is blocked: ${item.status_reason}`;
+      await deny(
+        reason,
+        new GatewayError('GW_ERR_ARTIFACTS_NOT_APPROVED', {
+          message: reason,
+          details: { status: item.status },
+        }),
+      );
+    }
+  }
+  const verdict = await deps.trust.check(item, actorOf(request));
+  if (!verdict.trusted) {
+    const reason = `Trust policy refuses the artifact: ${verdict.reasons.join('; ')}`;
+    await deny(
+      reason,
+      new GatewayError('GW_ERR_ARTIFACTS_UNTRUSTED', {
+        message: reason,
+        details: { policyVersion: verdict.policyVersion },
+      }),
+    );
+  }
+}
+
+async function* counted(
+  first: Buffer,
+  rest: AsyncGenerator<Buffer>,
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+): AsyncGenerator<Buffer> {
+  try {
+    deps.ctx.metrics.bytesOut.inc({}, first.length);
+    yield first;
+    for await (const chunk of rest) {
+      deps.ctx.metrics.bytesOut.inc({}, chunk.length);
+      yield chunk;
+    }
+  } catch (error) {
+    deps.ctx.metrics.downloads.inc({ result: 'integrity' });
+    deps.ctx.log.error('artifact download failed mid-stream', { error, artifactId: item.id });
+    await deps.ctx.audit({
+      actor: actorOf(request),
+      action: 'artifacts.download',
+      resource: auditResource(item),
+      decision: 'error',
+      reason: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  }
+}
+
+/**
+ * Registers the download routes: `GET …/download` (bearer, API key or certificate; Range), the
+ * browser's `POST …/download-tickets` and `POST …/download` with a single-use ticket in a form.
+ */
+export function registerDownloadRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { core, ctx } = deps;
+  const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
+    loadItem(ctx),
+    core.http.requirePermission(action, itemResource),
+  ];
+  app.get('/api/artifacts/:id/download', { preHandler: pre('artifacts:download') }, (request, reply) =>
+    serveDownload(deps, request, reply),
+  );
+  app.post(
+    '/api/artifacts/:id/download-tickets',
+    { preHandler: pre('artifacts:download') },
+    async (request, reply) => {
+      const item = itemOf(request);
+      // Refuse now, with a readable problem, what the download itself would refuse.
+      await checkDownload(deps, request, item);
+      const issued = await issueTicket(ctx, item.id, request.principal as Principal, request.clientIp);
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({
+          ticket: issued.ticket,
+          expiresAt: new Date(issued.expiresAt).toISOString(),
+          method: 'POST',
+          action: `/api/artifacts/${item.id}/download`,
+          field: 'ticket',
+        });
+    },
+  );
+  void app.register(async (scope) => {
+    // A browser form (application/x-www-form-urlencoded, HTML's form submission) carries the
+    // ticket, so the browser itself streams the file to disk and the ticket is in no URL.
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 1024 },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+    );
+    scope.post(
+      '/api/artifacts/:id/download',
+      {
+        preHandler: [
+          loadItem(ctx),
+          redeemFromForm(deps),
+          core.http.requirePermission('artifacts:download', itemResource),
+        ],
+      },
+      (request, reply) => serveDownload(deps, request, reply),
+    );
+  });
+}
+
+/** Authenticates a form POST by its download ticket; without one the usual credentials apply. */
+function redeemFromForm(deps: RouteDeps) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const body = request.body as Record<string, unknown> | undefined;
+    const ticket = body?.['ticket'];
+    if (typeof ticket !== 'string') return;
+    const id = (request.params as { id?: string }).id ?? '';
+    try {
+      request.principal = await redeemTicket(deps.ctx, ticket, id, request.clientIp);
+    } catch (error) {
+      deps.ctx.metrics.downloads.inc({ result: 'denied' });
+      await deps.ctx.audit({
+        actor: 'anonymous',
+        action: 'artifacts.download',
+        resource: `artifact:${id}`,
+        decision: 'deny',
+        reason: error instanceof Error ? error.message : String(error),
+        clientIp: request.clientIp,
+      });
+      throw error;
+    }
+  };
+}
+
+async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: FastifyReply) {
+  const { ctx } = deps;
+  const item = itemOf(request);
+  await checkDownload(deps, request, item);
+  const size = Number(item.size);
+  const range = parseRange(request.headers.range, size);
+  const source = await openPlaintext(ctx, item, range);
+  // Pull the first chunk before the headers go out, so a blob that fails at once answers with an error document.
+  const first = size === 0 ? { done: true as const, value: undefined } : await source.next();
+  reply
+    .header('content-type', item.media_type)
+    .header('content-disposition', attachmentDisposition(item.file_name))
+    .header('accept-ranges', 'bytes')
+    .header('etag', `"sha256:${item.digest}"`)
+    .header('x-checksum-sha256', item.digest);
+  if (range !== undefined) {
+    reply
+      .code(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+      .header('content-length', String(range.end - range.start + 1));
+  } else {
+    reply
+      .header('content-length', String(size))
+      .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
+  }
+  ctx.metrics.downloads.inc({ result: 'ok' });
+  await ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.download',
+    resource: auditResource(item),
+    decision: 'allow',
+    clientIp: request.clientIp,
+    details: {
+      range: range === undefined ? null : `${range.start}-${range.end}`,
+      ...(request.method === 'POST' ? { via: 'ticket' } : {}),
+    },
+  });
+  if (first.done === true) return reply.send(Buffer.alloc(0));
+  return reply.send(Readable.from(counted(first.value, source, deps, request, item), { objectMode: false }));
+}
