@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { constants, createBrotliCompress, createGunzip, createGzip } from 'node:zlib';
 import type { Clock, CoreServices } from '#core/app';
 import type { AuditInput } from '#core/audit';
 import { GatewayError } from '#core/errors';
@@ -7,7 +7,7 @@ import type { Logger } from '#core/log';
 import type { Ecosystem, PolicyDecision, PolicyService, PolicySubject } from '#core/policy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobCache } from './cache/blob-cache.ts';
-import { chooseEncoding, type MetadataEntry } from './cache/entry.ts';
+import { chooseEncoding, lacksIdentity, type MetadataEntry } from './cache/entry.ts';
 import type { MetadataCache } from './cache/metadata-cache.ts';
 import type { RegistryConfig } from './config.ts';
 import type { RegistryMetrics } from './metrics.ts';
@@ -196,6 +196,9 @@ export async function readBody(res: UplinkResponse, limit: number, what: string)
   return Buffer.concat(parts, total);
 }
 
+/** Brotli made while sending: the fastest quality, like gzip level 1 for on-the-fly gzip. */
+const FAST_BROTLI = { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } };
+
 /**
  * Sends cached metadata bytes: 304 when `If-None-Match` names the entry, otherwise the
  * pre-compressed encoding the client accepts; a stale entry carries a `Warning` header.
@@ -207,21 +210,19 @@ export function sendEntry(
   options: { readonly stale?: boolean; readonly policyVersion: string; readonly noStore?: boolean },
 ): FastifyReply {
   const accept = request.headers['accept-encoding'];
-  let encoding: 'br' | 'gzip' | 'identity' | 'gzip-stream' = chooseEncoding(accept, {
-    br: entry.br.length > 0,
-    gzip: entry.gzip.length > 0,
-  });
-  // A cold miss of a large document has no stored encodings yet; compressing on the fly (level 1,
-  // on the thread pool) keeps a remote client from downloading ten times the bytes meanwhile.
-  if (
-    encoding === 'identity' &&
-    entry.identity.length >= 64 * 1024 &&
-    chooseEncoding(accept) !== 'identity'
-  ) {
-    encoding = 'gzip-stream';
-  }
+  const stored = chooseEncoding(accept, { br: entry.br.length > 0, gzip: entry.gzip.length > 0 });
+  const wanted = chooseEncoding(accept);
+  // A cold miss of a large document has only some of its forms yet: its spliced gzip (npm
+  // packuments) or its identity bytes. What the client accepts is then made on the fly, on the
+  // thread pool, rather than sending megabytes uncompressed (or a coding it did not ask for).
+  const onTheFly =
+    stored === 'identity' &&
+    (lacksIdentity(entry) || (wanted !== 'identity' && entry.identity.length >= 64 * 1024));
+  const encoding = onTheFly ? wanted : stored;
   const base = entry.etag.slice(1, -1);
-  const suffix = { br: '-br', gzip: '-gz', 'gzip-stream': '-gzs', identity: '' }[encoding];
+  const suffix = onTheFly
+    ? { br: '-brs', gzip: '-gzs', identity: '' }[encoding]
+    : { br: '-br', gzip: '-gz', identity: '' }[encoding];
   const etag = suffix === '' ? entry.etag : `"${base}${suffix}"`;
   reply.header('etag', etag);
   reply.header('vary', 'accept, accept-encoding');
@@ -240,17 +241,20 @@ export function sendEntry(
         t
           .trim()
           .replace(/^W\//, '')
-          .replace(/-(br|gzs|gz)"$/, '"') === entry.etag,
+          .replace(/-(brs|br|gzs|gz)"$/, '"') === entry.etag,
     )
   ) {
     return reply.code(304).send();
   }
   reply.header('content-type', entry.meta.contentType);
-  if (encoding === 'gzip-stream') {
-    reply.header('content-encoding', 'gzip');
-    return reply.code(200).send(Readable.from([entry.identity]).pipe(createGzip({ level: 1 })));
-  }
   if (encoding !== 'identity') reply.header('content-encoding', encoding);
+  if (onTheFly) {
+    let body: Readable = Readable.from([lacksIdentity(entry) ? entry.gzip : entry.identity]);
+    if (lacksIdentity(entry)) body = body.pipe(createGunzip({ chunkSize: 1 << 20 }));
+    if (encoding === 'gzip') body = body.pipe(createGzip({ level: 1 }));
+    if (encoding === 'br') body = body.pipe(createBrotliCompress(FAST_BROTLI));
+    return reply.code(200).send(body);
+  }
   return reply
     .code(200)
     .send(encoding === 'br' ? entry.br : encoding === 'gzip' ? entry.gzip : entry.identity);

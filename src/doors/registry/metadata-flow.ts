@@ -68,9 +68,11 @@ export async function cachedDocument<V extends string>(
     const built = await md.coalesce(
       `${o.ecosystem}|${o.name}|${engine.version}|${cutoff}|${hostKey}`,
       async () => {
+        const epoch = md.epoch;
         const { entries, later } = await o.build(at, callerOf(request));
-        const store = (all: Readonly<Record<V, MetadataEntry>>) =>
-          Promise.all(
+        const store = async (all: Readonly<Record<V, MetadataEntry>>) => {
+          if (md.epoch !== epoch) return;
+          await Promise.all(
             Object.entries<MetadataEntry>(all).map(([variant, entry]) =>
               md.putEntry(
                 entry,
@@ -85,6 +87,7 @@ export async function cachedDocument<V extends string>(
               ),
             ),
           );
+        };
         // The answer does not wait for the cache writes (a Redis round trip with megabytes); a
         // request arriving in between re-filters from the cached raw bytes at worst.
         setImmediate(() => {

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { request } from 'undici';
 import { type Gateway, startGateway } from './harness.ts';
 
 const DAY = 86_400_000;
@@ -43,6 +45,7 @@ export function bigPackument(name: string, versions: number, padding = 2600): st
 }
 
 let body: Buffer;
+const etagBase = (etag: string) => etag.replace(/-(brs|br|gzs|gz)"$/, '"');
 let server: ReturnType<typeof createServer>;
 let gw: Gateway;
 
@@ -90,6 +93,39 @@ async function coldFetchStall(target: Gateway): Promise<number> {
 }
 
 void describe('large packuments', () => {
+  void it('answers a cold miss in the coding each client accepts, all decoding to the stored document', async () => {
+    const decoders: Record<string, (b: Buffer) => Buffer> = {
+      gzip: gunzipSync,
+      br: brotliDecompressSync,
+      identity: (b) => b,
+    };
+    const cold: Record<string, { coding: string; etag: string; text: string }> = {};
+    for (const accept of ['gzip, deflate', 'br', 'identity']) {
+      await gw.door.invalidate('npm', 'big-pkg');
+      const res = await request(`${gw.url}/npm/big-pkg`, { headers: { 'accept-encoding': accept } });
+      const raw = Buffer.from(await res.body.arrayBuffer());
+      assert.equal(res.statusCode, 200);
+      const coding = String(res.headers['content-encoding'] ?? 'identity');
+      assert.equal(coding, accept.split(',')[0], `coding for "${accept}"`);
+      const decode = decoders[coding] as (b: Buffer) => Buffer;
+      cold[accept] = { coding, etag: String(res.headers['etag']), text: decode(raw).toString('utf8') };
+    }
+    // Once every form is stored, a warm identity answer is the same document, same validator base.
+    let warm: { etag: string; text: string } | undefined;
+    for (let i = 0; i < 200 && warm === undefined; i++) {
+      const res = await request(`${gw.url}/npm/big-pkg`, { headers: { 'accept-encoding': 'br' } });
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      if (res.headers['content-encoding'] === 'br' && !String(res.headers['etag']).endsWith('-brs"'))
+        warm = { etag: String(res.headers['etag']), text: brotliDecompressSync(bytes).toString('utf8') };
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(warm !== undefined, 'the brotli form was stored');
+    for (const c of Object.values(cold)) {
+      assert.equal(c.text, warm.text);
+      assert.equal(etagBase(c.etag), etagBase(warm.etag));
+    }
+  });
+
   void it('filters a packument of 10 MB or more while the event loop keeps turning', async (t) => {
     assert.ok(body.length >= 10 * 1024 * 1024, `fixture is ${body.length} bytes`);
     // Best of up to five cold fetches: our own blocking would show in every run, while CPU spikes

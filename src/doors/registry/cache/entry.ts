@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants, gunzipSync, gzip } from 'node:zlib';
 
 /** Facts stored with the bytes. */
 export interface EntryMeta {
@@ -47,18 +47,22 @@ export async function makeEntry(meta: EntryMeta, text: string | Buffer): Promise
 }
 
 /**
- * An entry without its encodings yet (empty buffers): a cold miss answers with the identity
- * bytes at once and the compressed forms replace the entry when they are ready.
+ * An entry with only its gzip encoding so far (empty identity and brotli): a cold miss of a
+ * large document answers with gzip spliced from pieces compressed during the download, and the
+ * other forms replace the entry when they are ready. `identityOf` decompresses meanwhile.
  */
-export function identityEntry(meta: EntryMeta, text: string, etag?: string): MetadataEntry {
-  const identity = Buffer.from(text);
-  return { meta, etag: etag ?? etagOf(identity), identity, gzip: Buffer.alloc(0), br: Buffer.alloc(0) };
+export function gzipEntry(meta: EntryMeta, gz: Buffer, etag: string): MetadataEntry {
+  return { meta, etag, identity: Buffer.alloc(0), gzip: gz, br: Buffer.alloc(0) };
 }
 
-/** Adds both encodings synchronously (inside the packument worker, where blocking is the point). */
-export function compressSync(e: MetadataEntry): MetadataEntry {
-  return { ...e, gzip: gzipSync(e.identity), br: brotliCompressSync(e.identity, BROTLI) };
-}
+/** Whether the entry still lacks its identity bytes (see `gzipEntry`). */
+export const lacksIdentity = (e: MetadataEntry): boolean => e.identity.length === 0 && e.gzip.length > 0;
+
+/** The identity bytes, decompressed from gzip for an entry that has only that yet. */
+export const identityOf = (e: MetadataEntry): Buffer => (lacksIdentity(e) ? gunzipSync(e.gzip) : e.identity);
+
+/** Brotli at the quality every entry uses (synchronous: for the packument worker). */
+export const brotliOf = (identity: Buffer): Buffer => brotliCompressSync(identity, BROTLI);
 
 /** Frames an entry as `[u32 len][header JSON][u32 len][identity][u32 len][gzip][u32 len][br]`. */
 export function encodeEntry(e: MetadataEntry): Buffer {

@@ -9,6 +9,7 @@ import { decodeEntry, encodeEntry, type MetadataEntry } from './entry.ts';
 export class MetadataCache {
   readonly #cache: Cache;
   readonly #inflight = new Map<string, Promise<unknown>>();
+  #epoch = 0;
 
   constructor(cache: Cache) {
     this.#cache = cache;
@@ -73,8 +74,17 @@ export class MetadataCache {
     await this.#cache.set(key, Buffer.from(JSON.stringify(value)), { ttlMs });
   }
 
+  /**
+   * Counts invalidations in this process: a build that started before one must not store its
+   * result after it (its late writes would undo the invalidation).
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** Drops one package (or a whole ecosystem) here and on every replica. */
   invalidate(ecosystem: string, name?: string): Promise<number> {
+    this.#epoch += 1;
     return this.#cache.deletePrefix(MetadataCache.prefix(ecosystem, name));
   }
 

@@ -1,6 +1,7 @@
 import { GatewayError, toGatewayError } from '#core/errors';
 import { parseSemver } from '#core/vulndb';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { identityOf } from '../cache/entry.ts';
 import { parseIntegrity } from '../cache/verify.ts';
 import {
   callerOf,
@@ -141,7 +142,7 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
   ) => {
     const name = nameFrom(request.params);
     const result = await metadata.packument(name, 'full', request);
-    const doc = JSON.parse(result.entry.identity.toString('utf8')) as {
+    const doc = JSON.parse(identityOf(result.entry).toString('utf8')) as {
       versions: Record<string, unknown>;
       'dist-tags': Record<string, string>;
     };

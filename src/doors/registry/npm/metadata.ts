@@ -45,6 +45,8 @@ export class NpmMetadata {
   readonly #ctx: RegistryContext;
   readonly #selector: UplinkSelector;
   readonly #processor: PackumentProcessor;
+  /** Indexes built but not yet in the cache, by key. */
+  readonly #pendingIndex = new Map<string, NpmIndex>();
 
   constructor(ctx: RegistryContext, selector: UplinkSelector, processor: PackumentProcessor) {
     this.#ctx = ctx;
@@ -74,15 +76,15 @@ export class NpmMetadata {
   /** Version facts, from the cache or by loading the packument once. */
   async index(name: string, request: FastifyRequest): Promise<NpmIndex> {
     const key = this.#ctx.metadata.indexKey('npm', name);
-    const cached = await this.#ctx.metadata.getJson<NpmIndex>(key);
+    const cached = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
     if (cached !== undefined) return cached;
     await this.packument(name, 'abbreviated', request);
-    let loaded = await this.#ctx.metadata.getJson<NpmIndex>(key);
+    let loaded = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
     if (loaded === undefined) {
       // The filtered documents outlived the index (evicted first): rebuild both once.
       await this.#ctx.metadata.invalidate('npm', name);
       await this.packument(name, 'abbreviated', request);
-      loaded = await this.#ctx.metadata.getJson<NpmIndex>(key);
+      loaded = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
     }
     if (loaded === undefined)
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', { message: `Package "${name}" is not available` });
@@ -143,14 +145,21 @@ export class NpmMetadata {
     try {
       processed = await this.#processor.processStream(
         chunks(),
-        { name, tarballBase, limit, tooLarge, ...(declared === undefined ? {} : { sizeHint: declared }) },
+        {
+          name,
+          tarballBase,
+          limit,
+          tooLarge,
+          owned: true,
+          ...(declared === undefined ? {} : { sizeHint: declared }),
+        },
         plan,
       );
     } finally {
       body.destroy();
     }
-    void ctx.core.cache
-      .set(rawKey, processed.raw, { ttlMs: ctx.config().cache.metadataTtl })
+    void processed.raw
+      .then((raw) => ctx.core.cache.set(rawKey, raw, { ttlMs: ctx.config().cache.metadataTtl }))
       .catch((error: unknown) => ctx.log.warn('Cannot cache upstream metadata', { error }));
     return processed;
   }
@@ -207,7 +216,18 @@ export class NpmMetadata {
       fetchedAt: ctx.clock.now(),
       versions: Object.fromEntries(processed.summary.versions.map((v) => [v.version, v])),
     };
-    await ctx.metadata.putJson(ctx.metadata.indexKey('npm', name), index, ctx.config().cache.metadataTtl);
+    // Serializing thousands of versions' facts waits until the answer is on its way; tarball
+    // requests meanwhile find the index here.
+    const key = ctx.metadata.indexKey('npm', name);
+    this.#pendingIndex.set(key, index);
+    setImmediate(() => {
+      ctx.metadata
+        .putJson(key, index, ctx.config().cache.metadataTtl)
+        .catch((error: unknown) => ctx.log.warn('Cannot cache the package index', { error }))
+        .finally(() => {
+          if (this.#pendingIndex.get(key) === index) this.#pendingIndex.delete(key);
+        });
+    });
     return {
       entries: { full: processed.full, abbreviated: processed.abbreviated },
       later: processed.compressed,

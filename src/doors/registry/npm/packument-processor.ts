@@ -15,11 +15,13 @@ type Plan = (s: PackumentSummary) => Promise<RenderPlan>;
 
 export interface Processed {
   readonly summary: PackumentSummary;
-  /** Entries to answer with now; their encodings may still be empty. */
+  /** Entries to answer with now; some forms may still be empty (see `gzipEntry`). */
   readonly full: MetadataEntry;
   readonly abbreviated: MetadataEntry;
-  /** The same entries with gzip and brotli, once compressed (immediately for inline work). */
+  /** The same entries with every form, once made (immediately for inline work). */
   readonly compressed: Promise<{ readonly full: MetadataEntry; readonly abbreviated: MetadataEntry }>;
+  /** The upstream bytes as received, for the raw cache (after the answer for worker reads). */
+  readonly raw: Promise<Buffer>;
 }
 
 /** Buffers arrive as Uint8Arrays after a thread hop; make them Buffers again without copying. */
@@ -52,6 +54,8 @@ export interface PackumentSource {
   readonly sizeHint?: number;
   readonly limit: number;
   readonly tooLarge: () => Error;
+  /** The chunks are the caller's to give away (fresh from the uplink): the worker takes them over. */
+  readonly owned?: boolean;
 }
 
 export class PackumentProcessor {
@@ -71,11 +75,7 @@ export class PackumentProcessor {
   }
 
   /** Processes bytes already at hand (the cached raw document). */
-  process(
-    bytes: Buffer,
-    src: Omit<PackumentSource, 'limit' | 'tooLarge'>,
-    plan: Plan,
-  ): Promise<Processed & { raw: Buffer }> {
+  process(bytes: Buffer, src: Omit<PackumentSource, 'limit' | 'tooLarge'>, plan: Plan): Promise<Processed> {
     return this.processStream(
       [bytes],
       {
@@ -96,17 +96,23 @@ export class PackumentProcessor {
     chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
     src: PackumentSource,
     plan: Plan,
-  ): Promise<Processed & { raw: Buffer }> {
+  ): Promise<Processed> {
     const parts: Buffer[] = [];
     let total = 0;
-    const take = (c: Buffer) => {
-      total += c.length;
-      if (total > src.limit) throw src.tooLarge();
-      parts.push(c);
-    };
     // Small documents are read inline; once the bytes reach the threshold (or the declared
     // length does) a worker takes over and reads the rest as it arrives.
     let job: { slot: Slot; id: number } | undefined;
+    // Chunks the uplink client allocated move to the worker instead of being copied; bytes the
+    // caller still holds (a cached document) are copied.
+    const post = (bytes: Buffer) => {
+      if (job === undefined) return;
+      const whole =
+        src.owned === true && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      job.slot.worker.postMessage(
+        { id: job.id, op: 'chunk', bytes } satisfies WorkerRequest,
+        whole ? [bytes.buffer as ArrayBuffer] : [],
+      );
+    };
     const start = () => {
       const slot = this.#slot();
       const id = this.#next++;
@@ -117,16 +123,18 @@ export class PackumentProcessor {
         tarballBase: src.tarballBase,
         sizeHint: src.sizeHint ?? total,
       } satisfies WorkerRequest);
-      for (const part of parts)
-        slot.worker.postMessage({ id, op: 'chunk', bytes: part } satisfies WorkerRequest);
-      return { slot, id };
+      job = { slot, id };
+      for (const part of parts.splice(0)) post(part);
     };
     try {
       for await (const c of chunks) {
-        take(c);
-        if (job !== undefined)
-          job.slot.worker.postMessage({ id: job.id, op: 'chunk', bytes: c } satisfies WorkerRequest);
-        else if (total >= this.#threshold || (src.sizeHint ?? 0) >= this.#threshold) job = start();
+        total += c.length;
+        if (total > src.limit) throw src.tooLarge();
+        if (job !== undefined) post(c);
+        else {
+          parts.push(c);
+          if (total >= this.#threshold || (src.sizeHint ?? 0) >= this.#threshold) start();
+        }
       }
     } catch (error) {
       if (job !== undefined) job.slot.worker.postMessage({ id: job.id, op: 'drop' } satisfies WorkerRequest);
@@ -134,7 +142,7 @@ export class PackumentProcessor {
     }
     if (job === undefined) {
       const raw = Buffer.concat(parts, total);
-      return { ...(await this.#inline(raw, src, plan)), raw };
+      return { ...(await this.#inline(raw, src, plan)), raw: Promise.resolve(raw) };
     }
     const { slot, id } = job;
     const parsed = await this.#call(slot, { id, op: 'end' });
@@ -149,19 +157,27 @@ export class PackumentProcessor {
     }
     const compressId = this.#next++;
     // Registered before the render request so the second reply is never missed.
-    const compressed = this.#call(slot, { id: compressId, op: 'drop' }, false);
+    const completed = this.#call(slot, { id: compressId, op: 'drop' }, false);
     const rendered = await this.#call(slot, { id, op: 'render', denied: p.denied, meta: p.meta, compressId });
     if (!rendered.ok || !('full' in rendered))
       throw new Error(rendered.ok ? 'unexpected worker reply' : rendered.message);
+    const full = revive(rendered.full);
+    const abbreviated = revive(rendered.abbreviated);
+    const rest = completed.then((r) => {
+      if (!r.ok || !('rest' in r)) throw new Error(r.ok ? 'unexpected worker reply' : r.message);
+      return r;
+    });
+    const add = (e: MetadataEntry, forms: { identity: Buffer; br: Buffer }) =>
+      revive({ ...e, identity: forms.identity, br: forms.br });
     return {
       summary: parsed.summary,
-      full: revive(rendered.full),
-      abbreviated: revive(rendered.abbreviated),
-      compressed: compressed.then((r) => {
-        if (!r.ok || !('full' in r)) throw new Error(r.ok ? 'unexpected worker reply' : r.message);
-        return { full: revive(r.full), abbreviated: revive(r.abbreviated) };
-      }),
-      raw: Buffer.concat(parts, total),
+      full,
+      abbreviated,
+      compressed: rest.then((r) => ({
+        full: add(full, r.rest.full),
+        abbreviated: add(abbreviated, r.rest.abbreviated),
+      })),
+      raw: rest.then((r) => Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength)),
     };
   }
 
@@ -169,7 +185,7 @@ export class PackumentProcessor {
     bytes: Buffer,
     src: Omit<PackumentSource, 'limit' | 'tooLarge'>,
     plan: Plan,
-  ): Promise<Processed> {
+  ): Promise<Omit<Processed, 'raw'>> {
     const stream = new PackumentStream(src.name, src.tarballBase, bytes.length);
     let summary: PackumentSummary;
     try {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { MalformedPackument, renderPackument, summarize } from './packument.ts';
 import { PackumentStream } from './packument-stream.ts';
@@ -56,9 +57,9 @@ const docArb = fc
     return { doc, denied, text: JSON.stringify(doc, null, r.spaces ? 2 : undefined) };
   });
 
-function feed(text: string, cuts: readonly number[]): PackumentStream {
+function feed(text: string, cuts: readonly number[], fragmentChars = 0): PackumentStream {
   const bytes = Buffer.from(text);
-  const s = new PackumentStream('p', 'http://gw/npm/p/-/', 16);
+  const s = new PackumentStream('p', 'http://gw/npm/p/-/', 16, fragmentChars);
   let at = 0;
   for (const c of [...cuts].sort((a, b) => a - b)) {
     const to = Math.min(bytes.length, c % (bytes.length + 1));
@@ -92,6 +93,43 @@ void describe('streaming packument reader', () => {
         assert.equal(doc.name, 'p');
       }),
     );
+  });
+
+  void it('splices gzip that decompresses to exactly the rendered bytes (property)', () => {
+    fc.assert(
+      fc.property(
+        docArb,
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.integer({ min: 1, max: 400 }),
+        ({ denied, text }, cuts, fragmentChars) => {
+          const stream = feed(text, cuts, fragmentChars);
+          stream.end();
+          const plain = stream.render(denied);
+          const zipped = stream.renderGzip(denied);
+          assert.equal(gunzipSync(zipped.full).toString('utf8'), plain.full);
+          assert.equal(gunzipSync(zipped.abbreviated).toString('utf8'), plain.abbreviated);
+        },
+      ),
+    );
+  });
+
+  void it('splices around superseded duplicates and a repeated "versions" object', () => {
+    const text =
+      '{"name":"p","versions":{"0.1.0":{"v":0}},"versions":{"1.0.0":{"v":1},"2.0.0":{"v":2},"1.0.0":{"v":3},"3.0.0":7},"dist-tags":{"latest":"2.0.0"}}';
+    for (const fragmentChars of [1, 20, 1000]) {
+      const s = feed(text, [30, 61], fragmentChars);
+      s.end();
+      for (const denied of [new Set<string>(), new Set(['2.0.0']), new Set(['1.0.0', '2.0.0'])]) {
+        const full = gunzipSync(s.renderGzip(denied).full).toString('utf8');
+        assert.equal(full, s.render(denied).full);
+        const doc = JSON.parse(full) as { versions: Record<string, { v: number }> };
+        assert.deepEqual(
+          Object.keys(doc.versions),
+          ['2.0.0', '1.0.0'].filter((v) => !denied.has(v)),
+        );
+        if (!denied.has('1.0.0')) assert.equal(doc.versions['1.0.0']?.v, 3);
+      }
+    }
   });
 
   void it('refuses truncated, non-object, trailing and mislabelled documents', () => {

@@ -9,6 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { parseSemver } from '#core/vulndb';
+import { type DeflatePiece, deflatePiece, gzipOfPieces } from '../cache/gzip-splice.ts';
 import {
   ABBREVIATED_FIELDS,
   MalformedPackument,
@@ -31,8 +32,27 @@ const COMMA = 0x2c;
 
 interface Version {
   readonly facts: Omit<VersionFacts, 'publishedAt'>;
+  /** `"<version>":{…}` members of `versions`, in both forms. */
   readonly full: string;
   readonly abbreviated: string;
+}
+
+/** Consecutive versions compressed together while the document downloads. */
+interface Fragment {
+  readonly members: readonly Version[];
+  readonly full: DeflatePiece;
+  readonly abbreviated: DeflatePiece;
+}
+
+/** Text per fragment: large enough to compress well, small enough to redo when one member is refused. */
+export const FRAGMENT_CHARS = 64 * 1024;
+const COMMA_PIECE = deflatePiece(',');
+
+/** What the two forms consist of once policy has decided. */
+interface Layout {
+  readonly kept: readonly Version[];
+  readonly full: { readonly head: string; readonly tail: string };
+  readonly abbreviated: { readonly head: string; readonly tail: string };
 }
 
 /** Bumped whenever rendering changes, so ETags derived from inputs change with the output. */
@@ -62,22 +82,29 @@ export class PackumentStream {
   #versions = new Map<string, Version>();
   #summary: PackumentSummary | undefined;
   readonly #hash: Hash = createHash('sha256');
+  /** Characters of versions compressed together as they arrive (for `renderGzip`); 0 for none. */
+  readonly #fragmentChars: number;
+  #sealed: Fragment[] = [];
+  #unsealed: Version[] = [];
+  #unsealedChars = 0;
 
-  constructor(name: string, tarballBase: string, sizeHint = 1 << 20) {
+  constructor(name: string, tarballBase: string, sizeHint = 1 << 20, fragmentChars = 0) {
     this.#name = name;
     this.#base = tarballBase;
+    this.#fragmentChars = fragmentChars;
     this.#fileBase = name.slice(name.lastIndexOf('/') + 1);
-    this.#buf = Buffer.allocUnsafe(Math.max(1024, Math.min(sizeHint, 512 << 20)));
+    // Never from the shared pool: the worker hands these bytes to the main thread by transfer.
+    this.#buf = Buffer.allocUnsafeSlow(Math.max(1024, Math.min(sizeHint, 512 << 20)));
   }
 
-  /** Bytes received so far (the raw document, for the cache). */
+  /** Bytes received so far (the raw document, for the cache); a view of a buffer of its own. */
   raw(): Buffer {
     return this.#buf.subarray(0, this.#len);
   }
 
   push(chunk: Uint8Array): void {
     if (this.#len + chunk.length > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + chunk.length));
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.#buf.length * 2, this.#len + chunk.length));
       this.#buf.copy(grown, 0, 0, this.#len);
       this.#buf = grown;
     }
@@ -158,6 +185,9 @@ export class PackumentStream {
       this.#inVersions = true;
       this.#versionsOpened = true;
       this.#versions = new Map();
+      this.#sealed = [];
+      this.#unsealed = [];
+      this.#unsealedChars = 0;
       this.#verValueStart = -1;
     }
   }
@@ -235,16 +265,34 @@ export class PackumentStream {
     };
     const abbr: Json = {};
     for (const f of ABBREVIATED_FIELDS) if (rewritten[f] !== undefined) abbr[f] = rewritten[f];
-    this.#versions.set(key, {
+    const k = JSON.stringify(key);
+    const version: Version = {
       facts: {
         version: key,
         ...(typeof dist['integrity'] === 'string' ? { integrity: dist['integrity'] } : {}),
         ...(typeof dist['shasum'] === 'string' ? { shasum: dist['shasum'] } : {}),
         ...(typeof dist['tarball'] === 'string' ? { tarball: dist['tarball'] } : {}),
       },
-      full: JSON.stringify(rewritten),
-      abbreviated: JSON.stringify(abbr),
+      full: `${k}:${JSON.stringify(rewritten)}`,
+      abbreviated: `${k}:${JSON.stringify(abbr)}`,
+    };
+    this.#versions.set(key, version);
+    if (this.#fragmentChars === 0) return;
+    this.#unsealed.push(version);
+    this.#unsealedChars += version.full.length;
+    if (this.#unsealedChars >= this.#fragmentChars) this.#seal();
+  }
+
+  #seal(): void {
+    const members = this.#unsealed;
+    if (members.length === 0) return;
+    this.#sealed.push({
+      members,
+      full: deflatePiece(members.map((m) => m.full).join(',')),
+      abbreviated: deflatePiece(members.map((m) => m.abbreviated).join(',')),
     });
+    this.#unsealed = [];
+    this.#unsealedChars = 0;
   }
 
   /** Checks the document is complete and names the package; returns what policy needs. */
@@ -286,38 +334,80 @@ export class PackumentStream {
 
   #rawDigest: string | undefined;
 
-  /** Joins the pre-rendered versions that policy kept into the full and abbreviated documents. */
-  render(denied: ReadonlySet<string>): { full: string; abbreviated: string } {
+  /** The kept versions, in document order, and the text around them in both forms. */
+  #layout(denied: ReadonlySet<string>): Layout {
     const summary = this.#summary ?? this.end();
     const time = this.#time();
     const keptTime: Json = {};
     for (const key of ['created', 'modified']) if (time[key] !== undefined) keptTime[key] = time[key];
-    const kept: string[] = [];
-    const full: string[] = [];
-    const abbr: string[] = [];
+    const kept: Version[] = [];
     for (const [key, v] of this.#versions) {
       if (denied.has(key)) continue;
-      kept.push(key);
-      const k = JSON.stringify(key);
-      full.push(`${k}:${v.full}`);
-      abbr.push(`${k}:${v.abbreviated}`);
+      kept.push(v);
       if (time[key] !== undefined) keptTime[key] = time[key];
     }
-    const distTags = recomputeDistTags(summary.distTags, kept);
+    const distTags = recomputeDistTags(
+      summary.distTags,
+      kept.map((v) => v.facts.version),
+    );
     const rest: Json = {};
     for (const [k, v] of this.#others) if (k !== 'time' && k !== 'dist-tags') rest[k] = v;
     rest['dist-tags'] = distTags;
     rest['time'] = keptTime;
     const restText = JSON.stringify(rest);
     const modified = typeof time['modified'] === 'string' ? time['modified'] : this.#others.get('modified');
-    const abbreviated = [
-      `{"name":${JSON.stringify(this.#name)}`,
-      `"dist-tags":${JSON.stringify(distTags)}`,
-      `"versions":{${abbr.join(',')}}`,
-      ...(modified === undefined ? [] : [`"modified":${JSON.stringify(modified)}`]),
-      // npm and pnpm age gates read `time` from the abbreviated form too.
-      `"time":${JSON.stringify(keptTime)}}`,
-    ].join(',');
-    return { full: `{"versions":{${full.join(',')}},${restText.slice(1)}`, abbreviated };
+    return {
+      kept,
+      full: { head: '{"versions":{', tail: `},${restText.slice(1)}` },
+      abbreviated: {
+        head: `{"name":${JSON.stringify(this.#name)},"dist-tags":${JSON.stringify(distTags)},"versions":{`,
+        tail: [
+          '}',
+          ...(modified === undefined ? [] : [`"modified":${JSON.stringify(modified)}`]),
+          // npm and pnpm age gates read `time` from the abbreviated form too.
+          `"time":${JSON.stringify(keptTime)}}`,
+        ].join(','),
+      },
+    };
+  }
+
+  /** Joins the pre-rendered versions that policy kept into the full and abbreviated documents. */
+  render(denied: ReadonlySet<string>): { full: string; abbreviated: string } {
+    const l = this.#layout(denied);
+    return {
+      full: `${l.full.head}${l.kept.map((v) => v.full).join(',')}${l.full.tail}`,
+      abbreviated: `${l.abbreviated.head}${l.kept.map((v) => v.abbreviated).join(',')}${l.abbreviated.tail}`,
+    };
+  }
+
+  /**
+   * The gzip encodings of exactly what `render` returns, spliced from the fragments compressed
+   * during the download: only fragments holding a refused or superseded version are compressed
+   * again. Needs a `fragmentChars` above 0.
+   */
+  renderGzip(denied: ReadonlySet<string>): { full: Buffer; abbreviated: Buffer } {
+    if (this.#fragmentChars === 0) throw new Error('This reader does not precompress');
+    this.#seal();
+    const l = this.#layout(denied);
+    const full: DeflatePiece[] = [deflatePiece(l.full.head)];
+    const abbreviated: DeflatePiece[] = [deflatePiece(l.abbreviated.head)];
+    let first = true;
+    for (const f of this.#sealed) {
+      const members = f.members.filter(
+        (m) => !denied.has(m.facts.version) && this.#versions.get(m.facts.version) === m,
+      );
+      if (members.length === 0) continue;
+      if (!first) {
+        full.push(COMMA_PIECE);
+        abbreviated.push(COMMA_PIECE);
+      }
+      first = false;
+      const whole = members.length === f.members.length;
+      full.push(whole ? f.full : deflatePiece(members.map((m) => m.full).join(',')));
+      abbreviated.push(whole ? f.abbreviated : deflatePiece(members.map((m) => m.abbreviated).join(',')));
+    }
+    full.push(deflatePiece(l.full.tail));
+    abbreviated.push(deflatePiece(l.abbreviated.tail));
+    return { full: gzipOfPieces(full), abbreviated: gzipOfPieces(abbreviated) };
   }
 }

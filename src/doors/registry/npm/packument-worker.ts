@@ -1,13 +1,14 @@
 /**
  * Worker thread for large packuments: reading, filtering, serializing and compressing a 10 MB+
  * document takes hundreds of milliseconds, which must not stall the event loop that serves
- * every other request. Chunks are fed as they arrive from the uplink, so reading overlaps the
- * download; only the small summary and the finished bytes cross back to the main thread.
+ * every other request. Chunks are fed as they arrive from the uplink, so reading and gzip
+ * compression overlap the download; only the small summary and the finished bytes cross back
+ * to the main thread, the gzip form first.
  */
 import { parentPort } from 'node:worker_threads';
-import { compressSync, type EntryMeta, identityEntry, type MetadataEntry } from '../cache/entry.ts';
+import { brotliOf, type EntryMeta, gzipEntry, type MetadataEntry } from '../cache/entry.ts';
 import { MalformedPackument, type PackumentSummary } from './packument.ts';
-import { PackumentStream } from './packument-stream.ts';
+import { FRAGMENT_CHARS, PackumentStream } from './packument-stream.ts';
 
 export type WorkerRequest =
   | {
@@ -37,6 +38,16 @@ export type WorkerReply =
       readonly full: MetadataEntry;
       readonly abbreviated: MetadataEntry;
     }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      /** The identity and brotli forms that complete the entries of a `render` reply. */
+      readonly rest: Readonly<
+        Record<'full' | 'abbreviated', { readonly identity: Buffer; readonly br: Buffer }>
+      >;
+      /** The upstream bytes as received, for the raw cache. */
+      readonly raw: Uint8Array;
+    }
   | { readonly id: number; readonly ok: false; readonly malformed: boolean; readonly message: string };
 
 interface Job {
@@ -54,43 +65,55 @@ const failure = (id: number, error: unknown): WorkerReply => ({
   message: error instanceof Error ? error.message : String(error),
 });
 
-function render(msg: Extract<WorkerRequest, { op: 'render' }>, job: Job): WorkerReply {
+/** A buffer that owns its whole ArrayBuffer, so it can be transferred (zlib may use a shared pool). */
+const own = (b: Buffer): Buffer =>
+  b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : Buffer.from(new Uint8Array(b));
+
+const transferable = (buffers: readonly Buffer[]): ArrayBuffer[] => [
+  ...new Set(buffers.filter((b) => b.length > 0).map((b) => b.buffer as ArrayBuffer)),
+];
+
+/**
+ * Answers at once with the gzip encodings spliced from fragments compressed during the download
+ * (no identity bytes yet: a client that refuses gzip is served by decompressing them); the
+ * identity and brotli forms follow in a second message under `compressId`.
+ */
+function render(msg: Extract<WorkerRequest, { op: 'render' }>, job: Job): void {
   const denied = new Set(msg.denied);
-  const text = job.stream.render(denied);
-  const full = identityEntry(msg.meta, text.full, job.stream.etag('full', denied));
-  const abbreviated = identityEntry(
+  const gz = job.stream.renderGzip(denied);
+  const full = gzipEntry(msg.meta, own(gz.full), job.stream.etag('full', denied));
+  const abbreviated = gzipEntry(
     { ...msg.meta, contentType: 'application/vnd.npm.install-v1+json' },
-    text.abbreviated,
+    own(gz.abbreviated),
     job.stream.etag('abbreviated', denied),
   );
-  // The identity bytes go back now (copied: they are needed here once more); the compressed
-  // forms follow in a second message under `compressId`.
+  parentPort?.postMessage({ id: msg.id, ok: true, full, abbreviated } satisfies WorkerReply, [
+    ...transferable([full.gzip, abbreviated.gzip]),
+  ]);
   setImmediate(() => {
     try {
-      const fullZ = compressSync(full);
-      const abbrZ = compressSync(abbreviated);
-      // Small zlib outputs may sit in Node's shared buffer pool, which cannot be transferred.
-      const own = (b: Buffer) =>
-        b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
-          ? b
-          : Buffer.from(new Uint8Array(b).buffer);
-      const fullZ2 = { ...fullZ, gzip: own(fullZ.gzip), br: own(fullZ.br) };
-      const abbrZ2 = { ...abbrZ, gzip: own(abbrZ.gzip), br: own(abbrZ.br) };
-      const buffers = [fullZ2, abbrZ2].flatMap((e) => [e.gzip, e.br].map((b) => b.buffer as ArrayBuffer));
+      const text = job.stream.render(denied);
+      const forms = (t: string) => {
+        const identity = own(Buffer.from(t));
+        return { identity, br: own(brotliOf(identity)) };
+      };
+      const rest = { full: forms(text.full), abbreviated: forms(text.abbreviated) };
+      const raw = job.stream.raw();
       parentPort?.postMessage(
-        { id: msg.compressId, ok: true, full: fullZ2, abbreviated: abbrZ2 } satisfies WorkerReply,
-        [...new Set(buffers)],
+        { id: msg.compressId, ok: true, rest, raw } satisfies WorkerReply,
+        transferable([rest.full.identity, rest.full.br, rest.abbreviated.identity, rest.abbreviated.br, raw]),
       );
     } catch (error) {
       parentPort?.postMessage(failure(msg.compressId, error));
     }
   });
-  return { id: msg.id, ok: true, full, abbreviated };
 }
 
 function handle(msg: WorkerRequest): WorkerReply | undefined {
   if (msg.op === 'begin') {
-    jobs.set(msg.id, { stream: new PackumentStream(msg.name, msg.tarballBase, msg.sizeHint) });
+    jobs.set(msg.id, {
+      stream: new PackumentStream(msg.name, msg.tarballBase, msg.sizeHint, FRAGMENT_CHARS),
+    });
     return undefined;
   }
   const job = jobs.get(msg.id);
@@ -117,7 +140,8 @@ function handle(msg: WorkerRequest): WorkerReply | undefined {
     return { id: msg.id, ok: true, summary: job.stream.end() };
   }
   jobs.delete(msg.id);
-  return render(msg, job);
+  render(msg, job);
+  return undefined;
 }
 
 parentPort?.on('message', (msg: WorkerRequest) => {
