@@ -23,8 +23,8 @@ interface Detail {
   readonly verification: Verification | undefined;
 }
 
-const pendingScan = (a: Artifact) =>
-  a.scanState !== 'done' && a.scanState !== 'failed' && a.status === 'quarantined';
+/** Quarantined means "until scanned": keep polling until a verdict or a final scan failure. */
+const pendingScan = (a: Artifact) => a.status === 'quarantined' && a.scanState !== 'failed';
 
 function Field({ label, children }: { label: string; children: React.ReactNode }) {
   return (

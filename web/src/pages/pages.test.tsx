@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { renderApp, signIn } from '../test/render.tsx';
+import { POLL_MS } from './artifact-detail.tsx';
 import { guessNameVersion } from './upload.tsx';
 
 const ADMIN = [{ role: 'admin', ns: '*' }];
@@ -73,6 +74,33 @@ describe('audit page', () => {
     expect(await screen.findByText('artifacts.upload')).toBeInTheDocument();
     await user.click(screen.getByRole('button', { name: 'Verify chain' }));
     expect(await screen.findByTestId('chain-status')).toHaveTextContent(/broken at record 5.*error id e-5/);
+  });
+});
+
+describe('artifact detail', () => {
+  it('polls while quarantined until the verdict arrives, even past a finished scan state', async () => {
+    signIn(ADMIN, 'root');
+    const a = artifact(1);
+    const states = [
+      { status: 'quarantined', scanState: 'pending' },
+      { status: 'quarantined', scanState: 'done' },
+      { status: 'approved', scanState: 'done' },
+    ];
+    let polls = 0;
+    renderApp(`/artifacts/${a.id}`, {
+      [`GET /api/artifacts/${a.id}`]: () => json({ ...a, ...states[Math.min(polls++, states.length - 1)] }),
+      [`GET /api/artifacts/${a.id}/scan-results`]: () =>
+        json({ SchemaVersion: 2, ArtifactName: a.name, Results: [] }),
+      [`GET /api/artifacts/${a.id}/signatures`]: () => json({ signatures: [] }),
+      [`GET /api/artifacts/${a.id}/verification`]: () =>
+        json({ id: a.id, sha256: a.sha256, trusted: true, reasons: [], policyVersion: 'p', validUntil: '' }),
+    });
+    const status = await screen.findByTestId('artifact-status');
+    expect(status).toHaveTextContent('quarantined');
+    await waitFor(() => expect(screen.getByTestId('artifact-status')).toHaveTextContent('approved'), {
+      timeout: 3 * POLL_MS + 2000,
+    });
+    expect(polls).toBe(3);
   });
 });
 

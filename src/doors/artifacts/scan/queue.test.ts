@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { getArtifact } from '../service.ts';
+import type { AuditInput } from '#core/audit';
+import { getArtifact, setVerdict } from '../service.ts';
 import { createTestContext } from '../test-context.ts';
 import { uploadArtifact } from '../upload.ts';
 import { createBuiltinScanner } from './builtin.ts';
@@ -118,6 +119,11 @@ void describe('scan queue and policy gate', () => {
     const queue = createScanQueue(ctx, () => failing);
     assert.equal(await queue.drain(), 1);
     assert.equal(await queue.drain(), 0, 'not due before the backoff');
+    assert.equal(
+      (await getArtifact(ctx, item.id)).scan_state,
+      'pending',
+      'waiting for the retry, not scanning',
+    );
     now += 10_000;
     // A restarted process sees the same persistent job.
     await using again = await t.reopen();
@@ -133,5 +139,80 @@ void describe('scan queue and policy gate', () => {
     assert.equal(row.scan_state, 'failed');
     assert.equal(row.status, 'quarantined', 'never approved without a scan');
     assert.ok(t.events.filter((e) => e.action === 'artifacts.scan' && e.decision === 'error').length >= 1);
+  });
+
+  void it('publishes a finished scan with its verdict at once and keeps an override made while it ran', async () => {
+    await using t = await createTestContext();
+    const osv = await vulndbWith([]);
+    try {
+      const builtin = createBuiltinScanner({
+        limits: () => LIMITS,
+        vulnerabilities: osv.vulndb,
+        clock: t.ctx.clock,
+      });
+      let startScan: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => {
+        startScan = resolve;
+      });
+      let letFinish: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        letFinish = resolve;
+      });
+      let hold = false;
+      const held: Scanner = {
+        name: 'gatehouse',
+        scan: async (target, signal) => {
+          if (hold) {
+            startScan();
+            await gate;
+          }
+          return builtin.scan(target, signal);
+        },
+      };
+      // What a reader (the console's poll) sees right after the scan is recorded.
+      const seen: string[] = [];
+      const ctx = {
+        ...t.ctx,
+        audit: async (event: AuditInput) => {
+          if (event.action === 'artifacts.scan') {
+            const id = /#(.+)$/.exec(event.resource ?? '')?.[1] ?? '';
+            const row = await getArtifact(t.ctx, id);
+            seen.push(`${row.scan_state}/${row.status}`);
+          }
+          await t.ctx.audit(event);
+        },
+      };
+      const queue = createScanQueue(ctx, () => held);
+      const up = (version: string) =>
+        uploadArtifact(ctx, {
+          repository: 'r',
+          name: 'n',
+          version,
+          actor: 'u',
+          body: body(Buffer.from(version)),
+        });
+      await up('1');
+      await queue.drain();
+      assert.deepEqual(seen, ['done/approved'], 'never done while still quarantined');
+
+      hold = true;
+      const { item } = await up('2');
+      const draining = queue.drain();
+      await started;
+      await setVerdict(ctx, item.id, {
+        status: 'blocked',
+        reason: 'Override by admin: hold',
+        by: 'override',
+      });
+      letFinish();
+      await draining;
+      const row = await getArtifact(ctx, item.id);
+      assert.equal(row.status, 'blocked', row.status_reason);
+      assert.equal(row.status_by, 'override');
+      assert.equal(row.scan_state, 'done');
+      assert.ok(!t.events.some((e) => e.action === 'artifacts.verdict' && e.resource?.endsWith(item.id)));
+    } finally {
+      await osv.close();
+    }
   });
 });

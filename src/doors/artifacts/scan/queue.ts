@@ -3,7 +3,6 @@ import { GatewayError } from '#core/errors';
 import type { ArtifactContext } from '../context.ts';
 import { openPlaintext } from '../download.ts';
 import { decide } from '../gate.ts';
-import { setVerdict } from '../service.ts';
 import type { ArtifactTables, ItemRow } from '../store/schema.ts';
 import type { ScanOutcome, Scanner, ScanTarget } from './port.ts';
 import type { RandomAccess } from './zip.ts';
@@ -87,9 +86,25 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
     return undefined;
   }
 
+  /**
+   * Stores a finished scan. Report, scan state and verdict change in one transaction: a reader
+   * never sees a finished scan on a still-quarantined artifact (the console stops polling at
+   * that point, and under load the gap between two writes was long enough to strand it), nor a
+   * verdict without its report. The status is re-read inside the transaction, so an override
+   * made while the scan ran is not overwritten by it.
+   */
   async function finish(item: ItemRow, outcome: ScanOutcome, jobId: string): Promise<void> {
     const now = ctx.clock.now();
-    await ctx.db.transaction<void, ArtifactTables>(async (trx) => {
+    // The engine reads only the outcome and the rules, so it runs before the transaction.
+    const verdict = await decide(item, outcome, ctx.config().policy.rules, ctx.clock);
+    const state = await ctx.db.transaction<'gone' | 'overridden' | 'decided', ArtifactTables>(async (trx) => {
+      await trx.deleteFrom('artifacts_scan_jobs').where('id', '=', jobId).execute();
+      const current = await trx
+        .selectFrom('artifacts_items')
+        .select('status_by')
+        .where('id', '=', item.id)
+        .executeTakeFirst();
+      if (current === undefined) return 'gone';
       await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', item.id).execute();
       await trx
         .insertInto('artifacts_scan_reports')
@@ -101,13 +116,27 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
           created_at: now,
         })
         .execute();
+      // An admin override stands until an admin changes it; scans still refresh the report.
+      const overridden = current.status_by === 'override';
       await trx
         .updateTable('artifacts_items')
-        .set({ scan_state: 'done', scanned_at: now })
+        .set({
+          scan_state: 'done',
+          scanned_at: now,
+          ...(overridden
+            ? {}
+            : {
+                status: verdict.status,
+                status_reason: verdict.reason,
+                status_by: 'policy',
+                policy_version: verdict.policyVersion,
+              }),
+        })
         .where('id', '=', item.id)
         .execute();
-      await trx.deleteFrom('artifacts_scan_jobs').where('id', '=', jobId).execute();
+      return overridden ? 'overridden' : 'decided';
     });
+    if (state === 'gone') return;
     const resource = `artifact:${item.repository}/${item.name}@${item.version}#${item.id}`;
     await ctx.audit({
       actor: 'system',
@@ -122,15 +151,8 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
         databaseUpdatedAt: outcome.databaseUpdatedAt ?? null,
       },
     });
-    // An admin override stands until an admin changes it; scans still refresh the report.
-    if (item.status_by === 'override') return;
-    const verdict = await decide(item, outcome, ctx.config().policy.rules, ctx.clock);
-    await setVerdict(ctx, item.id, {
-      status: verdict.status,
-      reason: verdict.reason,
-      by: 'policy',
-      policyVersion: verdict.policyVersion,
-    });
+    if (state === 'overridden') return;
+    ctx.metrics.verdicts.inc({ status: verdict.status, by: 'policy' });
     await ctx.audit({
       actor: 'system',
       action: 'artifacts.verdict',
@@ -160,6 +182,12 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
           .execute();
     } else {
       const delay = config.retryBackoff * 2 ** (attempts - 1);
+      // Back to pending while it waits for the retry: "scanning" would claim work that is not running.
+      await db()
+        .updateTable('artifacts_items')
+        .set({ scan_state: 'pending' })
+        .where('id', '=', job.artifact_id)
+        .execute();
       await db()
         .updateTable('artifacts_scan_jobs')
         .set({
