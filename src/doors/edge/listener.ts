@@ -11,10 +11,17 @@ import type { L7Terminator } from './l7/terminator.ts';
 import { splitHostPort } from './model.ts';
 import { readPrelude } from './prelude.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
+import { createRefusalAudit, type RefusalAudit } from './refusal-audit.ts';
 import type { RouteMatch } from './route-table.ts';
 import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from './runtime.ts';
 
 let nextConnectionId = 1;
+
+/**
+ * Refusals audited one by one per listener and second; beyond that a flood is audited as one
+ * summary event per reason and second (docs/edge.md), while metrics count every refusal.
+ */
+const AUDITED_REFUSALS_PER_SECOND = 20;
 
 /** The catalogued code recorded with each kind of refusal (the socket itself only sees a reset). */
 const REFUSAL_CODES: Readonly<Record<Refusal, string>> = {
@@ -46,10 +53,15 @@ export class EdgeListener {
   readonly #server: Server;
   readonly #active = new Set<Socket>();
   readonly #l7: L7Terminator;
+  readonly #refusals: RefusalAudit;
 
   constructor(settings: ListenerSettings, runtime: EdgeRuntime, l7: L7Terminator) {
     this.settings = settings;
     this.#runtime = runtime;
+    this.#refusals = createRefusalAudit(
+      { listener: settings.id, perWindow: AUDITED_REFUSALS_PER_SECOND, windowMs: 1000 },
+      (event) => runtime.audit(event),
+    );
     this.#trusted = createCidrMatcher(settings.trustedProxies);
     this.#l7 = l7;
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
@@ -89,6 +101,7 @@ export class EdgeListener {
       });
     }
     for (const socket of this.#active) socket.destroy();
+    this.#refusals.flush();
     await closed;
   }
 
@@ -105,15 +118,7 @@ export class EdgeListener {
       metrics.firewallBlocks.inc({ listener: id, reason });
     }
     socket.resetAndDestroy();
-    this.#runtime.audit({
-      actor: 'anonymous',
-      action: 'edge.connection.blocked',
-      resource: `listener:${id}`,
-      decision: 'deny',
-      reason,
-      clientIp,
-      details: { code: REFUSAL_CODES[reason], ...detail },
-    });
+    this.#refusals.record({ reason, code: REFUSAL_CODES[reason], clientIp, details: detail });
   }
 
   #accept(socket: Socket): void {
