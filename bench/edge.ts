@@ -4,13 +4,21 @@
  *   2. new TLS connections per second through L4 (handshake loop, p50/p99),
  *   3. L7 HTTP/2 requests per second with h2load (TLS terminated, h2c backend, p50/p99).
  * Prints one table with ratios and the peak RSS of each proxy. Run: `node bench/edge.ts`.
- * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3).
+ * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3),
+ * EDGE_BENCH_SCENARIOS (default `bulk,conn,l7`), EDGE_BENCH_CPUS (default `1`).
+ *
+ * Fairness: both proxies are allowed the same cores. EDGE_BENCH_CPUS is a CPU list for `taskset`
+ * that both the edge process and HAProxy run under, and HAProxy gets `nbthread` = the number of
+ * CPUs in it (with `none`, nothing is pinned and HAProxy keeps its default, one thread per core).
+ * The edge runs with the V8 flags of `npm start` (ADR 0100), as deployed.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { processEnvironment } from '#core/config';
+import { startFlags } from '../test/integration/artifacts/child.ts';
 import { createTestPki } from '../test/integration/edge/certs.ts';
 import { freePort, HAPROXY_HEAD, startHaproxy } from '../test/integration/edge/haproxy.ts';
 
@@ -20,6 +28,18 @@ const SECONDS = Number(env['EDGE_BENCH_SECONDS'] ?? 8);
 const BULK_MIB = Number(env['EDGE_BENCH_BULK_MIB'] ?? 512);
 const NODE = process.execPath;
 const HERE = import.meta.dirname;
+const SCENARIOS = new Set((env['EDGE_BENCH_SCENARIOS'] ?? 'bulk,conn,l7').split(','));
+const CPUS = env['EDGE_BENCH_CPUS'] ?? '1';
+
+/** The number of CPUs in a taskset list such as `1`, `0,1` or `0-3`. */
+function cpuCount(list: string): number {
+  return list
+    .split(',')
+    .map((part) => part.split('-').map(Number))
+    .reduce((n, [from = 0, to = from]) => n + (to - from + 1), 0);
+}
+const PIN = CPUS === 'none' ? [] : ['taskset', '-c', CPUS];
+const NBTHREAD = CPUS === 'none' ? undefined : cpuCount(CPUS);
 
 interface Sample {
   readonly value: number;
@@ -33,8 +53,14 @@ interface Started {
   readonly info: Record<string, number>;
 }
 
-function startNode(script: string, args: readonly string[]): Promise<Started> {
-  const child = spawn(NODE, [join(HERE, 'edge', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs a script of bench/edge; `launch` is the command line before the script (node and flags). */
+function startNode(
+  script: string,
+  args: readonly string[],
+  launch: readonly string[] = [NODE],
+): Promise<Started> {
+  const [command = NODE, ...rest] = [...launch, join(HERE, 'edge', script), ...args];
+  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -124,35 +150,39 @@ const pki = await createTestPki();
 const leaf = await pki.issue('bench', ['*.bench.test']);
 const backend = await startNode('backend-process.ts', [leaf.certFile, leaf.keyFile, String(BULK_MIB)]);
 const b = backend.info;
-const edge = await startNode('edge-process.ts', [
-  JSON.stringify({
-    listeners: [
-      { id: 'l4', host: '127.0.0.1', port: 0, idleTimeout: '60s' },
-      { id: 'l7', host: '127.0.0.1', port: 0 },
-    ],
-    routes: [
-      { id: 'bulk', listener: 'l4', host: 'bulk.bench.test', backend: `127.0.0.1:${b['bulk']}` },
-      { id: 'small', listener: 'l4', host: 'small.bench.test', backend: `127.0.0.1:${b['small']}` },
-      {
-        id: 'api',
-        listener: 'l7',
-        host: 'api.bench.test',
-        mode: 'l7',
-        backend: `127.0.0.1:${b['h2c']}`,
-        backendProtocol: 'h2c',
-        certFile: leaf.certFile,
-        keyFile: leaf.keyFile,
-      },
-    ],
-  }),
-]);
+const edge = await startNode(
+  'edge-process.ts',
+  [
+    JSON.stringify({
+      listeners: [
+        { id: 'l4', host: '127.0.0.1', port: 0, idleTimeout: '60s' },
+        { id: 'l7', host: '127.0.0.1', port: 0 },
+      ],
+      routes: [
+        { id: 'bulk', listener: 'l4', host: 'bulk.bench.test', backend: `127.0.0.1:${b['bulk']}` },
+        { id: 'small', listener: 'l4', host: 'small.bench.test', backend: `127.0.0.1:${b['small']}` },
+        {
+          id: 'api',
+          listener: 'l7',
+          host: 'api.bench.test',
+          mode: 'l7',
+          backend: `127.0.0.1:${b['h2c']}`,
+          backendProtocol: 'h2c',
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        },
+      ],
+    }),
+  ],
+  [...PIN, NODE, ...startFlags()],
+);
 const [hl4, hl7] = [await freePort(), await freePort()];
 const haproxy = await startHaproxy(
   async (dir) => {
     const bundle = join(dir, 'bench.pem');
     await writeFile(bundle, Buffer.concat([leaf.cert, leaf.key]));
     return [
-      HAPROXY_HEAD,
+      HAPROXY_HEAD.replace('global\n', `global\n${NBTHREAD === undefined ? '' : `  nbthread ${NBTHREAD}\n`}`),
       'frontend l4',
       '  mode tcp',
       `  bind 127.0.0.1:${hl4}`,
@@ -177,10 +207,14 @@ const haproxy = await startHaproxy(
     ].join('\n');
   },
   [hl4, hl7],
+  PIN,
 );
 
 try {
   const e = edge.info;
+  const loadStart = loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
   // Rounds alternate edge and HAProxy so that load from other processes on the shared machine
   // hits both alike; each figure is the median over the rounds.
   const rounds = Number(env['EDGE_BENCH_ROUNDS'] ?? 3);
@@ -192,11 +226,15 @@ try {
   for (let round = 0; round < rounds; round++) {
     for (const t of round % 2 === 0 ? targets : targets.toReversed()) {
       const side = t.label === 'edge' ? 0 : 1;
-      samples['bulk']?.[side].push({ value: await bulk(t.l4, pki.caFile) });
-      const c = await connects(t.l4);
-      samples['conn']?.[side].push({ value: c.perSecond, p50: c.p50, p99: c.p99 });
-      const h = await h2load(t.l7, pki.dir, `${t.label}-${round}`);
-      samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+      if (SCENARIOS.has('bulk')) samples['bulk']?.[side].push({ value: await bulk(t.l4, pki.caFile) });
+      if (SCENARIOS.has('conn')) {
+        const c = await connects(t.l4);
+        samples['conn']?.[side].push({ value: c.perSecond, p50: c.p50, p99: c.p99 });
+      }
+      if (SCENARIOS.has('l7')) {
+        const h = await h2load(t.l7, pki.dir, `${t.label}-${round}`);
+        samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+      }
     }
   }
   const med = (list: Sample[] | undefined): Sample =>
@@ -216,8 +254,14 @@ try {
   };
   const ratio = (a: number, c: number) => (c === 0 ? 0 : a / c).toFixed(2);
   const f = (n: number | undefined) => (n ?? 0).toFixed(1);
+  const cores =
+    NBTHREAD === undefined
+      ? 'not pinned, HAProxy default nbthread'
+      : `both pinned to CPU ${CPUS}, HAProxy nbthread ${NBTHREAD}`;
   console.log(
-    `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds)`,
+    `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds, ${cores}; load average ${loadStart} at the start, ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')} at the end)`,
   );
   console.log('| scenario | Gatehouse edge | HAProxy | ratio | target |');
   console.log('|---|---|---|---|---|');

@@ -38,11 +38,14 @@ function accepts(port: number): Promise<boolean> {
 export async function startHaproxy(
   config: (dir: string) => Promise<string> | string,
   ports: readonly number[],
+  /** A command HAProxy runs under, e.g. `['taskset', '-c', '1']` in the benchmark. */
+  wrapper: readonly string[] = [],
 ): Promise<HaproxyProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-haproxy-'));
   const file = join(dir, 'haproxy.cfg');
   await writeFile(file, await config(dir));
-  const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv: string[] = [...wrapper, 'haproxy', '-db', '-f', file];
+  const child = spawn(argv[0] ?? 'haproxy', argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr += c.toString();

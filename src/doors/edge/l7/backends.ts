@@ -72,28 +72,34 @@ export function dialBackend(target: BackendTarget, alpn: readonly string[]): Dup
 
 const SESSIONS_PER_BACKEND = 4;
 
+/**
+ * HTTP/2 flow-control windows of both sessions, per stream (SETTINGS_INITIAL_WINDOW_SIZE) and
+ * per connection: large gRPC messages must not wait for a WINDOW_UPDATE every 64 KiB.
+ */
+export const WINDOW_BYTES = 4 * 1024 * 1024;
+
 /** Pools of backend connections shared by all listeners of the door. */
 export class BackendPool {
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #agents = new Map<string, HttpAgent>();
   readonly #byConnection = new Map<number, string[]>();
+  readonly #slotKeys = new WeakMap<EdgeRoute, readonly string[]>();
   #next = 0;
 
   /** A live HTTP/2 session to an h2c or h2 backend. */
   session(target: BackendTarget): ClientHttp2Session {
     // Several sessions per backend spread streams over connections (one TCP connection's
     // ordering and the backend's per-session processing otherwise cap throughput).
-    const slots = target.route.backendProxyProtocol ? 1 : SESSIONS_PER_BACKEND;
-    const key = `${poolKey(target)}#${this.#next++ % slots}`;
+    const key = this.#sessionKey(target);
     const existing = this.#sessions.get(key);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
     const scheme = isTls(target.route) ? 'https' : 'http';
     const session = connectHttp2(`${scheme}://${target.route.backend}`, {
       createConnection: () => dialBackend(target, ['h2']),
-      // Large gRPC messages: do not let the default 64 KiB window throttle throughput.
-      settings: { initialWindowSize: 4 * 1024 * 1024 },
+      settings: { initialWindowSize: WINDOW_BYTES },
     });
     session.on('error', () => {});
+    session.once('connect', () => session.setLocalWindowSize(WINDOW_BYTES));
     const forget = () => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
     };
@@ -102,6 +108,18 @@ export class BackendPool {
     this.#sessions.set(key, session);
     this.#track(target, key);
     return session;
+  }
+
+  /** The pool slot of a request; shared backends' slot keys are built once per route. */
+  #sessionKey(target: BackendTarget): string {
+    if (target.route.backendProxyProtocol) return `${poolKey(target)}#0`;
+    let keys = this.#slotKeys.get(target.route);
+    if (keys === undefined) {
+      const base = poolKey(target);
+      keys = Array.from({ length: SESSIONS_PER_BACKEND }, (_, i) => `${base}#${i}`);
+      this.#slotKeys.set(target.route, keys);
+    }
+    return keys[this.#next++ % SESSIONS_PER_BACKEND] ?? '';
   }
 
   /** A keep-alive agent for an HTTP/1.1 backend (plain or TLS). */

@@ -10,10 +10,16 @@ import {
   request as httpRequest,
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { constants, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
+import {
+  type ClientHttp2Stream,
+  constants,
+  type IncomingHttpStatusHeader,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
 import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
+import { responseDeadline } from './deadlines.ts';
 import type { ProxyContext } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies } from './policies.ts';
 
@@ -35,132 +41,159 @@ function answer(ctx: ProxyContext, info: ConnectionInfo, stream: ServerHttp2Stre
   stream.end(body);
 }
 
-/** Proxies one client HTTP/2 stream; HTTP/1.1 backends go through the request path instead. */
+const ignore = (): void => {};
+
+function pseudoHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Proxies one client HTTP/2 stream; HTTP/1.1 backends go through the request path instead.
+ * `ended` is true when the request came as one HEADERS frame with END_STREAM (no body).
+ */
 export function proxyH2Stream(
   ctx: ProxyContext,
   info: ConnectionInfo,
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
+  ended: boolean,
 ): void {
   const compiled = ctx.runtime.table().byId(info.routeId);
   if (compiled === undefined) return answer(ctx, info, stream, 502);
-  const path = String(headers[':path'] ?? '/');
+  // Pseudo-headers are single strings (RFC 9113 §8.3); the header type is the generic one.
+  const path = pseudoHeader(headers, ':path') ?? '/';
   if (
+    compiled.policies.length > 0 &&
     enforcePolicies(ctx.runtime, info, compiled.policies, headers, { path: path.slice(0, 256) }) !== undefined
   ) {
     return answer(ctx, info, stream, 403);
   }
   const route = compiled.route;
-  const authority = String(headers[':authority'] ?? info.serverName ?? '');
-  const fail = (reason: string) => {
-    auditBackendFailure(ctx.runtime, info, route, reason);
-    answer(ctx, info, stream, 502);
-  };
+  const authority = pseudoHeader(headers, ':authority') ?? info.serverName ?? '';
   const forward: Forward = {
     ctx,
     info,
     stream,
-    fail,
-    method: String(headers[':method'] ?? 'GET'),
+    route,
+    ended,
+    method: pseudoHeader(headers, ':method') ?? 'GET',
     path,
     authority,
-    headers: backendRequestHeaders(headers, info.client.address, authority),
-    wantsTrailers: headers.te === 'trailers',
+    headers,
   };
-  if (route.backendProtocol === 'http1' || route.backendProtocol === 'https') return toHttp1(forward, route);
-  return toHttp2(forward, route);
+  if (route.backendProtocol === 'http1' || route.backendProtocol === 'https') return toHttp1(forward);
+  return toHttp2(forward);
 }
 
 interface Forward {
   readonly ctx: ProxyContext;
   readonly info: ConnectionInfo;
   readonly stream: ServerHttp2Stream;
-  readonly fail: (reason: string) => void;
+  readonly route: EdgeRoute;
+  /** The request has no body (END_STREAM on its HEADERS frame). */
+  readonly ended: boolean;
   readonly method: string;
   readonly path: string;
   readonly authority: string;
-  readonly headers: OutgoingHttpHeaders;
-  readonly wantsTrailers: boolean;
+  /** The client's request headers, as received. */
+  readonly headers: IncomingHttpHeaders;
 }
 
-/** Arms the response deadline once the request body is sent; returns the disarm function. */
-function responseDeadline(f: Forward, onTimeout: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  // Client-streaming gRPC may take long to send; the deadline covers only the wait for headers.
-  const arm = () => {
-    timer = setTimeout(onTimeout, f.ctx.responseTimeoutMs);
-  };
-  if (f.stream.readableEnded) arm();
-  else f.stream.once('end', arm);
-  return () => {
-    f.stream.off('end', arm);
-    clearTimeout(timer);
+function fail(f: Forward, reason: string): void {
+  auditBackendFailure(f.ctx.runtime, f.info, f.route, reason);
+  answer(f.ctx, f.info, f.stream, 502);
+}
+
+function target(f: Forward) {
+  return {
+    route: f.route,
+    info: f.info,
+    connectTimeoutMs: f.ctx.connectTimeoutMs,
+    dialTimer: f.ctx.runtime.metrics.dialSeconds,
   };
 }
 
-function toHttp1(f: Forward, route: EdgeRoute): void {
-  const { stream, ctx } = f;
+function toHttp1(f: Forward): void {
+  const { stream, ctx, route } = f;
   const request = route.backendProtocol === 'https' ? httpsRequest : httpRequest;
   const upstream = request({
     method: f.method,
     path: f.path,
-    headers: { ...f.headers, host: f.authority },
-    agent: ctx.pool.agent({
-      route,
-      info: f.info,
-      connectTimeoutMs: ctx.connectTimeoutMs,
-      dialTimer: ctx.runtime.metrics.dialSeconds,
-    }),
+    headers: backendRequestHeaders(f.headers, f.info.client.address, f.authority, { host: f.authority }),
+    agent: ctx.pool.agent(target(f)),
   });
-  const disarm = responseDeadline(f, () => upstream.destroy(new Error('response-timeout')));
+  const disarm = responseDeadline(
+    ctx.deadlines,
+    stream,
+    () => upstream.destroy(new Error('response-timeout')),
+    f.ended || stream.readableEnded,
+  );
   upstream.on('response', (incoming: IncomingMessage) => {
     disarm();
     const status = incoming.statusCode ?? 502;
     ctx.runtime.metrics.httpResponses.inc({ route: route.id, status });
     if (stream.destroyed || stream.closed) return;
-    stream.respond({ ...clientResponseHeaders(incoming.headers), ':status': status });
+    stream.respond(clientResponseHeaders(incoming.headers, { ':status': status }));
     incoming.pipe(stream);
     incoming.on('error', () => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
   });
   upstream.on('error', (error: Error) => {
     disarm();
-    if (!stream.headersSent) f.fail(error.message);
+    if (!stream.headersSent) fail(f, error.message);
     else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
   stream.once('close', () => {
     disarm();
     if (!upstream.writableFinished || !stream.writableFinished) upstream.destroy();
   });
-  stream.on('error', () => {});
-  stream.pipe(upstream);
+  stream.on('error', ignore);
+  if (f.ended) upstream.end();
+  else stream.pipe(upstream);
 }
 
-function toHttp2(f: Forward, route: EdgeRoute): void {
-  const { stream, ctx, fail } = f;
+/** Relays the backend's response body to the client with back-pressure (lighter than pipe). */
+function relayBody(upstream: ClientHttp2Stream, stream: ServerHttp2Stream): void {
+  upstream.on('data', (chunk: Buffer) => {
+    if (!stream.write(chunk)) upstream.pause();
+  });
+  stream.on('drain', () => upstream.resume());
+  upstream.once('end', () => {
+    if (!stream.destroyed) stream.end();
+  });
+}
+
+function toHttp2(f: Forward): void {
+  const { stream, ctx, route } = f;
   let session;
   try {
-    session = ctx.pool.session({
-      route,
-      info: f.info,
-      connectTimeoutMs: ctx.connectTimeoutMs,
-      dialTimer: ctx.runtime.metrics.dialSeconds,
-    });
+    session = ctx.pool.session(target(f));
   } catch (error) {
-    fail(error instanceof Error ? error.message : 'dial');
+    fail(f, error instanceof Error ? error.message : 'dial');
     return;
   }
-  const upstream = session.request({
-    ...f.headers,
+  const pseudo: OutgoingHttpHeaders = {
     ':method': f.method,
     ':path': f.path,
     ':scheme': route.backendProtocol === 'h2' ? 'https' : 'http',
     ':authority': f.authority,
-  });
-  const disarm = responseDeadline(f, () => {
-    upstream.close(constants.NGHTTP2_CANCEL);
-    fail('response-timeout');
-  });
-  let trailers: OutgoingHttpHeaders | undefined;
+  };
+  const upstream = session.request(
+    backendRequestHeaders(f.headers, f.info.client.address, f.authority, pseudo),
+    { endStream: f.ended },
+  );
+  const disarm = responseDeadline(
+    ctx.deadlines,
+    stream,
+    () => {
+      upstream.close(constants.NGHTTP2_CANCEL);
+      fail(f, 'response-timeout');
+    },
+    f.ended || stream.readableEnded,
+  );
+  // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
+  // last DATA frame, so their next request is not held up.
+  const wantsTrailers = f.headers.te === 'trailers';
   upstream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
     disarm();
     const status = h[':status'] ?? 502;
@@ -168,26 +201,27 @@ function toHttp2(f: Forward, route: EdgeRoute): void {
     if (stream.destroyed || stream.closed) return;
     // A trailers-only answer (gRPC errors) stays one HEADERS frame with END_STREAM.
     const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with
-    // the last DATA frame, so their next request is not held up.
-    stream.respond(
-      { ...clientResponseHeaders(h), ':status': status },
-      { endStream, waitForTrailers: !endStream && f.wantsTrailers },
-    );
-    if (!endStream) upstream.pipe(stream);
+    stream.respond(clientResponseHeaders(h, { ':status': status }), {
+      endStream,
+      waitForTrailers: !endStream && wantsTrailers,
+    });
+    if (!endStream) relayBody(upstream, stream);
   });
-  upstream.on('trailers', (t: IncomingHttpHeaders) => {
-    trailers = clientResponseHeaders(t);
-  });
-  stream.on('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+  if (wantsTrailers) {
+    let trailers: OutgoingHttpHeaders | undefined;
+    upstream.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = clientResponseHeaders(t);
+    });
+    stream.on('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+  }
   upstream.on('error', (error: Error) => {
     disarm();
-    if (!stream.headersSent) fail(error.message);
+    if (!stream.headersSent) fail(f, error.message);
     else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
   upstream.on('close', () => {
     disarm();
-    if (!stream.headersSent && !stream.closed) fail('stream-closed');
+    if (!stream.headersSent && !stream.closed) fail(f, 'stream-closed');
     else if (stream.headersSent && !stream.closed && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
       stream.close(upstream.rstCode);
     }
@@ -197,6 +231,6 @@ function toHttp2(f: Forward, route: EdgeRoute): void {
     disarm();
     if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
   });
-  stream.on('error', () => {});
-  stream.pipe(upstream);
+  stream.on('error', ignore);
+  if (!f.ended) stream.pipe(upstream);
 }

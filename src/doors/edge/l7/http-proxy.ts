@@ -16,6 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
+import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
 import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
 import { auditBackendFailure, enforcePolicies } from './policies.ts';
 
@@ -23,7 +24,8 @@ export interface ProxyContext {
   readonly runtime: EdgeRuntime;
   readonly pool: BackendPool;
   readonly connectTimeoutMs: number;
-  readonly responseTimeoutMs: number;
+  /** Response deadlines of the listener (`responseTimeout`). */
+  readonly deadlines: DeadlineQueue;
 }
 
 type ClientRequest = IncomingMessage;
@@ -102,20 +104,6 @@ interface Forward {
   readonly target: Parameters<BackendPool['session']>[0];
 }
 
-/** Arms the response-header timeout once the request body is fully sent. */
-function responseTimer(ctx: ProxyContext, req: ClientRequest, onTimeout: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    timer = setTimeout(onTimeout, ctx.responseTimeoutMs);
-  };
-  if (req.readableEnded) arm();
-  else req.once('end', arm);
-  return () => {
-    req.off('end', arm);
-    if (timer !== undefined) clearTimeout(timer);
-  };
-}
-
 function forwardHttp2(
   ctx: ProxyContext,
   route: EdgeRoute,
@@ -138,7 +126,7 @@ function forwardHttp2(
     ':scheme': scheme,
     ':authority': f.authority,
   });
-  const stopTimer = responseTimer(ctx, req, () => {
+  const stopTimer = responseDeadline(ctx.deadlines, req, () => {
     upstream.close(constants.NGHTTP2_CANCEL);
     f.fail('response-timeout');
   });
@@ -181,7 +169,7 @@ function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse
     headers: { ...f.headers, host: f.authority },
     agent: ctx.pool.agent(f.target),
   });
-  const stopTimer = responseTimer(ctx, req, () => {
+  const stopTimer = responseDeadline(ctx.deadlines, req, () => {
     upstream.destroy(new Error('response-timeout'));
   });
   upstream.on('response', (incoming: IncomingMessage) => {

@@ -21,7 +21,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CertificateMaterial } from '../cert-store.ts';
 import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from '../runtime.ts';
-import type { BackendPool } from './backends.ts';
+import { type BackendPool, WINDOW_BYTES } from './backends.ts';
+import { createDeadlineQueue } from './deadlines.ts';
 import { proxyH2Stream } from './h2-stream.ts';
 import { type ProxyContext, proxyRequest } from './http-proxy.ts';
 import { proxyUpgrade } from './upgrade.ts';
@@ -61,7 +62,7 @@ function createTlsServer(settings: ListenerSettings, runtime: EdgeRuntime): Http
       }
     },
     // Large gRPC messages: the default 64 KiB window would throttle them.
-    settings: { initialWindowSize: 4 * 1024 * 1024 },
+    settings: { initialWindowSize: WINDOW_BYTES },
   });
 }
 
@@ -87,10 +88,18 @@ function routeRequests(
     else proxyUpgrade(ctx.runtime, info, settings.connectTimeoutMs, req, socket, head);
   });
   http1.timeout = settings.idleTimeoutMs;
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    const info = connections.get(keyOf(stream.session?.socket ?? {}));
+  // The routing decision of a session is looked up once, when the session starts, not per stream.
+  const bySession = new WeakMap<object, ConnectionInfo>();
+  server.on('session', (session: ServerHttp2Session) => {
+    const info = connections.get(keyOf(session.socket));
+    if (info !== undefined) bySession.set(session, info);
+    // The connection window (RFC 9113 §6.9.2) is not covered by SETTINGS_INITIAL_WINDOW_SIZE.
+    session.setLocalWindowSize(WINDOW_BYTES);
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
+    const info = stream.session === undefined ? undefined : bySession.get(stream.session);
     if (info === undefined) stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    else proxyH2Stream(ctx, info, stream, headers);
+    else proxyH2Stream(ctx, info, stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   });
   // allowHTTP1 keeps http/1.1 in the ALPN list; the dispatch below sends such connections to
   // the HTTP/1.1 server instead of the HTTP/2 server's compatibility layer.
@@ -130,7 +139,7 @@ export function createL7Terminator(
     runtime,
     pool,
     connectTimeoutMs: settings.connectTimeoutMs,
-    responseTimeoutMs: settings.responseTimeoutMs,
+    deadlines: createDeadlineQueue(settings.responseTimeoutMs),
   };
   const http1 = routeRequests(server, connections, ctx, settings);
   const sessions = new Set<ServerHttp2Session>();
