@@ -153,6 +153,37 @@ void describe('go through the registry door', () => {
     assert.equal(latest.Version, 'v1.0.0');
   });
 
+  void it('serves a repeated .info from the cache, decided and audited once per policy and cut-off', async () => {
+    const url = `${gw.url}/go/example.test/lib/@v/v1.0.0.info`;
+    // verify() writes what is queued before it reads, so queries see every event recorded so far.
+    const decisions = async () => {
+      await gw.core.audit.verify();
+      const page = await gw.core.audit.query({
+        action: 'registry.metadata',
+        resource: 'go:example.test/lib',
+      });
+      return page.events.filter((e) => e.reason === '1 of 1 versions served').length;
+    };
+    await gw.door.invalidate('go', 'example.test/lib');
+    const before = await decisions();
+    const first = await fetch(url);
+    assert.equal(first.status, 200);
+    const etag = first.headers.get('etag') ?? '';
+    assert.deepEqual(((await first.json()) as { Version: string }).Version, 'v1.0.0');
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(url)).status, 200);
+    assert.equal((await fetch(url, { headers: { 'if-none-match': etag } })).status, 304);
+    assert.equal(await decisions(), before + 1);
+    // A refusal is never cached: every request is decided, refused and audited again.
+    for (let i = 0; i < 2; i++)
+      assert.equal((await fetch(`${gw.url}/go/example.test/lib/@v/v1.1.0.info`)).status, 403);
+    await gw.core.audit.verify();
+    const refused = await gw.core.audit.query({
+      action: 'registry.decision',
+      resource: 'go:example.test/lib@v1.1.0',
+    });
+    assert.ok(refused.events.length >= 2, `${refused.events.length} refusals audited`);
+  });
+
   void it('refuses a zip whose h1 hash differs from the checksum database, and audits it', async () => {
     const dir = await project('tampered-app', 'package main\n\nfunc main() {}\n');
     const r = await go(dir, ['get', 'example.test/tampered@v1.0.0']);

@@ -159,21 +159,21 @@ export function createGoHandler(
     return plausibleTime(info.Time, now) ?? plausibleTime(seen.get(req.version), now);
   }
 
-  const file = async (req: GoFileRequest, request: FastifyRequest, reply: FastifyReply) => {
-    const uplink = uplinkFor(req.module);
-    registryOf.set(request, uplink.name);
+  /** Decides one version for a file request; throws the refusal. */
+  async function decideVersion(
+    req: GoFileRequest,
+    uplink: UplinkClient,
+    request: FastifyRequest,
+    caller: Caller,
+    now: number,
+    kind: 'metadata' | 'file',
+  ): Promise<void> {
     let t: number | undefined;
     try {
       t = await publishedAt(req, uplink, request);
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;
-      auditInvalidUpstream(
-        ctx,
-        callerOf(request),
-        `go:${req.module}@${req.version}`,
-        uplink.name,
-        error.message,
-      );
+      auditInvalidUpstream(ctx, caller, `go:${req.module}@${req.version}`, uplink.name, error.message);
       throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
         message: `Uplink "${uplink.name}" sent an invalid .info for "${req.module}@${req.version}": ${error.message}`,
       });
@@ -185,20 +185,51 @@ export function createGoHandler(
       registry: uplink.name,
       ...(t === undefined ? {} : { publishedAt: t }),
     };
-    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
-      now: ctx.clock.now(),
-      registry: uplink.name,
-      kind: 'file',
-    });
+    const [decision] = await decideMany(ctx, [subject], caller, { now, registry: uplink.name, kind });
     if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+  }
+
+  /**
+   * `.info` is version metadata: like `@v/list` its allowed answer is cached under the policy
+   * version and age cut-off, so a hit is served from bytes and the decision (audited when made)
+   * is not repeated for every request of the go command.
+   */
+  const info = async (req: GoFileRequest, request: FastifyRequest, reply: FastifyReply) => {
+    const uplink = uplinkFor(req.module);
+    registryOf.set(request, uplink.name);
+    const result = await cachedDocument(ctx, request, {
+      ecosystem: 'go',
+      name: req.module,
+      variant: `info|${req.version}`,
+      uplink,
+      build: async (at, caller) => {
+        await decideVersion(req, uplink, request, caller, at.cutoff, 'metadata');
+        const body = await fetchInfo(ctx, uplink, req.module, req.version);
+        const entry = await makeEntry(
+          {
+            contentType: 'application/json',
+            fetchedAt: ctx.clock.now(),
+            uplink: uplink.name,
+            filtered: 0,
+            total: 1,
+          },
+          body,
+        );
+        return { entries: { [`info|${req.version}`]: entry } };
+      },
+    });
+    return sendEntry(request, reply, result.entry, {
+      stale: result.stale,
+      policyVersion: result.policyVersion,
+    });
+  };
+
+  const file = async (req: GoFileRequest, request: FastifyRequest, reply: FastifyReply) => {
+    if (req.kind === 'info') return info(req, request, reply);
+    const uplink = uplinkFor(req.module);
+    registryOf.set(request, uplink.name);
+    await decideVersion(req, uplink, request, callerOf(request), ctx.clock.now(), 'file');
     const base = `${escapeGoPath(req.module)}/@v/${escapeGoPath(req.version)}`;
-    if (req.kind === 'info') {
-      const body = await fetchInfo(ctx, uplink, req.module, req.version);
-      return reply
-        .type('application/json')
-        .header('cache-control', 'public, max-age=0, must-revalidate')
-        .send(body);
-    }
     const v = {
       ctx,
       facts,
