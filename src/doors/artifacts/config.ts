@@ -118,6 +118,9 @@ export const artifactsConfigSchema = object(
         retryBackoff: duration('Delay before the first retry; doubles per attempt', { default: '30s' }),
         pollInterval: duration('How often the worker looks for due jobs', { default: '2s' }),
         trivy: oneOf(['auto', 'off'], 'Use `trivy` (offline) when it is on PATH', { default: 'auto' }),
+        trivyTimeout: duration('Longest one `trivy` run may take; it is then killed and the scan retried', {
+          default: '15m',
+        }),
         maxEntries: integer('Most archive entries scanned per artifact', { default: 200_000, min: 1 }),
         maxExpandedSize: size('Most expanded bytes scanned per artifact', { default: '20GiB' }),
         maxDepth: integer('Deepest nesting of archives inside archives', { default: 5, min: 0, max: 32 }),

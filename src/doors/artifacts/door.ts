@@ -95,7 +95,9 @@ export function createArtifactsDoor(
         },
       });
       const trivy =
-        config.scan.trivy === 'auto' && trivyAvailable() ? createTrivyScanner(core.clock) : undefined;
+        config.scan.trivy === 'auto' && trivyAvailable()
+          ? createTrivyScanner(core.clock, { timeoutMs: () => section.current().scan.trivyTimeout })
+          : undefined;
       const scanner = (): Scanner => trivy ?? builtin;
       queue = createScanQueue(context, scanner);
       const trust = createTrustService(context);

@@ -11,9 +11,27 @@ import { type FoundPackage, fromPurl } from './manifests.ts';
 import type { Finding, ScanOutcome, Scanner, ScanTarget } from './port.ts';
 import { cycloneDxSbom } from './report.ts';
 
-/** True when a `trivy` binary is on PATH. */
-export function trivyAvailable(): boolean {
-  return spawnSync('trivy', ['--version'], { stdio: 'ignore' }).status === 0;
+/** True when `command` (a `trivy` binary, looked up on PATH) answers `--version`. */
+export function trivyAvailable(command = 'trivy'): boolean {
+  return spawnSync(command, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+/** Every scan: JSON with all packages, and never a network call (no database update, offline). */
+export const TRIVY_COMMON_ARGS = [
+  '--quiet',
+  '--format',
+  'json',
+  '--list-all-pkgs',
+  '--skip-db-update',
+  '--offline-scan',
+] as const;
+
+/** How the adapter finds and bounds Trivy. */
+export interface TrivyOptions {
+  /** The executable (default `trivy`, looked up on PATH). */
+  readonly command?: string;
+  /** Longest one run may take, in milliseconds (read per run, so reloads apply). */
+  readonly timeoutMs?: () => number;
 }
 
 const obj = (v: unknown): Record<string, unknown> =>
@@ -68,31 +86,69 @@ export function fromTrivyReport(report: Record<string, unknown>): {
   return { packages, findings };
 }
 
-function run(args: readonly string[], signal?: AbortSignal): Promise<string> {
+function trivyFailed(message: string, stderr = ''): GatewayError {
+  // Trivy prints its reason last ("FATAL ..."); the last lines are what an operator needs.
+  const tail = stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
+  return new GatewayError('GW_ERR_INTERNAL', {
+    message: tail === '' ? message : `${message}: ${tail}`,
+    ...(stderr === '' ? {} : { cause: new Error(stderr) }),
+  });
+}
+
+function run(
+  command: string,
+  args: readonly string[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
-      'trivy',
+      command,
       [...args],
-      { maxBuffer: 256 * 1024 * 1024, ...(signal === undefined ? {} : { signal }) },
+      {
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        ...(signal === undefined ? {} : { signal }),
+      },
       (error, stdout, stderr) => {
-        if (error !== null) {
-          reject(
-            new GatewayError('GW_ERR_INTERNAL', {
-              message: 'Trivy failed',
-              cause: new Error(stderr || error.message),
-            }),
-          );
-        } else resolve(stdout);
+        if (error === null) return resolve(stdout);
+        const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: unknown };
+        if (e.code === 'ENOENT')
+          return reject(trivyFailed(`Trivy is not installed ("${command}" not found)`));
+        if (signal?.aborted === true)
+          return reject(trivyFailed('Trivy was stopped: the gateway is shutting down'));
+        if (e.killed === true)
+          return reject(trivyFailed(`Trivy did not finish within ${timeoutMs} ms and was killed`, stderr));
+        reject(trivyFailed(`Trivy exited with status ${String(e.code ?? 'unknown')}`, stderr));
       },
     );
   });
+}
+
+/** Parses what Trivy printed; anything but a SchemaVersion 2 report is a failed scan. */
+function parseReport(out: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(out);
+  } catch {
+    throw trivyFailed(`Trivy printed ${out.length} bytes that are not JSON`);
+  }
+  const report = obj(parsed);
+  if (report['SchemaVersion'] !== 2)
+    throw trivyFailed(
+      `Trivy printed a report with SchemaVersion "${String(report['SchemaVersion'])}", not 2`,
+    );
+  return report;
 }
 
 /**
  * The Trivy adapter: writes the plaintext to a private temporary file and runs `trivy` offline
  * (`--skip-db-update --offline-scan`), as `image --input` for image tarballs and `fs` otherwise.
  */
-export function createTrivyScanner(clock: Clock): Scanner {
+export function createTrivyScanner(clock: Clock, options: TrivyOptions = {}): Scanner {
+  const command = options.command ?? 'trivy';
+  const timeoutMs = options.timeoutMs ?? (() => 15 * 60_000);
   return {
     name: 'trivy',
     async scan(target: ScanTarget, signal?: AbortSignal): Promise<ScanOutcome> {
@@ -100,21 +156,22 @@ export function createTrivyScanner(clock: Clock): Scanner {
       try {
         const file = join(dir, target.fileName.replace(/[^A-Za-z0-9._-]/g, '_'));
         await pipeline(await target.open(), createWriteStream(file, { mode: 0o600 }));
-        const common = [
-          '--quiet',
-          '--format',
-          'json',
-          '--list-all-pkgs',
-          '--skip-db-update',
-          '--offline-scan',
-        ];
+        const common = TRIVY_COMMON_ARGS;
         const isImage = target.fileName.endsWith('.tar');
         const out = await run(
+          command,
           isImage ? ['image', ...common, '--input', file] : ['fs', ...common, file],
+          timeoutMs(),
           signal,
         );
-        const report = obj(JSON.parse(out));
-        const version = obj(JSON.parse(await run(['--version', '--format', 'json'], signal)));
+        const report = parseReport(out);
+        // The database age goes into the report; a version answer without it leaves the age unknown.
+        let version: Record<string, unknown> = {};
+        try {
+          version = obj(JSON.parse(await run(command, ['--version', '--format', 'json'], 10_000, signal)));
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+        }
         const updated = Date.parse(str(obj(version['VulnerabilityDB'])['UpdatedAt']));
         const { packages, findings } = fromTrivyReport(report);
         return {
