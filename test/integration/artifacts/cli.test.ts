@@ -117,3 +117,62 @@ void it('gatehouse artifacts push, ls, pull (resumed), sign, verify and rm', asy
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+void it('gatehouse artifacts scan: queue a rescan, print the report and the SBOM, refuse what it must', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-scan-'));
+  await using h = await startDoor();
+  try {
+    const up = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=s&version=1',
+      randomBytes(500),
+    );
+    const id = String(up.json()['id']);
+    // Before the first scan there is no report yet: a clear error, not an empty document.
+    const early = await cli(h.url, 'consumer', ['artifacts', 'scan', id, '--report'], dir);
+    assert.equal(early.code, 1);
+    assert.match(early.err, /GW_ERR_ARTIFACTS_SCAN_PENDING/);
+    await h.door.scanQueue().drain();
+
+    const report = await cli(h.url, 'consumer', ['artifacts', 'scan', id, '--report', '--json'], dir);
+    assert.equal(report.code, 0, report.err);
+    assert.equal(report.json()['SchemaVersion'], 2);
+    const sbom = await cli(h.url, 'auditor', ['artifacts', 'scan', id, '--sbom'], dir);
+    assert.equal(sbom.code, 0, sbom.err);
+    assert.equal((JSON.parse(sbom.out) as Record<string, unknown>)['bomFormat'], 'CycloneDX');
+
+    // Queueing a rescan is an admin's: others are refused with the auth exit code.
+    const refused = await cli(h.url, 'publisher', ['artifacts', 'scan', id], dir);
+    assert.equal(refused.code, 3);
+    assert.match(refused.err, /GW_ERR_RBAC_DENIED/);
+    const queued = await cli(h.url, 'admin', ['artifacts', 'scan', id], dir);
+    assert.equal(queued.code, 0, queued.err);
+    assert.equal(queued.out.trim(), `scan queued for ${id}; verdict stays "approved" until it finishes`);
+    const json = await cli(h.url, 'admin', ['artifacts', 'scan', id, '--json'], dir);
+    assert.deepEqual(json.json(), { id, scanState: 'pending', status: 'approved' });
+    await h.door.scanQueue().drain();
+    const scans = await h.core.audit.query({ action: 'artifacts.scan' });
+    assert.ok(scans.events.filter((e) => e.decision === 'info').length >= 2, 'the rescan ran');
+    const requests = await h.core.audit.query({ action: 'artifacts.scan.request' });
+    assert.deepEqual(
+      requests.events.map((e) => [e.actor, e.decision]),
+      [
+        ['user:admin', 'allow'],
+        ['user:admin', 'allow'],
+      ],
+    );
+
+    const missing = await cli(
+      h.url,
+      'admin',
+      ['artifacts', 'scan', '00000000-0000-4000-8000-000000000000'],
+      dir,
+    );
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /GW_ERR_ARTIFACTS_NOT_FOUND/);
+    assert.equal((await cli(h.url, 'admin', ['artifacts', 'scan'], dir)).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
