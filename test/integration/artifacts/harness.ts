@@ -1,8 +1,9 @@
 /**
  * A real CoreServices for the artifacts door's black-box tests: SQLite in a temporary data
  * folder, the real HTTP server on 127.0.0.1:0, real metrics, audit log, RBAC, limiter factory
- * and health registry. Authentication is a bearer-token table until the core's identity module
- * and `createTestCore` land: the door only sees the Principal either way.
+ * and health registry. Authentication is a bearer-token table (`token-<role>`): the door only
+ * sees the Principal either way, and rbac.test.ts runs the same role × endpoint matrix once more
+ * against a real gateway process, through the core's users, passwords and JWTs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
