@@ -3,6 +3,7 @@ import type { App, ConfigSection, CoreServices } from '#core/app';
 import { createPolicyService, type PolicyService } from '#core/policy';
 import { VulnerabilityDatabase } from '#core/vulndb';
 import { registerAdminRoutes } from './admin.ts';
+import { registerOciLogin } from './oci/login.ts';
 import { BlobCache } from './cache/blob-cache.ts';
 import { MetadataCache } from './cache/metadata-cache.ts';
 import type { RegistryConfig, UplinkConfig } from './config.ts';
@@ -161,6 +162,8 @@ export function createRegistryDoor(
         );
       }
       registerAdminRoutes(core.http.app, core, ctx, handlers, db);
+      if (auth !== undefined && handlers.some((h) => h.ecosystem === 'oci'))
+        registerOciLogin(core.http.app, core, ctx);
       core.health.register('door:registry', async () => {
         const open = clients.filter((c) => c.breakerState === 'open').map((c) => c.name);
         return open.length === 0 ? { ok: true } : { ok: true, detail: `breaker open: ${open.join(', ')}` };

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type Gateway, startGateway } from './harness.ts';
+import { ADMIN_TOKEN, type Gateway, startGateway } from './harness.ts';
 import { type OciUpstream, PASSWORD, startOciUpstream, USER } from './oci-fixture.ts';
 
 const run = promisify(execFile);
@@ -132,5 +132,61 @@ void describe('skopeo through the registry door', () => {
       assert.equal(r.status, status, path);
       assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]?.code, code, path);
     }
+  });
+});
+
+void describe('skopeo login to the registry door (registry.auth: required)', () => {
+  void it('challenges on /v2/, accepts a token as the login password, refuses a wrong one', async () => {
+    await using guarded = await startGateway({
+      config: {
+        auth: 'required',
+        npm: { enabled: false },
+        oci: { uplinks: [{ name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 }] },
+      },
+    });
+    const host = new URL(guarded.url).host;
+    const authfile = join(work, 'auth.json');
+    const probe = await fetch(`${guarded.url}/v2/`);
+    assert.equal(probe.status, 401);
+    assert.equal(
+      probe.headers.get('www-authenticate'),
+      `Bearer realm="${guarded.url}/api/registry/oci/token",service="gatehouse-registry"`,
+    );
+    assert.equal(((await probe.json()) as { errors: { code: string }[] }).errors[0]?.code, 'UNAUTHORIZED');
+    const image = `docker://${host}/hub/team/app:old`;
+    const anonymous = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
+    assert.ok(!anonymous.ok);
+    assert.match(anonymous.output, /unauthorized|authentication required/i);
+    const wrong = await skopeo([
+      'login',
+      '--tls-verify=false',
+      '--authfile',
+      authfile,
+      '-u',
+      'ci',
+      '-p',
+      'nope',
+      host,
+    ]);
+    assert.ok(!wrong.ok, wrong.output);
+    const login = await skopeo([
+      'login',
+      '--tls-verify=false',
+      '--authfile',
+      authfile,
+      '-u',
+      'ci',
+      '-p',
+      ADMIN_TOKEN,
+      host,
+    ]);
+    assert.ok(login.ok, login.output);
+    const inspected = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
+    assert.ok(inspected.ok, inspected.output);
+    assert.equal((JSON.parse(inspected.output) as { Digest: string }).Digest, digests['old']);
+    await guarded.core.audit.verify();
+    const logins = await guarded.core.audit.query({ action: 'registry.login' });
+    assert.ok(logins.events.some((e) => e.decision === 'deny'), 'the wrong password is audited');
+    assert.ok(logins.events.some((e) => e.decision === 'allow' && e.actor === 'user:admin'));
   });
 });

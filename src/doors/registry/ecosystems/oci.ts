@@ -15,6 +15,7 @@ import { upstreamFailure } from '../go/upstream.ts';
 import { VersionFacts } from '../go/version-facts.ts';
 import { type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
 import { type OciSource, publishedAt, resolveManifest } from '../oci/manifests.ts';
+import { ociChallenge } from '../oci/login.ts';
 import { type OciRequest, parseOciPath } from '../oci/paths.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import type { EcosystemHandler } from './handler.ts';
@@ -25,7 +26,8 @@ function ociCode(code: string, kind: OciRequest['kind'] | undefined): string {
   if (code === 'GW_ERR_REGISTRY_NAME_INVALID') return 'NAME_INVALID';
   if (code === 'GW_ERR_REGISTRY_DIGEST_INVALID') return 'DIGEST_INVALID';
   if (code === 'GW_ERR_REGISTRY_UPLINK_RATE_LIMITED') return 'TOOMANYREQUESTS';
-  if (code === 'GW_ERR_REGISTRY_UPLINK_AUTH') return 'UNAUTHORIZED';
+  if (code === 'GW_ERR_REGISTRY_UPLINK_AUTH' || code.startsWith('GW_ERR_AUTH_')) return 'UNAUTHORIZED';
+  if (code === 'GW_ERR_RBAC_DENIED') return 'DENIED';
   if (code === 'GW_ERR_REGISTRY_INTEGRITY_MISMATCH')
     return kind === 'blob' ? 'DIGEST_INVALID' : 'MANIFEST_INVALID';
   if (code === 'GW_ERR_REGISTRY_NOT_FOUND')
@@ -39,10 +41,14 @@ function sendOciError(
   reply: FastifyReply,
   error: unknown,
   kind?: OciRequest['kind'],
+  request?: FastifyRequest,
 ): FastifyReply {
   const e = toGatewayError(error);
   if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  // The door's own login (`registry.auth: required`): clients follow the challenge to its realm.
+  if (request !== undefined && e.httpStatus === 401 && e.code.startsWith('GW_ERR_AUTH_'))
+    reply.header('www-authenticate', ociChallenge(ctx, request));
   const code = ociCode(e.code, kind);
   if (code === 'DENIED')
     reply.header('warning', `299 gatehouse "${headerText(e.message).replace(/"/g, "'")}"`);
@@ -202,7 +208,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     prefix: '/v2',
     register(scope: FastifyInstance) {
       scope.setErrorHandler((error, request, reply) =>
-        sendOciError(ctx, reply, error, kindOf.get(request)?.kind),
+        sendOciError(ctx, reply, error, kindOf.get(request)?.kind, request),
       );
       const missing = (request: FastifyRequest) =>
         new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
