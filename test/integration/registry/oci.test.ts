@@ -157,36 +157,21 @@ void describe('skopeo login to the registry door (registry.auth: required)', () 
     const anonymous = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
     assert.ok(!anonymous.ok);
     assert.match(anonymous.output, /unauthorized|authentication required/i);
-    const wrong = await skopeo([
-      'login',
-      '--tls-verify=false',
-      '--authfile',
-      authfile,
-      '-u',
-      'ci',
-      '-p',
-      'nope',
-      host,
-    ]);
+    const login = (password: string) =>
+      skopeo(['login', '--tls-verify=false', '--authfile', authfile, '-u', 'ci', '-p', password, host]);
+    const wrong = await login('nope');
     assert.ok(!wrong.ok, wrong.output);
-    const login = await skopeo([
-      'login',
-      '--tls-verify=false',
-      '--authfile',
-      authfile,
-      '-u',
-      'ci',
-      '-p',
-      ADMIN_TOKEN,
-      host,
-    ]);
-    assert.ok(login.ok, login.output);
+    const right = await login(ADMIN_TOKEN);
+    assert.ok(right.ok, right.output);
     const inspected = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
     assert.ok(inspected.ok, inspected.output);
     assert.equal((JSON.parse(inspected.output) as { Digest: string }).Digest, digests['old']);
     await guarded.core.audit.verify();
     const logins = await guarded.core.audit.query({ action: 'registry.login' });
-    assert.ok(logins.events.some((e) => e.decision === 'deny'), 'the wrong password is audited');
+    assert.ok(
+      logins.events.some((e) => e.decision === 'deny'),
+      'the wrong password is audited',
+    );
     assert.ok(logins.events.some((e) => e.decision === 'allow' && e.actor === 'user:admin'));
   });
 });
