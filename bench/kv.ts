@@ -226,6 +226,8 @@ async function main(): Promise<void> {
         gatewayCpuPerCallUs: gatewayCpuUs,
       }),
     );
+    if (lean.goaways.length > 0)
+      console.log(`GOAWAY frames received (code/last stream): ${lean.goaways.join(', ')}`);
     lean.close();
     for (const c of pool) c.disconnect();
   } finally {

@@ -22,6 +22,8 @@ export interface BenchGrpcClient {
     output: O,
     message: MessageInitShape<I>,
   ): Promise<MessageShape<O>>;
+  /** GOAWAY frames received, as `code/lastStreamId`; each one made the client reconnect. */
+  readonly goaways: readonly string[];
   close(): void;
 }
 
@@ -31,14 +33,21 @@ export function createBenchGrpcClient(options: {
   readonly token: string;
   readonly service: string;
 }): BenchGrpcClient {
-  const session: ClientHttp2Session = connect(options.url, {
-    ca: options.ca,
-    servername: 'localhost',
-    minVersion: 'TLSv1.3',
-  });
-  session.on('error', () => undefined);
+  const goaways: string[] = [];
+  const open = (): ClientHttp2Session => {
+    const s = connect(options.url, { ca: options.ca, servername: 'localhost', minVersion: 'TLSv1.3' });
+    s.on('error', () => undefined);
+    // Like any gRPC client: after a GOAWAY, new calls go on a new connection.
+    s.on('goaway', (code: number, lastStreamId: number) => {
+      goaways.push(`${code}/${lastStreamId}`);
+      if (session === s) session = open();
+    });
+    return s;
+  };
+  let session = open();
   const authorization = `Bearer ${options.token}`;
   return {
+    goaways,
     call(method, input, output, message) {
       const body = toBinary(input, create(input, message));
       const frame = Buffer.allocUnsafe(5 + body.length);
