@@ -5,7 +5,7 @@ import type { Resource } from '#core/rbac';
 import type { ArtifactContext } from './context.ts';
 import { boundaryOf, parseMultipart } from './multipart.ts';
 import type { ScanQueue } from './scan/queue.ts';
-import { deleteArtifact, getArtifact, listArtifacts, toView } from './service.ts';
+import { deleteArtifact, getArtifact, listArtifacts, listRepositories, toView } from './service.ts';
 import type { TrustService } from './sign/service.ts';
 import type { ItemRow } from './store/schema.ts';
 import { REPOSITORY_RE, type UploadRequest, uploadArtifact } from './upload.ts';
@@ -65,6 +65,19 @@ function visibleRepositories(core: CoreServices, request: FastifyRequest): reado
   return principal.bindings
     .map((b) => b.namespace)
     .filter((ns) => core.authorize(principal, 'artifacts:list', { type: 'artifact', namespace: ns }).allowed);
+}
+
+function registerRepositories(app: FastifyInstance, deps: RouteDeps): void {
+  app.get('/api/artifacts/-/repositories', { preHandler: deps.core.http.authenticate }, async (request) => {
+    const own = (request.principal?.bindings ?? [])
+      .map((b) => b.namespace)
+      .filter((ns) => REPOSITORY_RE.test(ns));
+    const configured = Object.keys(deps.ctx.config().quotas);
+    const repositories = await listRepositories(deps.ctx, visibleRepositories(deps.core, request), [
+      ...new Set(['default', ...configured, ...own]),
+    ]);
+    return { repositories, total: repositories.length };
+  });
 }
 
 function registerList(app: FastifyInstance, deps: RouteDeps): void {
@@ -272,6 +285,7 @@ function registerItemRoutes(app: FastifyInstance, deps: RouteDeps): void {
 /** Registers the core artifact routes (list, upload, read, delete); downloads are in download-routes.ts. */
 export function registerArtifactRoutes(app: FastifyInstance, deps: RouteDeps): void {
   registerList(app, deps);
+  registerRepositories(app, deps);
   registerUpload(app, deps);
   registerItemRoutes(app, deps);
 }

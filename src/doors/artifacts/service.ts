@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { GatewayError } from '#core/errors';
 import type { ArtifactContext } from './context.ts';
 import type { ArtifactStatus, ArtifactTables, ItemRow } from './store/schema.ts';
@@ -194,4 +195,65 @@ export async function rotateKeys(ctx: ArtifactContext): Promise<{ readonly rewra
       .execute();
   }
   return { rewrapped: rows.length };
+}
+
+/** One repository in `GET /api/artifacts/-/repositories`. */
+export interface RepositoryView {
+  readonly name: string;
+  readonly artifacts: number;
+  /** Logical bytes stored (what the quota counts). */
+  readonly size: number;
+  /** Bytes allowed; 0 means unlimited. */
+  readonly quota: number;
+  readonly approved: number;
+  readonly quarantined: number;
+  readonly blocked: number;
+  readonly lastUploadAt: string | null;
+}
+
+/**
+ * Summarises repositories: those holding artifacts plus `extra` (configured quotas, the caller's
+ * own bindings) so an empty repository one may upload to is listed too. `visible` undefined means all.
+ */
+export async function listRepositories(
+  ctx: ArtifactContext,
+  visible: readonly string[] | undefined,
+  extra: readonly string[],
+): Promise<RepositoryView[]> {
+  if (visible !== undefined && visible.length === 0) return [];
+  let q = ctx.db
+    .kysely<ArtifactTables>()
+    .selectFrom('artifacts_items')
+    .select((eb) => [
+      'repository',
+      eb.fn.countAll<number>().as('artifacts'),
+      eb.fn.sum<number>('size').as('size'),
+      eb.fn.max<number>('created_at').as('last'),
+      sql<number>`sum(case when status = 'approved' then 1 else 0 end)`.as('approved'),
+      sql<number>`sum(case when status = 'quarantined' then 1 else 0 end)`.as('quarantined'),
+      sql<number>`sum(case when status = 'blocked' then 1 else 0 end)`.as('blocked'),
+    ])
+    .groupBy('repository');
+  if (visible !== undefined) q = q.where('repository', 'in', [...visible]);
+  const rows = new Map((await q.execute()).map((r) => [r.repository, r]));
+  const names = new Set([
+    ...rows.keys(),
+    ...extra.filter((n) => visible === undefined || visible.includes(n)),
+  ]);
+  return [...names]
+    .sort((a, b) => a.localeCompare(b))
+    .map((name) => {
+      const r = rows.get(name);
+      return {
+        name,
+        artifacts: Number(r?.artifacts ?? 0),
+        size: Number(r?.size ?? 0),
+        quota: ctx.config().quotas[name] ?? ctx.config().defaultQuota,
+        approved: Number(r?.approved ?? 0),
+        quarantined: Number(r?.quarantined ?? 0),
+        blocked: Number(r?.blocked ?? 0),
+        lastUploadAt:
+          r?.last === undefined || r.last === null ? null : new Date(Number(r.last)).toISOString(),
+      };
+    });
 }

@@ -165,6 +165,59 @@ void describe('artifacts REST API', () => {
     ]);
   });
 
+  void it('lists repositories with counts, sizes and quotas, limited to what the caller may list', async () => {
+    await using h = await startDoor({ quotas: { team: 1_000_000, archive: 5_000 } });
+    for (const [version, size] of [
+      ['1', 1000],
+      ['2', 3000],
+    ] as const) {
+      const up = await h.call(
+        'admin',
+        'POST',
+        `/api/artifacts?repository=team&name=r&version=${version}`,
+        randomBytes(size),
+      );
+      assert.equal(up.status, 201);
+    }
+    await h.door.scanQueue().drain();
+    assert.equal(
+      (await h.call('admin', 'POST', '/api/artifacts?repository=default&name=q&version=1', randomBytes(10)))
+        .status,
+      201,
+    );
+    const names = async (user: string) =>
+      (
+        (await h.call(user, 'GET', '/api/artifacts/-/repositories')).json()['repositories'] as {
+          name: string;
+        }[]
+      ).map((r) => r.name);
+    const all = (await h.call('admin', 'GET', '/api/artifacts/-/repositories')).json();
+    assert.equal(all['total'], 3);
+    const [archive, fallback, team] = all['repositories'] as Record<string, unknown>[];
+    assert.deepEqual(archive, {
+      name: 'archive',
+      artifacts: 0,
+      size: 0,
+      quota: 5_000,
+      approved: 0,
+      quarantined: 0,
+      blocked: 0,
+      lastUploadAt: null,
+    });
+    assert.equal(fallback?.['name'], 'default');
+    assert.equal(fallback?.['quarantined'], 1);
+    assert.equal(team?.['artifacts'], 2);
+    assert.equal(team?.['size'], 4000);
+    assert.equal(team?.['approved'], 2);
+    assert.equal(team?.['quota'], 1_000_000);
+    assert.match(String(team?.['lastUploadAt']), /^\d{4}-\d\d-\d\dT/);
+    // Repository-bound roles see their own repositories only, including an empty one.
+    assert.deepEqual(await names('consumer'), ['team']);
+    assert.deepEqual(await names('outsider'), ['other']);
+    assert.deepEqual(await names('auditor'), ['archive', 'default', 'team']);
+    assert.equal((await h.call('anonymous', 'GET', '/api/artifacts/-/repositories')).status, 401);
+  });
+
   void it('detects a tampered stored blob at download', async () => {
     await using h = await startDoor();
     const data = randomBytes(700_000);

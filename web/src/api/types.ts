@@ -27,6 +27,19 @@ export interface ArtifactPage {
   readonly total: number;
 }
 
+/** One repository of `GET /api/artifacts/-/repositories`. */
+export interface Repository {
+  readonly name: string;
+  readonly artifacts: number;
+  readonly size: number;
+  /** Bytes; 0 means unlimited. */
+  readonly quota: number;
+  readonly approved: number;
+  readonly quarantined: number;
+  readonly blocked: number;
+  readonly lastUploadAt: string | null;
+}
+
 /** One vulnerability of a scan report (Trivy's JSON shape). */
 export interface ScanVulnerability {
   readonly VulnerabilityID: string;

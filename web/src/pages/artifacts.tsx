@@ -19,10 +19,11 @@ import {
 } from '@mui/material';
 import { useEffect, useState } from 'react';
 import { Link as RouterLink, useSearchParams } from 'react-router';
-import type { ArtifactPage } from '../api/types.ts';
+import type { ArtifactPage, Repository } from '../api/types.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { ErrorAlert } from '../components/error-alert.tsx';
 import { Page } from '../components/page.tsx';
+import { RepositoryList } from '../components/repository-list.tsx';
 import { StatusChip } from '../components/status-chip.tsx';
 import { formatBytes, formatTime, shortDigest } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
@@ -82,6 +83,11 @@ export function ArtifactsPage() {
       ),
     key,
   );
+  const repositories = useApi(
+    (signal) =>
+      client.get<{ repositories: Repository[] }>('/api/artifacts/-/repositories', undefined, signal),
+    'repositories',
+  );
   const sortBy = (column: Sort) =>
     set({ sort: column, order: q.sort === column && q.order === 'desc' ? 'asc' : 'desc', page: 0 });
 
@@ -97,6 +103,14 @@ export function ArtifactsPage() {
         ) : undefined
       }
     >
+      <ErrorAlert error={repositories.error} onRetry={repositories.reload} />
+      {repositories.data === undefined ? null : (
+        <RepositoryList
+          repositories={repositories.data.repositories}
+          selected={q.repository}
+          onSelect={(name) => set({ repository: name, page: 0 })}
+        />
+      )}
       <Box sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mb: 2 }} role="search">
         <TextField
           label="Search by name"

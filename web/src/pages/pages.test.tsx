@@ -43,6 +43,44 @@ describe('artifacts list', () => {
   });
 });
 
+describe('repositories', () => {
+  it('lists repositories with their counts and filters the artifacts by the one chosen', async () => {
+    signIn([{ role: 'consumer', ns: 'team' }]);
+    const user = userEvent.setup();
+    const { server } = renderApp('/artifacts', {
+      'GET /api/artifacts/-/repositories': () =>
+        json({
+          repositories: [
+            {
+              name: 'team',
+              artifacts: 2,
+              size: 4096,
+              quota: 8192,
+              approved: 1,
+              quarantined: 1,
+              blocked: 0,
+              lastUploadAt: '2026-01-01T00:00:00Z',
+            },
+          ],
+          total: 1,
+        }),
+    });
+    const table = await screen.findByRole('table', { name: 'Repositories' });
+    const row = within(table).getByRole('button', { name: 'team' }).closest('tr');
+    expect(row).not.toBeNull();
+    expect(within(row as HTMLElement).getByText('4.0 KiB of 8.0 KiB (50%)')).toBeInTheDocument();
+    const choose = within(table).getByRole('button', { name: 'team' });
+    expect(choose).toHaveAttribute('aria-pressed', 'false');
+    await user.click(choose);
+    await waitFor(() => expect(server.seen.at(-1)?.path).toContain('repository=team'));
+    expect(within(table).getByRole('button', { name: 'team' })).toHaveAttribute('aria-pressed', 'true');
+    expect(screen.getByLabelText('Repository')).toHaveValue('team');
+    // Choosing it again clears the filter.
+    await user.click(within(table).getByRole('button', { name: 'team' }));
+    await waitFor(() => expect(server.seen.at(-1)?.path).not.toContain('repository='));
+  });
+});
+
 describe('audit page', () => {
   it('shows a broken chain as an error with where it broke', async () => {
     signIn(ADMIN, 'root');

@@ -24,6 +24,7 @@ export function signIn(bindings: { role: string; ns: string }[], name = 'carol')
 export function renderApp(path: string, routes: Parameters<typeof fakeServer>[0]) {
   const server = fakeServer({
     'GET /api/artifacts': () => json({ items: [], total: 0 }),
+    'GET /api/artifacts/-/repositories': () => json({ repositories: [], total: 0 }),
     ...routes,
   });
   const client = new ApiClient({ storage: sessionStorage, fetch: server.fetch });
