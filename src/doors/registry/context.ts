@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { constants, createBrotliCompress, createGunzip, createGzip } from 'node:zlib';
 import type { Clock, CoreServices } from '#core/app';
 import type { AuditInput } from '#core/audit';
-import { GatewayError } from '#core/errors';
+import { GatewayError, toGatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type { Ecosystem, PolicyDecision, PolicyService, PolicySubject } from '#core/policy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -48,6 +48,36 @@ export interface RegistryContext {
 /** Records an audit event without letting its failure reach the request. */
 export function audit(ctx: RegistryContext, input: AuditInput): void {
   ctx.core.audit.record(input).catch((error: unknown) => ctx.log.warn('Audit record failed', { error }));
+}
+
+/**
+ * What every ecosystem's error sender does first: turns the error into the door's error, logs an
+ * internal one, copies its headers (`Retry-After`, …) and audits a failed uplink (429, refused
+ * credentials, 5xx, timeouts, an open breaker), which never reaches any cache.
+ */
+export function prepareError(
+  ctx: RegistryContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+): GatewayError {
+  const e = toGatewayError(error);
+  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
+  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  if (e.code.startsWith('GW_ERR_REGISTRY_UPLINK_')) {
+    const caller = callerOf(request);
+    audit(ctx, {
+      actor: caller.actor,
+      action: 'registry.upstream.error',
+      resource: `path:${request.url.split('?')[0] ?? ''}`,
+      decision: 'error',
+      reason: e.message,
+      clientIp: caller.clientIp,
+      requestId: caller.requestId,
+      details: { code: e.code, errorId: e.errorId, ...e.details },
+    });
+  }
+  return e;
 }
 
 const MAX_AUDITED_REFUSALS = 200;

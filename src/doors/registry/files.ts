@@ -4,6 +4,7 @@ import { GatewayError } from '#core/errors';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from './cache/blob-cache.ts';
 import { IntegrityMismatch, VerifyingStream } from './cache/verify.ts';
+import { upstreamFailure } from './go/upstream.ts';
 import { audit, callerOf, type RegistryContext } from './context.ts';
 import type { UplinkClient } from './uplink/client.ts';
 
@@ -76,16 +77,9 @@ async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
     ...(signal === undefined ? {} : { signal }),
   });
   if (res.status === 200) return res;
-  await res.body.dump();
-  if (res.status === 404) {
-    throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
-      message: `File of "${src.resource}" was not found upstream`,
-    });
-  }
-  throw new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
-    message: `Cannot fetch "${src.resource}" from uplink "${src.uplink.name}": status ${res.status}`,
-    details: { uplink: src.uplink.name, status: res.status },
-  });
+  // 404/410, 429 (with the client told when to retry), refused credentials and 5xx map as for
+  // metadata.
+  return upstreamFailure(res, src.uplink, src.resource);
 }
 
 function mismatch(

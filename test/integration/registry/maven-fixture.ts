@@ -21,6 +21,8 @@ export interface MavenUpstream extends AsyncDisposable {
   readonly requests: string[];
   /** Extra paths served verbatim. */
   readonly raw: Map<string, string>;
+  /** Path prefixes answered with 429 and `Retry-After: 7`, as a rate-limiting repository does. */
+  readonly limited: Set<string>;
 }
 
 const pom = (g: string, a: string, v: MavenFixtureVersion) =>
@@ -71,9 +73,14 @@ export async function startMavenUpstream(
   }
   const requests: string[] = [];
   const raw = new Map<string, string>();
+  const limited = new Set<string>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     requests.push(`${req.method} ${path}`);
+    if ([...limited].some((prefix) => path.startsWith(prefix))) {
+      res.writeHead(429, { 'retry-after': '7', 'content-type': 'text/plain' }).end('Too Many Requests\n');
+      return;
+    }
     const extra = raw.get(path);
     const f = extra === undefined ? files.get(path) : { body: Buffer.from(extra) };
     if (f === undefined) {
@@ -91,6 +98,7 @@ export async function startMavenUpstream(
     url: `http://127.0.0.1:${port}`,
     requests,
     raw,
+    limited,
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -44,6 +44,7 @@ before(async () => {
     // Maven 3.8 adds plexus-utils 1.1 to every build extension's class path.
     'org.codehaus.plexus:plexus-utils': [{ version: '1.1', publishedAt: NOW - 900 * DAY }],
     'org.example:corrupt': [{ version: '1.0', publishedAt: NOW - 30 * DAY, corruptJar: true }],
+    'org.example:limited': [{ version: '1.0', publishedAt: NOW - 30 * DAY }],
   });
   up.raw.set('/org/example/bomb/maven-metadata.xml', BOMB);
   gw = await startGateway({
@@ -164,5 +165,29 @@ void describe('mvn through the registry door', () => {
       const r = await fetch(`${gw.url}/maven/${bad.replace('..', '%2e%2e')}`);
       assert.ok(r.status === 400 || r.status === 404, `${bad}: ${r.status}`);
     }
+  });
+
+  void it('answers an upstream 429 with 429 and Retry-After, audits it and caches nothing', async () => {
+    up.limited.add('/org/example/limited/');
+    const paths = ['org/example/limited/maven-metadata.xml', 'org/example/limited/1.0/limited-1.0.jar'];
+    for (const path of paths) {
+      const r = await fetch(`${gw.url}/maven/${path}`);
+      assert.equal(r.status, 429, path);
+      assert.equal(r.headers.get('retry-after'), '7');
+      assert.match(await r.text(), /rate limited, retry in 7s/);
+    }
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({ action: 'registry.upstream.error' });
+    for (const path of paths)
+      assert.ok(
+        events.events.some(
+          (e) =>
+            e.resource === `path:/maven/${path}` &&
+            (e.details as { code?: string }).code === 'GW_ERR_REGISTRY_UPLINK_RATE_LIMITED',
+        ),
+        path,
+      );
+    up.limited.clear();
+    for (const path of paths) assert.equal((await fetch(`${gw.url}/maven/${path}`)).status, 200, path);
   });
 });

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ADMIN_TOKEN, type Gateway, startGateway } from './harness.ts';
@@ -21,6 +23,8 @@ const iso = (t: number) => new Date(t).toISOString();
 let work: string;
 let up: OciUpstream;
 let gw: Gateway;
+/** A reverse proxy in front of docker-registry that answers 429 while `throttled.on`. */
+let throttled: { server: Server; url: string; on: boolean };
 const digests: Record<string, string> = {};
 
 before(async () => {
@@ -37,12 +41,34 @@ before(async () => {
   });
   for (const t of ['a1', 'a2', 'a3'])
     await up.push('team/many', t, { created: iso(NOW - 10 * DAY), content: `${t}\n` });
+  const proxy = createServer((req, res) => {
+    if (throttled.on) {
+      // What a rate-limiting registry sends (distribution-spec error codes, TOOMANYREQUESTS).
+      res
+        .writeHead(429, { 'retry-after': '7', 'content-type': 'application/json' })
+        .end('{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit reached"}]}');
+      return;
+    }
+    const target = new URL(up.url);
+    const forward = httpRequest(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (upstream) => {
+        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        upstream.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  throttled = { server: proxy, url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, on: true };
   gw = await startGateway({
     config: {
       npm: { enabled: false },
       oci: {
         uplinks: [
           { name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 },
+          { name: 'throttled', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
           { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
         ],
       },
@@ -53,6 +79,8 @@ before(async () => {
 
 after(async () => {
   await gw?.[Symbol.asyncDispose]();
+  throttled?.server.closeAllConnections();
+  throttled?.server.close();
   await up?.[Symbol.asyncDispose]();
   if (work !== undefined) await rm(work, { recursive: true, force: true });
 });
@@ -132,6 +160,35 @@ void describe('skopeo through the registry door', () => {
       assert.equal(r.status, status, path);
       assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]?.code, code, path);
     }
+  });
+});
+
+void describe('a rate-limiting OCI upstream', () => {
+  void it('answers 429 TOOMANYREQUESTS with Retry-After, audits it, caches nothing', async () => {
+    throttled.on = true;
+    // Checked with fetch: skopeo itself waits out Retry-After and retries before it gives up.
+    for (const path of ['manifests/old', `blobs/${digests['old']}`, 'tags/list']) {
+      const r = await fetch(`${gw.url}/v2/throttled/team/app/${path}`);
+      assert.equal(r.status, 429, path);
+      assert.equal(r.headers.get('retry-after'), '7', path);
+      const doc = (await r.json()) as { errors: { code: string; message: string }[] };
+      assert.equal(doc.errors[0]?.code, 'TOOMANYREQUESTS', path);
+      assert.match(doc.errors[0]?.message ?? '', /rate limited/);
+    }
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({
+      action: 'registry.upstream.error',
+      resource: 'path:/v2/throttled/team/app/manifests/old',
+    });
+    assert.ok(events.events.length >= 1);
+    throttled.on = false;
+    const served = await skopeo([
+      'inspect',
+      '--tls-verify=false',
+      `docker://${gwHost()}/throttled/team/app:old`,
+    ]);
+    assert.ok(served.ok, served.output);
+    assert.equal((JSON.parse(served.output) as { Digest: string }).Digest, digests['old']);
   });
 });
 

@@ -1,4 +1,4 @@
-import { GatewayError, toGatewayError } from '#core/errors';
+import { GatewayError } from '#core/errors';
 import { parseSemver } from '#core/vulndb';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { identityOf } from '../cache/entry.ts';
@@ -8,6 +8,7 @@ import {
   decideMany,
   deniedError,
   headerText,
+  prepareError,
   type RegistryContext,
   sendEntry,
 } from '../context.ts';
@@ -39,12 +40,9 @@ function sendNpmError(
   reply: FastifyReply,
   error: unknown,
 ): FastifyReply {
-  const e = toGatewayError(error);
-  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
-  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  const e = prepareError(ctx, request, reply, error);
   reply.header('npm-notice', headerText(e.message));
   const status = e.code === 'GW_ERR_INTERNAL' ? 500 : e.httpStatus;
-  void request;
   return reply
     .code(status)
     .type('application/json')

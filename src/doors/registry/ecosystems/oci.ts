@@ -1,4 +1,4 @@
-import { GatewayError, isGatewayError, toGatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { makeEntry } from '../cache/entry.ts';
 import {
@@ -7,6 +7,7 @@ import {
   decideMany,
   deniedError,
   headerText,
+  prepareError,
   readBody,
   type RegistryContext,
 } from '../context.ts';
@@ -40,14 +41,12 @@ function sendOciError(
   ctx: RegistryContext,
   reply: FastifyReply,
   error: unknown,
+  request: FastifyRequest,
   kind?: OciRequest['kind'],
-  request?: FastifyRequest,
 ): FastifyReply {
-  const e = toGatewayError(error);
-  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
-  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  const e = prepareError(ctx, request, reply, error);
   // The door's own login (`registry.auth: required`): clients follow the challenge to its realm.
-  if (request !== undefined && e.httpStatus === 401 && e.code.startsWith('GW_ERR_AUTH_'))
+  if (e.httpStatus === 401 && e.code.startsWith('GW_ERR_AUTH_'))
     reply.header('www-authenticate', ociChallenge(ctx, request));
   const code = ociCode(e.code, kind);
   if (code === 'DENIED')
@@ -208,13 +207,13 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     prefix: '/v2',
     register(scope: FastifyInstance) {
       scope.setErrorHandler((error, request, reply) =>
-        sendOciError(ctx, reply, error, kindOf.get(request)?.kind, request),
+        sendOciError(ctx, reply, error, request, kindOf.get(request)?.kind),
       );
       const missing = (request: FastifyRequest) =>
         new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
           message: `"${request.method} ${request.url.split('?')[0] ?? ''}" is not served by the Gatehouse OCI proxy`,
         });
-      scope.setNotFoundHandler((request, reply) => sendOciError(ctx, reply, missing(request)));
+      scope.setNotFoundHandler((request, reply) => sendOciError(ctx, reply, missing(request), request));
       scope.addHook('onResponse', async (request, reply) => {
         const req = kindOf.get(request);
         ctx.metrics.requests.inc({

@@ -2,9 +2,9 @@
  * Upstream fetches of the part-2 ecosystems (Go, Maven, OCI): one place that turns upstream
  * statuses into the door's errors, so every handler answers a 404, a 429 and a 5xx the same way.
  */
-import { GatewayError, toGatewayError } from '#core/errors';
+import { GatewayError } from '#core/errors';
 import type { FastifyReply } from 'fastify';
-import { headerText, readBody, type RegistryContext } from '../context.ts';
+import { headerText, prepareError, readBody, type RegistryContext } from '../context.ts';
 import type { UplinkClient, UplinkResponse } from '../uplink/client.ts';
 
 /** Throws the door's error for a non-2xx upstream status (after discarding the body). */
@@ -62,9 +62,7 @@ export function sendTextError(
   error: unknown,
   options: { readonly reasonPhrase: boolean },
 ): FastifyReply {
-  const e = toGatewayError(error);
-  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
-  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  const e = prepareError(ctx, reply.request, reply, error);
   if (options.reasonPhrase && reply.request.raw.httpVersionMajor === 1)
     reply.raw.statusMessage = headerText(e.message).slice(0, 400);
   return reply

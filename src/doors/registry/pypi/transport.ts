@@ -1,6 +1,6 @@
-import { GatewayError, toGatewayError } from '#core/errors';
+import { GatewayError } from '#core/errors';
 import type { FastifyReply } from 'fastify';
-import { headerText, type RegistryContext } from '../context.ts';
+import { headerText, prepareError, type RegistryContext } from '../context.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 
 /** What Gatehouse asks PyPI uplinks for: PEP 691 JSON first, PEP 503 HTML otherwise. */
@@ -9,9 +9,7 @@ export const UPSTREAM_ACCEPT =
 
 /** Sends an error the way pip displays it. */
 export function sendPypiError(ctx: RegistryContext, reply: FastifyReply, error: unknown): FastifyReply {
-  const e = toGatewayError(error);
-  if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
-  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  const e = prepareError(ctx, reply.request, reply, error);
   // pip prints the HTTP/1.1 reason phrase ("403 Client Error: <reason> for url: …") but not the
   // body, so the refusal reason goes into the status line as well as a plain-text body.
   if (reply.request.raw.httpVersionMajor === 1) reply.raw.statusMessage = headerText(e.message).slice(0, 400);
