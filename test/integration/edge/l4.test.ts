@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -23,6 +25,11 @@ void describe('edge L4 passthrough', () => {
   const backends: Backend[] = [];
   let recorder: Awaited<ReturnType<typeof startRawBackend>>;
   let silent: Awaited<ReturnType<typeof startRawBackend>>;
+  let sender: Awaited<ReturnType<typeof startRawBackend>>;
+  // Sent by `sender` after the first bytes of a connection; big enough to fill every socket
+  // buffer on the way, so that the edge's writes to a slow reader go asynchronous.
+  const payload = randomBytes(32 * 1024 * 1024);
+  const senderDone: Promise<Buffer>[] = [];
 
   before(async () => {
     pki = await createTestPki();
@@ -35,6 +42,10 @@ void describe('edge L4 passthrough', () => {
     backends.push(a, b, c);
     recorder = await startRawBackend();
     silent = await startRawBackend();
+    sender = await startRawBackend((socket, received) => {
+      socket.once('data', () => socket.end(payload));
+      senderDone.push(new Promise((resolve) => socket.once('end', () => resolve(received()))));
+    });
     edge = await startEdge({
       listeners: [
         testListener({ id: 'main' }),
@@ -50,6 +61,7 @@ void describe('edge L4 passthrough', () => {
         // Writing 1961 one-byte segments can take longer than 300 ms on a loaded machine.
         testListener({ id: 'patient', preludeTimeout: '10s' }),
         testListener({ id: 'limited', connectionRate: { rate: 0.001, burst: 2 } }),
+        testListener({ id: 'bulk', idleTimeout: '10s' }),
       ],
       routes: [
         { id: 'exact', listener: 'main', host: 'App.Example.Test', backend: a.address },
@@ -67,6 +79,7 @@ void describe('edge L4 passthrough', () => {
         { id: 'untrusting', listener: 'untrusting', host: '*', backend: recorder.address },
         { id: 'silent', listener: 'slow', host: '*', backend: silent.address },
         { id: 'limited', listener: 'limited', host: '*', backend: c.address },
+        { id: 'bulk', listener: 'bulk', host: '*', backend: sender.address },
       ],
     });
   });
@@ -76,6 +89,7 @@ void describe('edge L4 passthrough', () => {
     for (const b of backends) await b[Symbol.asyncDispose]();
     await recorder[Symbol.asyncDispose]();
     await silent[Symbol.asyncDispose]();
+    await sender[Symbol.asyncDispose]();
     await pki[Symbol.asyncDispose]();
   });
 
@@ -247,6 +261,28 @@ void describe('edge L4 passthrough', () => {
       { listener: 'untrusting', reason: 'untrusted' },
       1,
     );
+  });
+
+  void it('relays a large download intact to a slow reader, then half-closes each way', async () => {
+    const socket = connect({ host: '127.0.0.1', port: edge.port('bulk'), allowHalfOpen: true });
+    const hello = buildSniHello('bulk.test');
+    socket.write(hello);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      // A reader slower than the backend: the edge must hold back, never drop or reorder.
+      socket.pause();
+      setImmediate(() => socket.resume());
+    });
+    await once(socket, 'end');
+    const received = Buffer.concat(chunks);
+    assert.equal(received.length, payload.length);
+    assert.ok(received.equals(payload), 'the download arrived byte for byte');
+    // The backend's FIN reached the client; the client's direction is still open.
+    socket.end('bye');
+    const upstream = await senderDone.at(-1);
+    assert.deepEqual(upstream, Buffer.concat([hello, Buffer.from('bye')]));
+    socket.destroy();
   });
 
   void it('closes a connection to a backend that accepts and never answers after the idle timeout', async () => {
