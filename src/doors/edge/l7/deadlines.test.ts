@@ -40,9 +40,9 @@ void describe('deadline queue', () => {
   });
 });
 
-void describe('response deadline', () => {
-  const request = (readableEnded: boolean) => Object.assign(new EventEmitter(), { readableEnded });
+const request = (readableEnded: boolean) => Object.assign(new EventEmitter(), { readableEnded });
 
+void describe('response deadline', () => {
   void it('arms only when the request body has ended', (t) => {
     const q = queue(t);
     const req = request(false);
