@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertAccessible, tabTo } from './a11y.ts';
 import { type BrowserContext, loadChromium, type Page } from './playwright.ts';
 
 /** Debian's Chromium: the tests never download a browser. */
@@ -68,6 +69,43 @@ export async function shoot(page: Page, name: string, wanted: boolean): Promise<
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
 
+/** Takes one console error the journey provoked on purpose out of `problems`, so any other still fails it. */
+function expectedProblem(problems: string[], pattern: RegExp): void {
+  const at = problems.findIndex((p) => pattern.test(p));
+  assert.ok(at >= 0, `expected a console error matching ${pattern}: ${JSON.stringify(problems)}`);
+  problems.splice(at, 1);
+}
+
+/** Signs in with the keyboard only: the username field has focus, Tab moves on, Enter submits. */
+async function keyboardLogin(page: Page, username: string, password: string): Promise<void> {
+  await page.getByLabel('Username').waitFor();
+  assert.equal(await page.evaluate<string>('document.activeElement?.getAttribute("name") ?? ""'), 'username');
+  await page.keyboard.type(username);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate<string>('document.activeElement?.getAttribute("name") ?? ""'), 'password');
+  await page.keyboard.type(password);
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/**
+ * Drops a file on the upload page's drop zone the way a browser delivers a drag from the desktop:
+ * a real DataTransfer holding a File, through dragenter, dragover and drop.
+ */
+async function dropFile(page: Page, name: string, type: string, bytes: Buffer): Promise<void> {
+  const dropped = await page.evaluate<boolean>(`(() => {
+    const bytes = Uint8Array.from(atob(${JSON.stringify(bytes.toString('base64'))}), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], ${JSON.stringify(name)}, { type: ${JSON.stringify(type)} }));
+    const zone = document.querySelector('[data-testid="dropzone"]');
+    if (zone === null) return false;
+    for (const kind of ['dragenter', 'dragover', 'drop'])
+      zone.dispatchEvent(new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+    return true;
+  })()`);
+  assert.ok(dropped, 'the upload page has a drop zone');
+}
+
 export async function login(page: Page, username: string, password: string): Promise<void> {
   await page.goto('/login');
   await page.getByLabel('Username').fill(username);
@@ -91,22 +129,47 @@ export function sha256(data: Buffer): string {
  * The admin's journey: upload by the file picker, watch scan and approval, download and compare
  * bytes, then find the upload and download in the audit log.
  */
-export async function adminJourney(
-  page: Page,
-  password: string,
-  screenshots: boolean,
-  problems: string[],
-): Promise<void> {
+export async function adminJourney(browser: Browser, password: string, screenshots: boolean): Promise<void> {
+  const { page, context, problems } = browser;
   await page.goto('/login');
+  await assertAccessible(context, page, 'login');
+  // The check itself can fail: a nameless button makes it refuse the page.
+  await page.evaluate<void>(
+    `document.body.append(Object.assign(document.createElement('button'), { id: 'nameless' }))`,
+  );
+  await assert.rejects(
+    assertAccessible(context, page, 'login with a nameless button'),
+    /without an accessible name/,
+  );
+  await page.evaluate<void>(`document.getElementById('nameless').remove()`);
   await shoot(page, 'login', screenshots);
-  await login(page, 'admin', password);
+  await keyboardLogin(page, 'admin', password);
   const bytes = artifactBytes();
-  await page.goto('/artifacts/upload');
-  await page
-    .getByTestId('file-input')
-    .setInputFiles({ name: 'hello-console-1.0.0.json', mimeType: 'application/json', buffer: bytes });
+  await page.goto('/artifacts');
+  await page.getByRole('table', { name: 'Repositories' }).waitFor();
+  await assertAccessible(context, page, 'artifacts');
+  // The keyboard reaches the upload page from the list.
+  assert.equal(await tabTo(page, 'a[href="/artifacts/upload"]'), 'Upload');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/artifacts\/upload$/);
+  await assertAccessible(context, page, 'upload');
+  await dropFile(page, 'hello-console-1.0.0.json', 'application/json', bytes);
+  await page.getByText('hello-console-1.0.0.json', { exact: false }).waitFor();
   assert.equal(await page.getByLabel('Name').inputValue(), 'hello-console');
   assert.equal(await page.getByLabel('Version').inputValue(), '1.0.0');
+  // A refused upload says why, with its errorId, and keeps the file and every field.
+  await page.getByLabel('Repository').fill('Not a repository');
+  const refusedLogged = page.waitForEvent('console', { predicate: (m) => /status of 400/.test(m.text()) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  const refusal = page.getByRole('alert').filter({ hasText: 'Invalid repository' });
+  await refusal.getByTestId('error-id').waitFor();
+  await page.getByText('Your file and fields are kept').waitFor();
+  await refusedLogged;
+  expectedProblem(problems, /status of 400/);
+  assert.equal(await page.getByLabel('Name').inputValue(), 'hello-console');
+  assert.equal(await page.getByLabel('Version').inputValue(), '1.0.0');
+  assert.equal(await page.getByLabel('Repository').inputValue(), 'Not a repository');
+  await page.getByLabel('Repository').fill('default');
   await shoot(page, 'upload', screenshots);
   await page.getByRole('button', { name: 'Upload' }).click();
   await page.waitForURL(/\/artifacts\/[0-9a-f-]{36}$/);
@@ -114,6 +177,7 @@ export async function adminJourney(
   // The page polls while the scan runs; the verdict appears without a reload.
   await page.getByTestId('artifact-status').getByText('approved').waitFor({ timeout: 30_000 });
   await page.getByRole('heading', { name: 'Scan report' }).waitFor();
+  await assertAccessible(context, page, 'artifact detail');
   await shoot(page, 'artifact-detail', screenshots);
   await streamedDownload(page, bytes, problems);
   await page.goto('/artifacts');
@@ -122,6 +186,7 @@ export async function adminJourney(
   await page.goto('/audit');
   await page.getByRole('cell', { name: 'artifacts.upload' }).first().waitFor();
   await page.getByRole('cell', { name: 'artifacts.download' }).first().waitFor();
+  await assertAccessible(context, page, 'audit');
   await page.getByRole('button', { name: 'Verify chain' }).click();
   await page
     .getByTestId('chain-status')
@@ -156,9 +221,7 @@ async function streamedDownload(page: Page, bytes: Buffer, problems: string[]): 
   await framingLogged;
   // The refusal (a problem document, never framed: frame-ancestors 'none') is the one expected
   // console error; take it out so that any other still fails the journey.
-  const framing = problems.findIndex((p) => /^Framing .* "frame-ancestors 'none'"/.test(p));
-  assert.ok(framing >= 0, JSON.stringify(problems));
-  problems.splice(framing, 1);
+  expectedProblem(problems, /^Framing .* "frame-ancestors 'none'"/);
   const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
   const saved = await file.path();
   assert.ok(saved !== null);

@@ -18,7 +18,8 @@ export interface Locator {
   waitFor(options?: { timeout?: number; state?: 'visible' | 'attached' }): Promise<void>;
   setInputFiles(file: { name: string; mimeType: string; buffer: Buffer }): Promise<void>;
   getByRole(role: string, options?: { name?: string | RegExp; exact?: boolean; level?: number }): Locator;
-  getByText(text: string | RegExp): Locator;
+  getByText(text: string | RegExp, options?: { exact?: boolean }): Locator;
+  filter(options: { hasText: string | RegExp }): Locator;
   getByTestId(id: string): Locator;
 }
 
@@ -44,7 +45,16 @@ export interface Route {
 export interface Page
   extends Omit<
     Locator,
-    'click' | 'fill' | 'inputValue' | 'textContent' | 'count' | 'first' | 'or' | 'waitFor' | 'setInputFiles'
+    | 'click'
+    | 'fill'
+    | 'inputValue'
+    | 'textContent'
+    | 'count'
+    | 'first'
+    | 'or'
+    | 'waitFor'
+    | 'setInputFiles'
+    | 'filter'
   > {
   goto(path: string): Promise<unknown>;
   getByLabel(label: string | RegExp): Locator;
@@ -57,6 +67,7 @@ export interface Page
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
   setViewportSize(size: { width: number; height: number }): Promise<void>;
   setDefaultTimeout(ms: number): void;
+  readonly keyboard: Keyboard;
   emulateMedia(options: { colorScheme: 'light' | 'dark' }): Promise<void>;
   /** Evaluates an expression in the page (a string: this package has no DOM types). */
   evaluate<T>(expression: string): Promise<T>;
@@ -70,8 +81,19 @@ export interface Page
   ): Promise<void>;
 }
 
+export interface CdpSession {
+  send(method: string, params?: Record<string, unknown>): Promise<unknown>;
+  detach(): Promise<void>;
+}
+
+export interface Keyboard {
+  press(key: string): Promise<void>;
+  type(text: string): Promise<void>;
+}
+
 export interface BrowserContext {
   pages(): Page[];
+  newCDPSession(page: Page): Promise<CdpSession>;
   newPage(): Promise<Page>;
   close(): Promise<void>;
 }
