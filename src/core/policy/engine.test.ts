@@ -74,6 +74,73 @@ void describe('policy engine', () => {
     assert.equal((await engine.evaluate(subject({ name: 'corp-tool', publishedAt: NOW }))).allowed, false);
   });
 
+  void it('applies age exclusions and per-registry overrides to every ecosystem in its own names', async () => {
+    // Each ecosystem's own name form: npm scopes, PEP 503-normalized PyPI names, Go module paths,
+    // Maven groupId:artifactId, OCI <uplink>/<repository>.
+    const cases = [
+      { ecosystem: 'npm', excluded: '@corp/tool', kept: '@corpx/tool', pattern: '@corp/*', version: '1.0.0' },
+      {
+        ecosystem: 'pypi',
+        excluded: 'Corp_Internal.Tool',
+        kept: 'corp-external',
+        pattern: 'corp-internal-*',
+        version: '1.0',
+      },
+      {
+        ecosystem: 'go',
+        excluded: 'git.corp.example/team/lib',
+        kept: 'example.test/lib',
+        pattern: 'git.corp.example/*',
+        version: 'v1.0.0',
+      },
+      {
+        ecosystem: 'maven',
+        excluded: 'com.corp.platform:core',
+        kept: 'com.corpx:core',
+        pattern: 'com.corp.*:*',
+        version: '1.0',
+      },
+      {
+        ecosystem: 'oci',
+        excluded: 'internal/corp/app',
+        kept: 'hub/corp/app',
+        pattern: 'internal/*',
+        version: 'v1',
+      },
+    ] as const;
+    for (const c of cases) {
+      const engine = createPolicyEngine(
+        parse({
+          rules: [{ id: 'age', type: 'minimumAge', minimumAge: { age: '7d', exclude: [c.pattern] } }],
+          registries: {
+            mirror: { exclude: ['age'] },
+            slow: { rules: [{ id: 'age', type: 'minimumAge', minimumAge: { age: '1h' } }] },
+          },
+        }),
+        { clock },
+      );
+      const young = (name: string, registry?: string, publishedAt = NOW - 2 * 3_600_000) =>
+        engine.evaluate({
+          ecosystem: c.ecosystem,
+          name,
+          version: c.version,
+          publishedAt,
+          ...(registry === undefined ? {} : { registry }),
+        });
+      const excluded = await young(c.excluded);
+      assert.equal(excluded.allowed, true, `${c.ecosystem}: ${c.excluded}`);
+      assert.match(excluded.results[0]?.reason ?? '', /excluded from the age rule/);
+      assert.equal((await young(c.kept)).allowed, false, `${c.ecosystem}: ${c.kept}`);
+      assert.equal(
+        (await young(c.kept, 'mirror')).allowed,
+        true,
+        `${c.ecosystem}: rule excluded for "mirror"`,
+      );
+      assert.equal((await young(c.kept, 'slow')).allowed, true, `${c.ecosystem}: 1h age for "slow"`);
+      assert.equal((await young(c.kept, 'slow', NOW - 60_000)).allowed, false, `${c.ecosystem}: 1 min old`);
+    }
+  });
+
   void it('lets a young version through when it fixes a known vulnerability', async () => {
     const fix = advisory('GHSA-aaaa-bbbb-cccc', 'high');
     const vulnerabilities = source({}, { '4.17.21': [fix] });

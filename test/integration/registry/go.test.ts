@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type GoUpstream, startGoUpstream } from './go-fixture.ts';
-import { type Gateway, startGateway } from './harness.ts';
+import { ageRuleEscapes, type Gateway, startGateway } from './harness.ts';
 
 const run = promisify(execFile);
 const DAY = 86_400_000;
@@ -22,6 +22,7 @@ const pkg = (name: string, v: string) => ({ [`${name}.go`]: `package ${name}\n\n
 let work: string;
 let up: GoUpstream;
 let gw: Gateway;
+let config: Record<string, unknown>;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'registry-go-'));
@@ -40,21 +41,20 @@ before(async () => {
     'example.test/limited': [{ version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('limited', 'v1') }],
   });
   up.limited.add('example.test/limited');
-  gw = await startGateway({
-    config: {
-      npm: { enabled: false },
-      go: {
-        uplinks: [{ name: 'goproxy', url: `${up.url}/`, retries: 0 }],
-        checksumDb: { name: 'sumdb', url: `${up.url}/sumdb/test/` },
-      },
-      policy: {
-        rules: [
-          { id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } },
-          { id: 'vulns', type: 'vulnerability' },
-        ],
-      },
+  config = {
+    npm: { enabled: false },
+    go: {
+      uplinks: [{ name: 'goproxy', url: `${up.url}/`, retries: 0 }],
+      checksumDb: { name: 'sumdb', url: `${up.url}/sumdb/test/` },
     },
-  });
+    policy: {
+      rules: [
+        { id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } },
+        { id: 'vulns', type: 'vulnerability' },
+      ],
+    },
+  };
+  gw = await startGateway({ config });
   const osv = join(work, 'osv');
   await mkdir(osv, { recursive: true });
   await writeFile(
@@ -182,6 +182,17 @@ void describe('go through the registry door', () => {
       resource: 'go:example.test/lib@v1.1.0',
     });
     assert.ok(refused.events.length >= 2, `${refused.events.length} refusals audited`);
+  });
+
+  void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {
+    const base = `${gw.url}/go/example.test/lib/@v`;
+    await ageRuleEscapes(gw, config, { registry: 'goproxy', pattern: 'example.test/l*' }, async (label) => {
+      assert.equal(await (await fetch(`${base}/list`)).text(), 'v1.0.0\nv1.1.0\n', label);
+      assert.equal((await fetch(`${base}/v1.1.0.info`)).status, 200, label);
+      assert.equal((await fetch(`${base}/v1.1.0.mod`)).status, 200, label);
+    });
+    assert.equal(await (await fetch(`${base}/list`)).text(), 'v1.0.0\n');
+    assert.equal((await fetch(`${base}/v1.1.0.info`)).status, 403);
   });
 
   void it('refuses a zip whose h1 hash differs from the checksum database, and audits it', async () => {

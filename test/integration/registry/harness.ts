@@ -157,3 +157,54 @@ export async function startGateway(options: {
     },
   };
 }
+
+/**
+ * Runs `fn` under another policy (a reload, as an edit of the file would cause), then restores
+ * the gateway's configuration `config`.
+ */
+export async function withPolicy(
+  gw: Gateway,
+  config: Record<string, unknown>,
+  policy: Record<string, unknown>,
+  fn: () => Promise<void>,
+): Promise<void> {
+  gw.section.set(registryConfig({ ...config, policy }));
+  try {
+    await fn();
+  } finally {
+    gw.section.set(registryConfig(config));
+  }
+}
+
+/**
+ * The three ways a young version gets through the age rule without waiting: an exclusion
+ * pattern, the rule excluded for its registry, and a registry's own shorter age; each asserted
+ * by `check` (which must see the young version allowed), then refused again under `base`.
+ */
+export async function ageRuleEscapes(
+  gw: Gateway,
+  config: Record<string, unknown>,
+  options: { readonly registry: string; readonly pattern: string },
+  check: (label: string) => Promise<void>,
+): Promise<void> {
+  const age = (exclude: readonly string[] = [], value = '2d') => ({
+    id: 'min-age',
+    type: 'minimumAge',
+    minimumAge: { age: value, exclude },
+  });
+  await withPolicy(gw, config, { rules: [age([options.pattern])] }, () =>
+    check(`exclude "${options.pattern}"`),
+  );
+  await withPolicy(
+    gw,
+    config,
+    { rules: [age()], registries: { [options.registry]: { exclude: ['min-age'] } } },
+    () => check(`rule excluded for "${options.registry}"`),
+  );
+  await withPolicy(
+    gw,
+    config,
+    { rules: [age()], registries: { [options.registry]: { rules: [age([], '1m')] } } },
+    () => check(`a 1m age for "${options.registry}"`),
+  );
+}

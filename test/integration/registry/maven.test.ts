@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type Gateway, startGateway } from './harness.ts';
+import { ageRuleEscapes, type Gateway, startGateway } from './harness.ts';
 import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
 
 const run = promisify(execFile);
@@ -21,6 +21,7 @@ const NOW = Date.now();
 let work: string;
 let up: MavenUpstream;
 let gw: Gateway;
+let config: Record<string, unknown>;
 
 const BOMB = `<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
@@ -47,13 +48,12 @@ before(async () => {
     'org.example:limited': [{ version: '1.0', publishedAt: NOW - 30 * DAY }],
   });
   up.raw.set('/org/example/bomb/maven-metadata.xml', BOMB);
-  gw = await startGateway({
-    config: {
-      npm: { enabled: false },
-      maven: { uplinks: [{ name: 'central', url: `${up.url}/`, retries: 0 }] },
-      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
-    },
-  });
+  config = {
+    npm: { enabled: false },
+    maven: { uplinks: [{ name: 'central', url: `${up.url}/`, retries: 0 }] },
+    policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+  };
+  gw = await startGateway({ config });
 });
 
 after(async () => {
@@ -189,5 +189,19 @@ void describe('mvn through the registry door', () => {
       );
     up.limited.clear();
     for (const path of paths) assert.equal((await fetch(`${gw.url}/maven/${path}`)).status, 200, path);
+  });
+
+  void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {
+    const jar = `${gw.url}/maven/org/example/lib/1.1/lib-1.1.jar`;
+    const listed = async () =>
+      (await (await fetch(`${gw.url}/maven/org/example/lib/maven-metadata.xml`)).text()).includes(
+        '<version>1.1</version>',
+      );
+    await ageRuleEscapes(gw, config, { registry: 'central', pattern: 'org.example:l*' }, async (label) => {
+      assert.ok(await listed(), label);
+      assert.equal((await fetch(jar)).status, 200, label);
+    });
+    assert.ok(!(await listed()));
+    assert.equal((await fetch(jar)).status, 403);
   });
 });

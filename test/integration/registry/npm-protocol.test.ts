@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { type Gateway, startGateway, TestClock } from './harness.ts';
+import { ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
 import { type NpmUpstream, startNpmUpstream } from './npm-fixture.ts';
 
 const DAY = 86_400_000;
@@ -19,6 +19,7 @@ const clock = new TestClock(NOW);
 let work: string;
 let up: NpmUpstream;
 let gw: Gateway;
+let config: Record<string, unknown>;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'registry-npm-protocol-'));
@@ -36,17 +37,15 @@ before(async () => {
   ]);
   const tool = up.packuments.get('@scope/tool') as { 'dist-tags': Record<string, string> };
   tool['dist-tags']['next'] = '2.0.0-beta.1';
-  gw = await startGateway({
-    clock,
-    config: {
-      npm: {
-        uplinks: [{ name: 'public', url: up.url, retries: 0, breakerFailures: 3, breakerCooldown: '30s' }],
-      },
-      pypi: { enabled: false },
-      cache: { metadataTtl: '5m', cutoffStep: '1m', maxMetadataSize: '1MiB' },
-      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+  config = {
+    npm: {
+      uplinks: [{ name: 'public', url: up.url, retries: 0, breakerFailures: 3, breakerCooldown: '30s' }],
     },
-  });
+    pypi: { enabled: false },
+    cache: { metadataTtl: '5m', cutoffStep: '1m', maxMetadataSize: '1MiB' },
+    policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+  };
+  gw = await startGateway({ clock, config });
 });
 
 after(async () => {
@@ -60,6 +59,17 @@ const ABBR = { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/
 const count = (path: string) => up.requests.filter((r) => r === `GET ${path}`).length;
 
 void describe('npm packuments through the door', () => {
+  void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {
+    const versions = async () =>
+      Object.keys(((await (await get('/npm/@scope/tool', ABBR)).json()) as { versions: object }).versions);
+    await ageRuleEscapes(gw, config, { registry: 'public', pattern: '@scope/*' }, async (label) => {
+      assert.ok((await versions()).includes('2.0.0'), label);
+      assert.equal((await get('/npm/@scope/tool/-/tool-2.0.0.tgz')).status, 200, label);
+    });
+    assert.ok(!(await versions()).includes('2.0.0'));
+    assert.equal((await get('/npm/@scope/tool/-/tool-2.0.0.tgz')).status, 403);
+  });
+
   void it('filters versions, recomputes dist-tags and keeps integrity and signatures', async () => {
     const res = await get('/npm/@scope%2ftool');
     assert.equal(res.status, 200);

@@ -12,7 +12,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ADMIN_TOKEN, type Gateway, startGateway } from './harness.ts';
+import { ADMIN_TOKEN, ageRuleEscapes, type Gateway, startGateway } from './harness.ts';
 import { type OciUpstream, PASSWORD, startOciUpstream, USER } from './oci-fixture.ts';
 
 const run = promisify(execFile);
@@ -23,6 +23,7 @@ const iso = (t: number) => new Date(t).toISOString();
 let work: string;
 let up: OciUpstream;
 let gw: Gateway;
+let config: Record<string, unknown>;
 /** A reverse proxy in front of docker-registry that answers 429 while `throttled.on`. */
 let throttled: { server: Server; url: string; on: boolean };
 const digests: Record<string, string> = {};
@@ -62,19 +63,18 @@ before(async () => {
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   throttled = { server: proxy, url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, on: true };
-  gw = await startGateway({
-    config: {
-      npm: { enabled: false },
-      oci: {
-        uplinks: [
-          { name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 },
-          { name: 'throttled', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
-          { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
-        ],
-      },
-      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+  config = {
+    npm: { enabled: false },
+    oci: {
+      uplinks: [
+        { name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 },
+        { name: 'throttled', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
+        { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
+      ],
     },
-  });
+    policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+  };
+  gw = await startGateway({ config });
 });
 
 after(async () => {
@@ -133,6 +133,18 @@ void describe('skopeo through the registry door', () => {
       const doc = (await res.json()) as { errors: { code: string }[] };
       assert.equal(doc.errors[0]?.code, 'DENIED');
     }
+  });
+
+  void it('lets a young image through by exclusion, per-registry rule exclusion and override', async () => {
+    const manifest = `${gw.url}/v2/hub/team/app/manifests/fresh`;
+    const tags = async () =>
+      ((await (await fetch(`${gw.url}/v2/hub/team/app/tags/list`)).json()) as { tags: string[] }).tags;
+    await ageRuleEscapes(gw, config, { registry: 'hub', pattern: 'hub/team/*' }, async (label) => {
+      assert.equal((await fetch(manifest)).status, 200, label);
+      assert.ok((await tags()).includes('fresh'), label);
+    });
+    assert.equal((await fetch(manifest)).status, 403);
+    assert.ok(!(await tags()).includes('fresh'));
   });
 
   void it('filters and paginates the tags list', async () => {

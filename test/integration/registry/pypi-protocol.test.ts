@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Gateway, registryConfig, startGateway } from './harness.ts';
+import { ageRuleEscapes, type Gateway, registryConfig, startGateway } from './harness.ts';
 import { type PypiUpstream, startPypiUpstream } from './pypi-fixture.ts';
 
 const DAY = 86_400_000;
@@ -56,6 +56,23 @@ interface JsonPage {
 }
 
 void describe('PyPI simple API through the door', () => {
+  void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {
+    const young = async () => {
+      const page = (await (await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE })).json()) as JsonPage;
+      return page.files.filter((f) => f.filename.includes('1.1'));
+    };
+    const wheel = '/pypi/files/fresh-py/fresh_py-1.1-py3-none-any.whl';
+    const config = { npm: { enabled: false }, pypi: pypiRaw };
+    // PEP 503 names: the pattern matches "Fresh_Py" and "fresh-py" alike.
+    await ageRuleEscapes(gw, config, { registry: 'pypi', pattern: 'Fresh_*' }, async (label) => {
+      const files = await young();
+      assert.ok(files.length > 0 && files.every((f) => f.yanked === undefined || f.yanked === false), label);
+      assert.equal((await get(wheel)).status, 200, label);
+    });
+    assert.ok((await young()).every((f) => f.yanked !== undefined && f.yanked !== false));
+    assert.equal((await get(wheel)).status, 403);
+  });
+
   void it('negotiates PEP 691 JSON, PEP 503 HTML, and answers 406 otherwise', async () => {
     const json = await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE });
     assert.equal(json.headers.get('content-type'), JSON_TYPE);
