@@ -5,7 +5,8 @@
  *   3. L7 HTTP/2 requests per second with h2load (TLS terminated, h2c backend, p50/p99).
  * Prints one table with ratios and the peak RSS of each proxy. Run: `node bench/edge.ts`.
  * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3),
- * EDGE_BENCH_SCENARIOS (default `bulk,conn,l7`), EDGE_BENCH_CPUS (default `1`).
+ * EDGE_BENCH_SCENARIOS (default `bulk,conn,l7,ceiling`; `ceiling` is a bare node:http2 proxy), EDGE_BENCH_CPUS (default `1`), EDGE_BENCH_NODE_FLAGS
+ * (default: the flags of `npm start`).
  *
  * Fairness: both proxies are allowed the same cores. EDGE_BENCH_CPUS is a CPU list for `taskset`
  * that both the edge process and HAProxy run under, and HAProxy gets `nbthread` = the number of
@@ -28,7 +29,7 @@ const SECONDS = Number(env['EDGE_BENCH_SECONDS'] ?? 8);
 const BULK_MIB = Number(env['EDGE_BENCH_BULK_MIB'] ?? 512);
 const NODE = process.execPath;
 const HERE = import.meta.dirname;
-const SCENARIOS = new Set((env['EDGE_BENCH_SCENARIOS'] ?? 'bulk,conn,l7').split(','));
+const SCENARIOS = new Set((env['EDGE_BENCH_SCENARIOS'] ?? 'bulk,conn,l7,ceiling').split(','));
 const CPUS = env['EDGE_BENCH_CPUS'] ?? '1';
 
 /** The number of CPUs in a taskset list such as `1`, `0,1` or `0-3`. */
@@ -38,6 +39,11 @@ function cpuCount(list: string): number {
     .map((part) => part.split('-').map(Number))
     .reduce((n, [from = 0, to = from]) => n + (to - from + 1), 0);
 }
+/** The edge's Node flags: those of `npm start` unless EDGE_BENCH_NODE_FLAGS says otherwise. */
+const EDGE_FLAGS =
+  env['EDGE_BENCH_NODE_FLAGS'] === undefined
+    ? startFlags()
+    : env['EDGE_BENCH_NODE_FLAGS'].split(' ').filter((f) => f !== '');
 const PIN = CPUS === 'none' ? [] : ['taskset', '-c', CPUS];
 const NBTHREAD = CPUS === 'none' ? undefined : cpuCount(CPUS);
 
@@ -174,8 +180,16 @@ const edge = await startNode(
       ],
     }),
   ],
-  [...PIN, NODE, ...startFlags()],
+  [...PIN, NODE, ...EDGE_FLAGS],
 );
+// The ceiling row: a bare node:http2 proxy under the same pinning and flags as the edge.
+const ceiling = SCENARIOS.has('ceiling')
+  ? await startNode(
+      'h2-ceiling.ts',
+      [leaf.certFile, leaf.keyFile, String(b['h2c'])],
+      [...PIN, NODE, ...EDGE_FLAGS],
+    )
+  : undefined;
 const [hl4, hl7] = [await freePort(), await freePort()];
 const haproxy = await startHaproxy(
   async (dir) => {
@@ -219,6 +233,7 @@ try {
   // hits both alike; each figure is the median over the rounds.
   const rounds = Number(env['EDGE_BENCH_ROUNDS'] ?? 3);
   const samples = { bulk: [[], []], conn: [[], []], l7: [[], []] } as Record<string, [Sample[], Sample[]]>;
+  const ceilingSamples: Sample[] = [];
   const targets = [
     { l4: e['l4'] ?? 0, l7: e['l7'] ?? 0, label: 'edge' },
     { l4: hl4, l7: hl7, label: 'haproxy' },
@@ -234,6 +249,10 @@ try {
       if (SCENARIOS.has('l7')) {
         const h = await h2load(t.l7, pki.dir, `${t.label}-${round}`);
         samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+      }
+      if (ceiling !== undefined && side === 0) {
+        const h = await h2load(ceiling.info['l7'] ?? 0, pki.dir, `ceiling-${round}`);
+        ceilingSamples.push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
       }
     }
   }
@@ -258,8 +277,9 @@ try {
     NBTHREAD === undefined
       ? 'not pinned, HAProxy default nbthread'
       : `both pinned to CPU ${CPUS}, HAProxy nbthread ${NBTHREAD}`;
+  const flags = EDGE_FLAGS.length === 0 ? 'no Node flags' : `edge flags ${EDGE_FLAGS.join(' ')}`;
   console.log(
-    `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds, ${cores}; load average ${loadStart} at the start, ${loadavg()
+    `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds, ${cores}, ${flags}; load average ${loadStart} at the start, ${loadavg()
       .map((n) => n.toFixed(2))
       .join(' ')} at the end)`,
   );
@@ -276,10 +296,17 @@ try {
   console.log(
     `| L7 HTTP/2 req/s (h2load -c 32 -m 16) | ${f(l.edge.rps)} (p50 ${f(l.edge.p50)} ms, p99 ${f(l.edge.p99)} ms, ${l.edge.failed} failed) | ${f(l.haproxy.rps)} (p50 ${f(l.haproxy.p50)} ms, p99 ${f(l.haproxy.p99)} ms, ${l.haproxy.failed} failed) | ${ratio(l.edge.rps, l.haproxy.rps)} | >= 0.7 |`,
   );
+  if (ceiling !== undefined) {
+    const m = med(ceilingSamples);
+    console.log(
+      `| L7 bare node:http2 proxy, same pinning (ceiling, bench/edge/h2-ceiling.ts) | ${f(m.value)} (p50 ${f(m.p50)} ms, p99 ${f(m.p99)} ms, ${m.failed} failed) | ${f(l.haproxy.rps)} | ${ratio(m.value, l.haproxy.rps)} | |`,
+    );
+  }
   console.log(`| peak RSS (MiB) | ${results.rss.edge} | ${results.rss.haproxy} | | |`);
   console.log(`\n${JSON.stringify(results)}`);
 } finally {
   edge.child.kill('SIGTERM');
+  ceiling?.child.kill('SIGTERM');
   backend.child.kill('SIGTERM');
   await haproxy[Symbol.asyncDispose]();
   await pki[Symbol.asyncDispose]();
