@@ -26,6 +26,8 @@ export class ApiError extends Error {
   readonly title: string;
   readonly details: unknown;
   readonly retryAfter: number | undefined;
+  /** The parsed JSON body of the answer, for endpoints whose failure answer is a document (503 health). */
+  readonly body: unknown;
 
   constructor(init: {
     status: number;
@@ -35,6 +37,7 @@ export class ApiError extends Error {
     errorId?: string | undefined;
     details?: unknown;
     retryAfter?: number | undefined;
+    body?: unknown;
   }) {
     super(init.message);
     this.name = 'ApiError';
@@ -44,6 +47,7 @@ export class ApiError extends Error {
     this.errorId = init.errorId;
     this.details = init.details;
     this.retryAfter = init.retryAfter;
+    this.body = init.body;
   }
 }
 
@@ -84,6 +88,7 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
     errorId: problem.errorId ?? response.headers.get('x-request-id') ?? undefined,
     details: problem.details,
     retryAfter: retryAfterOf(response),
+    body: problem,
   });
 }
 

@@ -71,7 +71,10 @@ export function HealthPage() {
         // 503 carries the same document: a failing dependency is what this page is for.
         const answer = await client.get<HealthAnswer>('/api/health').catch((e: unknown) => {
           if (e instanceof ApiError && e.status === 503)
-            return { status: 'unavailable', checks: (e.details as HealthAnswer['checks']) ?? {} };
+            return {
+              status: 'unavailable',
+              checks: (e.body as Partial<HealthAnswer> | undefined)?.checks ?? {},
+            };
           throw e;
         });
         const text = await client.get<string>('/metrics');

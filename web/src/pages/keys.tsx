@@ -180,7 +180,12 @@ export function KeysPage() {
                 <TableCell>{formatTime(k.lastUsedAt)}</TableCell>
                 <TableCell>
                   {can('keys:write') ? (
-                    <Button size="small" color="error" onClick={() => void revoke(k)}>
+                    <Button
+                      size="small"
+                      color="error"
+                      aria-label={`Revoke API key ${k.name}`}
+                      onClick={() => void revoke(k)}
+                    >
                       Revoke
                     </Button>
                   ) : null}

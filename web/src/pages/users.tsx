@@ -120,6 +120,7 @@ function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
           <Box sx={{ display: 'flex', gap: 1, flexWrap: 'wrap' }}>
             <Button
               size="small"
+              aria-label={`Save roles of ${user.username}`}
               onClick={() =>
                 void run(() =>
                   client.request('PATCH', `/api/users/${user.id}`, {
@@ -133,6 +134,7 @@ function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
             <Button
               size="small"
               color="error"
+              aria-label={`Delete user ${user.username}`}
               disabled={`user:${user.id}` === me?.id || user.username === me?.name}
               onClick={() => {
                 if (window.confirm(`Delete user "${user.username}"? Their sessions end at once.`))

@@ -1,0 +1,248 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { json, problem } from '../test/fake-server.ts';
+import { renderApp, signIn } from '../test/render.tsx';
+
+const ADMIN = [{ role: 'admin', ns: '*' }];
+const text = (body: string) =>
+  new Response(body, { headers: { 'content-type': 'text/plain; version=0.0.4' } });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('users page', () => {
+  const users = [
+    {
+      id: 'u1',
+      username: 'root',
+      roles: [{ role: 'admin', namespace: '*' }],
+      createdAt: '2026-01-01T00:00:00Z',
+    },
+    { id: 'u2', username: 'alice', roles: [{ role: 'consumer', namespace: 'team' }] },
+  ];
+
+  it('creates a user with parsed bindings, and keeps what was typed when the server refuses', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    let refuse = true;
+    const { server } = renderApp('/admin/users', {
+      'GET /api/users': () => json({ users }),
+      'POST /api/users': () =>
+        refuse
+          ? problem(409, 'GW_ERR_AUTH_USER_EXISTS', 'User "bob" already exists', 'e-409')
+          : json({ id: 'u3' }, 201),
+    });
+    const form = await screen.findByRole('form', { name: 'Create user' });
+    await user.type(within(form).getByLabelText(/^Username/), 'bob');
+    await user.type(within(form).getByLabelText(/^Password/), 'a-long-password-1');
+    const bindings = within(form).getByLabelText('Role bindings');
+    await user.clear(bindings);
+    await user.type(bindings, 'superuser:*');
+    expect(within(form).getByText('Unknown role: superuser:*')).toBeInTheDocument();
+    await user.clear(bindings);
+    await user.type(bindings, 'publisher:team, consumer:*');
+    await user.click(within(form).getByRole('button', { name: 'Create user' }));
+    const alert = await within(form).findByRole('alert');
+    expect(alert).toHaveTextContent('User "bob" already exists');
+    expect(within(alert).getByTestId('error-id')).toHaveTextContent('e-409');
+    // Nothing typed is lost, the password included.
+    expect(within(form).getByLabelText(/^Username/)).toHaveValue('bob');
+    expect(within(form).getByLabelText(/^Password/)).toHaveValue('a-long-password-1');
+    refuse = false;
+    await user.click(within(form).getByRole('button', { name: 'Create user' }));
+    await waitFor(() => expect(within(form).getByLabelText(/^Username/)).toHaveValue(''));
+    const posts = server.seen.filter((s) => s.method === 'POST');
+    expect(posts.at(-1)?.body).toEqual({
+      username: 'bob',
+      password: 'a-long-password-1',
+      roles: [
+        { role: 'publisher', namespace: 'team' },
+        { role: 'consumer', namespace: '*' },
+      ],
+    });
+    // The password never lands in the stored draft.
+    expect(JSON.stringify({ ...sessionStorage, ...localStorage })).not.toContain('a-long-password-1');
+  });
+
+  it('saves roles, deletes only after confirmation, and never offers to delete oneself', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const { server } = renderApp('/admin/users', {
+      'GET /api/users': () => json({ users }),
+      'PATCH /api/users/u2': () => json({ ok: true }),
+      'DELETE /api/users/u2': () => new Response(null, { status: 204 }),
+    });
+    const table = await screen.findByRole('table', { name: 'Users' });
+    expect(await within(table).findByRole('button', { name: 'Delete user root' })).toBeDisabled();
+    const roles = within(table).getByLabelText('Bindings of alice');
+    await user.clear(roles);
+    await user.type(roles, 'auditor:*');
+    await user.click(within(table).getByRole('button', { name: 'Save roles of alice' }));
+    await waitFor(() =>
+      expect(server.seen.find((s) => s.method === 'PATCH')?.body).toEqual({
+        roles: [{ role: 'auditor', namespace: '*' }],
+      }),
+    );
+    const confirm = vi.spyOn(window, 'confirm').mockReturnValueOnce(false).mockReturnValueOnce(true);
+    await user.click(within(table).getByRole('button', { name: 'Delete user alice' }));
+    expect(server.seen.some((s) => s.method === 'DELETE')).toBe(false);
+    await user.click(within(table).getByRole('button', { name: 'Delete user alice' }));
+    await waitFor(() =>
+      expect(server.seen.some((s) => s.method === 'DELETE' && s.path === '/api/users/u2')).toBe(true),
+    );
+    expect(confirm).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('API keys page', () => {
+  it('creates a key, shows its secret once, and revokes after confirmation', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const keys = [
+      { id: 'k1', name: 'ci', bindings: [{ role: 'publisher', namespace: 'team' }], expiresAt: null },
+    ];
+    const { server } = renderApp('/admin/keys', {
+      'GET /api/keys': () => json({ keys }),
+      'POST /api/keys': () => json({ id: 'k2', secret: 'ghk_secret_shown_once' }, 201),
+      'DELETE /api/keys/k1': () => new Response(null, { status: 204 }),
+    });
+    const form = await screen.findByRole('form', { name: 'Create API key' });
+    await user.type(within(form).getByLabelText(/^Name/), 'deploy');
+    await user.type(within(form).getByLabelText('Allowed networks'), '10.0.0.0/8, 192.168.1.0/24');
+    const before = Date.now();
+    await user.click(within(form).getByRole('button', { name: 'Create key' }));
+    expect(await screen.findByTestId('new-key')).toHaveTextContent('ghk_secret_shown_once');
+    const body = server.seen.find((s) => s.method === 'POST')?.body as Record<string, unknown>;
+    expect(body['name']).toBe('deploy');
+    expect(body['bindings']).toEqual([{ role: 'consumer', namespace: '*' }]);
+    expect(body['allowedCidrs']).toEqual(['10.0.0.0/8', '192.168.1.0/24']);
+    const expires = Date.parse(String(body['expiresAt']));
+    expect(expires - before).toBeGreaterThanOrEqual(90 * 86_400_000 - 1000);
+    expect(expires - before).toBeLessThan(90 * 86_400_000 + 60_000);
+    // Dismissed, the secret is gone from the page for good.
+    await user.click(
+      within(screen.getByTestId('new-key').closest('[role="alert"]') as HTMLElement).getByRole('button', {
+        name: 'Close',
+      }),
+    );
+    expect(screen.queryByTestId('new-key')).toBeNull();
+
+    const table = screen.getByRole('table', { name: 'API keys' });
+    expect(await within(table).findByText('never')).toBeInTheDocument();
+    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    await user.click(within(table).getByRole('button', { name: 'Revoke API key ci' }));
+    await waitFor(() =>
+      expect(server.seen.some((s) => s.method === 'DELETE' && s.path === '/api/keys/k1')).toBe(true),
+    );
+  });
+});
+
+describe('registry page', () => {
+  it('runs the policy on a package and shows each rule, refuses a malformed spec, and invalidates the cache', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const { server } = renderApp('/registry', {
+      'GET /api/audit-logs': () =>
+        json({
+          events: [
+            {
+              seq: 3,
+              time: '2026-01-01T00:00:00Z',
+              actor: 'user:1',
+              action: 'registry.decision',
+              resource: 'npm:left-pad@1.3.0',
+              decision: 'deny',
+              reason: 'Version is younger than 7 days',
+              details: { rule: 'min-age' },
+            },
+          ],
+        }),
+      'GET /metrics': () =>
+        text(
+          [
+            '# TYPE gatehouse_registry_cache_total counter',
+            'gatehouse_registry_cache_total{registry="npm",kind="metadata",result="hit"} 30',
+            'gatehouse_registry_cache_total{registry="npm",kind="metadata",result="miss"} 10',
+            '',
+          ].join('\n'),
+        ),
+      'POST /api/registry/policy/test': () =>
+        json({
+          found: true,
+          decision: {
+            allowed: false,
+            outcome: 'deny',
+            reason: 'Denied by "min-age"',
+            policyVersion: 'p1',
+            results: [
+              { ruleId: 'min-age', ruleName: 'Minimum age', outcome: 'deny', reason: 'Published 2 days ago' },
+              { ruleId: 'vulns', ruleName: 'Vulnerabilities', outcome: 'allow', reason: 'No known advisory' },
+            ],
+          },
+        }),
+      'DELETE /api/registry/cache': () => json({ removed: 4 }),
+    });
+    const decisions = await screen.findByRole('table', { name: 'Recent decisions' });
+    expect(await within(decisions).findByText('Version is younger than 7 days')).toBeInTheDocument();
+
+    const lookup = screen.getByRole('form', { name: 'Package lookup' });
+    const spec = within(lookup).getByLabelText('Package (name@version)');
+    await user.type(spec, 'left-pad');
+    expect(within(lookup).getByText(/Write it as name@version/)).toBeInTheDocument();
+    expect(within(lookup).getByRole('button', { name: 'Run policy' })).toBeDisabled();
+    await user.type(spec, '@1.3.0');
+    await user.click(within(lookup).getByRole('button', { name: 'Run policy' }));
+    const answer = await screen.findByTestId('policy-answer');
+    expect(answer).toHaveTextContent('Denied by "min-age"');
+    const rules = within(answer).getByRole('table', { name: 'Rule results' });
+    expect(within(rules).getByText('Published 2 days ago')).toBeInTheDocument();
+    expect(within(rules).getByText('No known advisory')).toBeInTheDocument();
+    expect(server.seen.find((s) => s.path === '/api/registry/policy/test')?.body).toEqual({
+      ecosystem: 'npm',
+      name: 'left-pad',
+      version: '1.3.0',
+    });
+
+    const cache = await screen.findByRole('table', { name: 'Cache statistics' });
+    expect(await within(cache).findByText('75%')).toBeInTheDocument();
+    const invalidate = screen.getByRole('form', { name: 'Invalidate cache' });
+    await user.type(within(invalidate).getByLabelText('Package name (empty: all)'), 'left-pad');
+    await user.click(within(invalidate).getByRole('button', { name: 'Invalidate' }));
+    expect(await within(invalidate).findByRole('status')).toHaveTextContent('Removed 4 cached entries.');
+    expect(server.seen.find((s) => s.method === 'DELETE')?.path).toBe(
+      '/api/registry/cache?ecosystem=npm&name=left-pad',
+    );
+  });
+});
+
+describe('health page', () => {
+  it('shows every check, and the failing one when the gateway answers 503', async () => {
+    signIn(ADMIN, 'root');
+    renderApp('/health', {
+      'GET /api/health': () =>
+        json(
+          {
+            status: 'unavailable',
+            checks: {
+              'door:artifacts': { ok: true, detail: 'blob store fs, scanner gatehouse', latencyMs: 3 },
+              database: { ok: false, detail: 'connection refused' },
+            },
+          },
+          503,
+        ),
+      'GET /metrics': () =>
+        text(
+          'gatehouse_http_requests_total{method="GET",route="/",status="200"} 5\ngatehouse_process_resident_memory_bytes 104857600\n',
+        ),
+    });
+    const table = await screen.findByRole('table', { name: 'Readiness checks' });
+    const database = (await within(table).findByText('database')).closest('tr') as HTMLElement;
+    expect(within(database).getByText('not ready')).toBeInTheDocument();
+    expect(within(database).getByText('connection refused')).toBeInTheDocument();
+    const artifacts = within(table).getByText('door:artifacts').closest('tr') as HTMLElement;
+    expect(within(artifacts).getByText('blob store fs, scanner gatehouse · 3 ms')).toBeInTheDocument();
+    expect(screen.getByRole('heading', { name: /Readiness/ })).toHaveTextContent('not ready');
+  });
+});
