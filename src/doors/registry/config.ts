@@ -127,6 +127,15 @@ export const registryConfigSchema = object(
           },
         ),
         checksumDb: optional(uplinkSchema),
+        checksumDbKey: optional(
+          string(
+            'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused',
+            {
+              pattern: /^[^+\s]+\+[0-9a-f]{8}\+\S+$/,
+              format: 'a checksum database key such as "sum.example.test+1a2b3c4d+AXp…"',
+            },
+          ),
+        ),
       },
       "Go modules; `checksumDb` is a Go checksum database (`<url>/lookup/<module>@<version>`, e.g. a proxy's `…/sumdb/<name>/`) whose `h1:` hashes zips and go.mod files must match",
     ),

@@ -3,6 +3,7 @@ import type { App, ConfigSection, CoreServices } from '#core/app';
 import { createPolicyService, type PolicyService } from '#core/policy';
 import { VulnerabilityDatabase } from '#core/vulndb';
 import { registerAdminRoutes } from './admin.ts';
+import { parseVerifierKey } from './go/tlog.ts';
 import { registerOciLogin } from './oci/login.ts';
 import { BlobCache } from './cache/blob-cache.ts';
 import { MetadataCache } from './cache/metadata-cache.ts';
@@ -140,7 +141,9 @@ export function createRegistryDoor(
         handlers.push(createPypiHandler(ctx, config.pypi.uplinks.map(client)));
       if (config.go.enabled && config.go.uplinks.length > 0) {
         const sums = config.go.checksumDb === undefined ? undefined : client(config.go.checksumDb);
-        handlers.push(createGoHandler(ctx, config.go.uplinks.map(client), sums));
+        const key =
+          config.go.checksumDbKey === undefined ? undefined : parseVerifierKey(config.go.checksumDbKey);
+        handlers.push(createGoHandler(ctx, config.go.uplinks.map(client), sums, key));
       }
       if (config.maven.enabled && config.maven.uplinks.length > 0)
         handlers.push(createMavenHandler(ctx, config.maven.uplinks.map(client)));
@@ -172,6 +175,8 @@ export function createRegistryDoor(
     async validate() {
       const config = section.current();
       if (!config.enabled) return;
+      if (config.go.checksumDbKey !== undefined && config.go.checksumDb === undefined)
+        throw new RangeError('registry.go.checksumDbKey needs registry.go.checksumDb');
       if (config.pypi.enabled && config.pypi.uplinks.length === 0 && config.pypi.uplinks !== undefined) {
         // PyPI without an uplink is simply not served; nothing to check.
       }

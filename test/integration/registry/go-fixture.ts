@@ -3,7 +3,7 @@
  * `.mod`, `.zip` (module zips written here in the zip format of golang.org/x/mod/zip) and
  * `@latest`, plus a checksum database `lookup` endpoint under `/sumdb/test/`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
@@ -15,6 +15,11 @@ export interface GoFixtureVersion {
   readonly files: Readonly<Record<string, string>>;
   /** Makes the checksum database publish a hash that does not match the zip. */
   readonly wrongSum?: boolean;
+  /**
+   * Makes the lookup answer a record other than the one in the signed tree (a lying proxy of
+   * the checksum database): its lines name a hash that does match the zip.
+   */
+  readonly forgedLookup?: boolean;
 }
 
 export interface GoUpstream extends AsyncDisposable {
@@ -24,6 +29,8 @@ export interface GoUpstream extends AsyncDisposable {
   readonly sums: Map<string, string>;
   /** Module paths answered with 429. */
   readonly limited: Set<string>;
+  /** The checksum database's verifier key (`<name>+<hash>+<key>`, as GOSUMDB takes it). */
+  readonly sumdbKey: string;
 }
 
 const escape = (s: string) => s.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
@@ -83,6 +90,52 @@ function h1(files: readonly { name: string; data: Buffer }[]): string {
   return `h1:${createHash('sha256').update(lines).digest('base64')}`;
 }
 
+const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+
+/** RFC 6962 §2.1 tree hash over leaf hashes. */
+function treeHash(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 1) return leaves[0] as Buffer;
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return sha(Buffer.of(1), treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
+}
+
+/**
+ * A checksum database log (go.dev/design/25530-sumdb) over `records`: lookups answer the record,
+ * a blank line and a tree head signed with a fresh Ed25519 key; `tile/8/L/N[.p/W]` serves hashes.
+ */
+function sumdbLog(records: readonly string[], name: string) {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const keyBytes = Buffer.concat([
+    Buffer.of(1),
+    (publicKey.export({ format: 'der', type: 'spki' }) as Buffer).subarray(12),
+  ]);
+  const keyHash = sha(Buffer.from(`${name}\n`), keyBytes).readUInt32BE(0);
+  const leaves = records.map((r) => sha(Buffer.of(0), Buffer.from(r)));
+  const text = `go.sum database tree\n${records.length}\n${treeHash(leaves).toString('base64')}\n`;
+  const sig = Buffer.alloc(4);
+  sig.writeUInt32BE(keyHash, 0);
+  const signature = Buffer.concat([sig, sign(null, Buffer.from(text), privateKey)]).toString('base64');
+  const tile = (path: string): Buffer | undefined => {
+    const m = /^tile\/8\/(\d+)\/((?:x\d{3}\/)*\d{3})(?:\.p\/(\d+))?$/.exec(path);
+    if (m === null) return undefined;
+    const level = Number(m[1]);
+    const index = Number((m[2] as string).replace(/x|\//g, ''));
+    const width = m[3] === undefined ? 256 : Number(m[3]);
+    const block = 256 ** level;
+    if ((index * 256 + width) * block > leaves.length) return undefined;
+    const out: Buffer[] = [];
+    for (let i = index * 256; i < index * 256 + width; i++)
+      out.push(treeHash(leaves.slice(i * block, (i + 1) * block)));
+    return Buffer.concat(out);
+  };
+  return {
+    key: `${name}+${keyHash.toString(16).padStart(8, '0')}+${keyBytes.toString('base64')}`,
+    note: `${text}\n\u2014 ${name} ${signature}\n`,
+    tile,
+  };
+}
+
 interface Built {
   readonly info: string;
   readonly mod: Buffer;
@@ -95,6 +148,7 @@ export async function startGoUpstream(
   const files = new Map<string, Buffer | string>();
   const sums = new Map<string, string>();
   const lookups = new Map<string, string>();
+  const records: string[] = [];
   for (const [path, versions] of Object.entries(modules)) {
     const esc = escape(path);
     files.set(`/${esc}/@v/list`, versions.map((v) => `${v.version}\n`).join(''));
@@ -116,16 +170,21 @@ export async function startGoUpstream(
       files.set(`${base}.info`, built.info);
       files.set(`${base}.mod`, built.mod);
       files.set(`${base}.zip`, built.zip);
-      const zipSum = v.wrongSum === true ? h1([{ name: 'x', data: Buffer.from('x') }]) : h1(entries);
+      const zipSum =
+        v.wrongSum === true || v.forgedLookup === true
+          ? h1([{ name: 'x', data: Buffer.from('x') }])
+          : h1(entries);
       const modSum = h1([{ name: 'go.mod', data: mod }]);
       sums.set(`${path} ${v.version}`, zipSum);
       sums.set(`${path} ${v.version}/go.mod`, modSum);
-      lookups.set(
-        `/sumdb/test/lookup/${esc}@${escape(v.version)}`,
-        `1\n${path} ${v.version} ${zipSum}\n${path} ${v.version}/go.mod ${modSum}\n\ngo.sum database tree\n1\nAAAA\n`,
-      );
+      const record = `${path} ${v.version} ${zipSum}\n${path} ${v.version}/go.mod ${modSum}\n`;
+      const answered = v.forgedLookup === true ? record.replace(zipSum, h1(entries)) : record;
+      lookups.set(`/sumdb/test/lookup/${esc}@${escape(v.version)}`, `${records.length}\n${answered}\n`);
+      records.push(record);
     }
   }
+  const log = sumdbLog(records, 'sum.example.test');
+  for (const [k, v] of lookups) lookups.set(k, `${v}${log.note}`);
   const requests: string[] = [];
   const limited = new Set<string>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -135,7 +194,10 @@ export async function startGoUpstream(
       res.writeHead(429, { 'retry-after': '7', 'content-type': 'text/plain' }).end('slow down\n');
       return;
     }
-    const body = files.get(path) ?? lookups.get(path);
+    const body =
+      files.get(path) ??
+      lookups.get(path) ??
+      (path.startsWith('/sumdb/test/') ? log.tile(path.slice('/sumdb/test/'.length)) : undefined);
     if (body === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
@@ -150,6 +212,7 @@ export async function startGoUpstream(
     requests,
     sums,
     limited,
+    sumdbKey: log.key,
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -39,6 +39,9 @@ before(async () => {
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('tampered', 'v1'), wrongSum: true },
     ],
     'example.test/limited': [{ version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('limited', 'v1') }],
+    'example.test/forged': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
+    ],
   });
   up.limited.add('example.test/limited');
   config = {
@@ -46,6 +49,7 @@ before(async () => {
     go: {
       uplinks: [{ name: 'goproxy', url: `${up.url}/`, retries: 0 }],
       checksumDb: { name: 'sumdb', url: `${up.url}/sumdb/test/` },
+      checksumDbKey: up.sumdbKey,
     },
     policy: {
       rules: [
@@ -193,6 +197,21 @@ void describe('go through the registry door', () => {
     });
     assert.equal(await (await fetch(`${base}/list`)).text(), 'v1.0.0\n');
     assert.equal((await fetch(`${base}/v1.1.0.info`)).status, 403);
+  });
+
+  void it('refuses a checksum database answer that is not proven into its signed tree', async () => {
+    for (const ext of ['mod', 'zip']) {
+      const r = await fetch(`${gw.url}/go/example.test/forged/@v/v1.0.0.${ext}`);
+      assert.equal(r.status, 502, ext);
+      assert.match(await r.text(), /unverifiable answer .*record \d+ is not in the signed tree/, ext);
+    }
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({
+      action: 'registry.upstream.invalid',
+      resource: 'go:example.test/forged@v1.0.0',
+    });
+    assert.ok(events.events.length >= 1);
+    assert.ok(up.requests.some((r) => r.startsWith('GET /sumdb/test/tile/8/0/000.p/')));
   });
 
   void it('refuses a zip whose h1 hash differs from the checksum database, and audits it', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../go/module-index.ts';
 import { sendTextError } from '../go/upstream.ts';
 import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
+import type { SumdbVerifier } from '../go/tlog.ts';
 import { VersionFacts } from '../go/version-facts.ts';
 import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
 import type { Caller } from '../context.ts';
@@ -35,6 +36,7 @@ export function createGoHandler(
   ctx: RegistryContext,
   uplinks: readonly UplinkClient[],
   checksumDb: UplinkClient | undefined,
+  checksumDbKey?: SumdbVerifier,
 ): EcosystemHandler {
   const selector = new UplinkSelector(uplinks, 'go');
   const facts = new VersionFacts(ctx.core.db);
@@ -234,6 +236,7 @@ export function createGoHandler(
       ctx,
       facts,
       checksumDb,
+      ...(checksumDbKey === undefined ? {} : { checksumDbKey }),
       uplink,
       module: req.module,
       version: req.version,

@@ -6,6 +6,16 @@
 import { escapeGoPath } from './paths.ts';
 import { fetchSmall } from './upstream.ts';
 import type { UplinkClient } from '../uplink/client.ts';
+import {
+  openNote,
+  parseTreeHead,
+  recordHash,
+  rootWithRecord,
+  SumdbVerificationError,
+  type SumdbVerifier,
+  splitLookup,
+  type TileReader,
+} from './tlog.ts';
 
 /** The two hashes of one module version. */
 export interface GoSums {
@@ -28,23 +38,37 @@ export function parseLookup(text: string, module: string, version: string): GoSu
   return { ...(zip === undefined ? {} : { zip }), ...(mod === undefined ? {} : { mod }) };
 }
 
-/** Asks the checksum database; undefined when it does not know the version (404/410). */
+/**
+ * Asks the checksum database; undefined when it does not know the version (404/410). With a
+ * verifier, the answer counts only when its tree head is signed by that key and its record is
+ * proven into the tree (throws SumdbVerificationError otherwise); only the proven record's
+ * lines are read.
+ */
 export async function lookupSums(
   client: UplinkClient,
   module: string,
   version: string,
+  verifier?: SumdbVerifier,
+  readTile?: TileReader,
 ): Promise<GoSums | undefined> {
   const what = `${module}@${version}`;
+  let body: Buffer;
   try {
-    const { body } = await fetchSmall(
+    ({ body } = await fetchSmall(
       client,
       client.resolve(`lookup/${escapeGoPath(module)}@${escapeGoPath(version)}`),
       what,
       1 << 16,
-    );
-    return parseLookup(body.toString('utf8'), module, version);
+    ));
   } catch (error) {
     if ((error as { code?: string }).code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
     throw error;
   }
+  const text = body.toString('utf8');
+  if (verifier === undefined || readTile === undefined) return parseLookup(text, module, version);
+  const { id, record, note } = splitLookup(text);
+  const head = parseTreeHead(openNote(note, verifier));
+  const root = await rootWithRecord(head.size, id, recordHash(record), readTile);
+  if (!root.equals(head.hash)) throw new SumdbVerificationError(`record ${id} is not in the signed tree`);
+  return parseLookup(record, module, version);
 }

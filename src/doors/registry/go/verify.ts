@@ -14,10 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '#core/errors';
 import type { Digest } from '../cache/blob-cache.ts';
 import { audit, type Caller, type RegistryContext } from '../context.ts';
-import { cachedRaw } from '../metadata-flow.ts';
+import { auditInvalidUpstream, cachedRaw } from '../metadata-flow.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { hashGoMod, hashModuleZip } from './dirhash.ts';
 import { type GoSums, lookupSums } from './sumdb.ts';
+import { SumdbVerificationError, type SumdbVerifier, type TileReader, tilePath } from './tlog.ts';
 import { fetchSmall, upstreamFailure } from './upstream.ts';
 import type { FactKind, VersionFacts } from './version-facts.ts';
 
@@ -25,6 +26,8 @@ export interface GoVerifyContext {
   readonly ctx: RegistryContext;
   readonly facts: VersionFacts;
   readonly checksumDb: UplinkClient | undefined;
+  /** When set, lookups are verified (signed tree head, inclusion proof). */
+  readonly checksumDbKey?: SumdbVerifier;
   readonly uplink: UplinkClient;
   readonly module: string;
   readonly version: string;
@@ -32,11 +35,37 @@ export interface GoVerifyContext {
 }
 
 const MAX_MOD = 16 << 20;
+
+/** Tiles through the raw cache: a tile of a given width never changes. */
+const tileReader =
+  (v: GoVerifyContext, db: UplinkClient): TileReader =>
+  (level, index, width) => {
+    const path = tilePath(level, index, width);
+    return cachedRaw(v.ctx, `reg:v1:gosumdb:${db.name}|${path}`, async () => {
+      const { body } = await fetchSmall(db, db.resolve(path), `checksum database ${path}`, width * 32);
+      return body;
+    });
+  };
 const MAX_ZIP = 500 << 20;
 
 async function expectedHash(v: GoVerifyContext, fact: FactKind): Promise<{ hash?: string; source: string }> {
-  const sums: GoSums | undefined =
-    v.checksumDb === undefined ? undefined : await lookupSums(v.checksumDb, v.module, v.version);
+  let sums: GoSums | undefined;
+  if (v.checksumDb !== undefined) {
+    try {
+      sums = await lookupSums(
+        v.checksumDb,
+        v.module,
+        v.version,
+        v.checksumDbKey,
+        tileReader(v, v.checksumDb),
+      );
+    } catch (error) {
+      if (!(error instanceof SumdbVerificationError)) throw error;
+      const reason = `Checksum database "${v.checksumDb.name}" sent an unverifiable answer for "${v.module}@${v.version}": ${error.message}`;
+      auditInvalidUpstream(v.ctx, v.caller, `go:${v.module}@${v.version}`, v.checksumDb.name, reason);
+      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', { message: reason });
+    }
+  }
   const fromDb = fact === 'h1' ? sums?.zip : sums?.mod;
   if (fromDb !== undefined) return { hash: fromDb, source: `checksum database "${v.checksumDb?.name}"` };
   const pinned = await v.facts.get('go', v.module, v.version, fact);
