@@ -92,8 +92,8 @@ function h1(files: readonly { name: string; data: Buffer }[]): string {
 
 const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
 
-/** RFC 6962 §2.1 tree hash over leaf hashes. */
-function treeHash(leaves: readonly Buffer[]): Buffer {
+/** RFC 6962 §2.1 tree hash over leaf hashes, written from the definition (not the door's code). */
+export function treeHash(leaves: readonly Buffer[]): Buffer {
   if (leaves.length === 1) return leaves[0] as Buffer;
   let k = 1;
   while (k * 2 < leaves.length) k *= 2;
