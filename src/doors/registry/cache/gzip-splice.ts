@@ -15,11 +15,14 @@ export interface DeflatePiece {
   readonly length: number;
 }
 
-/** Compresses `text` into a piece that can be followed by any other piece. */
-export function deflatePiece(text: string | Buffer): DeflatePiece {
+/** Compresses `text` (at zlib `level`) into a piece that can be followed by any other piece. */
+export function deflatePiece(
+  text: string | Buffer,
+  level: number = constants.Z_DEFAULT_COMPRESSION,
+): DeflatePiece {
   const bytes = typeof text === 'string' ? Buffer.from(text) : text;
   return {
-    z: deflateRawSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }),
+    z: deflateRawSync(bytes, { level, finishFlush: constants.Z_SYNC_FLUSH }),
     crc: crc32(bytes),
     length: bytes.length,
   };

@@ -48,15 +48,23 @@ interface Fragment {
 export const FRAGMENT_CHARS = 64 * 1024;
 const COMMA_PIECE = deflatePiece(',');
 
-/** What the two forms consist of once policy has decided. */
+/**
+ * What the two forms consist of once policy has decided: a head, the kept versions, and a tail
+ * that ends with the kept `time` object (`<tail><time>`), the same text in both forms.
+ */
 interface Layout {
   readonly kept: readonly Version[];
   readonly full: { readonly head: string; readonly tail: string };
   readonly abbreviated: { readonly head: string; readonly tail: string };
+  /** `<kept time as JSON>}`, the end of both documents. */
+  readonly time: string;
 }
 
-/** Bumped whenever rendering changes, so ETags derived from inputs change with the output. */
-const RENDER_FORMAT = 'packument-render-1';
+/**
+ * Bumped whenever rendering changes (the identity bytes or how the gzip form is made), so ETags
+ * derived from inputs change with the output.
+ */
+const RENDER_FORMAT = 'packument-render-2';
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
@@ -353,21 +361,22 @@ export class PackumentStream {
     const rest: Json = {};
     for (const [k, v] of this.#others) if (k !== 'time' && k !== 'dist-tags') rest[k] = v;
     rest['dist-tags'] = distTags;
-    rest['time'] = keptTime;
+    // `time` goes last in both forms, so its text (a line per version) is made and compressed once.
     const restText = JSON.stringify(rest);
     const modified = typeof time['modified'] === 'string' ? time['modified'] : this.#others.get('modified');
     return {
       kept,
-      full: { head: '{"versions":{', tail: `},${restText.slice(1)}` },
+      full: { head: '{"versions":{', tail: `},${restText.slice(1, -1)},"time":` },
       abbreviated: {
         head: `{"name":${JSON.stringify(this.#name)},"dist-tags":${JSON.stringify(distTags)},"versions":{`,
         tail: [
           '}',
           ...(modified === undefined ? [] : [`"modified":${JSON.stringify(modified)}`]),
           // npm and pnpm age gates read `time` from the abbreviated form too.
-          `"time":${JSON.stringify(keptTime)}}`,
+          '"time":',
         ].join(','),
       },
+      time: `${JSON.stringify(keptTime)}}`,
     };
   }
 
@@ -375,8 +384,8 @@ export class PackumentStream {
   render(denied: ReadonlySet<string>): { full: string; abbreviated: string } {
     const l = this.#layout(denied);
     return {
-      full: `${l.full.head}${l.kept.map((v) => v.full).join(',')}${l.full.tail}`,
-      abbreviated: `${l.abbreviated.head}${l.kept.map((v) => v.abbreviated).join(',')}${l.abbreviated.tail}`,
+      full: `${l.full.head}${l.kept.map((v) => v.full).join(',')}${l.full.tail}${l.time}`,
+      abbreviated: `${l.abbreviated.head}${l.kept.map((v) => v.abbreviated).join(',')}${l.abbreviated.tail}${l.time}`,
     };
   }
 
@@ -389,8 +398,10 @@ export class PackumentStream {
     if (this.#fragmentChars === 0) throw new Error('This reader does not precompress');
     this.#seal();
     const l = this.#layout(denied);
-    const full: DeflatePiece[] = [deflatePiece(l.full.head)];
-    const abbreviated: DeflatePiece[] = [deflatePiece(l.abbreviated.head)];
+    // Pieces made after the last byte use the fastest level: they are a small part of the output.
+    const piece = (text: string) => deflatePiece(text, 1);
+    const full: DeflatePiece[] = [piece(l.full.head)];
+    const abbreviated: DeflatePiece[] = [piece(l.abbreviated.head)];
     let first = true;
     for (const f of this.#sealed) {
       const members = f.members.filter(
@@ -403,11 +414,12 @@ export class PackumentStream {
       }
       first = false;
       const whole = members.length === f.members.length;
-      full.push(whole ? f.full : deflatePiece(members.map((m) => m.full).join(',')));
-      abbreviated.push(whole ? f.abbreviated : deflatePiece(members.map((m) => m.abbreviated).join(',')));
+      full.push(whole ? f.full : piece(members.map((m) => m.full).join(',')));
+      abbreviated.push(whole ? f.abbreviated : piece(members.map((m) => m.abbreviated).join(',')));
     }
-    full.push(deflatePiece(l.full.tail));
-    abbreviated.push(deflatePiece(l.abbreviated.tail));
+    const time = piece(l.time);
+    full.push(piece(l.full.tail), time);
+    abbreviated.push(piece(l.abbreviated.tail), time);
     return { full: gzipOfPieces(full), abbreviated: gzipOfPieces(abbreviated) };
   }
 }
