@@ -102,6 +102,7 @@ export class PackumentProcessor {
     // Small documents are read inline; once the bytes reach the threshold (or the declared
     // length does) a worker takes over and reads the rest as it arrives.
     let job: { slot: Slot; id: number } | undefined;
+    let summary: Promise<WorkerReply> | undefined;
     // Chunks the uplink client allocated move to the worker instead of being copied; bytes the
     // caller still holds (a cached document) are copied.
     const post = (bytes: Buffer) => {
@@ -124,6 +125,9 @@ export class PackumentProcessor {
         sizeHint: src.sizeHint ?? total,
       } satisfies WorkerRequest);
       job = { slot, id };
+      // The worker answers with the summary as soon as the document closes (see the worker).
+      summary = this.#call(slot, { id, op: 'end' }, false);
+      summary.catch(() => undefined);
       for (const part of parts.splice(0)) post(part);
     };
     try {
@@ -137,7 +141,12 @@ export class PackumentProcessor {
         }
       }
     } catch (error) {
-      if (job !== undefined) job.slot.worker.postMessage({ id: job.id, op: 'drop' } satisfies WorkerRequest);
+      if (job !== undefined) {
+        job.slot.worker.postMessage({ id: job.id, op: 'drop' } satisfies WorkerRequest);
+        const waiting = job.slot.pending.get(job.id);
+        job.slot.pending.delete(job.id);
+        waiting?.reject(error);
+      }
       throw error;
     }
     if (job === undefined) {
@@ -145,7 +154,8 @@ export class PackumentProcessor {
       return { ...(await this.#inline(raw, src, plan)), raw: Promise.resolve(raw) };
     }
     const { slot, id } = job;
-    const parsed = await this.#call(slot, { id, op: 'end' });
+    slot.worker.postMessage({ id, op: 'end' } satisfies WorkerRequest);
+    const parsed = await (summary as Promise<WorkerReply>);
     if (!parsed.ok) throw malformed(src.name, parsed.message);
     if (!('summary' in parsed)) throw new Error('unexpected worker reply');
     let p: RenderPlan;
@@ -159,6 +169,7 @@ export class PackumentProcessor {
     // Registered before the render request so the second reply is never missed.
     const completed = this.#call(slot, { id: compressId, op: 'drop' }, false);
     const rendered = await this.#call(slot, { id, op: 'render', denied: p.denied, meta: p.meta, compressId });
+    if (!rendered.ok && rendered.malformed) throw malformed(src.name, rendered.message);
     if (!rendered.ok || !('full' in rendered))
       throw new Error(rendered.ok ? 'unexpected worker reply' : rendered.message);
     const full = revive(rendered.full);

@@ -303,6 +303,11 @@ export class PackumentStream {
     this.#unsealedChars = 0;
   }
 
+  /** Whether the top-level object has closed (only whitespace may follow). */
+  get complete(): boolean {
+    return this.#rootDone && !this.#inString;
+  }
+
   /** Checks the document is complete and names the package; returns what policy needs. */
   end(): PackumentSummary {
     if (!this.#rootDone || this.#inString) throw new MalformedPackument('the document is truncated');
