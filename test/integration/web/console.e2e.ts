@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertAccessible, tabTo } from './a11y.ts';
+import { assertAccessible, assertContrast, tabTo } from './a11y.ts';
 import { type BrowserContext, loadChromium, type Page } from './playwright.ts';
 
 /** Debian's Chromium: the tests never download a browser. */
@@ -142,6 +142,12 @@ export async function adminJourney(browser: Browser, password: string, screensho
     /without an accessible name/,
   );
   await page.evaluate<void>(`document.getElementById('nameless').remove()`);
+  // And so can the contrast check: light grey on white is 2.3:1.
+  await page.evaluate<void>(
+    `document.body.append(Object.assign(document.createElement('p'), { id: 'faint', textContent: 'faint text', style: 'color: #aaaaaa; background: #ffffff' }))`,
+  );
+  await assert.rejects(assertContrast(page, 'login with faint text'), /faint text/);
+  await page.evaluate<void>(`document.getElementById('faint').remove()`);
   await shoot(page, 'login', screenshots);
   await keyboardLogin(page, 'admin', password);
   const bytes = artifactBytes();

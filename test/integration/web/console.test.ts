@@ -79,6 +79,7 @@ describe('web console end to end', { timeout: 180_000 }, () => {
     await browser.page.getByRole('button', { name: 'Switch to dark theme' }).click();
     await browser.page.goto('/artifacts');
     await browser.page.getByRole('link', { name: 'hello-console' }).waitFor();
+    await assertAccessible(browser.context, browser.page, 'artifacts, dark theme');
     await shoot(browser.page, 'artifacts-dark', screenshots);
     // Half a laptop screen: the navigation folds away and nothing scrolls sideways.
     await browser.page.setViewportSize({ width: 683, height: 768 });
