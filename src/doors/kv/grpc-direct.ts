@@ -181,8 +181,12 @@ class DirectCall implements KvCallContext {
   private arm(ms: number): AbortSignal {
     const controller = (this.controller ??= new AbortController());
     if (this.driverTimer !== undefined) clearTimeout(this.driverTimer);
-    const left = Math.min(ms, this.deadlineAt - Date.now());
-    this.driverTimer = setTimeout(() => controller.abort(DRIVER_DEADLINE), Math.max(0, left));
+    this.driverTimer = undefined;
+    // When the client's deadline comes first, its own timer aborts the backend call and answers
+    // DEADLINE_EXCEEDED; a driver timer for the same instant could win and answer UNAVAILABLE.
+    if (ms < this.deadlineAt - Date.now()) {
+      this.driverTimer = setTimeout(() => controller.abort(DRIVER_DEADLINE), ms);
+    }
     return controller.signal;
   }
 

@@ -245,6 +245,44 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     assert.equal(put.headers[':status'], 405);
   });
 
+  void it('answers the same statuses and error codes as the Connect path (gRPC-Web) for the same calls', async () => {
+    /** Status and error code of an answer, from its headers or from a gRPC-Web trailer frame. */
+    const outcome = (a: Answer) => {
+      const fromHeaders = {
+        status: a.headers['grpc-status'] as string | undefined,
+        code: a.headers['gatehouse-error-code'] as string | undefined,
+      };
+      if (fromHeaders.status !== undefined) return fromHeaders;
+      const trailers = a.trailers ?? {};
+      if (trailers['grpc-status'] !== undefined) {
+        return {
+          status: trailers['grpc-status'] as string,
+          code: trailers['gatehouse-error-code'] as string | undefined,
+        };
+      }
+      // gRPC-Web: the last frame of the body (flag 0x80) carries the trailers as text.
+      const text = a.data.toString('latin1');
+      return {
+        status: /grpc-status: ?(\d+)/i.exec(text)?.[1],
+        code: /gatehouse-error-code: ?(\S+)/i.exec(text)?.[1],
+      };
+    };
+    const cases: [string, Buffer][] = [
+      ['Get', getFrame('orders', 'a')],
+      ['Get', getFrame('payments', 'a')],
+      ['Get', getFrame('Bad_Namespace', 'a')],
+      ['Get', getFrame('orders', 'x\u0000')],
+      ['Set', setFrame('orders', 'big', 'v'.repeat(5000))],
+    ];
+    for (const [method, body] of cases) {
+      const direct = outcome(await call(`${SERVICE}/${method}`, body));
+      const web = outcome(
+        await call(`${SERVICE}/${method}`, body, { 'content-type': 'application/grpc-web+proto' }),
+      );
+      assert.deepEqual(direct, web, `${method} ${body.toString('latin1').slice(5, 40)}`);
+    }
+  });
+
   void it('parses grpc-timeout values of every unit', () => {
     assert.equal(parseGrpcTimeout(undefined), undefined);
     assert.equal(parseGrpcTimeout('1H'), 3_600_000);
