@@ -21,7 +21,7 @@ import { silentLogger } from '#core/log';
 import { createMetrics } from '#core/metrics';
 import { createLimiterFactory } from '#core/ratelimit';
 import { authorize, type Principal } from '#core/rbac';
-import { createSqliteDatabase } from '#core/storage';
+import { createPostgresDatabase, createSqliteDatabase } from '#core/storage';
 import {
   type ArtifactsDoor,
   artifactsConfigSchema,
@@ -82,13 +82,24 @@ export interface DoorHarness extends AsyncDisposable {
   }>;
 }
 
-/** Starts the artifacts door with `raw` as its validated `artifacts` section. */
-export async function startDoor(raw: Record<string, unknown> = {}, home?: string): Promise<DoorHarness> {
+/**
+ * Starts the artifacts door with `raw` as its validated `artifacts` section, on SQLite in the
+ * data folder, or on PostgreSQL when `postgresUrl` is given (a schema of its own, see
+ * isolatedPostgres).
+ */
+export async function startDoor(
+  raw: Record<string, unknown> = {},
+  home?: string,
+  options: { readonly postgresUrl?: string } = {},
+): Promise<DoorHarness> {
   const dataDir = home ?? mkdtempSync(join(tmpdir(), 'gh-art-int-'));
   const log = silentLogger();
   const metrics = createMetrics({ processMetrics: false });
   const clock = { now: () => Date.now() };
-  const db = await createSqliteDatabase({ file: join(dataDir, 'gatehouse.sqlite') });
+  const db =
+    options.postgresUrl === undefined
+      ? await createSqliteDatabase({ file: join(dataDir, 'gatehouse.sqlite') })
+      : createPostgresDatabase({ url: options.postgresUrl, poolSize: 4 });
   const health = createHealthRegistry({ clock });
   const limiters = createLimiterFactory({ clock });
   const http = await createHttpServer({

@@ -64,7 +64,7 @@ void it('the gateway scans with the trivy on its PATH, gates on its findings and
         body: lockfile,
       });
       assert.equal(response.status, 201);
-      return String(((await response.json()) as { id: string }).id);
+      return ((await response.json()) as { id: string }).id;
     };
 
     const id = await upload('1.0');
