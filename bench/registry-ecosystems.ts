@@ -1,14 +1,17 @@
 /**
  * Registry door, part 2: Go `@v/list` and `.info`, and an OCI manifest by tag, served from the
  * door's cache, compared with the same uplink served directly (the fixture GOPROXY, and
- * docker-registry with a token fetched once). Gatehouse runs in its own process (this script
- * re-executed with `--serve`); the load loop is bounded by count and time, loopback only.
+ * docker-registry with a token fetched once). Gatehouse and the fixture GOPROXY each run in a
+ * process of their own (this script re-executed with `--serve` or `--serve-go`), apart from the
+ * load loop, which is bounded by count and time, loopback only. Each case runs `--rounds` times,
+ * direct and through the door alternately, and reports medians (one busy moment of a shared
+ * machine then skews one round, not the result).
  *
- *   node_modules/.bin/node bench/registry-ecosystems.ts [--connections 16] [--duration 10]
+ *   node_modules/.bin/node bench/registry-ecosystems.ts [--connections 16] [--duration 10] [--rounds 3]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -19,6 +22,8 @@ import { PASSWORD, startOciUpstream, USER } from '../test/integration/registry/o
 const { values } = parseArgs({
   options: {
     serve: { type: 'string' },
+    'serve-go': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '16' },
     duration: { type: 'string', default: '10' },
     'max-requests': { type: 'string', default: '200000' },
@@ -27,6 +32,38 @@ const { values } = parseArgs({
 
 const MODULE = 'example.test/bench';
 const DAY = 86_400_000;
+
+const VERSIONS = Array.from({ length: 30 }, (_, i) => ({
+  version: `v1.${i}.0`,
+  time: new Date(Date.now() - (60 - i) * DAY).toISOString(),
+  files: { 'bench.go': `package bench\n\nconst V = ${i}\n` },
+}));
+
+/** Runs this script again in a child process and resolves with the URL it prints. */
+async function child(args: string[]): Promise<{ url: string; process: ReturnType<typeof spawn> }> {
+  const proc = spawn(process.execPath, [import.meta.filename, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    proc.stdout?.on('data', (c: Buffer) => {
+      text += c.toString();
+      const m = /LISTENING (\S+)/.exec(text);
+      if (m !== null) resolve(m[1] as string);
+    });
+    proc.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
+  });
+  return { url, process: proc };
+}
+
+async function serveGo(): Promise<void> {
+  const go = await startGoUpstream({ [MODULE]: VERSIONS });
+  process.stdout.write(`LISTENING ${go.url}\n`);
+  process.once(
+    'SIGTERM',
+    () => void Promise.resolve(go[Symbol.asyncDispose]()).finally(() => process.exit(0)),
+  );
+}
 
 async function serve(config: string): Promise<void> {
   const gw = await startGateway({
@@ -77,12 +114,7 @@ async function load(url: string, headers: Record<string, string>): Promise<Resul
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'bench-registry-eco-'));
-  const versions = Array.from({ length: 30 }, (_, i) => ({
-    version: `v1.${i}.0`,
-    time: new Date(Date.now() - (60 - i) * DAY).toISOString(),
-    files: { 'bench.go': `package bench\n\nconst V = ${i}\n` },
-  }));
-  const go = await startGoUpstream({ [MODULE]: versions });
+  const go = await child(['--serve-go']);
   const oci = await startOciUpstream(work);
   await oci.push('bench/app', 'v1', {
     created: new Date(Date.now() - 30 * DAY).toISOString(),
@@ -95,18 +127,8 @@ async function main(): Promise<void> {
     cache: { metadataTtl: '1h' },
     policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
   };
-  const child = spawn(process.execPath, [import.meta.filename, '--serve', JSON.stringify(config)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const door = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      text += c.toString();
-      const m = /LISTENING (\S+)/.exec(text);
-      if (m !== null) resolve(m[1] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`gatehouse exited with ${code}`)));
-  });
+  const gatehouse = await child(['--serve', JSON.stringify(config)]);
+  const door = gatehouse.url;
   // A token for direct requests, fetched once as a client would reuse it.
   const challenge =
     (await fetch(`${oci.url}/v2/bench/app/manifests/v1`)).headers.get('www-authenticate') ?? '';
@@ -129,23 +151,42 @@ async function main(): Promise<void> {
     ],
   ] as const;
   const rows: string[] = [];
+  const rounds = Number(values.rounds);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  const mid = (rs: Result[]): Result => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+  });
   for (const [label, direct, through, directHeaders, doorHeaders] of cases) {
     await fetch(through, { headers: doorHeaders }).then((r) => r.arrayBuffer());
-    const d = await load(direct, directHeaders);
-    const g = await load(through, doorHeaders);
+    const d: Result[] = [];
+    const g: Result[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const di = await load(direct, directHeaders);
+      const gi = await load(through, doorHeaders);
+      d.push(di);
+      g.push(gi);
+      ratios.push(gi.rps / di.rps);
+    }
     const row = (who: string, r: Result) =>
       `| ${label} | ${who} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} |`;
-    rows.push(row('upstream directly', d), row('Gatehouse (cache hit)', g));
-    rows.push(`| ${label} | **ratio** | **${(g.rps / d.rps).toFixed(2)}×** | | | |`);
+    rows.push(row('upstream directly', mid(d)), row('Gatehouse (cache hit)', mid(g)));
+    rows.push(
+      `| ${label} | **ratio** | **${median(ratios).toFixed(2)}×** (rounds ${ratios.map((x) => x.toFixed(2)).join(', ')}) | | | |`,
+    );
   }
   process.stdout.write(
-    `connections ${values.connections}, duration ${values.duration}s per run\n\n| request | server | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
+    `connections ${values.connections}, duration ${values.duration}s per run, ${rounds} rounds (medians), load average ${loadavg()[0]?.toFixed(1)} on ${availableParallelism()} CPUs\n\n| request | server | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
   );
-  child.kill('SIGTERM');
-  await go[Symbol.asyncDispose]();
+  gatehouse.process.kill('SIGTERM');
+  go.process.kill('SIGTERM');
   await oci[Symbol.asyncDispose]();
   await rm(work, { recursive: true, force: true });
 }
 
 if (values.serve !== undefined) await serve(values.serve);
+else if (values['serve-go']) await serveGo();
 else await main();

@@ -8,7 +8,8 @@
  *     requests/s, p50/p99 latency, peak RSS of the server process, and the ratios,
  *  5. measures a cold fetch of the large packument through Gatehouse against the upstream's own
  *     time, on loopback and with the upstream throttled like a remote registry.
- * Run: `node_modules/.bin/node bench/registry.ts [--connections 32] [--duration 10]`.
+ * Run: `node_modules/.bin/node bench/registry.ts [--connections 32] [--duration 10] [--only cold]`
+ * (`--only cold` skips Verdaccio and the load runs and measures the cold fetch alone).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,8 +27,11 @@ const { values } = parseArgs({
     'big-connections': { type: 'string', default: '4' },
     duration: { type: 'string', default: '10' },
     'cold-runs': { type: 'string', default: '5' },
+    only: { type: 'string', default: 'all' },
   },
 });
+if (values.only !== 'all' && values.only !== 'cold') throw new TypeError('--only takes "all" or "cold"');
+const COLD_ONLY = values.only === 'cold';
 const CONNECTIONS = Number(values.connections);
 const BIG_CONNECTIONS = Number(values['big-connections']);
 const DURATION = Number(values.duration);
@@ -234,21 +238,25 @@ async function cold(
 const fmt = (n: number, d = 0) => n.toFixed(d);
 const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
 
-installTools();
+if (!COLD_ONLY) installTools();
 const upstream = await startUpstream();
 const gatehouse = await startGatehouse(upstream.url);
-const verdaccio = await startVerdaccio(upstream.url);
+const verdaccio = COLD_ONLY ? undefined : await startVerdaccio(upstream.url);
 try {
   const targets = [
     { name: 'gatehouse', url: `${gatehouse.url}/npm`, pid: gatehouse.child.pid as number },
-    { name: 'verdaccio', url: verdaccio.url, pid: verdaccio.child.pid as number },
+    ...(verdaccio === undefined
+      ? []
+      : [{ name: 'verdaccio', url: verdaccio.url, pid: verdaccio.child.pid as number }]),
   ];
   const rows: { pkg: string; size: number; connections: number; results: Record<string, Load> }[] = [];
-  const runs: [string, number][] = [
-    ['small-package', CONNECTIONS],
-    ['big-package', CONNECTIONS],
-    ['big-package', BIG_CONNECTIONS],
-  ];
+  const runs: [string, number][] = COLD_ONLY
+    ? []
+    : [
+        ['small-package', CONNECTIONS],
+        ['big-package', CONNECTIONS],
+        ['big-package', BIG_CONNECTIONS],
+      ];
   for (const [pkg, connections] of runs) {
     const results: Record<string, Load> = {};
     for (const t of targets) {
@@ -288,7 +296,7 @@ try {
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
   gatehouse.child.kill('SIGTERM');
-  verdaccio.child.kill('SIGTERM');
+  verdaccio?.child.kill('SIGTERM');
   await upstream.close();
-  rmSync(verdaccio.dir, { recursive: true, force: true });
+  if (verdaccio !== undefined) rmSync(verdaccio.dir, { recursive: true, force: true });
 }
