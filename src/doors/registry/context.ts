@@ -252,7 +252,7 @@ export function sendEntry(
   const base = entry.etag.slice(1, -1);
   const suffix = onTheFly
     ? { br: '-brs', gzip: '-gzs', identity: '' }[encoding]
-    : { br: '-br', gzip: '-gz', identity: '' }[encoding];
+    : { br: '-br', gzip: entry.meta.splicedGzip === true ? '-gzf' : '-gz', identity: '' }[encoding];
   const etag = suffix === '' ? entry.etag : `"${base}${suffix}"`;
   reply.header('etag', etag);
   reply.header('vary', 'accept, accept-encoding');
@@ -271,7 +271,7 @@ export function sendEntry(
         t
           .trim()
           .replace(/^W\//, '')
-          .replace(/-(brs|br|gzs|gz)"$/, '"') === entry.etag,
+          .replace(/-(brs|br|gzs|gzf|gz)"$/, '"') === entry.etag,
     )
   ) {
     return reply.code(304).send();

@@ -45,7 +45,7 @@ export function bigPackument(name: string, versions: number, padding = 2600): st
 }
 
 let body: Buffer;
-const etagBase = (etag: string) => etag.replace(/-(brs|br|gzs|gz)"$/, '"');
+const etagBase = (etag: string) => etag.replace(/-(brs|br|gzs|gzf|gz)"$/, '"');
 let server: ReturnType<typeof createServer>;
 let gw: Gateway;
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { brotliCompress, brotliCompressSync, constants, gunzipSync, gzip } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants, gunzipSync, gzip, gzipSync } from 'node:zlib';
 
 /** Facts stored with the bytes. */
 export interface EntryMeta {
@@ -18,6 +18,11 @@ export interface EntryMeta {
   readonly total: number;
   /** A one-line explanation of what was hidden, sent as `npm-notice`. */
   readonly notice?: string;
+  /**
+   * The gzip form was spliced from fragments on a cold miss (`gzipEntry`); the whole-document
+   * gzip replaces it later, so the two carry different ETags.
+   */
+  readonly splicedGzip?: boolean;
 }
 
 export interface MetadataEntry {
@@ -52,7 +57,13 @@ export async function makeEntry(meta: EntryMeta, text: string | Buffer): Promise
  * other forms replace the entry when they are ready. `identityOf` decompresses meanwhile.
  */
 export function gzipEntry(meta: EntryMeta, gz: Buffer, etag: string): MetadataEntry {
-  return { meta, etag, identity: Buffer.alloc(0), gzip: gz, br: Buffer.alloc(0) };
+  return {
+    meta: { ...meta, splicedGzip: true },
+    etag,
+    identity: Buffer.alloc(0),
+    gzip: gz,
+    br: Buffer.alloc(0),
+  };
 }
 
 /** Whether the entry still lacks its identity bytes (see `gzipEntry`). */
@@ -63,6 +74,9 @@ export const identityOf = (e: MetadataEntry): Buffer => (lacksIdentity(e) ? gunz
 
 /** Brotli at the quality every entry uses (synchronous: for the packument worker). */
 export const brotliOf = (identity: Buffer): Buffer => brotliCompressSync(identity, BROTLI);
+
+/** Gzip at the level every entry uses (synchronous: for the packument worker). */
+export const gzipOf = (identity: Buffer): Buffer => gzipSync(identity);
 
 /** Frames an entry as `[u32 len][header JSON][u32 len][identity][u32 len][gzip][u32 len][br]`. */
 export function encodeEntry(e: MetadataEntry): Buffer {

@@ -48,8 +48,13 @@ void describe('packument processor (worker path)', () => {
     };
     assert.deepEqual(Object.keys(full.versions), ['1.0.0']);
     assert.deepEqual(full['dist-tags'], { latest: '1.0.0' });
+    assert.equal(p.full.meta.splicedGzip, true);
     const all = await p.compressed;
     assert.equal(all.full.identity.toString('utf8'), gunzipSync(p.full.gzip).toString('utf8'));
+    // The whole-document gzip replaces the spliced one, under its own ETag suffix.
+    assert.equal(all.full.meta.splicedGzip, undefined);
+    assert.deepEqual(gunzipSync(all.full.gzip), all.full.identity);
+    assert.deepEqual(gunzipSync(all.abbreviated.gzip), all.abbreviated.identity);
     assert.ok(all.full.br.length > 0 && all.abbreviated.br.length > 0);
     assert.equal((await p.raw).toString('utf8'), doc);
   });

@@ -178,8 +178,10 @@ export class PackumentProcessor {
       if (!r.ok || !('rest' in r)) throw new Error(r.ok ? 'unexpected worker reply' : r.message);
       return r;
     });
-    const add = (e: MetadataEntry, forms: { identity: Buffer; br: Buffer }) =>
-      revive({ ...e, identity: forms.identity, br: forms.br });
+    const add = (e: MetadataEntry, forms: { identity: Buffer; gzip: Buffer; br: Buffer }) => {
+      const { splicedGzip: _, ...meta } = e.meta;
+      return revive({ ...e, meta, ...forms });
+    };
     return {
       summary: parsed.summary,
       full,

@@ -6,7 +6,7 @@
  * to the main thread, the gzip form first.
  */
 import { parentPort } from 'node:worker_threads';
-import { brotliOf, type EntryMeta, gzipEntry, type MetadataEntry } from '../cache/entry.ts';
+import { brotliOf, type EntryMeta, gzipEntry, gzipOf, type MetadataEntry } from '../cache/entry.ts';
 import { MalformedPackument, type PackumentSummary } from './packument.ts';
 import { FRAGMENT_CHARS, PackumentStream } from './packument-stream.ts';
 
@@ -43,7 +43,10 @@ export type WorkerReply =
       readonly ok: true;
       /** The identity and brotli forms that complete the entries of a `render` reply. */
       readonly rest: Readonly<
-        Record<'full' | 'abbreviated', { readonly identity: Buffer; readonly br: Buffer }>
+        Record<
+          'full' | 'abbreviated',
+          { readonly identity: Buffer; readonly gzip: Buffer; readonly br: Buffer }
+        >
       >;
       /** The upstream bytes as received, for the raw cache. */
       readonly raw: Uint8Array;
@@ -81,7 +84,7 @@ const transferable = (buffers: readonly Buffer[]): ArrayBuffer[] => [
 /**
  * Answers at once with the gzip encodings spliced from fragments compressed during the download
  * (no identity bytes yet: a client that refuses gzip is served by decompressing them); the
- * identity and brotli forms follow in a second message under `compressId`.
+ * identity, whole-document gzip and brotli forms follow in a second message under `compressId`.
  */
 function render(msg: Extract<WorkerRequest, { op: 'render' }>, job: Job): void {
   const denied = new Set(msg.denied);
@@ -100,13 +103,13 @@ function render(msg: Extract<WorkerRequest, { op: 'render' }>, job: Job): void {
       const text = job.stream.render(denied);
       const forms = (t: string) => {
         const identity = own(Buffer.from(t));
-        return { identity, br: own(brotliOf(identity)) };
+        return { identity, gzip: own(gzipOf(identity)), br: own(brotliOf(identity)) };
       };
       const rest = { full: forms(text.full), abbreviated: forms(text.abbreviated) };
       const raw = job.stream.raw();
       parentPort?.postMessage(
         { id: msg.compressId, ok: true, rest, raw } satisfies WorkerReply,
-        transferable([rest.full.identity, rest.full.br, rest.abbreviated.identity, rest.abbreviated.br, raw]),
+        transferable([...Object.values(rest).flatMap((f) => [f.identity, f.gzip, f.br]), raw]),
       );
     } catch (error) {
       parentPort?.postMessage(failure(msg.compressId, error));
