@@ -319,3 +319,54 @@ export async function deepLinkJourney(url: string, password: string): Promise<vo
   await page.waitForURL(/\/audit\?from=deep-link$/);
   await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
 }
+
+/**
+ * The edge page against the real edge API: an operator adds an L4 route and an L7 policy on it,
+ * sees both, and removes both after confirming; the API agrees at every step.
+ */
+export async function edgeJourney(url: string, password: string): Promise<void> {
+  const admin = await token(url, 'admin', password);
+  await using browser = await openBrowser(url);
+  const { page, context } = browser;
+  const confirmations: string[] = [];
+  page.on('dialog', (dialog) => {
+    confirmations.push(dialog.message());
+    void dialog.accept();
+  });
+  await login(page, 'admin', password);
+  await page.goto('/edge');
+  const routes = page.getByRole('table', { name: 'Edge routes' });
+  await routes.waitFor();
+  await assertAccessible(context, page, 'edge');
+  const routeForm = page.getByRole('form', { name: 'Add route' });
+  await routeForm.getByLabel('Id', { exact: false }).fill('console-l4');
+  await routeForm.getByLabel('Host (SNI)', { exact: false }).fill('app.console.test');
+  await routeForm.getByLabel('Backend host:port', { exact: false }).fill('127.0.0.1:9');
+  await routeForm.getByRole('button', { name: 'Add' }).click();
+  await routes.getByRole('cell', { name: 'console-l4', exact: true }).waitFor();
+  const policyForm = page.getByRole('form', { name: 'Add policy' });
+  await policyForm.getByLabel('Policy id', { exact: false }).fill('no-bots');
+  await policyForm.getByLabel('Route id', { exact: false }).fill('console-l4');
+  await policyForm.getByLabel('User-Agent contains', { exact: false }).fill('badbot');
+  await policyForm.getByRole('button', { name: 'Add' }).click();
+  const policies = page.getByRole('table', { name: 'L7 policies' });
+  await policies.getByRole('cell', { name: 'no-bots', exact: true }).waitFor();
+  const listed = (await (await api(url, '/api/edge/policies', { token: admin })).json()) as {
+    policies: { id: string; route: string; kind: string; value?: string }[];
+  };
+  assert.deepEqual(listed.policies, [
+    { id: 'no-bots', route: 'console-l4', kind: 'block-user-agent', value: 'badbot' },
+  ]);
+
+  await page.getByRole('button', { name: 'Remove policy no-bots' }).click();
+  await policies.getByRole('cell', { name: 'no-bots', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Remove route console-l4' }).click();
+  await routes.getByRole('cell', { name: 'console-l4', exact: true }).waitFor({ state: 'detached' });
+  assert.deepEqual(confirmations, [
+    'Remove policy "no-bots"? Traffic is affected at once.',
+    'Remove route "console-l4"? Traffic is affected at once.',
+  ]);
+  const left = (await (await api(url, '/api/edge/routes', { token: admin })).json()) as { routes: unknown[] };
+  assert.deepEqual(left.routes, []);
+  assert.deepEqual(browser.problems, []);
+}

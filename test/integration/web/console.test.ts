@@ -8,6 +8,7 @@ import {
   CHROMIUM,
   consumerJourney,
   deepLinkJourney,
+  edgeJourney,
   openBrowser,
   shoot,
 } from './console.e2e.ts';
@@ -29,7 +30,14 @@ before(async () => {
     skip = 'web/node_modules is missing: run "npm --prefix web ci"';
     return;
   }
-  gateway = await startGatewayProcess({ env: { GATEHOUSE_ADMIN_PASSWORD: PASSWORD } });
+  gateway = await startGatewayProcess({
+    env: {
+      GATEHOUSE_ADMIN_PASSWORD: PASSWORD,
+      // The edge page needs the edge door: one TLS listener on a free loopback port.
+      GATEHOUSE_EDGE_ENABLED: 'true',
+      GATEHOUSE_EDGE_LISTENERS: JSON.stringify([{ id: 'default', host: '127.0.0.1', port: 0 }]),
+    },
+  });
   const home = await fetch(`${gateway.url}/`);
   const html = await home.text();
   // Until the composition root calls registerWebUi, the gateway has no console to test.
@@ -94,6 +102,11 @@ describe('web console end to end', { timeout: 180_000 }, () => {
   it('consumer: sees no admin navigation and is refused admin pages and APIs', async (t) => {
     if (skip !== false || gateway === undefined) return t.skip(skip || 'no gateway');
     await consumerJourney(gateway.url, PASSWORD);
+  });
+
+  it('operator pages: adds and removes an edge route and an L7 policy through the real edge API', async (t) => {
+    if (skip !== false || gateway === undefined) return t.skip(skip || 'no gateway');
+    await edgeJourney(gateway.url, PASSWORD);
   });
 
   it('a signed-out visitor deep-linking to a page lands on login and comes back after signing in', async (t) => {

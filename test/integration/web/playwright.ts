@@ -15,12 +15,13 @@ export interface Locator {
   count(): Promise<number>;
   first(): Locator;
   or(other: Locator): Locator;
-  waitFor(options?: { timeout?: number; state?: 'visible' | 'attached' }): Promise<void>;
+  waitFor(options?: { timeout?: number; state?: 'visible' | 'attached' | 'detached' }): Promise<void>;
   setInputFiles(file: { name: string; mimeType: string; buffer: Buffer }): Promise<void>;
   getByRole(role: string, options?: { name?: string | RegExp; exact?: boolean; level?: number }): Locator;
   getByText(text: string | RegExp, options?: { exact?: boolean }): Locator;
   filter(options: { hasText: string | RegExp }): Locator;
   getByTestId(id: string): Locator;
+  getByLabel(label: string | RegExp, options?: { exact?: boolean }): Locator;
 }
 
 export interface Download {
@@ -74,6 +75,7 @@ export interface Page
   on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
   on(event: 'pageerror', listener: (error: Error) => void): void;
   on(event: 'request', listener: (request: Request) => void): void;
+  on(event: 'dialog', listener: (dialog: { message(): string; accept(): Promise<void> }) => void): void;
   route(
     url: string | RegExp,
     handler: (route: Route) => Promise<void>,

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { renderApp, signIn } from '../test/render.tsx';
+import { routeBody } from './edge.tsx';
 
 const ADMIN = [{ role: 'admin', ns: '*' }];
 const text = (body: string) =>
@@ -244,5 +245,38 @@ describe('health page', () => {
     const artifacts = within(table).getByText('door:artifacts').closest('tr') as HTMLElement;
     expect(within(artifacts).getByText('blob store fs, scanner gatehouse · 3 ms')).toBeInTheDocument();
     expect(screen.getByRole('heading', { name: /Readiness/ })).toHaveTextContent('not ready');
+  });
+});
+
+describe('edge route body', () => {
+  it('sends an L4 route its coordinates only and an L7 route its protocol, certificate and key', () => {
+    const draft = {
+      id: 'r1',
+      listener: 'default',
+      host: 'app.console.test',
+      mode: 'l4',
+      backend: '127.0.0.1:8080',
+      backendProtocol: 'h2',
+      certFile: '/etc/gh/app.pem',
+      keyFile: '/etc/gh/app.key',
+      backendCaFile: '',
+    };
+    expect(routeBody(draft)).toEqual({
+      id: 'r1',
+      listener: 'default',
+      host: 'app.console.test',
+      mode: 'l4',
+      backend: '127.0.0.1:8080',
+    });
+    expect(routeBody({ ...draft, mode: 'l7' })).toEqual({
+      id: 'r1',
+      listener: 'default',
+      host: 'app.console.test',
+      mode: 'l7',
+      backend: '127.0.0.1:8080',
+      backendProtocol: 'h2',
+      certFile: '/etc/gh/app.pem',
+      keyFile: '/etc/gh/app.key',
+    });
   });
 });

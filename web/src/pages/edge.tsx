@@ -106,6 +106,30 @@ function AddForm({
   );
 }
 
+/**
+ * The body `POST /api/edge/routes` accepts: an L4 route carries only its coordinates; an L7 route
+ * adds its backend protocol and the certificate and key files the gateway terminates TLS with.
+ */
+export function routeBody(route: Readonly<Record<string, string>>): Record<string, string> {
+  const base = {
+    id: route['id'] ?? '',
+    listener: route['listener'] ?? '',
+    host: route['host'] ?? '',
+    mode: route['mode'] ?? 'l4',
+    backend: route['backend'] ?? '',
+  };
+  if (base.mode !== 'l7') return base;
+  const optional = (key: string) =>
+    route[key] === undefined || route[key] === '' ? {} : { [key]: route[key] ?? '' };
+  return {
+    ...base,
+    backendProtocol: route['backendProtocol'] ?? 'http1',
+    ...optional('certFile'),
+    ...optional('keyFile'),
+    ...optional('backendCaFile'),
+  };
+}
+
 export function EdgePage() {
   const { client, can } = useAuth();
   const writable = can('edge:write');
@@ -134,8 +158,12 @@ export function EdgePage() {
     mode: 'l4',
     backend: '',
     backendProtocol: 'http1',
+    certFile: '',
+    keyFile: '',
+    backendCaFile: '',
   });
   const [policy, updatePolicy, clearPolicy] = useDraft('edge.policy', {
+    id: '',
     route: '',
     kind: 'block-user-agent',
     header: '',
@@ -192,6 +220,7 @@ export function EdgePage() {
                           <Button
                             size="small"
                             color="error"
+                            aria-label={`Remove route ${r.id}`}
                             onClick={() =>
                               void remove(`/api/edge/routes/${encodeURIComponent(r.id)}`, `route "${r.id}"`)
                             }
@@ -209,18 +238,7 @@ export function EdgePage() {
               <AddForm
                 label="Add route"
                 onSubmit={async () => {
-                  await client.request('POST', '/api/edge/routes', {
-                    body:
-                      route.mode === 'l4'
-                        ? {
-                            id: route.id,
-                            listener: route.listener,
-                            host: route.host,
-                            mode: route.mode,
-                            backend: route.backend,
-                          }
-                        : route,
-                  });
+                  await client.request('POST', '/api/edge/routes', { body: routeBody(route) });
                   clearRoute();
                   reload();
                 }}
@@ -260,12 +278,39 @@ export function EdgePage() {
                   required
                 />
                 {route.mode === 'l7' ? (
-                  <Choice
-                    label="Backend protocol"
-                    value={route.backendProtocol}
-                    options={['http1', 'h2c', 'h2', 'https']}
-                    onChange={(v) => updateRoute({ backendProtocol: v })}
-                  />
+                  <>
+                    <Choice
+                      label="Backend protocol"
+                      value={route.backendProtocol}
+                      options={['http1', 'h2c', 'h2', 'https']}
+                      onChange={(v) => updateRoute({ backendProtocol: v })}
+                    />
+                    <TextField
+                      size="small"
+                      label="Certificate file"
+                      value={route.certFile}
+                      onChange={(e) => updateRoute({ certFile: e.target.value })}
+                      helperText="PEM chain on the gateway host"
+                      required
+                    />
+                    <TextField
+                      size="small"
+                      label="Key file"
+                      value={route.keyFile}
+                      onChange={(e) => updateRoute({ keyFile: e.target.value })}
+                      helperText="PEM private key on the gateway host"
+                      required
+                    />
+                    {route.backendProtocol === 'https' || route.backendProtocol === 'h2' ? (
+                      <TextField
+                        size="small"
+                        label="Backend CA file"
+                        value={route.backendCaFile}
+                        onChange={(e) => updateRoute({ backendCaFile: e.target.value })}
+                        helperText="Optional: PEM CA trusted for the backend"
+                      />
+                    ) : null}
+                  </>
                 ) : null}
               </AddForm>
             ) : null}
@@ -297,6 +342,7 @@ export function EdgePage() {
                         <Button
                           size="small"
                           color="error"
+                          aria-label={`Remove policy ${p.id}`}
                           onClick={() =>
                             void remove(`/api/edge/policies/${encodeURIComponent(p.id)}`, `policy "${p.id}"`)
                           }
@@ -315,6 +361,7 @@ export function EdgePage() {
                 onSubmit={async () => {
                   await client.request('POST', '/api/edge/policies', {
                     body: {
+                      id: policy.id,
                       route: policy.route,
                       kind: policy.kind,
                       ...(policy.kind === 'require-header' ? { header: policy.header } : {}),
@@ -325,6 +372,13 @@ export function EdgePage() {
                   reload();
                 }}
               >
+                <TextField
+                  size="small"
+                  label="Policy id"
+                  value={policy.id}
+                  onChange={(e) => updatePolicy({ id: e.target.value })}
+                  required
+                />
                 <TextField
                   size="small"
                   label="Route id"
