@@ -49,6 +49,8 @@ const NBTHREAD = CPUS === 'none' ? undefined : cpuCount(CPUS);
 
 interface Sample {
   readonly value: number;
+  /** CPU time the proxy process spent per unit of work (see UNITS). */
+  readonly cpu?: number;
   readonly p50?: number;
   readonly p99?: number;
   readonly failed?: number;
@@ -85,7 +87,31 @@ async function peakRssMiB(pid: number | undefined): Promise<number> {
   return Math.round(kb / 1024);
 }
 
-async function bulk(port: number, caFile: string): Promise<number> {
+const TICKS = Number((await run('getconf', ['CLK_TCK'])).stdout.trim());
+
+/**
+ * CPU seconds (user + system, all threads) a process has used. Throughput ratios on a shared
+ * machine swing with whatever else runs; CPU per unit of work is what each proxy costs.
+ */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc_pid_stat(5), counted here from field 3.
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** Runs `work` and adds the CPU the proxy `pid` spent per unit of it. */
+async function measured<T extends { units: number }>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<T & { cpu: number }> {
+  const before = await cpuSeconds(pid);
+  const result = await work();
+  const used = (await cpuSeconds(pid)) - before;
+  return { ...result, cpu: result.units === 0 ? 0 : used / result.units };
+}
+
+async function bulk(port: number, caFile: string): Promise<{ value: number; units: number }> {
   const speeds: number[] = [];
   for (let i = 0; i < 3; i++) {
     const { stdout } = await run('curl', [
@@ -102,12 +128,11 @@ async function bulk(port: number, caFile: string): Promise<number> {
     ]);
     speeds.push(Number(stdout) / (1024 * 1024));
   }
-  return speeds.toSorted((a, b) => a - b)[1] ?? 0;
+  // Units: GiB relayed.
+  return { value: speeds.toSorted((a, b) => a - b)[1] ?? 0, units: (3 * BULK_MIB) / 1024 };
 }
 
-async function connects(
-  port: number,
-): Promise<{ perSecond: number; p50: number; p99: number; failures: number }> {
+async function connects(port: number) {
   const { stdout } = await run(NODE, [
     join(HERE, 'edge', 'connect-load.ts'),
     String(port),
@@ -115,7 +140,9 @@ async function connects(
     String(SECONDS),
     '16',
   ]);
-  return JSON.parse(stdout) as { perSecond: number; p50: number; p99: number; failures: number };
+  const r = JSON.parse(stdout) as { connections: number; perSecond: number; p50: number; p99: number };
+  // Units: thousands of connections.
+  return { ...r, units: r.connections / 1000 };
 }
 
 async function h2load(port: number, dir: string, label: string) {
@@ -141,7 +168,13 @@ async function h2load(port: number, dir: string, label: string) {
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const rps = Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? 0);
-  const failed = Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0);
+  // A fast 502 is not a served request: answers other than 2xx count as failed too.
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+  const failed =
+    Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0) +
+    Number(codes?.[2] ?? 0) +
+    Number(codes?.[3] ?? 0) +
+    Number(codes?.[4] ?? 0);
   const times = (await readFile(log, 'utf8'))
     .trim()
     .split('\n')
@@ -149,7 +182,9 @@ async function h2load(port: number, dir: string, label: string) {
     .filter((n) => Number.isFinite(n))
     .sort((a, b) => a - b);
   const pct = (p: number) => times[Math.min(times.length - 1, Math.floor((times.length * p) / 100))] ?? 0;
-  return { rps, failed, p50: pct(50), p99: pct(99) };
+  // Units: thousands of requests.
+  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)?.[1] ?? 0);
+  return { rps, failed, p50: pct(50), p99: pct(99), units: done / 1000 };
 }
 
 const pki = await createTestPki();
@@ -241,18 +276,24 @@ try {
   for (let round = 0; round < rounds; round++) {
     for (const t of round % 2 === 0 ? targets : targets.toReversed()) {
       const side = t.label === 'edge' ? 0 : 1;
-      if (SCENARIOS.has('bulk')) samples['bulk']?.[side].push({ value: await bulk(t.l4, pki.caFile) });
+      const pid = side === 0 ? edge.child.pid : haproxy.child.pid;
+      if (SCENARIOS.has('bulk')) {
+        const r = await measured(pid, () => bulk(t.l4, pki.caFile));
+        samples['bulk']?.[side].push({ value: r.value, cpu: r.cpu });
+      }
       if (SCENARIOS.has('conn')) {
-        const c = await connects(t.l4);
-        samples['conn']?.[side].push({ value: c.perSecond, p50: c.p50, p99: c.p99 });
+        const c = await measured(pid, () => connects(t.l4));
+        samples['conn']?.[side].push({ value: c.perSecond, p50: c.p50, p99: c.p99, cpu: c.cpu });
       }
       if (SCENARIOS.has('l7')) {
-        const h = await h2load(t.l7, pki.dir, `${t.label}-${round}`);
-        samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+        const h = await measured(pid, () => h2load(t.l7, pki.dir, `${t.label}-${round}`));
+        samples['l7']?.[side].push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed, cpu: h.cpu });
       }
       if (ceiling !== undefined && side === 0) {
-        const h = await h2load(ceiling.info['l7'] ?? 0, pki.dir, `ceiling-${round}`);
-        ceilingSamples.push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed });
+        const h = await measured(ceiling.child.pid, () =>
+          h2load(ceiling.info['l7'] ?? 0, pki.dir, `ceiling-${round}`),
+        );
+        ceilingSamples.push({ value: h.rps, p50: h.p50, p99: h.p99, failed: h.failed, cpu: h.cpu });
       }
     }
   }
@@ -270,6 +311,8 @@ try {
     },
     rss: { edge: await peakRssMiB(edge.child.pid), haproxy: await peakRssMiB(haproxy.child.pid) },
     rounds,
+    // Every round's figure, edge then HAProxy, so the spread behind each median is visible.
+    samples: { ...samples, ceiling: ceilingSamples },
   };
   const ratio = (a: number, c: number) => (c === 0 ? 0 : a / c).toFixed(2);
   const f = (n: number | undefined) => (n ?? 0).toFixed(1);
@@ -303,6 +346,29 @@ try {
     );
   }
   console.log(`| peak RSS (MiB) | ${results.rss.edge} | ${results.rss.haproxy} | | |`);
+  // CPU per unit of work, the median of the rounds; HAProxy / edge is the edge's efficiency.
+  const cpu = (list: Sample[] | undefined) =>
+    ((list ?? []).map((x) => x.cpu ?? 0).toSorted((a, b) => a - b)[Math.floor((list?.length ?? 0) / 2)] ??
+      0) * 1000;
+  console.log(
+    '\n| CPU of the proxy process (all threads), per unit | Gatehouse edge | HAProxy | HAProxy / edge |',
+  );
+  console.log('|---|---|---|---|');
+  const cpuRow = (label: string, key: string) => {
+    const [edgeCpu, haCpu] = [cpu(samples[key]?.[0]), cpu(samples[key]?.[1])];
+    console.log(`| ${label} | ${f(edgeCpu)} | ${f(haCpu)} | ${ratio(haCpu, edgeCpu)} |`);
+  };
+  if (SCENARIOS.has('bulk')) cpuRow('L4 bulk, CPU ms per GiB', 'bulk');
+  if (SCENARIOS.has('conn')) cpuRow('L4 connections, CPU ms per 1000', 'conn');
+  if (SCENARIOS.has('l7')) {
+    cpuRow('L7 requests, CPU ms per 1000', 'l7');
+    if (ceiling !== undefined) {
+      const [ceilCpu, haCpu] = [cpu(ceilingSamples), cpu(samples['l7']?.[1])];
+      console.log(
+        `| L7 bare node:http2 proxy (ceiling), CPU ms per 1000 | ${f(ceilCpu)} | ${f(haCpu)} | ${ratio(haCpu, ceilCpu)} |`,
+      );
+    }
+  }
   console.log(`\n${JSON.stringify(results)}`);
 } finally {
   edge.child.kill('SIGTERM');
