@@ -106,6 +106,20 @@ function AddForm({
   );
 }
 
+/** Renders small text fields bound to the keys of one draft (every field of the edge forms). */
+function draftText<D extends Record<string, string>>(draft: D, update: (patch: Partial<D>) => void) {
+  return (label: string, key: keyof D & string, extra: { required?: boolean; helperText?: string } = {}) => (
+    <TextField
+      size="small"
+      label={label}
+      value={draft[key]}
+      onChange={(e) => update({ [key]: e.target.value } as Partial<D>)}
+      required={extra.required ?? true}
+      {...(extra.helperText === undefined ? {} : { helperText: extra.helperText })}
+    />
+  );
+}
+
 /**
  * The body `POST /api/edge/routes` accepts: an L4 route carries only its coordinates; an L7 route
  * adds its backend protocol and the certificate and key files the gateway terminates TLS with.
@@ -169,6 +183,8 @@ export function EdgePage() {
     header: '',
     value: '',
   });
+  const routeText = draftText(route, updateRoute);
+  const policyText = draftText(policy, updatePolicy);
   const remove = async (path: string, what: string) => {
     if (!window.confirm(`Remove ${what}? Traffic is affected at once.`)) return;
     setActionError(undefined);
@@ -243,40 +259,16 @@ export function EdgePage() {
                   reload();
                 }}
               >
-                <TextField
-                  size="small"
-                  label="Id"
-                  value={route.id}
-                  onChange={(e) => updateRoute({ id: e.target.value })}
-                  required
-                />
-                <TextField
-                  size="small"
-                  label="Listener"
-                  value={route.listener}
-                  onChange={(e) => updateRoute({ listener: e.target.value })}
-                  required
-                />
-                <TextField
-                  size="small"
-                  label="Host (SNI)"
-                  value={route.host}
-                  onChange={(e) => updateRoute({ host: e.target.value })}
-                  required
-                />
+                {routeText('Id', 'id')}
+                {routeText('Listener', 'listener')}
+                {routeText('Host (SNI)', 'host')}
                 <Choice
                   label="Mode"
                   value={route.mode}
                   options={['l4', 'l7']}
                   onChange={(v) => updateRoute({ mode: v })}
                 />
-                <TextField
-                  size="small"
-                  label="Backend host:port"
-                  value={route.backend}
-                  onChange={(e) => updateRoute({ backend: e.target.value })}
-                  required
-                />
+                {routeText('Backend host:port', 'backend')}
                 {route.mode === 'l7' ? (
                   <>
                     <Choice
@@ -285,31 +277,16 @@ export function EdgePage() {
                       options={['http1', 'h2c', 'h2', 'https']}
                       onChange={(v) => updateRoute({ backendProtocol: v })}
                     />
-                    <TextField
-                      size="small"
-                      label="Certificate file"
-                      value={route.certFile}
-                      onChange={(e) => updateRoute({ certFile: e.target.value })}
-                      helperText="PEM chain on the gateway host"
-                      required
-                    />
-                    <TextField
-                      size="small"
-                      label="Key file"
-                      value={route.keyFile}
-                      onChange={(e) => updateRoute({ keyFile: e.target.value })}
-                      helperText="PEM private key on the gateway host"
-                      required
-                    />
-                    {route.backendProtocol === 'https' || route.backendProtocol === 'h2' ? (
-                      <TextField
-                        size="small"
-                        label="Backend CA file"
-                        value={route.backendCaFile}
-                        onChange={(e) => updateRoute({ backendCaFile: e.target.value })}
-                        helperText="Optional: PEM CA trusted for the backend"
-                      />
-                    ) : null}
+                    {routeText('Certificate file', 'certFile', {
+                      helperText: 'PEM chain on the gateway host',
+                    })}
+                    {routeText('Key file', 'keyFile', { helperText: 'PEM private key on the gateway host' })}
+                    {route.backendProtocol === 'https' || route.backendProtocol === 'h2'
+                      ? routeText('Backend CA file', 'backendCaFile', {
+                          required: false,
+                          helperText: 'Optional: PEM CA trusted for the backend',
+                        })
+                      : null}
                   </>
                 ) : null}
               </AddForm>
@@ -372,44 +349,20 @@ export function EdgePage() {
                   reload();
                 }}
               >
-                <TextField
-                  size="small"
-                  label="Policy id"
-                  value={policy.id}
-                  onChange={(e) => updatePolicy({ id: e.target.value })}
-                  required
-                />
-                <TextField
-                  size="small"
-                  label="Route id"
-                  value={policy.route}
-                  onChange={(e) => updatePolicy({ route: e.target.value })}
-                  required
-                />
+                {policyText('Policy id', 'id')}
+                {policyText('Route id', 'route')}
                 <Choice
                   label="Kind"
                   value={policy.kind}
                   options={['block-user-agent', 'require-header']}
                   onChange={(v) => updatePolicy({ kind: v })}
                 />
-                {policy.kind === 'require-header' ? (
-                  <TextField
-                    size="small"
-                    label="Header"
-                    value={policy.header}
-                    onChange={(e) => updatePolicy({ header: e.target.value })}
-                    required
-                  />
-                ) : null}
-                <TextField
-                  size="small"
-                  label={
-                    policy.kind === 'block-user-agent' ? 'User-Agent contains' : 'Exact value (optional)'
-                  }
-                  value={policy.value}
-                  onChange={(e) => updatePolicy({ value: e.target.value })}
-                  required={policy.kind === 'block-user-agent'}
-                />
+                {policy.kind === 'require-header' ? policyText('Header', 'header') : null}
+                {policyText(
+                  policy.kind === 'block-user-agent' ? 'User-Agent contains' : 'Exact value (optional)',
+                  'value',
+                  { required: policy.kind === 'block-user-agent' },
+                )}
               </AddForm>
             ) : null}
           </CardContent>
