@@ -280,3 +280,79 @@ describe('edge route body', () => {
     });
   });
 });
+
+describe('audit log page', () => {
+  const event = (seq: number) => ({
+    seq,
+    time: '2026-01-01T00:00:00Z',
+    actor: 'user:alice',
+    action: 'artifacts.download',
+    resource: `artifact:team/app@${seq}`,
+    decision: 'deny',
+    reason: 'quarantined',
+    hash: `h${seq}`,
+    prevHash: `h${seq - 1}`,
+  });
+
+  it('filters by actor, action, resource, decision and time range, pages by cursor, and exports JSON lines', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const saved: string[] = [];
+    const blobs: Blob[] = [];
+    vi.spyOn(URL, 'createObjectURL').mockImplementation((b) => {
+      blobs.push(b as Blob);
+      return 'blob:audit';
+    });
+    vi.spyOn(URL, 'revokeObjectURL').mockImplementation(() => undefined);
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(this.download);
+    });
+    const { server } = renderApp('/audit', {
+      'GET /api/audit-logs': (r) => {
+        const q = new URL(r.path, 'http://console.test').searchParams;
+        if (q.get('limit') === '1000')
+          return q.get('cursor') === null
+            ? json({ events: [event(9), event(8)], nextCursor: 'c-export' })
+            : json({ events: [event(7)] });
+        return q.get('cursor') === 'c2'
+          ? json({ events: [event(3)] })
+          : json({ events: [event(9), event(8)], nextCursor: 'c2' });
+      },
+    });
+    const table = await screen.findByRole('table', { name: 'Audit events' });
+    await within(table).findAllByText('artifacts.download');
+    const filters = screen.getByRole('form', { name: 'Audit filters' });
+    await user.type(within(filters).getByLabelText('Actor'), 'user:alice');
+    await user.type(within(filters).getByLabelText('Action'), 'artifacts.download');
+    await user.type(within(filters).getByLabelText('Resource (prefix)'), 'artifact:team/');
+    await user.type(within(filters).getByLabelText('From'), '2026-01-01T10:00');
+    await user.click(within(filters).getByRole('button', { name: 'Apply' }));
+    await waitFor(() => {
+      const q = new URL(server.seen.at(-1)?.path ?? '', 'http://console.test').searchParams;
+      expect(q.get('actor')).toBe('user:alice');
+      expect(q.get('action')).toBe('artifacts.download');
+      expect(q.get('resource')).toBe('artifact:team/');
+      // A local time from the picker goes out as an instant.
+      expect(q.get('from')).toBe(new Date('2026-01-01T10:00').toISOString());
+      expect(q.get('cursor')).toBeNull();
+    });
+
+    await user.click(screen.getByRole('button', { name: 'Older' }));
+    await within(table).findByText('artifact:team/app@3');
+    expect(new URL(server.seen.at(-1)?.path ?? '', 'http://console.test').searchParams.get('cursor')).toBe(
+      'c2',
+    );
+    expect(screen.getByRole('button', { name: 'Older' })).toBeDisabled();
+    await user.click(screen.getByRole('button', { name: 'Newer' }));
+    await within(table).findByText('artifact:team/app@9');
+
+    await user.click(within(filters).getByRole('button', { name: 'Export JSON lines' }));
+    expect(await screen.findByText('Exported 3 events.')).toBeInTheDocument();
+    expect(saved).toEqual([expect.stringMatching(/^gatehouse-audit-.*\.jsonl$/)]);
+    const lines = (await blobs[0]?.text())?.trimEnd().split('\n') ?? [];
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([9, 8, 7]);
+    const exports = server.seen.filter((s) => s.path.includes('limit=1000'));
+    expect(exports).toHaveLength(2);
+    for (const e of exports) expect(e.path).toContain('actor=user%3Aalice');
+  });
+});
