@@ -92,3 +92,47 @@ void test('redis sweep removes index members of expired keys that no listing tou
     await driver.close();
   }
 });
+
+void test('redis: concurrent calls of one event-loop turn leave in one socket write, each gets its own answer', {
+  skip,
+}, async () => {
+  assert.ok(redisUrl, 'GATEHOUSE_TEST_REDIS_URL not set');
+  const driver = createRedisDriver({
+    url: redisUrl,
+    clock: systemClock,
+    timeoutMs: 5000,
+    keyPrefix: `test:${randomUUID()}:`,
+  });
+  const o = () => ({ signal: AbortSignal.timeout(5000) });
+  try {
+    await driver.set('ns', 'warm', new Uint8Array([0]), o());
+    // Count what reaches the socket: one `_write` per uncorked write, one `_writev` per batch.
+    const socket = driver.client.stream as unknown as {
+      _write: (...a: unknown[]) => unknown;
+      _writev: (...a: unknown[]) => unknown;
+    };
+    let writes = 0;
+    const write = socket._write;
+    const writev = socket._writev;
+    socket._write = function (...a) {
+      writes += 1;
+      return write.apply(this, a);
+    };
+    socket._writev = function (...a) {
+      writes += 1;
+      return writev.apply(this, a);
+    };
+    const n = 20;
+    const versions = await Promise.all(
+      Array.from({ length: n }, (_, i) => driver.set('ns', `k${i}`, new Uint8Array([i]), o())),
+    );
+    const entries = await Promise.all(Array.from({ length: n }, (_, i) => driver.get('ns', `k${i}`, o())));
+    socket._write = write;
+    socket._writev = writev;
+    assert.ok(writes <= 4, `${2 * n} commands took ${writes} socket writes`);
+    assert.equal(new Set(versions).size, n);
+    entries.forEach((e, i) => assert.deepEqual([...(e?.value ?? [])], [i]));
+  } finally {
+    await driver.close();
+  }
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { Socket as NetStream } from 'node:net';
 import type { Clock } from '#core/app';
 import { compareKeys, pick, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem } from './driver.ts';
@@ -50,6 +51,20 @@ export function createRedisDriver(
     }
     if (connecting !== undefined) await connecting;
   };
+  // Concurrent calls issue their commands in the same event-loop turn; corking the socket until
+  // the turn ends sends them in one write system call instead of one each (the writes were most
+  // of the driver's CPU time). Order, and so reply matching, is unchanged.
+  let corked: NetStream | undefined;
+  const uncork = () => {
+    corked?.uncork();
+    corked = undefined;
+  };
+  const coalesce = () => {
+    if (corked !== undefined) return;
+    corked = client.stream;
+    corked.cork();
+    setImmediate(uncork);
+  };
   const tag = (ns: string) => `${base}{${ns}}:`;
   const entryKey = (ns: string, key: string) => `${tag(ns)}k:${key}`;
   const nsKeys = (ns: string, key: string) => [entryKey(ns, key), `${tag(ns)}idx`, `${tag(ns)}seq`];
@@ -62,6 +77,7 @@ export function createRedisDriver(
       ...keys,
       ...args.map((a) => (typeof a === 'string' ? a : Buffer.from(a.buffer, a.byteOffset, a.length))),
     ];
+    coalesce();
     try {
       return (await client.callBuffer('EVALSHA', [sha, keys.length, ...argv])) as Reply;
     } catch (error) {
@@ -104,6 +120,7 @@ export function createRedisDriver(
     withDeadline('redis', op, o.signal, fn);
   const plain = async <T>(fn: () => Promise<T>) => {
     await ready();
+    coalesce();
     return fn();
   };
 
