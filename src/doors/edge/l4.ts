@@ -49,6 +49,8 @@ class Downlink {
   upstream: Socket | undefined;
   #pending = 0;
   #held: Buffer | undefined;
+  /** The buffer the backend socket reads into next. */
+  #reading: Buffer | undefined;
 
   constructor(client: Socket) {
     this.#client = client;
@@ -61,6 +63,18 @@ class Downlink {
       this.#held = undefined;
       this.upstream?.resume();
     }
+  };
+
+  /** The `onread` buffer source: called when the socket opens and after every read. */
+  readonly take = (): Buffer => {
+    this.#reading = takeBuffer();
+    return this.#reading;
+  };
+
+  /** The backend socket closed: no read can land in its buffer any more, so reuse it. */
+  readonly release = (): void => {
+    if (this.#reading !== undefined) giveBuffer(this.#reading);
+    this.#reading = undefined;
   };
 
   /** The `onread` callback; returning false pauses the backend socket. */
@@ -86,9 +100,10 @@ export function relayL4(client: Socket, options: RelayOptions): Promise<RelayOut
       port: options.port,
       allowHalfOpen: true,
       noDelay: true,
-      onread: { buffer: takeBuffer, callback: down.onRead },
+      onread: { buffer: down.take, callback: down.onRead },
     });
     down.upstream = upstream;
+    upstream.once('close', down.release);
     const dialTimer = setTimeout(() => {
       stopTimer({ outcome: 'timeout' });
       upstream.destroy();
