@@ -12,6 +12,13 @@ import { createRedisDriver } from './redis.ts';
 const { redisUrl, requireServices } = testServices();
 const skip = redisUrl === undefined && !requireServices ? 'GATEHOUSE_TEST_REDIS_URL not set' : false;
 
+/** A driver on the test Redis under a fresh key prefix, and per-call options with a deadline. */
+function openDriver(keyPrefix = `test:${randomUUID()}:`) {
+  assert.ok(redisUrl, 'GATEHOUSE_TEST_REDIS_URL not set');
+  return createRedisDriver({ url: redisUrl, clock: systemClock, timeoutMs: 5000, keyPrefix });
+}
+const o = () => ({ signal: AbortSignal.timeout(5000) });
+
 runDriverContract(
   'redis',
   async () => {
@@ -35,15 +42,9 @@ runDriverContract(
 void test('redis: a connection killed mid-call fails that call with UNAVAILABLE, then the driver recovers', {
   skip,
 }, async () => {
-  assert.ok(redisUrl, 'GATEHOUSE_TEST_REDIS_URL not set');
-  const driver = createRedisDriver({
-    url: redisUrl,
-    clock: systemClock,
-    timeoutMs: 5000,
-    keyPrefix: `test:${randomUUID()}:`,
-  });
+  const driver = openDriver();
+  assert.ok(redisUrl);
   const admin = new Redis(redisUrl);
-  const o = () => ({ signal: AbortSignal.timeout(5000) });
   try {
     // Precondition on a Redis shared with other suites: one retry if another suite dropped us.
     await driver
@@ -72,10 +73,8 @@ void test('redis: a connection killed mid-call fails that call with UNAVAILABLE,
 });
 
 void test('redis sweep removes index members of expired keys that no listing touched', { skip }, async () => {
-  assert.ok(redisUrl, 'GATEHOUSE_TEST_REDIS_URL not set');
   const keyPrefix = `test:${randomUUID()}:`;
-  const driver = createRedisDriver({ url: redisUrl, clock: systemClock, timeoutMs: 5000, keyPrefix });
-  const o = () => ({ signal: AbortSignal.timeout(5000) });
+  const driver = openDriver(keyPrefix);
   try {
     await driver.set('ns', 'short', new Uint8Array([1]), { ...o(), ttlMs: 30 });
     await driver.set('ns', 'kept', new Uint8Array([1]), o());
@@ -96,14 +95,7 @@ void test('redis sweep removes index members of expired keys that no listing tou
 void test('redis: concurrent calls of one event-loop turn leave in one socket write, each gets its own answer', {
   skip,
 }, async () => {
-  assert.ok(redisUrl, 'GATEHOUSE_TEST_REDIS_URL not set');
-  const driver = createRedisDriver({
-    url: redisUrl,
-    clock: systemClock,
-    timeoutMs: 5000,
-    keyPrefix: `test:${randomUUID()}:`,
-  });
-  const o = () => ({ signal: AbortSignal.timeout(5000) });
+  const driver = openDriver();
   try {
     await driver.set('ns', 'warm', new Uint8Array([0]), o());
     // Count what reaches the socket: one `_write` per uncorked write, one `_writev` per batch.
