@@ -7,6 +7,7 @@ import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
+import { merkleTreeHash } from '#testing/merkle';
 
 export interface GoFixtureVersion {
   readonly version: string;
@@ -92,14 +93,6 @@ function h1(files: readonly { name: string; data: Buffer }[]): string {
 
 const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
 
-/** RFC 6962 §2.1 tree hash over leaf hashes, written from the definition (not the door's code). */
-export function treeHash(leaves: readonly Buffer[]): Buffer {
-  if (leaves.length === 1) return leaves[0] as Buffer;
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return sha(Buffer.of(1), treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
-}
-
 /**
  * A checksum database log (go.dev/design/25530-sumdb) over `records`: lookups answer the record,
  * a blank line and a tree head signed with a fresh Ed25519 key; `tile/8/L/N[.p/W]` serves hashes.
@@ -112,7 +105,7 @@ function sumdbLog(records: readonly string[], name: string) {
   ]);
   const keyHash = sha(Buffer.from(`${name}\n`), keyBytes).readUInt32BE(0);
   const leaves = records.map((r) => sha(Buffer.of(0), Buffer.from(r)));
-  const text = `go.sum database tree\n${records.length}\n${treeHash(leaves).toString('base64')}\n`;
+  const text = `go.sum database tree\n${records.length}\n${merkleTreeHash(leaves).toString('base64')}\n`;
   const sig = Buffer.alloc(4);
   sig.writeUInt32BE(keyHash, 0);
   const signature = Buffer.concat([sig, sign(null, Buffer.from(text), privateKey)]).toString('base64');
@@ -126,7 +119,7 @@ function sumdbLog(records: readonly string[], name: string) {
     if ((index * 256 + width) * block > leaves.length) return undefined;
     const out: Buffer[] = [];
     for (let i = index * 256; i < index * 256 + width; i++)
-      out.push(treeHash(leaves.slice(i * block, (i + 1) * block)));
+      out.push(merkleTreeHash(leaves.slice(i * block, (i + 1) * block)));
     return Buffer.concat(out);
   };
   return {
