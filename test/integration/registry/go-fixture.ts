@@ -32,6 +32,11 @@ export interface GoUpstream extends AsyncDisposable {
   readonly limited: Set<string>;
   /** The checksum database's verifier key (`<name>+<hash>+<key>`, as GOSUMDB takes it). */
   readonly sumdbKey: string;
+  /**
+   * Makes the checksum database show another history of the same size (record 0 changed, signed
+   * by the same key, every other record still provable): a fork a client must detect.
+   */
+  fork(on: boolean): void;
 }
 
 const escape = (s: string) => s.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
@@ -97,8 +102,8 @@ const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(pa
  * A checksum database log (go.dev/design/25530-sumdb) over `records`: lookups answer the record,
  * a blank line and a tree head signed with a fresh Ed25519 key; `tile/8/L/N[.p/W]` serves hashes.
  */
-function sumdbLog(records: readonly string[], name: string) {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+function sumdbLog(records: readonly string[], name: string, keys = generateKeyPairSync('ed25519')) {
+  const { publicKey, privateKey } = keys;
   const keyBytes = Buffer.concat([
     Buffer.of(1),
     (publicKey.export({ format: 'der', type: 'spki' }) as Buffer).subarray(12),
@@ -126,6 +131,7 @@ function sumdbLog(records: readonly string[], name: string) {
     key: `${name}+${keyHash.toString(16).padStart(8, '0')}+${keyBytes.toString('base64')}`,
     note: `${text}\n\u2014 ${name} ${signature}\n`,
     tile,
+    keys,
   };
 }
 
@@ -176,8 +182,15 @@ export async function startGoUpstream(
       records.push(record);
     }
   }
-  const log = sumdbLog(records, 'sum.example.test');
-  for (const [k, v] of lookups) lookups.set(k, `${v}${log.note}`);
+  const honest = sumdbLog(records, 'sum.example.test');
+  const forked = sumdbLog(
+    records.map((r, i) =>
+      i === 0 ? r.replace(/h1:\S+/, h1([{ name: 'evil', data: Buffer.from('evil') }])) : r,
+    ),
+    'sum.example.test',
+    honest.keys,
+  );
+  let log = honest;
   const requests: string[] = [];
   const limited = new Set<string>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -189,7 +202,7 @@ export async function startGoUpstream(
     }
     const body =
       files.get(path) ??
-      lookups.get(path) ??
+      (lookups.has(path) ? `${lookups.get(path)}${log.note}` : undefined) ??
       (path.startsWith('/sumdb/test/') ? log.tile(path.slice('/sumdb/test/'.length)) : undefined);
     if (body === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -205,7 +218,10 @@ export async function startGoUpstream(
     requests,
     sums,
     limited,
-    sumdbKey: log.key,
+    sumdbKey: honest.key,
+    fork(on) {
+      log = on ? forked : honest;
+    },
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

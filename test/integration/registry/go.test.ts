@@ -39,6 +39,9 @@ before(async () => {
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('tampered', 'v1'), wrongSum: true },
     ],
     'example.test/limited': [{ version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('limited', 'v1') }],
+    'example.test/forkcheck': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forkcheck', 'v1') },
+    ],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -212,6 +215,21 @@ void describe('go through the registry door', () => {
     });
     assert.ok(events.events.length >= 1);
     assert.ok(up.requests.some((r) => r.startsWith('GET /sumdb/test/tile/8/0/000.p/')));
+  });
+
+  void it('refuses a checksum database that shows a tree inconsistent with one it showed before', async () => {
+    up.fork(true);
+    try {
+      // Tiles cached from the first history would fail the inclusion proof already; without them
+      // (another replica, or after eviction) the remembered tree head catches the fork.
+      await gw.core.cache.deletePrefix('reg:v1:gosumdb:sumdb|tile/');
+      const r = await fetch(`${gw.url}/go/example.test/forkcheck/@v/v1.0.0.mod`);
+      assert.equal(r.status, 502);
+      assert.match(await r.text(), /unverifiable answer .*is not a prefix of the tree .*\(a fork\)/);
+    } finally {
+      up.fork(false);
+    }
+    assert.equal((await fetch(`${gw.url}/go/example.test/forkcheck/@v/v1.0.0.mod`)).status, 200);
   });
 
   void it('refuses a zip whose h1 hash differs from the checksum database, and audits it', async () => {

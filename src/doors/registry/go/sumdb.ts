@@ -7,6 +7,7 @@ import { escapeGoPath } from './paths.ts';
 import { fetchSmall } from './upstream.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import {
+  checkConsistent,
   openNote,
   parseTreeHead,
   recordHash,
@@ -15,7 +16,14 @@ import {
   type SumdbVerifier,
   splitLookup,
   type TileReader,
+  type TreeHead,
 } from './tlog.ts';
+
+/** The newest tree head verified so far, so that every later one can be checked against it. */
+export interface TreeHeadStore {
+  latest(): Promise<TreeHead | undefined>;
+  remember(head: TreeHead): Promise<void>;
+}
 
 /** The two hashes of one module version. */
 export interface GoSums {
@@ -40,9 +48,9 @@ export function parseLookup(text: string, module: string, version: string): GoSu
 
 /**
  * Asks the checksum database; undefined when it does not know the version (404/410). With a
- * verifier, the answer counts only when its tree head is signed by that key and its record is
- * proven into the tree (throws SumdbVerificationError otherwise); only the proven record's
- * lines are read.
+ * verifier, the answer counts only when its tree head is signed by that key, its record is
+ * proven into the tree, and the tree is consistent with the newest one seen before (throws
+ * SumdbVerificationError otherwise); only the proven record's lines are read.
  */
 export async function lookupSums(
   client: UplinkClient,
@@ -50,6 +58,7 @@ export async function lookupSums(
   version: string,
   verifier?: SumdbVerifier,
   readTile?: TileReader,
+  heads?: TreeHeadStore,
 ): Promise<GoSums | undefined> {
   const what = `${module}@${version}`;
   let body: Buffer;
@@ -70,5 +79,8 @@ export async function lookupSums(
   const head = parseTreeHead(openNote(note, verifier));
   const root = await rootWithRecord(head.size, id, recordHash(record), readTile);
   if (!root.equals(head.hash)) throw new SumdbVerificationError(`record ${id} is not in the signed tree`);
+  const known = await heads?.latest();
+  if (known !== undefined) await checkConsistent(known, head, readTile);
+  if (known === undefined || head.size > known.size) await heads?.remember(head);
   return parseLookup(record, module, version);
 }

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { merkleTreeHash } from '#testing/merkle';
 import {
+  checkConsistent,
   openNote,
   parseTreeHead,
   parseVerifierKey,
@@ -115,6 +116,25 @@ void describe('Go checksum database verification', () => {
     await assert.rejects(
       rootWithRecord(size, size, leaves[0] as Buffer, tiles(leaves)),
       SumdbVerificationError,
+    );
+  });
+
+  void it('accepts tree heads of one append-only log and refuses a fork (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 600 }), fc.nat(), fc.nat(), async (size, pick, change) => {
+        const leaves = records(size).map(recordHash);
+        const small = pick % size;
+        const big = { size, hash: merkleTreeHash(leaves) };
+        const prefix = { size: small + 1, hash: merkleTreeHash(leaves.slice(0, small + 1)) };
+        await checkConsistent(prefix, big, tiles(leaves));
+        await checkConsistent(big, prefix, tiles(leaves));
+        // The same prefix size with one record changed: another history.
+        const forged = [...leaves];
+        forged[change % (small + 1)] = recordHash('example.test/evil v1.0.0 h1:x=\n');
+        const fork = { size: small + 1, hash: merkleTreeHash(forged.slice(0, small + 1)) };
+        await assert.rejects(checkConsistent(fork, big, tiles(leaves)), SumdbVerificationError);
+      }),
+      { numRuns: 40 },
     );
   });
 

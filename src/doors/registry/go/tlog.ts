@@ -124,17 +124,16 @@ export function tilePath(level: number, index: number, width: number): string {
 export type TileReader = (level: number, index: number, width: number) => Promise<Buffer>;
 
 /**
- * Computes the root of a tree of `size` records in which record `id` has hash `leaf`, taking
- * every other subtree hash from tiles; equal to the signed root exactly when the record is in
- * the tree (and the tiles are honest, which the signed root also proves).
+ * The tree hash of records [0, `prefix`) computed from tiles of a tree of `size` >= `prefix`
+ * records, with record `record.id` replaced by `record.leaf` when given. Every complete subtree
+ * of the prefix is also one of the bigger tree, so its tiles hold it.
  */
-export async function rootWithRecord(
+async function treeHashFromTiles(
   size: number,
-  id: number,
-  leaf: Buffer,
+  prefix: number,
   read: TileReader,
+  record?: { readonly id: number; readonly leaf: Buffer },
 ): Promise<Buffer> {
-  if (!(id >= 0 && id < size)) fail(`record ${id} is outside a tree of ${size} records`);
   const tiles = new Map<string, Promise<Buffer>>();
   const tile = (level: number, index: number, width: number) => {
     const key = `${level}/${index}/${width}`;
@@ -171,12 +170,40 @@ export async function rootWithRecord(
   // RFC 6962 §2.1 MTH over records [lo, hi), splitting at the largest power of two below n.
   const range = async (lo: number, hi: number): Promise<Buffer> => {
     const n = hi - lo;
-    const contains = id >= lo && id < hi;
-    if (n === 1 && contains) return leaf;
+    const contains = record !== undefined && record.id >= lo && record.id < hi;
+    if (n === 1 && contains) return record.leaf;
     if (!contains && Number.isInteger(Math.log2(n)) && lo % n === 0) return complete(Math.log2(n), lo);
     let k = 1;
     while (k * 2 < n) k *= 2;
     return nodeHash(await range(lo, lo + k), await range(lo + k, hi));
   };
-  return range(0, size);
+  return range(0, prefix);
+}
+
+/**
+ * Computes the root of a tree of `size` records in which record `id` has hash `leaf`, taking
+ * every other subtree hash from tiles; equal to the signed root exactly when the record is in
+ * the tree (and the tiles are honest, which the signed root also proves).
+ */
+export async function rootWithRecord(
+  size: number,
+  id: number,
+  leaf: Buffer,
+  read: TileReader,
+): Promise<Buffer> {
+  if (!(id >= 0 && id < size)) fail(`record ${id} is outside a tree of ${size} records`);
+  return treeHashFromTiles(size, size, read, { id, leaf });
+}
+
+/**
+ * Checks that two signed tree heads describe one append-only log: the smaller tree's root must
+ * be the hash of the first records of the bigger one, computed from the bigger tree's tiles
+ * (`readBigger`). A database that shows different trees to different clients fails here (the go
+ * command's fork detection, go.dev/design/25530-sumdb "Proving consistency").
+ */
+export async function checkConsistent(a: TreeHead, b: TreeHead, readBigger: TileReader): Promise<void> {
+  const [small, big] = a.size <= b.size ? [a, b] : [b, a];
+  const root = small.size === big.size ? big.hash : await treeHashFromTiles(big.size, small.size, readBigger);
+  if (!root.equals(small.hash))
+    fail(`the tree of ${small.size} records is not a prefix of the tree of ${big.size} records (a fork)`);
 }

@@ -17,7 +17,7 @@ import { audit, type Caller, type RegistryContext } from '../context.ts';
 import { auditInvalidUpstream, cachedRaw } from '../metadata-flow.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { hashGoMod, hashModuleZip } from './dirhash.ts';
-import { type GoSums, lookupSums } from './sumdb.ts';
+import { type GoSums, lookupSums, type TreeHeadStore } from './sumdb.ts';
 import { SumdbVerificationError, type SumdbVerifier, type TileReader, tilePath } from './tlog.ts';
 import { fetchSmall, upstreamFailure } from './upstream.ts';
 import type { FactKind, VersionFacts } from './version-facts.ts';
@@ -35,6 +35,23 @@ export interface GoVerifyContext {
 }
 
 const MAX_MOD = 16 << 20;
+/** How long the newest verified tree head is remembered (shared by replicas through the cache). */
+const HEAD_TTL = 90 * 86_400_000;
+
+const treeHeads = (v: GoVerifyContext, db: UplinkClient): TreeHeadStore => {
+  const key = `reg:v1:gosumdb:${db.name}|head`;
+  return {
+    async latest() {
+      const raw = await v.ctx.core.cache.get(key);
+      const m = raw === undefined ? null : /^(\d+) ([A-Za-z0-9+/]{43}=)$/.exec(raw.toString('utf8'));
+      return m === null ? undefined : { size: Number(m[1]), hash: Buffer.from(m[2] as string, 'base64') };
+    },
+    remember: (head) =>
+      v.ctx.core.cache.set(key, Buffer.from(`${head.size} ${head.hash.toString('base64')}`), {
+        ttlMs: HEAD_TTL,
+      }),
+  };
+};
 
 /** Tiles through the raw cache: a tile of a given width never changes. */
 const tileReader =
@@ -58,9 +75,12 @@ async function expectedHash(v: GoVerifyContext, fact: FactKind): Promise<{ hash?
         v.version,
         v.checksumDbKey,
         tileReader(v, v.checksumDb),
+        treeHeads(v, v.checksumDb),
       );
     } catch (error) {
       if (!(error instanceof SumdbVerificationError)) throw error;
+      // Tiles that took part in a failed proof may be the forged ones: fetch them afresh next time.
+      await v.ctx.core.cache.deletePrefix(`reg:v1:gosumdb:${v.checksumDb.name}|tile/`);
       const reason = `Checksum database "${v.checksumDb.name}" sent an unverifiable answer for "${v.module}@${v.version}": ${error.message}`;
       auditInvalidUpstream(v.ctx, v.caller, `go:${v.module}@${v.version}`, v.checksumDb.name, reason);
       throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', { message: reason });
