@@ -119,9 +119,8 @@ export function createGuard(options: GuardOptions) {
       .take(peer.clientIp === '' ? 'unknown' : peer.clientIp);
     if (!attempt.allowed) throw limited('GW_ERR_RATE_LIMITED', attempt.retryAfterMs);
     try {
-      const principal = await core.auth.authenticate(credentials);
-      principals?.set(credentials, principal);
-      return principal;
+      const verify = () => core.auth.authenticate(credentials);
+      return await (principals === undefined ? verify() : principals.load(credentials, verify));
     } catch (error) {
       const code = isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL';
       metrics.authFailures.inc({ reason: code.replace(/^GW_ERR_/, '').toLowerCase() });

@@ -45,4 +45,54 @@ void describe('kv principal cache', () => {
     cache.set({ bearer: 'x' }, principal('x'));
     assert.equal(cache.get({ bearer: 'x' }), undefined);
   });
+
+  void it('shares one authentication among concurrent misses of the same credentials, and caches no failure', async () => {
+    const cache = createPrincipalCache({ ttlMs: 1000, maxEntries: 10, now: () => 0 });
+    let calls = 0;
+    let release: (p: Principal) => void = () => undefined;
+    const slow = () => {
+      calls += 1;
+      return new Promise<Principal>((resolve) => {
+        release = resolve;
+      });
+    };
+    const creds = { bearer: 't', clientIp: '10.0.0.1' };
+    const waiting = Array.from({ length: 10 }, () => cache.load({ ...creds }, slow));
+    const other = cache.load({ bearer: 't', clientIp: '10.0.0.2' }, async () => principal('other'));
+    assert.equal(calls, 1, 'one authentication for ten calls');
+    release(principal('a'));
+    assert.deepEqual(
+      (await Promise.all(waiting)).map((p) => p.id),
+      Array.from({ length: 10 }, () => 'a'),
+    );
+    assert.equal((await other).id, 'other', 'another address authenticates on its own');
+    assert.equal((await cache.load(creds, slow)).id, 'a', 'then served from the cache');
+    assert.equal(calls, 1);
+
+    let failures = 0;
+    const failing = async (): Promise<Principal> => {
+      failures += 1;
+      throw new Error('bad token');
+    };
+    const bad = { bearer: 'bad', clientIp: '10.0.0.1' };
+    const both = await Promise.allSettled([cache.load(bad, failing), cache.load(bad, failing)]);
+    assert.deepEqual(
+      both.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
+    assert.equal(failures, 1, 'concurrent calls share the failed attempt');
+    await assert.rejects(cache.load(bad, failing));
+    assert.equal(failures, 2, 'a failure is not cached');
+  });
+
+  void it('authenticates every call with a zero TTL, even concurrent ones', async () => {
+    const cache = createPrincipalCache({ ttlMs: 0, maxEntries: 10, now: () => 0 });
+    let calls = 0;
+    const load = async () => {
+      calls += 1;
+      return principal('x');
+    };
+    await Promise.all([cache.load({ bearer: 'x' }, load), cache.load({ bearer: 'x' }, load)]);
+    assert.equal(calls, 2);
+  });
 });

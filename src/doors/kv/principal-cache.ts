@@ -16,6 +16,7 @@ export interface PrincipalCacheOptions {
  */
 export function createPrincipalCache(options: PrincipalCacheOptions) {
   const entries = new Map<string, { readonly principal: Principal; readonly until: number }>();
+  const pending = new Map<string, Promise<Principal>>();
   const keyOf = (c: Credentials) =>
     `${c.clientIp ?? ''}\n${c.bearer ?? ''}\n${c.apiKey ?? ''}\n${c.certificate?.fingerprint256 ?? ''}`;
   return {
@@ -40,6 +41,28 @@ export function createPrincipalCache(options: PrincipalCacheOptions) {
         if (oldest !== undefined) entries.delete(oldest);
       }
       entries.set(keyOf(credentials), { principal, until });
+    },
+    /**
+     * The cached principal, or the one `authenticate` resolves to. Concurrent misses for the
+     * same credentials share one authentication: when an entry expires under load, one
+     * signature check runs instead of one per call in flight. Failures are shared only by the
+     * calls that waited for them, never cached. With a zero TTL every call authenticates.
+     */
+    load(credentials: Credentials, authenticate: () => Promise<Principal>): Promise<Principal> {
+      if (options.ttlMs <= 0) return authenticate();
+      const hit = this.get(credentials);
+      if (hit !== undefined) return Promise.resolve(hit);
+      const key = keyOf(credentials);
+      const running = pending.get(key);
+      if (running !== undefined) return running;
+      const loading = authenticate()
+        .then((principal) => {
+          this.set(credentials, principal);
+          return principal;
+        })
+        .finally(() => pending.delete(key));
+      pending.set(key, loading);
+      return loading;
     },
     size: () => entries.size,
   };
