@@ -171,8 +171,10 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   const size = Number(item.size);
   const range = parseRange(request.headers.range, size);
   const source = await openPlaintext(ctx, item, range);
-  // Pull the first chunk before the headers go out, so a blob that fails at once answers with an error document.
-  const first = size === 0 ? { done: true as const, value: undefined } : await source.next();
+  // Pull the first chunk before the headers go out, so a blob that fails at once answers with an
+  // error document. An empty artifact is read to its end here: its header and tag are verified
+  // and its file closed (a generator never started could not close it).
+  const first = await source.next();
   reply
     .header('content-type', item.media_type)
     .header('content-disposition', attachmentDisposition(item.file_name))

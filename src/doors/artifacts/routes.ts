@@ -124,6 +124,14 @@ async function auditUpload(
 }
 
 /**
+ * The upload's byte stream. Fastify skips content-type parsing for an empty body, so there is no
+ * parsed body then; the raw request is the same (empty) stream.
+ */
+function bodyOf(request: FastifyRequest): AsyncIterable<Uint8Array> {
+  return (request.body ?? request.raw) as AsyncIterable<Uint8Array>;
+}
+
+/**
  * Text fields a multipart upload may send before its file part. Five are meaningful; the bound
  * keeps a client from holding the request open with endless small fields.
  */
@@ -138,7 +146,7 @@ async function multipartUpload(
 ) {
   const fields: Record<string, string> = {};
   let fieldCount = 0;
-  for await (const part of parseMultipart(request.body as AsyncIterable<Uint8Array>, boundary)) {
+  for await (const part of parseMultipart(bodyOf(request), boundary)) {
     if (part.fileName === undefined && part.name !== 'file') {
       fieldCount += 1;
       if (fieldCount > MAX_MULTIPART_FIELDS)
@@ -224,7 +232,7 @@ function registerUpload(app: FastifyInstance, deps: RouteDeps): void {
                   const req = {
                     ...base,
                     ...(length === undefined ? {} : { contentLength: Number(length) }),
-                    body: request.body as AsyncIterable<Uint8Array>,
+                    body: bodyOf(request),
                     actor: actorOf(request),
                   } as UploadRequest;
                   return { req, result: await uploadArtifact(deps.ctx, req) };

@@ -191,3 +191,41 @@ void describe('segmented AES-256-GCM', () => {
     assert.equal(released, seg);
   });
 });
+
+void describe('decryptStream ends its source', () => {
+  /** A stored blob as a stream that records whether it was ended (a file stream closes its fd then). */
+  function tracked(data: Buffer, size: number) {
+    const state = { ended: false };
+    const source = pieces(data, size);
+    const iterable: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => source.next(),
+        return: async () => {
+          state.ended = true;
+          return source.return(undefined);
+        },
+      }),
+    };
+    return { iterable, state };
+  }
+
+  void it('when the reader stops early, when the header is wrong, and not twice after the end', async () => {
+    const plain = randomBytes(5 * SEG);
+    const { header, stored } = await seal(plain);
+    const early = tracked(stored, 4096);
+    for await (const chunk of decryptStream(early.iterable, key, header)) {
+      assert.ok(chunk.length > 0);
+      break;
+    }
+    assert.equal(early.state.ended, true, 'a reader that stops early ends the stored stream');
+
+    const other = newHeader(SEG);
+    const wrong = tracked(stored, 4096);
+    await assert.rejects(drain(decryptStream(wrong.iterable, key, other)), /header does not match/);
+    assert.equal(wrong.state.ended, true, 'a refused header ends the stored stream');
+
+    const whole = tracked(stored, 4096);
+    assert.deepEqual(await drain(decryptStream(whole.iterable, key, header)), plain);
+    assert.equal(whole.state.ended, false, 'a stream read to its end is not ended again');
+  });
+});

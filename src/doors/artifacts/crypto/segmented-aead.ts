@@ -180,14 +180,18 @@ export async function* encryptStream(
 async function splitHead(
   source: AsyncIterable<Uint8Array>,
   size: number,
-): Promise<{ head: Buffer; rest: AsyncIterable<Uint8Array> }> {
+): Promise<{ head: Buffer; rest: AsyncIterable<Uint8Array>; close: () => Promise<void> }> {
   const iterator = source[Symbol.asyncIterator]();
   const parts: Buffer[] = [];
   let length = 0;
   let leftover: Buffer | undefined;
+  let finished = false;
   while (length < size) {
     const next = await iterator.next();
-    if (next.done === true) break;
+    if (next.done === true) {
+      finished = true;
+      break;
+    }
     const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
     const take = Math.min(size - length, chunk.length);
     parts.push(chunk.subarray(0, take));
@@ -197,8 +201,19 @@ async function splitHead(
   async function* rest(): AsyncGenerator<Uint8Array> {
     if (leftover !== undefined) yield leftover;
     for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+    finished = true;
   }
-  return { head: Buffer.concat(parts, length), rest: rest() };
+  return {
+    head: Buffer.concat(parts, length),
+    rest: rest(),
+    // The source is iterated by hand, so nothing else ends it: a reader that stops early (a
+    // scanner that has seen enough, a client gone mid-download, a bad header) must, or the
+    // blob store's file stays open until a garbage collection closes it.
+    close: async () => {
+      if (!finished) await iterator.return?.();
+      finished = true;
+    },
+  };
 }
 
 /**
@@ -210,13 +225,17 @@ export async function* decryptStream(
   key: Buffer,
   expected: SegmentHeader,
 ): AsyncGenerator<Buffer> {
-  const { head, rest } = await splitHead(source, HEADER_SIZE);
-  if (!head.equals(expected.bytes)) throw integrity('Encrypted blob header does not match its metadata');
-  const secret = createSecretKey(key);
-  let index = 0;
-  for await (const { block, last } of blocks(rest, expected.segmentSize + TAG_SIZE)) {
-    yield* open(secret, expected, index, last, block);
-    index += 1;
+  const { head, rest, close } = await splitHead(source, HEADER_SIZE);
+  try {
+    if (!head.equals(expected.bytes)) throw integrity('Encrypted blob header does not match its metadata');
+    const secret = createSecretKey(key);
+    let index = 0;
+    for await (const { block, last } of blocks(rest, expected.segmentSize + TAG_SIZE)) {
+      yield* open(secret, expected, index, last, block);
+      index += 1;
+    }
+  } finally {
+    await close();
   }
 }
 

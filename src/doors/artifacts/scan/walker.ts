@@ -248,6 +248,16 @@ export async function walkArtifact(
 ): Promise<void> {
   const head = access.size === 0 ? Buffer.alloc(0) : await access.read(0, Math.min(access.size, 512) - 1);
   const where = { path: name, depth: 0 };
-  if (looksLikeZip(head)) await walkZip(state, where, access);
-  else await walkStream(state, where, await stream());
+  if (looksLikeZip(head)) {
+    await walkZip(state, where, access);
+    return;
+  }
+  // The walk stops reading where it has seen enough (a file that is no archive and no manifest
+  // is not read at all past its head); ending the stream here closes the stored blob's file.
+  const iterator = (await stream())[Symbol.asyncIterator]();
+  try {
+    await walkStream(state, where, { [Symbol.asyncIterator]: () => iterator });
+  } finally {
+    await iterator.return?.();
+  }
 }
