@@ -64,7 +64,7 @@ interface Layout {
  * Bumped whenever rendering changes (the identity bytes or how the gzip form is made), so ETags
  * derived from inputs change with the output.
  */
-const RENDER_FORMAT = 'packument-render-2';
+const RENDER_FORMAT = 'packument-render-3';
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
@@ -296,8 +296,9 @@ export class PackumentStream {
     if (members.length === 0) return;
     this.#sealed.push({
       members,
-      full: deflatePiece(members.map((m) => m.full).join(',')),
-      abbreviated: deflatePiece(members.map((m) => m.abbreviated).join(',')),
+      // The fastest level: this form only bridges the time until the whole-document gzip is made.
+      full: deflatePiece(members.map((m) => m.full).join(','), 1),
+      abbreviated: deflatePiece(members.map((m) => m.abbreviated).join(','), 1),
     });
     this.#unsealed = [];
     this.#unsealedChars = 0;
