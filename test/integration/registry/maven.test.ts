@@ -144,6 +144,8 @@ void describe('mvn through the registry door', () => {
     const bomb = await fetch(`${gw.url}/maven/org/example/bomb/maven-metadata.xml`);
     assert.equal(bomb.status, 502);
     assert.match(await bomb.text(), /document type declarations are refused/);
+    // verify() writes what is queued first, so the query sees every event recorded so far.
+    await gw.core.audit.verify();
     const events = await gw.core.audit.query({ action: 'registry.upstream.invalid' });
     assert.ok(events.events.some((e) => e.resource === 'maven:org.example:bomb'));
     const download = () =>
@@ -155,6 +157,7 @@ void describe('mvn through the registry door', () => {
         );
     assert.equal(await download(), 'aborted');
     assert.equal(await download(), 'aborted');
+    await gw.core.audit.verify();
     const mismatches = await gw.core.audit.query({ action: 'registry.integrity.mismatch' });
     assert.ok(mismatches.events.some((e) => e.resource === 'maven:org.example:corrupt@1.0'));
     for (const bad of [

@@ -81,6 +81,8 @@ export function parseMavenVersion(text: string): MavenVersion | undefined {
       if (c === '-') open();
     } else if (c >= '0' && c <= '9') {
       if (!isDigit && i > start) {
+        // "1.x1" is 1-x-1: a qualifier followed by a digit starts a list of its own (Maven 3.8+).
+        if (list.length > 0) open();
         list.push(stringItem(version.slice(start, i), true));
         start = i;
         open();
@@ -95,7 +97,11 @@ export function parseMavenVersion(text: string): MavenVersion | undefined {
       isDigit = false;
     }
   }
-  if (version.length > start) list.push(parseItem(isDigit, version.slice(start)));
+  if (version.length > start) {
+    // A trailing qualifier after "." counts as after "-" (1.0.0.X1 < 1.0.0-X2), as in Maven 3.8+.
+    if (!isDigit && list.length > 0) open();
+    list.push(parseItem(isDigit, version.slice(start)));
+  }
   for (let l = stack.pop(); l !== undefined; l = stack.pop()) normalize(l);
   return { text, items: root };
 }
