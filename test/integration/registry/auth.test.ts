@@ -54,6 +54,8 @@ void describe('registry with authentication required', () => {
   void it('serves a principal with registry:pull', async () => {
     const r = await fetch(`${gw.url}/npm/guarded`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(r.status, 200);
+    // verify() writes queued audit events first, so the query sees them.
+    await gw.core.audit.verify();
     const events = await gw.core.audit.query({ action: 'registry.metadata', actor: 'user:admin' });
     assert.equal(events.events.length, 1, 'the decision names the client identity');
   });

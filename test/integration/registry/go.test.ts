@@ -239,6 +239,8 @@ void describe('go through the registry door', () => {
     assert.match(r.output, /does not match its h1 hash/);
     const again = await fetch(`${gw.url}/go/example.test/tampered/@v/v1.0.0.zip`);
     assert.equal(again.status, 502);
+    // verify() writes queued audit events first, so the query sees them.
+    await gw.core.audit.verify();
     const events = await gw.core.audit.query({ action: 'registry.integrity.mismatch' });
     assert.ok(events.events.some((e) => e.resource === 'go:example.test/tampered@v1.0.0'));
   });

@@ -189,6 +189,8 @@ void describe('npm CLI through the registry door', () => {
     assert.equal(r.ok, false, r.output);
     assert.match(r.output, /403/);
     assert.match(r.output, /GHSA-vuln-lib-0001/);
+    // verify() writes queued audit events first, so the query sees them.
+    await gw.core.audit.verify();
     const page = await gw.core.audit.query({
       action: 'registry.decision',
       resource: 'npm:vuln-lib@1.0.0',

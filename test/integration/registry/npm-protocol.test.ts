@@ -159,6 +159,8 @@ void describe('npm packuments through the door', () => {
     up.override('plain', undefined);
     const good = await get('/npm/plain');
     assert.equal(good.status, 200, 'the malformed answer was not cached');
+    // verify() writes queued audit events first, so the query sees them.
+    await gw.core.audit.verify();
     const events = await gw.core.audit.query({ action: 'registry.upstream.invalid' });
     assert.ok(events.events.length > 0);
   });
