@@ -10,6 +10,7 @@ export class MetadataCache {
   readonly #cache: Cache;
   readonly #inflight = new Map<string, Promise<unknown>>();
   #epoch = 0;
+  readonly #decoded = new WeakMap<Buffer, MetadataEntry>();
 
   constructor(cache: Cache) {
     this.#cache = cache;
@@ -44,7 +45,12 @@ export class MetadataCache {
   async getEntry(key: string): Promise<MetadataEntry | undefined> {
     const raw = await this.#cache.get(key);
     if (raw === undefined) return undefined;
+    // The memory tier hands back the stored buffer itself: its decoded form is kept beside it
+    // (weakly, so it goes when the cache drops the buffer), and a hit parses nothing.
+    const known = this.#decoded.get(raw);
+    if (known !== undefined) return known;
     const entry = decodeEntry(raw);
+    if (entry !== undefined) this.#decoded.set(raw, entry);
     // A frame that does not decode (a foreign writer, a truncated Redis value) is dropped, never served.
     if (entry === undefined) await this.#cache.delete(key);
     return entry;
