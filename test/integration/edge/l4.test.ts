@@ -62,6 +62,7 @@ void describe('edge L4 passthrough', () => {
         testListener({ id: 'patient', preludeTimeout: '10s' }),
         testListener({ id: 'limited', connectionRate: { rate: 0.001, burst: 2 } }),
         testListener({ id: 'bulk', idleTimeout: '10s' }),
+        testListener({ id: 'flood', firewall: { deny: ['127.0.0.3'], allow: [] } }),
       ],
       routes: [
         { id: 'exact', listener: 'main', host: 'App.Example.Test', backend: a.address },
@@ -80,6 +81,7 @@ void describe('edge L4 passthrough', () => {
         { id: 'silent', listener: 'slow', host: '*', backend: silent.address },
         { id: 'limited', listener: 'limited', host: '*', backend: c.address },
         { id: 'bulk', listener: 'bulk', host: '*', backend: sender.address },
+        { id: 'flood', listener: 'flood', host: '*', backend: c.address },
       ],
     });
   });
@@ -202,6 +204,36 @@ void describe('edge L4 passthrough', () => {
     const denial = (e: readonly AuditEvent[]) =>
       e.some((x) => x.reason === 'denied' && x.clientIp === '127.0.0.2');
     assert.ok(denial(await edge.events('edge.connection.blocked', denial)));
+  });
+
+  void it('a flood of refused connections is counted in full and audited with a bounded number of events', async () => {
+    const port = edge.port('flood');
+    const attempts = 60;
+    const outcomes = await Promise.all(
+      Array.from({ length: attempts }, () => rawExchange(port, [curlHello], { localAddress: '127.0.0.3' })),
+    );
+    assert.ok(outcomes.every((o) => o.received.length === 0 && o.closedAfterMs < SLACK_MS));
+    await edge.expectMetric(
+      'gatehouse_edge_firewall_blocks_total',
+      { listener: 'flood', reason: 'denied' },
+      attempts,
+    );
+    // One by one up to the budget, the rest as summaries with counts once their second ends.
+    const mine = (e: readonly AuditEvent[]) => e.filter((x) => x.resource === 'listener:flood');
+    const accounted = (e: readonly AuditEvent[]) =>
+      mine(e).reduce((n, x) => n + (x.details?.['summary'] === true ? Number(x.details?.['count']) : 1), 0);
+    let events: readonly AuditEvent[] = [];
+    for (let i = 0; i < 5 && accounted(events) < attempts; i++) {
+      events = await edge.events('edge.connection.blocked', (e) => accounted(e) >= attempts);
+    }
+    assert.equal(accounted(events), attempts);
+    const single = mine(events).filter((x) => x.details?.['summary'] !== true);
+    const summaries = mine(events).filter((x) => x.details?.['summary'] === true);
+    assert.ok(summaries.length >= 1, 'the flood beyond the budget was summarised');
+    assert.ok(single.length < attempts);
+    assert.ok(single.every((x) => x.clientIp === '127.0.0.3' && x.reason === 'denied'));
+    assert.deepEqual(summaries[0]?.details?.['sampleClients'], ['127.0.0.3']);
+    assert.equal(summaries[0]?.details?.['code'], 'GW_ERR_EDGE_CONNECTION_BLOCKED');
   });
 
   void it('PROXY from a trusted peer: real address firewalled, v2 with AUTHORITY sent on', async () => {
