@@ -44,7 +44,8 @@ void describe('edge L4 passthrough', () => {
     silent = await startRawBackend();
     sender = await startRawBackend((socket, received) => {
       socket.once('data', () => socket.end(payload));
-      senderDone.push(new Promise((resolve) => socket.once('end', () => resolve(received()))));
+      // 'close' rather than 'end': a reset must fail the assertion below, not hang the test.
+      senderDone.push(new Promise((resolve) => socket.once('close', () => resolve(received()))));
     });
     edge = await startEdge({
       listeners: [
