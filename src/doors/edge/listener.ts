@@ -11,7 +11,7 @@ import type { L7Terminator } from './l7/terminator.ts';
 import { splitHostPort } from './model.ts';
 import { readPrelude } from './prelude.ts';
 import { encodeProxyV2 } from './proxy-protocol.ts';
-import { createRefusalAudit, type RefusalAudit } from './refusal-audit.ts';
+import { type BoundedAudit, createBoundedAudit } from './bounded-audit.ts';
 import type { RouteMatch } from './route-table.ts';
 import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from './runtime.ts';
 
@@ -53,13 +53,13 @@ export class EdgeListener {
   readonly #server: Server;
   readonly #active = new Set<Socket>();
   readonly #l7: L7Terminator;
-  readonly #refusals: RefusalAudit;
+  readonly #refusals: BoundedAudit;
 
   constructor(settings: ListenerSettings, runtime: EdgeRuntime, l7: L7Terminator) {
     this.settings = settings;
     this.#runtime = runtime;
-    this.#refusals = createRefusalAudit(
-      { listener: settings.id, perWindow: AUDITED_REFUSALS_PER_SECOND, windowMs: 1000 },
+    this.#refusals = createBoundedAudit(
+      { action: 'edge.connection.blocked', perWindow: AUDITED_REFUSALS_PER_SECOND, windowMs: 1000 },
       (event) => runtime.audit(event),
     );
     this.#trusted = createCidrMatcher(settings.trustedProxies);
@@ -118,7 +118,14 @@ export class EdgeListener {
       metrics.firewallBlocks.inc({ listener: id, reason });
     }
     socket.resetAndDestroy();
-    this.#refusals.record({ reason, code: REFUSAL_CODES[reason], clientIp, details: detail });
+    this.#refusals.record({
+      resource: `listener:${id}`,
+      reason,
+      clientIp,
+      decision: 'deny',
+      stable: { code: REFUSAL_CODES[reason] },
+      details: detail,
+    });
   }
 
   #accept(socket: Socket): void {
@@ -233,16 +240,6 @@ export class EdgeListener {
       metrics: this.#runtime.metrics,
       ...(preamble === undefined ? {} : { preamble }),
     });
-    if (!outcome.connected) {
-      this.#runtime.audit({
-        actor: 'anonymous',
-        action: 'edge.backend.failed',
-        resource: `route:${route.id}`,
-        decision: 'error',
-        reason: outcome.reason,
-        clientIp: info.client.address,
-        details: { backend: route.backend },
-      });
-    }
+    if (!outcome.connected) this.#runtime.backendFailed(route, outcome.reason, info.client.address);
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from '#core/log';
 import type { CertificateStore } from './cert-store.ts';
 import type { Firewall } from './firewall.ts';
 import type { EdgeMetrics } from './metrics.ts';
+import type { EdgeRoute } from './model.ts';
 import type { RouteTable } from './route-table.ts';
 
 /** The static settings of one listener (a restart changes them) plus its firewall. */
@@ -44,6 +45,12 @@ export interface EdgeRuntime {
   readonly certificates: CertificateStore;
   /** Fire-and-forget audit (the audit port never throws into the request path). */
   audit(event: AuditInput): void;
+  /**
+   * Audits `edge.backend.failed` for a connection or request the backend could not serve, one by
+   * one up to a budget per second and summarised beyond it (a backend that is down would
+   * otherwise cost an audit write per request).
+   */
+  backendFailed(route: EdgeRoute, reason: string, clientIp: string): void;
   table(): RouteTable;
   firewall(listener: string): Firewall;
   maxConnections(listener: string): number;

@@ -3,11 +3,12 @@
  * new immutable tables when the database revision changes. Changes never restart a listener, so
  * open connections are not dropped.
  */
-import type { AuditLog } from '#core/audit';
+import type { AuditInput, AuditLog } from '#core/audit';
 import type { LimiterFactory } from '#core/app';
 import type { Logger } from '#core/log';
 import type { Metrics } from '#core/metrics';
 import type { RateLimiter } from '#core/ratelimit';
+import { type BoundedAudit, createBoundedAudit } from './bounded-audit.ts';
 import { type CertificateStore, createCertificateStore } from './cert-store.ts';
 import type { EdgeConfig, EdgeListenerConfig } from './config.ts';
 import { createFirewall, type Firewall } from './firewall.ts';
@@ -19,6 +20,9 @@ import { buildRouteTable, type RouteTable } from './route-table.ts';
 import type { EdgeRuntime, ListenerSettings } from './runtime.ts';
 import type { EdgeSnapshot, EdgeStore } from './store.ts';
 import { type EdgePolicy, type EdgeRoute, type FieldProblem, parsePolicy, parseRoute } from './model.ts';
+
+/** Backend failures audited one by one per second across the door; the rest are summarised. */
+const AUDITED_BACKEND_FAILURES_PER_SECOND = 20;
 
 /** What the service takes from the core. */
 export interface EdgeDeps {
@@ -83,6 +87,7 @@ export class EdgeService {
   readonly #terminators: L7Terminator[] = [];
   readonly #pool = new BackendPool();
   #poller: NodeJS.Timeout | undefined;
+  readonly #backendFailures: BoundedAudit;
   #refreshing: Promise<void> | undefined;
 
   constructor(deps: EdgeDeps, config: EdgeConfig) {
@@ -90,6 +95,10 @@ export class EdgeService {
     this.#config = config;
     this.metrics = createEdgeMetrics(deps.metrics);
     this.certificates = createCertificateStore(deps.log);
+    this.#backendFailures = createBoundedAudit(
+      { action: 'edge.backend.failed', perWindow: AUDITED_BACKEND_FAILURES_PER_SECOND, windowMs: 1000 },
+      (event) => this.#record(event),
+    );
     this.#applyListenerConfig(config);
   }
 
@@ -129,15 +138,26 @@ export class EdgeService {
     }
   }
 
+  /** Fire-and-forget: the audit port never throws into the data path. */
+  #record(event: AuditInput): void {
+    this.#deps.audit.record(event).catch((error: unknown) => this.#deps.log.warn('Audit failed', { error }));
+  }
+
   #runtime(): EdgeRuntime {
-    const { log, audit } = this.#deps;
+    const { log } = this.#deps;
     return {
       log,
       metrics: this.metrics,
       certificates: this.certificates,
-      audit: (event) => {
-        audit.record(event).catch((error: unknown) => log.warn('Audit failed', { error }));
-      },
+      audit: (event) => this.#record(event),
+      backendFailed: (route, reason, clientIp) =>
+        this.#backendFailures.record({
+          resource: `route:${route.id}`,
+          reason,
+          clientIp,
+          decision: 'error',
+          stable: { backend: route.backend },
+        }),
       table: () => this.#table,
       firewall: (id) => this.#firewalls.get(id) ?? createFirewall({ allow: [], deny: [] }),
       maxConnections: (id) => this.maxConnections(id),
@@ -219,6 +239,7 @@ export class EdgeService {
     this.#terminators.length = 0;
     await Promise.all(draining);
     this.#pool.close();
+    this.#backendFailures.flush();
     this.certificates.close();
     this.#listeners.clear();
   }

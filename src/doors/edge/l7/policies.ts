@@ -59,13 +59,5 @@ export function auditBackendFailure(
   route: EdgeRoute,
   reason: string,
 ): void {
-  runtime.audit({
-    actor: 'anonymous',
-    action: 'edge.backend.failed',
-    resource: `route:${route.id}`,
-    decision: 'error',
-    reason,
-    clientIp: info.client.address,
-    details: { backend: route.backend },
-  });
+  runtime.backendFailed(route, reason, info.client.address);
 }

@@ -1,18 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { AuditInput } from '#core/audit';
-import { createRefusalAudit } from './refusal-audit.ts';
+import { createBoundedAudit } from './bounded-audit.ts';
 
 function setup(t: TestContext) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const events: AuditInput[] = [];
-  const audit = createRefusalAudit({ listener: 'main', perWindow: 3, windowMs: 1000 }, (e) => events.push(e));
-  const refuse = (clientIp: string, reason = 'denied') =>
-    audit.record({ reason, code: 'GW_ERR_EDGE_CONNECTION_BLOCKED', clientIp, details: { x: 1 } });
+  const audit = createBoundedAudit(
+    { action: 'edge.connection.blocked', perWindow: 3, windowMs: 1000 },
+    (e: AuditInput) => events.push(e),
+  );
+  const refuse = (clientIp: string, reason = 'denied', resource = 'listener:main') =>
+    audit.record({
+      resource,
+      reason,
+      clientIp,
+      decision: 'deny',
+      stable: { code: 'GW_ERR_EDGE_CONNECTION_BLOCKED' },
+      details: { x: 1 },
+    });
   return { events, audit, refuse, tick: (ms: number) => t.mock.timers.tick(ms) };
 }
 
-void describe('refusal audit', () => {
+void describe('bounded audit', () => {
   void it('audits refusals one by one up to the budget of a window', (t) => {
     const { events, refuse } = setup(t);
     refuse('192.0.2.1');
@@ -67,5 +77,22 @@ void describe('refusal audit', () => {
     assert.equal(events[3]?.details?.['count'], 2);
     audit.flush();
     assert.equal(events.length, 4);
+  });
+  void it('keeps one summary per resource and reason, with the details every event shares', (t) => {
+    const { events, refuse, tick } = setup(t);
+    for (let i = 0; i < 3; i++) refuse('192.0.2.1');
+    refuse('192.0.2.1', 'refused', 'route:a');
+    refuse('192.0.2.2', 'refused', 'route:b');
+    refuse('192.0.2.3', 'refused', 'route:b');
+    tick(1000);
+    const summaries = events.filter((e) => e.details?.['summary'] === true);
+    assert.deepEqual(
+      summaries.map((e) => [e.resource, e.details?.['count'], e.details?.['code'], e.details?.['x']]),
+      [
+        ['route:a', 1, 'GW_ERR_EDGE_CONNECTION_BLOCKED', undefined],
+        ['route:b', 2, 'GW_ERR_EDGE_CONNECTION_BLOCKED', undefined],
+      ],
+    );
+    assert.ok(summaries.every((e) => e.decision === 'deny' && e.action === 'edge.connection.blocked'));
   });
 });
