@@ -1,7 +1,7 @@
 /**
  * The HTTP/2 client path of the L7 proxy on raw streams (no compatibility layer, which costs a
  * third of the throughput): one client stream becomes one backend stream, headers are filtered,
- * bodies piped with flow control, trailers relayed (gRPC status), cancellations passed both ways.
+ * bodies relayed with flow control, trailers relayed (gRPC status), cancellations passed both ways.
  */
 import {
   type IncomingHttpHeaders,
