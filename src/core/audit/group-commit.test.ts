@@ -116,4 +116,21 @@ void describe('group commit queue', () => {
     assert.deepEqual(await again.stop(), []);
     assert.deepEqual(written, [0, 1, 2]);
   });
+
+  void it('never keeps the process alive while it waits to retry', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const queue = createGroupCommit<number>({
+      batchSize: 2,
+      capacity: 8,
+      retryDelay: () => 60_000,
+      onError: (error) => assert.fail(String(error)),
+      write: async (batch) => batch,
+    });
+    await queue.push(1);
+    assert.equal(queue.holding, true);
+    // The writer now sleeps for a minute; an owner that never calls stop must still exit.
+    assert.equal(timers(), before);
+    assert.deepEqual(await queue.stop(), [1]);
+  });
 });

@@ -84,6 +84,10 @@ export function createGroupCommit<T>(options: GroupCommitOptions<T>): GroupCommi
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
+      // A retry never keeps the process alive on its own: an owner that stops without `stop`
+      // (a test that closes the database first) must still exit. `serve` calls `stop`, which
+      // spools what is held.
+      timer.unref();
       interrupt = () => {
         clearTimeout(timer);
         resolve();
