@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { type ClientHttp2Session, connect, constants, type IncomingHttpHeaders } from 'node:http2';
-import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
@@ -10,7 +9,7 @@ import {
   GetRequestSchema,
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import { parseGrpcTimeout } from '../../../src/doors/kv/grpc-direct.ts';
-import { type KvGateway, startKvGateway } from './harness.ts';
+import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
 const SERVICE = '/gatehouse.kv.v1.KvService';
 
@@ -36,8 +35,7 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
   let gw: KvGateway;
   let session: ClientHttp2Session;
   let token: string;
-  let blackhole: Server;
-  const sockets = new Set<Socket>();
+  let blackhole: Blackhole;
 
   /** One raw call. */
   const call = (path: string, body: Buffer, headers: Record<string, string> = {}): Promise<Answer> =>
@@ -83,12 +81,8 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
 
   before(async () => {
     // A backend that accepts and never answers: the call waits for its deadline.
-    blackhole = createServer((s) => {
-      sockets.add(s);
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
-    const hole = (blackhole.address() as { port: number }).port;
+    blackhole = await startBlackhole();
+    const hole = blackhole.port;
     gw = await startKvGateway({
       kv: {
         drivers: {
@@ -105,8 +99,7 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
   after(async () => {
     session?.close();
     await gw?.close();
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => blackhole?.close(r));
+    await blackhole?.close();
   });
 
   void it('answers a call with one message, the content type it was asked in, and grpc-status 0 in the trailers', async () => {

@@ -2,6 +2,7 @@ import { KeyObject, type webcrypto } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Socket as NetSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
@@ -201,6 +202,35 @@ export async function startKvGateway(options: KvGatewayOptions = {}): Promise<Kv
       await built.close();
       await idp.close();
       rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP server on 127.0.0.1 that accepts and never answers: a backend that hangs every call. */
+export interface Blackhole {
+  readonly port: number;
+  /** Resolves once a client has connected (at once when one already has). */
+  connected(): Promise<void>;
+  /** Resets every accepted connection, then stops listening. */
+  close(): Promise<void>;
+}
+
+export async function startBlackhole(): Promise<Blackhole> {
+  const sockets = new Set<NetSocket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    connected: async () => {
+      if (sockets.size === 0) await once(server, 'connection');
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
     },
   };
 }

@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type GrpcError, grpcClient } from './grpc-client.ts';
-import { type KvGateway, startKvGateway } from './harness.ts';
+import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
 void describe('kv door lifecycle', () => {
   let gw: KvGateway;
-  let blackhole: Server;
-  const sockets = new Set<Socket>();
+  let blackhole: Blackhole;
   before(async () => {
-    blackhole = createServer((s) => {
-      sockets.add(s);
-      s.on('error', () => undefined);
-    });
-    blackhole.listen(0, '127.0.0.1');
-    await once(blackhole, 'listening');
-    const hole = (blackhole.address() as { port: number }).port;
+    blackhole = await startBlackhole();
+    const hole = blackhole.port;
     gw = await startKvGateway({
       kv: {
         drivers: {
@@ -29,8 +23,7 @@ void describe('kv door lifecycle', () => {
   });
   after(async () => {
     await gw?.close();
-    for (const s of sockets) s.destroy();
-    blackhole.close();
+    await blackhole?.close();
   });
 
   void it('drains an in-flight call on stop and accepts nothing new', async () => {
@@ -38,7 +31,7 @@ void describe('kv door lifecycle', () => {
     const auth = { authorization: `Bearer ${await gw.token(['operator:slow'])}` };
     const pending = client.call('Get', { namespace: 'slow', key: 'k' }, auth).catch((e: GrpcError) => e);
     // The driver connects on its first call: that connection means the call is inside the door.
-    while (sockets.size === 0) await once(blackhole, 'connection');
+    await blackhole.connected();
     const stopped = gw.door.stop(AbortSignal.timeout(5000));
     const outcome = (await pending) as GrpcError;
     // Answered by the door (driver deadline), not cut off by the shutdown.

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { testServices } from '#core/config';
 import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
-import { type KvGateway, startKvGateway } from './harness.ts';
+import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
 const RESOURCE_EXHAUSTED = 8;
 const { redisUrl, requireServices } = testServices();
@@ -12,16 +11,11 @@ const { redisUrl, requireServices } = testServices();
 void describe('kv limits and shedding', () => {
   let gw: KvGateway;
   let client: ReturnType<typeof grpcClient>;
-  let blackhole: Server;
-  const sockets = new Set<Socket>();
+  let blackhole: Blackhole;
   before(async () => {
     // A backend that accepts and never answers keeps calls in flight until the driver deadline.
-    blackhole = createServer((s) => {
-      sockets.add(s);
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
-    const hole = (blackhole.address() as { port: number }).port;
+    blackhole = await startBlackhole();
+    const hole = blackhole.port;
     gw = await startKvGateway({
       kv: {
         drivers: {
@@ -37,8 +31,7 @@ void describe('kv limits and shedding', () => {
   after(async () => {
     client?.close();
     await gw?.close();
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => blackhole.close(r));
+    await blackhole?.close();
   });
   const auth = async (ns: string) => ({ authorization: `Bearer ${await gw.token([`operator:${ns}`])}` });
 
