@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { processEnvironment } from '#core/config';
-import { startFlags } from '../test/integration/artifacts/child.ts';
+import { startFlags } from '#testing/start-gateway';
 import { createTestPki } from '../test/integration/edge/certs.ts';
 import { freePort, HAPROXY_HEAD, startHaproxy } from '../test/integration/edge/haproxy.ts';
 

@@ -1,11 +1,24 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processEnvironment } from '#core/config';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'main.ts');
+/**
+ * The V8 flags of `npm start` (package.json), so memory and speed measured by a test or
+ * benchmark are those of the gateway as it is run (ADR 0100): `node <flags> src/main.ts serve`.
+ */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(resolve(dirname(MAIN), '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const flags = /^node((?: --[\w-]+(?:=\S+)?)*) src\/main\.ts serve$/.exec(pkg.scripts['start'] ?? '')?.[1];
+  if (flags === undefined) throw new Error(`Unexpected start script "${pkg.scripts['start']}"`);
+  return flags.split(' ').filter((f) => f !== '');
+}
+
 /** Printed by `gatehouse serve` once it listens (src/cli/serve.ts). */
 const LISTENING = /Gatehouse listening on (\S+)/;
 const PASSWORD = /password: (\S+)/;

@@ -2,22 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFlags } from '#testing/start-gateway';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = join(HERE, 'child-door.ts');
-
-/**
- * The V8 flags of `npm start` (package.json), so memory measured here is the memory of the
- * gateway as it is run (ADR 0100): `node <flags> src/main.ts serve`.
- */
-export function startFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(join(HERE, '../../../package.json'), 'utf8')) as {
-    scripts: Record<string, string>;
-  };
-  const flags = /^node((?: --[\w-]+(?:=\S+)?)*) src\/main\.ts serve$/.exec(pkg.scripts['start'] ?? '')?.[1];
-  if (flags === undefined) throw new Error(`Unexpected start script "${pkg.scripts['start']}"`);
-  return flags.split(' ').filter((f) => f !== '');
-}
 
 /** A child process running the artifacts door. */
 export interface ChildDoor {
