@@ -10,7 +10,7 @@ import { createPostgresDatabase, createSqliteDatabase, type Database } from '#co
 import { isolatedPostgres, requirePostgres } from '#testing/services';
 import { type ClosableAuditLog, createAuditLog } from './audit-log.ts';
 import { eventHash } from './chain.ts';
-import type { AuditEvent } from './port.ts';
+import type { AuditEvent, AuditInput } from './port.ts';
 
 interface Fixture extends AsyncDisposable {
   readonly db: Database;
@@ -243,6 +243,30 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
       });
       const [event] = (await f.audit.query({})).events;
       assert.deepEqual(event?.details, { at: '1970-01-01T00:00:00.000Z', list: [1, null] });
+      assert.deepEqual(await f.audit.verify(), { ok: true, checked: 1 });
+    });
+
+    void it('stores a copy of a flat event as a JSON round trip gives it, without undefined members', async () => {
+      await using f = await fixture(open);
+      const input = {
+        actor: 'user:alice',
+        action: 'kv.Get',
+        resource: 'kv:orders',
+        decision: 'allow' as const,
+        reason: undefined,
+        clientIp: '::1',
+      };
+      // Callers in JavaScript (or spreading a wider type) can pass undefined members.
+      const recorded = f.audit.record(input as unknown as AuditInput);
+      // The caller's object is not what is queued: changing it now changes nothing stored.
+      input.actor = 'user:mallory';
+      await recorded;
+      const [event] = (await f.audit.query({})).events;
+      assert.ok(event !== undefined);
+      assert.equal(event.actor, 'user:alice');
+      assert.equal(event.clientIp, '::1');
+      assert.ok(!('reason' in event));
+      assert.deepEqual((await fileLines(f))[0], event);
       assert.deepEqual(await f.audit.verify(), { ok: true, checked: 1 });
     });
 

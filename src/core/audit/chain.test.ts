@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import { canonicalJson, chainProblem, eventHash, GENESIS_HASH } from './chain.ts';
@@ -11,6 +12,12 @@ const shuffleKeys = (value: unknown): unknown => {
       .toReversed()
       .map(([k, v]) => [k, shuffleKeys(v)]),
   );
+};
+
+/** The hash rule as ADR 0030 states it, on the general canonicalJson. */
+const referenceHash = (event: Record<string, unknown>) => {
+  const { hash: _ignored, ...rest } = event;
+  return createHash('sha256').update(String(event['prevHash'])).update(canonicalJson(rest)).digest('hex');
 };
 
 void describe('canonicalJson', () => {
@@ -49,6 +56,40 @@ void describe('chainProblem', () => {
     assert.match(chainProblem({ ...event, seq: 2 }, expected) ?? '', /record 1 is missing/);
     assert.match(chainProblem(event, { seq: 2, prevHash: GENESIS_HASH }) ?? '', /inserted/);
     assert.match(chainProblem(event, { seq: 1, prevHash: 'f'.repeat(64) }) ?? '', /prevHash/);
+  });
+
+  void it('hashes exactly the canonical JSON of the event without its hash, whatever its members', () => {
+    const text = fc.option(fc.string(), { nil: undefined });
+    const members = fc.record(
+      {
+        seq: fc.nat(),
+        time: fc.string(),
+        actor: fc.string(),
+        action: fc.string(),
+        resource: fc.string(),
+        decision: fc.constantFrom('allow', 'deny', 'error', 'info'),
+        reason: text,
+        requestId: text,
+        clientIp: text,
+        details: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
+        prevHash: fc.string(),
+        hash: fc.string(),
+      },
+      { requiredKeys: ['seq', 'time', 'actor', 'action', 'resource', 'decision', 'prevHash'] },
+    );
+    const extra = fc.option(fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 2 }), { nil: undefined });
+    fc.assert(
+      // eventHash writes the known members without sorting them: the same bytes are hashed.
+      fc.property(members, extra, fc.boolean(), (known, more, reversed) => {
+        const whole: Record<string, unknown> = { ...known, ...more };
+        const ordered = reversed ? (shuffleKeys(whole) as Record<string, unknown>) : whole;
+        assert.equal(eventHash(ordered as never), referenceHash(whole));
+      }),
+    );
+    // A member that is not enumerable is not part of the JSON, as with canonicalJson.
+    const hidden = { ...first };
+    Object.defineProperty(hidden, 'reason', { value: 'r', enumerable: false });
+    assert.equal(eventHash(hidden), eventHash(first));
   });
 
   void it('changes the hash when any field changes', () => {
