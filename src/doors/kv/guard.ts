@@ -67,13 +67,11 @@ export interface Sizes<I, O> {
 const BEARER = /^Bearer\s+(\S+)$/i;
 const MAX_NAMESPACE_LABELS = 1000;
 
-function credentialsOf(ctx: KvCallContext, peer: CallPeer): Credentials {
-  const authorization = ctx.requestHeader.get('authorization') ?? '';
+function credentialsOf(authorization: string, apiKey: string, peer: CallPeer): Credentials {
   const bearer = BEARER.exec(authorization)?.[1];
-  const apiKey = ctx.requestHeader.get('x-api-key') ?? undefined;
   return {
     ...(bearer === undefined ? {} : { bearer }),
-    ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
+    ...(apiKey === '' ? {} : { apiKey }),
     ...(peer.certificate === undefined ? {} : { certificate: peer.certificate }),
     clientIp: peer.clientIp,
   };
@@ -110,8 +108,15 @@ export function createGuard(options: GuardOptions) {
     return namespace;
   };
   const authenticate = async (ctx: KvCallContext, peer: CallPeer, method: string, limits: KvLimits) => {
-    const credentials = credentialsOf(ctx, peer);
-    const cached = principals?.get(credentials);
+    const authorization = ctx.requestHeader.get('authorization') ?? '';
+    const apiKey = ctx.requestHeader.get('x-api-key') ?? '';
+    // The peer object is the connection's (one per HTTP/2 session): the same header values on
+    // it are the same credentials, and the cache answers without parsing them again.
+    const recent = principals?.recent(peer, authorization, apiKey);
+    if (recent !== undefined) return recent;
+    const credentials = credentialsOf(authorization, apiKey, peer);
+    const via = { connection: peer, authorization, apiKey };
+    const cached = principals?.get(credentials, via);
     if (cached !== undefined) return cached;
     const rate = limits.authenticationsPerIp;
     const attempt = await core.limiters
@@ -120,7 +125,7 @@ export function createGuard(options: GuardOptions) {
     if (!attempt.allowed) throw limited('GW_ERR_RATE_LIMITED', attempt.retryAfterMs);
     try {
       const verify = () => core.auth.authenticate(credentials);
-      return await (principals === undefined ? verify() : principals.load(credentials, verify));
+      return await (principals === undefined ? verify() : principals.load(credentials, verify, via));
     } catch (error) {
       const code = isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL';
       metrics.authFailures.inc({ reason: code.replace(/^GW_ERR_/, '').toLowerCase() });

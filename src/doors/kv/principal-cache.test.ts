@@ -95,4 +95,64 @@ void describe('kv principal cache', () => {
     await Promise.all([cache.load({ bearer: 'x' }, load), cache.load({ bearer: 'x' }, load)]);
     assert.equal(calls, 2);
   });
+
+  void it('answers a connection from its last hit only for the same header values, entry and time', async () => {
+    let now = 1000;
+    const cache = createPrincipalCache({ ttlMs: 500, maxEntries: 2, now: () => now });
+    const conn = { clientIp: '10.0.0.1' };
+    const creds = { bearer: 't1', clientIp: '10.0.0.1' };
+    const via = { connection: conn, authorization: 'Bearer t1', apiKey: '' };
+    assert.equal(cache.recent(conn, 'Bearer t1', ''), undefined, 'nothing before a hit');
+    cache.set(creds, principal('a'));
+    assert.equal(
+      cache.recent(conn, 'Bearer t1', ''),
+      undefined,
+      'a set alone is not a hit of the connection',
+    );
+    assert.equal(cache.get(creds, via)?.id, 'a');
+    assert.equal(cache.recent(conn, 'Bearer t1', '')?.id, 'a');
+    assert.equal(cache.recent(conn, 'Bearer t2', ''), undefined, 'another token on the connection');
+    assert.equal(cache.recent(conn, 'Bearer t1', 'gh_key'), undefined, 'an API key next to it');
+    assert.equal(cache.recent({ clientIp: '10.0.0.1' }, 'Bearer t1', ''), undefined, 'another connection');
+    now += 500;
+    assert.equal(cache.recent(conn, 'Bearer t1', ''), undefined, 'expired with the TTL');
+    assert.equal(cache.get(creds, via), undefined);
+
+    // An entry pushed out of the bounded cache is not served from the connection's memory.
+    now = 2000;
+    cache.set(creds, principal('b'));
+    assert.equal(cache.get(creds, via)?.id, 'b');
+    cache.set({ bearer: 'x', clientIp: '10.0.0.9' }, principal('x'));
+    cache.set({ bearer: 'y', clientIp: '10.0.0.9' }, principal('y'));
+    assert.equal(cache.get(creds), undefined, 'evicted');
+    assert.equal(cache.recent(conn, 'Bearer t1', ''), undefined, 'evicted, so not recent either');
+
+    // A replaced entry (a new authentication of the same credentials) is not the remembered one.
+    cache.set(creds, principal('c'));
+    assert.equal(cache.recent(conn, 'Bearer t1', ''), undefined);
+    assert.equal((await cache.load(creds, async () => principal('d'), via)).id, 'c');
+    assert.equal(cache.recent(conn, 'Bearer t1', '')?.id, 'c');
+
+    // After an authentication that `load` ran, the connection is answered from memory.
+    const other = { clientIp: '10.0.0.2' };
+    const otherVia = { connection: other, authorization: 'Bearer t3', apiKey: '' };
+    const loaded = await cache.load(
+      { bearer: 't3', clientIp: '10.0.0.2' },
+      async () => principal('e'),
+      otherVia,
+    );
+    assert.equal(loaded.id, 'e');
+    assert.equal(cache.recent(other, 'Bearer t3', '')?.id, 'e');
+  });
+
+  void it('remembers nothing for a connection with a zero TTL', async () => {
+    const cache = createPrincipalCache({ ttlMs: 0, maxEntries: 10, now: () => 0 });
+    const conn = {};
+    await cache.load({ bearer: 'x' }, async () => principal('x'), {
+      connection: conn,
+      authorization: 'Bearer x',
+      apiKey: '',
+    });
+    assert.equal(cache.recent(conn, 'Bearer x', ''), undefined);
+  });
 });
