@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -268,6 +268,32 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
       assert.ok(!('reason' in event));
       assert.deepEqual((await fileLines(f))[0], event);
       assert.deepEqual(await f.audit.verify(), { ok: true, checked: 1 });
+    });
+
+    void it('follows its file when it is renamed away or removed (log rotation), within a second', async () => {
+      await using f = await fixture(open);
+      const one = () => f.audit.record({ actor: 'system', action: 'x', resource: 'y', decision: 'info' });
+      await one();
+      await one();
+      await rename(f.file, `${f.file}.1`);
+      f.advance(500);
+      await one();
+      // Within the second the file held open (now renamed) still receives the events.
+      assert.equal((await readFile(`${f.file}.1`, 'utf8')).trim().split('\n').length, 3);
+      f.advance(1000);
+      await one();
+      assert.deepEqual(
+        (await fileLines(f)).map((e) => e.seq),
+        [4],
+        'a new file at the path after the check',
+      );
+      await rm(f.file);
+      f.advance(1000);
+      await one();
+      assert.deepEqual(
+        (await fileLines(f)).map((e) => e.seq),
+        [5],
+      );
     });
 
     void it('never throws into the caller when the database fails, and keeps the event', async () => {

@@ -1,4 +1,4 @@
-import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { CompiledQuery } from 'kysely';
 import type { Logger } from '#core/log';
 import type { Metrics } from '#core/metrics';
@@ -66,6 +66,9 @@ function plainCopy(input: AuditInput): AuditInput | undefined {
   }
   return copy as unknown as AuditInput;
 }
+
+/** How often the writer checks that the audit file it holds open is still the one at its path. */
+const REOPEN_CHECK_MS = 1000;
 
 /** How long the writer waits for the database to answer a ping after a failed write. */
 const PING_TIMEOUT_MS = 2000;
@@ -195,13 +198,39 @@ function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof audit
   const { failures, written } = counters;
   const statements = batchStatements(db.dialect);
 
-  const writeFile = async (events: readonly AuditEvent[]) => {
+  // The file stays open between batches (O_APPEND: each append lands at the end even when
+  // something else writes the file too); opening and closing it per batch cost more than the
+  // write. At most once a second (and after a failed append) the path is checked: a file that
+  // was renamed away or removed (log rotation) is closed and the path opened again.
+  let handle: { readonly file: Promise<FileHandle>; checkedAt: number } | undefined;
+  const dropHandle = async () => {
+    const held = handle;
+    handle = undefined;
+    await held?.file.then((h) => h.close()).catch(() => undefined);
+  };
+  const replaced = async (held: FileHandle) => {
     try {
-      await appendFile(file, events.map((e) => `${JSON.stringify(e)}\n`).join(''), {
-        encoding: 'utf8',
-        mode: 0o600,
-      });
+      const [atPath, opened] = await Promise.all([stat(file), held.stat()]);
+      return atPath.ino !== opened.ino || atPath.dev !== opened.dev;
+    } catch {
+      return true;
+    }
+  };
+  const openFile = async (): Promise<FileHandle> => {
+    const now = options.clock.now();
+    if (handle !== undefined && now - handle.checkedAt >= REOPEN_CHECK_MS) {
+      handle.checkedAt = now;
+      if (await replaced(await handle.file)) await dropHandle();
+    }
+    handle ??= { file: open(file, 'a', 0o600), checkedAt: now };
+    return handle.file;
+  };
+  const appendEvents = async (events: readonly AuditEvent[]) => {
+    try {
+      const held = await openFile();
+      await held.appendFile(events.map((e) => `${JSON.stringify(e)}\n`).join(''), 'utf8');
     } catch (error) {
+      await dropHandle();
       failures.inc({ sink: 'file' }, events.length);
       log.error('Audit events not written to the audit file', {
         firstSeq: events[0]?.seq,
@@ -248,14 +277,18 @@ function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof audit
     }
   };
 
-  return async (batch: readonly Pending[]): Promise<readonly Pending[]> => {
-    const { events, left } = await commit(batch);
-    // One increment per decision and batch, not per event.
-    const perDecision = new Map<string, number>();
-    for (const e of events) perDecision.set(e.decision, (perDecision.get(e.decision) ?? 0) + 1);
-    for (const [decision, n] of perDecision) written.inc({ decision }, n);
-    if (events.length > 0) await writeFile(events);
-    return left;
+  return {
+    async write(batch: readonly Pending[]): Promise<readonly Pending[]> {
+      const { events, left } = await commit(batch);
+      // One increment per decision and batch, not per event.
+      const perDecision = new Map<string, number>();
+      for (const e of events) perDecision.set(e.decision, (perDecision.get(e.decision) ?? 0) + 1);
+      for (const [decision, n] of perDecision) written.inc({ decision }, n);
+      if (events.length > 0) await appendEvents(events);
+      return left;
+    },
+    /** Closes the file; a later write opens it again. */
+    close: dropHandle,
   };
 }
 
@@ -312,7 +345,8 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
   const counters = auditMetrics(options.metrics);
   let closed = false;
   const spool = `${file}.pending`;
-  const write = batchWriter(options, counters);
+  const sink = batchWriter(options, counters);
+  const write = sink.write;
   const writer: GroupCommit<Pending> = createGroupCommit<Pending>({
     batchSize,
     capacity: options.queueCapacity ?? 8192,
@@ -407,6 +441,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
       if (closed) return;
       closed = true;
       await keep(await writer.stop());
+      await sink.close();
     },
   };
 }
