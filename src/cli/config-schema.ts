@@ -6,10 +6,10 @@ import { httpConfigSchema, validateHttpConfig } from '#core/http';
 import { logConfigSchema } from '#core/log';
 import { rbacConfigSchema } from '#core/rbac';
 import { storageConfigSchema } from '#core/storage';
-import { artifactsConfigSchema } from '../doors/artifacts/index.ts';
-import { edgeConfigSchema } from '../doors/edge/index.ts';
-import { kvConfigSchema } from '../doors/kv/index.ts';
-import { registryConfigSchema } from '../doors/registry/index.ts';
+import { artifactsConfigSchema } from '../doors/artifacts/config.ts';
+import { edgeConfigSchema } from '../doors/edge/config.ts';
+import { kvConfigSchema } from '../doors/kv/config.ts';
+import { registryConfigSchema } from '../doors/registry/config.ts';
 
 /**
  * The whole configuration document: one section per core module and per door. Each owner

@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import { installSignalHandlers } from '#core/app';
 import { ConfigValidationError } from '#core/config';
 import { isGatewayError } from '#core/errors';
@@ -59,6 +60,9 @@ export const serveCommands: readonly CommandSpec[] = [
         ctx.out.line(`  password: ${gateway.adminPassword}`);
       }
       ctx.out.line(`${LISTENING_PREFIX}${gateway.url}`);
+      // Every module is loaded now: write the compile cache (when `npm start` enabled it, ADR
+      // 0101) so the next start skips type stripping even if this process is killed.
+      flushCompileCache();
       return await new Promise<number>((resolve) => {
         installSignalHandlers({
           onShutdown: async (signal) => {

@@ -7,16 +7,22 @@ import { processEnvironment } from '#core/config';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'main.ts');
 /**
- * The V8 flags of `npm start` (package.json), so memory and speed measured by a test or
- * benchmark are those of the gateway as it is run (ADR 0100): `node <flags> src/main.ts serve`.
+ * The Node flags of `npm start` (package.json), so memory and speed measured by a test or
+ * benchmark are those of the gateway as it is run (ADR 0100, 0101): `node <flags> src/main.ts
+ * serve`. A relative `--import=./…` is made absolute, so a child started in another folder
+ * preloads the same file.
  */
 export function startFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(resolve(dirname(MAIN), '..', 'package.json'), 'utf8')) as {
+  const root = resolve(dirname(MAIN), '..');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
   };
   const flags = /^node((?: --[\w-]+(?:=\S+)?)*) src\/main\.ts serve$/.exec(pkg.scripts['start'] ?? '')?.[1];
   if (flags === undefined) throw new Error(`Unexpected start script "${pkg.scripts['start']}"`);
-  return flags.split(' ').filter((f) => f !== '');
+  return flags
+    .split(' ')
+    .filter((f) => f !== '')
+    .map((f) => (f.startsWith('--import=./') ? `--import=${join(root, f.slice('--import='.length))}` : f));
 }
 
 /** Printed by `gatehouse serve` once it listens (src/cli/serve.ts). */

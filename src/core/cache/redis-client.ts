@@ -1,6 +1,8 @@
 import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type * as IORedis from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /** Connection options shared by the Redis cache and the invalidation bus. */
 export interface RedisConnectionOptions {
@@ -24,6 +26,10 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+// ioredis is loaded only when a Redis cache is configured: a process on the in-memory cache
+// never pays for it in memory or start-up time.
+const requireOptional = createRequire(import.meta.url);
+
 /**
  * Opens an ioredis client that fails fast instead of queueing: a cache that waits for a dead
  * Redis would turn a cache outage into a request outage. Reconnection continues in the
@@ -35,7 +41,7 @@ export function openRedis(options: RedisConnectionOptions, role: string): Redis 
       `A Redis URL starts with "redis://" or "rediss://", got "${redactRedisUrl(options.url)}"`,
     );
   }
-  const client = new Redis(options.url, {
+  const client = new (requireOptional('ioredis') as typeof IORedis).Redis(options.url, {
     connectTimeout: options.connectTimeoutMs ?? 2000,
     commandTimeout: options.commandTimeoutMs ?? 1000,
     enableOfflineQueue: false,

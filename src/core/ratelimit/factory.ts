@@ -1,7 +1,8 @@
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
-import { Redis } from 'ioredis';
+import type * as IORedis from 'ioredis';
 import { createMemoryConcurrencyLimiter, createMemoryRateLimiter, type LimiterClock } from './memory.ts';
 import type { ConcurrencyLimiter, RateLimiter, TokenBucketOptions } from './port.ts';
 import { createRedisConcurrencyLimiter, createRedisRateLimiter } from './redis.ts';
@@ -34,6 +35,10 @@ export interface ClosableLimiterFactory {
   close(): Promise<void>;
 }
 
+// ioredis is loaded only when limits are shared: a process on per-process limits never pays
+// for it in memory or start-up time.
+const requireOptional = createRequire(import.meta.url);
+
 const sameBucket = (a: TokenBucketOptions, b: TokenBucketOptions) => a.rate === b.rate && a.burst === b.burst;
 
 /**
@@ -49,7 +54,7 @@ export function createLimiterFactory(options: LimiterFactoryOptions = {}): Closa
   const client =
     url === ''
       ? undefined
-      : new Redis(url, {
+      : new (requireOptional('ioredis') as typeof IORedis).Redis(url, {
           // Fail fast: a limiter that waits for a dead Redis stalls every request behind it.
           enableOfflineQueue: false,
           maxRetriesPerRequest: 0,

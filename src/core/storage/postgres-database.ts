@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import type { Logger } from '#core/log';
 import { Kysely, PostgresDialect } from 'kysely';
-import { type CustomTypesConfig, Pool, types } from 'pg';
+import type * as Pg from 'pg';
+import type { CustomTypesConfig } from 'pg';
 import { createKyselyDatabase } from './database.ts';
 import { mapStorageError } from './errors.ts';
 import { withErrorMapping } from './mapping-dialect.ts';
@@ -31,12 +33,18 @@ function parseInt8(text: string): number | bigint {
   return Number.isSafeInteger(n) ? n : BigInt(text);
 }
 
-const TYPES: CustomTypesConfig = {
-  getTypeParser: ((oid: Parameters<typeof types.getTypeParser>[0], format?: 'text' | 'binary') =>
-    oid === types.builtins.INT8 && format !== 'binary'
-      ? parseInt8
-      : types.getTypeParser(oid, format ?? 'text')) as CustomTypesConfig['getTypeParser'],
-};
+// pg is loaded only when PostgreSQL is configured: a process on the embedded database never
+// pays for it in memory or start-up time.
+const requireOptional = createRequire(import.meta.url);
+
+function typeParsers(types: typeof Pg.types): CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: Parameters<typeof types.getTypeParser>[0], format?: 'text' | 'binary') =>
+      oid === types.builtins.INT8 && format !== 'binary'
+        ? parseInt8
+        : types.getTypeParser(oid, format ?? 'text')) as CustomTypesConfig['getTypeParser'],
+  };
+}
 
 /** The URL without credentials, for messages and logs. */
 export function redactUrl(url: string): string {
@@ -74,14 +82,15 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   checkOptions(options);
   const label = `PostgreSQL "${redactUrl(options.url)}"`;
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
-  const pool = new Pool({
+  const pg = requireOptional('pg') as typeof Pg;
+  const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
     // A transaction left open by a crashed handler must not hold locks forever.
     idle_in_transaction_session_timeout: Math.max(statementTimeoutMs, 60_000),
-    types: TYPES,
+    types: typeParsers(pg.types),
   });
   // A connection the server terminates emits 'error' on its client; while idle the pool
   // forwards it, but a checked-out client (or one the pool just removed) has no listener and

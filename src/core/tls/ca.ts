@@ -1,10 +1,7 @@
-// @peculiar/x509 needs the Reflect metadata polyfill loaded first (docs/adr/0020).
-// oxlint-disable-next-line import/no-unassigned-import
-import 'reflect-metadata';
 import { isIP } from 'node:net';
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { splitSubjectAltNames } from './peer.ts';
 import {
   checkKeyPair,
@@ -15,7 +12,23 @@ import {
   writeFileAtomic,
 } from './pem.ts';
 
-x509.cryptoProvider.set(webcrypto);
+let x509Module: Promise<typeof X509> | undefined;
+
+/**
+ * @peculiar/x509 (and the Reflect metadata polyfill it needs first, docs/adr/0020) is loaded
+ * the first time a certificate is generated: a process that never issues one does not carry
+ * it in memory.
+ */
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= (async () => {
+    // oxlint-disable-next-line import/no-unassigned-import
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto);
+    return x509;
+  })();
+  return x509Module;
+}
 
 const EC_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -60,6 +73,7 @@ function validity(now: number, days: number): { notBefore: Date; notAfter: Date 
 }
 
 async function createCa(now: number, days: number): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const keys = await newKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: 'CN=Gatehouse Development CA, O=Gatehouse',
@@ -100,7 +114,7 @@ export async function ensureDevelopmentCa(
   return { ...created, certFile, keyFile };
 }
 
-function subjectAltNames(options: IssueOptions): x509.JsonGeneralName[] {
+function subjectAltNames(options: IssueOptions): X509.JsonGeneralName[] {
   return [
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ipAddresses ?? []).map((value) => {
@@ -125,12 +139,13 @@ export async function issueCertificate(options: IssueOptions): Promise<IssuedCer
   const commonName = options.commonName ?? sans[0]?.value;
   if (commonName === undefined)
     throw new TypeError('A certificate needs a common name or a subject alternative name');
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(options.ca.certPem);
   const caKey = await importEcSigningKey(options.ca.keyPem);
   const keys = await newKeyPair();
   const usage =
     options.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth;
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([usage], false),

@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import type { CoreServices } from '#core/app';
 import { createHealthRegistry, staticSection } from '#core/app';
 import { createAuditLog } from '#core/audit';
@@ -142,6 +141,9 @@ export async function startDoor(
     door,
     core,
     async call(user, method, path, body, headers = {}) {
+      // Loaded here, not at the top: the door's child process (child-door.ts) runs this module
+      // for startDoor only, and its memory is measured as the door's.
+      const { request } = await import('undici');
       const res = await request(`${url}${path}`, {
         method: method as 'GET',
         headers: { ...(user === 'anonymous' ? {} : { authorization: `Bearer token-${user}` }), ...headers },

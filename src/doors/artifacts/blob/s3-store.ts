@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { request } from 'undici';
 import { GatewayError } from '#core/errors';
 import { assertBlobKey, type BlobStat, type BlobStore, type ByteRange, type PutOptions } from './port.ts';
 import { EMPTY_SHA256, sha256Hex, signV4, uriEncode } from './sigv4.ts';
@@ -100,6 +99,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
     const payloadHash = body === undefined ? EMPTY_SHA256 : sha256Hex(body);
     const headers = signV4({ method, url, headers: extra, payloadHash }, creds);
     delete headers['host'];
+    // undici is loaded with the first S3 request: a door on the filesystem store never carries it.
+    const { request } = await import('undici');
     const res = await request(url, {
       method: method as 'GET',
       headers,
