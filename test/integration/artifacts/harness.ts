@@ -160,6 +160,8 @@ export async function startDoor(
     async [Symbol.asyncDispose]() {
       await door.stop(AbortSignal.timeout(5000));
       await http.close(AbortSignal.timeout(2000));
+      // As serve does: the audit log flushes and closes its file before the database closes.
+      await audit.close();
       await db.close();
       if (home === undefined) rmSync(dataDir, { recursive: true, force: true });
     },

@@ -152,6 +152,7 @@ export async function startGateway(options: {
       await http.close(AbortSignal.timeout(2000));
       await door[Symbol.asyncDispose]();
       await cache.close();
+      await audit.close();
       await db.close();
       await rm(dataDir, { recursive: true, force: true });
     },
