@@ -78,6 +78,10 @@ const listenerSchema = object(
     minTlsVersion: oneOf(['TLSv1.2', 'TLSv1.3'] as const, 'Lowest TLS version for L7 routes', {
       default: 'TLSv1.3',
     }),
+    http2Relay: boolean(
+      'L7: relay HTTP/2 clients of h2c routes frame by frame (ADR 0150) instead of through node:http2',
+      { default: false },
+    ),
   },
   'One TLS listener',
 );
