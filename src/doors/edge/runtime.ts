@@ -24,7 +24,7 @@ export interface ListenerSettings {
   readonly responseTimeoutMs: number;
   readonly maxHelloBytes: number;
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
-  /** HTTP/2 clients of h2c routes go through the frame relay (ADR 0150). */
+  /** HTTP/2 clients of h2c and h2 routes go through the frame relay (ADR 0150). */
   readonly http2Relay: boolean;
 }
 

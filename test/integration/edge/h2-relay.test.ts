@@ -613,6 +613,18 @@ void describe('edge HTTP/2 frame relay', () => {
     r.destroy();
   });
 
+  void it('ends a rapid-reset connection with ENHANCE_YOUR_CALM', async () => {
+    const r = await raw();
+    hello(r);
+    const hang = [...GET.slice(0, 7), '/hang'];
+    r.send(
+      ...Array.from({ length: 1200 }, (_, i) =>
+        Buffer.concat([headers(1 + 2 * i, hang), rstStreamFrame(1 + 2 * i, ERROR.CANCEL)]),
+      ),
+    );
+    await expectGoaway(r, ERROR.ENHANCE_YOUR_CALM);
+  });
+
   void it('drains: GOAWAY to an idle relayed client, closed once its streams are done', async () => {
     const r = await raw();
     hello(r);

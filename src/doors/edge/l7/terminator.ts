@@ -148,7 +148,7 @@ export function createL7Terminator(
     connectTimeoutMs: settings.connectTimeoutMs,
     deadlines: createDeadlineQueue(settings.responseTimeoutMs),
   };
-  // HTTP/2 clients of h2c routes: the frame relay (ADR 0150) when the listener enables it.
+  // HTTP/2 clients of h2c and h2 routes: the frame relay (ADR 0150) when the listener enables it.
   const relayed = new Set<ClientConnection>();
   const relayCtx: RelayContext = {
     runtime,

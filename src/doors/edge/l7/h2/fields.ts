@@ -142,6 +142,11 @@ export function parseRequest(fields: FieldList): RequestHead | string {
   if (method !== 'CONNECT' && (scheme === undefined || path === undefined || path === '')) {
     return 'no :scheme or :path';
   }
+  // §8.3.1: an origin-form path, or `*` for OPTIONS; anything else would reach the backend as
+  // a target it might read as absolute.
+  if (path !== undefined && path.charCodeAt(0) !== 47 && !(path === '*' && method === 'OPTIONS')) {
+    return 'bad :path';
+  }
   return { method, scheme, authority, path, regular, wantsTrailers };
 }
 
@@ -168,18 +173,19 @@ export function policyView(fields: FieldList, from: number): IncomingHttpHeaders
   return out;
 }
 
-/** The request as sent to an h2c backend: backend pseudo-headers, filtered fields, forwarding. */
+/** The request as sent to an HTTP/2 backend: backend pseudo-headers, filtered fields, forwarding. */
 export function backendRequest(
   fields: FieldList,
   head: RequestHead,
   authority: string,
   clientIp: string,
+  scheme: 'http' | 'https',
 ): FieldList {
   const out: FieldList = [
     ':method',
     head.method,
     ':scheme',
-    'http',
+    scheme,
     ':authority',
     authority,
     ':path',

@@ -1,9 +1,9 @@
 /**
  * The HTTP/2 frame relay (ADR 0150): a terminated client connection that speaks h2, relayed
- * frame by frame to a small pool of h2c backend connections. Each client stream maps to one
- * backend stream; headers are decoded, checked and re-encoded (route policies, forwarding headers
- * from the real client address), DATA is passed on under both sides' flow control, trailers and
- * resets are carried across. Replaces node:http2 (its per-stream objects cost 4–5 times HAProxy's
+ * frame by frame to a small pool of HTTP/2 backend connections (h2c, or h2 over TLS). Each
+ * client stream maps to one backend stream; headers are decoded, checked and re-encoded (route
+ * policies, forwarding headers from the real client address), DATA is passed on under both
+ * sides' flow control, trailers and resets are carried across. Replaces node:http2 (its per-stream objects cost 4–5 times HAProxy's
  * CPU per request) for the one case it covers; everything else keeps the node:http2 path.
  * (Over 400 lines: the two roles share the stream object and its state machine.)
  */
@@ -54,6 +54,14 @@ export const RELAY_SETTINGS: LocalSettings = {
   maxHeaderListSize: 64 * 1024,
 };
 
+/**
+ * Stream resets a client may cause (its RST_STREAM, or ours for its stream errors): a burst, then
+ * a rate per second. Rapid reset (CVE-2023-44487) opens and cancels streams faster than any
+ * limit on open streams sees; past the budget the connection ends with ENHANCE_YOUR_CALM.
+ */
+const RESET_BURST = 1000;
+const RESETS_PER_SECOND = 500;
+
 const MINIMAL: Readonly<Record<number, string>> = {
   403: 'Forbidden\n',
   431: 'Request header fields too large\n',
@@ -61,9 +69,9 @@ const MINIMAL: Readonly<Record<number, string>> = {
   502: 'Bad gateway\n',
 };
 
-/** True when the relay serves this route's HTTP/2 clients (h2c backend, no PROXY header). */
+/** True when the relay serves this route's HTTP/2 clients (h2c or h2 backend, no PROXY header). */
 export function relayable(route: EdgeRoute): boolean {
-  return route.backendProtocol === 'h2c' && !route.backendProxyProtocol;
+  return (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') && !route.backendProxyProtocol;
 }
 
 /** One relayed request: a client stream and, once dispatched, its backend stream. */
@@ -104,6 +112,8 @@ export class ClientConnection extends H2Endpoint {
   #lastStreamId = 0;
   #peerGoaway = false;
   readonly #onGone: (c: ClientConnection) => void;
+  #resetTokens = RESET_BURST;
+  #resetAt = performance.now();
 
   constructor(
     socket: Duplex,
@@ -194,7 +204,12 @@ export class ClientConnection extends H2Endpoint {
     } catch (error) {
       return this.fail(s, error instanceof Error ? error.message : 'dial');
     }
-    backend.open(s, backendRequest(fields, head, authority, info.client.address), s.client.remoteClosed);
+    const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
+    backend.open(
+      s,
+      backendRequest(fields, head, authority, info.client.address, scheme),
+      s.client.remoteClosed,
+    );
     if (s.client.remoteClosed) this.#armDeadline(s);
   }
 
@@ -240,6 +255,13 @@ export class ClientConnection extends H2Endpoint {
   }
 
   protected onReset(id: number, _code: number): void {
+    const now = performance.now();
+    this.#resetTokens = Math.min(
+      RESET_BURST,
+      this.#resetTokens + ((now - this.#resetAt) / 1000) * RESETS_PER_SECOND,
+    );
+    this.#resetAt = now;
+    if (--this.#resetTokens < 0) throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many stream resets');
     const s = this.#streams.get(id);
     if (s === undefined) return;
     s.client.localClosed = true;
@@ -386,7 +408,7 @@ export class ClientConnection extends H2Endpoint {
   }
 }
 
-/** One h2c connection to a backend, client role, shared by the streams of many clients. */
+/** One HTTP/2 connection to a backend, client role, shared by the streams of many clients. */
 export class BackendConnection extends H2Endpoint {
   readonly #streams = new Map<number, RelayStream>();
   readonly #waiting: { s: RelayStream; fields: FieldList; end: boolean }[] = [];
@@ -690,7 +712,8 @@ export class RelayPool {
   }
 
   connection(target: BackendTarget): BackendConnection {
-    const key = target.route.backend;
+    const r = target.route;
+    const key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
     let slots = this.#slots.get(key);
     if (slots === undefined) {
       slots = Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined);
