@@ -3,7 +3,7 @@
  * that does not depend on what streams carry. SETTINGS and their ACK, PING, GOAWAY, connection
  * flow control, header blocks assembled from HEADERS + CONTINUATION and HPACK-decoded, frame
  * validity; writes batched into one socket write per event-loop turn. What streams mean is the
- * subclass's business (client-side.ts, backend-side.ts).
+ * subclass's business (relay.ts). Over 400 lines: it is the whole of RFC 9113 §6 for both roles.
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -13,6 +13,7 @@ import {
   ERROR,
   FLAG,
   FRAME,
+  FRAME_HEADER,
   FrameReader,
   frame,
   frameHeader,
@@ -25,6 +26,7 @@ import {
   settingsFrame,
   unpad,
   windowUpdateFrame,
+  writeFrameHeader,
 } from './frames.ts';
 import { type FieldList, HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
 
@@ -219,13 +221,17 @@ export abstract class H2Endpoint {
 
   /** A header block, split into HEADERS + CONTINUATION at the peer's frame size. */
   writeHeaders(streamId: number, fields: FieldList, endStream: boolean): void {
-    const block = this.encoder.encode(fields);
+    const encoded = this.encoder.encode(fields, FRAME_HEADER);
+    const length = encoded.length - FRAME_HEADER;
     const max = this.peerMaxFrame;
     const end = endStream ? FLAG.END_STREAM : 0;
-    if (block.length <= max) {
-      this.write(frame(FRAME.HEADERS, end | FLAG.END_HEADERS, streamId, block));
+    if (length <= max) {
+      // The usual case: one HEADERS frame, its header written in front of the block.
+      writeFrameHeader(encoded, length, FRAME.HEADERS, end | FLAG.END_HEADERS, streamId);
+      this.write(encoded);
       return;
     }
+    const block = encoded.subarray(FRAME_HEADER);
     for (let at = 0; at < block.length; at += max) {
       const last = at + max >= block.length;
       const type = at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;

@@ -116,15 +116,26 @@ export class FrameReader {
   }
 }
 
-/** A frame header in a new 9-byte buffer. */
-export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
-  const b = Buffer.allocUnsafe(FRAME_HEADER);
+/** Writes a frame header into the first 9 octets of `b`. */
+export function writeFrameHeader(
+  b: Buffer,
+  length: number,
+  type: number,
+  flags: number,
+  streamId: number,
+): void {
   b[0] = (length >>> 16) & 0xff;
   b[1] = (length >>> 8) & 0xff;
   b[2] = length & 0xff;
   b[3] = type;
   b[4] = flags;
   b.writeUInt32BE(streamId >>> 0, 5);
+}
+
+/** A frame header in a new 9-byte buffer. */
+export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
+  const b = Buffer.allocUnsafe(FRAME_HEADER);
+  writeFrameHeader(b, length, type, flags, streamId);
   return b;
 }
 

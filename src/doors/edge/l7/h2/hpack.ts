@@ -164,10 +164,14 @@ export class HpackDecoder {
 }
 
 const STATIC_NAMES = new Map<string, number>();
-const STATIC_PAIRS = new Map<string, number>();
+/** Name, then value, to index: a lookup without building a key string per field. */
+const STATIC_PAIRS = new Map<string, Map<string, number>>();
 STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAMES.has(name)) STATIC_NAMES.set(name, i + 1);
-  if (value !== '') STATIC_PAIRS.set(`${name}\u0000${value}`, i + 1);
+  if (value === '') return;
+  const values = STATIC_PAIRS.get(name) ?? new Map<string, number>();
+  values.set(value, i + 1);
+  STATIC_PAIRS.set(name, values);
 });
 
 function writeInteger(dst: Buffer, at: number, value: number, prefixBits: number, flags: number): number {
@@ -216,12 +220,15 @@ export class HpackEncoder {
     return next + dst.write(text, next, 'latin1');
   }
 
-  /** Encodes a field list (names at even indexes) into a new buffer. */
-  encode(fields: FieldList): Buffer {
-    let room = 1;
+  /**
+   * Encodes a field list (names at even indexes) into a new buffer, after `reserve` octets left
+   * for the caller (a frame header written in place saves a copy per block).
+   */
+  encode(fields: FieldList, reserve = 0): Buffer {
+    let room = 1 + reserve;
     for (const field of fields) room += stringRoom(field.length);
     const dst = Buffer.allocUnsafe(room);
-    let at = 0;
+    let at = reserve;
     if (this.#announceZero) {
       // The encoder never indexes, so a table of size 0 is always right (RFC 7541 §6.3).
       dst[at++] = 0x20;
@@ -230,7 +237,7 @@ export class HpackEncoder {
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i] ?? '';
       const value = fields[i + 1] ?? '';
-      const pair = STATIC_PAIRS.get(`${name}\u0000${value}`);
+      const pair = STATIC_PAIRS.get(name)?.get(value);
       if (pair !== undefined) {
         dst[at++] = 0x80 | pair;
         continue;
