@@ -7,10 +7,16 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { type ClientHttp2Session, connect as connectHttp2, createServer as createH2c } from 'node:http2';
+import {
+  type ClientHttp2Session,
+  connect as connectHttp2,
+  createServer as createH2c,
+  constants as h2constants,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import * as fc from 'fast-check';
 import {
   ERROR,
   FLAG,
@@ -111,6 +117,12 @@ void describe('edge HTTP/2 frame relay', () => {
     // A backend that takes 2 streams at a time and answers after a turn of the event loop.
     let open = 0;
     limitedServer = createH2c({ settings: { maxConcurrentStreams: 2 } }, (req, res) => {
+      if (req.url === '/reset') {
+        // Headers and some body, then a reset: the client must see the reset, not a clean end.
+        res.writeHead(200);
+        res.write('partial', () => res.stream.close(h2constants.NGHTTP2_ENHANCE_YOUR_CALM));
+        return;
+      }
       open++;
       limitedPeak = Math.max(limitedPeak, open);
       req.resume();
@@ -278,6 +290,22 @@ void describe('edge HTTP/2 frame relay', () => {
     assert.ok(events.some((e) => e.resource === 'route:down'));
     assert.ok(events.some((e) => e.resource === 'route:h2c' && e.reason === 'response-timeout'));
     await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'down', status: '502' }, 1);
+  });
+
+  void it('passes a backend reset after the response headers on to the client', async () => {
+    const s = session('limited.relay.test');
+    const req = s.request({ ':path': '/reset' });
+    req.on('error', () => {});
+    let answered = 0;
+    req.on('response', (h) => {
+      answered = Number(h[':status']);
+    });
+    req.resume();
+    await new Promise<void>((resolve) => req.once('close', () => resolve()));
+    assert.equal(answered, 200);
+    assert.equal(req.rstCode, h2constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    s.close();
+    await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'limited', status: '200' }, 41);
   });
 
   void it('streams a response as the backend produces it and passes a client cancel on', async () => {
@@ -623,6 +651,42 @@ void describe('edge HTTP/2 frame relay', () => {
       ),
     );
     await expectGoaway(r, ERROR.ENHANCE_YOUR_CALM);
+  });
+
+  void it('survives random frame sequences: every connection ends in GOAWAY or stays usable', async () => {
+    const frameArb = fc.record({
+      type: fc.integer({ min: 0, max: 10 }),
+      flags: fc.constantFrom(0, 1, 4, 5, 8, 0x20, 0x2d),
+      id: fc.constantFrom(0, 1, 3, 5, 2),
+      payload: fc.oneof(
+        fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+        // The sizes PRIORITY, RST_STREAM, WINDOW_UPDATE, SETTINGS and PING need.
+        fc
+          .constantFrom(4, 5, 6, 8)
+          .chain((n) => fc.uint8Array({ minLength: n, maxLength: n }))
+          .map((b) => Buffer.from(b)),
+        fc.constant(new HpackEncoder().encode(GET)),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 12 }), async (frames) => {
+        const r = await raw();
+        hello(r);
+        r.send(...frames.map((f) => frame(f.type, f.flags, f.id, f.payload)));
+        // A PING after the sequence: answered on a live connection, or the connection went away.
+        r.send(frame(FRAME.PING, 0, 0, Buffer.from('fuzzping')));
+        const seen = await r.next(
+          (f) => f.type === FRAME.GOAWAY || (f.type === FRAME.PING && f.payload.toString() === 'fuzzping'),
+          'GOAWAY or PING ACK',
+        );
+        if (seen.type === FRAME.GOAWAY) await r.closed;
+        r.destroy();
+      }),
+      { numRuns: 100 },
+    );
+    const s = session('h2c.relay.test');
+    assert.equal((await request(s, { ':path': '/' })).status, 200);
+    s.close();
   });
 
   void it('drains: GOAWAY to an idle relayed client, closed once its streams are done', async () => {

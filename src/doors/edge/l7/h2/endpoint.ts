@@ -305,9 +305,10 @@ export abstract class H2Endpoint {
     this.write(goawayFrame(this.lastPeerStream(), code));
   }
 
-  /** Flushes, ends the socket and releases every stream. */
+  /** GOAWAY (RFC 9113 §6.8: sent before closing) if not sent yet, then flushes and ends the socket. */
   close(): void {
     if (this.closed) return;
+    this.goaway();
     this.flush();
     this.socket.end();
     this.terminate('closed by the relay');

@@ -564,7 +564,6 @@ export class BackendConnection extends H2Endpoint {
 
   /** A stream error of the backend's making: reset it there, 502 (or reset) to the client. */
   #malformed(s: RelayStream, reason: string): void {
-    this.writeRst(s.backend.id, ERROR.PROTOCOL_ERROR);
     this.cancel(s, ERROR.PROTOCOL_ERROR);
     s.conn.fail(s, reason);
   }
