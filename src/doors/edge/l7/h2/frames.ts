@@ -162,16 +162,20 @@ export function settingsFrame(values: readonly (readonly [number, number])[]): B
   return frame(FRAME.SETTINGS, 0, 0, payload);
 }
 
-export function windowUpdateFrame(streamId: number, increment: number): Buffer {
-  const b = frame(FRAME.WINDOW_UPDATE, 0, streamId, Buffer.alloc(4));
-  b.writeUInt32BE(increment >>> 0, FRAME_HEADER);
+/** A frame with a 4-octet payload (WINDOW_UPDATE, RST_STREAM) in one allocation. */
+function word(type: number, streamId: number, value: number): Buffer {
+  const b = Buffer.allocUnsafe(FRAME_HEADER + 4);
+  writeFrameHeader(b, 4, type, 0, streamId);
+  b.writeUInt32BE(value >>> 0, FRAME_HEADER);
   return b;
 }
 
+export function windowUpdateFrame(streamId: number, increment: number): Buffer {
+  return word(FRAME.WINDOW_UPDATE, streamId, increment);
+}
+
 export function rstStreamFrame(streamId: number, code: number): Buffer {
-  const b = frame(FRAME.RST_STREAM, 0, streamId, Buffer.alloc(4));
-  b.writeUInt32BE(code >>> 0, FRAME_HEADER);
-  return b;
+  return word(FRAME.RST_STREAM, streamId, code);
 }
 
 export function goawayFrame(lastStreamId: number, code: number): Buffer {

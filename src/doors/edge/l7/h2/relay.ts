@@ -114,6 +114,7 @@ export class ClientConnection extends H2Endpoint {
   readonly #onGone: (c: ClientConnection) => void;
   #resetTokens = RESET_BURST;
   #resetAt = performance.now();
+  #target: BackendTarget | undefined;
 
   constructor(
     socket: Duplex,
@@ -192,12 +193,16 @@ export class ClientConnection extends H2Endpoint {
     const authority = head.authority ?? info.serverName ?? '';
     s.route = route;
     s.wantsTrailers = head.wantsTrailers;
-    s.target = {
-      route,
-      info,
-      connectTimeoutMs: this.#ctx.connectTimeoutMs,
-      dialTimer: runtime.metrics.dialSeconds,
-    };
+    // One target per connection and route (the route object changes only on a reload).
+    if (this.#target?.route !== route) {
+      this.#target = {
+        route,
+        info,
+        connectTimeoutMs: this.#ctx.connectTimeoutMs,
+        dialTimer: runtime.metrics.dialSeconds,
+      };
+    }
+    s.target = this.#target;
     let backend: BackendConnection;
     try {
       backend = this.#ctx.pool.connection(s.target);
@@ -703,6 +708,7 @@ const SLOTS = 4;
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
 export class RelayPool {
   readonly #slots = new Map<string, (BackendConnection | undefined)[]>();
+  readonly #keys = new WeakMap<EdgeRoute, string>();
   readonly #dial: (target: BackendTarget) => Duplex;
   #next = 0;
 
@@ -712,7 +718,12 @@ export class RelayPool {
 
   connection(target: BackendTarget): BackendConnection {
     const r = target.route;
-    const key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
+    // Keys are per backend, not per route object: a reloaded route keeps its connections.
+    let key = this.#keys.get(r);
+    if (key === undefined) {
+      key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
+      this.#keys.set(r, key);
+    }
     let slots = this.#slots.get(key);
     if (slots === undefined) {
       slots = Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined);
