@@ -1,6 +1,7 @@
 /**
  * The HTTP/2 frame relay (ADR 0150) on a real listener: what clients see through it (forwarding
- * headers, bodies, concurrency above the backend's stream limit, 403/431/502, deadlines), and how
+ * headers, bodies, concurrency above the backend's stream limit, 403/431/502, deadlines, resets,
+ * buffering bounds), and how
  * it answers frames that break RFC 9113 or RFC 7541 — connection errors as GOAWAY with the
  * right code, stream errors as RST_STREAM — sent by a raw client over TLS.
  */
@@ -625,7 +626,7 @@ void describe('edge HTTP/2 frame relay', () => {
     });
   }
 
-  void it('resets a stream whose DATA overruns its window, and refuses streams over the limit', async () => {
+  void it('resets a stream whose DATA overruns its window', async () => {
     const r = await raw();
     hello(r);
     // /hang never reads the body: the backend's 64 KiB window stops the relay from passing on
@@ -634,10 +635,30 @@ void describe('edge HTTP/2 frame relay', () => {
     const chunk = Buffer.alloc(16_384);
     r.send(...Array.from({ length: 65 }, () => frame(FRAME.DATA, 0, 1, chunk)));
     await expectRst(r, 1, ERROR.FLOW_CONTROL_ERROR);
+    r.destroy();
+  });
+
+  void it('bounds what one client can make it buffer by the 4 MiB connection window', async () => {
+    const r = await raw();
+    hello(r);
+    // Five uploads to /hang, each within its 1 MiB stream window; the backend takes 64 KiB of
+    // each and no more, so 4 MiB of the 5 cannot be passed on and are not given back.
+    const chunk = Buffer.alloc(16_384);
+    for (let i = 0; i < 5; i++) {
+      const id = 1 + 2 * i;
+      r.send(headers(id, [':method', 'POST', ...GET.slice(2, 7), '/hang'], FLAG.END_HEADERS));
+      r.send(...Array.from({ length: 63 }, () => frame(FRAME.DATA, 0, id, chunk)));
+    }
+    await expectGoaway(r, ERROR.FLOW_CONTROL_ERROR);
+  });
+
+  void it('refuses streams over the limit of 128', async () => {
+    const r = await raw();
+    hello(r);
     // 128 streams are open at once; the 129th is refused.
     const hang = [...GET.slice(0, 7), '/hang'];
-    r.send(...Array.from({ length: 129 }, (_, i) => headers(3 + 2 * i, hang)));
-    await expectRst(r, 3 + 2 * 128, ERROR.REFUSED_STREAM);
+    r.send(...Array.from({ length: 129 }, (_, i) => headers(1 + 2 * i, hang)));
+    await expectRst(r, 1 + 2 * 128, ERROR.REFUSED_STREAM);
     r.destroy();
   });
 

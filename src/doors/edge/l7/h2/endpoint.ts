@@ -30,13 +30,20 @@ import {
 } from './frames.ts';
 import { type FieldList, HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
 
-/** What this side announces; the same for both roles. */
+/** What this side announces. */
 export interface LocalSettings {
   readonly maxConcurrentStreams: number;
   /** SETTINGS_INITIAL_WINDOW_SIZE: the receive window of every stream. */
   readonly streamWindow: number;
-  /** The connection receive window, kept topped up (stream windows bound what is buffered). */
+  /** The connection receive window. */
   readonly connectionWindow: number;
+  /**
+   * true: the connection window is given back as DATA arrives (a connection shared by many
+   * clients must not let one stalled stream hold up the others; stream windows bound what is
+   * buffered). false: only as the data is passed on or dropped, so the connection window bounds
+   * what one peer can make the relay buffer.
+   */
+  readonly eagerConnectionWindow: boolean;
   readonly maxHeaderListSize: number;
 }
 
@@ -62,6 +69,8 @@ export interface StreamHalf {
   remoteClosed: boolean;
   /** DATA waiting for send window, in order. */
   readonly queue: Buffer[];
+  /** Received bytes not yet given back at connection level (non-eager connections). */
+  held: number;
   /** After the queue: END_STREAM on its own (`true`) or a trailers field list. */
   pendingEnd: boolean | FieldList;
 }
@@ -72,6 +81,7 @@ export function createHalf(id: number, sendWindow: number, recvWindow: number): 
     sendWindow,
     recvWindow,
     unacked: 0,
+    held: 0,
     localClosed: false,
     remoteClosed: false,
     queue: [],
@@ -286,9 +296,18 @@ export abstract class H2Endpoint {
     return sent;
   }
 
-  /** Gives `bytes` of a stream's receive window back once half of it is used (fewer frames). */
+  /**
+   * Gives `bytes` of a stream's receive window back once half of it is used (fewer frames), and
+   * on a non-eager connection as much of the connection window.
+   */
   credit(half: StreamHalf, bytes: number): void {
     if (bytes <= 0) return;
+    if (!this.local.eagerConnectionWindow) {
+      // Never more than the stream took: a window given back twice would let the peer overrun.
+      const back = Math.min(bytes, half.held);
+      half.held -= back;
+      if (back > 0) this.creditConnection(back);
+    }
     half.unacked += bytes;
     if (half.remoteClosed) return;
     if (half.unacked >= this.local.streamWindow / 2) {
@@ -296,6 +315,22 @@ export abstract class H2Endpoint {
       half.recvWindow += half.unacked;
       half.unacked = 0;
     }
+  }
+
+  /** Gives connection-level receive window back, once half of the window was used. */
+  creditConnection(bytes: number): void {
+    this.#consumed += bytes;
+    if (this.#consumed >= this.local.connectionWindow / 2) {
+      this.write(windowUpdateFrame(0, this.#consumed));
+      this.#recvWindow += this.#consumed;
+      this.#consumed = 0;
+    }
+  }
+
+  /** A stream is forgotten: what it received and never passed on frees the connection window. */
+  release(half: StreamHalf): void {
+    if (half.held > 0) this.creditConnection(half.held);
+    half.held = 0;
   }
 
   /** Sends GOAWAY (no new streams); the subclass closes once its streams are done. */
@@ -405,12 +440,7 @@ export abstract class H2Endpoint {
       throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
     }
     this.#recvWindow -= payload.length;
-    this.#consumed += payload.length;
-    if (this.#consumed >= this.local.connectionWindow / 2) {
-      this.write(windowUpdateFrame(0, this.#consumed));
-      this.#recvWindow += this.#consumed;
-      this.#consumed = 0;
-    }
+    if (this.local.eagerConnectionWindow) this.creditConnection(payload.length);
     this.onData(streamId, data, (flags & FLAG.END_STREAM) !== 0, payload.length);
   }
 

@@ -43,16 +43,23 @@ export interface RelayContext {
 }
 
 /**
- * Both roles announce the same: 128 streams, 1 MiB per stream (large gRPC messages do not wait
- * for a WINDOW_UPDATE every 64 KiB, and 128 streams × 1 MiB bounds what one connection buffers),
- * a 4 MiB connection window kept topped up, a 64 KiB header list.
+ * Client connections: 128 streams, 1 MiB per stream (large gRPC messages do not wait for a
+ * WINDOW_UPDATE every 64 KiB), a 4 MiB connection window given back only as data is passed on
+ * (what one client can make the relay buffer), a 64 KiB header list.
  */
 export const RELAY_SETTINGS: LocalSettings = {
   maxConcurrentStreams: 128,
   streamWindow: 1024 * 1024,
   connectionWindow: 4 * 1024 * 1024,
+  eagerConnectionWindow: false,
   maxHeaderListSize: 64 * 1024,
 };
+
+/**
+ * Backend connections, shared by all clients: the connection window is topped up as data
+ * arrives, so a client that stops reading holds up only its own streams (their 1 MiB windows).
+ */
+const BACKEND_SETTINGS: LocalSettings = { ...RELAY_SETTINGS, eagerConnectionWindow: true };
 
 /**
  * Stream resets a client may cause (its RST_STREAM, or ours for its stream errors): a burst, then
@@ -238,9 +245,11 @@ export class ClientConnection extends H2Endpoint {
     const s = this.#streams.get(id);
     if (s === undefined) {
       if (id > this.#lastStreamId) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'DATA on an idle stream');
+      this.creditConnection(flowLength);
       return;
     }
     const half = s.client;
+    half.held += flowLength;
     if (half.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
     if (flowLength > half.recvWindow)
       throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
@@ -341,6 +350,7 @@ export class ClientConnection extends H2Endpoint {
     if (!half.localClosed || !half.remoteClosed) return;
     if (this.#streams.get(half.id) !== s) return;
     this.#streams.delete(half.id);
+    this.release(half);
     this.#disarm(s);
     if (!s.backendDone) s.backendConn?.cancel(s, ERROR.CANCEL);
     if ((this.goingAway || this.#peerGoaway) && this.#streams.size === 0) this.close();
@@ -428,7 +438,7 @@ export class BackendConnection extends H2Endpoint {
     redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void,
     onGone: (c: BackendConnection) => void,
   ) {
-    super(socket, RELAY_SETTINGS, 'client');
+    super(socket, BACKEND_SETTINGS, 'client');
     this.#redispatch = redispatch;
     this.#onGone = onGone;
   }
