@@ -1,9 +1,9 @@
 /**
  * The HTTP/2 frame relay (ADR 0150) on a real listener: what clients see through it (forwarding
  * headers, bodies, concurrency above the backend's stream limit, 403/431/502, deadlines, resets,
- * buffering bounds), and how
- * it answers frames that break RFC 9113 or RFC 7541 — connection errors as GOAWAY with the
- * right code, stream errors as RST_STREAM — sent by a raw client over TLS.
+ * buffering bounds), and how it answers frames that break RFC 9113 or RFC 7541 — connection
+ * errors as GOAWAY with the right code, stream errors as RST_STREAM — sent by a raw client over
+ * TLS, plus a random-frame fuzz.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
