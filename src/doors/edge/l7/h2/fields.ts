@@ -4,24 +4,8 @@
  * address, connection-specific fields dropped (the same rules as ../headers.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP } from '../headers.ts';
 import type { FieldList } from './hpack.ts';
-
-/** Fields that never cross the proxy (the set of ../headers.ts). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'te',
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-real-ip',
-  'forwarded',
-]);
 
 /** §8.2.2: connection-specific fields make an HTTP/2 message malformed. */
 const CONNECTION_SPECIFIC = new Set([

@@ -143,12 +143,7 @@ export function frameHeader(length: number, type: number, flags: number, streamI
 export function frame(type: number, flags: number, streamId: number, payload?: Buffer): Buffer {
   const length = payload?.length ?? 0;
   const b = Buffer.allocUnsafe(FRAME_HEADER + length);
-  b[0] = (length >>> 16) & 0xff;
-  b[1] = (length >>> 8) & 0xff;
-  b[2] = length & 0xff;
-  b[3] = type;
-  b[4] = flags;
-  b.writeUInt32BE(streamId >>> 0, 5);
+  writeFrameHeader(b, length, type, flags, streamId);
   payload?.copy(b, FRAME_HEADER);
   return b;
 }
