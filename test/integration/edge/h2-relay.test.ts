@@ -14,7 +14,7 @@ import {
   createServer as createH2c,
   constants as h2constants,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as fc from 'fast-check';
@@ -708,6 +708,89 @@ void describe('edge HTTP/2 frame relay', () => {
     const s = session('h2c.relay.test');
     assert.equal((await request(s, { ':path': '/' })).status, 200);
     s.close();
+  });
+
+  void it('holds at most the 256 KiB stream window of a backend sending to a client that does not read', async () => {
+    // A raw h2c backend that answers stream 1 with more DATA than the relay's window allows.
+    const toBackend: Frame[] = [];
+    const server = createNetServer((socket) => {
+      let preface = 24;
+      const reader = new FrameReader(0xffffff, (type, flags, id, payload) => {
+        toBackend.push({ type, flags, id, payload: Buffer.from(payload) });
+        if (type === FRAME.HEADERS) {
+          const window = 256 * 1024;
+          socket.write(
+            Buffer.concat([
+              frame(FRAME.HEADERS, FLAG.END_HEADERS, id, new HpackEncoder().encode([':status', '200'])),
+              ...Array.from({ length: window / 16_384 + 1 }, () =>
+                frame(FRAME.DATA, 0, id, Buffer.alloc(16_384)),
+              ),
+            ]),
+          );
+        }
+      });
+      socket.on('data', (c: Buffer) => {
+        const skip = Math.min(preface, c.length);
+        preface -= skip;
+        if (c.length > skip) reader.push(c.subarray(skip));
+      });
+      socket.on('error', () => {});
+      socket.write(Buffer.concat([settingsFrame([]), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const other = await startEdge({
+      listeners: [testListener({ http2Relay: true })],
+      routes: [
+        {
+          id: 'raw',
+          listener: 'main',
+          host: '*',
+          mode: 'l7',
+          backend: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+          backendProtocol: 'h2c',
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        },
+      ],
+    });
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: other.port(),
+      servername: 'x.relay.test',
+      ca: pki.ca,
+      ALPNProtocols: ['h2'],
+    });
+    await once(socket, 'secureConnect');
+    const toClient: Frame[] = [];
+    const reader = new FrameReader(0xffffff, (type, flags, id, payload) =>
+      toClient.push({ type, flags, id, payload: Buffer.from(payload) }),
+    );
+    socket.on('data', (c: Buffer) => reader.push(c));
+    // The client gives no stream window at all: nothing can be passed on to it.
+    socket.write(
+      Buffer.concat([PREFACE, settingsFrame([[SETTING.INITIAL_WINDOW_SIZE, 0]]), headers(1, GET)]),
+    );
+    for (let i = 0; i < 200 && !toBackend.some((f) => f.type === FRAME.RST_STREAM); i++) {
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const rst = toBackend.find((f) => f.type === FRAME.RST_STREAM);
+    assert.equal(rst?.payload.readUInt32BE(0), ERROR.FLOW_CONTROL_ERROR, 'the backend overran the window');
+    const settings = toBackend.find((f) => f.type === FRAME.SETTINGS && f.flags === 0);
+    const announced = [];
+    for (let at = 0; at < (settings?.payload.length ?? 0); at += 6) {
+      announced.push([settings?.payload.readUInt16BE(at), settings?.payload.readUInt32BE(at + 2)]);
+    }
+    assert.deepEqual(
+      announced.find(([id]) => id === SETTING.INITIAL_WINDOW_SIZE),
+      [SETTING.INITIAL_WINDOW_SIZE, 256 * 1024],
+    );
+    assert.ok(
+      !toClient.some((f) => f.type === FRAME.DATA && f.id === 1),
+      'no DATA to a client without window',
+    );
+    socket.destroy();
+    await other[Symbol.asyncDispose]();
+    server.close();
   });
 
   void it('drains: GOAWAY to an idle relayed client, closed once its streams are done', async () => {

@@ -57,9 +57,15 @@ export const RELAY_SETTINGS: LocalSettings = {
 
 /**
  * Backend connections, shared by all clients: the connection window is topped up as data
- * arrives, so a client that stops reading holds up only its own streams (their 1 MiB windows).
+ * arrives, so a client that stops reading holds up only its own streams. Their windows are
+ * 256 KiB: what a client that does not read can make the relay hold is 128 streams × 256 KiB
+ * (32 MiB), and a backend on the same network still fills one window in well under a millisecond.
  */
-const BACKEND_SETTINGS: LocalSettings = { ...RELAY_SETTINGS, eagerConnectionWindow: true };
+const BACKEND_SETTINGS: LocalSettings = {
+  ...RELAY_SETTINGS,
+  streamWindow: 256 * 1024,
+  eagerConnectionWindow: true,
+};
 
 /**
  * Stream resets a client may cause (its RST_STREAM, or ours for its stream errors): a burst, then
@@ -107,7 +113,7 @@ class RelayStream {
   constructor(conn: ClientConnection, id: number) {
     this.conn = conn;
     this.client = createHalf(id, conn.peerInitialWindow, RELAY_SETTINGS.streamWindow);
-    this.backend = createHalf(0, 0, RELAY_SETTINGS.streamWindow);
+    this.backend = createHalf(0, 0, BACKEND_SETTINGS.streamWindow);
   }
 }
 
