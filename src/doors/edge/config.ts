@@ -78,6 +78,10 @@ const listenerSchema = object(
     minTlsVersion: oneOf(['TLSv1.2', 'TLSv1.3'] as const, 'Lowest TLS version for L7 routes', {
       default: 'TLSv1.3',
     }),
+    http2Relay: boolean(
+      'L7: relay HTTP/2 clients of h2c and h2 routes frame by frame (ADR 0150); false uses node:http2 streams',
+      { default: true },
+    ),
   },
   'One TLS listener',
 );

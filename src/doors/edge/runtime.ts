@@ -24,6 +24,8 @@ export interface ListenerSettings {
   readonly responseTimeoutMs: number;
   readonly maxHelloBytes: number;
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** HTTP/2 clients of h2c and h2 routes go through the frame relay (ADR 0150). */
+  readonly http2Relay: boolean;
 }
 
 /** An accepted, routed client connection. */

@@ -47,6 +47,7 @@ export function listenerSettings(config: EdgeListenerConfig): ListenerSettings {
     responseTimeoutMs: config.responseTimeout,
     maxHelloBytes: config.maxHelloBytes,
     minTlsVersion: config.minTlsVersion,
+    http2Relay: config.http2Relay,
   };
 }
 

@@ -24,262 +24,275 @@ interface Echo {
 type Call = grpc.ClientUnaryCall & grpc.ClientReadableStream<Buffer> & grpc.ClientWritableStream<Buffer>;
 type Fn = (...args: unknown[]) => Call;
 
-void describe('edge L7 termination', () => {
-  let pki: TestPki;
-  let edge: EdgeHarness;
-  let leaf: Leaf;
-  let grpcBackend: GrpcBackend;
-  const backends: Backend[] = [];
+// Both HTTP/2 data paths: the frame relay (ADR 0150) and node:http2 streams.
+for (const http2Relay of [true, false]) {
+  void describe(`edge L7 termination${http2Relay ? '' : ' (node:http2 path, http2Relay off)'}`, () => {
+    let pki: TestPki;
+    let edge: EdgeHarness;
+    let leaf: Leaf;
+    let grpcBackend: GrpcBackend;
+    const backends: Backend[] = [];
 
-  before(async () => {
-    pki = await createTestPki();
-    leaf = await pki.issue('l7', ['*.l7.test']);
-    const h2c = await startEchoBackend('h2c');
-    const http1 = await startEchoBackend('http1');
-    const tlsBackend = await startEchoBackend('h2', await pki.issue('origin', ['127.0.0.1', 'localhost']));
-    backends.push(h2c, http1, tlsBackend);
-    grpcBackend = await startGrpcBackend();
-    const l7 = (id: string, host: string, backend: string, extra: Record<string, unknown> = {}) => ({
-      id,
-      listener: 'main',
-      host,
-      mode: 'l7',
-      backend,
-      certFile: leaf.certFile,
-      keyFile: leaf.keyFile,
-      ...extra,
-    });
-    edge = await startEdge({
-      // 8 MiB gRPC echoes on a loaded 2-core machine need more than the default 500 ms.
-      listeners: [testListener({ minTlsVersion: 'TLSv1.2', responseTimeout: '2s', idleTimeout: '10s' })],
-      routes: [
-        l7('h2c', 'h2c.l7.test', h2c.address, { backendProtocol: 'h2c' }),
-        l7('http1', 'http1.l7.test', http1.address, { backendProtocol: 'http1' }),
-        l7('tls', 'tls.l7.test', `localhost:${tlsBackend.port}`, {
-          backendProtocol: 'h2',
-          backendCaFile: pki.caFile,
-        }),
-        l7('grpc', 'grpc.l7.test', grpcBackend.address, { backendProtocol: 'h2c' }),
-        l7('down', 'down.l7.test', '127.0.0.1:1', { backendProtocol: 'http1' }),
-        l7('guarded', 'guarded.l7.test', http1.address, { backendProtocol: 'http1' }),
-      ],
-      policies: [
-        { id: 'no-bots', route: 'guarded', kind: 'block-user-agent', value: 'EvilBot' },
-        { id: 'need-team', route: 'guarded', kind: 'require-header', header: 'X-Team', value: 'edge' },
-      ],
-    });
-  });
-
-  after(async () => {
-    await edge[Symbol.asyncDispose]();
-    for (const b of backends) await b[Symbol.asyncDispose]();
-    await grpcBackend[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
-  });
-
-  const get = async (host: string, extra: readonly string[] = [], path = '/') => {
-    const r = await curl(host, edge.port(), pki.caFile, extra, path);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as Echo;
-  };
-
-  void it('terminates h2 and http/1.1 from curl and proxies to h2c, HTTP/1.1 and TLS backends with forwarding headers', async () => {
-    for (const [host, protocol] of [
-      ['h2c.l7.test', '2.0'],
-      ['http1.l7.test', '1.1'],
-      ['tls.l7.test', '2.0'],
-    ] as const) {
-      for (const flag of ['--http2', '--http1.1']) {
-        const echo = await get(host, [flag, '-H', 'X-Forwarded-For: 6.6.6.6'], '/p?q=1');
-        assert.equal(echo.protocol, protocol, `${host} ${flag}`);
-        assert.equal(echo.path, '/p?q=1');
-        assert.equal(echo.xff, '127.0.0.1', 'client-sent X-Forwarded-For is replaced');
-        assert.equal(echo.realIp, '127.0.0.1');
-        assert.equal(echo.proto, 'https');
-        assert.equal(echo.host, `${host}:${edge.port()}`);
-      }
-    }
-    const body = randomBytes(3 * 1024 * 1024);
-    const { writeFile } = await import('node:fs/promises');
-    const file = `${pki.dir}/upload.bin`;
-    await writeFile(file, body);
-    const upload = await get('h2c.l7.test', ['--http2', '--data-binary', `@${file}`]);
-    assert.equal(upload.bytes, body.length);
-    await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 3);
-  });
-
-  void it('answers 502 with a minimal body when the backend is down or never answers', async () => {
-    const down = await curl('down.l7.test', edge.port(), pki.caFile, ['-i']);
-    assert.match(down.stdout, /^HTTP\/2 502/);
-    assert.match(down.stdout, /Bad gateway\n$/);
-    const started = performance.now();
-    const hang = await curl('http1.l7.test', edge.port(), pki.caFile, ['-i'], '/hang');
-    assert.match(hang.stdout, /^HTTP\/2 502/, hang.stderr);
-    const waited = performance.now() - started;
-    assert.ok(waited >= 2000 && waited < 2000 + 1500, `response timeout honoured (${waited} ms)`);
-    assert.ok(
-      (await edge.metric('gatehouse_edge_backend_dial_seconds_count', { route: 'down', outcome: 'error' })) >=
-        1,
-    );
-    assert.ok(
-      (await edge.metric('gatehouse_edge_backend_dial_seconds_count', { route: 'http1', outcome: 'ok' })) >=
-        1,
-    );
-    const events = await edge.events('edge.backend.failed', (e) => e.length >= 2);
-    assert.ok(events.some((e) => e.resource === 'route:down'));
-    assert.ok(events.some((e) => e.reason === 'response-timeout'));
-  });
-
-  void it('enforces L7 policies with 403 and audit events', async () => {
-    const port = edge.port();
-    const bot = await curl('guarded.l7.test', port, pki.caFile, [
-      '-i',
-      '-A',
-      'x EvilBot/1',
-      '-H',
-      'X-Team: edge',
-    ]);
-    assert.match(bot.stdout, /^HTTP\/2 403/);
-    const missing = await curl('guarded.l7.test', port, pki.caFile, ['-i']);
-    assert.match(missing.stdout, /^HTTP\/2 403/);
-    const wrong = await curl('guarded.l7.test', port, pki.caFile, ['-i', '-H', 'X-Team: other']);
-    assert.match(wrong.stdout, /^HTTP\/2 403/);
-    const ok = await get('guarded.l7.test', ['-H', 'X-Team: edge']);
-    assert.equal(ok.xff, '127.0.0.1');
-    await edge.expectMetric('gatehouse_edge_policy_blocks_total', { route: 'guarded', policy: 'no-bots' }, 1);
-    await edge.expectMetric(
-      'gatehouse_edge_policy_blocks_total',
-      { route: 'guarded', policy: 'need-team' },
-      2,
-    );
-    const events = await edge.events('edge.request.blocked', (e) => e.length >= 3);
-    assert.equal(events.length, 3);
-    assert.ok(events.every((e) => e.decision === 'deny' && e.clientIp === '127.0.0.1'));
-  });
-
-  void it('streams server-sent events as they are produced', async () => {
-    const r = await curl('http1.l7.test', edge.port(), pki.caFile, ['-N', '--max-time', '1'], '/events');
-    const ticks = r.stdout.match(/data: tick \d+/g) ?? [];
-    assert.ok(ticks.length >= 5, `got ${ticks.length} events`);
-  });
-
-  void it('relays a WebSocket upgrade', async () => {
-    const ws = new WebSocket(`wss://http1.l7.test:${edge.port()}/ws`, {
-      dispatcher: new Agent({
-        connect: { ca: pki.ca, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) },
-      }),
-    });
-    const reply = await new Promise<string>((resolve, reject) => {
-      ws.addEventListener('open', () => ws.send('hello through the edge'));
-      ws.addEventListener('message', (e) => resolve(String(e.data)));
-      ws.addEventListener('error', () => reject(new Error('websocket error')));
-    });
-    ws.close();
-    assert.equal(reply, 'hello through the edge');
-  });
-
-  void it('gRPC through the edge: unary, three streaming kinds, trailers, large messages and deadlines', async () => {
-    const client = grpcClient(edge.port(), 'grpc.l7.test', pki.ca);
-    const unary = client.unary as Fn;
-    const trailers: string[] = [];
-    const echoed = await new Promise<Buffer>((resolve, reject) => {
-      const call = unary.call(client, Buffer.from('ping'), (e: Error | null, v: Buffer) =>
-        e ? reject(e) : resolve(v),
-      );
-      call.on('status', (s: grpc.StatusObject) => trailers.push(String(s.metadata.get('x-edge-trailer')[0])));
-    });
-    assert.equal(echoed.toString(), 'ping');
-    const big = randomBytes(8 * 1024 * 1024);
-    const bigEcho = await new Promise<Buffer>((resolve, reject) =>
-      unary.call(client, big, (e: Error | null, v: Buffer) => (e ? reject(e) : resolve(v))),
-    );
-    assert.ok(bigEcho.equals(big));
-    const failed = await new Promise<grpc.ServiceError>((resolve) =>
-      unary.call(client, Buffer.from('fail'), (e: grpc.ServiceError) => resolve(e)),
-    );
-    assert.equal(failed.code, grpc.status.FAILED_PRECONDITION);
-    assert.equal(failed.details, 'asked to fail');
-
-    const stream = (client.serverStream as Fn).call(client, Buffer.from('50'));
-    const items: string[] = [];
-    for await (const item of stream as AsyncIterable<Buffer>) items.push(item.toString());
-    assert.equal(items.length, 50);
-    assert.equal(items[49], 'item-49');
-
-    const counted = await new Promise<string>((resolve, reject) => {
-      const call = (client.clientStream as Fn).call(client, (e: Error | null, v: Buffer) =>
-        e ? reject(e) : resolve(v.toString()),
-      );
-      for (let i = 0; i < 20; i++) call.write(Buffer.alloc(1000));
-      call.end();
-    });
-    assert.equal(counted, '20:20000');
-
-    const bidi = (client.bidi as Fn).call(client) as unknown as grpc.ClientDuplexStream<Buffer, Buffer>;
-    const replies: string[] = [];
-    bidi.on('status', (s: grpc.StatusObject) => trailers.push(String(s.metadata.get('x-edge-trailer')[0])));
-    const done = new Promise<void>((resolve) => bidi.on('end', () => resolve()));
-    bidi.on('data', (b: Buffer) => {
-      replies.push(b.toString());
-      if (replies.length < 5) bidi.write(Buffer.from(String(replies.length)));
-      else bidi.end();
-    });
-    bidi.write(Buffer.from('0'));
-    await done;
-    assert.deepEqual(replies, ['echo:0', 'echo:1', 'echo:2', 'echo:3', 'echo:4']);
-
-    const started = performance.now();
-    const deadline = await new Promise<grpc.ServiceError>((resolve) =>
-      unary.call(
-        client,
-        Buffer.from('slow'),
-        new grpc.Metadata(),
-        { deadline: Date.now() + 200 },
-        (e: grpc.ServiceError) => resolve(e),
-      ),
-    );
-    assert.equal(deadline.code, grpc.status.DEADLINE_EXCEEDED);
-    assert.ok(performance.now() - started < 1500);
-    // The cancellation reaches the backend asynchronously; poll a bounded number of times.
-    for (let i = 0; i < 100 && grpcBackend.cancelled.length === 0; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(grpcBackend.cancelled, ['unary'], 'deadline propagated to the backend');
-    client.close();
-    assert.deepEqual(trailers.slice(0, 2), ['present', 'present']);
-  });
-
-  void it('reloads a changed certificate without a restart and keeps serving', async () => {
-    const servedSerial = () =>
-      new Promise<string>((resolve, reject) => {
-        const s = tlsConnect(
-          { host: '127.0.0.1', port: edge.port(), servername: 'h2c.l7.test', ca: pki.ca },
-          () => {
-            resolve(s.getPeerCertificate().serialNumber);
-            s.destroy();
-          },
-        );
-        s.on('error', reject);
+    before(async () => {
+      pki = await createTestPki();
+      leaf = await pki.issue('l7', ['*.l7.test']);
+      const h2c = await startEchoBackend('h2c');
+      const http1 = await startEchoBackend('http1');
+      const tlsBackend = await startEchoBackend('h2', await pki.issue('origin', ['127.0.0.1', 'localhost']));
+      backends.push(h2c, http1, tlsBackend);
+      grpcBackend = await startGrpcBackend();
+      const l7 = (id: string, host: string, backend: string, extra: Record<string, unknown> = {}) => ({
+        id,
+        listener: 'main',
+        host,
+        mode: 'l7',
+        backend,
+        certFile: leaf.certFile,
+        keyFile: leaf.keyFile,
+        ...extra,
       });
-    const first = await servedSerial();
-    const next = await pki.issue('l7-next', ['*.l7.test']);
-    await copyFile(next.keyFile, `${leaf.keyFile}.new`);
-    await copyFile(next.certFile, `${leaf.certFile}.new`);
-    const { rename } = await import('node:fs/promises');
-    await rename(`${leaf.keyFile}.new`, leaf.keyFile);
-    await rename(`${leaf.certFile}.new`, leaf.certFile);
-    let now = first;
-    for (let i = 0; i < 100 && now === first; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      now = await servedSerial();
-    }
-    assert.notEqual(now, first);
-    assert.equal((await get('h2c.l7.test')).xff, '127.0.0.1');
-  });
+      edge = await startEdge({
+        // 8 MiB gRPC echoes on a loaded 2-core machine need more than the default 500 ms.
+        listeners: [
+          testListener({ minTlsVersion: 'TLSv1.2', responseTimeout: '2s', idleTimeout: '10s', http2Relay }),
+        ],
+        routes: [
+          l7('h2c', 'h2c.l7.test', h2c.address, { backendProtocol: 'h2c' }),
+          l7('http1', 'http1.l7.test', http1.address, { backendProtocol: 'http1' }),
+          l7('tls', 'tls.l7.test', `localhost:${tlsBackend.port}`, {
+            backendProtocol: 'h2',
+            backendCaFile: pki.caFile,
+          }),
+          l7('grpc', 'grpc.l7.test', grpcBackend.address, { backendProtocol: 'h2c' }),
+          l7('down', 'down.l7.test', '127.0.0.1:1', { backendProtocol: 'http1' }),
+          l7('guarded', 'guarded.l7.test', http1.address, { backendProtocol: 'http1' }),
+        ],
+        policies: [
+          { id: 'no-bots', route: 'guarded', kind: 'block-user-agent', value: 'EvilBot' },
+          { id: 'need-team', route: 'guarded', kind: 'require-header', header: 'X-Team', value: 'edge' },
+        ],
+      });
+    });
 
-  void it('releases every terminated connection once clients close', async () => {
-    const listener = edge.service.listener('main');
-    for (let i = 0; i < 50 && (listener?.active ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(listener?.active, 0);
-    await edge.expectMetric('gatehouse_edge_connections_active', { listener: 'main' }, 0);
+    after(async () => {
+      await edge[Symbol.asyncDispose]();
+      for (const b of backends) await b[Symbol.asyncDispose]();
+      await grpcBackend[Symbol.asyncDispose]();
+      await pki[Symbol.asyncDispose]();
+    });
+
+    const get = async (host: string, extra: readonly string[] = [], path = '/') => {
+      const r = await curl(host, edge.port(), pki.caFile, extra, path);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Echo;
+    };
+
+    void it('terminates h2 and http/1.1 from curl and proxies to h2c, HTTP/1.1 and TLS backends with forwarding headers', async () => {
+      for (const [host, protocol] of [
+        ['h2c.l7.test', '2.0'],
+        ['http1.l7.test', '1.1'],
+        ['tls.l7.test', '2.0'],
+      ] as const) {
+        for (const flag of ['--http2', '--http1.1']) {
+          const echo = await get(host, [flag, '-H', 'X-Forwarded-For: 6.6.6.6'], '/p?q=1');
+          assert.equal(echo.protocol, protocol, `${host} ${flag}`);
+          assert.equal(echo.path, '/p?q=1');
+          assert.equal(echo.xff, '127.0.0.1', 'client-sent X-Forwarded-For is replaced');
+          assert.equal(echo.realIp, '127.0.0.1');
+          assert.equal(echo.proto, 'https');
+          assert.equal(echo.host, `${host}:${edge.port()}`);
+        }
+      }
+      const body = randomBytes(3 * 1024 * 1024);
+      const { writeFile } = await import('node:fs/promises');
+      const file = `${pki.dir}/upload.bin`;
+      await writeFile(file, body);
+      const upload = await get('h2c.l7.test', ['--http2', '--data-binary', `@${file}`]);
+      assert.equal(upload.bytes, body.length);
+      await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 3);
+    });
+
+    void it('answers 502 with a minimal body when the backend is down or never answers', async () => {
+      const down = await curl('down.l7.test', edge.port(), pki.caFile, ['-i']);
+      assert.match(down.stdout, /^HTTP\/2 502/);
+      assert.match(down.stdout, /Bad gateway\n$/);
+      const started = performance.now();
+      const hang = await curl('http1.l7.test', edge.port(), pki.caFile, ['-i'], '/hang');
+      assert.match(hang.stdout, /^HTTP\/2 502/, hang.stderr);
+      const waited = performance.now() - started;
+      assert.ok(waited >= 2000 && waited < 2000 + 1500, `response timeout honoured (${waited} ms)`);
+      assert.ok(
+        (await edge.metric('gatehouse_edge_backend_dial_seconds_count', {
+          route: 'down',
+          outcome: 'error',
+        })) >= 1,
+      );
+      assert.ok(
+        (await edge.metric('gatehouse_edge_backend_dial_seconds_count', { route: 'http1', outcome: 'ok' })) >=
+          1,
+      );
+      const events = await edge.events('edge.backend.failed', (e) => e.length >= 2);
+      assert.ok(events.some((e) => e.resource === 'route:down'));
+      assert.ok(events.some((e) => e.reason === 'response-timeout'));
+    });
+
+    void it('enforces L7 policies with 403 and audit events', async () => {
+      const port = edge.port();
+      const bot = await curl('guarded.l7.test', port, pki.caFile, [
+        '-i',
+        '-A',
+        'x EvilBot/1',
+        '-H',
+        'X-Team: edge',
+      ]);
+      assert.match(bot.stdout, /^HTTP\/2 403/);
+      const missing = await curl('guarded.l7.test', port, pki.caFile, ['-i']);
+      assert.match(missing.stdout, /^HTTP\/2 403/);
+      const wrong = await curl('guarded.l7.test', port, pki.caFile, ['-i', '-H', 'X-Team: other']);
+      assert.match(wrong.stdout, /^HTTP\/2 403/);
+      const ok = await get('guarded.l7.test', ['-H', 'X-Team: edge']);
+      assert.equal(ok.xff, '127.0.0.1');
+      await edge.expectMetric(
+        'gatehouse_edge_policy_blocks_total',
+        { route: 'guarded', policy: 'no-bots' },
+        1,
+      );
+      await edge.expectMetric(
+        'gatehouse_edge_policy_blocks_total',
+        { route: 'guarded', policy: 'need-team' },
+        2,
+      );
+      const events = await edge.events('edge.request.blocked', (e) => e.length >= 3);
+      assert.equal(events.length, 3);
+      assert.ok(events.every((e) => e.decision === 'deny' && e.clientIp === '127.0.0.1'));
+    });
+
+    void it('streams server-sent events as they are produced', async () => {
+      const r = await curl('http1.l7.test', edge.port(), pki.caFile, ['-N', '--max-time', '1'], '/events');
+      const ticks = r.stdout.match(/data: tick \d+/g) ?? [];
+      assert.ok(ticks.length >= 5, `got ${ticks.length} events`);
+    });
+
+    void it('relays a WebSocket upgrade', async () => {
+      const ws = new WebSocket(`wss://http1.l7.test:${edge.port()}/ws`, {
+        dispatcher: new Agent({
+          connect: { ca: pki.ca, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) },
+        }),
+      });
+      const reply = await new Promise<string>((resolve, reject) => {
+        ws.addEventListener('open', () => ws.send('hello through the edge'));
+        ws.addEventListener('message', (e) => resolve(String(e.data)));
+        ws.addEventListener('error', () => reject(new Error('websocket error')));
+      });
+      ws.close();
+      assert.equal(reply, 'hello through the edge');
+    });
+
+    void it('gRPC through the edge: unary, three streaming kinds, trailers, large messages and deadlines', async () => {
+      const client = grpcClient(edge.port(), 'grpc.l7.test', pki.ca);
+      const unary = client.unary as Fn;
+      const trailers: string[] = [];
+      const echoed = await new Promise<Buffer>((resolve, reject) => {
+        const call = unary.call(client, Buffer.from('ping'), (e: Error | null, v: Buffer) =>
+          e ? reject(e) : resolve(v),
+        );
+        call.on('status', (s: grpc.StatusObject) =>
+          trailers.push(String(s.metadata.get('x-edge-trailer')[0])),
+        );
+      });
+      assert.equal(echoed.toString(), 'ping');
+      const big = randomBytes(8 * 1024 * 1024);
+      const bigEcho = await new Promise<Buffer>((resolve, reject) =>
+        unary.call(client, big, (e: Error | null, v: Buffer) => (e ? reject(e) : resolve(v))),
+      );
+      assert.ok(bigEcho.equals(big));
+      const failed = await new Promise<grpc.ServiceError>((resolve) =>
+        unary.call(client, Buffer.from('fail'), (e: grpc.ServiceError) => resolve(e)),
+      );
+      assert.equal(failed.code, grpc.status.FAILED_PRECONDITION);
+      assert.equal(failed.details, 'asked to fail');
+
+      const stream = (client.serverStream as Fn).call(client, Buffer.from('50'));
+      const items: string[] = [];
+      for await (const item of stream as AsyncIterable<Buffer>) items.push(item.toString());
+      assert.equal(items.length, 50);
+      assert.equal(items[49], 'item-49');
+
+      const counted = await new Promise<string>((resolve, reject) => {
+        const call = (client.clientStream as Fn).call(client, (e: Error | null, v: Buffer) =>
+          e ? reject(e) : resolve(v.toString()),
+        );
+        for (let i = 0; i < 20; i++) call.write(Buffer.alloc(1000));
+        call.end();
+      });
+      assert.equal(counted, '20:20000');
+
+      const bidi = (client.bidi as Fn).call(client) as unknown as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const replies: string[] = [];
+      bidi.on('status', (s: grpc.StatusObject) => trailers.push(String(s.metadata.get('x-edge-trailer')[0])));
+      const done = new Promise<void>((resolve) => bidi.on('end', () => resolve()));
+      bidi.on('data', (b: Buffer) => {
+        replies.push(b.toString());
+        if (replies.length < 5) bidi.write(Buffer.from(String(replies.length)));
+        else bidi.end();
+      });
+      bidi.write(Buffer.from('0'));
+      await done;
+      assert.deepEqual(replies, ['echo:0', 'echo:1', 'echo:2', 'echo:3', 'echo:4']);
+
+      const started = performance.now();
+      const deadline = await new Promise<grpc.ServiceError>((resolve) =>
+        unary.call(
+          client,
+          Buffer.from('slow'),
+          new grpc.Metadata(),
+          { deadline: Date.now() + 200 },
+          (e: grpc.ServiceError) => resolve(e),
+        ),
+      );
+      assert.equal(deadline.code, grpc.status.DEADLINE_EXCEEDED);
+      assert.ok(performance.now() - started < 1500);
+      // The cancellation reaches the backend asynchronously; poll a bounded number of times.
+      for (let i = 0; i < 100 && grpcBackend.cancelled.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(grpcBackend.cancelled, ['unary'], 'deadline propagated to the backend');
+      client.close();
+      assert.deepEqual(trailers.slice(0, 2), ['present', 'present']);
+    });
+
+    void it('reloads a changed certificate without a restart and keeps serving', async () => {
+      const servedSerial = () =>
+        new Promise<string>((resolve, reject) => {
+          const s = tlsConnect(
+            { host: '127.0.0.1', port: edge.port(), servername: 'h2c.l7.test', ca: pki.ca },
+            () => {
+              resolve(s.getPeerCertificate().serialNumber);
+              s.destroy();
+            },
+          );
+          s.on('error', reject);
+        });
+      const first = await servedSerial();
+      const next = await pki.issue('l7-next', ['*.l7.test']);
+      await copyFile(next.keyFile, `${leaf.keyFile}.new`);
+      await copyFile(next.certFile, `${leaf.certFile}.new`);
+      const { rename } = await import('node:fs/promises');
+      await rename(`${leaf.keyFile}.new`, leaf.keyFile);
+      await rename(`${leaf.certFile}.new`, leaf.certFile);
+      let now = first;
+      for (let i = 0; i < 100 && now === first; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        now = await servedSerial();
+      }
+      assert.notEqual(now, first);
+      assert.equal((await get('h2c.l7.test')).xff, '127.0.0.1');
+    });
+
+    void it('releases every terminated connection once clients close', async () => {
+      const listener = edge.service.listener('main');
+      for (let i = 0; i < 50 && (listener?.active ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(listener?.active, 0);
+      await edge.expectMetric('gatehouse_edge_connections_active', { listener: 'main' }, 0);
+    });
   });
-});
+}

@@ -14,6 +14,7 @@ import { type EdgeRoute, splitHostPort } from '../model.ts';
 import { encodeProxyV2 } from '../proxy-protocol.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { ConnectionInfo } from '../runtime.ts';
+import { RelayPool } from './h2/relay.ts';
 
 /** How to reach one backend for one client connection. */
 export interface BackendTarget {
@@ -85,6 +86,8 @@ export class BackendPool {
   readonly #byConnection = new Map<number, string[]>();
   readonly #slotKeys = new WeakMap<EdgeRoute, readonly string[]>();
   #next = 0;
+  /** Backend connections of the HTTP/2 frame relay (ADR 0150). */
+  readonly relay = new RelayPool((target) => dialBackend(target, ['h2']));
 
   /** A live HTTP/2 session to an h2c or h2 backend. */
   session(target: BackendTarget): ClientHttp2Session {
@@ -160,6 +163,7 @@ export class BackendPool {
   }
 
   close(): void {
+    this.relay.close();
     for (const key of [...this.#sessions.keys(), ...this.#agents.keys()]) this.#drop(key);
   }
 }

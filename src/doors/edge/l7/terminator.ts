@@ -23,6 +23,7 @@ import type { CertificateMaterial } from '../cert-store.ts';
 import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from '../runtime.ts';
 import { type BackendPool, WINDOW_BYTES } from './backends.ts';
 import { createDeadlineQueue } from './deadlines.ts';
+import { ClientConnection, type RelayContext, relayable } from './h2/relay.ts';
 import { proxyH2Stream } from './h2-stream.ts';
 import { type ProxyContext, proxyRequest } from './http-proxy.ts';
 import { proxyUpgrade } from './upgrade.ts';
@@ -75,6 +76,7 @@ function routeRequests(
   connections: ReadonlyMap<string, ConnectionInfo>,
   ctx: ProxyContext,
   settings: ListenerSettings,
+  relay: ((socket: Socket, info: ConnectionInfo) => boolean) | undefined,
 ): HttpServer {
   // HTTP/1.1 (and no-ALPN) connections go to a plain HTTP server; HTTP/2 streams are proxied raw.
   const http1 = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
@@ -106,8 +108,13 @@ function routeRequests(
   const h2Listeners = server.listeners('secureConnection') as ((socket: Socket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (tlsSocket: Socket & { alpnProtocol?: string | false }) => {
-    if (tlsSocket.alpnProtocol === 'h2') for (const listener of h2Listeners) listener.call(server, tlsSocket);
-    else http1.emit('connection', tlsSocket);
+    if (tlsSocket.alpnProtocol !== 'h2') {
+      http1.emit('connection', tlsSocket);
+      return;
+    }
+    const info = relay === undefined ? undefined : connections.get(keyOf(tlsSocket));
+    if (info !== undefined && relay?.(tlsSocket, info) === true) return;
+    for (const listener of h2Listeners) listener.call(server, tlsSocket);
   });
   return http1;
 }
@@ -141,7 +148,28 @@ export function createL7Terminator(
     connectTimeoutMs: settings.connectTimeoutMs,
     deadlines: createDeadlineQueue(settings.responseTimeoutMs),
   };
-  const http1 = routeRequests(server, connections, ctx, settings);
+  // HTTP/2 clients of h2c and h2 routes: the frame relay (ADR 0150) when the listener enables it.
+  const relayed = new Set<ClientConnection>();
+  const relayCtx: RelayContext = {
+    runtime,
+    deadlines: ctx.deadlines,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    pool: pool.relay,
+  };
+  const relay = settings.http2Relay
+    ? (tlsSocket: Socket, info: ConnectionInfo): boolean => {
+        const route = runtime.table().byId(info.routeId)?.route;
+        if (route === undefined || !relayable(route)) return false;
+        const connection = new ClientConnection(tlsSocket, info, relayCtx, (c) => relayed.delete(c));
+        relayed.add(connection);
+        tlsSocket.setTimeout(settings.idleTimeoutMs, () => {
+          connection.goaway();
+          connection.close();
+        });
+        return true;
+      }
+    : undefined;
+  const http1 = routeRequests(server, connections, ctx, settings, relay);
   const sessions = new Set<ServerHttp2Session>();
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
@@ -182,6 +210,7 @@ export function createL7Terminator(
       server.close();
       // GOAWAY lets in-flight streams finish and tells clients to open no new ones.
       for (const session of sessions) session.close();
+      for (const connection of relayed) connection.drain();
       http1.close();
       http1.closeIdleConnections();
     },

@@ -1,0 +1,778 @@
+/**
+ * The HTTP/2 frame relay (ADR 0150): a terminated client connection that speaks h2, relayed
+ * frame by frame to a small pool of HTTP/2 backend connections (h2c, or h2 over TLS). Each
+ * client stream maps to one backend stream; headers are decoded, checked and re-encoded (route
+ * policies, forwarding headers from the real client address), DATA is passed on under both
+ * sides' flow control, trailers and resets are carried across. Replaces node:http2 (its per-stream objects cost 4–5 times HAProxy's
+ * CPU per request) for the one case it covers; everything else keeps the node:http2 path.
+ * (Over 400 lines: the two roles share the stream object and its state machine.)
+ */
+import type { Duplex } from 'node:stream';
+import type { EdgeRoute } from '../../model.ts';
+import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
+import type { EdgeMetrics } from '../../metrics.ts';
+import type { Deadline, DeadlineQueue } from '../deadlines.ts';
+import { enforcePolicies } from '../policies.ts';
+import { createHalf, H2Endpoint, type LocalSettings, type StreamHalf } from './endpoint.ts';
+import {
+  backendRequest,
+  clientResponse,
+  parseRequest,
+  policyView,
+  type RequestHead,
+  responseStatus,
+  validTrailers,
+} from './fields.ts';
+import { ConnectionError, ERROR, MAX_WINDOW, StreamError } from './frames.ts';
+import type { FieldList } from './hpack.ts';
+
+/** How to reach a backend (the shape of backends.ts's BackendTarget, which imports this file). */
+export interface BackendTarget {
+  readonly route: EdgeRoute;
+  readonly info: ConnectionInfo;
+  readonly connectTimeoutMs: number;
+  readonly dialTimer?: EdgeMetrics['dialSeconds'];
+}
+
+/** What the relay of one listener needs. */
+export interface RelayContext {
+  readonly runtime: EdgeRuntime;
+  readonly deadlines: DeadlineQueue;
+  readonly connectTimeoutMs: number;
+  readonly pool: RelayPool;
+}
+
+/**
+ * Client connections: 128 streams, 1 MiB per stream (large gRPC messages do not wait for a
+ * WINDOW_UPDATE every 64 KiB), a 4 MiB connection window given back only as data is passed on
+ * (what one client can make the relay buffer), a 64 KiB header list.
+ */
+export const RELAY_SETTINGS: LocalSettings = {
+  maxConcurrentStreams: 128,
+  streamWindow: 1024 * 1024,
+  connectionWindow: 4 * 1024 * 1024,
+  eagerConnectionWindow: false,
+  maxHeaderListSize: 64 * 1024,
+};
+
+/**
+ * Backend connections, shared by all clients: the connection window is topped up as data
+ * arrives, so a client that stops reading holds up only its own streams. Their windows are
+ * 256 KiB: what a client that does not read can make the relay hold is 128 streams × 256 KiB
+ * (32 MiB), and a backend on the same network still fills one window in well under a millisecond.
+ */
+const BACKEND_SETTINGS: LocalSettings = {
+  ...RELAY_SETTINGS,
+  streamWindow: 256 * 1024,
+  eagerConnectionWindow: true,
+};
+
+/**
+ * Stream resets a client may cause (its RST_STREAM, or ours for its stream errors): a burst, then
+ * a rate per second. Rapid reset (CVE-2023-44487) opens and cancels streams faster than any
+ * limit on open streams sees; past the budget the connection ends with ENHANCE_YOUR_CALM.
+ */
+const RESET_BURST = 1000;
+const RESETS_PER_SECOND = 500;
+
+const MINIMAL: Readonly<Record<number, string>> = {
+  403: 'Forbidden\n',
+  431: 'Request header fields too large\n',
+  501: 'Not implemented\n',
+  502: 'Bad gateway\n',
+};
+
+/** True when the relay serves this route's HTTP/2 clients (h2c or h2 backend, no PROXY header). */
+export function relayable(route: EdgeRoute): boolean {
+  return (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') && !route.backendProxyProtocol;
+}
+
+/** One relayed request: a client stream and, once dispatched, its backend stream. */
+class RelayStream {
+  readonly conn: ClientConnection;
+  readonly client: StreamHalf;
+  /** Its id stays 0 until the backend connection has a stream slot for it. */
+  readonly backend: StreamHalf;
+  backendConn: BackendConnection | undefined;
+  target: BackendTarget | undefined;
+  route: EdgeRoute | undefined;
+  wantsTrailers = false;
+  /** Response HEADERS went to the client (from the backend or a local answer). */
+  responded = false;
+  /** The backend answered with a final status. */
+  gotResponse = false;
+  /** The backend side is finished or was never used: nothing more comes from it. */
+  backendDone = false;
+  deadline: Deadline | undefined;
+  /** The backend request as first sent, kept to send it again after REFUSED_STREAM. */
+  request: { readonly fields: FieldList; readonly end: boolean } | undefined;
+  /** Body bytes went to the backend: the request can no longer be sent again. */
+  bodySent = false;
+  retries = 0;
+
+  constructor(conn: ClientConnection, id: number) {
+    this.conn = conn;
+    this.client = createHalf(id, conn.peerInitialWindow, RELAY_SETTINGS.streamWindow);
+    this.backend = createHalf(0, 0, BACKEND_SETTINGS.streamWindow);
+  }
+}
+
+/** The client's side: the terminated TLS connection, server role. */
+export class ClientConnection extends H2Endpoint {
+  readonly #ctx: RelayContext;
+  readonly info: ConnectionInfo;
+  readonly #streams = new Map<number, RelayStream>();
+  #lastStreamId = 0;
+  #peerGoaway = false;
+  readonly #onGone: (c: ClientConnection) => void;
+  #resetTokens = RESET_BURST;
+  #resetAt = performance.now();
+  #target: BackendTarget | undefined;
+
+  constructor(
+    socket: Duplex,
+    info: ConnectionInfo,
+    ctx: RelayContext,
+    onGone: (c: ClientConnection) => void,
+  ) {
+    super(socket, RELAY_SETTINGS, 'server');
+    this.info = info;
+    this.#ctx = ctx;
+    this.#onGone = onGone;
+  }
+
+  /** Open streams (tests, drain). */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /** Drain: GOAWAY now, close when the last stream is done. */
+  drain(): void {
+    this.goaway();
+    if (this.#streams.size === 0) this.close();
+  }
+
+  protected lastPeerStream(): number {
+    return this.#lastStreamId;
+  }
+
+  protected checkKnown(streamId: number): void {
+    if (streamId > this.#lastStreamId) {
+      throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'Frame on an idle stream');
+    }
+  }
+
+  protected onHeaders(id: number, fields: FieldList, tooLarge: boolean, endStream: boolean): void {
+    const existing = this.#streams.get(id);
+    if (existing !== undefined) return this.#trailers(existing, fields, endStream);
+    // §5.1.1: client streams are odd and increase; an old id names a closed stream (ignored).
+    if (id % 2 === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'Even stream id from a client');
+    if (id <= this.#lastStreamId) return;
+    this.#lastStreamId = id;
+    if (this.goingAway) throw new StreamError(id, ERROR.REFUSED_STREAM, 'Going away');
+    if (this.#streams.size >= RELAY_SETTINGS.maxConcurrentStreams) {
+      throw new StreamError(id, ERROR.REFUSED_STREAM, 'Too many streams');
+    }
+    const head = tooLarge ? undefined : parseRequest(fields);
+    if (typeof head === 'string') throw new StreamError(id, ERROR.PROTOCOL_ERROR, head);
+    const s = new RelayStream(this, id);
+    this.#streams.set(id, s);
+    if (endStream) s.client.remoteClosed = true;
+    if (head === undefined) return this.answer(s, 431);
+    this.#request(s, fields, head);
+  }
+
+  #request(s: RelayStream, fields: FieldList, head: RequestHead): void {
+    const { runtime } = this.#ctx;
+    const info = this.info;
+    const compiled = runtime.table().byId(info.routeId);
+    if (compiled === undefined) return this.answer(s, 502);
+    const route = compiled.route;
+    if (!relayable(route)) {
+      // The route changed under an open connection: a new connection takes the other path.
+      this.goaway();
+      return this.answer(s, 502);
+    }
+    if (head.method === 'CONNECT') return this.answer(s, 501);
+    const path = head.path ?? '/';
+    if (
+      compiled.policies.length > 0 &&
+      enforcePolicies(runtime, info, compiled.policies, policyView(fields, head.regular), {
+        path: path.slice(0, 256),
+      }) !== undefined
+    ) {
+      return this.answer(s, 403);
+    }
+    const authority = head.authority ?? info.serverName ?? '';
+    s.route = route;
+    s.wantsTrailers = head.wantsTrailers;
+    // One target per connection and route (the route object changes only on a reload).
+    if (this.#target?.route !== route) {
+      this.#target = {
+        route,
+        info,
+        connectTimeoutMs: this.#ctx.connectTimeoutMs,
+        dialTimer: runtime.metrics.dialSeconds,
+      };
+    }
+    s.target = this.#target;
+    let backend: BackendConnection;
+    try {
+      backend = this.#ctx.pool.connection(s.target);
+    } catch (error) {
+      return this.fail(s, error instanceof Error ? error.message : 'dial');
+    }
+    const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
+    backend.open(
+      s,
+      backendRequest(fields, head, authority, info.client.address, scheme),
+      s.client.remoteClosed,
+    );
+    if (s.client.remoteClosed) this.#armDeadline(s);
+  }
+
+  #trailers(s: RelayStream, fields: FieldList, endStream: boolean): void {
+    if (s.client.remoteClosed)
+      throw new StreamError(s.client.id, ERROR.STREAM_CLOSED, 'HEADERS after END_STREAM');
+    if (!endStream || !validTrailers(fields)) {
+      throw new StreamError(s.client.id, ERROR.PROTOCOL_ERROR, 'Malformed trailers');
+    }
+    s.client.remoteClosed = true;
+    if (!s.backendDone) {
+      const trailers = clientResponse(fields, undefined) ?? [];
+      s.backend.pendingEnd = trailers.length > 0 ? trailers : true;
+      s.backendConn?.send(s);
+      this.#armDeadline(s);
+    }
+    this.settle(s);
+  }
+
+  protected onData(id: number, data: Buffer, endStream: boolean, flowLength: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      if (id > this.#lastStreamId) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'DATA on an idle stream');
+      this.creditConnection(flowLength);
+      return;
+    }
+    const half = s.client;
+    half.held += flowLength;
+    if (half.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
+    if (flowLength > half.recvWindow)
+      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
+    half.recvWindow -= flowLength;
+    if (endStream) half.remoteClosed = true;
+    if (s.backendDone || s.backendConn === undefined) {
+      // Nobody takes this body any more (answered locally, or the backend finished): drop it.
+      this.credit(half, flowLength);
+    } else {
+      this.credit(half, flowLength - data.length);
+      if (data.length > 0) s.backend.queue.push(data);
+      if (endStream) s.backend.pendingEnd = true;
+      s.backendConn.send(s);
+      if (endStream) this.#armDeadline(s);
+    }
+    this.settle(s);
+  }
+
+  protected onReset(id: number, _code: number): void {
+    const now = performance.now();
+    this.#resetTokens = Math.min(
+      RESET_BURST,
+      this.#resetTokens + ((now - this.#resetAt) / 1000) * RESETS_PER_SECOND,
+    );
+    this.#resetAt = now;
+    if (--this.#resetTokens < 0) throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many stream resets');
+    const s = this.#streams.get(id);
+    if (s === undefined) return;
+    s.client.localClosed = true;
+    s.client.remoteClosed = true;
+    s.client.queue.length = 0;
+    // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
+    s.backendConn?.cancel(s, ERROR.CANCEL);
+    this.settle(s);
+  }
+
+  protected onStreamWindow(id: number, increment: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      if (id > this.#lastStreamId)
+        throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+      return;
+    }
+    if (s.client.sendWindow + increment > MAX_WINDOW) {
+      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+    }
+    s.client.sendWindow += increment;
+    this.send(s);
+  }
+
+  protected resume(half: StreamHalf): void {
+    const s = this.#streams.get(half.id);
+    if (s !== undefined) this.send(s);
+  }
+
+  protected onInitialWindow(delta: number): void {
+    for (const s of this.#streams.values()) {
+      if (s.client.sendWindow + delta > MAX_WINDOW) {
+        throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+      }
+      s.client.sendWindow += delta;
+    }
+    if (delta > 0) for (const s of this.#streams.values()) this.send(s);
+  }
+
+  protected onGoaway(): void {
+    this.#peerGoaway = true;
+    if (this.#streams.size === 0) this.close();
+  }
+
+  protected onTerminate(): void {
+    for (const s of this.#streams.values()) {
+      this.#disarm(s);
+      s.client.localClosed = true;
+      s.client.remoteClosed = true;
+      s.backendConn?.cancel(s, ERROR.CANCEL);
+    }
+    this.#streams.clear();
+    this.#onGone(this);
+  }
+
+  /** Sends what the client half can take now and gives the backend that much window back. */
+  send(s: RelayStream): void {
+    if (this.closed) return;
+    const sent = this.flushHalf(s.client);
+    if (sent > 0 && s.backendConn !== undefined) s.backendConn.credit(s.backend, sent);
+    this.settle(s);
+  }
+
+  /** Forgets a stream both sides are done with; a response sent before the request ended resets the rest. */
+  settle(s: RelayStream): void {
+    const half = s.client;
+    if (half.localClosed && !half.remoteClosed && s.backendDone) {
+      // §8.1: a complete response before the request ended; the client may stop sending.
+      this.writeRst(half.id, ERROR.NO_ERROR);
+      half.remoteClosed = true;
+    }
+    if (!half.localClosed || !half.remoteClosed) return;
+    if (this.#streams.get(half.id) !== s) return;
+    this.#streams.delete(half.id);
+    this.release(half);
+    this.#disarm(s);
+    if (!s.backendDone) s.backendConn?.cancel(s, ERROR.CANCEL);
+    if ((this.goingAway || this.#peerGoaway) && this.#streams.size === 0) this.close();
+  }
+
+  /** The backend's final response headers. */
+  respond(s: RelayStream, status: number, fields: FieldList, endStream: boolean): void {
+    this.#disarm(s);
+    this.#ctx.runtime.metrics.httpResponses.inc({ route: this.info.routeId, status });
+    if (s.client.localClosed || this.closed) return;
+    s.responded = true;
+    this.writeHeaders(s.client.id, fields, endStream);
+    if (endStream) s.client.localClosed = true;
+    this.settle(s);
+  }
+
+  /** A local answer with a minimal body (403, 431, 501, 502); a reset once a response began. */
+  answer(s: RelayStream, status: number): void {
+    this.#ctx.runtime.metrics.httpResponses.inc({ route: this.info.routeId, status });
+    this.#disarm(s);
+    if (!s.backendDone) s.backendConn?.cancel(s, ERROR.CANCEL);
+    s.backendDone = true;
+    const half = s.client;
+    if (half.localClosed || this.closed) return;
+    if (s.responded) {
+      this.writeRst(half.id, ERROR.INTERNAL_ERROR);
+      half.localClosed = true;
+      half.remoteClosed = true;
+      half.queue.length = 0;
+      this.settle(s);
+      return;
+    }
+    s.responded = true;
+    const body = Buffer.from(MINIMAL[status] ?? '', 'latin1');
+    this.writeHeaders(
+      half.id,
+      [
+        ':status',
+        String(status),
+        'content-type',
+        'text/plain; charset=utf-8',
+        'content-length',
+        String(body.length),
+      ],
+      false,
+    );
+    half.queue.push(body);
+    half.pendingEnd = true;
+    this.send(s);
+  }
+
+  /** The backend could not serve the request: audited, answered 502. */
+  fail(s: RelayStream, reason: string): void {
+    if (s.route !== undefined) this.#ctx.runtime.backendFailed(s.route, reason, this.info.client.address);
+    this.answer(s, 502);
+  }
+
+  #armDeadline(s: RelayStream): void {
+    if (s.deadline !== undefined || s.gotResponse || s.backendDone) return;
+    s.deadline = this.#ctx.deadlines.arm(() => {
+      s.deadline = undefined;
+      s.backendConn?.cancel(s, ERROR.CANCEL);
+      this.fail(s, 'response-timeout');
+    });
+  }
+
+  #disarm(s: RelayStream): void {
+    this.#ctx.deadlines.disarm(s.deadline);
+    s.deadline = undefined;
+  }
+}
+
+/** One HTTP/2 connection to a backend, client role, shared by the streams of many clients. */
+export class BackendConnection extends H2Endpoint {
+  readonly #streams = new Map<number, RelayStream>();
+  readonly #waiting: { s: RelayStream; fields: FieldList; end: boolean }[] = [];
+  #nextId = 1;
+  #settled = false;
+  #peerGoaway = false;
+  readonly #redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void;
+  readonly #onGone: (c: BackendConnection) => void;
+
+  constructor(
+    socket: Duplex,
+    redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void,
+    onGone: (c: BackendConnection) => void,
+  ) {
+    super(socket, BACKEND_SETTINGS, 'client');
+    this.#redispatch = redispatch;
+    this.#onGone = onGone;
+  }
+
+  /** Takes new streams: not closed, not told to go away, stream ids left. */
+  get usable(): boolean {
+    return !this.closed && !this.goingAway && !this.#peerGoaway && this.#nextId < 0x7fff0000;
+  }
+
+  /**
+   * Streams wait for the backend's SETTINGS: its stream limit may be below anything assumed, and
+   * a stream over it comes back REFUSED_STREAM. That costs a new connection one round trip.
+   */
+  #limit(): number {
+    return this.#settled ? this.peerMaxStreams : 0;
+  }
+
+  /** Starts the backend stream of `s`, or queues it until the backend has a free stream slot. */
+  open(s: RelayStream, fields: FieldList, end: boolean): void {
+    s.backendConn = this;
+    if (this.#streams.size < this.#limit() && this.usable) this.#start(s, fields, end);
+    else this.#waiting.push({ s, fields, end });
+  }
+
+  #start(s: RelayStream, fields: FieldList, end: boolean): void {
+    s.request = { fields, end };
+    const id = this.#nextId;
+    this.#nextId += 2;
+    const half = s.backend;
+    half.id = id;
+    half.sendWindow = this.peerInitialWindow;
+    this.#streams.set(id, s);
+    this.writeHeaders(id, fields, end);
+    if (end) {
+      half.localClosed = true;
+      half.pendingEnd = false;
+    }
+    this.send(s);
+  }
+
+  #openWaiting(): void {
+    while (this.#waiting.length > 0 && this.#streams.size < this.#limit() && this.usable) {
+      const next = this.#waiting.shift();
+      if (next !== undefined && !next.s.backendDone) this.#start(next.s, next.fields, next.end);
+    }
+  }
+
+  /** Sends what the backend half can take now and gives the client that much window back. */
+  send(s: RelayStream): void {
+    if (s.backend.id === 0 || this.closed) return;
+    const sent = this.flushHalf(s.backend);
+    if (sent > 0) {
+      s.bodySent = true;
+      s.conn.credit(s.client, sent);
+    }
+    this.#settle(s);
+  }
+
+  /** Resets the backend stream of `s` (client gone, deadline) or drops it from the queue. */
+  cancel(s: RelayStream, code: number): void {
+    if (s.backendDone) return;
+    s.backendDone = true;
+    const half = s.backend;
+    if (half.id === 0) {
+      const at = this.#waiting.findIndex((w) => w.s === s);
+      if (at >= 0) this.#waiting.splice(at, 1);
+      return;
+    }
+    if (!half.localClosed || !half.remoteClosed) this.writeRst(half.id, code);
+    half.localClosed = true;
+    half.remoteClosed = true;
+    half.queue.length = 0;
+    this.#forget(s);
+  }
+
+  #forget(s: RelayStream): void {
+    if (this.#streams.get(s.backend.id) !== s) return;
+    this.#streams.delete(s.backend.id);
+    this.blocked.delete(s.backend);
+    this.#openWaiting();
+    if (this.#peerGoaway && this.#streams.size === 0) this.close();
+  }
+
+  #settle(s: RelayStream): void {
+    if (!s.backend.localClosed || !s.backend.remoteClosed) return;
+    s.backendDone = true;
+    this.#forget(s);
+    s.conn.settle(s);
+  }
+
+  #stream(id: number): RelayStream | undefined {
+    const s = this.#streams.get(id);
+    if (s === undefined && (id % 2 === 0 || id >= this.#nextId)) {
+      throw new ConnectionError(ERROR.PROTOCOL_ERROR, `Frame on stream ${id} the relay never opened`);
+    }
+    return s;
+  }
+
+  protected lastPeerStream(): number {
+    return 0;
+  }
+
+  protected checkKnown(streamId: number): void {
+    this.#stream(streamId);
+  }
+
+  protected onHeaders(id: number, fields: FieldList, tooLarge: boolean, endStream: boolean): void {
+    const s = this.#stream(id);
+    if (s === undefined) return;
+    if (s.backend.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'HEADERS after END_STREAM');
+    if (!s.gotResponse) {
+      const status = tooLarge ? undefined : responseStatus(fields);
+      const out = status === undefined ? undefined : clientResponse(fields, status);
+      if (status === undefined || out === undefined || (status < 200 && endStream)) {
+        this.#malformed(s, 'malformed response headers');
+        return;
+      }
+      // 1xx answers are not passed on (the node:http2 path does not either).
+      if (status < 200) return;
+      s.gotResponse = true;
+      if (endStream) s.backend.remoteClosed = true;
+      s.conn.respond(s, status, out, endStream);
+      this.#settle(s);
+      return;
+    }
+    if (!endStream) {
+      this.#malformed(s, 'trailers without END_STREAM');
+      return;
+    }
+    s.backend.remoteClosed = true;
+    const trailers = tooLarge ? undefined : clientResponse(fields, undefined);
+    // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
+    // last DATA frame, so their next request is not held up.
+    s.client.pendingEnd = s.wantsTrailers && trailers !== undefined && trailers.length > 0 ? trailers : true;
+    s.conn.send(s);
+    this.#settle(s);
+  }
+
+  /** A stream error of the backend's making: reset it there, 502 (or reset) to the client. */
+  #malformed(s: RelayStream, reason: string): void {
+    this.cancel(s, ERROR.PROTOCOL_ERROR);
+    s.conn.fail(s, reason);
+  }
+
+  protected onData(id: number, data: Buffer, endStream: boolean, flowLength: number): void {
+    const s = this.#stream(id);
+    if (s === undefined) return;
+    const half = s.backend;
+    if (half.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
+    if (!s.gotResponse) throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'DATA before response headers');
+    if (flowLength > half.recvWindow)
+      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
+    half.recvWindow -= flowLength;
+    if (endStream) half.remoteClosed = true;
+    if (s.client.localClosed) {
+      this.credit(half, flowLength);
+    } else {
+      this.credit(half, flowLength - data.length);
+      if (data.length > 0) s.client.queue.push(data);
+      if (endStream) s.client.pendingEnd = true;
+      s.conn.send(s);
+    }
+    this.#settle(s);
+  }
+
+  protected onReset(id: number, code: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) return;
+    const half = s.backend;
+    half.localClosed = true;
+    half.remoteClosed = true;
+    half.queue.length = 0;
+    s.backendDone = true;
+    if (
+      code === ERROR.REFUSED_STREAM &&
+      !s.gotResponse &&
+      !s.bodySent &&
+      s.request !== undefined &&
+      s.retries < 3
+    ) {
+      // §8.7: a refused stream was not processed; it goes again once a stream slot is free.
+      s.retries++;
+      s.backendDone = false;
+      if (half.localClosed && !s.request.end) half.pendingEnd = true;
+      s.backend.localClosed = false;
+      s.backend.remoteClosed = false;
+      s.backend.id = 0;
+      this.#waiting.unshift({ s, fields: s.request.fields, end: s.request.end });
+      this.#streams.delete(id);
+      this.blocked.delete(s.backend);
+      return;
+    }
+    this.#forget(s);
+    if (!s.gotResponse) {
+      s.conn.fail(s, 'stream-closed');
+      return;
+    }
+    const client = s.client;
+    const complete = client.localClosed || client.pendingEnd !== false;
+    if (!complete) {
+      // A reset after the response began (a cancelled gRPC call) is passed on as a reset.
+      s.conn.writeRst(client.id, code === ERROR.NO_ERROR ? ERROR.INTERNAL_ERROR : code);
+      client.localClosed = true;
+      client.remoteClosed = true;
+      client.queue.length = 0;
+    }
+    s.conn.settle(s);
+  }
+
+  protected onStreamWindow(id: number, increment: number): void {
+    const s = this.#stream(id);
+    if (s === undefined) return;
+    if (s.backend.sendWindow + increment > MAX_WINDOW) {
+      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+    }
+    s.backend.sendWindow += increment;
+    this.send(s);
+  }
+
+  protected resume(half: StreamHalf): void {
+    const s = this.#streams.get(half.id);
+    if (s !== undefined) this.send(s);
+  }
+
+  protected onInitialWindow(delta: number): void {
+    for (const s of this.#streams.values()) {
+      if (s.backend.sendWindow + delta > MAX_WINDOW) {
+        throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+      }
+      s.backend.sendWindow += delta;
+    }
+    if (delta > 0) for (const s of this.#streams.values()) this.send(s);
+  }
+
+  /** The backend's first SETTINGS fix its stream limit; open what waited for it. */
+  protected override onSettings(): void {
+    this.#settled = true;
+    this.#openWaiting();
+  }
+
+  protected onGoaway(lastStreamId: number): void {
+    this.#peerGoaway = true;
+    this.#onGone(this);
+    // Streams above `lastStreamId` were not processed (§6.8) and go elsewhere, as do queued ones.
+    for (const [id, s] of this.#streams) {
+      if (id > lastStreamId && !s.gotResponse) {
+        this.#streams.delete(id);
+        s.backendDone = true;
+        s.conn.fail(s, 'backend-goaway');
+      }
+    }
+    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
+    if (this.#streams.size === 0) this.close();
+  }
+
+  protected onTerminate(reason: string): void {
+    this.#onGone(this);
+    const streams = [...this.#streams.values(), ...this.#waiting.map((w) => w.s)];
+    this.#streams.clear();
+    this.#waiting.length = 0;
+    for (const s of streams) {
+      if (s.backendDone) continue;
+      s.backendDone = true;
+      if (!s.gotResponse) s.conn.fail(s, reason);
+      else if (!s.client.localClosed && s.client.pendingEnd === false) {
+        s.conn.writeRst(s.client.id, ERROR.INTERNAL_ERROR);
+        s.client.localClosed = true;
+        s.client.remoteClosed = true;
+        s.conn.settle(s);
+      }
+    }
+  }
+}
+
+const SLOTS = 4;
+
+/** Backend connections of the relay: a few per backend, streams spread round-robin. */
+export class RelayPool {
+  readonly #slots = new Map<string, (BackendConnection | undefined)[]>();
+  readonly #keys = new WeakMap<EdgeRoute, string>();
+  readonly #dial: (target: BackendTarget) => Duplex;
+  #next = 0;
+
+  constructor(dial: (target: BackendTarget) => Duplex) {
+    this.#dial = dial;
+  }
+
+  connection(target: BackendTarget): BackendConnection {
+    const r = target.route;
+    // Keys are per backend, not per route object: a reloaded route keeps its connections.
+    let key = this.#keys.get(r);
+    if (key === undefined) {
+      key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
+      this.#keys.set(r, key);
+    }
+    let slots = this.#slots.get(key);
+    if (slots === undefined) {
+      slots = Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined);
+      this.#slots.set(key, slots);
+    }
+    const i = this.#next++ % SLOTS;
+    const existing = slots[i];
+    if (existing?.usable === true) return existing;
+    const list = slots;
+    const created: BackendConnection = new BackendConnection(
+      this.#dial(target),
+      (s, fields, end) => {
+        try {
+          this.connection(target).open(s, fields, end);
+        } catch (error) {
+          s.conn.fail(s, error instanceof Error ? error.message : 'dial');
+        }
+      },
+      (c) => {
+        if (list[i] === c) list[i] = undefined;
+      },
+    );
+    slots[i] = created;
+    return created;
+  }
+
+  close(): void {
+    for (const slots of this.#slots.values()) {
+      for (const c of slots) {
+        c?.goaway();
+        c?.close();
+      }
+    }
+    this.#slots.clear();
+  }
+}
