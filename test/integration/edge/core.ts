@@ -96,6 +96,7 @@ export async function startTestCore(options: { readonly dbFile?: string } = {}):
       shutdown.abort();
       await http.close(AbortSignal.timeout(2000));
       auth.close();
+      await audit.close();
       await db.close();
       await rm(dir, { recursive: true, force: true });
     },

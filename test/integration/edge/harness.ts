@@ -96,6 +96,7 @@ export async function startEdge(raw: Readonly<Record<string, unknown>>): Promise
     },
     async [Symbol.asyncDispose]() {
       await service.stop(AbortSignal.timeout(1000));
+      await audit.close();
       await db.close();
       await rm(dir, { recursive: true, force: true });
     },
