@@ -346,7 +346,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
   let closed = false;
   const spool = `${file}.pending`;
   const sink = batchWriter(options, counters);
-  const write = sink.write;
+  const write = (batch: readonly Pending[]) => sink.write(batch);
   const writer: GroupCommit<Pending> = createGroupCommit<Pending>({
     batchSize,
     capacity: options.queueCapacity ?? 8192,
