@@ -270,6 +270,29 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
       assert.deepEqual(await f.audit.verify(), { ok: true, checked: 1 });
     });
 
+    void it('stores a lone surrogate as U+FFFD, hashes what it stores, and verifies', async () => {
+      await using f = await fixture(open);
+      // Both databases and the JSON file turn an unpaired UTF-16 surrogate into U+FFFD; the
+      // hash must be computed on that form, or verify would call the event changed.
+      await f.audit.record({ actor: 'user:\ud800', action: 'x', resource: 'y', decision: 'info' });
+      await f.audit.record({
+        actor: 'system',
+        action: 'x',
+        resource: 'y',
+        decision: 'info',
+        details: { name: 'a\udc00b', list: ['\ud83d'] },
+      });
+      const events = (await f.audit.query({})).events;
+      assert.deepEqual(
+        events.map((e) => [e.actor, e.details]),
+        [
+          ['system', { name: 'a\ufffdb', list: ['\ufffd'] }],
+          ['user:\ufffd', undefined],
+        ],
+      );
+      assert.deepEqual(await f.audit.verify(), { ok: true, checked: 2 });
+    });
+
     void it('follows its file when it is renamed away or removed (log rotation), within a second', async () => {
       await using f = await fixture(open);
       const one = () => f.audit.record({ actor: 'system', action: 'x', resource: 'y', decision: 'info' });

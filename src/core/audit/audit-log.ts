@@ -62,9 +62,14 @@ function plainCopy(input: AuditInput): AuditInput | undefined {
     if (value === undefined) continue;
     // `__proto__` would set the copy's prototype instead of a member.
     if (typeof value !== 'string' || name === '__proto__') return undefined;
-    copy[name] = value;
+    copy[name] = value.toWellFormed();
   }
   return copy as unknown as AuditInput;
+}
+
+/** A JSON.parse reviver: strings with an unpaired UTF-16 surrogate get U+FFFD in its place. */
+function wellFormed(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? value.toWellFormed() : value;
 }
 
 /** How often the writer checks that the audit file it holds open is still the one at its path. */
@@ -419,7 +424,9 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
       try {
         // A JSON round trip first: what is hashed must be exactly what the database and the
         // file give back (Dates become strings, undefined members disappear, bigint fails here).
-        plain = plainCopy(input) ?? (JSON.parse(JSON.stringify(input)) as AuditInput);
+        // Unpaired surrogates become U+FFFD here, as the databases store them, so the hash is
+        // computed on the stored form and verify agrees.
+        plain = plainCopy(input) ?? (JSON.parse(JSON.stringify(input), wellFormed) as AuditInput);
       } catch (error) {
         return reject(input, 'Audit event not recorded in the database', error);
       }
