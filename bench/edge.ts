@@ -6,7 +6,8 @@
  * Prints one table with ratios and the peak RSS of each proxy. Run: `node bench/edge.ts`.
  * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3),
  * EDGE_BENCH_SCENARIOS (default `bulk,conn,l7,ceiling`; `ceiling` is a bare node:http2 proxy), EDGE_BENCH_CPUS (default `1`), EDGE_BENCH_NODE_FLAGS
- * (default: the flags of `npm start`).
+ * (default: the flags of `npm start`), EDGE_BENCH_HTTP2_RELAY (`1`: the L7 listener uses the
+ * HTTP/2 frame relay of ADR 0150, which the product leaves off by default).
  *
  * Fairness: both proxies are allowed the same cores. EDGE_BENCH_CPUS is a CPU list for `taskset`
  * that both the edge process and HAProxy run under, and HAProxy gets `nbthread` = the number of
@@ -30,6 +31,8 @@ const BULK_MIB = Number(env['EDGE_BENCH_BULK_MIB'] ?? 512);
 const NODE = process.execPath;
 const HERE = import.meta.dirname;
 const SCENARIOS = new Set((env['EDGE_BENCH_SCENARIOS'] ?? 'bulk,conn,l7,ceiling').split(','));
+/** `1` turns the L7 listener's HTTP/2 frame relay on (ADR 0150; off by default in the product). */
+const RELAY = env['EDGE_BENCH_HTTP2_RELAY'] === '1';
 const CPUS = env['EDGE_BENCH_CPUS'] ?? '1';
 
 /** The number of CPUs in a taskset list such as `1`, `0,1` or `0-3`. */
@@ -197,7 +200,7 @@ const edge = await startNode(
     JSON.stringify({
       listeners: [
         { id: 'l4', host: '127.0.0.1', port: 0, idleTimeout: '60s' },
-        { id: 'l7', host: '127.0.0.1', port: 0 },
+        { id: 'l7', host: '127.0.0.1', port: 0, http2Relay: RELAY },
       ],
       routes: [
         { id: 'bulk', listener: 'l4', host: 'bulk.bench.test', backend: `127.0.0.1:${b['bulk']}` },
@@ -320,7 +323,9 @@ try {
     NBTHREAD === undefined
       ? 'not pinned, HAProxy default nbthread'
       : `both pinned to CPU ${CPUS}, HAProxy nbthread ${NBTHREAD}`;
-  const flags = EDGE_FLAGS.length === 0 ? 'no Node flags' : `edge flags ${EDGE_FLAGS.join(' ')}`;
+  const flags = `${EDGE_FLAGS.length === 0 ? 'no Node flags' : `edge flags ${EDGE_FLAGS.join(' ')}`}, L7 ${
+    RELAY ? 'HTTP/2 frame relay' : 'node:http2'
+  }`;
   console.log(
     `\nEdge vs HAProxy ${(await run('haproxy', ['-v'])).stdout.split('\n')[0] ?? ''} (${SECONDS}s per run, median of ${rounds} alternating rounds, ${cores}, ${flags}; load average ${loadStart} at the start, ${loadavg()
       .map((n) => n.toFixed(2))
