@@ -21,11 +21,20 @@ import type { ConnectionInfo } from '../runtime.ts';
 import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
 import type { ProxyContext } from './http-proxy.ts';
-import { auditBackendFailure, enforcePolicies } from './policies.ts';
+import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 
-const MINIMAL: Readonly<Record<number, string>> = { 403: 'Forbidden\n', 502: 'Bad gateway\n' };
+const MINIMAL: Readonly<Record<number, string>> = {
+  403: 'Forbidden\n',
+  421: 'Misdirected request\n',
+  502: 'Bad gateway\n',
+};
 
-function answer(ctx: ProxyContext, info: ConnectionInfo, stream: ServerHttp2Stream, status: 403 | 502): void {
+function answer(
+  ctx: ProxyContext,
+  info: ConnectionInfo,
+  stream: ServerHttp2Stream,
+  status: 403 | 421 | 502,
+): void {
   ctx.runtime.metrics.httpResponses.inc({ route: info.routeId, status });
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
@@ -63,6 +72,10 @@ export function proxyH2Stream(
   if (compiled === undefined) return answer(ctx, info, stream, 502);
   // Pseudo-headers are single strings (RFC 9113 §8.3); the header type is the generic one.
   const path = pseudoHeader(headers, ':path') ?? '/';
+  const requested = pseudoHeader(headers, ':authority') ?? headers.host ?? '';
+  if (misdirected(ctx.runtime, info, requested, { path: path.slice(0, 256) })) {
+    return answer(ctx, info, stream, 421);
+  }
   if (
     compiled.policies.length > 0 &&
     enforcePolicies(ctx.runtime, info, compiled.policies, headers, { path: path.slice(0, 256) }) !== undefined

@@ -18,7 +18,7 @@ import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
 import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
-import { auditBackendFailure, enforcePolicies } from './policies.ts';
+import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 
 export interface ProxyContext {
   readonly runtime: EdgeRuntime;
@@ -38,6 +38,7 @@ function resetResponse(res: ClientResponse): void {
   res.destroy();
 }
 const FORBIDDEN = 'Forbidden\n';
+const MISDIRECTED = 'Misdirected request\n';
 
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
   res.writeHead(status, headers);
@@ -73,6 +74,10 @@ export function proxyRequest(
     return;
   }
   const path = (req.url ?? '').slice(0, 256);
+  if (misdirected(runtime, info, req.headers.host ?? '', { path })) {
+    sendMinimal(res, 421, MISDIRECTED);
+    return;
+  }
   if (enforcePolicies(runtime, info, compiled.policies, req.headers, { path }) !== undefined) {
     sendMinimal(res, 403, FORBIDDEN);
     return;

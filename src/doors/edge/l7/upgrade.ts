@@ -7,9 +7,9 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import { dialBackend } from './backends.ts';
 import { backendRequestHeaders } from './headers.ts';
-import { enforcePolicies } from './policies.ts';
+import { enforcePolicies, misdirected } from './policies.ts';
 
-/** Relays one upgrade request; answers 403/502 itself when it cannot. */
+/** Relays one upgrade request; answers 403/421/502 itself when it cannot. */
 export function proxyUpgrade(
   runtime: EdgeRuntime,
   info: ConnectionInfo,
@@ -22,6 +22,12 @@ export function proxyUpgrade(
   const compiled = runtime.table().byId(info.routeId);
   if (compiled === undefined) {
     client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 12\r\nconnection: close\r\n\r\nBad gateway\n');
+    return;
+  }
+  if (misdirected(runtime, info, req.headers.host ?? '', { upgrade: true })) {
+    client.end(
+      'HTTP/1.1 421 Misdirected Request\r\ncontent-length: 20\r\nconnection: close\r\n\r\nMisdirected request\n',
+    );
     return;
   }
   if (enforcePolicies(runtime, info, compiled.policies, req.headers, { upgrade: true }) !== undefined) {
