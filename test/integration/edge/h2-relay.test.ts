@@ -475,6 +475,18 @@ void describe('edge HTTP/2 frame relay', () => {
       ),
       ERROR.ENHANCE_YOUR_CALM,
     ],
+    [
+      // CVE-2024-27316: empty frames add nothing to the block's payload but cost memory each.
+      'a flood of empty CONTINUATION frames',
+      (r) => (
+        hello(r),
+        r.send(
+          frame(FRAME.HEADERS, 0, 1, Buffer.from([0x82])),
+          ...Array.from({ length: 1000 }, () => frame(FRAME.CONTINUATION, 0, 1)),
+        )
+      ),
+      ERROR.ENHANCE_YOUR_CALM,
+    ],
     ['an even stream id from the client', (r) => (hello(r), r.send(headers(2, GET))), ERROR.PROTOCOL_ERROR],
     [
       'DATA on an idle stream',

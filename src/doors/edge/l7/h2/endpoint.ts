@@ -47,8 +47,18 @@ export interface LocalSettings {
   readonly maxHeaderListSize: number;
 }
 
-/** Compressed header block ceiling (HEADERS + CONTINUATION): CONTINUATION floods end here. */
+/**
+ * Compressed header block ceiling (HEADERS + CONTINUATION), frame headers included: CONTINUATION
+ * floods end here. Empty CONTINUATION frames cost 9 bytes each, so they count too.
+ */
 const MAX_HEADER_BLOCK = 128 * 1024;
+
+/**
+ * CONTINUATION frames one header block may have (CVE-2024-27316): the largest block we take,
+ * 128 KiB, needs 8 at the 16 KiB frame size we announce; 32 leaves room for peers that split
+ * smaller.
+ */
+const MAX_CONTINUATIONS = 32;
 
 /** Bytes written and not yet taken by the peer before we stop reading from it. */
 const MAX_UNREAD = 1024 * 1024;
@@ -116,7 +126,14 @@ export abstract class H2Endpoint {
   #sawSettings = false;
   /** A header block being assembled from HEADERS + CONTINUATION. */
   #block:
-    | { streamId: number; flags: number; parts: Buffer[]; size: number; selfDependent: boolean }
+    | {
+        streamId: number;
+        flags: number;
+        parts: Buffer[];
+        size: number;
+        continuations: number;
+        selfDependent: boolean;
+      }
     | undefined;
   /** Halves whose queue waits for connection-level send credit. */
   readonly blocked = new Set<StreamHalf>();
@@ -451,18 +468,28 @@ export abstract class H2Endpoint {
     // §5.3.1: a stream cannot depend on itself (a stream error, once the block is decoded).
     const at = (flags & FLAG.PADDED) !== 0 ? 1 : 0;
     const selfDependent = priority && (payload.readUInt32BE(at) & 0x7fffffff) === streamId;
-    this.#block = { streamId, flags, parts: [fragment], size: fragment.length, selfDependent };
+    this.#block = {
+      streamId,
+      flags,
+      parts: [fragment],
+      size: FRAME_HEADER + fragment.length,
+      continuations: 0,
+      selfDependent,
+    };
     if ((flags & FLAG.END_HEADERS) !== 0) this.#endBlock();
   }
 
   #continuation(flags: number, streamId: number, payload: Buffer): void {
     const block = this.#block;
     if (block === undefined) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
-    block.parts.push(payload);
-    block.size += payload.length;
+    block.size += FRAME_HEADER + payload.length;
     if (block.size > MAX_HEADER_BLOCK) {
       throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Header block too large');
     }
+    if (++block.continuations > MAX_CONTINUATIONS) {
+      throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many CONTINUATION frames');
+    }
+    if (payload.length > 0) block.parts.push(payload);
     if ((flags & FLAG.END_HEADERS) !== 0) this.#endBlock();
   }
 
