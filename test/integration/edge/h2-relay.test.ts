@@ -15,7 +15,7 @@ import {
   constants as h2constants,
 } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import {
@@ -803,6 +803,66 @@ void describe('edge HTTP/2 frame relay', () => {
     socket.destroy();
     await other[Symbol.asyncDispose]();
     server.close();
+  });
+
+  void it('destroys a connection it closed when the client never closes its side', async () => {
+    const other = await startEdge({
+      listeners: [testListener({ http2Relay: true, idleTimeout: '30s', maxConnections: 1 })],
+      routes: [
+        {
+          id: 'h2c',
+          listener: 'main',
+          host: '*',
+          mode: 'l7',
+          backend: backends[0]?.address ?? '',
+          backendProtocol: 'h2c',
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        },
+      ],
+    });
+    const connect = async (allowHalfOpen: boolean): Promise<TLSSocket> => {
+      // tls.connect honours allowHalfOpen (the TLSSocket option) though its type omits it.
+      const options: ConnectionOptions & { allowHalfOpen: boolean } = {
+        host: '127.0.0.1',
+        port: other.port(),
+        servername: 'x.relay.test',
+        ca: pki.ca,
+        ALPNProtocols: ['h2'],
+        allowHalfOpen,
+      };
+      const socket = tlsConnect(options);
+      socket.on('error', () => {});
+      await once(socket, 'secureConnect');
+      return socket;
+    };
+    // A client that takes the relay's FIN but never sends its own (half-open).
+    const stuck = await connect(true);
+    let next: TLSSocket | undefined;
+    try {
+      const ended = once(stuck, 'end');
+      stuck.resume();
+      stuck.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(30, ' '));
+      await ended;
+      const active = () => other.metric('gatehouse_edge_connections_active', { listener: 'main' });
+      for (let i = 0; i < 60 && (await active()) > 0; i++) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(await active(), 0, 'the listener released the connection');
+      // Its maxConnections slot is free again: a new client is served.
+      next = await connect(false);
+      const seen: number[] = [];
+      const reader = new FrameReader(0xffffff, (type, _flags, id) => {
+        if (id === 1) seen.push(type);
+      });
+      next.on('data', (c: Buffer) => reader.push(c));
+      next.write(Buffer.concat([PREFACE, settingsFrame([]), headers(1, GET)]));
+      for (let i = 0; i < 100 && !seen.includes(FRAME.HEADERS); i++)
+        await new Promise((res) => setTimeout(res, 10));
+      assert.ok(seen.includes(FRAME.HEADERS), 'the next connection is answered');
+    } finally {
+      next?.destroy();
+      stuck.destroy();
+      await other[Symbol.asyncDispose]();
+    }
   });
 
   void it('drains: GOAWAY to an idle relayed client, closed once its streams are done', async () => {

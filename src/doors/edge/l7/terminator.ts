@@ -163,8 +163,9 @@ export function createL7Terminator(
         const connection = new ClientConnection(tlsSocket, info, relayCtx, (c) => relayed.delete(c));
         relayed.add(connection);
         tlsSocket.setTimeout(settings.idleTimeoutMs, () => {
-          connection.goaway();
-          connection.close();
+          // Already closed by the relay and still open: the peer never closed its side.
+          if (connection.closed) tlsSocket.destroy();
+          else connection.close();
         });
         return true;
       }

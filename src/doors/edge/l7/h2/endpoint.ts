@@ -60,6 +60,13 @@ const MAX_HEADER_BLOCK = 128 * 1024;
  */
 const MAX_CONTINUATIONS = 32;
 
+/**
+ * After we end a connection (GOAWAY, then FIN), how long the peer has to read the rest and close
+ * its side before the socket is destroyed: a peer that never does would otherwise keep the
+ * socket in FIN-WAIT-2 with its descriptor, buffers and the listener's connection slot.
+ */
+const CLOSE_GRACE_MS = 1000;
+
 /** Bytes written and not yet taken by the peer before we stop reading from it. */
 const MAX_UNREAD = 1024 * 1024;
 
@@ -361,9 +368,19 @@ export abstract class H2Endpoint {
   close(): void {
     if (this.closed) return;
     this.goaway();
-    this.flush();
-    this.socket.end();
+    this.#end();
     this.terminate('closed by the relay');
+  }
+
+  /** Flushes, ends the socket, and destroys it if the peer has not closed after the grace period. */
+  #end(): void {
+    this.flush();
+    const socket = this.socket;
+    socket.end();
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   terminate(reason: string): void {
@@ -384,8 +401,7 @@ export abstract class H2Endpoint {
     const code = error instanceof ConnectionError ? error.code : ERROR.INTERNAL_ERROR;
     const message = error instanceof Error ? error.message : String(error);
     this.write(goawayFrame(this.lastPeerStream(), code));
-    this.flush();
-    this.socket.end();
+    this.#end();
     this.terminate(`HTTP/2 error ${code}: ${message}`);
   }
 
