@@ -17,6 +17,8 @@ import {
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as fc from 'fast-check';
 import {
   ERROR,
@@ -662,6 +664,34 @@ void describe('edge HTTP/2 frame relay', () => {
       r.send(...Array.from({ length: 63 }, () => frame(FRAME.DATA, 0, id, chunk)));
     }
     await expectGoaway(r, ERROR.FLOW_CONTROL_ERROR);
+  });
+
+  void it('copies tiny queued DATA pieces instead of holding on to the read chunks they came in', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const r = await raw();
+    hello(r);
+    // /hang never reads the body: after 64 KiB the relay queues what the client sends.
+    r.send(headers(1, [':method', 'POST', ...GET.slice(2, 7), '/hang'], FLAG.END_HEADERS));
+    r.send(...Array.from({ length: 5 }, () => frame(FRAME.DATA, 0, 1, Buffer.alloc(16_000))));
+    await new Promise((res) => setTimeout(res, 100));
+    gc();
+    const start = process.memoryUsage().arrayBuffers;
+    // 2000 one-byte DATA frames, each after an ignored frame of 16 000 bytes (32 MB read).
+    const unit = Buffer.concat([
+      frame(0xfa, 0, 0, Buffer.alloc(16_000)),
+      frame(FRAME.DATA, 0, 1, Buffer.alloc(1)),
+    ]);
+    for (let i = 0; i < 20; i++) r.send(...Array.from({ length: 100 }, () => unit));
+    r.send(frame(FRAME.PING, 0, 0, Buffer.from('tinydata')));
+    await r.next((f) => f.type === FRAME.PING && f.payload.toString() === 'tinydata', 'PING ACK');
+    // The client's own write buffers are let go once their write callbacks ran.
+    await new Promise((res) => setTimeout(res, 50));
+    gc();
+    gc();
+    const grown = process.memoryUsage().arrayBuffers - start;
+    r.destroy();
+    assert.ok(grown < 8 * 1024 * 1024, `2000 queued bytes hold ${Math.round(grown / 1024)} KiB`);
   });
 
   void it('refuses streams over the limit of 128', async () => {

@@ -90,6 +90,8 @@ export interface StreamHalf {
   held: number;
   /** After the queue: END_STREAM on its own (`true`) or a trailers field list. */
   pendingEnd: boolean | FieldList;
+  /** Where small DATA pieces are copied (see `enqueue`). */
+  backing?: { readonly buf: Buffer; used: number } | undefined;
 }
 
 export function createHalf(id: number, sendWindow: number, recvWindow: number): StreamHalf {
@@ -104,6 +106,42 @@ export function createHalf(id: number, sendWindow: number, recvWindow: number): 
     queue: [],
     pendingEnd: false,
   };
+}
+
+/** Room of the buffer small DATA pieces are copied into, per stream half. */
+const SMALL_BACKING = 16 * 1024;
+
+/**
+ * Queues received DATA on `half`. DATA is passed on as a view of the socket's read chunk, without
+ * copying; a piece much smaller than its chunk is copied instead (into a buffer of the half's own,
+ * shared by consecutive small pieces), since while it waits for send window it would keep the
+ * whole chunk alive: tiny DATA frames between ignored frames would pin megabytes for a few bytes.
+ */
+export function enqueue(half: StreamHalf, data: Buffer): void {
+  const queue = half.queue;
+  if (data.length * 4 >= data.buffer.byteLength) {
+    queue.push(data);
+    return;
+  }
+  let backing = half.backing;
+  if (backing === undefined || backing.used + data.length > backing.buf.length) {
+    backing = { buf: Buffer.allocUnsafeSlow(Math.max(SMALL_BACKING, data.length)), used: 0 };
+    half.backing = backing;
+  }
+  const start = backing.used;
+  data.copy(backing.buf, start);
+  backing.used += data.length;
+  const last = queue.at(-1);
+  // The last queued piece ends where this one starts in the same buffer: one piece, not two.
+  if (
+    last !== undefined &&
+    last.buffer === backing.buf.buffer &&
+    last.byteOffset + last.length === backing.buf.byteOffset + start
+  ) {
+    queue[queue.length - 1] = backing.buf.subarray(start - last.length, backing.used);
+  } else {
+    queue.push(backing.buf.subarray(start, backing.used));
+  }
 }
 
 const dirty = new Set<H2Endpoint>();

@@ -13,7 +13,7 @@ import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
 import type { Deadline, DeadlineQueue } from '../deadlines.ts';
 import { enforcePolicies } from '../policies.ts';
-import { createHalf, H2Endpoint, type LocalSettings, type StreamHalf } from './endpoint.ts';
+import { createHalf, enqueue, H2Endpoint, type LocalSettings, type StreamHalf } from './endpoint.ts';
 import {
   backendRequest,
   clientResponse,
@@ -266,7 +266,7 @@ export class ClientConnection extends H2Endpoint {
       this.credit(half, flowLength);
     } else {
       this.credit(half, flowLength - data.length);
-      if (data.length > 0) s.backend.queue.push(data);
+      if (data.length > 0) enqueue(s.backend, data);
       if (endStream) s.backend.pendingEnd = true;
       s.backendConn.send(s);
       if (endStream) this.#armDeadline(s);
@@ -603,7 +603,7 @@ export class BackendConnection extends H2Endpoint {
       this.credit(half, flowLength);
     } else {
       this.credit(half, flowLength - data.length);
-      if (data.length > 0) s.client.queue.push(data);
+      if (data.length > 0) enqueue(s.client, data);
       if (endStream) s.client.pendingEnd = true;
       s.conn.send(s);
     }
