@@ -295,6 +295,28 @@ void describe('edge HTTP/2 frame relay', () => {
     await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'down', status: '502' }, 1);
   });
 
+  void it('answers a blocked HEAD request with headers only and keeps the connection', async () => {
+    const s = session('guarded.relay.test');
+    let sessionError: Error | undefined;
+    s.on('error', (e: Error) => {
+      sessionError = e;
+    });
+    const blocked = await request(s, {
+      ':method': 'HEAD',
+      ':path': '/',
+      'user-agent': 'EvilBot',
+      'x-team': 'edge',
+    });
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.body.length, 0);
+    assert.equal(blocked.headers['content-length'], '10');
+    // A DATA frame on the HEAD response would have broken the client's session.
+    const next = await request(s, { ':path': '/', 'x-team': 'edge' });
+    assert.equal(next.status, 200);
+    assert.equal(sessionError, undefined);
+    s.close();
+  });
+
   void it('passes a backend reset after the response headers on to the client', async () => {
     const s = session('limited.relay.test');
     const req = s.request({ ':path': '/reset' });

@@ -82,6 +82,12 @@ const MINIMAL: Readonly<Record<number, string>> = {
   502: 'Bad gateway\n',
 };
 
+/** The first `:method` of a request's fields. */
+function methodOf(fields: FieldList): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === ':method') return fields[i + 1];
+  return undefined;
+}
+
 /** True when the relay serves this route's HTTP/2 clients (h2c or h2 backend, no PROXY header). */
 export function relayable(route: EdgeRoute): boolean {
   return (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') && !route.backendProxyProtocol;
@@ -97,6 +103,8 @@ class RelayStream {
   target: BackendTarget | undefined;
   route: EdgeRoute | undefined;
   wantsTrailers = false;
+  /** A HEAD request: a local answer has headers only (RFC 9110 §9.3.2). */
+  head = false;
   /** Response HEADERS went to the client (from the backend or a local answer). */
   responded = false;
   /** The backend answered with a final status. */
@@ -177,6 +185,8 @@ export class ClientConnection extends H2Endpoint {
     if (typeof head === 'string') throw new StreamError(id, ERROR.PROTOCOL_ERROR, head);
     const s = new RelayStream(this, id);
     this.#streams.set(id, s);
+    // From the fields, not the parsed head: a 431 answer (no head) must know it too.
+    s.head = methodOf(fields) === 'HEAD';
     if (endStream) s.client.remoteClosed = true;
     if (head === undefined) return this.answer(s, 431);
     this.#request(s, fields, head);
@@ -401,8 +411,14 @@ export class ClientConnection extends H2Endpoint {
         'content-length',
         String(body.length),
       ],
-      false,
+      s.head,
     );
+    if (s.head) {
+      // A response to HEAD has no content (a DATA frame would be a protocol error to the client).
+      half.localClosed = true;
+      this.settle(s);
+      return;
+    }
     half.queue.push(body);
     half.pendingEnd = true;
     this.send(s);
