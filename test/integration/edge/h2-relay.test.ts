@@ -120,6 +120,10 @@ void describe('edge HTTP/2 frame relay', () => {
     // A backend that takes 2 streams at a time and answers after a turn of the event loop.
     let open = 0;
     limitedServer = createH2c({ settings: { maxConcurrentStreams: 2 } }, (req, res) => {
+      if (req.url === '/raw-headers') {
+        res.end(JSON.stringify(req.rawHeaders));
+        return;
+      }
       if (req.url === '/reset') {
         // Headers and some body, then a reset: the client must see the reset, not a clean end.
         res.writeHead(200);
@@ -155,10 +159,12 @@ void describe('edge HTTP/2 frame relay', () => {
         route('guarded', echo.address),
         route('down', '127.0.0.1:1'),
         route('limited', `127.0.0.1:${limitedPort}`),
+        route('inspect', `127.0.0.1:${limitedPort}`),
       ],
       policies: [
         { id: 'no-bots', route: 'guarded', kind: 'block-user-agent', value: 'EvilBot' },
         { id: 'need-team', route: 'guarded', kind: 'require-header', header: 'x-team', value: 'edge' },
+        { id: 'no-bots-inspect', route: 'inspect', kind: 'block-user-agent', value: 'EvilBot' },
       ],
     });
   });
@@ -315,6 +321,24 @@ void describe('edge HTTP/2 frame relay', () => {
     assert.equal(next.status, 200);
     assert.equal(sessionError, undefined);
     s.close();
+  });
+
+  void it('forwards only the user-agent the block policy saw, the first of duplicates', async () => {
+    const r = await raw('inspect.relay.test');
+    hello(r);
+    const path = [':method', 'GET', ':scheme', 'https', ':authority', 'inspect.relay.test', ':path'];
+    r.send(
+      headers(1, [...path, '/raw-headers', 'user-agent', 'curl/8', 'user-agent', 'EvilBot/1.0']),
+      headers(3, [...path, '/raw-headers', 'user-agent', 'EvilBot/1.0', 'user-agent', 'curl/8']),
+    );
+    assert.equal(await status(r, 1), '200');
+    // The body is small: one DATA frame.
+    const data = await r.next((f) => f.type === FRAME.DATA && f.id === 1 && f.payload.length > 0, 'body');
+    const seen = JSON.parse(data.payload.toString()) as string[];
+    const agents = seen.filter((_, i) => i % 2 === 1 && seen[i - 1]?.toLowerCase() === 'user-agent');
+    assert.deepEqual(agents, ['curl/8'], 'the backend gets the value the policy allowed, once');
+    assert.equal(await status(r, 3), '403');
+    r.destroy();
   });
 
   void it('passes a backend reset after the response headers on to the client', async () => {

@@ -176,9 +176,17 @@ export function backendRequest(
     head.path ?? '/',
   ];
   // A `connection` field, and so any field it lists, made the request malformed already.
+  let single: Set<string> | undefined;
   for (let i = head.regular; i < fields.length; i += 2) {
     const name = fields[i] ?? '';
     if (HOP_BY_HOP.has(name)) continue;
+    if (SINGLE_VALUE.has(name)) {
+      // Only the value route policies saw (the first, as node:http2 keeps and forwards it): a
+      // second `user-agent` must not reach the backend past a block policy.
+      single ??= new Set();
+      if (single.has(name)) continue;
+      single.add(name);
+    }
     out.push(name, fields[i + 1] ?? '');
   }
   // gRPC needs `te: trailers` end to end; it is the only TE value HTTP/2 allows.
