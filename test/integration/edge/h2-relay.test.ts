@@ -666,6 +666,46 @@ void describe('edge HTTP/2 frame relay', () => {
       ERROR.FLOW_CONTROL_ERROR,
     ],
     [
+      'DATA longer than content-length',
+      (r) =>
+        r.send(
+          headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '5'], FLAG.END_HEADERS),
+          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(100, 98)),
+        ),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
+      'DATA shorter than content-length',
+      (r) =>
+        r.send(
+          headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '100'], FLAG.END_HEADERS),
+          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(5, 98)),
+        ),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
+      'two different content-length values',
+      (r) =>
+        r.send(
+          headers(
+            1,
+            [':method', 'POST', ...GET.slice(2), 'content-length', '5', 'content-length', '100'],
+            FLAG.END_HEADERS,
+          ),
+          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(100, 98)),
+        ),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
+      'a content-length and END_STREAM on HEADERS',
+      (r) => r.send(headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '5'])),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
       'a PRIORITY frame of 4 bytes',
       (r) => r.send(frame(FRAME.PRIORITY, 0, 3, Buffer.alloc(4))),
       3,

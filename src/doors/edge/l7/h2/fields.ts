@@ -88,6 +88,8 @@ export interface RequestHead {
   readonly regular: number;
   /** `te: trailers` was sent (gRPC): the client wants trailers. */
   readonly wantsTrailers: boolean;
+  /** The `content-length` the DATA must add up to (§8.1.1), when sent. */
+  readonly contentLength: number | undefined;
 }
 
 /** Why a request is malformed (a stream error PROTOCOL_ERROR), or its head. */
@@ -110,6 +112,7 @@ export function parseRequest(fields: FieldList): RequestHead | string {
   }
   const regular = i;
   let wantsTrailers = false;
+  let contentLength: number | undefined;
   for (; i < fields.length; i += 2) {
     const name = fields[i] ?? '';
     const value = fields[i + 1] ?? '';
@@ -120,6 +123,11 @@ export function parseRequest(fields: FieldList): RequestHead | string {
     if (name === 'te') {
       if (value !== 'trailers') return 'te other than trailers';
       wantsTrailers = true;
+    } else if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) return 'bad content-length';
+      const n = Number(value);
+      if (contentLength !== undefined && contentLength !== n) return 'conflicting content-length';
+      contentLength = n;
     }
   }
   if (method === undefined) return 'no :method';
@@ -131,7 +139,7 @@ export function parseRequest(fields: FieldList): RequestHead | string {
   if (path !== undefined && path.charCodeAt(0) !== 47 && !(path === '*' && method === 'OPTIONS')) {
     return 'bad :path';
   }
-  return { method, scheme, authority, path, regular, wantsTrailers };
+  return { method, scheme, authority, path, regular, wantsTrailers, contentLength };
 }
 
 /** Trailers carry no pseudo-headers (§8.1). */

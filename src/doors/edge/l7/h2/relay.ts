@@ -103,6 +103,10 @@ class RelayStream {
   target: BackendTarget | undefined;
   route: EdgeRoute | undefined;
   wantsTrailers = false;
+  /** The request's `content-length`: its DATA must add up to it (RFC 9113 §8.1.1). */
+  expectedLength: number | undefined;
+  /** Request body bytes received. */
+  bodyBytes = 0;
   /** A HEAD request: a local answer has headers only (RFC 9110 §9.3.2). */
   head = false;
   /** Response HEADERS went to the client (from the backend or a local answer). */
@@ -183,7 +187,11 @@ export class ClientConnection extends H2Endpoint {
     }
     const head = tooLarge ? undefined : parseRequest(fields);
     if (typeof head === 'string') throw new StreamError(id, ERROR.PROTOCOL_ERROR, head);
+    if (endStream && (head?.contentLength ?? 0) > 0) {
+      throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'content-length without a body');
+    }
     const s = new RelayStream(this, id);
+    s.expectedLength = head?.contentLength;
     this.#streams.set(id, s);
     // From the fields, not the parsed head: a 431 answer (no head) must know it too.
     s.head = methodOf(fields) === 'HEAD';
@@ -247,6 +255,9 @@ export class ClientConnection extends H2Endpoint {
     if (!endStream || !validTrailers(fields)) {
       throw new StreamError(s.client.id, ERROR.PROTOCOL_ERROR, 'Malformed trailers');
     }
+    if (s.expectedLength !== undefined && s.bodyBytes !== s.expectedLength) {
+      throw new StreamError(s.client.id, ERROR.PROTOCOL_ERROR, 'DATA does not match content-length');
+    }
     s.client.remoteClosed = true;
     if (!s.backendDone) {
       const trailers = clientResponse(fields, undefined) ?? [];
@@ -270,6 +281,14 @@ export class ClientConnection extends H2Endpoint {
     if (flowLength > half.recvWindow)
       throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
     half.recvWindow -= flowLength;
+    if (s.expectedLength !== undefined) {
+      // §8.1.1: a body that does not match its content-length is malformed, and is never
+      // passed on as complete (a backend would end the shared connection over it).
+      s.bodyBytes += data.length;
+      if (s.bodyBytes > s.expectedLength || (endStream && s.bodyBytes !== s.expectedLength)) {
+        throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'DATA does not match content-length');
+      }
+    }
     if (endStream) half.remoteClosed = true;
     if (s.backendDone || s.backendConn === undefined) {
       // Nobody takes this body any more (answered locally, or the backend finished): drop it.
