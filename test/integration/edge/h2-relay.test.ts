@@ -111,6 +111,9 @@ void describe('edge HTTP/2 frame relay', () => {
   const backends: Backend[] = [];
   let limitedServer: ReturnType<typeof createH2c>;
   let limitedPeak = 0;
+  let bigSent = 0;
+  /** Bytes the /big handler wrote so far (it moves between a test's waits). */
+  const sentNow = () => bigSent;
 
   before(async () => {
     pki = await createTestPki();
@@ -120,6 +123,31 @@ void describe('edge HTTP/2 frame relay', () => {
     // A backend that takes 2 streams at a time and answers after a turn of the event loop.
     let open = 0;
     limitedServer = createH2c({ settings: { maxConcurrentStreams: 2 } }, (req, res) => {
+      if (req.url === '/big') {
+        // 64 MiB as fast as the relay takes it.
+        const chunk = Buffer.alloc(64 * 1024, 120);
+        let stopped = false;
+        res.on('close', () => {
+          stopped = true;
+        });
+        res.on('error', () => {});
+        const pump = (): void => {
+          for (;;) {
+            if (stopped) return;
+            if (bigSent >= 64 * 1024 * 1024) {
+              res.end();
+              return;
+            }
+            bigSent += chunk.length;
+            if (!res.write(chunk)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+        };
+        pump();
+        return;
+      }
       if (req.url === '/raw-headers') {
         res.end(JSON.stringify(req.rawHeaders));
         return;
@@ -778,6 +806,39 @@ void describe('edge HTTP/2 frame relay', () => {
     const grown = process.memoryUsage().arrayBuffers - start;
     r.destroy();
     assert.ok(grown < 8 * 1024 * 1024, `2000 queued bytes hold ${Math.round(grown / 1024)} KiB`);
+  });
+
+  void it('stops taking a response from the backend while the client does not read TCP', async () => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: edge.port(),
+      servername: 'limited.relay.test',
+      ca: pki.ca,
+      ALPNProtocols: ['h2'],
+    });
+    socket.on('error', () => {});
+    await once(socket, 'secureConnect');
+    // Windows as large as HTTP/2 allows: only TCP backpressure can hold the response back. The
+    // socket is never read (no 'data' listener), so its buffers fill and it stops reading.
+    socket.write(
+      Buffer.concat([
+        PREFACE,
+        settingsFrame([[SETTING.INITIAL_WINDOW_SIZE, 0x7fffffff]]),
+        windowUpdateFrame(0, 0x7fffffff - 65_535),
+        headers(1, [...GET.slice(0, 5), 'limited.relay.test', ':path', '/big']),
+      ]),
+    );
+    for (let i = 0; i < 100 && sentNow() === 0; i++) await new Promise((res) => setTimeout(res, 10));
+    let last = -1;
+    // Until the backend stops making progress (or finishes).
+    for (let i = 0; i < 40 && sentNow() !== last; i++) {
+      last = sentNow();
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const sent = sentNow();
+    socket.destroy();
+    assert.ok(sent > 0, 'the backend answered');
+    assert.ok(sent < 24 * 1024 * 1024, `the backend sent ${sent >> 20} MiB to a client that reads nothing`);
   });
 
   void it('refuses streams over the limit of 128', async () => {

@@ -67,6 +67,13 @@ const MAX_CONTINUATIONS = 32;
  */
 const CLOSE_GRACE_MS = 1000;
 
+/**
+ * Bytes in the socket's write buffer above which no more DATA is put in it: the rest waits in
+ * its stream's queue until 'drain', and the sender's window is given back only for what went
+ * into the socket, so a peer that stops reading TCP stops its senders within their windows.
+ */
+const WRITE_HIGH_WATER = 256 * 1024;
+
 /** Bytes written and not yet taken by the peer before we stop reading from it. */
 const MAX_UNREAD = 1024 * 1024;
 
@@ -182,6 +189,8 @@ export abstract class H2Endpoint {
     | undefined;
   /** Halves whose queue waits for connection-level send credit. */
   readonly blocked = new Set<StreamHalf>();
+  /** Halves whose queue waits for the socket to drain. */
+  readonly #draining = new Set<StreamHalf>();
   closed = false;
   /** GOAWAY sent. */
   goingAway = false;
@@ -329,6 +338,10 @@ export abstract class H2Endpoint {
     let sent = 0;
     const queue = half.queue;
     while (queue.length > 0) {
+      if (this.#full()) {
+        this.#waitDrain(half);
+        return sent;
+      }
       const room = Math.min(half.sendWindow, this.sendWindow);
       if (room <= 0) {
         if (this.sendWindow <= 0) this.blocked.add(half);
@@ -356,6 +369,24 @@ export abstract class H2Endpoint {
       half.localClosed = true;
     }
     return sent;
+  }
+
+  /** The socket holds more unsent bytes than WRITE_HIGH_WATER (and so will emit 'drain'). */
+  #full(): boolean {
+    const socket = this.socket;
+    return socket.writableLength > Math.max(WRITE_HIGH_WATER, socket.writableHighWaterMark);
+  }
+
+  #waitDrain(half: StreamHalf): void {
+    if (this.#draining.size === 0) {
+      this.socket.once('drain', () => {
+        const waiting = [...this.#draining];
+        this.#draining.clear();
+        if (this.closed) return;
+        for (const h of waiting) this.resume(h);
+      });
+    }
+    this.#draining.add(half);
   }
 
   /**
@@ -425,6 +456,7 @@ export abstract class H2Endpoint {
     if (this.closed) return;
     this.closed = true;
     this.#out = [];
+    this.#draining.clear();
     dirty.delete(this);
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.onTerminate(reason);
