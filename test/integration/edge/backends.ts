@@ -47,6 +47,9 @@ async function echo(req: Req, response: Res): Promise<void> {
     realIp: req.headers['x-real-ip'],
     proto: req.headers['x-forwarded-proto'],
     ppAuthority: req.headers['x-pp-authority'],
+    spoofed: ['true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-forwarded-port']
+      .filter((name) => req.headers[name] !== undefined)
+      .join(','),
     bytes,
     sha256: hash.digest('hex'),
   });

@@ -18,6 +18,7 @@ interface Echo {
   readonly xff: string;
   readonly realIp: string;
   readonly proto: string;
+  readonly spoofed: string;
   readonly bytes: number;
 }
 
@@ -94,7 +95,22 @@ for (const http2Relay of [true, false]) {
         ['tls.l7.test', '2.0'],
       ] as const) {
         for (const flag of ['--http2', '--http1.1']) {
-          const echo = await get(host, [flag, '-H', 'X-Forwarded-For: 6.6.6.6'], '/p?q=1');
+          const echo = await get(
+            host,
+            [
+              flag,
+              '-H',
+              'X-Forwarded-For: 6.6.6.6',
+              '-H',
+              'True-Client-IP: 6.6.6.6',
+              '-H',
+              'X-Client-IP: 6.6.6.6',
+              '-H',
+              'X-Forwarded-Port: 1',
+            ],
+            '/p?q=1',
+          );
+          assert.equal(echo.spoofed, '', 'client-sent client-address headers never reach the backend');
           assert.equal(echo.protocol, protocol, `${host} ${flag}`);
           assert.equal(echo.path, '/p?q=1');
           assert.equal(echo.xff, '127.0.0.1', 'client-sent X-Forwarded-For is replaced');

@@ -20,6 +20,12 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'x-forwarded-host',
   'x-real-ip',
   'forwarded',
+  // Other names backends read a client address or port from: only the edge may say those.
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
 ]);
 
 /** `:` starts a pseudo-header (RFC 9113 §8.3), which never crosses the proxy as a field. */
