@@ -646,6 +646,24 @@ export abstract class H2Endpoint {
   /** The peer's SETTINGS were applied. */
   protected onSettings(): void {}
 
+  /** Adds a stream WINDOW_UPDATE's increment to `half` (RFC 9113 §6.9.1: at most 2^31-1). */
+  protected growStreamWindow(id: number, half: StreamHalf, increment: number): void {
+    if (half.sendWindow + increment > MAX_WINDOW) {
+      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+    }
+    half.sendWindow += increment;
+  }
+
+  /** Applies a change of the peer's SETTINGS_INITIAL_WINDOW_SIZE to open streams (§6.9.2). */
+  protected shiftStreamWindows(halves: Iterable<StreamHalf>, delta: number): void {
+    for (const half of halves) {
+      if (half.sendWindow + delta > MAX_WINDOW) {
+        throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
+      }
+      half.sendWindow += delta;
+    }
+  }
+
   #windowUpdate(streamId: number, payload: Buffer): void {
     if (payload.length !== 4) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, 'WINDOW_UPDATE size');
     const increment = payload.readUInt32BE(0) & 0x7fffffff;

@@ -23,7 +23,7 @@ import {
   responseStatus,
   validTrailers,
 } from './fields.ts';
-import { ConnectionError, ERROR, MAX_WINDOW, StreamError } from './frames.ts';
+import { ConnectionError, ERROR, StreamError } from './frames.ts';
 import type { FieldList } from './hpack.ts';
 
 /** How to reach a backend (the shape of backends.ts's BackendTarget, which imports this file). */
@@ -328,10 +328,7 @@ export class ClientConnection extends H2Endpoint {
         throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
       return;
     }
-    if (s.client.sendWindow + increment > MAX_WINDOW) {
-      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
-    }
-    s.client.sendWindow += increment;
+    this.growStreamWindow(id, s.client, increment);
     this.send(s);
   }
 
@@ -341,12 +338,10 @@ export class ClientConnection extends H2Endpoint {
   }
 
   protected onInitialWindow(delta: number): void {
-    for (const s of this.#streams.values()) {
-      if (s.client.sendWindow + delta > MAX_WINDOW) {
-        throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
-      }
-      s.client.sendWindow += delta;
-    }
+    this.shiftStreamWindows(
+      Array.from(this.#streams.values(), (s) => s.client),
+      delta,
+    );
     if (delta > 0) for (const s of this.#streams.values()) this.send(s);
   }
 
@@ -692,10 +687,7 @@ export class BackendConnection extends H2Endpoint {
   protected onStreamWindow(id: number, increment: number): void {
     const s = this.#stream(id);
     if (s === undefined) return;
-    if (s.backend.sendWindow + increment > MAX_WINDOW) {
-      throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
-    }
-    s.backend.sendWindow += increment;
+    this.growStreamWindow(id, s.backend, increment);
     this.send(s);
   }
 
@@ -705,12 +697,10 @@ export class BackendConnection extends H2Endpoint {
   }
 
   protected onInitialWindow(delta: number): void {
-    for (const s of this.#streams.values()) {
-      if (s.backend.sendWindow + delta > MAX_WINDOW) {
-        throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'Stream window over 2^31-1');
-      }
-      s.backend.sendWindow += delta;
-    }
+    this.shiftStreamWindows(
+      Array.from(this.#streams.values(), (s) => s.backend),
+      delta,
+    );
     if (delta > 0) for (const s of this.#streams.values()) this.send(s);
   }
 
