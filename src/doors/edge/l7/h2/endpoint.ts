@@ -115,8 +115,10 @@ export function createHalf(id: number, sendWindow: number, recvWindow: number): 
   };
 }
 
-/** Room of the buffer small DATA pieces are copied into, per stream half. */
+/** Largest buffer small DATA pieces are copied into, per stream half. */
 const SMALL_BACKING = 16 * 1024;
+/** Room of a half's first such buffer; each next one is twice as large, up to SMALL_BACKING. */
+const FIRST_BACKING = 256;
 
 /**
  * Queues received DATA on `half`. DATA is passed on as a view of the socket's read chunk, without
@@ -132,7 +134,10 @@ export function enqueue(half: StreamHalf, data: Buffer): void {
   }
   let backing = half.backing;
   if (backing === undefined || backing.used + data.length > backing.buf.length) {
-    backing = { buf: Buffer.allocUnsafeSlow(Math.max(SMALL_BACKING, data.length)), used: 0 };
+    // Start small and double: a stream that gets one short DATA (most responses) costs a few
+    // hundred bytes, not 16 KiB; a flood of tiny frames reaches 16 KiB buffers after a few.
+    const room = Math.min(SMALL_BACKING, backing === undefined ? FIRST_BACKING : backing.buf.length * 2);
+    backing = { buf: Buffer.allocUnsafeSlow(Math.max(room, data.length)), used: 0 };
     half.backing = backing;
   }
   const start = backing.used;
