@@ -351,7 +351,6 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
   let closed = false;
   const spool = `${file}.pending`;
   const sink = batchWriter(options, counters);
-  const write = (batch: readonly Pending[]) => sink.write(batch);
   const writer: GroupCommit<Pending> = createGroupCommit<Pending>({
     batchSize,
     capacity: options.queueCapacity ?? 8192,
@@ -368,7 +367,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
     },
     async write(batch) {
       const wasHolding = writer.holding;
-      const left = await write(batch);
+      const left = await sink.write(batch);
       counters.held.set({}, left.length > 0 || wasHolding ? left.length + writer.depth : 0);
       if (wasHolding && left.length === 0) log.info('Database reachable again: held audit events written');
       return left;
@@ -381,7 +380,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<Closable
     let left: readonly Pending[] = [];
     for (let i = 0; i < spooled.length && left.length === 0; i += batchSize) {
       const chunk = spooled.slice(i, i + batchSize);
-      const refused = await write(chunk);
+      const refused = await sink.write(chunk);
       if (refused.length > 0) left = [...refused, ...spooled.slice(i + batchSize)];
     }
     await writeSpool(spool, left);

@@ -128,9 +128,7 @@ for (const http2Relay of [true, false]) {
       await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 3);
     });
 
-    void it("answers 421 to a request that names another route than its connection (coalescing cannot skip a route's policies)", {
-      skip: http2Relay ? 'the frame relay does not check :authority yet (ADR 0150, open findings)' : false,
-    }, async () => {
+    void it("answers 421 to a request that names another route than its connection (coalescing cannot skip a route's policies)", async () => {
       const port = edge.port();
       // http1.l7.test and guarded.l7.test share a backend; only guarded requires X-Team.
       for (const flag of ['--http2', '--http1.1']) {

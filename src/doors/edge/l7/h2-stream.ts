@@ -18,16 +18,10 @@ import {
 } from 'node:http2';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
-import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
+import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
 import type { ProxyContext } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
-
-const MINIMAL: Readonly<Record<number, string>> = {
-  403: 'Forbidden\n',
-  421: 'Misdirected request\n',
-  502: 'Bad gateway\n',
-};
 
 function answer(
   ctx: ProxyContext,
@@ -41,7 +35,7 @@ function answer(
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  const body = MINIMAL[status] ?? '';
+  const body = MINIMAL_BODIES[status] ?? '';
   stream.respond({
     ':status': status,
     'content-type': 'text/plain; charset=utf-8',

@@ -28,6 +28,15 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'x-cluster-client-ip',
 ]);
 
+/** The minimal bodies of the answers the edge gives itself, by status, on every L7 path. */
+export const MINIMAL_BODIES: Readonly<Record<number, string>> = {
+  403: 'Forbidden\n',
+  421: 'Misdirected request\n',
+  431: 'Request header fields too large\n',
+  501: 'Not implemented\n',
+  502: 'Bad gateway\n',
+};
+
 /** `:` starts a pseudo-header (RFC 9113 §8.3), which never crosses the proxy as a field. */
 const COLON = 58;
 

@@ -17,7 +17,7 @@ import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
-import { backendRequestHeaders, clientResponseHeaders } from './headers.ts';
+import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 
 export interface ProxyContext {
@@ -31,20 +31,17 @@ export interface ProxyContext {
 type ClientRequest = IncomingMessage;
 type ClientResponse = ServerResponse;
 
-const BAD_GATEWAY = 'Bad gateway\n';
-
 /** Resets an answer already under way: HTTP/1.1 can only close the connection. */
 function resetResponse(res: ClientResponse): void {
   res.destroy();
 }
-const FORBIDDEN = 'Forbidden\n';
-const MISDIRECTED = 'Misdirected request\n';
 
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
   res.writeHead(status, headers);
 }
 
-function sendMinimal(res: ClientResponse, status: number, body: string): void {
+function sendMinimal(res: ClientResponse, status: 403 | 421 | 502): void {
+  const body = MINIMAL_BODIES[status] ?? '';
   if (res.headersSent) {
     resetResponse(res);
     return;
@@ -70,16 +67,16 @@ export function proxyRequest(
   );
   if (compiled === undefined) {
     // The route was removed while this connection was open: its requests have no backend now.
-    sendMinimal(res, 502, BAD_GATEWAY);
+    sendMinimal(res, 502);
     return;
   }
   const path = (req.url ?? '').slice(0, 256);
   if (misdirected(runtime, info, req.headers.host ?? '', { path })) {
-    sendMinimal(res, 421, MISDIRECTED);
+    sendMinimal(res, 421);
     return;
   }
   if (enforcePolicies(runtime, info, compiled.policies, req.headers, { path }) !== undefined) {
-    sendMinimal(res, 403, FORBIDDEN);
+    sendMinimal(res, 403);
     return;
   }
   const route = compiled.route;
@@ -93,7 +90,7 @@ export function proxyRequest(
   };
   const fail = (reason: string) => {
     auditBackendFailure(runtime, info, route, reason);
-    sendMinimal(res, 502, BAD_GATEWAY);
+    sendMinimal(res, 502);
   };
   if (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') {
     forwardHttp2(ctx, route, req, res, { headers, authority, fail, target });

@@ -2,12 +2,18 @@
  * HTTP/1.1 Upgrade (WebSocket, RFC 6455 §4) through an L7 route: the request line and rewritten
  * headers go to the backend over a fresh connection, then bytes are relayed both ways untouched.
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import { dialBackend } from './backends.ts';
-import { backendRequestHeaders } from './headers.ts';
+import { backendRequestHeaders, MINIMAL_BODIES } from './headers.ts';
 import { enforcePolicies, misdirected } from './policies.ts';
+
+/** A whole HTTP/1.1 answer with the minimal body, for a socket taken over from the server. */
+function rawAnswer(status: 403 | 421 | 502): string {
+  const body = MINIMAL_BODIES[status] ?? '';
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
+}
 
 /** Relays one upgrade request; answers 403/421/502 itself when it cannot. */
 export function proxyUpgrade(
@@ -21,17 +27,15 @@ export function proxyUpgrade(
   client.on('error', () => client.destroy());
   const compiled = runtime.table().byId(info.routeId);
   if (compiled === undefined) {
-    client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 12\r\nconnection: close\r\n\r\nBad gateway\n');
+    client.end(rawAnswer(502));
     return;
   }
   if (misdirected(runtime, info, req.headers.host ?? '', { upgrade: true })) {
-    client.end(
-      'HTTP/1.1 421 Misdirected Request\r\ncontent-length: 20\r\nconnection: close\r\n\r\nMisdirected request\n',
-    );
+    client.end(rawAnswer(421));
     return;
   }
   if (enforcePolicies(runtime, info, compiled.policies, req.headers, { upgrade: true }) !== undefined) {
-    client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 10\r\nconnection: close\r\n\r\nForbidden\n');
+    client.end(rawAnswer(403));
     return;
   }
   const authority = req.headers.host ?? info.serverName ?? '';
@@ -51,8 +55,7 @@ export function proxyUpgrade(
   );
   let connected = false;
   upstream.once('error', () => {
-    if (!connected)
-      client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 12\r\nconnection: close\r\n\r\nBad gateway\n');
+    if (!connected) client.end(rawAnswer(502));
     else client.destroy();
   });
   upstream.once('data', () => {

@@ -12,7 +12,8 @@ import type { EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
 import type { Deadline, DeadlineQueue } from '../deadlines.ts';
-import { enforcePolicies } from '../policies.ts';
+import { MINIMAL_BODIES } from '../headers.ts';
+import { enforcePolicies, misdirected } from '../policies.ts';
 import { createHalf, enqueue, H2Endpoint, type LocalSettings, type StreamHalf } from './endpoint.ts';
 import {
   backendRequest,
@@ -74,13 +75,6 @@ const BACKEND_SETTINGS: LocalSettings = {
  */
 const RESET_BURST = 1000;
 const RESETS_PER_SECOND = 500;
-
-const MINIMAL: Readonly<Record<number, string>> = {
-  403: 'Forbidden\n',
-  431: 'Request header fields too large\n',
-  501: 'Not implemented\n',
-  502: 'Bad gateway\n',
-};
 
 /** The first `:method` of a request's fields. */
 function methodOf(fields: FieldList): string | undefined {
@@ -213,6 +207,9 @@ export class ClientConnection extends H2Endpoint {
     }
     if (head.method === 'CONNECT') return this.answer(s, 501);
     const path = head.path ?? '/';
+    if (misdirected(runtime, info, head.authority ?? '', { path: path.slice(0, 256) })) {
+      return this.answer(s, 421);
+    }
     if (
       compiled.policies.length > 0 &&
       enforcePolicies(runtime, info, compiled.policies, policyView(fields, head.regular), {
@@ -397,7 +394,7 @@ export class ClientConnection extends H2Endpoint {
     this.settle(s);
   }
 
-  /** A local answer with a minimal body (403, 431, 501, 502); a reset once a response began. */
+  /** A local answer with a minimal body (403, 421, 431, 501, 502); a reset once a response began. */
   answer(s: RelayStream, status: number): void {
     this.#ctx.runtime.metrics.httpResponses.inc({ route: this.info.routeId, status });
     this.#disarm(s);
@@ -414,7 +411,7 @@ export class ClientConnection extends H2Endpoint {
       return;
     }
     s.responded = true;
-    const body = Buffer.from(MINIMAL[status] ?? '', 'latin1');
+    const body = Buffer.from(MINIMAL_BODIES[status] ?? '', 'latin1');
     this.writeHeaders(
       half.id,
       [
