@@ -70,6 +70,14 @@ const listenerSchema = object(
       default: '60s',
       min: 1,
     }),
+    streamIdleTimeout: duration(
+      'L7: end an HTTP/2 request stream with no HEADERS or DATA either way for this long (408 when no response began)',
+      { default: '5m', min: 1 },
+    ),
+    maxStreamsPerClient: integer(
+      'L7: requests in flight to backends per client address on this listener, over all its connections; beyond it 429',
+      { default: 1024, min: 1 },
+    ),
     maxHelloBytes: size('Cap on the ClientHello over all its records', {
       default: '64KiB',
       min: 512,

@@ -16,6 +16,7 @@ export interface EdgeMetrics {
   readonly bytes: Counter;
   readonly httpResponses: Counter;
   readonly policyBlocks: Counter;
+  readonly requestLimits: Counter;
 }
 
 type Spec = readonly [name: string, help: string, labels: readonly string[]];
@@ -66,6 +67,11 @@ const COUNTERS = {
     ['route', 'status'],
   ],
   policyBlocks: ['policy_blocks_total', 'L7 requests refused by a route policy.', ['route', 'policy']],
+  requestLimits: [
+    'request_limits_total',
+    'L7 requests stopped by a limit, by route and reason (client-streams: 429; stream-idle: 408 or reset).',
+    ['route', 'reason'],
+  ],
 } as const satisfies Record<string, Spec>;
 
 const DIAL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -22,6 +22,10 @@ export interface ListenerSettings {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** L7 HTTP/2: a request stream with no HEADERS or DATA either way for this long ends. */
+  readonly streamIdleTimeoutMs: number;
+  /** L7: requests in flight to backends per client address (all connections of the listener). */
+  readonly maxStreamsPerClient: number;
   readonly maxHelloBytes: number;
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
   /** HTTP/2 clients of h2c and h2 routes go through the frame relay (ADR 0150). */
@@ -53,6 +57,11 @@ export interface EdgeRuntime {
    * otherwise cost an audit write per request).
    */
   backendFailed(route: EdgeRoute, reason: string, clientIp: string): void;
+  /**
+   * Counts and audits (`edge.request.limited`, bounded like `backendFailed`) an L7 request a
+   * limit stopped: `client-streams` (too many in flight for one client address) or `stream-idle`.
+   */
+  requestLimited(routeId: string, reason: 'client-streams' | 'stream-idle', clientIp: string): void;
   table(): RouteTable;
   firewall(listener: string): Firewall;
   maxConnections(listener: string): number;

@@ -45,6 +45,8 @@ export function listenerSettings(config: EdgeListenerConfig): ListenerSettings {
     connectTimeoutMs: config.connectTimeout,
     idleTimeoutMs: config.idleTimeout,
     responseTimeoutMs: config.responseTimeout,
+    streamIdleTimeoutMs: config.streamIdleTimeout,
+    maxStreamsPerClient: config.maxStreamsPerClient,
     maxHelloBytes: config.maxHelloBytes,
     minTlsVersion: config.minTlsVersion,
     http2Relay: config.http2Relay,
@@ -89,6 +91,7 @@ export class EdgeService {
   readonly #pool = new BackendPool();
   #poller: NodeJS.Timeout | undefined;
   readonly #backendFailures: BoundedAudit;
+  readonly #limitedRequests: BoundedAudit;
   #refreshing: Promise<void> | undefined;
 
   constructor(deps: EdgeDeps, config: EdgeConfig) {
@@ -98,6 +101,10 @@ export class EdgeService {
     this.certificates = createCertificateStore(deps.log);
     this.#backendFailures = createBoundedAudit(
       { action: 'edge.backend.failed', perWindow: AUDITED_BACKEND_FAILURES_PER_SECOND, windowMs: 1000 },
+      (event) => this.#record(event),
+    );
+    this.#limitedRequests = createBoundedAudit(
+      { action: 'edge.request.limited', perWindow: AUDITED_BACKEND_FAILURES_PER_SECOND, windowMs: 1000 },
       (event) => this.#record(event),
     );
     this.#applyListenerConfig(config);
@@ -159,6 +166,16 @@ export class EdgeService {
           decision: 'error',
           stable: { backend: route.backend },
         }),
+      requestLimited: (routeId, reason, clientIp) => {
+        this.metrics.requestLimits.inc({ route: routeId, reason });
+        this.#limitedRequests.record({
+          resource: `route:${routeId}`,
+          reason,
+          clientIp,
+          decision: 'deny',
+          stable: {},
+        });
+      },
       table: () => this.#table,
       firewall: (id) => this.#firewalls.get(id) ?? createFirewall({ allow: [], deny: [] }),
       maxConnections: (id) => this.maxConnections(id),
@@ -241,6 +258,7 @@ export class EdgeService {
     await Promise.all(draining);
     this.#pool.close();
     this.#backendFailures.flush();
+    this.#limitedRequests.flush();
     this.certificates.close();
     this.#listeners.clear();
   }

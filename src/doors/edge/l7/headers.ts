@@ -31,7 +31,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** The minimal bodies of the answers the edge gives itself, by status, on every L7 path. */
 export const MINIMAL_BODIES: Readonly<Record<number, string>> = {
   403: 'Forbidden\n',
+  408: 'Request timeout\n',
   421: 'Misdirected request\n',
+  429: 'Too many requests\n',
   431: 'Request header fields too large\n',
   501: 'Not implemented\n',
   502: 'Bad gateway\n',

@@ -16,6 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
+import type { ClientStreams } from './client-streams.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
@@ -26,6 +27,10 @@ export interface ProxyContext {
   readonly connectTimeoutMs: number;
   /** Response deadlines of the listener (`responseTimeout`). */
   readonly deadlines: DeadlineQueue;
+  /** Requests in flight per client address (`maxStreamsPerClient`). */
+  readonly clientStreams: ClientStreams;
+  /** `streamIdleTimeout` of the listener. */
+  readonly streamIdleTimeoutMs: number;
 }
 
 type ClientRequest = IncomingMessage;

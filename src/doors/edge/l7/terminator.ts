@@ -22,6 +22,7 @@ import type { Duplex } from 'node:stream';
 import type { CertificateMaterial } from '../cert-store.ts';
 import type { ConnectionInfo, EdgeRuntime, ListenerSettings } from '../runtime.ts';
 import { type BackendPool, WINDOW_BYTES } from './backends.ts';
+import { ClientStreams } from './client-streams.ts';
 import { createDeadlineQueue } from './deadlines.ts';
 import { ClientConnection, type RelayContext, relayable } from './h2/relay.ts';
 import { proxyH2Stream } from './h2-stream.ts';
@@ -142,11 +143,13 @@ export function createL7Terminator(
     return true;
   };
   const server = createTlsServer(settings, runtime);
-  const ctx = {
+  const ctx: ProxyContext = {
     runtime,
     pool,
     connectTimeoutMs: settings.connectTimeoutMs,
     deadlines: createDeadlineQueue(settings.responseTimeoutMs),
+    clientStreams: new ClientStreams(settings.maxStreamsPerClient),
+    streamIdleTimeoutMs: settings.streamIdleTimeoutMs,
   };
   // HTTP/2 clients of h2c and h2 routes: the frame relay (ADR 0150) when the listener enables it.
   const relayed = new Set<ClientConnection>();
@@ -155,7 +158,21 @@ export function createL7Terminator(
     deadlines: ctx.deadlines,
     connectTimeoutMs: settings.connectTimeoutMs,
     pool: pool.relay,
+    clientStreams: ctx.clientStreams,
+    clock: { now: performance.now() },
   };
+  // The idle sweep of relayed streams: a tick a quarter of the timeout apart (at most a second),
+  // which also advances the coarse clock streams stamp their frames with.
+  const sweepEvery = Math.max(10, Math.min(1000, settings.streamIdleTimeoutMs / 4));
+  const sweeper = settings.http2Relay
+    ? setInterval(() => {
+        const now = performance.now();
+        relayCtx.clock.now = now;
+        const cutoff = now - settings.streamIdleTimeoutMs;
+        for (const connection of relayed) connection.sweepIdle(cutoff);
+      }, sweepEvery)
+    : undefined;
+  sweeper?.unref();
   const relay = settings.http2Relay
     ? (tlsSocket: Socket, info: ConnectionInfo): boolean => {
         const route = runtime.table().byId(info.routeId)?.route;
@@ -208,6 +225,7 @@ export function createL7Terminator(
       server.emit('connection', socket);
     },
     close() {
+      clearInterval(sweeper);
       server.close();
       // GOAWAY lets in-flight streams finish and tells clients to open no new ones.
       for (const session of sessions) session.close();

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
+import type { ClientStreams } from '../client-streams.ts';
 import type { Deadline, DeadlineQueue } from '../deadlines.ts';
 import { MINIMAL_BODIES } from '../headers.ts';
 import { enforcePolicies, misdirected } from '../policies.ts';
@@ -41,6 +42,10 @@ export interface RelayContext {
   readonly deadlines: DeadlineQueue;
   readonly connectTimeoutMs: number;
   readonly pool: RelayPool;
+  /** Requests in flight per client address (`maxStreamsPerClient`). */
+  readonly clientStreams: ClientStreams;
+  /** A coarse clock (milliseconds) the idle sweep advances; streams stamp their last frame with it. */
+  readonly clock: { now: number };
 }
 
 /**
@@ -75,6 +80,19 @@ const BACKEND_SETTINGS: LocalSettings = {
  */
 const RESET_BURST = 1000;
 const RESETS_PER_SECOND = 500;
+
+/**
+ * RST_STREAMs the relay sends on one backend connection before it takes no new streams and
+ * closes once its streams are done (ADR 0150 finding 5). Client cancels become resets on shared
+ * backend connections, and backends guard against rapid reset per connection (nghttp2: a burst
+ * of 1000; Envoy: more than half of the streams reset early): a connection retired this early,
+ * with at most MAX_BACKEND_STREAMS more resets from the streams it still carries, stays below
+ * those guards, so one client's cancels never make the backend drop everybody's streams.
+ */
+export const RESETS_PER_BACKEND_CONNECTION = 100;
+
+/** Streams one backend connection carries at most (below a backend's own, larger limit). */
+const MAX_BACKEND_STREAMS = 256;
 
 /** The first `:method` of a request's fields. */
 function methodOf(fields: FieldList): string | undefined {
@@ -115,11 +133,18 @@ class RelayStream {
   /** Body bytes went to the backend: the request can no longer be sent again. */
   bodySent = false;
   retries = 0;
+  /** How the client ended its request (END_STREAM, or trailers), kept for a retry. */
+  requestEnd: true | FieldList | undefined;
+  /** The stream holds one of its client address's `maxStreamsPerClient` slots. */
+  holdsSlot = false;
+  /** The coarse clock when a HEADERS or DATA frame of this request last went either way. */
+  touched: number;
 
   constructor(conn: ClientConnection, id: number) {
     this.conn = conn;
     this.client = createHalf(id, conn.peerInitialWindow, RELAY_SETTINGS.streamWindow);
     this.backend = createHalf(0, 0, BACKEND_SETTINGS.streamWindow);
+    this.touched = conn.now;
   }
 }
 
@@ -152,6 +177,34 @@ export class ClientConnection extends H2Endpoint {
     return this.#streams.size;
   }
 
+  /** The coarse clock of the listener's idle sweep. */
+  get now(): number {
+    return this.#ctx.clock.now;
+  }
+
+  /**
+   * Ends the streams with no HEADERS or DATA either way since `cutoff` (`streamIdleTimeout`):
+   * 408 when no response began, else a reset; the backend stream is cancelled. A stream waiting
+   * for its response headers is left to the response deadline.
+   */
+  sweepIdle(cutoff: number): void {
+    for (const s of this.#streams.values()) {
+      if (s.touched >= cutoff || s.deadline !== undefined) continue;
+      this.#ctx.runtime.requestLimited(this.info.routeId, 'stream-idle', this.info.client.address);
+      if (!s.responded) {
+        this.answer(s, 408);
+        continue;
+      }
+      const half = s.client;
+      if (!half.localClosed) this.writeRst(half.id, ERROR.CANCEL);
+      half.localClosed = true;
+      half.remoteClosed = true;
+      half.queue.length = 0;
+      s.backendConn?.cancel(s, ERROR.CANCEL);
+      this.settle(s);
+    }
+  }
+
   /** Drain: GOAWAY now, close when the last stream is done. */
   drain(): void {
     this.goaway();
@@ -170,7 +223,10 @@ export class ClientConnection extends H2Endpoint {
 
   protected onHeaders(id: number, fields: FieldList, tooLarge: boolean, endStream: boolean): void {
     const existing = this.#streams.get(id);
-    if (existing !== undefined) return this.#trailers(existing, fields, endStream);
+    if (existing !== undefined) {
+      existing.touched = this.#ctx.clock.now;
+      return this.#trailers(existing, fields, endStream);
+    }
     // §5.1.1: client streams are odd and increase; an old id names a closed stream (ignored).
     if (id % 2 === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'Even stream id from a client');
     if (id <= this.#lastStreamId) return;
@@ -231,6 +287,11 @@ export class ClientConnection extends H2Endpoint {
       };
     }
     s.target = this.#target;
+    if (!this.#ctx.clientStreams.acquire(info.client.address)) {
+      runtime.requestLimited(info.routeId, 'client-streams', info.client.address);
+      return this.answer(s, 429);
+    }
+    s.holdsSlot = true;
     let backend: BackendConnection;
     try {
       backend = this.#ctx.pool.connection(s.target);
@@ -258,7 +319,8 @@ export class ClientConnection extends H2Endpoint {
     s.client.remoteClosed = true;
     if (!s.backendDone) {
       const trailers = clientResponse(fields, undefined) ?? [];
-      s.backend.pendingEnd = trailers.length > 0 ? trailers : true;
+      s.requestEnd = trailers.length > 0 ? trailers : true;
+      s.backend.pendingEnd = s.requestEnd;
       s.backendConn?.send(s);
       this.#armDeadline(s);
     }
@@ -274,6 +336,7 @@ export class ClientConnection extends H2Endpoint {
     }
     const half = s.client;
     half.held += flowLength;
+    s.touched = this.#ctx.clock.now;
     if (half.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
     if (flowLength > half.recvWindow)
       throw new StreamError(id, ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
@@ -293,7 +356,10 @@ export class ClientConnection extends H2Endpoint {
     } else {
       this.credit(half, flowLength - data.length);
       if (data.length > 0) enqueue(s.backend, data);
-      if (endStream) s.backend.pendingEnd = true;
+      if (endStream) {
+        s.requestEnd = true;
+        s.backend.pendingEnd = true;
+      }
       s.backendConn.send(s);
       if (endStream) this.#armDeadline(s);
     }
@@ -350,6 +416,7 @@ export class ClientConnection extends H2Endpoint {
   protected onTerminate(): void {
     for (const s of this.#streams.values()) {
       this.#disarm(s);
+      this.#releaseSlot(s);
       s.client.localClosed = true;
       s.client.remoteClosed = true;
       s.backendConn?.cancel(s, ERROR.CANCEL);
@@ -379,6 +446,7 @@ export class ClientConnection extends H2Endpoint {
     this.#streams.delete(half.id);
     this.release(half);
     this.#disarm(s);
+    this.#releaseSlot(s);
     if (!s.backendDone) s.backendConn?.cancel(s, ERROR.CANCEL);
     if ((this.goingAway || this.#peerGoaway) && this.#streams.size === 0) this.close();
   }
@@ -450,6 +518,12 @@ export class ClientConnection extends H2Endpoint {
     });
   }
 
+  #releaseSlot(s: RelayStream): void {
+    if (!s.holdsSlot) return;
+    s.holdsSlot = false;
+    this.#ctx.clientStreams.release(this.info.client.address);
+  }
+
   #disarm(s: RelayStream): void {
     this.#ctx.deadlines.disarm(s.deadline);
     s.deadline = undefined;
@@ -463,22 +537,44 @@ export class BackendConnection extends H2Endpoint {
   #nextId = 1;
   #settled = false;
   #peerGoaway = false;
+  /** Takes no new streams (too many resets sent); closes when its streams are done. */
+  #retired = false;
+  #resets = 0;
+  #handshake: NodeJS.Timeout | undefined;
   readonly #redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void;
   readonly #onGone: (c: BackendConnection) => void;
 
   constructor(
     socket: Duplex,
+    handshakeTimeoutMs: number,
     redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void,
     onGone: (c: BackendConnection) => void,
   ) {
     super(socket, BACKEND_SETTINGS, 'client');
     this.#redispatch = redispatch;
     this.#onGone = onGone;
+    // A backend that accepts the connection and never sends its SETTINGS would hold the streams
+    // queued for it: after the connect deadline (counted from the dial) they fail with 502.
+    this.#handshake = setTimeout(() => this.terminate('backend-handshake-timeout'), handshakeTimeoutMs);
+    this.#handshake.unref();
   }
 
-  /** Takes new streams: not closed, not told to go away, stream ids left. */
+  /** Takes new streams: not closed, not told to go away, not retired, stream ids left. */
   get usable(): boolean {
-    return !this.closed && !this.goingAway && !this.#peerGoaway && this.#nextId < 0x7fff0000;
+    return (
+      !this.closed && !this.goingAway && !this.#peerGoaway && !this.#retired && this.#nextId < 0x7fff0000
+    );
+  }
+
+  /** Has a stream slot free now or once the backend's SETTINGS came (queued streams count). */
+  get hasRoom(): boolean {
+    const limit = this.#settled ? Math.min(this.peerMaxStreams, MAX_BACKEND_STREAMS) : MAX_BACKEND_STREAMS;
+    return this.#streams.size + this.#waiting.length < limit;
+  }
+
+  /** RST_STREAMs sent on this connection (tests). */
+  get resets(): number {
+    return this.#resets;
   }
 
   /**
@@ -486,7 +582,21 @@ export class BackendConnection extends H2Endpoint {
    * a stream over it comes back REFUSED_STREAM. That costs a new connection one round trip.
    */
   #limit(): number {
-    return this.#settled ? this.peerMaxStreams : 0;
+    return this.#settled ? Math.min(this.peerMaxStreams, MAX_BACKEND_STREAMS) : 0;
+  }
+
+  /** Every RST_STREAM sent counts towards the connection's reset budget (finding 5). */
+  override writeRst(streamId: number, code: number): void {
+    super.writeRst(streamId, code);
+    if (++this.#resets >= RESETS_PER_BACKEND_CONNECTION && !this.#retired) this.#retire();
+  }
+
+  /** Stops taking streams; queued ones go to another connection; closes when the rest are done. */
+  #retire(): void {
+    this.#retired = true;
+    this.#onGone(this);
+    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
+    if (this.#streams.size === 0) queueMicrotask(() => this.close());
   }
 
   /** Starts the backend stream of `s`, or queues it until the backend has a free stream slot. */
@@ -552,7 +662,7 @@ export class BackendConnection extends H2Endpoint {
     this.#streams.delete(s.backend.id);
     this.blocked.delete(s.backend);
     this.#openWaiting();
-    if (this.#peerGoaway && this.#streams.size === 0) this.close();
+    if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
   }
 
   #settle(s: RelayStream): void {
@@ -581,6 +691,7 @@ export class BackendConnection extends H2Endpoint {
   protected onHeaders(id: number, fields: FieldList, tooLarge: boolean, endStream: boolean): void {
     const s = this.#stream(id);
     if (s === undefined) return;
+    s.touched = s.conn.now;
     if (s.backend.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'HEADERS after END_STREAM');
     if (!s.gotResponse) {
       const status = tooLarge ? undefined : responseStatus(fields);
@@ -619,6 +730,7 @@ export class BackendConnection extends H2Endpoint {
   protected onData(id: number, data: Buffer, endStream: boolean, flowLength: number): void {
     const s = this.#stream(id);
     if (s === undefined) return;
+    s.touched = s.conn.now;
     const half = s.backend;
     if (half.remoteClosed) throw new StreamError(id, ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
     if (!s.gotResponse) throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'DATA before response headers');
@@ -637,33 +749,54 @@ export class BackendConnection extends H2Endpoint {
     this.#settle(s);
   }
 
+  /**
+   * True when the backend did not process the request of `s` and it can go again (RFC 9113
+   * §8.7: REFUSED_STREAM, or a stream above a GOAWAY's last id): no answer came, no body byte
+   * went out, fewer than 3 tries so far.
+   */
+  #retryable(s: RelayStream): boolean {
+    return !s.gotResponse && !s.bodySent && s.request !== undefined && s.retries < 3 && !s.backendDone;
+  }
+
+  /**
+   * Takes the backend stream of `s` back to "not opened" for another try: its queued body, and
+   * the request's end when the client sent it, stay to be sent on the new stream. Returns the
+   * request to open again.
+   */
+  #rewind(s: RelayStream): { fields: FieldList; end: boolean } {
+    const request = s.request ?? { fields: [], end: true };
+    s.retries++;
+    this.#streams.delete(s.backend.id);
+    this.blocked.delete(s.backend);
+    const half = s.backend;
+    half.id = 0;
+    half.localClosed = false;
+    half.remoteClosed = false;
+    half.recvWindow = BACKEND_SETTINGS.streamWindow;
+    half.unacked = 0;
+    // An END_STREAM on its own may have gone out (no body byte did): it must go again.
+    if (!request.end && half.queue.length === 0 && half.pendingEnd === false && s.requestEnd !== undefined) {
+      half.pendingEnd = s.requestEnd;
+    }
+    return request;
+  }
+
   protected onReset(id: number, code: number): void {
     const s = this.#streams.get(id);
     if (s === undefined) return;
+    if (code === ERROR.REFUSED_STREAM && this.#retryable(s)) {
+      // §8.7: a refused stream was not processed; it goes again once a stream slot is free.
+      const again = this.#rewind(s);
+      if (this.usable) this.#waiting.unshift({ s, ...again });
+      else this.#redispatch(s, again.fields, again.end);
+      this.#openWaiting();
+      return;
+    }
     const half = s.backend;
     half.localClosed = true;
     half.remoteClosed = true;
     half.queue.length = 0;
     s.backendDone = true;
-    if (
-      code === ERROR.REFUSED_STREAM &&
-      !s.gotResponse &&
-      !s.bodySent &&
-      s.request !== undefined &&
-      s.retries < 3
-    ) {
-      // §8.7: a refused stream was not processed; it goes again once a stream slot is free.
-      s.retries++;
-      s.backendDone = false;
-      if (half.localClosed && !s.request.end) half.pendingEnd = true;
-      s.backend.localClosed = false;
-      s.backend.remoteClosed = false;
-      s.backend.id = 0;
-      this.#waiting.unshift({ s, fields: s.request.fields, end: s.request.end });
-      this.#streams.delete(id);
-      this.blocked.delete(s.backend);
-      return;
-    }
     this.#forget(s);
     if (!s.gotResponse) {
       s.conn.fail(s, 'stream-closed');
@@ -704,25 +837,33 @@ export class BackendConnection extends H2Endpoint {
   /** The backend's first SETTINGS fix its stream limit; open what waited for it. */
   protected override onSettings(): void {
     this.#settled = true;
+    clearTimeout(this.#handshake);
     this.#openWaiting();
   }
 
   protected onGoaway(lastStreamId: number): void {
     this.#peerGoaway = true;
     this.#onGone(this);
-    // Streams above `lastStreamId` were not processed (§6.8) and go elsewhere, as do queued ones.
+    // Streams above `lastStreamId` were not processed (§6.8): they go again on another
+    // connection when they can (no body byte sent), as do queued ones; the others fail.
+    const again: { s: RelayStream; fields: FieldList; end: boolean }[] = [];
     for (const [id, s] of this.#streams) {
-      if (id > lastStreamId && !s.gotResponse) {
-        this.#streams.delete(id);
-        s.backendDone = true;
-        s.conn.fail(s, 'backend-goaway');
+      if (id <= lastStreamId || s.gotResponse) continue;
+      if (this.#retryable(s)) {
+        again.push({ s, ...this.#rewind(s) });
+        continue;
       }
+      this.#streams.delete(id);
+      s.backendDone = true;
+      s.conn.fail(s, 'backend-goaway');
     }
-    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
+    again.push(...this.#waiting.splice(0));
+    for (const w of again) this.#redispatch(w.s, w.fields, w.end);
     if (this.#streams.size === 0) this.close();
   }
 
   protected onTerminate(reason: string): void {
+    clearTimeout(this.#handshake);
     this.#onGone(this);
     const streams = [...this.#streams.values(), ...this.#waiting.map((w) => w.s)];
     this.#streams.clear();
@@ -741,7 +882,10 @@ export class BackendConnection extends H2Endpoint {
   }
 }
 
+/** Backend connections per backend that streams are spread over round-robin. */
 const SLOTS = 4;
+/** With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many. */
+const MAX_SLOTS = 16;
 
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
 export class RelayPool {
@@ -754,14 +898,24 @@ export class RelayPool {
     this.#dial = dial;
   }
 
-  connection(target: BackendTarget): BackendConnection {
-    const r = target.route;
+  /** Live backend connections of a route's backend (tests). */
+  connections(route: EdgeRoute): BackendConnection[] {
+    const slots = this.#slots.get(this.#key(route)) ?? [];
+    return slots.filter((c): c is BackendConnection => c !== undefined);
+  }
+
+  #key(r: EdgeRoute): string {
     // Keys are per backend, not per route object: a reloaded route keeps its connections.
     let key = this.#keys.get(r);
     if (key === undefined) {
       key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
       this.#keys.set(r, key);
     }
+    return key;
+  }
+
+  connection(target: BackendTarget): BackendConnection {
+    const key = this.#key(target.route);
     let slots = this.#slots.get(key);
     if (slots === undefined) {
       slots = Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined);
@@ -769,10 +923,19 @@ export class RelayPool {
     }
     const i = this.#next++ % SLOTS;
     const existing = slots[i];
-    if (existing?.usable === true) return existing;
-    const list = slots;
+    if (existing?.usable !== true) return this.#create(target, slots, i);
+    if (existing.hasRoom) return existing;
+    // Its slots are taken: another connection with room, else a new one up to MAX_SLOTS.
+    for (const c of slots) if (c?.usable === true && c.hasRoom) return c;
+    let free = slots.findIndex((c, at) => at >= SLOTS && c?.usable !== true);
+    if (free < 0 && slots.length < MAX_SLOTS) free = slots.push(undefined) - 1;
+    return free < 0 ? existing : this.#create(target, slots, free);
+  }
+
+  #create(target: BackendTarget, slots: (BackendConnection | undefined)[], i: number): BackendConnection {
     const created: BackendConnection = new BackendConnection(
       this.#dial(target),
+      target.connectTimeoutMs,
       (s, fields, end) => {
         try {
           this.connection(target).open(s, fields, end);
@@ -781,7 +944,7 @@ export class RelayPool {
         }
       },
       (c) => {
-        if (list[i] === c) list[i] = undefined;
+        if (slots[i] === c) slots[i] = undefined;
       },
     );
     slots[i] = created;
