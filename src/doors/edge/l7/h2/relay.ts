@@ -839,6 +839,9 @@ export class BackendConnection extends H2Endpoint {
     this.#settled = true;
     clearTimeout(this.#handshake);
     this.#openWaiting();
+    // Streams queued before the limit was known and over it: the pool finds them a connection
+    // with room, or opens one (they would otherwise wait for these streams to finish).
+    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
   }
 
   protected onGoaway(lastStreamId: number): void {

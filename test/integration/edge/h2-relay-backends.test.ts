@@ -1,0 +1,423 @@
+/**
+ * The HTTP/2 frame relay (ADR 0150) against backends that misbehave or protect themselves: a
+ * real `node:http2` backend whose rapid-reset guard must never be tripped by clients' cancels
+ * (finding 5), raw backends that refuse streams or send GOAWAY before processing (the request,
+ * body included, goes again: finding 8), one that never sends SETTINGS (handshake deadline), and
+ * one with a small stream limit (more connections instead of one long queue).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import {
+  type ClientHttp2Session,
+  connect as connectHttp2,
+  createServer as createH2c,
+  constants as h2constants,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import {
+  ERROR,
+  FLAG,
+  FRAME,
+  FrameReader,
+  frame,
+  goawayFrame,
+  rstStreamFrame,
+  SETTING,
+  settingsFrame,
+  windowUpdateFrame,
+} from '../../../src/doors/edge/l7/h2/frames.ts';
+import { HpackDecoder, HpackEncoder } from '../../../src/doors/edge/l7/h2/hpack.ts';
+import { RESETS_PER_BACKEND_CONNECTION } from '../../../src/doors/edge/l7/h2/relay.ts';
+import { createTestPki, type Leaf, type TestPki } from './certs.ts';
+import { startEdge, testListener } from './harness.ts';
+
+interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly payload: Buffer;
+}
+
+/** One connection the relay opened to a raw backend. */
+interface RawConnection {
+  readonly index: number;
+  readonly socket: Socket;
+  readonly frames: Frame[];
+}
+
+/** A raw h2c backend: `onFrame` sees every frame the relay sends (after the preface) and answers. */
+async function rawBackend(
+  onFrame: (c: RawConnection, f: Frame) => void,
+  sendSettings = true,
+): Promise<{ port: number; connections: RawConnection[]; server: Server }> {
+  const connections: RawConnection[] = [];
+  const server = createNetServer((socket) => {
+    const c: RawConnection = { index: connections.length, socket, frames: [] };
+    connections.push(c);
+    let preface = 24;
+    const reader = new FrameReader(0xffffff, (type, flags, id, payload) => {
+      const f = { type, flags, id, payload: Buffer.from(payload) };
+      c.frames.push(f);
+      if (type === FRAME.SETTINGS && (flags & FLAG.ACK) === 0 && sendSettings) {
+        socket.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+      }
+      onFrame(c, f);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const skip = Math.min(preface, chunk.length);
+      preface -= skip;
+      if (chunk.length > skip) reader.push(chunk.subarray(skip));
+    });
+    socket.on('error', () => {});
+    // Windows large enough that the relay never waits for a WINDOW_UPDATE in these tests.
+    if (sendSettings) {
+      socket.write(
+        Buffer.concat([
+          settingsFrame([[SETTING.INITIAL_WINDOW_SIZE, 1 << 24]]),
+          windowUpdateFrame(0, (1 << 24) - 65_535),
+        ]),
+      );
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, connections, server };
+}
+
+const encode = (fields: string[]) => new HpackEncoder().encode(fields);
+
+/** Answers stream `id` with 200 and `body`. */
+const answer = (socket: Socket, id: number, body: string) =>
+  socket.write(
+    Buffer.concat([
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, id, encode([':status', '200'])),
+      frame(FRAME.DATA, FLAG.END_STREAM, id, Buffer.from(body)),
+    ]),
+  );
+
+/** The request body a raw backend received on stream `id`, once it ended. */
+function bodyOf(c: RawConnection, id: number): Buffer | undefined {
+  const frames = c.frames.filter((f) => f.id === id);
+  const ended = frames.some(
+    (f) => (f.type === FRAME.DATA || f.type === FRAME.HEADERS) && (f.flags & FLAG.END_STREAM) !== 0,
+  );
+  if (!ended) return undefined;
+  return Buffer.concat(frames.filter((f) => f.type === FRAME.DATA).map((f) => f.payload));
+}
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A GET (or a POST when `body` is given) through the edge; resolves with status and body. */
+const get = (s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    const req = s.request(
+      { ':method': body === undefined ? 'GET' : 'POST', ':path': path },
+      { endStream: body === undefined },
+    );
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+    });
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    req.on('error', reject);
+    if (body !== undefined) req.end(body);
+  });
+
+void describe('edge HTTP/2 frame relay and its backends', () => {
+  let pki: TestPki;
+  let leaf: Leaf;
+
+  before(async () => {
+    pki = await createTestPki();
+    leaf = await pki.issue('relay', ['*.relay.test']);
+  });
+  after(async () => {
+    await pki[Symbol.asyncDispose]();
+  });
+
+  const edgeTo = (port: number, listener: Readonly<Record<string, unknown>> = {}) =>
+    startEdge({
+      listeners: [testListener({ http2Relay: true, idleTimeout: '10s', responseTimeout: '5s', ...listener })],
+      routes: [
+        {
+          id: 'r',
+          listener: 'main',
+          host: '*',
+          mode: 'l7',
+          backend: `127.0.0.1:${port}`,
+          backendProtocol: 'h2c',
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        },
+      ],
+    });
+
+  const client = (port: number): ClientHttp2Session => {
+    const s = connectHttp2(`https://x.relay.test:${port}`, {
+      createConnection: () =>
+        tlsConnect({
+          host: '127.0.0.1',
+          port,
+          servername: 'x.relay.test',
+          ca: pki.ca,
+          ALPNProtocols: ['h2'],
+        }),
+    });
+    s.on('error', () => {});
+    return s;
+  };
+
+  void it('keeps client cancels under the rapid-reset guard of a real node:http2 backend', async () => {
+    // A real backend (nghttp2 guards against rapid reset per connection: a burst of 1000).
+    const resetsBySession = new Map<Http2Session, number>();
+    const sessions = new Set<Http2Session>();
+    let seen = 0;
+    let slow: ServerHttp2Stream | undefined;
+    const backend = createH2c();
+    backend.on('session', (session) => sessions.add(session));
+    backend.on('stream', (stream, headers) => {
+      seen++;
+      const session = stream.session;
+      stream.on('error', () => {});
+      stream.on('close', () => {
+        if (stream.rstCode === h2constants.NGHTTP2_CANCEL && session !== undefined) {
+          resetsBySession.set(session, (resetsBySession.get(session) ?? 0) + 1);
+        }
+      });
+      if (headers[':path'] === '/slow') slow = stream;
+      // '/hang' is never answered: the client cancels it.
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const clients = Array.from({ length: 6 }, () => client(edge.port()));
+    try {
+      // A request in flight on one of the first backend connections, answered after the storm.
+      const first = clients[0];
+      assert.ok(first !== undefined);
+      const pending = get(first, '/slow');
+      await until('the slow request at the backend', () => slow !== undefined);
+      // Six clients, each under its own reset budget, cancel 900 streams each (5400 resets: far
+      // over nghttp2's burst if they landed on four shared connections).
+      const BATCH = 100;
+      for (let round = 0; round < 9; round++) {
+        const streams = clients.flatMap((c) =>
+          Array.from({ length: BATCH }, () => {
+            const req = c.request({ ':path': '/hang' });
+            req.on('error', () => {});
+            return req;
+          }),
+        );
+        const target = seen + streams.length;
+        await until(`round ${round} at the backend`, () => seen >= target);
+        for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
+      }
+      await until('the cancels at the backend', () => {
+        let n = 0;
+        for (const v of resetsBySession.values()) n += v;
+        return n >= 5400;
+      });
+      slow?.respond({ ':status': 200 });
+      slow?.end('finished');
+      const answered = await pending;
+      assert.deepEqual(
+        answered,
+        { status: 200, body: 'finished' },
+        'the request on a retired connection finished',
+      );
+      const most = Math.max(...resetsBySession.values());
+      // Each connection is retired at 100 resets; the streams it still carried may add theirs.
+      assert.ok(
+        most <= RESETS_PER_BACKEND_CONNECTION + 6 * BATCH,
+        `a backend connection took ${most} resets`,
+      );
+      assert.ok(most < 1000, `nghttp2's burst of 1000 was reached (${most})`);
+      assert.ok(sessions.size > 4, `connections were rotated (${sessions.size} opened)`);
+      // And the pool still serves.
+      const answeredFirst = slow;
+      const next = get(first, '/slow');
+      await until('the next request at the backend', () => slow !== answeredFirst);
+      slow?.respond({ ':status': 200 });
+      slow?.end('again');
+      assert.deepEqual(await next, { status: 200, body: 'again' });
+    } finally {
+      for (const c of clients) c.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+      for (const s of sessions) s.destroy();
+    }
+  });
+
+  void it('sends a refused request again with the body the client sends afterwards', async () => {
+    const refused = new Set<number>();
+    const backend = await rawBackend((c, f) => {
+      if (f.type === FRAME.HEADERS && refused.size === 0) {
+        // The first stream is refused before any of its body went out (§8.7: not processed).
+        refused.add(f.id);
+        c.socket.write(rstStreamFrame(f.id, ERROR.REFUSED_STREAM));
+        return;
+      }
+      const ends = (f.type === FRAME.DATA || f.type === FRAME.HEADERS) && (f.flags & FLAG.END_STREAM) !== 0;
+      const body = ends && !refused.has(f.id) ? bodyOf(c, f.id) : undefined;
+      if (body !== undefined) {
+        answer(c.socket, f.id, `${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+      }
+    });
+    const edge = await edgeTo(backend.port);
+    const s = client(edge.port());
+    try {
+      const body = randomBytes(100_000);
+      const req = s.request({ ':method': 'POST', ':path': '/upload' });
+      req.on('error', () => {});
+      const done = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        let status = 0;
+        const chunks: Buffer[] = [];
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+        });
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+        req.on('error', reject);
+      });
+      // The body comes only after the backend refused the stream.
+      await until('the refusal', () => refused.size === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      req.end(body);
+      const got = await done;
+      assert.equal(got.status, 200);
+      assert.equal(got.body, `${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+      // A refused GET goes again too.
+      refused.clear();
+      assert.equal((await get(s, '/again')).status, 200);
+      assert.equal(refused.size, 1, 'the GET was refused once and then served');
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.server.close();
+      for (const c of backend.connections) c.socket.destroy();
+    }
+  });
+
+  void it('sends requests above a backend GOAWAY again on another connection', async () => {
+    let goaways = 0;
+    const backend = await rawBackend((c, f) => {
+      if (f.type !== FRAME.HEADERS) return;
+      if (c.index === 0) {
+        // The first connection goes away before processing anything (last stream id 0).
+        goaways++;
+        c.socket.write(goawayFrame(0, ERROR.NO_ERROR));
+        return;
+      }
+      answer(c.socket, f.id, `served on connection ${c.index}`);
+    });
+    const edge = await edgeTo(backend.port);
+    const s = client(edge.port());
+    try {
+      const got = await get(s, '/x');
+      assert.equal(got.status, 200);
+      assert.match(got.body, /^served on connection [1-9]/);
+      assert.equal(goaways, 1);
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.server.close();
+      for (const c of backend.connections) c.socket.destroy();
+    }
+  });
+
+  void it('answers 502 within the connect deadline when a backend never sends SETTINGS', async () => {
+    const backend = await rawBackend(() => {}, false);
+    // connectTimeout 300 ms (testListener) covers the HTTP/2 handshake; responseTimeout is 5 s.
+    const edge = await edgeTo(backend.port);
+    const s = client(edge.port());
+    try {
+      const started = performance.now();
+      const got = await get(s, '/');
+      const took = performance.now() - started;
+      assert.equal(got.status, 502);
+      assert.ok(took < 2000, `answered after ${Math.round(took)} ms`);
+      const failed = await edge.events('edge.backend.failed');
+      assert.equal(failed[0]?.reason, 'backend-handshake-timeout');
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.server.close();
+      for (const c of backend.connections) c.socket.destroy();
+    }
+  });
+
+  void it('opens more backend connections when the pooled ones are at the backend stream limit', async () => {
+    const held: ServerHttp2Stream[] = [];
+    const sessions = new Set<Http2Session>();
+    const backend = createH2c({ settings: { maxConcurrentStreams: 2 } });
+    backend.on('session', (session) => sessions.add(session));
+    backend.on('stream', (stream) => {
+      stream.on('error', () => {});
+      held.push(stream);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const s = client(edge.port());
+    try {
+      // Warm the pool so the backend's limit is known, then hold 20 requests at once.
+      const warm = get(s, '/warm');
+      await until('the warm-up request', () => held.length === 1);
+      held.shift()?.respond({ ':status': 204 }, { endStream: true });
+      assert.equal((await warm).status, 204);
+      const answers = Array.from({ length: 20 }, (_, i) => get(s, `/n${i}`));
+      // 4 pooled connections × 2 streams would leave 12 requests queued; 10 connections hold all.
+      await until('all 20 requests at the backend', () => held.length === 20);
+      assert.ok(sessions.size >= 10, `${sessions.size} backend connections`);
+      for (const stream of held.splice(0)) stream.respond({ ':status': 200 }, { endStream: true });
+      const statuses = (await Promise.all(answers)).map((a) => a.status);
+      assert.deepEqual(
+        statuses,
+        Array.from({ length: 20 }, () => 200),
+      );
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+      for (const session of sessions) session.destroy();
+    }
+  });
+
+  void it('decodes what it sends: refused streams carry the same request head the second time', async () => {
+    const heads: string[][] = [];
+    let refusedOnce = false;
+    const backend = await rawBackend((c, f) => {
+      if (f.type !== FRAME.HEADERS) return;
+      heads.push(new HpackDecoder().decode(f.payload, 1e6).fields);
+      if (!refusedOnce) {
+        refusedOnce = true;
+        c.socket.write(rstStreamFrame(f.id, ERROR.REFUSED_STREAM));
+        return;
+      }
+      answer(c.socket, f.id, 'ok');
+    });
+    const edge = await edgeTo(backend.port);
+    const s = client(edge.port());
+    try {
+      assert.equal((await get(s, '/same?q=1')).status, 200);
+      assert.equal(heads.length, 2);
+      assert.deepEqual(heads[1], heads[0]);
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.server.close();
+      for (const c of backend.connections) c.socket.destroy();
+      await once(backend.server, 'close').catch(() => {});
+    }
+  });
+});
