@@ -68,6 +68,16 @@ const MAX_CONTINUATIONS = 32;
 const CLOSE_GRACE_MS = 1000;
 
 /**
+ * Frames that cost work and move no request forward (SETTINGS, PING, PRIORITY, unknown types,
+ * empty DATA, HEADERS for streams already gone) a peer may send: a burst, then a rate per second.
+ * Past it the connection ends with ENHANCE_YOUR_CALM (the floods of CVE-2019-9512, -9515, -9518;
+ * SETTINGS also walk every open stream when they change the initial window). Browsers and gRPC
+ * clients send a handful per connection.
+ */
+const NOISE_BURST = 1000;
+const NOISE_PER_SECOND = 200;
+
+/**
  * Bytes in the socket's write buffer above which no more DATA is put in it: the rest waits in
  * its stream's queue until 'drain', and the sender's window is given back only for what went
  * into the socket, so a peer that stops reading TCP stops its senders within their windows.
@@ -199,6 +209,8 @@ export abstract class H2Endpoint {
   closed = false;
   /** GOAWAY sent. */
   goingAway = false;
+  #noiseTokens = NOISE_BURST;
+  #noiseAt = 0;
 
   /** `server` expects the client connection preface; `client` sends it (RFC 9113 §3.4). */
   constructor(socket: Duplex, local: LocalSettings, role: 'server' | 'client') {
@@ -493,6 +505,19 @@ export abstract class H2Endpoint {
     }
   }
 
+  /** Counts a frame that moves nothing forward against the noise budget (see NOISE_BURST). */
+  protected noise(): void {
+    const now = performance.now();
+    this.#noiseTokens = Math.min(
+      NOISE_BURST,
+      this.#noiseTokens + ((now - this.#noiseAt) / 1000) * NOISE_PER_SECOND,
+    );
+    this.#noiseAt = now;
+    if (--this.#noiseTokens < 0) {
+      throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many frames that carry no request');
+    }
+  }
+
   #dispatch(type: number, flags: number, streamId: number, payload: Buffer): void {
     if (!this.#sawSettings && type !== FRAME.SETTINGS) {
       throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'The first frame must be SETTINGS');
@@ -510,6 +535,7 @@ export abstract class H2Endpoint {
         return this.#continuation(flags, streamId, payload);
       case FRAME.PRIORITY:
         // §6.3: PRIORITY is parsed for validity and otherwise ignored (§5.3.2).
+        this.noise();
         if (streamId === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (payload.length !== 5) throw new StreamError(streamId, ERROR.FRAME_SIZE_ERROR, 'PRIORITY size');
         return;
@@ -519,11 +545,13 @@ export abstract class H2Endpoint {
         this.checkKnown(streamId);
         return this.onReset(streamId, payload.readUInt32BE(0));
       case FRAME.SETTINGS:
+        this.noise();
         return this.#settings(flags, streamId, payload);
       case FRAME.PUSH_PROMISE:
         // We announced ENABLE_PUSH 0, and a client never pushes (§8.4).
         throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'PUSH_PROMISE');
       case FRAME.PING:
+        this.noise();
         if (streamId !== 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'PING on a stream');
         if (payload.length !== 8) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, 'PING size');
         if ((flags & FLAG.ACK) === 0) this.write(frame(FRAME.PING, FLAG.ACK, 0, payload));
@@ -536,6 +564,7 @@ export abstract class H2Endpoint {
         return this.#windowUpdate(streamId, payload);
       default:
         // §5.5: unknown frame types are ignored.
+        this.noise();
         return;
     }
   }
@@ -543,6 +572,7 @@ export abstract class H2Endpoint {
   #data(flags: number, streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'DATA on stream 0');
     const data = unpad(payload, flags, 0);
+    if (data.length === 0 && (flags & FLAG.END_STREAM) === 0) this.noise();
     // §6.9: the whole frame payload counts, padding included; the connection window first.
     if (payload.length > this.#recvWindow) {
       throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');

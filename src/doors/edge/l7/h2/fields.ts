@@ -92,6 +92,15 @@ export interface RequestHead {
   readonly contentLength: number | undefined;
 }
 
+/** RFC 9110 §5.6.2 token (methods). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 3986 §3.1 scheme. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+/** Host and port characters of RFC 3986 §3.2.2 (IP literals in brackets), no userinfo. */
+const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:%[\]]*$/;
+/** Visible ASCII without `#` (and obs-text bytes, as nghttp2 lets through on the other path). */
+const PATH = /^[\x21\x22\x24-\x7e\x80-\xff]+$/;
+
 /** Why a request is malformed (a stream error PROTOCOL_ERROR), or its head. */
 export function parseRequest(fields: FieldList): RequestHead | string {
   let method: string | undefined;
@@ -131,6 +140,12 @@ export function parseRequest(fields: FieldList): RequestHead | string {
     }
   }
   if (method === undefined) return 'no :method';
+  if (!TOKEN.test(method)) return 'bad :method';
+  if (scheme !== undefined && !SCHEME.test(scheme)) return 'bad :scheme';
+  // §8.3.1: no userinfo in :authority; RFC 3986 has no spaces in it.
+  if (authority !== undefined && !AUTHORITY.test(authority)) return 'bad :authority';
+  // Visible ASCII only (RFC 3986 percent-encodes the rest), and no fragment.
+  if (path !== undefined && path !== '' && !PATH.test(path)) return 'bad :path';
   if (method !== 'CONNECT' && (scheme === undefined || path === undefined || path === '')) {
     return 'no :scheme or :path';
   }

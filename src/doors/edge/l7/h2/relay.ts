@@ -225,11 +225,17 @@ export class ClientConnection extends H2Endpoint {
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       existing.touched = this.#ctx.clock.now;
+      // Trailers over SETTINGS_MAX_HEADER_LIST_SIZE are not passed on cut short: the stream ends.
+      if (tooLarge) throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'Trailers too large');
       return this.#trailers(existing, fields, endStream);
     }
     // §5.1.1: client streams are odd and increase; an old id names a closed stream (ignored).
     if (id % 2 === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'Even stream id from a client');
-    if (id <= this.#lastStreamId) return;
+    if (id <= this.#lastStreamId) {
+      // A closed stream's block is decoded (HPACK state) and ignored, at a price.
+      this.noise();
+      return;
+    }
     this.#lastStreamId = id;
     if (this.goingAway) throw new StreamError(id, ERROR.REFUSED_STREAM, 'Going away');
     if (this.#streams.size >= RELAY_SETTINGS.maxConcurrentStreams) {
