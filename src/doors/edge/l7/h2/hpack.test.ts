@@ -176,6 +176,14 @@ void describe('HPACK decoder (RFC 7541)', () => {
     assert.deepEqual(r.fields, []);
     assert.equal(d.dynamicSize, 55, 'the entry was still added');
   });
+
+  void it('reports a Huffman-coded value of 200 000 octets as too large instead of failing', () => {
+    const block = new HpackEncoder({ huffman: true }).encode(['x-big', 'a'.repeat(200_000)]);
+    const r = new HpackDecoder().decode(block, 64 * 1024);
+    assert.equal(r.tooLarge, true);
+    const whole = new HpackDecoder().decode(block, 1e6);
+    assert.equal(whole.fields[1]?.length, 200_000);
+  });
 });
 
 void describe('HPACK encoder', () => {

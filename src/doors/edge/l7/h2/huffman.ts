@@ -149,7 +149,8 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, limit
     state = entry & 0x1ff;
   }
   if (accepting[state] !== 1) throw new HuffmanError('Huffman padding is not a prefix of EOS');
-  return String.fromCharCode.apply(null, out);
+  // apply() passes every octet as an argument: beyond a few thousand that overflows the stack.
+  return out.length <= 4096 ? String.fromCharCode.apply(null, out) : Buffer.from(out).toString('latin1');
 }
 
 /** Octets `text` (latin1) takes Huffman-coded, padding included. */
