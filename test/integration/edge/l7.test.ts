@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  type ClientHttp2Session,
+  connect as connectHttp2,
+  constants,
+  createServer as createH2cServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -24,6 +35,157 @@ interface Echo {
 
 type Call = grpc.ClientUnaryCall & grpc.ClientReadableStream<Buffer> & grpc.ClientWritableStream<Buffer>;
 type Fn = (...args: unknown[]) => Call;
+
+/** A backend that holds requests, for the request limits (maxStreamsPerClient, streamIdleTimeout). */
+interface HoldingBackend extends Backend {
+  /** Waits (bounded) until `n` `/hold` requests are held; returns how many are. */
+  heldSoon(n: number): Promise<number>;
+  /** Waits (bounded) until `n` requests ended before their response did; returns their paths. */
+  abortedSoon(n: number): Promise<readonly string[]>;
+  /** Answers the held requests: 200 `held`. */
+  release(): void;
+}
+
+const until = async (done: () => boolean): Promise<void> => {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+/**
+ * `/hold`: answered when released; `/quiet`: 200 and a first chunk at once, then nothing;
+ * anything else: 200 `ok` once the request body ended (a body that never ends, never).
+ */
+async function startHoldingBackend(kind: 'h2c' | 'http1'): Promise<HoldingBackend> {
+  const aborted: string[] = [];
+  let held: (() => void)[] = [];
+  const handler = (
+    req: IncomingMessage | Http2ServerRequest,
+    response: ServerResponse | Http2ServerResponse,
+  ) => {
+    // Both response types share these members; one view keeps them callable.
+    const res = response as ServerResponse;
+    const path = req.url ?? '';
+    res.on('close', () => {
+      if (!res.writableEnded) aborted.push(path);
+    });
+    req.on('error', () => {});
+    req.resume();
+    if (path === '/hold') held.push(() => res.end('held\n'));
+    else if (path === '/quiet') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first\n');
+    } else req.on('end', () => res.end('ok\n'));
+  };
+  const sessions = new Set<{ destroy(): void }>();
+  const server = kind === 'h2c' ? createH2cServer(handler) : createHttpServer(handler);
+  server.on(
+    kind === 'h2c' ? 'session' : 'connection',
+    (s: { destroy(): void; on(e: 'close', f: () => void): void }) => {
+      sessions.add(s);
+      s.on('close', () => sessions.delete(s));
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    async heldSoon(n) {
+      await until(() => held.length >= n);
+      return held.length;
+    },
+    async abortedSoon(n) {
+      await until(() => aborted.length >= n);
+      return [...aborted];
+    },
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
+    async [Symbol.asyncDispose]() {
+      held = [];
+      for (const s of sessions) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+interface H2Outcome {
+  readonly status: number | undefined;
+  readonly body: string;
+  readonly rstCode: number | undefined;
+  /** Milliseconds from the request to the stream's close. */
+  readonly ms: number;
+  /** The stream was still open after 2 s (the test gave up on it). */
+  readonly timedOut: boolean;
+}
+
+/**
+ * One HTTP/2 request; `body.end: false` leaves the request body unfinished. `responded` is the
+ * time (ms from the request) of the response headers; `done` comes when the stream closed.
+ */
+function h2Exchange(
+  session: ClientHttp2Session,
+  method: string,
+  path: string,
+  body?: { readonly body: string; readonly end: boolean },
+): { readonly responded: Promise<number>; readonly done: Promise<H2Outcome> } {
+  const started = performance.now();
+  const stream = session.request({ ':method': method, ':path': path }, { endStream: body === undefined });
+  stream.on('error', () => {});
+  let status: number | undefined;
+  const chunks: Buffer[] = [];
+  const responded = new Promise<number>((resolve) =>
+    stream.once('response', (h) => {
+      status = Number(h[':status']);
+      resolve(performance.now() - started);
+    }),
+  );
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  if (body?.end === true) stream.end(body.body);
+  else if (body !== undefined) stream.write(body.body);
+  const done = new Promise<H2Outcome>((resolve) => {
+    let timedOut = false;
+    const giveUp = setTimeout(() => {
+      timedOut = true;
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }, 2000);
+    stream.once('close', () => {
+      clearTimeout(giveUp);
+      resolve({
+        status,
+        body: Buffer.concat(chunks).toString(),
+        rstCode: timedOut ? undefined : stream.rstCode,
+        ms: performance.now() - started,
+        timedOut,
+      });
+    });
+  });
+  return { responded, done };
+}
+
+/** One HTTP/1.1 GET through `agent` (keep-alive), bounded by 2 s. */
+function http1Get(
+  agent: HttpsAgent,
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, servername: host, headers: { host }, path, agent, timeout: 2000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer in 2 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 // Both HTTP/2 data paths: the frame relay (ADR 0150) and node:http2 streams.
 for (const http2Relay of [true, false]) {
@@ -350,6 +512,225 @@ for (const http2Relay of [true, false]) {
       for (let i = 0; i < 50 && (listener?.active ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(listener?.active, 0);
       await edge.expectMetric('gatehouse_edge_connections_active', { listener: 'main' }, 0);
+    });
+
+    // streamIdleTimeout and maxStreamsPerClient on a listener of their own, on the relay (h2c
+    // routes when http2Relay is on), the node:http2 path (http1 routes always, h2c routes when
+    // it is off) and the HTTP/1.1 path. Tests run in order on one listener with a cap of 2: a
+    // slot one of them leaks makes the next one that holds two requests fail.
+    void describe('request limits: streamIdleTimeout and maxStreamsPerClient', () => {
+      let limited: EdgeHarness;
+      const holding: Record<string, HoldingBackend> = {};
+      const HOSTS = ['idle-h2c.l7.test', 'idle-http1.l7.test'] as const;
+
+      before(async () => {
+        holding['idle-h2c.l7.test'] = await startHoldingBackend('h2c');
+        holding['idle-http1.l7.test'] = await startHoldingBackend('http1');
+        const route = (id: string, kind: 'h2c' | 'http1') => ({
+          id,
+          listener: 'main',
+          host: `${id}.l7.test`,
+          mode: 'l7',
+          backend: holding[`${id}.l7.test`]?.address,
+          backendProtocol: kind,
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        });
+        limited = await startEdge({
+          listeners: [
+            testListener({
+              responseTimeout: '2s',
+              streamIdleTimeout: '300ms',
+              maxStreamsPerClient: 2,
+              http2Relay,
+            }),
+          ],
+          routes: [route('idle-h2c', 'h2c'), route('idle-http1', 'http1')],
+        });
+      });
+
+      after(async () => {
+        await limited[Symbol.asyncDispose]();
+        for (const b of Object.values(holding)) await b[Symbol.asyncDispose]();
+      });
+
+      const backendOf = (host: string): HoldingBackend => {
+        const b = holding[host];
+        assert.ok(b !== undefined);
+        return b;
+      };
+
+      const session = (host: string): ClientHttp2Session => {
+        const port = limited.port();
+        const s = connectHttp2(`https://${host}:${port}`, {
+          createConnection: () =>
+            tlsConnect({ host: '127.0.0.1', port, servername: host, ca: pki.ca, ALPNProtocols: ['h2'] }),
+        });
+        s.on('error', () => {});
+        return s;
+      };
+
+      const idleEvents = async (n: number) =>
+        (
+          await limited.events(
+            'edge.request.limited',
+            (e) => e.filter((x) => x.reason === 'stream-idle').length >= n,
+          )
+        ).filter((e) => e.reason === 'stream-idle');
+
+      void it('answers 408 to an HTTP/2 request whose body stops coming, and cancels the backend request', async () => {
+        for (const host of HOSTS) {
+          const s = session(host);
+          const r = h2Exchange(s, 'POST', '/sink', { body: 'part of a body', end: false });
+          const out = await r.done;
+          s.close();
+          assert.equal(out.timedOut, false, `${host}: the edge ended the stream`);
+          assert.equal(out.status, 408, host);
+          assert.equal(out.body, 'Request timeout\n');
+          // The relay's idle sweep ticks a quarter of the timeout apart and stamps frames with the
+          // clock of its last tick: it may end a stream up to a tick early (here 75 ms).
+          assert.ok(out.ms >= 200 && out.ms < 1500, `${host}: 408 after ${Math.round(out.ms)} ms`);
+          assert.deepEqual(
+            await backendOf(host).abortedSoon(1),
+            ['/sink'],
+            `${host}: backend request cancelled`,
+          );
+        }
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-h2c', reason: 'stream-idle' },
+          1,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-http1', reason: 'stream-idle' },
+          1,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_http_responses_total',
+          { route: 'idle-h2c', status: '408' },
+          1,
+        );
+        const events = await idleEvents(2);
+        assert.deepEqual(events.map((e) => e.resource).toSorted(), ['route:idle-h2c', 'route:idle-http1']);
+        assert.ok(events.every((e) => e.decision === 'deny' && e.clientIp === '127.0.0.1'));
+      });
+
+      void it('resets an HTTP/2 stream whose response began and then went quiet both ways', async () => {
+        for (const host of HOSTS) {
+          // A bidirectional stream (request body unfinished), then one whose request had ended.
+          for (const [n, body] of [
+            [2, { body: 'hello', end: false }],
+            [3, undefined],
+          ] as const) {
+            const s = session(host);
+            const r = h2Exchange(s, body === undefined ? 'GET' : 'POST', '/quiet', body);
+            const started = await r.responded;
+            const out = await r.done;
+            s.close();
+            const what = `${host} ${body === undefined ? 'GET' : 'POST'}`;
+            assert.equal(out.timedOut, false, `${what}: the edge ended the stream`);
+            assert.equal(out.status, 200, what);
+            assert.equal(out.body, 'first\n', `${what}: what came before the quiet reached the client`);
+            assert.equal(out.rstCode, constants.NGHTTP2_CANCEL, `${what}: reset with CANCEL`);
+            const quiet = out.ms - started;
+            assert.ok(
+              quiet >= 200 && quiet < 1500,
+              `${what}: reset ${Math.round(quiet)} ms after the response`,
+            );
+            const aborted = await backendOf(host).abortedSoon(n);
+            assert.deepEqual(aborted, ['/sink', '/quiet', '/quiet'].slice(0, n), what);
+          }
+        }
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-h2c', reason: 'stream-idle' },
+          3,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-http1', reason: 'stream-idle' },
+          3,
+        );
+        assert.equal((await idleEvents(6)).length, 6);
+      });
+
+      void it('answers 429 over HTTP/2 to a third request in flight from one address, on any connection, until slots are released', async () => {
+        for (const host of HOSTS) {
+          const backend = backendOf(host);
+          const [a, b, c] = [session(host), session(host), session(host)];
+          // The request ended, the response is slow: longer than streamIdleTimeout, still answered.
+          const held = [
+            h2Exchange(a, 'GET', '/hold'),
+            h2Exchange(b, 'POST', '/hold', { body: 'all of it', end: true }),
+          ];
+          assert.equal(await backend.heldSoon(2), 2, `${host}: two requests held`);
+          const third = await h2Exchange(c, 'GET', '/').done;
+          assert.equal(third.status, 429, host);
+          assert.equal(third.body, 'Too many requests\n');
+          await new Promise((r) => setTimeout(r, 400));
+          backend.release();
+          for (const h of held) {
+            const out = await h.done;
+            assert.equal(out.status, 200, `${host}: held request answered`);
+            assert.equal(out.body, 'held\n');
+          }
+          const next = await h2Exchange(c, 'GET', '/').done;
+          assert.equal(next.status, 200, `${host}: slots released`);
+          assert.equal(next.body, 'ok\n');
+          for (const s of [a, b, c]) s.close();
+        }
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-h2c', reason: 'client-streams' },
+          1,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-http1', reason: 'client-streams' },
+          1,
+        );
+        // Nothing above went idle: the held requests waited for their response within responseTimeout.
+        await limited.expectMetric('gatehouse_edge_request_limits_total', { reason: 'stream-idle' }, 6);
+        const events = await limited.events(
+          'edge.request.limited',
+          (e) => e.filter((x) => x.reason === 'client-streams').length >= 2,
+        );
+        assert.equal(events.filter((e) => e.reason === 'client-streams').length, 2);
+      });
+
+      void it('answers 429 over HTTP/1.1 to a third request in flight from one address while two keep-alive connections are held', async () => {
+        for (const host of HOSTS) {
+          const backend = backendOf(host);
+          const agent = new HttpsAgent({ keepAlive: true, maxSockets: 3, ca: pki.ca });
+          const get1 = (path: string) => http1Get(agent, limited.port(), host, path);
+          const held = [get1('/hold'), get1('/hold')];
+          assert.equal(await backend.heldSoon(2), 2, `${host}: two requests held`);
+          const third = await get1('/');
+          assert.equal(third.status, 429, host);
+          assert.equal(third.body, 'Too many requests\n');
+          backend.release();
+          for (const h of held) assert.deepEqual(await h, { status: 200, body: 'held\n' }, host);
+          // The slots came back with the responses: the same client is served again.
+          assert.deepEqual(await get1('/'), { status: 200, body: 'ok\n' }, `${host}: slots released`);
+          agent.destroy();
+        }
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-h2c', reason: 'client-streams' },
+          2,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_request_limits_total',
+          { route: 'idle-http1', reason: 'client-streams' },
+          2,
+        );
+        await limited.expectMetric(
+          'gatehouse_edge_http_responses_total',
+          { route: 'idle-http1', status: '429' },
+          2,
+        );
+      });
     });
   });
 }

@@ -20,14 +20,14 @@ import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
-import type { ProxyContext } from './http-proxy.ts';
+import { cancelStream, type ProxyContext } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 
 function answer(
   ctx: ProxyContext,
   info: ConnectionInfo,
   stream: ServerHttp2Stream,
-  status: 403 | 421 | 502,
+  status: 403 | 408 | 421 | 429 | 502,
 ): void {
   ctx.runtime.metrics.httpResponses.inc({ route: info.routeId, status });
   if (stream.destroyed || stream.closed) return;
@@ -76,6 +76,20 @@ export function proxyH2Stream(
   ) {
     return answer(ctx, info, stream, 403);
   }
+  // Reset while its HEADERS were handled: nothing to send, and no slot to hold ('close' is due).
+  if (stream.destroyed) return;
+  const client = info.client.address;
+  if (!ctx.clientStreams.acquire(client)) {
+    ctx.runtime.requestLimited(info.routeId, 'client-streams', client);
+    return answer(ctx, info, stream, 429);
+  }
+  let holdsSlot = true;
+  const release = () => {
+    if (!holdsSlot) return;
+    holdsSlot = false;
+    ctx.clientStreams.release(client);
+  };
+  stream.once('close', release);
   const route = compiled.route;
   const authority = pseudoHeader(headers, ':authority') ?? info.serverName ?? '';
   const forward: Forward = {
@@ -88,6 +102,7 @@ export function proxyH2Stream(
     path,
     authority,
     headers,
+    release,
   };
   if (route.backendProtocol === 'http1' || route.backendProtocol === 'https') return toHttp1(forward);
   return toHttp2(forward);
@@ -105,6 +120,8 @@ interface Forward {
   readonly authority: string;
   /** The client's request headers, as received. */
   readonly headers: IncomingHttpHeaders;
+  /** Gives back the stream's `maxStreamsPerClient` slot (once; the stream's 'close' calls it too). */
+  readonly release: () => void;
 }
 
 function fail(f: Forward, reason: string): void {
@@ -118,6 +135,41 @@ function target(f: Forward) {
     info: f.info,
     connectTimeoutMs: f.ctx.connectTimeoutMs,
     dialTimer: f.ctx.runtime.metrics.dialSeconds,
+  };
+}
+
+/**
+ * `streamIdleTimeout`: ends a stream with no HEADERS or DATA either way for that long (the
+ * stream timer follows reads and writes): 408 when no response began, else RST_STREAM CANCEL;
+ * `cancel` cancels the backend request. The timer runs while the request body is unfinished and
+ * from the response headers on; a stream waiting for its response headers after the request
+ * ended is left to the response deadline. Returns what to call when the response headers go out.
+ */
+function watchIdle(f: Forward, cancel: () => void): () => void {
+  const { stream, ctx, info } = f;
+  const timeoutMs = ctx.streamIdleTimeoutMs;
+  stream.on('timeout', () => {
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.headersSent && (f.ended || stream.readableEnded)) return;
+    f.release();
+    ctx.runtime.requestLimited(info.routeId, 'stream-idle', info.client.address);
+    cancel();
+    if (stream.headersSent) {
+      cancelStream(stream);
+      return;
+    }
+    answer(ctx, info, stream, 408);
+    // §8.1: a complete response before the request ended; the client may stop sending.
+    stream.close(constants.NGHTTP2_NO_ERROR);
+  });
+  if (!f.ended) {
+    stream.setTimeout(timeoutMs);
+    stream.once('end', () => {
+      if (!stream.headersSent) stream.setTimeout(0);
+    });
+  }
+  return () => {
+    if (!stream.closed) stream.setTimeout(timeoutMs);
   };
 }
 
@@ -136,23 +188,34 @@ function toHttp1(f: Forward): void {
     () => upstream.destroy(new Error('response-timeout')),
     f.ended || stream.readableEnded,
   );
+  // The edge cancels the backend request (client gone, or idle): its end is no backend failure.
+  let cancelled = false;
+  const cancel = () => {
+    disarm();
+    cancelled = true;
+    stream.unpipe(upstream);
+    upstream.destroy();
+  };
+  const responded = watchIdle(f, cancel);
   upstream.on('response', (incoming: IncomingMessage) => {
     disarm();
     const status = incoming.statusCode ?? 502;
     ctx.runtime.metrics.httpResponses.inc({ route: route.id, status });
     if (stream.destroyed || stream.closed) return;
     stream.respond(clientResponseHeaders(incoming.headers, { ':status': status }));
+    responded();
     incoming.pipe(stream);
     incoming.on('error', () => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
   });
   upstream.on('error', (error: Error) => {
     disarm();
+    if (cancelled) return;
     if (!stream.headersSent) fail(f, error.message);
     else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
   stream.once('close', () => {
     disarm();
-    if (!upstream.writableFinished || !stream.writableFinished) upstream.destroy();
+    if (!upstream.writableFinished || !stream.writableFinished) cancel();
   });
   stream.on('error', ignore);
   if (f.ended) upstream.end();
@@ -198,6 +261,16 @@ function toHttp2(f: Forward): void {
     },
     f.ended || stream.readableEnded,
   );
+  // The edge cancels the backend stream (client gone, or idle): its end is no backend failure.
+  let cancelled = false;
+  const cancel = () => {
+    disarm();
+    if (upstream.closed) return;
+    cancelled = true;
+    stream.unpipe(upstream);
+    cancelStream(upstream);
+  };
+  const responded = watchIdle(f, cancel);
   // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
   // last DATA frame, so their next request is not held up.
   const wantsTrailers = f.headers.te === 'trailers';
@@ -212,7 +285,9 @@ function toHttp2(f: Forward): void {
       endStream,
       waitForTrailers: !endStream && wantsTrailers,
     });
-    if (!endStream) relayBody(upstream, stream);
+    if (endStream) return;
+    responded();
+    relayBody(upstream, stream);
   });
   if (wantsTrailers) {
     let trailers: OutgoingHttpHeaders | undefined;
@@ -223,21 +298,20 @@ function toHttp2(f: Forward): void {
   }
   upstream.on('error', (error: Error) => {
     disarm();
+    if (cancelled) return;
     if (!stream.headersSent) fail(f, error.message);
     else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
   upstream.on('close', () => {
     disarm();
+    if (cancelled) return;
     if (!stream.headersSent && !stream.closed) fail(f, 'stream-closed');
     else if (stream.headersSent && !stream.closed && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
       stream.close(upstream.rstCode);
     }
   });
   // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
-  stream.once('close', () => {
-    disarm();
-    if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
-  });
+  stream.once('close', cancel);
   stream.on('error', ignore);
   if (!f.ended) stream.pipe(upstream);
 }

@@ -11,8 +11,9 @@ import {
   type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
-import { constants } from 'node:http2';
+import { constants, type Http2Stream } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
+import { addAbortSignal } from 'node:stream';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
@@ -41,11 +42,23 @@ function resetResponse(res: ClientResponse): void {
   res.destroy();
 }
 
+/**
+ * Resets an HTTP/2 stream whose sending side may be unfinished (a backend request, or a client
+ * response) with RST_STREAM CANCEL and nothing before it. `close(CANCEL)` first ends the
+ * writable side, which sends DATA with END_STREAM ahead of the reset: the peer would take a
+ * cut-off body for a complete one. Destroying with an AbortError (what an aborted signal does)
+ * resets with CANCEL without ending; the stream then emits that AbortError, which the caller
+ * must not take for a failure.
+ */
+export function cancelStream(stream: Http2Stream): void {
+  if (!stream.destroyed) addAbortSignal(AbortSignal.abort(), stream);
+}
+
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
   res.writeHead(status, headers);
 }
 
-function sendMinimal(res: ClientResponse, status: 403 | 421 | 502): void {
+function sendMinimal(res: ClientResponse, status: 403 | 421 | 429 | 502): void {
   const body = MINIMAL_BODIES[status] ?? '';
   if (res.headersSent) {
     resetResponse(res);
@@ -84,6 +97,15 @@ export function proxyRequest(
     sendMinimal(res, 403);
     return;
   }
+  // `maxStreamsPerClient`: the request holds a slot of its client address until its response
+  // is done or its connection closed ('close' comes once either way).
+  const client = info.client.address;
+  if (!ctx.clientStreams.acquire(client)) {
+    runtime.requestLimited(info.routeId, 'client-streams', client);
+    sendMinimal(res, 429);
+    return;
+  }
+  res.once('close', () => ctx.clientStreams.release(client));
   const route = compiled.route;
   const authority = req.headers.host ?? info.serverName ?? '';
   const headers = backendRequestHeaders(req.headers, info.client.address, authority);
@@ -146,13 +168,17 @@ function forwardHttp2(
   upstream.on('trailers', (trailers: IncomingHttpHeaders) =>
     res.addTrailers(clientResponseHeaders(trailers)),
   );
+  // The client went away: the backend request is cancelled, and its end is no backend failure.
+  let cancelled = false;
   upstream.on('error', (error: Error) => {
     stopTimer();
+    if (cancelled) return;
     if (!res.headersSent) f.fail(error.message);
     else resetResponse(res);
   });
   upstream.on('close', () => {
     stopTimer();
+    if (cancelled) return;
     // A backend RST_STREAM after headers (e.g. a cancelled gRPC call) is passed on as a reset.
     if (res.headersSent && !res.writableEnded && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
       resetResponse(res);
@@ -162,7 +188,10 @@ function forwardHttp2(
   });
   // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
   res.once('close', () => {
-    if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
+    if (upstream.closed) return;
+    cancelled = true;
+    req.unpipe(upstream);
+    cancelStream(upstream);
   });
   req.pipe(upstream);
 }
