@@ -570,6 +570,13 @@ for (const http2Relay of [true, false]) {
         return s;
       };
 
+      /** `gatehouse_edge_request_limits_total` of both routes for `reason`. */
+      const expectLimited = async (reason: string, perRoute: number) => {
+        for (const route of ['idle-h2c', 'idle-http1']) {
+          await limited.expectMetric('gatehouse_edge_request_limits_total', { route, reason }, perRoute);
+        }
+      };
+
       const idleEvents = async (n: number) =>
         (
           await limited.events(
@@ -596,16 +603,7 @@ for (const http2Relay of [true, false]) {
             `${host}: backend request cancelled`,
           );
         }
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-h2c', reason: 'stream-idle' },
-          1,
-        );
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-http1', reason: 'stream-idle' },
-          1,
-        );
+        await expectLimited('stream-idle', 1);
         await limited.expectMetric(
           'gatehouse_edge_http_responses_total',
           { route: 'idle-h2c', status: '408' },
@@ -642,16 +640,7 @@ for (const http2Relay of [true, false]) {
             assert.deepEqual(aborted, ['/sink', '/quiet', '/quiet'].slice(0, n), what);
           }
         }
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-h2c', reason: 'stream-idle' },
-          3,
-        );
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-http1', reason: 'stream-idle' },
-          3,
-        );
+        await expectLimited('stream-idle', 3);
         assert.equal((await idleEvents(6)).length, 6);
       });
 
@@ -680,16 +669,7 @@ for (const http2Relay of [true, false]) {
           assert.equal(next.body, 'ok\n');
           for (const s of [a, b, c]) s.close();
         }
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-h2c', reason: 'client-streams' },
-          1,
-        );
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-http1', reason: 'client-streams' },
-          1,
-        );
+        await expectLimited('client-streams', 1);
         // Nothing above went idle: the held requests waited for their response within responseTimeout.
         await limited.expectMetric('gatehouse_edge_request_limits_total', { reason: 'stream-idle' }, 6);
         const events = await limited.events(
@@ -715,16 +695,7 @@ for (const http2Relay of [true, false]) {
           assert.deepEqual(await get1('/'), { status: 200, body: 'ok\n' }, `${host}: slots released`);
           agent.destroy();
         }
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-h2c', reason: 'client-streams' },
-          2,
-        );
-        await limited.expectMetric(
-          'gatehouse_edge_request_limits_total',
-          { route: 'idle-http1', reason: 'client-streams' },
-          2,
-        );
+        await expectLimited('client-streams', 2);
         await limited.expectMetric(
           'gatehouse_edge_http_responses_total',
           { route: 'idle-http1', status: '429' },
