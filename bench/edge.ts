@@ -200,7 +200,7 @@ const edge = await startNode(
     JSON.stringify({
       listeners: [
         { id: 'l4', host: '127.0.0.1', port: 0, idleTimeout: '60s' },
-        { id: 'l7', host: '127.0.0.1', port: 0, http2Relay: RELAY },
+        { id: 'l7', host: '127.0.0.1', port: 0, http2Relay: RELAY, maxStreamsPerClient: 1024 },
       ],
       routes: [
         { id: 'bulk', listener: 'l4', host: 'bulk.bench.test', backend: `127.0.0.1:${b['bulk']}` },

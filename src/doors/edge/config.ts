@@ -75,8 +75,8 @@ const listenerSchema = object(
       { default: '5m', min: 1 },
     ),
     maxStreamsPerClient: integer(
-      'L7: requests in flight to backends per client address on this listener, over all its connections; beyond it 429',
-      { default: 1024, min: 1 },
+      'L7: requests in flight to backends per client (an address, or an IPv6 /64) on this listener, over all its connections; beyond it 429. The HTTP/2 relay also keeps each client to a quarter of what its backend pool carries',
+      { default: 256, min: 1 },
     ),
     maxHelloBytes: size('Cap on the ClientHello over all its records', {
       default: '64KiB',

@@ -59,9 +59,14 @@ export interface EdgeRuntime {
   backendFailed(route: EdgeRoute, reason: string, clientIp: string): void;
   /**
    * Counts and audits (`edge.request.limited`, bounded like `backendFailed`) an L7 request a
-   * limit stopped: `client-streams` (too many in flight for one client address) or `stream-idle`.
+   * limit stopped: `client-streams` (too many in flight for one client), `stream-idle`, or
+   * `header-amplification` (HTTP/2 relay: header blocks that expand far beyond their wire size).
    */
-  requestLimited(routeId: string, reason: 'client-streams' | 'stream-idle', clientIp: string): void;
+  requestLimited(
+    routeId: string,
+    reason: 'client-streams' | 'stream-idle' | 'header-amplification',
+    clientIp: string,
+  ): void;
   table(): RouteTable;
   firewall(listener: string): Firewall;
   maxConnections(listener: string): number;

@@ -164,12 +164,15 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       ],
     });
 
-  const client = (port: number): ClientHttp2Session => {
+  /** An HTTP/2 client through the edge from `from` (any 127/8 address: separate clients). */
+  const client = (port: number, from = '127.0.0.1'): ClientHttp2Session => {
     const s = connectHttp2(`https://x.relay.test:${port}`, {
       createConnection: () =>
         tlsConnect({
           host: '127.0.0.1',
           port,
+          // A net option tls.connect passes on (its type omits it).
+          ...({ localAddress: from } as object),
           servername: 'x.relay.test',
           ca: pki.ca,
           ALPNProtocols: ['h2'],
@@ -201,7 +204,8 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const edge = await edgeTo((backend.address() as AddressInfo).port);
-    const clients = Array.from({ length: 6 }, () => client(edge.port()));
+    // Six clients (six addresses: each has its own reset budget of 1000).
+    const clients = Array.from({ length: 6 }, (_, i) => client(edge.port(), `127.0.0.${i + 2}`));
     try {
       // A request in flight on one of the first backend connections, answered after the storm.
       const first = clients[0];
@@ -256,6 +260,68 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       await edge[Symbol.asyncDispose]();
       backend.close();
       for (const s of sessions) s.destroy();
+    }
+  });
+
+  void it('answers 429 to a client whose cancels used up its backend reset budget', async () => {
+    let seen = 0;
+    const backend = createH2c();
+    const sessions = new Set<Http2Session>();
+    backend.on('session', (session) => sessions.add(session));
+    backend.on('stream', (stream) => {
+      seen++;
+      stream.on('error', () => {});
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    // Two connections of one client, each under its own connection's reset budget (1000).
+    const conns = [client(edge.port(), '127.0.0.20'), client(edge.port(), '127.0.0.20')];
+    try {
+      for (let round = 0; round < 6; round++) {
+        const streams = conns.flatMap((c) =>
+          Array.from({ length: 100 }, () => {
+            const req = c.request({ ':path': '/hang' });
+            req.on('error', () => {});
+            return req;
+          }),
+        );
+        const target = seen + streams.length;
+        await until(`round ${round} at the backend`, () => seen >= target);
+        for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
+      }
+      // 1200 resets on backend connections: over the client's budget of 1000 (+200/s).
+      const first = conns[0];
+      assert.ok(first !== undefined);
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 429; i++) {
+        const req = first.request({ ':path': '/hang' });
+        req.on('error', () => {});
+        status = await new Promise<number>((resolve) => {
+          req.on('response', (h) => resolve(Number(h[':status'])));
+          setTimeout(() => resolve(0), 100);
+        });
+        req.close(h2constants.NGHTTP2_CANCEL);
+      }
+      assert.equal(status, 429, 'the client is refused');
+      assert.ok(
+        (await edge.metric('gatehouse_edge_request_limits_total', {
+          route: 'r',
+          reason: 'client-streams',
+        })) >= 1,
+      );
+      // Another client is served meanwhile.
+      const other = client(edge.port(), '127.0.0.21');
+      const req = other.request({ ':path': '/hang' });
+      req.on('error', () => {});
+      const before = seen;
+      await until('the other client at the backend', () => seen > before);
+      req.close(h2constants.NGHTTP2_CANCEL);
+      other.destroy();
+    } finally {
+      for (const c of conns) c.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+      for (const session of sessions) session.destroy();
     }
   });
 
@@ -369,13 +435,15 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const edge = await edgeTo((backend.address() as AddressInfo).port);
     const s = client(edge.port());
+    // Clients get a quarter of the pool (16 × 2 streams): 8 each, so the 20 requests come from 4.
+    const others = Array.from({ length: 4 }, (_, i) => client(edge.port(), `127.0.0.${i + 10}`));
     try {
       // Warm the pool so the backend's limit is known, then hold 20 requests at once.
       const warm = get(s, '/warm');
       await until('the warm-up request', () => held.length === 1);
       held.shift()?.respond({ ':status': 204 }, { endStream: true });
       assert.equal((await warm).status, 204);
-      const answers = Array.from({ length: 20 }, (_, i) => get(s, `/n${i}`));
+      const answers = Array.from({ length: 20 }, (_, i) => get(others[i % 4] ?? s, `/n${i}`));
       // 4 pooled connections × 2 streams would leave 12 requests queued; 10 connections hold all.
       await until('all 20 requests at the backend', () => held.length === 20);
       assert.ok(sessions.size >= 10, `${sessions.size} backend connections`);
@@ -385,7 +453,17 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
         statuses,
         Array.from({ length: 20 }, () => 200),
       );
+      // A ninth request of one client while it holds eight: over its share, 429.
+      const eight = Array.from({ length: 8 }, (_, i) => get(s, `/held${i}`));
+      await until('eight held requests', () => held.length === 8);
+      assert.equal((await get(s, '/ninth')).status, 429);
+      for (const stream of held.splice(0)) stream.respond({ ':status': 200 }, { endStream: true });
+      assert.deepEqual(
+        (await Promise.all(eight)).map((a) => a.status),
+        Array.from({ length: 8 }, () => 200),
+      );
     } finally {
+      for (const o of others) o.destroy();
       s.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();

@@ -994,7 +994,7 @@ void describe('edge HTTP/2 frame relay', () => {
     s.close();
   });
 
-  void it('holds at most the 256 KiB stream window of a backend sending to a client that does not read', async () => {
+  void it('holds at most the 64 KiB stream window of a backend sending to a client that does not read', async () => {
     // A raw h2c backend that answers stream 1 with more DATA than the relay's window allows.
     const toBackend: Frame[] = [];
     const server = createNetServer((socket) => {
@@ -1002,7 +1002,7 @@ void describe('edge HTTP/2 frame relay', () => {
       const reader = new FrameReader(0xffffff, (type, flags, id, payload) => {
         toBackend.push({ type, flags, id, payload: Buffer.from(payload) });
         if (type === FRAME.HEADERS) {
-          const window = 256 * 1024;
+          const window = 64 * 1024;
           socket.write(
             Buffer.concat([
               frame(FRAME.HEADERS, FLAG.END_HEADERS, id, new HpackEncoder().encode([':status', '200'])),
@@ -1066,7 +1066,7 @@ void describe('edge HTTP/2 frame relay', () => {
     }
     assert.deepEqual(
       announced.find(([id]) => id === SETTING.INITIAL_WINDOW_SIZE),
-      [SETTING.INITIAL_WINDOW_SIZE, 256 * 1024],
+      [SETTING.INITIAL_WINDOW_SIZE, 64 * 1024],
     );
     assert.ok(
       !toClient.some((f) => f.type === FRAME.DATA && f.id === 1),

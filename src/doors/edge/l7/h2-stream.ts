@@ -18,6 +18,7 @@ import {
 } from 'node:http2';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
+import { clientKey } from './client-streams.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
 import { cancelStream, type ProxyContext } from './http-proxy.ts';
@@ -78,9 +79,10 @@ export function proxyH2Stream(
   }
   // Reset while its HEADERS were handled: nothing to send, and no slot to hold ('close' is due).
   if (stream.destroyed) return;
-  const client = info.client.address;
+  // Counted per client (address, or IPv6 /64).
+  const client = clientKey(info.client.address);
   if (!ctx.clientStreams.acquire(client)) {
-    ctx.runtime.requestLimited(info.routeId, 'client-streams', client);
+    ctx.runtime.requestLimited(info.routeId, 'client-streams', info.client.address);
     return answer(ctx, info, stream, 429);
   }
   let holdsSlot = true;

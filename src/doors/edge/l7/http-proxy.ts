@@ -17,7 +17,7 @@ import { addAbortSignal } from 'node:stream';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
-import type { ClientStreams } from './client-streams.ts';
+import { type ClientStreams, clientKey } from './client-streams.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
@@ -99,9 +99,10 @@ export function proxyRequest(
   }
   // `maxStreamsPerClient`: the request holds a slot of its client address until its response
   // is done or its connection closed ('close' comes once either way).
-  const client = info.client.address;
+  // Counted per client (address, or IPv6 /64).
+  const client = clientKey(info.client.address);
   if (!ctx.clientStreams.acquire(client)) {
-    runtime.requestLimited(info.routeId, 'client-streams', client);
+    runtime.requestLimited(info.routeId, 'client-streams', info.client.address);
     sendMinimal(res, 429);
     return;
   }

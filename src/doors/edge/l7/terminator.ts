@@ -170,6 +170,7 @@ export function createL7Terminator(
         relayCtx.clock.now = now;
         const cutoff = now - settings.streamIdleTimeoutMs;
         for (const connection of relayed) connection.sweepIdle(cutoff);
+        ctx.clientStreams.prune();
       }, sweepEvery)
     : undefined;
   sweeper?.unref();

@@ -75,6 +75,8 @@ const CLOSE_GRACE_MS = 1000;
  * clients send a handful per connection.
  */
 const NOISE_BURST = 1000;
+/** A WINDOW_UPDATE below this many octets counts as noise too. */
+const SMALL_WINDOW_UPDATE = 1024;
 const NOISE_PER_SECOND = 200;
 
 /**
@@ -267,6 +269,8 @@ export abstract class H2Endpoint {
     fields: FieldList,
     tooLarge: boolean,
     endStream: boolean,
+    /** What the block cost on the wire (frame headers included). */
+    wireBytes: number,
   ): void;
   /** DATA (padding removed); `flowLength` is what it cost in flow control. */
   protected abstract onData(streamId: number, data: Buffer, endStream: boolean, flowLength: number): void;
@@ -630,7 +634,13 @@ export abstract class H2Endpoint {
     if (block.selfDependent) {
       throw new StreamError(block.streamId, ERROR.PROTOCOL_ERROR, 'Stream depends on itself');
     }
-    this.onHeaders(block.streamId, decoded.fields, decoded.tooLarge, (block.flags & FLAG.END_STREAM) !== 0);
+    this.onHeaders(
+      block.streamId,
+      decoded.fields,
+      decoded.tooLarge,
+      (block.flags & FLAG.END_STREAM) !== 0,
+      block.size,
+    );
   }
 
   #settings(flags: number, streamId: number, payload: Buffer): void {
@@ -702,6 +712,8 @@ export abstract class H2Endpoint {
   #windowUpdate(streamId: number, payload: Buffer): void {
     if (payload.length !== 4) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, 'WINDOW_UPDATE size');
     const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    // Credit in crumbs makes DATA in crumbs (and resumes every blocked stream each time).
+    if (increment < SMALL_WINDOW_UPDATE) this.noise();
     if (streamId === 0) {
       if (increment === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       if (this.sendWindow + increment > MAX_WINDOW) {

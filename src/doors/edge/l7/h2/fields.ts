@@ -96,8 +96,11 @@ export interface RequestHead {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 3986 §3.1 scheme. */
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
-/** Host and port characters of RFC 3986 §3.2.2 (IP literals in brackets), no userinfo. */
-const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:%[\]]*$/;
+/**
+ * host[:port] of RFC 3986 §3.2.2 (an IP literal in brackets, or a name of unreserved and
+ * sub-delims characters), no userinfo, no percent-encoding (a name must match routes as sent).
+ */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::[0-9]{0,5})?$/;
 /** Visible ASCII without `#` (and obs-text bytes, as nghttp2 lets through on the other path). */
 const PATH = /^[\x21\x22\x24-\x7e\x80-\xff]+$/;
 
@@ -164,6 +167,43 @@ export function validTrailers(fields: FieldList): boolean {
     if (!validName(name, 0) || !validValue(fields[i + 1] ?? '')) return false;
   }
   return true;
+}
+
+/**
+ * Fields a sender must not put in trailers (RFC 9110 §6.5.1: framing, routing, authentication,
+ * request modifiers, content format), which backends might still act on, and policies never see
+ * in trailers: the relay drops them from a client's trailers.
+ */
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'content-range',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'expect',
+  'range',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-range',
+  'max-forwards',
+  'cache-control',
+  'user-agent',
+  'trailer',
+]);
+
+/** A client's trailers as sent on to the backend: without connection-specific and forbidden fields. */
+export function requestTrailers(fields: FieldList): FieldList {
+  const out: FieldList = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i] ?? '';
+    if (HOP_BY_HOP.has(name) || NOT_IN_TRAILERS.has(name)) continue;
+    out.push(name, fields[i + 1] ?? '');
+  }
+  return out;
 }
 
 /** The header object route policies read, built as node:http2 builds it (duplicates joined). */

@@ -76,7 +76,11 @@ export type FrameHandler = (type: number, flags: number, streamId: number, paylo
  * we announced) is a FRAME_SIZE_ERROR (§4.2) raised before its payload is buffered.
  */
 export class FrameReader {
-  #pending: Buffer | undefined;
+  /** Chunks of an incomplete frame, joined only once the frame is complete (no O(n²) copying). */
+  #parts: Buffer[] = [];
+  #partsLength = 0;
+  /** Octets the first incomplete frame needs (its header until the header is complete). */
+  #need = 0;
   readonly #maxFrameSize: number;
   readonly #onFrame: FrameHandler;
 
@@ -87,12 +91,19 @@ export class FrameReader {
 
   /** Bytes held for an incomplete frame. */
   get buffered(): number {
-    return this.#pending?.length ?? 0;
+    return this.#partsLength;
   }
 
   push(chunk: Buffer): void {
-    const buf = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = undefined;
+    let buf = chunk;
+    if (this.#parts.length > 0) {
+      this.#parts.push(chunk);
+      this.#partsLength += chunk.length;
+      if (this.#partsLength < this.#need) return;
+      buf = Buffer.concat(this.#parts, this.#partsLength);
+      this.#parts = [];
+      this.#partsLength = 0;
+    }
     let at = 0;
     const end = buf.length;
     while (end - at >= FRAME_HEADER) {
@@ -112,7 +123,15 @@ export class FrameReader {
       at = start + length;
       this.#onFrame(type, flags, streamId, buf.subarray(start, at));
     }
-    if (at < end) this.#pending = buf.subarray(at);
+    if (at < end) {
+      const rest = buf.subarray(at);
+      this.#parts = [rest];
+      this.#partsLength = rest.length;
+      this.#need =
+        rest.length < FRAME_HEADER
+          ? FRAME_HEADER
+          : FRAME_HEADER + (((rest[0] ?? 0) << 16) | ((rest[1] ?? 0) << 8) | (rest[2] ?? 0));
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
-import type { ClientStreams } from '../client-streams.ts';
+import { type ClientStreams, clientKey } from '../client-streams.ts';
 import type { Deadline, DeadlineQueue } from '../deadlines.ts';
 import { MINIMAL_BODIES } from '../headers.ts';
 import { enforcePolicies, misdirected } from '../policies.ts';
@@ -22,6 +22,7 @@ import {
   parseRequest,
   policyView,
   type RequestHead,
+  requestTrailers,
   responseStatus,
   validTrailers,
 } from './fields.ts';
@@ -63,15 +64,34 @@ export const RELAY_SETTINGS: LocalSettings = {
 
 /**
  * Backend connections, shared by all clients: the connection window is topped up as data
- * arrives, so a client that stops reading holds up only its own streams. Their windows are
- * 256 KiB: what a client that does not read can make the relay hold is 128 streams × 256 KiB
- * (32 MiB), and a backend on the same network still fills one window in well under a millisecond.
+ * arrives, so a client that stops reading holds up only its own streams. Their windows are the
+ * 64 KiB of RFC 9113's default (HAProxy's too): what a client that does not read can make the
+ * relay hold is 64 KiB per stream it has in flight (at most `maxStreamsPerClient`), and a backend
+ * on the same network still refills one window in well under a millisecond.
  */
 const BACKEND_SETTINGS: LocalSettings = {
   ...RELAY_SETTINGS,
-  streamWindow: 256 * 1024,
+  streamWindow: 64 * 1024,
   eagerConnectionWindow: true,
 };
+
+/**
+ * Header octets a client connection may make the relay send to backends beyond what its header
+ * blocks cost on the wire (HPACK lets a 19-octet block stand for a 64 KiB header list, which the
+ * relay re-encodes without indexing): a burst, then a rate per second. Only the part of a request
+ * above HEADER_ALLOWANCE counts, so ordinary requests (a bearer token, cookies) never do. A
+ * request over the budget is answered 431.
+ */
+const HEADER_ALLOWANCE = 8 * 1024;
+const AMPLIFIED_HEADER_BURST = 4 * 1024 * 1024;
+const AMPLIFIED_HEADERS_PER_SECOND = 1024 * 1024;
+
+/** HPACK's size of a field list (RFC 7541 §4.1: name, value and 32 octets per field). */
+function listSize(fields: FieldList): number {
+  let n = 0;
+  for (let i = 0; i < fields.length; i++) n += (fields[i] ?? '').length;
+  return n + 16 * fields.length;
+}
 
 /**
  * Stream resets a client may cause (its RST_STREAM, or ours for its stream errors): a burst, then
@@ -158,7 +178,11 @@ export class ClientConnection extends H2Endpoint {
   readonly #onGone: (c: ClientConnection) => void;
   #resetTokens = RESET_BURST;
   #resetAt = performance.now();
+  #headerTokens = AMPLIFIED_HEADER_BURST;
+  #headerAt = performance.now();
   #target: BackendTarget | undefined;
+  /** The client (address or IPv6 /64) its per-client limits are counted under. */
+  readonly key: string;
 
   constructor(
     socket: Duplex,
@@ -168,6 +192,7 @@ export class ClientConnection extends H2Endpoint {
   ) {
     super(socket, RELAY_SETTINGS, 'server');
     this.info = info;
+    this.key = clientKey(info.client.address);
     this.#ctx = ctx;
     this.#onGone = onGone;
   }
@@ -221,7 +246,13 @@ export class ClientConnection extends H2Endpoint {
     }
   }
 
-  protected onHeaders(id: number, fields: FieldList, tooLarge: boolean, endStream: boolean): void {
+  protected onHeaders(
+    id: number,
+    fields: FieldList,
+    tooLarge: boolean,
+    endStream: boolean,
+    wireBytes: number,
+  ): void {
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       existing.touched = this.#ctx.clock.now;
@@ -253,10 +284,25 @@ export class ClientConnection extends H2Endpoint {
     s.head = methodOf(fields) === 'HEAD';
     if (endStream) s.client.remoteClosed = true;
     if (head === undefined) return this.answer(s, 431);
-    this.#request(s, fields, head);
+    this.#request(s, fields, head, wireBytes);
   }
 
-  #request(s: RelayStream, fields: FieldList, head: RequestHead): void {
+  /** Charges the header octets a request costs beyond its wire size and allowance; false: over budget. */
+  #chargeHeaders(size: number, wireBytes: number): boolean {
+    const excess = size - Math.max(wireBytes, HEADER_ALLOWANCE);
+    if (excess <= 0) return true;
+    const now = performance.now();
+    this.#headerTokens = Math.min(
+      AMPLIFIED_HEADER_BURST,
+      this.#headerTokens + ((now - this.#headerAt) / 1000) * AMPLIFIED_HEADERS_PER_SECOND,
+    );
+    this.#headerAt = now;
+    if (this.#headerTokens < excess) return false;
+    this.#headerTokens -= excess;
+    return true;
+  }
+
+  #request(s: RelayStream, fields: FieldList, head: RequestHead, wireBytes: number): void {
     const { runtime } = this.#ctx;
     const info = this.info;
     const compiled = runtime.table().byId(info.routeId);
@@ -293,23 +339,27 @@ export class ClientConnection extends H2Endpoint {
       };
     }
     s.target = this.#target;
-    if (!this.#ctx.clientStreams.acquire(info.client.address)) {
+    const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
+    const request = backendRequest(fields, head, authority, info.client.address, scheme);
+    if (!this.#chargeHeaders(listSize(request), wireBytes)) {
+      runtime.requestLimited(info.routeId, 'header-amplification', info.client.address);
+      return this.answer(s, 431);
+    }
+    // A client's share of the backend: at most a quarter of what the pool can carry, so one
+    // client (address or /64) never holds every stream slot the backend offers.
+    const { pool } = this.#ctx;
+    if (!this.#ctx.clientStreams.acquire(this.key, pool.share(route))) {
       runtime.requestLimited(info.routeId, 'client-streams', info.client.address);
       return this.answer(s, 429);
     }
     s.holdsSlot = true;
     let backend: BackendConnection;
     try {
-      backend = this.#ctx.pool.connection(s.target);
+      backend = pool.connection(s.target);
     } catch (error) {
       return this.fail(s, error instanceof Error ? error.message : 'dial');
     }
-    const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
-    backend.open(
-      s,
-      backendRequest(fields, head, authority, info.client.address, scheme),
-      s.client.remoteClosed,
-    );
+    backend.open(s, request, s.client.remoteClosed);
     if (s.client.remoteClosed) this.#armDeadline(s);
   }
 
@@ -324,7 +374,7 @@ export class ClientConnection extends H2Endpoint {
     }
     s.client.remoteClosed = true;
     if (!s.backendDone) {
-      const trailers = clientResponse(fields, undefined) ?? [];
+      const trailers = requestTrailers(fields);
       s.requestEnd = trailers.length > 0 ? trailers : true;
       s.backend.pendingEnd = s.requestEnd;
       s.backendConn?.send(s);
@@ -422,10 +472,12 @@ export class ClientConnection extends H2Endpoint {
   protected onTerminate(): void {
     for (const s of this.#streams.values()) {
       this.#disarm(s);
-      this.#releaseSlot(s);
       s.client.localClosed = true;
       s.client.remoteClosed = true;
+      // Cancels of a client that goes away count towards its reset budget too (before the slot
+      // goes back, which may forget the client).
       s.backendConn?.cancel(s, ERROR.CANCEL);
+      this.#releaseSlot(s);
     }
     this.#streams.clear();
     this.#onGone(this);
@@ -452,8 +504,8 @@ export class ClientConnection extends H2Endpoint {
     this.#streams.delete(half.id);
     this.release(half);
     this.#disarm(s);
-    this.#releaseSlot(s);
     if (!s.backendDone) s.backendConn?.cancel(s, ERROR.CANCEL);
+    this.#releaseSlot(s);
     if ((this.goingAway || this.#peerGoaway) && this.#streams.size === 0) this.close();
   }
 
@@ -527,7 +579,12 @@ export class ClientConnection extends H2Endpoint {
   #releaseSlot(s: RelayStream): void {
     if (!s.holdsSlot) return;
     s.holdsSlot = false;
-    this.#ctx.clientStreams.release(this.info.client.address);
+    this.#ctx.clientStreams.release(this.key);
+  }
+
+  /** A reset went to a shared backend connection because of this client. */
+  chargeReset(): void {
+    this.#ctx.clientStreams.chargeReset(this.key);
   }
 
   #disarm(s: RelayStream): void {
@@ -549,16 +606,23 @@ export class BackendConnection extends H2Endpoint {
   #handshake: NodeJS.Timeout | undefined;
   readonly #redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void;
   readonly #onGone: (c: BackendConnection) => void;
+  readonly #onClosed: () => void;
 
+  /**
+   * `onGone`: takes no new streams from now on (retired, GOAWAY, closed); `onClosed`: the socket
+   * is gone (a retired connection stays open for its streams until then).
+   */
   constructor(
     socket: Duplex,
     handshakeTimeoutMs: number,
     redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void,
     onGone: (c: BackendConnection) => void,
+    onClosed: () => void,
   ) {
     super(socket, BACKEND_SETTINGS, 'client');
     this.#redispatch = redispatch;
     this.#onGone = onGone;
+    this.#onClosed = onClosed;
     // A backend that accepts the connection and never sends its SETTINGS would hold the streams
     // queued for it: after the connect deadline (counted from the dial) they fail with 502.
     this.#handshake = setTimeout(() => this.terminate('backend-handshake-timeout'), handshakeTimeoutMs);
@@ -574,8 +638,12 @@ export class BackendConnection extends H2Endpoint {
 
   /** Has a stream slot free now or once the backend's SETTINGS came (queued streams count). */
   get hasRoom(): boolean {
-    const limit = this.#settled ? Math.min(this.peerMaxStreams, MAX_BACKEND_STREAMS) : MAX_BACKEND_STREAMS;
-    return this.#streams.size + this.#waiting.length < limit;
+    return this.#streams.size + this.#waiting.length < (this.streamLimit ?? MAX_BACKEND_STREAMS);
+  }
+
+  /** Streams it carries at most, once the backend's SETTINGS said. */
+  get streamLimit(): number | undefined {
+    return this.#settled ? Math.min(this.peerMaxStreams, MAX_BACKEND_STREAMS) : undefined;
   }
 
   /** RST_STREAMs sent on this connection (tests). */
@@ -656,7 +724,10 @@ export class BackendConnection extends H2Endpoint {
       if (at >= 0) this.#waiting.splice(at, 1);
       return;
     }
-    if (!half.localClosed || !half.remoteClosed) this.writeRst(half.id, code);
+    if (!half.localClosed || !half.remoteClosed) {
+      this.writeRst(half.id, code);
+      s.conn.chargeReset();
+    }
     half.localClosed = true;
     half.remoteClosed = true;
     half.queue.length = 0;
@@ -874,6 +945,7 @@ export class BackendConnection extends H2Endpoint {
   protected onTerminate(reason: string): void {
     clearTimeout(this.#handshake);
     this.#onGone(this);
+    this.#onClosed();
     const streams = [...this.#streams.values(), ...this.#waiting.map((w) => w.s)];
     this.#streams.clear();
     this.#waiting.length = 0;
@@ -893,12 +965,22 @@ export class BackendConnection extends H2Endpoint {
 
 /** Backend connections per backend that streams are spread over round-robin. */
 const SLOTS = 4;
-/** With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many. */
+/**
+ * With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many;
+ * retired connections still open count too, so resets cannot make the pool dial without bound.
+ */
 const MAX_SLOTS = 16;
+
+/** Backend connections of one backend. */
+interface Backend {
+  readonly slots: (BackendConnection | undefined)[];
+  /** Open connections, retired ones included. */
+  open: number;
+}
 
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
 export class RelayPool {
-  readonly #slots = new Map<string, (BackendConnection | undefined)[]>();
+  readonly #backends = new Map<string, Backend>();
   readonly #keys = new WeakMap<EdgeRoute, string>();
   readonly #dial: (target: BackendTarget) => Duplex;
   #next = 0;
@@ -907,9 +989,9 @@ export class RelayPool {
     this.#dial = dial;
   }
 
-  /** Live backend connections of a route's backend (tests). */
+  /** Live backend connections of a route's backend that take new streams (tests). */
   connections(route: EdgeRoute): BackendConnection[] {
-    const slots = this.#slots.get(this.#key(route)) ?? [];
+    const slots = this.#backends.get(this.#key(route))?.slots ?? [];
     return slots.filter((c): c is BackendConnection => c !== undefined);
   }
 
@@ -923,31 +1005,66 @@ export class RelayPool {
     return key;
   }
 
-  connection(target: BackendTarget): BackendConnection {
-    const key = this.#key(target.route);
-    let slots = this.#slots.get(key);
-    if (slots === undefined) {
-      slots = Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined);
-      this.#slots.set(key, slots);
+  #backend(route: EdgeRoute): Backend {
+    const key = this.#key(route);
+    let backend = this.#backends.get(key);
+    if (backend === undefined) {
+      backend = {
+        slots: Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined),
+        open: 0,
+      };
+      this.#backends.set(key, backend);
     }
+    return backend;
+  }
+
+  /**
+   * Requests one client may have in flight to a route's backend: a quarter of what a full pool
+   * carries (the backend's stream limit, once known, times MAX_SLOTS), at least 8.
+   */
+  share(route: EdgeRoute): number {
+    let limit = MAX_BACKEND_STREAMS;
+    for (const c of this.#backend(route).slots) {
+      const known = c?.streamLimit;
+      if (known !== undefined) {
+        limit = known;
+        break;
+      }
+    }
+    return Math.max(8, Math.floor((limit * MAX_SLOTS) / 4));
+  }
+
+  connection(target: BackendTarget): BackendConnection {
+    const backend = this.#backend(target.route);
+    const slots = backend.slots;
     const i = this.#next++ % SLOTS;
     const existing = slots[i];
-    if (existing?.usable !== true) return this.#create(target, slots, i);
+    if (existing?.usable !== true) {
+      // An empty base slot is filled unless the backend already has MAX_SLOTS open.
+      if (backend.open < MAX_SLOTS) return this.#create(target, backend, i);
+      const other = slots.find((c) => c?.usable === true);
+      if (other === undefined) throw new Error('backend connection limit');
+      return other;
+    }
     if (existing.hasRoom) return existing;
     // Its slots are taken: another connection with room, else a new one up to MAX_SLOTS.
     for (const c of slots) if (c?.usable === true && c.hasRoom) return c;
+    if (backend.open >= MAX_SLOTS) return existing;
     let free = slots.findIndex((c, at) => at >= SLOTS && c?.usable !== true);
-    if (free < 0 && slots.length < MAX_SLOTS) free = slots.push(undefined) - 1;
-    return free < 0 ? existing : this.#create(target, slots, free);
+    if (free < 0) free = slots.push(undefined) - 1;
+    return this.#create(target, backend, free);
   }
 
-  #create(target: BackendTarget, slots: (BackendConnection | undefined)[], i: number): BackendConnection {
+  #create(target: BackendTarget, backend: Backend, i: number): BackendConnection {
+    const slots = backend.slots;
+    backend.open++;
     const created: BackendConnection = new BackendConnection(
       this.#dial(target),
       target.connectTimeoutMs,
       (s, fields, end) => {
         try {
-          this.connection(target).open(s, fields, end);
+          // The stream's own target: after a reload it may name another backend.
+          this.connection(s.target ?? target).open(s, fields, end);
         } catch (error) {
           s.conn.fail(s, error instanceof Error ? error.message : 'dial');
         }
@@ -955,18 +1072,21 @@ export class RelayPool {
       (c) => {
         if (slots[i] === c) slots[i] = undefined;
       },
+      () => {
+        backend.open--;
+      },
     );
     slots[i] = created;
     return created;
   }
 
   close(): void {
-    for (const slots of this.#slots.values()) {
+    for (const { slots } of this.#backends.values()) {
       for (const c of slots) {
         c?.goaway();
         c?.close();
       }
     }
-    this.#slots.clear();
+    this.#backends.clear();
   }
 }
