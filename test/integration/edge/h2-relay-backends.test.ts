@@ -313,8 +313,8 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       const other = client(edge.port(), '127.0.0.21');
       const req = other.request({ ':path': '/hang' });
       req.on('error', () => {});
-      const before = seen;
-      await until('the other client at the backend', () => seen > before);
+      const seenBefore = seen;
+      await until('the other client at the backend', () => seen > seenBefore);
       req.close(h2constants.NGHTTP2_CANCEL);
       other.destroy();
     } finally {
@@ -468,6 +468,41 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       await edge[Symbol.asyncDispose]();
       backend.close();
       for (const session of sessions) session.destroy();
+    }
+  });
+
+  void it('drops framing, authentication and request-modifier fields from client trailers', async () => {
+    const blocks: string[][] = [];
+    const backend = await rawBackend((c, f) => {
+      if (f.type !== FRAME.HEADERS) return;
+      blocks.push(new HpackDecoder().decode(f.payload, 1e6).fields);
+      if ((f.flags & FLAG.END_STREAM) !== 0) answer(c.socket, f.id, 'ok');
+    });
+    const edge = await edgeTo(backend.port);
+    const s = client(edge.port());
+    try {
+      const req = s.request({ ':method': 'POST', ':path': '/t', te: 'trailers' }, { waitForTrailers: true });
+      req.on('wantTrailers', () =>
+        req.sendTrailers({
+          'x-checksum': 'abc',
+          authorization: 'Bearer x',
+          'content-length': '1',
+          cookie: 'a=b',
+        }),
+      );
+      req.end('body');
+      const status = await new Promise<number>((resolve, reject) => {
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+      });
+      assert.equal(status, 200);
+      const trailers = blocks[1] ?? [];
+      assert.deepEqual(trailers, ['x-checksum', 'abc']);
+    } finally {
+      s.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.server.close();
+      for (const c of backend.connections) c.socket.destroy();
     }
   });
 

@@ -666,6 +666,11 @@ void describe('edge HTTP/2 frame relay', () => {
       ERROR.ENHANCE_YOUR_CALM,
     ],
     [
+      'a WINDOW_UPDATE dribble of 1 octet each',
+      (r) => (hello(r), r.send(...Array.from({ length: 1100 }, () => windowUpdateFrame(0, 1)))),
+      ERROR.ENHANCE_YOUR_CALM,
+    ],
+    [
       'a flood of unknown frame types',
       (r) => (hello(r), r.send(...Array.from({ length: 1100 }, () => frame(0x42, 0, 0, Buffer.alloc(1))))),
       ERROR.ENHANCE_YOUR_CALM,
@@ -828,6 +833,33 @@ void describe('edge HTTP/2 frame relay', () => {
       ERROR.PROTOCOL_ERROR,
     ],
     [
+      'an :authority with two ports',
+      (r) =>
+        r.send(
+          headers(1, [
+            ':method',
+            'GET',
+            ':scheme',
+            'https',
+            ':authority',
+            'h2c.relay.test:1:2',
+            ':path',
+            '/',
+          ]),
+        ),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
+      'a percent-encoded :authority',
+      (r) =>
+        r.send(
+          headers(1, [':method', 'GET', ':scheme', 'https', ':authority', 'h2c%2erelay.test', ':path', '/']),
+        ),
+      1,
+      ERROR.PROTOCOL_ERROR,
+    ],
+    [
       'a PRIORITY frame of 4 bytes',
       (r) => r.send(frame(FRAME.PRIORITY, 0, 3, Buffer.alloc(4))),
       3,
@@ -934,6 +966,50 @@ void describe('edge HTTP/2 frame relay', () => {
     socket.destroy();
     assert.ok(sent > 0, 'the backend answered');
     assert.ok(sent < 24 * 1024 * 1024, `the backend sent ${sent >> 20} MiB to a client that reads nothing`);
+  });
+
+  void it('answers 431 once header blocks that expand 3000-fold use up the connection budget', async () => {
+    const r = await raw();
+    hello(r);
+    // HPACK by hand: a 4000-octet field inserted into the client's dynamic table (index 62) once,
+    // then each request refers to it 16 times (a 64 KiB header list from a 33-octet block).
+    const authority = Buffer.concat([Buffer.from([0x01, 14]), Buffer.from('h2c.relay.test')]);
+    const get = Buffer.from([0x82, 0x87, 0x84]);
+    const value = Buffer.alloc(4000, 97);
+    // Literal with incremental indexing, new name "x-a", value length 4000 (127 + 3873 as 0xa1 0x1e).
+    const insert = Buffer.concat([
+      Buffer.from([0x40, 3]),
+      Buffer.from('x-a'),
+      Buffer.from([0x7f, 0xa1, 0x1e]),
+      value,
+    ]);
+    const refs = Buffer.alloc(15, 0xbe);
+    const block = (first: boolean) =>
+      Buffer.concat([get, authority, first ? insert : Buffer.from([0xbe]), refs]);
+    const statuses: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const id = 1 + 2 * i;
+      const payload = block(i === 0);
+      // The first block is larger than one frame would carry at once: HEADERS + CONTINUATION.
+      r.send(...split(id, payload, FLAG.END_STREAM));
+      statuses.push(await status(r, id));
+    }
+    const refused = statuses.filter((s) => s === '431').length;
+    const served = statuses.filter((s) => s === '200').length;
+    // 4 MiB of burst at ~56 KiB over the allowance per request: about 73 served, the rest 431.
+    assert.ok(served >= 60 && served <= 90, `${served} served`);
+    assert.equal(refused + served, 120);
+    assert.ok(
+      (await edge.metric('gatehouse_edge_request_limits_total', {
+        route: 'h2c',
+        reason: 'header-amplification',
+      })) >= refused,
+    );
+    r.destroy();
+    // Other connections are not affected.
+    const s = session('h2c.relay.test');
+    assert.equal((await request(s, { ':path': '/' })).status, 200);
+    s.close();
   });
 
   void it('refuses streams over the limit of 128', async () => {
