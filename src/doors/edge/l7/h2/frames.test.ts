@@ -24,7 +24,8 @@ void describe('HTTP/2 frame reader', () => {
     const payload = Buffer.alloc(16_384, 7);
     const bytes = frame(FRAME.DATA, 1, 3, payload);
     let copied = 0;
-    const concat = Buffer.concat;
+    const original = Object.getOwnPropertyDescriptor(Buffer, 'concat');
+    const concat = Buffer.concat.bind(Buffer);
     // Count what Buffer.concat copies while the frame trickles in.
     Buffer.concat = (list: readonly Uint8Array[], total?: number) => {
       const out = concat(list, total);
@@ -34,7 +35,7 @@ void describe('HTTP/2 frame reader', () => {
     try {
       for (let i = 0; i < bytes.length; i++) r.push(bytes.subarray(i, i + 1));
     } finally {
-      Buffer.concat = concat;
+      if (original !== undefined) Object.defineProperty(Buffer, 'concat', original);
     }
     assert.deepEqual(seen, [{ type: FRAME.DATA, flags: 1, id: 3, payload: payload.toString('hex') }]);
     assert.equal(r.buffered, 0);
