@@ -12,6 +12,7 @@ import {
 } from 'node:http2';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { addAbortSignal } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -103,6 +104,73 @@ async function startHoldingBackend(kind: 'h2c' | 'http1'): Promise<HoldingBacken
     async [Symbol.asyncDispose]() {
       held = [];
       for (const s of sessions) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** An L7 route `<id>.l7.test` of the listener `main` to `backend`. */
+function l7Route(id: string, backend: Backend, backendProtocol: 'h2c' | 'http1', leaf: Leaf) {
+  return {
+    id,
+    listener: 'main',
+    host: `${id}.l7.test`,
+    mode: 'l7',
+    backend: backend.address,
+    backendProtocol,
+    certFile: leaf.certFile,
+    keyFile: leaf.keyFile,
+  };
+}
+
+/** Runs `fn` 50 ms later (a failing backend's failure, after the first part of its body). */
+const later = (fn: () => void) => setTimeout(fn, 50).unref();
+
+/**
+ * A backend that starts a response and fails in the middle of its body: it sends the headers
+ * and `part\n`, then 50 ms later `/reset-internal` and `/reset-cancel` (h2c) reset the stream
+ * with INTERNAL_ERROR or CANCEL and nothing before it, and `/drop` destroys the connection (h2c,
+ * or HTTP/1.1 with a chunked body; `/drop-length` an HTTP/1.1 body with a content-length).
+ */
+async function startFailingBackend(kind: 'h2c' | 'http1'): Promise<Backend> {
+  const open = new Set<{ destroy(): void }>();
+  const track = (s: { destroy(): void; once(e: 'close', f: () => void): unknown }) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+  };
+  let server;
+  if (kind === 'h2c') {
+    server = createH2cServer();
+    server.on('session', track);
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.write('part\n');
+      later(() => {
+        const path = headers[':path'];
+        // destroy(error) and an aborted signal reset without an END_STREAM first (close() ends).
+        if (path === '/reset-internal') stream.destroy(new Error('backend fails'));
+        else if (path === '/reset-cancel') addAbortSignal(AbortSignal.abort(), stream);
+        else stream.session?.destroy();
+      });
+    });
+  } else {
+    server = createHttpServer((req, res) => {
+      req.resume();
+      const length = req.url === '/drop-length' ? { 'content-length': 100 } : {};
+      res.writeHead(200, { 'content-type': 'text/plain', ...length });
+      res.write('part\n');
+      later(() => res.socket?.destroy());
+    });
+    server.on('connection', track);
+  }
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      for (const s of open) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
   };
@@ -512,6 +580,97 @@ for (const http2Relay of [true, false]) {
       for (let i = 0; i < 50 && (listener?.active ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(listener?.active, 0);
       await edge.expectMetric('gatehouse_edge_connections_active', { listener: 'main' }, 0);
+    });
+
+    // A listener of its own: the h2c backend drops its connection, which no other test should see.
+    void describe('a backend failing in the middle of a response', () => {
+      let failing: EdgeHarness;
+      const failingBackends: Backend[] = [];
+
+      before(async () => {
+        const h2c = await startFailingBackend('h2c');
+        const http1 = await startFailingBackend('http1');
+        failingBackends.push(h2c, http1);
+        failing = await startEdge({
+          listeners: [testListener({ responseTimeout: '2s', http2Relay })],
+          routes: [l7Route('fail-h2c', h2c, 'h2c', leaf), l7Route('fail-http1', http1, 'http1', leaf)],
+        });
+      });
+
+      after(async () => {
+        await failing[Symbol.asyncDispose]();
+        for (const b of failingBackends) await b[Symbol.asyncDispose]();
+      });
+
+      void it('resets the HTTP/2 client stream, never ending it cleanly, when the backend resets or drops mid-body', async () => {
+        const port = failing.port();
+        // undefined: any reset code but NO_ERROR (a dropped connection has no code of its own).
+        const cases = [
+          ['fail-h2c', '/reset-internal', constants.NGHTTP2_INTERNAL_ERROR],
+          ['fail-h2c', '/reset-cancel', constants.NGHTTP2_CANCEL],
+          ['fail-h2c', '/drop', undefined],
+          ['fail-http1', '/drop', undefined],
+          ['fail-http1', '/drop-length', undefined],
+        ] as const;
+        for (const [id, path, code] of cases) {
+          const host = `${id}.l7.test`;
+          const s = connectHttp2(`https://${host}:${port}`, {
+            createConnection: () =>
+              tlsConnect({ host: '127.0.0.1', port, servername: host, ca: pki.ca, ALPNProtocols: ['h2'] }),
+          });
+          s.on('error', () => {});
+          // A GET: the request ended, so an END_STREAM from the edge would close the stream at once
+          // and drop a RST_STREAM after it: rstCode NO_ERROR. A non-zero rstCode is the RST_STREAM
+          // with no END_STREAM before it. ('end' is no check: Node clients emit it on a CANCEL too.)
+          const out = await h2Exchange(s, 'GET', path).done;
+          s.close();
+          const what = `${host}${path}`;
+          assert.equal(out.timedOut, false, `${what}: the edge ended the stream`);
+          assert.equal(out.status, 200, what);
+          assert.ok('part\n'.startsWith(out.body), `${what}: ${JSON.stringify(out.body)}`);
+          assert.notEqual(out.rstCode, constants.NGHTTP2_NO_ERROR, `${what}: reset, no END_STREAM first`);
+          if (code !== undefined) assert.equal(out.rstCode, code, `${what}: the backend's reset code`);
+        }
+      });
+
+      void it('cuts off the HTTP/1.1 client response, never ending it cleanly, when the backend resets or drops mid-body', async () => {
+        const port = failing.port();
+        const cases = [
+          ['fail-h2c', '/reset-internal'],
+          ['fail-h2c', '/reset-cancel'],
+          ['fail-h2c', '/drop'],
+          ['fail-http1', '/drop'],
+          ['fail-http1', '/drop-length'],
+        ] as const;
+        for (const [id, path] of cases) {
+          const host = `${id}.l7.test`;
+          const outcome = await new Promise<string>((resolve) => {
+            const req = httpsRequest(
+              {
+                host: '127.0.0.1',
+                port,
+                servername: host,
+                headers: { host },
+                path,
+                ca: pki.ca,
+                agent: false,
+              },
+              (res) => {
+                res.on('error', () => {});
+                res.resume();
+                // complete: the whole body came (a last chunk, or content-length bytes).
+                res.once('close', () =>
+                  resolve(`${res.statusCode} ${res.complete ? 'complete' : 'cut off'}`),
+                );
+              },
+            );
+            req.setTimeout(2000, () => req.destroy(new Error('no answer in 2 s')));
+            req.on('error', (error) => resolve(error.message));
+            req.end();
+          });
+          assert.equal(outcome, '200 cut off', `${host}${path}`);
+        }
+      });
     });
 
     // streamIdleTimeout and maxStreamsPerClient on a listener of their own, on the relay (h2c

@@ -21,7 +21,7 @@ import type { ConnectionInfo } from '../runtime.ts';
 import { clientKey } from './client-streams.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
-import { cancelStream, type ProxyContext } from './http-proxy.ts';
+import { type ProxyContext, resetStream } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 
 function answer(
@@ -33,7 +33,7 @@ function answer(
   ctx.runtime.metrics.httpResponses.inc({ route: info.routeId, status });
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
-    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
   const body = MINIMAL_BODIES[status] ?? '';
@@ -157,11 +157,12 @@ function watchIdle(f: Forward, cancel: () => void): () => void {
     ctx.runtime.requestLimited(info.routeId, 'stream-idle', info.client.address);
     cancel();
     if (stream.headersSent) {
-      cancelStream(stream);
+      resetStream(stream, constants.NGHTTP2_CANCEL);
       return;
     }
     answer(ctx, info, stream, 408);
-    // §8.1: a complete response before the request ended; the client may stop sending.
+    // §8.1: a complete response before the request ended; the client may stop sending. The 408
+    // ended the writable side, so close() adds no END_STREAM: it resets once the body is out.
     stream.close(constants.NGHTTP2_NO_ERROR);
   });
   if (!f.ended) {
@@ -207,13 +208,13 @@ function toHttp1(f: Forward): void {
     stream.respond(clientResponseHeaders(incoming.headers, { ':status': status }));
     responded();
     incoming.pipe(stream);
-    incoming.on('error', () => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
+    incoming.on('error', () => resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR));
   });
   upstream.on('error', (error: Error) => {
     disarm();
     if (cancelled) return;
     if (!stream.headersSent) fail(f, error.message);
-    else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    else resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
   });
   stream.once('close', () => {
     disarm();
@@ -231,7 +232,11 @@ function relayBody(upstream: ClientHttp2Stream, stream: ServerHttp2Stream): void
   });
   stream.on('drain', () => upstream.resume());
   upstream.once('end', () => {
-    if (!stream.destroyed) stream.end();
+    if (stream.destroyed) return;
+    // Node ends the readable side of a stream reset with CANCEL as if its body were complete
+    // ('end', then 'close'): such a reset is passed on as one, never as the end of the body.
+    if (upstream.rstCode !== constants.NGHTTP2_NO_ERROR) resetStream(stream, upstream.rstCode);
+    else stream.end();
   });
 }
 
@@ -254,24 +259,25 @@ function toHttp2(f: Forward): void {
     backendRequestHeaders(f.headers, f.info.client.address, f.authority, pseudo),
     { endStream: f.ended },
   );
-  const disarm = responseDeadline(
-    ctx.deadlines,
-    stream,
-    () => {
-      upstream.close(constants.NGHTTP2_CANCEL);
-      fail(f, 'response-timeout');
-    },
-    f.ended || stream.readableEnded,
-  );
-  // The edge cancels the backend stream (client gone, or idle): its end is no backend failure.
+  // The edge cancels the backend stream (client gone, idle, or no response in time): its end is
+  // no backend failure.
   let cancelled = false;
   const cancel = () => {
     disarm();
     if (upstream.closed) return;
     cancelled = true;
     stream.unpipe(upstream);
-    cancelStream(upstream);
+    resetStream(upstream, constants.NGHTTP2_CANCEL);
   };
+  const disarm = responseDeadline(
+    ctx.deadlines,
+    stream,
+    () => {
+      cancel();
+      fail(f, 'response-timeout');
+    },
+    f.ended || stream.readableEnded,
+  );
   const responded = watchIdle(f, cancel);
   // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
   // last DATA frame, so their next request is not held up.
@@ -302,14 +308,16 @@ function toHttp2(f: Forward): void {
     disarm();
     if (cancelled) return;
     if (!stream.headersSent) fail(f, error.message);
-    else if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    else resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
   });
   upstream.on('close', () => {
     disarm();
     if (cancelled) return;
     if (!stream.headersSent && !stream.closed) fail(f, 'stream-closed');
     else if (stream.headersSent && !stream.closed && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-      stream.close(upstream.rstCode);
+      // A backend reset after the response began is passed on as a reset (CANCEL kept, any other
+      // code as INTERNAL_ERROR: see resetStream), never as the end of a cut-off body.
+      resetStream(stream, upstream.rstCode);
     }
   });
   // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.

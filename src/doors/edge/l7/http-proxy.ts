@@ -43,15 +43,23 @@ function resetResponse(res: ClientResponse): void {
 }
 
 /**
- * Resets an HTTP/2 stream whose sending side may be unfinished (a backend request, or a client
- * response) with RST_STREAM CANCEL and nothing before it. `close(CANCEL)` first ends the
- * writable side, which sends DATA with END_STREAM ahead of the reset: the peer would take a
- * cut-off body for a complete one. Destroying with an AbortError (what an aborted signal does)
- * resets with CANCEL without ending; the stream then emits that AbortError, which the caller
- * must not take for a failure.
+ * Resets an HTTP/2 stream (a backend request, or a client response under way) with RST_STREAM
+ * and nothing before it, whatever its sending side is doing. `close(code)` is no such reset:
+ * while the stream is writable Node first ends its writable side, so DATA with END_STREAM goes
+ * out ahead of the RST_STREAM (or alone: once the peer had ended its side the stream is closed
+ * by that END_STREAM and the reset dropped), and the peer takes a cut-off body for a complete
+ * one. `destroy(error)` resets without ending: an AbortError (what an aborted signal destroys
+ * with) resets with CANCEL, any other error with INTERNAL_ERROR (or the session's GOAWAY code).
+ * Node has no public way to reset with another code without ending first, so every code but
+ * CANCEL becomes INTERNAL_ERROR: the peer still sees a failed stream, and CANCEL, the one that
+ * matters to clients (gRPC CANCELLED, a cancelled backend request), keeps its meaning. NO_ERROR
+ * becomes INTERNAL_ERROR too, since a reset with NO_ERROR reads as a clean end to Node peers.
+ * The stream then emits that error (not for CANCEL): callers ignore it or know they reset it.
  */
-export function cancelStream(stream: Http2Stream): void {
-  if (!stream.destroyed) addAbortSignal(AbortSignal.abort(), stream);
+export function resetStream(stream: Http2Stream, code: number): void {
+  if (stream.destroyed) return;
+  if (code === constants.NGHTTP2_CANCEL) addAbortSignal(AbortSignal.abort(), stream);
+  else stream.destroy(new Error(`stream reset by the edge (code ${code})`));
 }
 
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
@@ -156,21 +164,34 @@ function forwardHttp2(
     ':scheme': scheme,
     ':authority': f.authority,
   });
+  // The edge cancels the backend request (client gone, or no response in time): its end is no
+  // backend failure.
+  let cancelled = false;
+  const cancel = () => {
+    if (upstream.closed) return;
+    cancelled = true;
+    req.unpipe(upstream);
+    resetStream(upstream, constants.NGHTTP2_CANCEL);
+  };
   const stopTimer = responseDeadline(ctx.deadlines, req, () => {
-    upstream.close(constants.NGHTTP2_CANCEL);
+    cancel();
     f.fail('response-timeout');
   });
   upstream.on('response', (headers: IncomingHttpHeaders & { ':status'?: number }) => {
     stopTimer();
     const status = headers[':status'] ?? 502;
     writeHead(res, status, clientResponseHeaders(headers));
-    upstream.pipe(res);
+    upstream.pipe(res, { end: false });
+    // Node ends the readable side of a stream reset with CANCEL as if its body were complete
+    // ('end', then 'close'): only an end without a reset ends the response.
+    upstream.once('end', () => {
+      if (upstream.rstCode === constants.NGHTTP2_NO_ERROR) res.end();
+      else resetResponse(res);
+    });
   });
   upstream.on('trailers', (trailers: IncomingHttpHeaders) =>
     res.addTrailers(clientResponseHeaders(trailers)),
   );
-  // The client went away: the backend request is cancelled, and its end is no backend failure.
-  let cancelled = false;
   upstream.on('error', (error: Error) => {
     stopTimer();
     if (cancelled) return;
@@ -188,12 +209,7 @@ function forwardHttp2(
     }
   });
   // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
-  res.once('close', () => {
-    if (upstream.closed) return;
-    cancelled = true;
-    req.unpipe(upstream);
-    cancelStream(upstream);
-  });
+  res.once('close', cancel);
   req.pipe(upstream);
 }
 
