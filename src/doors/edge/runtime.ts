@@ -59,12 +59,13 @@ export interface EdgeRuntime {
   backendFailed(route: EdgeRoute, reason: string, clientIp: string): void;
   /**
    * Counts and audits (`edge.request.limited`, bounded like `backendFailed`) an L7 request a
-   * limit stopped: `client-streams` (too many in flight for one client), `stream-idle`, or
+   * limit stopped: `client-streams` (too many in flight for one client), `client-resets` (its
+   * cancels used up its backend reset budget), `stream-idle`, or
    * `header-amplification` (HTTP/2 relay: header blocks that expand far beyond their wire size).
    */
   requestLimited(
     routeId: string,
-    reason: 'client-streams' | 'stream-idle' | 'header-amplification',
+    reason: 'client-streams' | 'client-resets' | 'stream-idle' | 'header-amplification',
     clientIp: string,
   ): void;
   table(): RouteTable;

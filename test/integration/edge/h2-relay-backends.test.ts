@@ -306,7 +306,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       assert.ok(
         (await edge.metric('gatehouse_edge_request_limits_total', {
           route: 'r',
-          reason: 'client-streams',
+          reason: 'client-resets',
         })) >= 1,
       );
       // Another client is served meanwhile.

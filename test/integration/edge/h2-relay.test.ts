@@ -293,14 +293,20 @@ void describe('edge HTTP/2 frame relay', () => {
     await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 1);
   });
 
-  void it('queues streams beyond the backend stream limit instead of failing them', async () => {
+  void it('serves a client its share of a backend with a small stream limit and answers 429 beyond it', async () => {
     const s = session('limited.relay.test');
+    // The backend takes 2 streams a connection: a full pool (16) carries 32, a client gets 8.
+    const first = await Promise.all(Array.from({ length: 8 }, (_, i) => request(s, { ':path': `/n${i}` })));
+    assert.deepEqual(
+      first.map((a) => `${a.status} ${a.body.toString()}`),
+      Array.from({ length: 8 }, (_, i) => `200 /n${i}`),
+    );
     const answers = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => request(s, { ':path': `/n${i}` })),
+      Array.from({ length: 40 }, (_, i) => request(s, { ':path': `/m${i}` })),
     );
     assert.deepEqual(
-      answers.map((a) => `${a.status} ${a.body.toString()}`),
-      Array.from({ length: 40 }, (_, i) => `200 /n${i}`),
+      answers.map((a) => a.status),
+      Array.from({ length: 40 }, (_, i) => (i < 8 ? 200 : 429)),
     );
     assert.ok(limitedPeak <= 2, `the backend saw ${limitedPeak} streams at once on one connection`);
     s.close();
@@ -396,7 +402,7 @@ void describe('edge HTTP/2 frame relay', () => {
     assert.equal(answered, 200);
     assert.equal(req.rstCode, h2constants.NGHTTP2_ENHANCE_YOUR_CALM);
     s.close();
-    await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'limited', status: '200' }, 41);
+    await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'limited', status: '200' }, 17);
   });
 
   void it('streams a response as the backend produces it and passes a client cancel on', async () => {

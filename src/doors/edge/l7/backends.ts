@@ -39,6 +39,9 @@ function poolKey(target: BackendTarget): string {
 export function dialBackend(target: BackendTarget, alpn: readonly string[]): Duplex {
   const { route, info } = target;
   const { host, port } = splitHostPort(route.backend);
+  // Read first: a missing CA file throws before any socket exists, and nothing is left open.
+  const ca =
+    isTls(route) && route.backendCaFile !== undefined ? readFileSync(route.backendCaFile) : undefined;
   const tcp: Socket = connectTcp({ host, port, noDelay: true });
   const stop = target.dialTimer?.startTimer({ route: route.id });
   let connected = false;
@@ -67,7 +70,7 @@ export function dialBackend(target: BackendTarget, alpn: readonly string[]): Dup
     socket: tcp,
     servername: /^[0-9.:]+$/.test(host) ? '' : host,
     ALPNProtocols: [...alpn],
-    ...(route.backendCaFile === undefined ? {} : { ca: readFileSync(route.backendCaFile) }),
+    ...(ca === undefined ? {} : { ca }),
   });
 }
 

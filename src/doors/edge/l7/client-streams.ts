@@ -13,11 +13,23 @@ import { normalizeIp } from '../ip.ts';
 const RESET_BURST = 1000;
 const RESETS_PER_SECOND = 200;
 
+/**
+ * Header octets one client may make the HTTP/2 relay send to backends beyond what its header
+ * blocks cost on the wire (HPACK lets a 19-octet block stand for a 64 KiB header list): a burst,
+ * then a rate per second, over all the client's connections.
+ */
+const HEADER_BURST = 4 * 1024 * 1024;
+const HEADERS_PER_SECOND = 1024 * 1024;
+
 interface Entry {
   inFlight: number;
   resetTokens: number;
-  resetAt: number;
+  headerTokens: number;
+  at: number;
 }
+
+/** Why `acquire` refused: requests in flight at the cap, or the reset budget used up. */
+export type Refusal = 'client-streams' | 'client-resets';
 
 /** The client an address belongs to: the address itself, or its IPv6 /64. */
 export function clientKey(address: string): string {
@@ -45,7 +57,7 @@ export class ClientStreams {
   #entry(key: string): Entry {
     let entry = this.#clients.get(key);
     if (entry === undefined) {
-      entry = { inFlight: 0, resetTokens: RESET_BURST, resetAt: this.#now() };
+      entry = { inFlight: 0, resetTokens: RESET_BURST, headerTokens: HEADER_BURST, at: this.#now() };
       this.#clients.set(key, entry);
     }
     return entry;
@@ -53,25 +65,49 @@ export class ClientStreams {
 
   #refill(entry: Entry): void {
     const now = this.#now();
-    entry.resetTokens = Math.min(
-      RESET_BURST,
-      entry.resetTokens + ((now - entry.resetAt) / 1000) * RESETS_PER_SECOND,
-    );
-    entry.resetAt = now;
+    const seconds = (now - entry.at) / 1000;
+    entry.resetTokens = Math.min(RESET_BURST, entry.resetTokens + seconds * RESETS_PER_SECOND);
+    entry.headerTokens = Math.min(HEADER_BURST, entry.headerTokens + seconds * HEADERS_PER_SECOND);
+    entry.at = now;
+  }
+
+  #full(entry: Entry): boolean {
+    return entry.resetTokens >= RESET_BURST && entry.headerTokens >= HEADER_BURST;
   }
 
   /**
-   * Takes a slot for the client `key` (see `clientKey`); false when it has `cap` (at most
-   * `maxStreamsPerClient`) in flight, or has used up its reset budget.
+   * Takes a slot for the client `key` (see `clientKey`); returns why not when it has `cap` (at
+   * most `maxStreamsPerClient`) in flight, or has used up its reset budget.
    */
-  acquire(key: string, cap: number = this.#max): boolean {
+  take(key: string, cap: number = this.#max): Refusal | undefined {
     const entry = this.#entry(key);
-    if (entry.inFlight >= Math.min(cap, this.#max)) return false;
+    if (entry.inFlight >= Math.min(cap, this.#max)) return 'client-streams';
     if (entry.resetTokens < 1) {
       this.#refill(entry);
-      if (entry.resetTokens < 1) return false;
+      if (entry.resetTokens < 1) return 'client-resets';
     }
     entry.inFlight++;
+    return undefined;
+  }
+
+  /** `take` as a yes or no. */
+  acquire(key: string, cap: number = this.#max): boolean {
+    return this.take(key, cap) === undefined;
+  }
+
+  /**
+   * Charges header octets sent to a backend beyond their wire size (and allowance); false, and
+   * nothing charged, when the client's budget does not cover them.
+   */
+  chargeHeaders(key: string, excess: number): boolean {
+    if (excess <= 0) return true;
+    const entry = this.#entry(key);
+    this.#refill(entry);
+    if (entry.headerTokens < excess) {
+      if (entry.inFlight <= 0 && this.#full(entry)) this.#clients.delete(key);
+      return false;
+    }
+    entry.headerTokens -= excess;
     return true;
   }
 
@@ -80,7 +116,7 @@ export class ClientStreams {
     const entry = this.#clients.get(key);
     if (entry === undefined) return;
     entry.inFlight--;
-    if (entry.inFlight <= 0 && entry.resetTokens >= RESET_BURST) this.#clients.delete(key);
+    if (entry.inFlight <= 0 && this.#full(entry)) this.#clients.delete(key);
   }
 
   /** Charges a reset sent to a shared backend connection because of this client. */
@@ -96,7 +132,7 @@ export class ClientStreams {
     for (const [key, entry] of this.#clients) {
       if (entry.inFlight > 0) continue;
       this.#refill(entry);
-      if (entry.resetTokens >= RESET_BURST) this.#clients.delete(key);
+      if (this.#full(entry)) this.#clients.delete(key);
     }
   }
 

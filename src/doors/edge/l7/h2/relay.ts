@@ -76,15 +76,12 @@ const BACKEND_SETTINGS: LocalSettings = {
 };
 
 /**
- * Header octets a client connection may make the relay send to backends beyond what its header
- * blocks cost on the wire (HPACK lets a 19-octet block stand for a 64 KiB header list, which the
- * relay re-encodes without indexing): a burst, then a rate per second. Only the part of a request
- * above HEADER_ALLOWANCE counts, so ordinary requests (a bearer token, cookies) never do. A
- * request over the budget is answered 431.
+ * Header octets of one request (its headers, or its trailers) that never count against the
+ * client's header budget (ClientStreams: the octets the relay sends to backends beyond what the
+ * blocks cost on the wire), so ordinary requests (a bearer token, cookies) never draw on it. A
+ * request over the budget is answered 431; trailers over it reset the stream.
  */
 const HEADER_ALLOWANCE = 8 * 1024;
-const AMPLIFIED_HEADER_BURST = 4 * 1024 * 1024;
-const AMPLIFIED_HEADERS_PER_SECOND = 1024 * 1024;
 
 /** HPACK's size of a field list (RFC 7541 §4.1: name, value and 32 octets per field). */
 function listSize(fields: FieldList): number {
@@ -178,8 +175,6 @@ export class ClientConnection extends H2Endpoint {
   readonly #onGone: (c: ClientConnection) => void;
   #resetTokens = RESET_BURST;
   #resetAt = performance.now();
-  #headerTokens = AMPLIFIED_HEADER_BURST;
-  #headerAt = performance.now();
   #target: BackendTarget | undefined;
   /** The client (address or IPv6 /64) its per-client limits are counted under. */
   readonly key: string;
@@ -258,7 +253,7 @@ export class ClientConnection extends H2Endpoint {
       existing.touched = this.#ctx.clock.now;
       // Trailers over SETTINGS_MAX_HEADER_LIST_SIZE are not passed on cut short: the stream ends.
       if (tooLarge) throw new StreamError(id, ERROR.PROTOCOL_ERROR, 'Trailers too large');
-      return this.#trailers(existing, fields, endStream);
+      return this.#trailers(existing, fields, endStream, wireBytes);
     }
     // §5.1.1: client streams are odd and increase; an old id names a closed stream (ignored).
     if (id % 2 === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, 'Even stream id from a client');
@@ -287,19 +282,12 @@ export class ClientConnection extends H2Endpoint {
     this.#request(s, fields, head, wireBytes);
   }
 
-  /** Charges the header octets a request costs beyond its wire size and allowance; false: over budget. */
-  #chargeHeaders(size: number, wireBytes: number): boolean {
-    const excess = size - Math.max(wireBytes, HEADER_ALLOWANCE);
-    if (excess <= 0) return true;
-    const now = performance.now();
-    this.#headerTokens = Math.min(
-      AMPLIFIED_HEADER_BURST,
-      this.#headerTokens + ((now - this.#headerAt) / 1000) * AMPLIFIED_HEADERS_PER_SECOND,
-    );
-    this.#headerAt = now;
-    if (this.#headerTokens < excess) return false;
-    this.#headerTokens -= excess;
-    return true;
+  /** Charges the header octets a block costs beyond its wire size and allowance; false: over budget. */
+  #chargeHeaders(fields: FieldList, wireBytes: number): boolean {
+    const excess = listSize(fields) - Math.max(wireBytes, HEADER_ALLOWANCE);
+    if (this.#ctx.clientStreams.chargeHeaders(this.key, excess)) return true;
+    this.#ctx.runtime.requestLimited(this.info.routeId, 'header-amplification', this.info.client.address);
+    return false;
   }
 
   #request(s: RelayStream, fields: FieldList, head: RequestHead, wireBytes: number): void {
@@ -341,15 +329,13 @@ export class ClientConnection extends H2Endpoint {
     s.target = this.#target;
     const scheme = route.backendProtocol === 'h2' ? 'https' : 'http';
     const request = backendRequest(fields, head, authority, info.client.address, scheme);
-    if (!this.#chargeHeaders(listSize(request), wireBytes)) {
-      runtime.requestLimited(info.routeId, 'header-amplification', info.client.address);
-      return this.answer(s, 431);
-    }
+    if (!this.#chargeHeaders(request, wireBytes)) return this.answer(s, 431);
     // A client's share of the backend: at most a quarter of what the pool can carry, so one
     // client (address or /64) never holds every stream slot the backend offers.
     const { pool } = this.#ctx;
-    if (!this.#ctx.clientStreams.acquire(this.key, pool.share(route))) {
-      runtime.requestLimited(info.routeId, 'client-streams', info.client.address);
+    const refusal = this.#ctx.clientStreams.take(this.key, pool.share(route));
+    if (refusal !== undefined) {
+      runtime.requestLimited(info.routeId, refusal, info.client.address);
       return this.answer(s, 429);
     }
     s.holdsSlot = true;
@@ -363,7 +349,7 @@ export class ClientConnection extends H2Endpoint {
     if (s.client.remoteClosed) this.#armDeadline(s);
   }
 
-  #trailers(s: RelayStream, fields: FieldList, endStream: boolean): void {
+  #trailers(s: RelayStream, fields: FieldList, endStream: boolean, wireBytes: number): void {
     if (s.client.remoteClosed)
       throw new StreamError(s.client.id, ERROR.STREAM_CLOSED, 'HEADERS after END_STREAM');
     if (!endStream || !validTrailers(fields)) {
@@ -375,6 +361,9 @@ export class ClientConnection extends H2Endpoint {
     s.client.remoteClosed = true;
     if (!s.backendDone) {
       const trailers = requestTrailers(fields);
+      if (!this.#chargeHeaders(trailers, wireBytes)) {
+        throw new StreamError(s.client.id, ERROR.ENHANCE_YOUR_CALM, 'Trailers over the header budget');
+      }
       s.requestEnd = trailers.length > 0 ? trailers : true;
       s.backend.pendingEnd = s.requestEnd;
       s.backendConn?.send(s);
@@ -435,8 +424,9 @@ export class ClientConnection extends H2Endpoint {
     s.client.localClosed = true;
     s.client.remoteClosed = true;
     s.client.queue.length = 0;
-    // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too.
-    s.backendConn?.cancel(s, ERROR.CANCEL);
+    // The client cancelled (gRPC deadline or RST_STREAM): cancel the backend stream too, on the
+    // client's reset budget.
+    if (s.backendConn?.cancel(s, ERROR.CANCEL) === true) this.#chargeReset();
     this.settle(s);
   }
 
@@ -476,7 +466,7 @@ export class ClientConnection extends H2Endpoint {
       s.client.remoteClosed = true;
       // Cancels of a client that goes away count towards its reset budget too (before the slot
       // goes back, which may forget the client).
-      s.backendConn?.cancel(s, ERROR.CANCEL);
+      if (s.backendConn?.cancel(s, ERROR.CANCEL) === true) this.#chargeReset();
       this.#releaseSlot(s);
     }
     this.#streams.clear();
@@ -582,8 +572,19 @@ export class ClientConnection extends H2Endpoint {
     this.#ctx.clientStreams.release(this.key);
   }
 
+  /** True when this client has more requests in flight than `share`. */
+  overShare(share: number): boolean {
+    return this.#ctx.clientStreams.count(this.key) > share;
+  }
+
+  /** Answers a request over the client's share of its backend 429. */
+  limited(s: RelayStream): void {
+    this.#ctx.runtime.requestLimited(this.info.routeId, 'client-streams', this.info.client.address);
+    this.answer(s, 429);
+  }
+
   /** A reset went to a shared backend connection because of this client. */
-  chargeReset(): void {
+  #chargeReset(): void {
     this.#ctx.clientStreams.chargeReset(this.key);
   }
 
@@ -591,6 +592,20 @@ export class ClientConnection extends H2Endpoint {
     this.#ctx.deadlines.disarm(s.deadline);
     s.deadline = undefined;
   }
+}
+
+/** What a backend connection tells its pool. */
+interface BackendEvents {
+  /** Opens a queued or refused stream on another connection. */
+  redispatch(s: RelayStream, fields: FieldList, end: boolean): void;
+  /** Takes no new streams from now on (retired, GOAWAY, closed). */
+  gone(c: BackendConnection): void;
+  /** Retired after too many resets; stays open for its streams. */
+  retired(c: BackendConnection): void;
+  /** The socket is gone. */
+  closed(c: BackendConnection): void;
+  /** The backend's SETTINGS said how many streams a connection takes. */
+  limit(streams: number): void;
 }
 
 /** One HTTP/2 connection to a backend, client role, shared by the streams of many clients. */
@@ -604,25 +619,11 @@ export class BackendConnection extends H2Endpoint {
   #retired = false;
   #resets = 0;
   #handshake: NodeJS.Timeout | undefined;
-  readonly #redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void;
-  readonly #onGone: (c: BackendConnection) => void;
-  readonly #onClosed: () => void;
+  readonly #events: BackendEvents;
 
-  /**
-   * `onGone`: takes no new streams from now on (retired, GOAWAY, closed); `onClosed`: the socket
-   * is gone (a retired connection stays open for its streams until then).
-   */
-  constructor(
-    socket: Duplex,
-    handshakeTimeoutMs: number,
-    redispatch: (s: RelayStream, fields: FieldList, end: boolean) => void,
-    onGone: (c: BackendConnection) => void,
-    onClosed: () => void,
-  ) {
+  constructor(socket: Duplex, handshakeTimeoutMs: number, events: BackendEvents) {
     super(socket, BACKEND_SETTINGS, 'client');
-    this.#redispatch = redispatch;
-    this.#onGone = onGone;
-    this.#onClosed = onClosed;
+    this.#events = events;
     // A backend that accepts the connection and never sends its SETTINGS would hold the streams
     // queued for it: after the connect deadline (counted from the dial) they fail with 502.
     this.#handshake = setTimeout(() => this.terminate('backend-handshake-timeout'), handshakeTimeoutMs);
@@ -668,8 +669,9 @@ export class BackendConnection extends H2Endpoint {
   /** Stops taking streams; queued ones go to another connection; closes when the rest are done. */
   #retire(): void {
     this.#retired = true;
-    this.#onGone(this);
-    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
+    this.#events.gone(this);
+    this.#events.retired(this);
+    for (const w of this.#waiting.splice(0)) this.#events.redispatch(w.s, w.fields, w.end);
     if (this.#streams.size === 0) queueMicrotask(() => this.close());
   }
 
@@ -714,24 +716,26 @@ export class BackendConnection extends H2Endpoint {
     this.#settle(s);
   }
 
-  /** Resets the backend stream of `s` (client gone, deadline) or drops it from the queue. */
-  cancel(s: RelayStream, code: number): void {
-    if (s.backendDone) return;
+  /**
+   * Resets the backend stream of `s` (client gone, deadline) or drops it from the queue; true
+   * when a RST_STREAM went to the backend (resets the client caused are charged to it).
+   */
+  cancel(s: RelayStream, code: number): boolean {
+    if (s.backendDone) return false;
     s.backendDone = true;
     const half = s.backend;
     if (half.id === 0) {
       const at = this.#waiting.findIndex((w) => w.s === s);
       if (at >= 0) this.#waiting.splice(at, 1);
-      return;
+      return false;
     }
-    if (!half.localClosed || !half.remoteClosed) {
-      this.writeRst(half.id, code);
-      s.conn.chargeReset();
-    }
+    const reset = !half.localClosed || !half.remoteClosed;
+    if (reset) this.writeRst(half.id, code);
     half.localClosed = true;
     half.remoteClosed = true;
     half.queue.length = 0;
     this.#forget(s);
+    return reset;
   }
 
   #forget(s: RelayStream): void {
@@ -865,7 +869,7 @@ export class BackendConnection extends H2Endpoint {
       // §8.7: a refused stream was not processed; it goes again once a stream slot is free.
       const again = this.#rewind(s);
       if (this.usable) this.#waiting.unshift({ s, ...again });
-      else this.#redispatch(s, again.fields, again.end);
+      else this.#events.redispatch(s, again.fields, again.end);
       this.#openWaiting();
       return;
     }
@@ -914,16 +918,17 @@ export class BackendConnection extends H2Endpoint {
   /** The backend's first SETTINGS fix its stream limit; open what waited for it. */
   protected override onSettings(): void {
     this.#settled = true;
+    this.#events.limit(Math.min(this.peerMaxStreams, MAX_BACKEND_STREAMS));
     clearTimeout(this.#handshake);
     this.#openWaiting();
     // Streams queued before the limit was known and over it: the pool finds them a connection
     // with room, or opens one (they would otherwise wait for these streams to finish).
-    for (const w of this.#waiting.splice(0)) this.#redispatch(w.s, w.fields, w.end);
+    for (const w of this.#waiting.splice(0)) this.#events.redispatch(w.s, w.fields, w.end);
   }
 
   protected onGoaway(lastStreamId: number): void {
     this.#peerGoaway = true;
-    this.#onGone(this);
+    this.#events.gone(this);
     // Streams above `lastStreamId` were not processed (§6.8): they go again on another
     // connection when they can (no body byte sent), as do queued ones; the others fail.
     const again: { s: RelayStream; fields: FieldList; end: boolean }[] = [];
@@ -938,14 +943,14 @@ export class BackendConnection extends H2Endpoint {
       s.conn.fail(s, 'backend-goaway');
     }
     again.push(...this.#waiting.splice(0));
-    for (const w of again) this.#redispatch(w.s, w.fields, w.end);
+    for (const w of again) this.#events.redispatch(w.s, w.fields, w.end);
     if (this.#streams.size === 0) this.close();
   }
 
   protected onTerminate(reason: string): void {
     clearTimeout(this.#handshake);
-    this.#onGone(this);
-    this.#onClosed();
+    this.#events.gone(this);
+    this.#events.closed(this);
     const streams = [...this.#streams.values(), ...this.#waiting.map((w) => w.s)];
     this.#streams.clear();
     this.#waiting.length = 0;
@@ -965,17 +970,26 @@ export class BackendConnection extends H2Endpoint {
 
 /** Backend connections per backend that streams are spread over round-robin. */
 const SLOTS = 4;
-/**
- * With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many;
- * retired connections still open count too, so resets cannot make the pool dial without bound.
- */
+/** With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many. */
 const MAX_SLOTS = 16;
+/**
+ * Retired connections (RESETS_PER_BACKEND_CONNECTION) stay open for the streams they carry, for
+ * at most LINGER_MS and at most MAX_LINGERING per backend (the oldest is closed first, its
+ * streams answered 502 or reset). They are outside MAX_SLOTS, so a client that pins retired
+ * connections with slow requests cannot stop the pool from dialling; its reset budget bounds how
+ * many it can retire.
+ */
+const LINGER_MS = 60_000;
+const MAX_LINGERING = 64;
 
 /** Backend connections of one backend. */
 interface Backend {
+  /** Connections taking new streams (empty slots are dialled on demand). */
   readonly slots: (BackendConnection | undefined)[];
-  /** Open connections, retired ones included. */
-  open: number;
+  /** Retired connections still open, oldest first. */
+  readonly lingering: Set<BackendConnection>;
+  /** The stream limit the backend last announced (kept when its connections close). */
+  limit: number | undefined;
 }
 
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
@@ -995,6 +1009,11 @@ export class RelayPool {
     return slots.filter((c): c is BackendConnection => c !== undefined);
   }
 
+  /** Retired connections of a route's backend still open (tests). */
+  lingering(route: EdgeRoute): number {
+    return this.#backends.get(this.#key(route))?.lingering.size ?? 0;
+  }
+
   #key(r: EdgeRoute): string {
     // Keys are per backend, not per route object: a reloaded route keeps its connections.
     let key = this.#keys.get(r);
@@ -1011,7 +1030,8 @@ export class RelayPool {
     if (backend === undefined) {
       backend = {
         slots: Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined),
-        open: 0,
+        lingering: new Set(),
+        limit: undefined,
       };
       this.#backends.set(key, backend);
     }
@@ -1020,17 +1040,11 @@ export class RelayPool {
 
   /**
    * Requests one client may have in flight to a route's backend: a quarter of what a full pool
-   * carries (the backend's stream limit, once known, times MAX_SLOTS), at least 8.
+   * carries (the backend's last announced stream limit times MAX_SLOTS; MAX_BACKEND_STREAMS
+   * before it ever answered), at least 8.
    */
   share(route: EdgeRoute): number {
-    let limit = MAX_BACKEND_STREAMS;
-    for (const c of this.#backend(route).slots) {
-      const known = c?.streamLimit;
-      if (known !== undefined) {
-        limit = known;
-        break;
-      }
-    }
+    const limit = this.#backend(route).limit ?? MAX_BACKEND_STREAMS;
     return Math.max(8, Math.floor((limit * MAX_SLOTS) / 4));
   }
 
@@ -1039,43 +1053,53 @@ export class RelayPool {
     const slots = backend.slots;
     const i = this.#next++ % SLOTS;
     const existing = slots[i];
-    if (existing?.usable !== true) {
-      // An empty base slot is filled unless the backend already has MAX_SLOTS open.
-      if (backend.open < MAX_SLOTS) return this.#create(target, backend, i);
-      const other = slots.find((c) => c?.usable === true);
-      if (other === undefined) throw new Error('backend connection limit');
-      return other;
-    }
+    if (existing?.usable !== true) return this.#create(target, backend, i);
     if (existing.hasRoom) return existing;
     // Its slots are taken: another connection with room, else a new one up to MAX_SLOTS.
     for (const c of slots) if (c?.usable === true && c.hasRoom) return c;
-    if (backend.open >= MAX_SLOTS) return existing;
     let free = slots.findIndex((c, at) => at >= SLOTS && c?.usable !== true);
-    if (free < 0) free = slots.push(undefined) - 1;
-    return this.#create(target, backend, free);
+    if (free < 0 && slots.length < MAX_SLOTS) free = slots.push(undefined) - 1;
+    return free < 0 ? existing : this.#create(target, backend, free);
   }
 
   #create(target: BackendTarget, backend: Backend, i: number): BackendConnection {
     const slots = backend.slots;
-    backend.open++;
-    const created: BackendConnection = new BackendConnection(
-      this.#dial(target),
-      target.connectTimeoutMs,
-      (s, fields, end) => {
+    const created: BackendConnection = new BackendConnection(this.#dial(target), target.connectTimeoutMs, {
+      redispatch: (s, fields, end) => {
+        // The stream's own target: after a reload it may name another backend.
+        const own = s.target ?? target;
+        // Requests queued before the backend's stream limit was known are held to the share it
+        // gives (a client's burst on a cold pool must not take every stream a small backend has).
+        if (s.conn.overShare(this.share(own.route))) {
+          s.conn.limited(s);
+          return;
+        }
         try {
-          // The stream's own target: after a reload it may name another backend.
-          this.connection(s.target ?? target).open(s, fields, end);
+          this.connection(own).open(s, fields, end);
         } catch (error) {
           s.conn.fail(s, error instanceof Error ? error.message : 'dial');
         }
       },
-      (c) => {
+      gone: (c) => {
         if (slots[i] === c) slots[i] = undefined;
       },
-      () => {
-        backend.open--;
+      retired: (c) => {
+        backend.lingering.add(c);
+        const timer = setTimeout(() => c.terminate('retired connection lingered too long'), LINGER_MS);
+        timer.unref();
+        c.socket.once('close', () => clearTimeout(timer));
+        if (backend.lingering.size > MAX_LINGERING) {
+          const oldest = backend.lingering.values().next().value;
+          oldest?.terminate('too many retired connections');
+        }
       },
-    );
+      closed: (c) => {
+        backend.lingering.delete(c);
+      },
+      limit: (streams) => {
+        backend.limit = streams;
+      },
+    });
     slots[i] = created;
     return created;
   }
