@@ -325,6 +325,102 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     }
   });
 
+  void it('keeps dialling while retired connections are pinned open by slow requests', async () => {
+    const sessions = new Set<Http2Session>();
+    let dialled = 0;
+    let seen = 0;
+    const backend = createH2c();
+    backend.on('session', (session) => {
+      dialled++;
+      sessions.add(session);
+      session.on('close', () => sessions.delete(session));
+      session.on('error', () => {});
+    });
+    backend.on('stream', (stream, headers) => {
+      seen++;
+      stream.on('error', () => {});
+      if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
+      // Anything else is held open (slow requests) or cancelled by the client.
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const edge = await edgeTo((backend.address() as AddressInfo).port, { idleTimeout: '30s' });
+    const holder = client(edge.port(), '127.0.0.30');
+    const clients: ClientHttp2Session[] = [holder];
+    try {
+      for (let round = 0; round < 4; round++) {
+        // A slow request on each pooled connection, then 400 cancels (100 per connection) from
+        // clients of their own (their own reset budgets): four more connections retired, each
+        // pinned open by the slow request it carries.
+        for (let k = 0; k < 4; k++)
+          holder.request({ ':method': 'POST', ':path': '/slow' }).on('error', () => {});
+        // (Four client connections: a connection takes 128 streams at a time.)
+        const cancellers = Array.from({ length: 4 }, (_, k) =>
+          client(edge.port(), `127.0.0.${100 + 4 * round + k}`),
+        );
+        clients.push(...cancellers);
+        const streams = cancellers.flatMap((canceller) =>
+          Array.from({ length: 100 }, () => {
+            const req = canceller.request({ ':path': '/cancel' });
+            req.on('error', () => {});
+            return req;
+          }),
+        );
+        const target = seen + 404;
+        await until(`round ${round} at the backend`, () => seen >= target);
+        for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
+        await until(`round ${round} retired`, () => dialled >= 4 * (round + 1));
+      }
+      assert.ok(dialled >= 16, `${dialled} connections dialled`);
+      // Another client is served: the pinned connections do not count against the pool's 16.
+      const victim = client(edge.port(), '127.0.0.39');
+      clients.push(victim);
+      assert.equal((await get(victim, '/ok')).status, 200);
+    } finally {
+      for (const c of clients) c.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+      for (const session of sessions) session.destroy();
+    }
+  });
+
+  void it('holds a client to its share of a small backend even on a cold pool', async () => {
+    const held: ServerHttp2Stream[] = [];
+    const sessions = new Set<Http2Session>();
+    const backend = createH2c({ settings: { maxConcurrentStreams: 2 } });
+    backend.on('session', (session) => sessions.add(session));
+    backend.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
+      else held.push(stream);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const greedy = client(edge.port(), '127.0.0.50');
+    const victim = client(edge.port(), '127.0.0.51');
+    try {
+      // 40 requests before the backend ever said it takes 2 streams a connection.
+      const answers = Array.from({ length: 40 }, (_, i) => get(greedy, `/hold${i}`));
+      await until('the greedy client at its share', () => held.length === 8);
+      const refused = await Promise.all(answers.slice(8));
+      assert.deepEqual(
+        refused.map((a) => a.status),
+        Array.from({ length: 32 }, () => 429),
+      );
+      assert.equal((await get(victim, '/ok')).status, 200, 'another client is served');
+      for (const stream of held.splice(0)) stream.respond({ ':status': 200 }, { endStream: true });
+      assert.deepEqual(
+        (await Promise.all(answers.slice(0, 8))).map((a) => a.status),
+        Array.from({ length: 8 }, () => 200),
+      );
+    } finally {
+      greedy.destroy();
+      victim.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+      for (const session of sessions) session.destroy();
+    }
+  });
+
   void it('sends a refused request again with the body the client sends afterwards', async () => {
     const refused = new Set<number>();
     const backend = await rawBackend((c, f) => {

@@ -228,10 +228,13 @@ void describe('edge HTTP/2 frame relay', () => {
     return s;
   };
 
-  const raw = async (host = 'h2c.relay.test'): Promise<Raw> => {
+  /** A raw client; `from` picks its address (any 127/8 address is another client). */
+  const raw = async (host = 'h2c.relay.test', from = '127.0.0.1'): Promise<Raw> => {
     const socket: TLSSocket = tlsConnect({
       host: '127.0.0.1',
       port: edge.port(),
+      // A net option tls.connect passes on (its type omits it).
+      ...({ localAddress: from } as object),
       servername: host,
       ca: pki.ca,
       ALPNProtocols: ['h2'],
@@ -974,8 +977,8 @@ void describe('edge HTTP/2 frame relay', () => {
     assert.ok(sent < 24 * 1024 * 1024, `the backend sent ${sent >> 20} MiB to a client that reads nothing`);
   });
 
-  void it('answers 431 once header blocks that expand 3000-fold use up the connection budget', async () => {
-    const r = await raw();
+  void it('answers 431 once header blocks that expand 3000-fold use up the client budget', async () => {
+    const r = await raw('h2c.relay.test', '127.0.0.40');
     hello(r);
     // HPACK by hand: a 4000-octet field inserted into the client's dynamic table (index 62) once,
     // then each request refers to it 16 times (a 64 KiB header list from a 33-octet block).
@@ -1012,10 +1015,50 @@ void describe('edge HTTP/2 frame relay', () => {
       })) >= refused,
     );
     r.destroy();
-    // Other connections are not affected.
+    // The budget is the client's, not the connection's: a new connection of the same client
+    // starts over budget (its first block inserts the entry and refers to it 15 times).
+    const again = await raw('h2c.relay.test', '127.0.0.40');
+    hello(again);
+    again.send(...split(1, block(true), FLAG.END_STREAM));
+    assert.equal(await status(again, 1), '431');
+    again.destroy();
+    // Other clients are not affected.
     const s = session('h2c.relay.test');
     assert.equal((await request(s, { ':path': '/' })).status, 200);
     s.close();
+  });
+
+  void it('resets requests whose trailers expand far beyond their size once the client budget is used', async () => {
+    const r = await raw('h2c.relay.test', '127.0.0.41');
+    hello(r);
+    const value = Buffer.alloc(4000, 98);
+    const post = Buffer.from([0x83, 0x87, 0x84, 0x01, 14, ...Buffer.from('h2c.relay.test')]);
+    // The first request's HEADERS insert "x-b: bbbb…" into the client's table (index 62).
+    const insert = Buffer.concat([
+      Buffer.from([0x40, 3]),
+      Buffer.from('x-b'),
+      Buffer.from([0x7f, 0xa1, 0x1e]),
+      value,
+    ]);
+    const trailers = Buffer.alloc(16, 0xbe);
+    const codes: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const id = 1 + 2 * i;
+      r.send(
+        ...split(id, i === 0 ? Buffer.concat([post, insert]) : post, 0),
+        frame(FRAME.DATA, 0, id, Buffer.from('x')),
+        frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, trailers),
+      );
+      const f = await r.next(
+        (x) => x.id === id && (x.type === FRAME.RST_STREAM || x.type === FRAME.HEADERS),
+        `an answer on ${id}`,
+      );
+      codes.push(f.type === FRAME.RST_STREAM ? f.payload.readUInt32BE(0) : 0);
+    }
+    const reset = codes.filter((c) => c === ERROR.ENHANCE_YOUR_CALM).length;
+    // About 73 trailer blocks of 64 KiB fit the 4 MiB burst; the rest are reset.
+    assert.ok(reset >= 30 && reset <= 60, `${reset} of 120 reset`);
+    r.destroy();
   });
 
   void it('refuses streams over the limit of 128', async () => {
