@@ -8,8 +8,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   type ClientHttp2Session,
+  type ClientHttp2Stream,
   connect as connectHttp2,
   createServer as createH2c,
   constants as h2constants,
@@ -54,7 +56,7 @@ interface RawConnection {
 async function rawBackend(
   onFrame: (c: RawConnection, f: Frame) => void,
   sendSettings = true,
-): Promise<{ port: number; connections: RawConnection[]; server: Server }> {
+): Promise<{ port: number; connections: RawConnection[]; server: Server; close(): void }> {
   const connections: RawConnection[] = [];
   const server = createNetServer((socket) => {
     const c: RawConnection = { index: connections.length, socket, frames: [] };
@@ -85,7 +87,15 @@ async function rawBackend(
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, connections, server };
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    server,
+    close() {
+      server.close();
+      for (const c of connections) c.socket.destroy();
+    },
+  };
 }
 
 const encode = (fields: string[]) => new HpackEncoder().encode(fields);
@@ -109,6 +119,48 @@ function bodyOf(c: RawConnection, id: number): Buffer | undefined {
   return Buffer.concat(frames.filter((f) => f.type === FRAME.DATA).map((f) => f.payload));
 }
 
+/** A real `node:http2` h2c backend that counts the connections and streams it sees. */
+interface H2cBackend {
+  readonly port: number;
+  /** Open connections. */
+  readonly sessions: Set<Http2Session>;
+  /** Connections ever accepted. */
+  dialled: number;
+  /** Streams ever received. */
+  seen: number;
+  close(): void;
+}
+
+async function h2cBackend(
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
+  maxConcurrentStreams?: number,
+): Promise<H2cBackend> {
+  const server = createH2c(maxConcurrentStreams === undefined ? {} : { settings: { maxConcurrentStreams } });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const backend: H2cBackend = {
+    port: (server.address() as AddressInfo).port,
+    sessions: new Set(),
+    dialled: 0,
+    seen: 0,
+    close() {
+      server.close();
+      for (const session of backend.sessions) session.destroy();
+    },
+  };
+  server.on('session', (session) => {
+    backend.dialled++;
+    backend.sessions.add(session);
+    session.on('close', () => backend.sessions.delete(session));
+    session.on('error', () => {});
+  });
+  server.on('stream', (stream, headers) => {
+    backend.seen++;
+    stream.on('error', () => {});
+    onStream(stream, headers);
+  });
+  return backend;
+}
+
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!check()) {
@@ -117,13 +169,9 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
   }
 }
 
-/** A GET (or a POST when `body` is given) through the edge; resolves with status and body. */
-const get = (s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ status: number; body: string }> =>
+/** The status and body of a request's answer. */
+const answerOf = (req: ClientHttp2Stream): Promise<{ status: number; body: string }> =>
   new Promise((resolve, reject) => {
-    const req = s.request(
-      { ':method': body === undefined ? 'GET' : 'POST', ':path': path },
-      { endStream: body === undefined },
-    );
     let status = 0;
     const chunks: Buffer[] = [];
     req.on('response', (h) => {
@@ -132,8 +180,36 @@ const get = (s: ClientHttp2Session, path: string, body?: Buffer): Promise<{ stat
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
     req.on('error', reject);
-    if (body !== undefined) req.end(body);
   });
+
+/** A GET (or a POST when `body` is given) through the edge; resolves with status and body. */
+const get = (
+  s: ClientHttp2Session,
+  path: string,
+  body?: Buffer,
+): Promise<{ status: number; body: string }> => {
+  const req = s.request(
+    { ':method': body === undefined ? 'GET' : 'POST', ':path': path },
+    { endStream: body === undefined },
+  );
+  const answered = answerOf(req);
+  if (body !== undefined) req.end(body);
+  return answered;
+};
+
+/** Opens `count` requests to `/hang` on each session, waits until the backend has them all, cancels them. */
+async function cancelRound(backend: H2cBackend, sessions: readonly ClientHttp2Session[], count: number) {
+  const streams = sessions.flatMap((c) =>
+    Array.from({ length: count }, () => {
+      const req = c.request({ ':path': '/hang' });
+      req.on('error', () => {});
+      return req;
+    }),
+  );
+  const target = backend.seen + streams.length;
+  await until('the requests at the backend', () => backend.seen >= target);
+  for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
+}
 
 void describe('edge HTTP/2 frame relay and its backends', () => {
   let pki: TestPki;
@@ -185,15 +261,9 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
   void it('keeps client cancels under the rapid-reset guard of a real node:http2 backend', async () => {
     // A real backend (nghttp2 guards against rapid reset per connection: a burst of 1000).
     const resetsBySession = new Map<Http2Session, number>();
-    const sessions = new Set<Http2Session>();
-    let seen = 0;
     let slow: ServerHttp2Stream | undefined;
-    const backend = createH2c();
-    backend.on('session', (session) => sessions.add(session));
-    backend.on('stream', (stream, headers) => {
-      seen++;
+    const backend = await h2cBackend((stream, headers) => {
       const session = stream.session;
-      stream.on('error', () => {});
       stream.on('close', () => {
         if (stream.rstCode === h2constants.NGHTTP2_CANCEL && session !== undefined) {
           resetsBySession.set(session, (resetsBySession.get(session) ?? 0) + 1);
@@ -202,8 +272,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       if (headers[':path'] === '/slow') slow = stream;
       // '/hang' is never answered: the client cancels it.
     });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const edge = await edgeTo(backend.port);
     // Six clients (six addresses: each has its own reset budget of 1000).
     const clients = Array.from({ length: 6 }, (_, i) => client(edge.port(), `127.0.0.${i + 2}`));
     try {
@@ -215,18 +284,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       // Six clients, each under its own reset budget, cancel 900 streams each (5400 resets: far
       // over nghttp2's burst if they landed on four shared connections).
       const BATCH = 100;
-      for (let round = 0; round < 9; round++) {
-        const streams = clients.flatMap((c) =>
-          Array.from({ length: BATCH }, () => {
-            const req = c.request({ ':path': '/hang' });
-            req.on('error', () => {});
-            return req;
-          }),
-        );
-        const target = seen + streams.length;
-        await until(`round ${round} at the backend`, () => seen >= target);
-        for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
-      }
+      for (let round = 0; round < 9; round++) await cancelRound(backend, clients, BATCH);
       await until('the cancels at the backend', () => {
         let n = 0;
         for (const v of resetsBySession.values()) n += v;
@@ -247,7 +305,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
         `a backend connection took ${most} resets`,
       );
       assert.ok(most < 1000, `nghttp2's burst of 1000 was reached (${most})`);
-      assert.ok(sessions.size > 4, `connections were rotated (${sessions.size} opened)`);
+      assert.ok(backend.dialled > 4, `connections were rotated (${backend.dialled} dialled)`);
       // And the pool still serves.
       const answeredFirst = slow;
       const next = get(first, '/slow');
@@ -259,36 +317,16 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       for (const c of clients) c.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
-      for (const s of sessions) s.destroy();
     }
   });
 
   void it('answers 429 to a client whose cancels used up its backend reset budget', async () => {
-    let seen = 0;
-    const backend = createH2c();
-    const sessions = new Set<Http2Session>();
-    backend.on('session', (session) => sessions.add(session));
-    backend.on('stream', (stream) => {
-      seen++;
-      stream.on('error', () => {});
-    });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const backend = await h2cBackend(() => {});
+    const edge = await edgeTo(backend.port);
     // Two connections of one client, each under its own connection's reset budget (1000).
     const conns = [client(edge.port(), '127.0.0.20'), client(edge.port(), '127.0.0.20')];
     try {
-      for (let round = 0; round < 6; round++) {
-        const streams = conns.flatMap((c) =>
-          Array.from({ length: 100 }, () => {
-            const req = c.request({ ':path': '/hang' });
-            req.on('error', () => {});
-            return req;
-          }),
-        );
-        const target = seen + streams.length;
-        await until(`round ${round} at the backend`, () => seen >= target);
-        for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
-      }
+      for (let round = 0; round < 6; round++) await cancelRound(backend, conns, 100);
       // 1200 resets on backend connections: over the client's budget of 1000 (+200/s).
       const first = conns[0];
       assert.ok(first !== undefined);
@@ -313,37 +351,23 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       const other = client(edge.port(), '127.0.0.21');
       const req = other.request({ ':path': '/hang' });
       req.on('error', () => {});
-      const seenBefore = seen;
-      await until('the other client at the backend', () => seen > seenBefore);
+      const seenBefore = backend.seen;
+      await until('the other client at the backend', () => backend.seen > seenBefore);
       req.close(h2constants.NGHTTP2_CANCEL);
       other.destroy();
     } finally {
       for (const c of conns) c.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
-      for (const session of sessions) session.destroy();
     }
   });
 
   void it('keeps dialling while retired connections are pinned open by slow requests', async () => {
-    const sessions = new Set<Http2Session>();
-    let dialled = 0;
-    let seen = 0;
-    const backend = createH2c();
-    backend.on('session', (session) => {
-      dialled++;
-      sessions.add(session);
-      session.on('close', () => sessions.delete(session));
-      session.on('error', () => {});
-    });
-    backend.on('stream', (stream, headers) => {
-      seen++;
-      stream.on('error', () => {});
+    const backend = await h2cBackend((stream, headers) => {
       if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
       // Anything else is held open (slow requests) or cancelled by the client.
     });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const edge = await edgeTo((backend.address() as AddressInfo).port, { idleTimeout: '30s' });
+    const edge = await edgeTo(backend.port, { idleTimeout: '30s' });
     const holder = client(edge.port(), '127.0.0.30');
     const clients: ClientHttp2Session[] = [holder];
     try {
@@ -365,12 +389,12 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
             return req;
           }),
         );
-        const target = seen + 404;
-        await until(`round ${round} at the backend`, () => seen >= target);
+        const target = backend.seen + 404;
+        await until(`round ${round} at the backend`, () => backend.seen >= target);
         for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
-        await until(`round ${round} retired`, () => dialled >= 4 * (round + 1));
+        await until(`round ${round} retired`, () => backend.dialled >= 4 * (round + 1));
       }
-      assert.ok(dialled >= 16, `${dialled} connections dialled`);
+      assert.ok(backend.dialled >= 16, `${backend.dialled} connections dialled`);
       // Another client is served: the pinned connections do not count against the pool's 16.
       const victim = client(edge.port(), '127.0.0.39');
       clients.push(victim);
@@ -379,22 +403,16 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       for (const c of clients) c.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
-      for (const session of sessions) session.destroy();
     }
   });
 
   void it('holds a client to its share of a small backend even on a cold pool', async () => {
     const held: ServerHttp2Stream[] = [];
-    const sessions = new Set<Http2Session>();
-    const backend = createH2c({ settings: { maxConcurrentStreams: 2 } });
-    backend.on('session', (session) => sessions.add(session));
-    backend.on('stream', (stream, headers) => {
-      stream.on('error', () => {});
+    const backend = await h2cBackend((stream, headers) => {
       if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
       else held.push(stream);
-    });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    }, 2);
+    const edge = await edgeTo(backend.port);
     const greedy = client(edge.port(), '127.0.0.50');
     const victim = client(edge.port(), '127.0.0.51');
     try {
@@ -417,7 +435,6 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       victim.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
-      for (const session of sessions) session.destroy();
     }
   });
 
@@ -442,16 +459,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       const body = randomBytes(100_000);
       const req = s.request({ ':method': 'POST', ':path': '/upload' });
       req.on('error', () => {});
-      const done = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        let status = 0;
-        const chunks: Buffer[] = [];
-        req.on('response', (h) => {
-          status = Number(h[':status']);
-        });
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
-        req.on('error', reject);
-      });
+      const done = answerOf(req);
       // The body comes only after the backend refused the stream.
       await until('the refusal', () => refused.size === 1);
       await new Promise((r) => setTimeout(r, 50));
@@ -466,8 +474,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       s.destroy();
       await edge[Symbol.asyncDispose]();
-      backend.server.close();
-      for (const c of backend.connections) c.socket.destroy();
+      backend.close();
     }
   });
 
@@ -493,8 +500,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       s.destroy();
       await edge[Symbol.asyncDispose]();
-      backend.server.close();
-      for (const c of backend.connections) c.socket.destroy();
+      backend.close();
     }
   });
 
@@ -514,22 +520,14 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       s.destroy();
       await edge[Symbol.asyncDispose]();
-      backend.server.close();
-      for (const c of backend.connections) c.socket.destroy();
+      backend.close();
     }
   });
 
   void it('opens more backend connections when the pooled ones are at the backend stream limit', async () => {
     const held: ServerHttp2Stream[] = [];
-    const sessions = new Set<Http2Session>();
-    const backend = createH2c({ settings: { maxConcurrentStreams: 2 } });
-    backend.on('session', (session) => sessions.add(session));
-    backend.on('stream', (stream) => {
-      stream.on('error', () => {});
-      held.push(stream);
-    });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const edge = await edgeTo((backend.address() as AddressInfo).port);
+    const backend = await h2cBackend((stream) => held.push(stream), 2);
+    const edge = await edgeTo(backend.port);
     const s = client(edge.port());
     // Clients get a quarter of the pool (16 × 2 streams): 8 each, so the 20 requests come from 4.
     const others = Array.from({ length: 4 }, (_, i) => client(edge.port(), `127.0.0.${i + 10}`));
@@ -542,7 +540,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       const answers = Array.from({ length: 20 }, (_, i) => get(others[i % 4] ?? s, `/n${i}`));
       // 4 pooled connections × 2 streams would leave 12 requests queued; 10 connections hold all.
       await until('all 20 requests at the backend', () => held.length === 20);
-      assert.ok(sessions.size >= 10, `${sessions.size} backend connections`);
+      assert.ok(backend.sessions.size >= 10, `${backend.sessions.size} backend connections`);
       for (const stream of held.splice(0)) stream.respond({ ':status': 200 }, { endStream: true });
       const statuses = (await Promise.all(answers)).map((a) => a.status);
       assert.deepEqual(
@@ -563,7 +561,6 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       s.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
-      for (const session of sessions) session.destroy();
     }
   });
 
@@ -597,8 +594,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       s.destroy();
       await edge[Symbol.asyncDispose]();
-      backend.server.close();
-      for (const c of backend.connections) c.socket.destroy();
+      backend.close();
     }
   });
 
@@ -624,8 +620,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       s.destroy();
       await edge[Symbol.asyncDispose]();
-      backend.server.close();
-      for (const c of backend.connections) c.socket.destroy();
+      backend.close();
       await once(backend.server, 'close').catch(() => {});
     }
   });
