@@ -363,14 +363,28 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
   });
 
   void it('keeps dialling while retired connections are pinned open by slow requests', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     const backend = await h2cBackend((stream, headers) => {
       if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
+      if (headers[':path'] === '/long') {
+        // A long response: a chunk now, the rest once the attack is over.
+        stream.respond({ ':status': 200 });
+        stream.write('first ');
+        void released.then(() => stream.end('last'));
+      }
       // Anything else is held open (slow requests) or cancelled by the client.
     });
     const edge = await edgeTo(backend.port, { idleTimeout: '30s' });
     const holder = client(edge.port(), '127.0.0.30');
-    const clients: ClientHttp2Session[] = [holder];
+    // Another client's long responses, on the connections about to be retired.
+    const reader = client(edge.port(), '127.0.0.38');
+    const clients: ClientHttp2Session[] = [holder, reader];
     try {
+      const long = Array.from({ length: 4 }, () => get(reader, '/long'));
+      await until('the long responses at the backend', () => backend.seen >= 4);
       for (let round = 0; round < 4; round++) {
         // A slow request on each pooled connection, then 400 cancels (100 per connection) from
         // clients of their own (their own reset budgets): four more connections retired, each
@@ -399,6 +413,12 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       const victim = client(edge.port(), '127.0.0.39');
       clients.push(victim);
       assert.equal((await get(victim, '/ok')).status, 200);
+      // Retiring connections never cut the streams they still carry.
+      release();
+      assert.deepEqual(
+        await Promise.all(long),
+        Array.from({ length: 4 }, () => ({ status: 200, body: 'first last' })),
+      );
     } finally {
       for (const c of clients) c.destroy();
       await edge[Symbol.asyncDispose]();

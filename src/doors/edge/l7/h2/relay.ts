@@ -81,7 +81,7 @@ const BACKEND_SETTINGS: LocalSettings = {
  * blocks cost on the wire), so ordinary requests (a bearer token, cookies) never draw on it. A
  * request over the budget is answered 431; trailers over it reset the stream.
  */
-const HEADER_ALLOWANCE = 8 * 1024;
+const HEADER_ALLOWANCE = 4 * 1024;
 
 /** HPACK's size of a field list (RFC 7541 §4.1: name, value and 32 octets per field). */
 function listSize(fields: FieldList): number {
@@ -972,15 +972,14 @@ export class BackendConnection extends H2Endpoint {
 const SLOTS = 4;
 /** With all of them full (MAX_BACKEND_STREAMS, or the backend's lower limit), up to this many. */
 const MAX_SLOTS = 16;
-/**
- * Retired connections (RESETS_PER_BACKEND_CONNECTION) stay open for the streams they carry, for
- * at most LINGER_MS and at most MAX_LINGERING per backend (the oldest is closed first, its
- * streams answered 502 or reset). They are outside MAX_SLOTS, so a client that pins retired
- * connections with slow requests cannot stop the pool from dialling; its reset budget bounds how
- * many it can retire.
+/*
+ * Retired connections (RESETS_PER_BACKEND_CONNECTION) stay open until the streams they carry end,
+ * outside MAX_SLOTS: a client that pins retired connections with slow requests cannot stop the
+ * pool from dialling. They are never closed for age or number, which would reset other clients'
+ * long responses on them at a retiring client's will; each stays open only through a stream some
+ * client holds, so their number is bounded by requests in flight (`maxStreamsPerClient`, the
+ * pool share, `streamIdleTimeout`) and retiring one costs 100 of a client's reset budget.
  */
-const LINGER_MS = 60_000;
-const MAX_LINGERING = 64;
 
 /** Backend connections of one backend. */
 interface Backend {
@@ -998,6 +997,7 @@ export class RelayPool {
   readonly #keys = new WeakMap<EdgeRoute, string>();
   readonly #dial: (target: BackendTarget) => Duplex;
   #next = 0;
+  #closed = false;
 
   constructor(dial: (target: BackendTarget) => Duplex) {
     this.#dial = dial;
@@ -1066,6 +1066,10 @@ export class RelayPool {
     const slots = backend.slots;
     const created: BackendConnection = new BackendConnection(this.#dial(target), target.connectTimeoutMs, {
       redispatch: (s, fields, end) => {
+        if (this.#closed) {
+          s.conn.fail(s, 'shutting down');
+          return;
+        }
         // The stream's own target: after a reload it may name another backend.
         const own = s.target ?? target;
         // Requests queued before the backend's stream limit was known are held to the share it
@@ -1084,14 +1088,7 @@ export class RelayPool {
         if (slots[i] === c) slots[i] = undefined;
       },
       retired: (c) => {
-        backend.lingering.add(c);
-        const timer = setTimeout(() => c.terminate('retired connection lingered too long'), LINGER_MS);
-        timer.unref();
-        c.socket.once('close', () => clearTimeout(timer));
-        if (backend.lingering.size > MAX_LINGERING) {
-          const oldest = backend.lingering.values().next().value;
-          oldest?.terminate('too many retired connections');
-        }
+        if (!this.#closed) backend.lingering.add(c);
       },
       closed: (c) => {
         backend.lingering.delete(c);
@@ -1105,8 +1102,9 @@ export class RelayPool {
   }
 
   close(): void {
-    for (const { slots } of this.#backends.values()) {
-      for (const c of slots) {
+    this.#closed = true;
+    for (const { slots, lingering } of this.#backends.values()) {
+      for (const c of [...slots, ...lingering]) {
         c?.goaway();
         c?.close();
       }
