@@ -6,8 +6,10 @@
  * Prints one table with ratios and the peak RSS of each proxy. Run: `node bench/edge.ts`.
  * Knobs: EDGE_BENCH_SECONDS (default 8), EDGE_BENCH_BULK_MIB (default 512), EDGE_BENCH_ROUNDS (3),
  * EDGE_BENCH_SCENARIOS (default `bulk,conn,l7,ceiling`; `ceiling` is a bare node:http2 proxy), EDGE_BENCH_CPUS (default `1`), EDGE_BENCH_NODE_FLAGS
- * (default: the flags of `npm start`), EDGE_BENCH_HTTP2_RELAY (`1`: the L7 listener uses the
- * HTTP/2 frame relay of ADR 0150, which the product leaves off by default).
+ * (default: the flags of `npm start`), EDGE_BENCH_HTTP2_RELAY (`0`: the L7 listener uses
+ * node:http2 streams instead of the HTTP/2 frame relay of ADR 0150, the product's default).
+ * The L7 listener allows 1024 requests in flight per client (`maxStreamsPerClient`, default
+ * 256): h2load is one client address with 32 × 16 streams.
  *
  * Fairness: both proxies are allowed the same cores. EDGE_BENCH_CPUS is a CPU list for `taskset`
  * that both the edge process and HAProxy run under, and HAProxy gets `nbthread` = the number of
@@ -32,7 +34,7 @@ const NODE = process.execPath;
 const HERE = import.meta.dirname;
 const SCENARIOS = new Set((env['EDGE_BENCH_SCENARIOS'] ?? 'bulk,conn,l7,ceiling').split(','));
 /** `1` turns the L7 listener's HTTP/2 frame relay on (ADR 0150; off by default in the product). */
-const RELAY = env['EDGE_BENCH_HTTP2_RELAY'] === '1';
+const RELAY = env['EDGE_BENCH_HTTP2_RELAY'] !== '0';
 const CPUS = env['EDGE_BENCH_CPUS'] ?? '1';
 
 /** The number of CPUs in a taskset list such as `1`, `0,1` or `0-3`. */

@@ -87,8 +87,8 @@ const listenerSchema = object(
       default: 'TLSv1.3',
     }),
     http2Relay: boolean(
-      'L7: relay HTTP/2 clients of h2c and h2 routes frame by frame (ADR 0150; experimental, off until the open review findings are fixed); false uses node:http2 streams',
-      { default: false },
+      'L7: relay HTTP/2 clients of h2c and h2 routes frame by frame (ADR 0150); false uses node:http2 streams for them',
+      { default: true },
     ),
   },
   'One TLS listener',
