@@ -161,7 +161,7 @@ async function h2cBackend(
   return backend;
 }
 
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
@@ -197,8 +197,11 @@ const get = (
   return answered;
 };
 
-/** Opens `count` requests to `/hang` on each session, waits until the backend has them all, cancels them. */
-async function cancelRound(backend: H2cBackend, sessions: readonly ClientHttp2Session[], count: number) {
+/**
+ * Opens `count` requests on each session, waits until the backend has them all (`seen` counts
+ * the requests it received), cancels them.
+ */
+async function cancelRound(seen: () => number, sessions: readonly ClientHttp2Session[], count: number) {
   const streams = sessions.flatMap((c) =>
     Array.from({ length: count }, () => {
       const req = c.request({ ':path': '/hang' });
@@ -206,8 +209,8 @@ async function cancelRound(backend: H2cBackend, sessions: readonly ClientHttp2Se
       return req;
     }),
   );
-  const target = backend.seen + streams.length;
-  await until('the requests at the backend', () => backend.seen >= target);
+  const target = seen() + streams.length;
+  await until('the requests at the backend', () => seen() >= target);
   for (const req of streams) req.close(h2constants.NGHTTP2_CANCEL);
 }
 
@@ -284,7 +287,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       // Six clients, each under its own reset budget, cancel 900 streams each (5400 resets: far
       // over nghttp2's burst if they landed on four shared connections).
       const BATCH = 100;
-      for (let round = 0; round < 9; round++) await cancelRound(backend, clients, BATCH);
+      for (let round = 0; round < 9; round++) await cancelRound(() => backend.seen, clients, BATCH);
       await until('the cancels at the backend', () => {
         let n = 0;
         for (const v of resetsBySession.values()) n += v;
@@ -326,7 +329,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     // Two connections of one client, each under its own connection's reset budget (1000).
     const conns = [client(edge.port(), '127.0.0.20'), client(edge.port(), '127.0.0.20')];
     try {
-      for (let round = 0; round < 6; round++) await cancelRound(backend, conns, 100);
+      for (let round = 0; round < 6; round++) await cancelRound(() => backend.seen, conns, 100);
       // 1200 resets on backend connections: over the client's budget of 1000 (+200/s).
       const first = conns[0];
       assert.ok(first !== undefined);
@@ -363,10 +366,7 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
   });
 
   void it('keeps dialling while retired connections are pinned open by slow requests', async () => {
-    let release: () => void = () => {};
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
     const backend = await h2cBackend((stream, headers) => {
       if (headers[':path'] === '/ok') stream.respond({ ':status': 200 }, { endStream: true });
       if (headers[':path'] === '/long') {
@@ -419,6 +419,9 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
         await Promise.all(long),
         Array.from({ length: 4 }, () => ({ status: 200, body: 'first last' })),
       );
+      // Now each of the holder's 16 slow requests alone keeps a retired connection open: each
+      // counts 16 times against its 256 requests in flight, so it can pin no more.
+      assert.equal((await get(holder, '/ok')).status, 429);
     } finally {
       for (const c of clients) c.destroy();
       await edge[Symbol.asyncDispose]();
@@ -453,6 +456,46 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
     } finally {
       greedy.destroy();
       victim.destroy();
+      await edge[Symbol.asyncDispose]();
+      backend.close();
+    }
+  });
+
+  void it('closes a retired connection whose last stream the backend refuses', async () => {
+    const held = new Map<RawConnection, number>();
+    const closed = new Set<number>();
+    let heads = 0;
+    const backend = await rawBackend((c, f) => {
+      if (f.type !== FRAME.HEADERS) return;
+      heads++;
+      const path = new HpackDecoder().decode(f.payload, 1e6).fields[7];
+      // One held request on each of the first four connections; anything on later ones is answered.
+      if (c.index >= 4) answer(c.socket, f.id, 'ok');
+      else if (path === '/hold') held.set(c, f.id);
+    });
+    const edge = await edgeTo(backend.port);
+    const holder = client(edge.port(), '127.0.0.60');
+    const canceller = client(edge.port(), '127.0.0.61');
+    const more = client(edge.port(), '127.0.0.62');
+    try {
+      const holds = Array.from({ length: 4 }, () => get(holder, '/hold'));
+      await until('the held requests', () => held.size === 4);
+      for (const c of backend.connections) c.socket.once('close', () => closed.add(c.index));
+      // 400 cancels (two connections: 128 streams each at a time) retire the four connections.
+      for (let round = 0; round < 2; round++) await cancelRound(() => heads, [canceller, more], 100);
+      const resets = (c: RawConnection) => c.frames.filter((f) => f.type === FRAME.RST_STREAM).length;
+      await until('four retired connections (100 resets each)', () =>
+        backend.connections.slice(0, 4).every((c) => resets(c) >= 100),
+      );
+      // The backend refuses each held stream: it goes to a new connection and is answered there.
+      for (const [c, id] of held) c.socket.write(rstStreamFrame(id, ERROR.REFUSED_STREAM));
+      assert.deepEqual(
+        (await Promise.all(holds)).map((a) => a.status),
+        [200, 200, 200, 200],
+      );
+      await until('the retired connections closed', () => [0, 1, 2, 3].every((i) => closed.has(i)), 2000);
+    } finally {
+      for (const c of [holder, canceller, more]) c.destroy();
       await edge[Symbol.asyncDispose]();
       backend.close();
     }

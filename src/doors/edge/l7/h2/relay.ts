@@ -108,6 +108,13 @@ const RESETS_PER_SECOND = 500;
  */
 export const RESETS_PER_BACKEND_CONNECTION = 100;
 
+/**
+ * Requests in flight a stream counts for once it alone keeps a retired backend connection open:
+ * a client can pin at most `maxStreamsPerClient` / 16 such connections (16 with the default)
+ * instead of one per request. Streams that share a retired connection count once each.
+ */
+const LINGER_WEIGHT = 16;
+
 /** Streams one backend connection carries at most (below a backend's own, larger limit). */
 const MAX_BACKEND_STREAMS = 256;
 
@@ -154,6 +161,8 @@ class RelayStream {
   requestEnd: true | FieldList | undefined;
   /** The stream holds one of its client address's `maxStreamsPerClient` slots. */
   holdsSlot = false;
+  /** Slots it counts for (LINGER_WEIGHT once its backend connection retired). */
+  slotWeight = 1;
   /** The coarse clock when a HEADERS or DATA frame of this request last went either way. */
   touched: number;
 
@@ -569,7 +578,17 @@ export class ClientConnection extends H2Endpoint {
   #releaseSlot(s: RelayStream): void {
     if (!s.holdsSlot) return;
     s.holdsSlot = false;
-    this.#ctx.clientStreams.release(this.key);
+    this.#ctx.clientStreams.release(this.key, s.slotWeight);
+  }
+
+  /**
+   * `s` alone keeps its retired backend connection open: it counts as LINGER_WEIGHT requests in
+   * flight for its client until it ends.
+   */
+  weighLingering(s: RelayStream): void {
+    if (!s.holdsSlot || s.slotWeight !== 1) return;
+    s.slotWeight = LINGER_WEIGHT;
+    this.#ctx.clientStreams.weigh(this.key, LINGER_WEIGHT - 1);
   }
 
   /** True when this client has more requests in flight than `share`. */
@@ -671,6 +690,7 @@ export class BackendConnection extends H2Endpoint {
     this.#retired = true;
     this.#events.gone(this);
     this.#events.retired(this);
+    this.#weighLast();
     for (const w of this.#waiting.splice(0)) this.#events.redispatch(w.s, w.fields, w.end);
     if (this.#streams.size === 0) queueMicrotask(() => this.close());
   }
@@ -743,7 +763,14 @@ export class BackendConnection extends H2Endpoint {
     this.#streams.delete(s.backend.id);
     this.blocked.delete(s.backend);
     this.#openWaiting();
+    this.#weighLast();
     if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
+  }
+
+  /** A retired connection held open by one stream alone: that stream weighs LINGER_WEIGHT. */
+  #weighLast(): void {
+    if (!this.#retired || this.#streams.size !== 1) return;
+    for (const s of this.#streams.values()) s.conn.weighLingering(s);
   }
 
   #settle(s: RelayStream): void {
@@ -871,6 +898,8 @@ export class BackendConnection extends H2Endpoint {
       if (this.usable) this.#waiting.unshift({ s, ...again });
       else this.#events.redispatch(s, again.fields, again.end);
       this.#openWaiting();
+      this.#weighLast();
+      if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
       return;
     }
     const half = s.backend;
@@ -977,8 +1006,9 @@ const MAX_SLOTS = 16;
  * outside MAX_SLOTS: a client that pins retired connections with slow requests cannot stop the
  * pool from dialling. They are never closed for age or number, which would reset other clients'
  * long responses on them at a retiring client's will; each stays open only through a stream some
- * client holds, so their number is bounded by requests in flight (`maxStreamsPerClient`, the
- * pool share, `streamIdleTimeout`) and retiring one costs 100 of a client's reset budget.
+ * client holds, and the last such stream counts LINGER_WEIGHT times against its client's
+ * `maxStreamsPerClient`, so one client keeps at most 16 open by itself (the default). Retiring one takes
+ * 100 resets, most of them charged to the clients whose cancels caused them.
  */
 
 /** Backend connections of one backend. */
