@@ -419,9 +419,6 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
         await Promise.all(long),
         Array.from({ length: 4 }, () => ({ status: 200, body: 'first last' })),
       );
-      // Now each of the holder's 16 slow requests alone keeps a retired connection open: each
-      // counts 16 times against its 256 requests in flight, so it can pin no more.
-      assert.equal((await get(holder, '/ok')).status, 429);
     } finally {
       for (const c of clients) c.destroy();
       await edge[Symbol.asyncDispose]();

@@ -111,17 +111,11 @@ export class ClientStreams {
     return true;
   }
 
-  /** Counts `extra` more slots for a request already in flight (it holds more than a stream's share). */
-  weigh(key: string, extra: number): void {
-    const entry = this.#clients.get(key);
-    if (entry !== undefined) entry.inFlight += extra;
-  }
-
-  /** Gives back a slot `acquire` gave (and what `weigh` added: `slots` in all). */
-  release(key: string, slots = 1): void {
+  /** Gives back a slot `acquire` gave. */
+  release(key: string): void {
     const entry = this.#clients.get(key);
     if (entry === undefined) return;
-    entry.inFlight -= slots;
+    entry.inFlight--;
     if (entry.inFlight <= 0 && this.#full(entry)) this.#clients.delete(key);
   }
 

@@ -108,13 +108,6 @@ const RESETS_PER_SECOND = 500;
  */
 export const RESETS_PER_BACKEND_CONNECTION = 100;
 
-/**
- * Requests in flight a stream counts for once it alone keeps a retired backend connection open:
- * a client can pin at most `maxStreamsPerClient` / 16 such connections (16 with the default)
- * instead of one per request. Streams that share a retired connection count once each.
- */
-const LINGER_WEIGHT = 16;
-
 /** Streams one backend connection carries at most (below a backend's own, larger limit). */
 const MAX_BACKEND_STREAMS = 256;
 
@@ -161,8 +154,6 @@ class RelayStream {
   requestEnd: true | FieldList | undefined;
   /** The stream holds one of its client address's `maxStreamsPerClient` slots. */
   holdsSlot = false;
-  /** Slots it counts for (LINGER_WEIGHT once its backend connection retired). */
-  slotWeight = 1;
   /** The coarse clock when a HEADERS or DATA frame of this request last went either way. */
   touched: number;
 
@@ -578,17 +569,7 @@ export class ClientConnection extends H2Endpoint {
   #releaseSlot(s: RelayStream): void {
     if (!s.holdsSlot) return;
     s.holdsSlot = false;
-    this.#ctx.clientStreams.release(this.key, s.slotWeight);
-  }
-
-  /**
-   * `s` alone keeps its retired backend connection open: it counts as LINGER_WEIGHT requests in
-   * flight for its client until it ends.
-   */
-  weighLingering(s: RelayStream): void {
-    if (!s.holdsSlot || s.slotWeight !== 1) return;
-    s.slotWeight = LINGER_WEIGHT;
-    this.#ctx.clientStreams.weigh(this.key, LINGER_WEIGHT - 1);
+    this.#ctx.clientStreams.release(this.key);
   }
 
   /** True when this client has more requests in flight than `share`. */
@@ -619,7 +600,9 @@ interface BackendEvents {
   redispatch(s: RelayStream, fields: FieldList, end: boolean): void;
   /** Takes no new streams from now on (retired, GOAWAY, closed). */
   gone(c: BackendConnection): void;
-  /** Retired after too many resets; stays open for its streams. */
+  /** May it retire (too many resets)? Not while the backend has MAX_LINGERING retired open. */
+  mayRetire(): boolean;
+  /** Retired after too many resets, or told to go away by the backend; stays open for its streams. */
   retired(c: BackendConnection): void;
   /** The socket is gone. */
   closed(c: BackendConnection): void;
@@ -682,7 +665,12 @@ export class BackendConnection extends H2Endpoint {
   /** Every RST_STREAM sent counts towards the connection's reset budget (finding 5). */
   override writeRst(streamId: number, code: number): void {
     super.writeRst(streamId, code);
-    if (++this.#resets >= RESETS_PER_BACKEND_CONNECTION && !this.#retired) this.#retire();
+    if (++this.#resets >= RESETS_PER_BACKEND_CONNECTION && !this.#retired) {
+      // The pool declines when MAX_LINGERING retired connections are still open: this one then
+      // carries on, and tries again after as many resets more.
+      if (this.#events.mayRetire()) this.#retire();
+      else this.#resets = 0;
+    }
   }
 
   /** Stops taking streams; queued ones go to another connection; closes when the rest are done. */
@@ -690,7 +678,6 @@ export class BackendConnection extends H2Endpoint {
     this.#retired = true;
     this.#events.gone(this);
     this.#events.retired(this);
-    this.#weighLast();
     for (const w of this.#waiting.splice(0)) this.#events.redispatch(w.s, w.fields, w.end);
     if (this.#streams.size === 0) queueMicrotask(() => this.close());
   }
@@ -763,14 +750,7 @@ export class BackendConnection extends H2Endpoint {
     this.#streams.delete(s.backend.id);
     this.blocked.delete(s.backend);
     this.#openWaiting();
-    this.#weighLast();
     if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
-  }
-
-  /** A retired connection held open by one stream alone: that stream weighs LINGER_WEIGHT. */
-  #weighLast(): void {
-    if (!this.#retired || this.#streams.size !== 1) return;
-    for (const s of this.#streams.values()) s.conn.weighLingering(s);
   }
 
   #settle(s: RelayStream): void {
@@ -898,7 +878,6 @@ export class BackendConnection extends H2Endpoint {
       if (this.usable) this.#waiting.unshift({ s, ...again });
       else this.#events.redispatch(s, again.fields, again.end);
       this.#openWaiting();
-      this.#weighLast();
       if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
       return;
     }
@@ -956,6 +935,9 @@ export class BackendConnection extends H2Endpoint {
   }
 
   protected onGoaway(lastStreamId: number): void {
+    // Open for its remaining streams, like a retired one: counted, and closed with the pool (a
+    // second GOAWAY, with a lower last stream id, is processed again below).
+    if (!this.#retired && !this.#peerGoaway) this.#events.retired(this);
     this.#peerGoaway = true;
     this.#events.gone(this);
     // Streams above `lastStreamId` were not processed (§6.8): they go again on another
@@ -1005,11 +987,13 @@ const MAX_SLOTS = 16;
  * Retired connections (RESETS_PER_BACKEND_CONNECTION) stay open until the streams they carry end,
  * outside MAX_SLOTS: a client that pins retired connections with slow requests cannot stop the
  * pool from dialling. They are never closed for age or number, which would reset other clients'
- * long responses on them at a retiring client's will; each stays open only through a stream some
- * client holds, and the last such stream counts LINGER_WEIGHT times against its client's
- * `maxStreamsPerClient`, so one client keeps at most 16 open by itself (the default). Retiring one takes
- * 100 resets, most of them charged to the clients whose cancels caused them.
+ * long responses on them at a retiring client's will. At most MAX_LINGERING are open per
+ * backend: beyond it connections are not retired and keep taking resets (each client's reset
+ * budget still bounds its share), so pinning retired connections cannot exhaust descriptors or
+ * the backend's connection limit; weighing the requests that pin them against their clients was
+ * tried and dropped, since whoever retires a connection would then charge its other clients.
  */
+const MAX_LINGERING = 64;
 
 /** Backend connections of one backend. */
 interface Backend {
@@ -1117,6 +1101,7 @@ export class RelayPool {
       gone: (c) => {
         if (slots[i] === c) slots[i] = undefined;
       },
+      mayRetire: () => backend.lingering.size < MAX_LINGERING,
       retired: (c) => {
         if (!this.#closed) backend.lingering.add(c);
       },
