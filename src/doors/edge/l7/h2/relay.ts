@@ -602,8 +602,10 @@ interface BackendEvents {
   gone(c: BackendConnection): void;
   /** May it retire (too many resets)? Not while the backend has MAX_LINGERING retired open. */
   mayRetire(): boolean;
-  /** Retired after too many resets, or told to go away by the backend; stays open for its streams. */
+  /** Retired after too many resets; stays open for its streams. */
   retired(c: BackendConnection): void;
+  /** Told to go away by the backend; stays open for its streams. */
+  drained(c: BackendConnection): void;
   /** The socket is gone. */
   closed(c: BackendConnection): void;
   /** The backend's SETTINGS said how many streams a connection takes. */
@@ -620,6 +622,8 @@ export class BackendConnection extends H2Endpoint {
   /** Takes no new streams (too many resets sent); closes when its streams are done. */
   #retired = false;
   #resets = 0;
+  /** Resets since the connection last asked to retire. */
+  #resetsToRetire = 0;
   #handshake: NodeJS.Timeout | undefined;
   readonly #events: BackendEvents;
 
@@ -665,11 +669,12 @@ export class BackendConnection extends H2Endpoint {
   /** Every RST_STREAM sent counts towards the connection's reset budget (finding 5). */
   override writeRst(streamId: number, code: number): void {
     super.writeRst(streamId, code);
-    if (++this.#resets >= RESETS_PER_BACKEND_CONNECTION && !this.#retired) {
+    this.#resets++;
+    if (++this.#resetsToRetire >= RESETS_PER_BACKEND_CONNECTION && !this.#retired) {
       // The pool declines when MAX_LINGERING retired connections are still open: this one then
       // carries on, and tries again after as many resets more.
       if (this.#events.mayRetire()) this.#retire();
-      else this.#resets = 0;
+      else this.#resetsToRetire = 0;
     }
   }
 
@@ -937,7 +942,7 @@ export class BackendConnection extends H2Endpoint {
   protected onGoaway(lastStreamId: number): void {
     // Open for its remaining streams, like a retired one: counted, and closed with the pool (a
     // second GOAWAY, with a lower last stream id, is processed again below).
-    if (!this.#retired && !this.#peerGoaway) this.#events.retired(this);
+    if (!this.#retired && !this.#peerGoaway) this.#events.drained(this);
     this.#peerGoaway = true;
     this.#events.gone(this);
     // Streams above `lastStreamId` were not processed (§6.8): they go again on another
@@ -999,8 +1004,13 @@ const MAX_LINGERING = 64;
 interface Backend {
   /** Connections taking new streams (empty slots are dialled on demand). */
   readonly slots: (BackendConnection | undefined)[];
-  /** Retired connections still open, oldest first. */
+  /** Connections retired after too many resets, still open for their streams (MAX_LINGERING). */
   readonly lingering: Set<BackendConnection>;
+  /**
+   * Connections the backend sent GOAWAY on, still open for their streams: closed with the pool,
+   * not counted in MAX_LINGERING (the backend's own rotation must not switch ours off).
+   */
+  readonly draining: Set<BackendConnection>;
   /** The stream limit the backend last announced (kept when its connections close). */
   limit: number | undefined;
 }
@@ -1045,6 +1055,7 @@ export class RelayPool {
       backend = {
         slots: Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined),
         lingering: new Set(),
+        draining: new Set(),
         limit: undefined,
       };
       this.#backends.set(key, backend);
@@ -1105,8 +1116,12 @@ export class RelayPool {
       retired: (c) => {
         if (!this.#closed) backend.lingering.add(c);
       },
+      drained: (c) => {
+        if (!this.#closed) backend.draining.add(c);
+      },
       closed: (c) => {
         backend.lingering.delete(c);
+        backend.draining.delete(c);
       },
       limit: (streams) => {
         backend.limit = streams;
@@ -1118,8 +1133,8 @@ export class RelayPool {
 
   close(): void {
     this.#closed = true;
-    for (const { slots, lingering } of this.#backends.values()) {
-      for (const c of [...slots, ...lingering]) {
+    for (const { slots, lingering, draining } of this.#backends.values()) {
+      for (const c of [...slots, ...lingering, ...draining]) {
         c?.goaway();
         c?.close();
       }
