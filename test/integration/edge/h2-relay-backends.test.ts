@@ -228,7 +228,17 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
 
   const edgeTo = (port: number, listener: Readonly<Record<string, unknown>> = {}) =>
     startEdge({
-      listeners: [testListener({ http2Relay: true, idleTimeout: '10s', responseTimeout: '5s', ...listener })],
+      // connectTimeout also bounds a backend connection's HTTP/2 handshake: 3 s, so a loaded
+      // machine (the backends run in this process) does not fail handshakes.
+      listeners: [
+        testListener({
+          http2Relay: true,
+          idleTimeout: '10s',
+          responseTimeout: '5s',
+          connectTimeout: '3s',
+          ...listener,
+        }),
+      ],
       routes: [
         {
           id: 'r',
@@ -571,8 +581,8 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
 
   void it('answers 502 within the connect deadline when a backend never sends SETTINGS', async () => {
     const backend = await rawBackend(() => {}, false);
-    // connectTimeout 300 ms (testListener) covers the HTTP/2 handshake; responseTimeout is 5 s.
-    const edge = await edgeTo(backend.port);
+    // connectTimeout 300 ms covers the HTTP/2 handshake; responseTimeout is 5 s.
+    const edge = await edgeTo(backend.port, { connectTimeout: '300ms' });
     const s = client(edge.port());
     try {
       const started = performance.now();
