@@ -42,7 +42,9 @@ export function testListener(overrides: Readonly<Record<string, unknown>> = {}):
     host: '127.0.0.1',
     port: 0,
     preludeTimeout: '300ms',
-    connectTimeout: '300ms',
+    // Also the deadline of an HTTP/2 backend connection's handshake: backends run in the test
+    // process, so a loaded machine needs more than a fraction of a second.
+    connectTimeout: '3s',
     idleTimeout: '2s',
     responseTimeout: '500ms',
     ...overrides,
