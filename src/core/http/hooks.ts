@@ -6,7 +6,7 @@ import type { AuthHooks } from './auth.ts';
 import type { HttpConfig } from './config.ts';
 import type { Section, TokenBucketFactory } from './deps.ts';
 import { createApiRateLimit } from './limits.ts';
-import { anonymousClientKey } from './client-key.ts';
+import { anonymousClientKey } from '#core/ratelimit';
 import { applySecurityHeaders, handleCors, normalizeIp } from './security.ts';
 
 /** What the request hooks need. */

@@ -18,3 +18,8 @@ export {
   type LimiterClock,
   type MemoryRateLimiterOptions,
 } from './memory.ts';
+/**
+ * The limit key of an anonymous client: `ip:<address>`, or `ip6:<first four groups>::/64` (one
+ * IPv6 host usually holds a whole /64).
+ */
+export { anonymousClientKey, ipv6Groups } from './client-key.ts';

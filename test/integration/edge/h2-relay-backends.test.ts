@@ -25,6 +25,7 @@ import {
   ERROR,
   FLAG,
   FRAME,
+  type Frame,
   FrameReader,
   frame,
   goawayFrame,
@@ -37,13 +38,6 @@ import { HpackDecoder, HpackEncoder } from '../../../src/doors/edge/l7/h2/hpack.
 import { RESETS_PER_BACKEND_CONNECTION } from '../../../src/doors/edge/l7/h2/relay.ts';
 import { createTestPki, type Leaf, type TestPki } from './certs.ts';
 import { startEdge, testListener } from './harness.ts';
-
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly id: number;
-  readonly payload: Buffer;
-}
 
 /** One connection the relay opened to a raw backend. */
 interface RawConnection {

@@ -24,6 +24,7 @@ import {
   ERROR,
   FLAG,
   FRAME,
+  type Frame,
   FrameReader,
   frame,
   PREFACE,
@@ -37,13 +38,6 @@ import { startEchoBackend } from './backends.ts';
 import { createTestPki, type Leaf, type TestPki } from './certs.ts';
 import { type EdgeHarness, startEdge, testListener } from './harness.ts';
 import type { Backend } from './peers.ts';
-
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly id: number;
-  readonly payload: Buffer;
-}
 
 /** A raw HTTP/2 client over TLS: writes bytes as given, records every frame the edge sends. */
 interface Raw {
@@ -82,6 +76,19 @@ const hello = (r: Raw, settings: readonly (readonly [number, number])[] = []) =>
 
 const headers = (id: number, fields: string[], flags: number = FLAG.END_HEADERS | FLAG.END_STREAM) =>
   frame(FRAME.HEADERS, flags, id, new HpackEncoder().encode(fields));
+
+/** A POST on stream 1 with these `content-length` fields and a body of `bytes` octets. */
+const postWithLength =
+  (lengths: readonly string[], bytes: number) =>
+  (r: Raw): void =>
+    r.send(
+      headers(
+        1,
+        [':method', 'POST', ...GET.slice(2), ...lengths.flatMap((l) => ['content-length', l])],
+        FLAG.END_HEADERS,
+      ),
+      frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(bytes, 98)),
+    );
 
 /** A header block as HEADERS + CONTINUATION frames of 16 000 bytes. */
 const split = (id: number, block: Buffer, flags: number): Buffer[] =>
@@ -227,6 +234,24 @@ void describe('edge HTTP/2 frame relay', () => {
     limitedServer.close();
     await pki[Symbol.asyncDispose]();
   });
+
+  /** Another edge whose listener sends every server name to `backend` (h2c) through the relay. */
+  const catchAllEdge = (backend: string, listener: Readonly<Record<string, unknown>> = {}) =>
+    startEdge({
+      listeners: [testListener({ http2Relay: true, ...listener })],
+      routes: [
+        {
+          id: 'h2c',
+          listener: 'main',
+          host: '*',
+          mode: 'l7',
+          backend,
+          backendProtocol: 'h2c',
+          certFile: leaf.certFile,
+          keyFile: leaf.keyFile,
+        },
+      ],
+    });
 
   const session = (host: string): ClientHttp2Session => {
     const port = edge.port();
@@ -768,40 +793,9 @@ void describe('edge HTTP/2 frame relay', () => {
       1,
       ERROR.FLOW_CONTROL_ERROR,
     ],
-    [
-      'DATA longer than content-length',
-      (r) =>
-        r.send(
-          headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '5'], FLAG.END_HEADERS),
-          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(100, 98)),
-        ),
-      1,
-      ERROR.PROTOCOL_ERROR,
-    ],
-    [
-      'DATA shorter than content-length',
-      (r) =>
-        r.send(
-          headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '100'], FLAG.END_HEADERS),
-          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(5, 98)),
-        ),
-      1,
-      ERROR.PROTOCOL_ERROR,
-    ],
-    [
-      'two different content-length values',
-      (r) =>
-        r.send(
-          headers(
-            1,
-            [':method', 'POST', ...GET.slice(2), 'content-length', '5', 'content-length', '100'],
-            FLAG.END_HEADERS,
-          ),
-          frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.alloc(100, 98)),
-        ),
-      1,
-      ERROR.PROTOCOL_ERROR,
-    ],
+    ['DATA longer than content-length', postWithLength(['5'], 100), 1, ERROR.PROTOCOL_ERROR],
+    ['DATA shorter than content-length', postWithLength(['100'], 5), 1, ERROR.PROTOCOL_ERROR],
+    ['two different content-length values', postWithLength(['5', '100'], 100), 1, ERROR.PROTOCOL_ERROR],
     [
       'a content-length and END_STREAM on HEADERS',
       (r) => r.send(headers(1, [':method', 'POST', ...GET.slice(2), 'content-length', '5'])),
@@ -1173,21 +1167,7 @@ void describe('edge HTTP/2 frame relay', () => {
       socket.write(Buffer.concat([settingsFrame([]), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const other = await startEdge({
-      listeners: [testListener({ http2Relay: true })],
-      routes: [
-        {
-          id: 'raw',
-          listener: 'main',
-          host: '*',
-          mode: 'l7',
-          backend: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-          backendProtocol: 'h2c',
-          certFile: leaf.certFile,
-          keyFile: leaf.keyFile,
-        },
-      ],
-    });
+    const other = await catchAllEdge(`127.0.0.1:${(server.address() as AddressInfo).port}`);
     const socket = tlsConnect({
       host: '127.0.0.1',
       port: other.port(),
@@ -1229,21 +1209,7 @@ void describe('edge HTTP/2 frame relay', () => {
   });
 
   void it('destroys a connection it closed when the client never closes its side', async () => {
-    const other = await startEdge({
-      listeners: [testListener({ http2Relay: true, idleTimeout: '30s', maxConnections: 1 })],
-      routes: [
-        {
-          id: 'h2c',
-          listener: 'main',
-          host: '*',
-          mode: 'l7',
-          backend: backends[0]?.address ?? '',
-          backendProtocol: 'h2c',
-          certFile: leaf.certFile,
-          keyFile: leaf.keyFile,
-        },
-      ],
-    });
+    const other = await catchAllEdge(backends[0]?.address ?? '', { idleTimeout: '30s', maxConnections: 1 });
     const connect = async (allowHalfOpen: boolean): Promise<TLSSocket> => {
       // tls.connect honours allowHalfOpen (the TLSSocket option) though its type omits it.
       const options: ConnectionOptions & { allowHalfOpen: boolean } = {
@@ -1293,21 +1259,7 @@ void describe('edge HTTP/2 frame relay', () => {
     hello(r);
     r.send(headers(1, GET));
     assert.equal(await status(r, 1), '200');
-    const other = await startEdge({
-      listeners: [testListener({ http2Relay: true })],
-      routes: [
-        {
-          id: 'h2c',
-          listener: 'main',
-          host: '*',
-          mode: 'l7',
-          backend: backends[0]?.address ?? '',
-          backendProtocol: 'h2c',
-          certFile: leaf.certFile,
-          keyFile: leaf.keyFile,
-        },
-      ],
-    });
+    const other = await catchAllEdge(backends[0]?.address ?? '');
     const port = other.port();
     const socket = tlsConnect({
       host: '127.0.0.1',

@@ -4,12 +4,12 @@ import { ClientStreams, clientKey } from './client-streams.ts';
 
 void describe('per-client limits of the L7 proxy', () => {
   void it('counts IPv4 addresses one by one and IPv6 addresses by /64', () => {
-    assert.equal(clientKey('192.0.2.7'), '192.0.2.7');
-    assert.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7');
-    assert.equal(clientKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
-    assert.equal(clientKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
-    assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
-    assert.equal(clientKey('::1'), '0:0:0:0::/64');
+    assert.equal(clientKey('192.0.2.7'), 'ip:192.0.2.7');
+    assert.equal(clientKey('::ffff:192.0.2.7'), 'ip:192.0.2.7');
+    assert.equal(clientKey('2001:db8:1:2:aaaa::1'), 'ip6:2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), 'ip6:2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:db8::1'), 'ip6:2001:db8:0:0::/64');
+    assert.equal(clientKey('::1'), 'ip6:0:0:0:0::/64');
     assert.notEqual(clientKey('2001:db8:1:3::1'), clientKey('2001:db8:1:2::1'));
   });
 

@@ -7,7 +7,9 @@
  *
  * A client is an IPv4 address, or an IPv6 /64 (one host usually has a whole /64 to pick from).
  */
+import { anonymousClientKey } from '#core/ratelimit';
 import { normalizeIp } from '../ip.ts';
+import { Budget } from './budget.ts';
 
 /** Resets on backend connections one client may cause: a burst, then a rate per second. */
 const RESET_BURST = 1000;
@@ -23,25 +25,19 @@ const HEADERS_PER_SECOND = 1024 * 1024;
 
 interface Entry {
   inFlight: number;
-  resetTokens: number;
-  headerTokens: number;
-  at: number;
+  readonly resets: Budget;
+  readonly headers: Budget;
 }
 
 /** Why `acquire` refused: requests in flight at the cap, or the reset budget used up. */
 export type Refusal = 'client-streams' | 'client-resets';
 
-/** The client an address belongs to: the address itself, or its IPv6 /64. */
+/**
+ * The client an address belongs to (core's anonymous client key: the IPv4 address, or the IPv6
+ * /64), after IPv4-mapped IPv6 addresses (what a dual-stack socket reports) become IPv4.
+ */
 export function clientKey(address: string): string {
-  const ip = normalizeIp(address);
-  if (!ip.includes(':')) return ip;
-  // Expand `::` so the first four groups are the /64.
-  const [left = '', right] = ip.split('::');
-  const head = left === '' ? [] : left.split(':');
-  if (right === undefined || head.length >= 4) return `${head.slice(0, 4).join(':')}::/64`;
-  const tail = right === '' ? [] : right.split(':');
-  const groups = [...head, ...Array.from({ length: 8 - head.length - tail.length }, () => '0'), ...tail];
-  return `${groups.slice(0, 4).join(':')}::/64`;
+  return anonymousClientKey(normalizeIp(address));
 }
 
 export class ClientStreams {
@@ -57,22 +53,21 @@ export class ClientStreams {
   #entry(key: string): Entry {
     let entry = this.#clients.get(key);
     if (entry === undefined) {
-      entry = { inFlight: 0, resetTokens: RESET_BURST, headerTokens: HEADER_BURST, at: this.#now() };
+      const now = this.#now();
+      entry = {
+        inFlight: 0,
+        resets: new Budget(RESET_BURST, RESETS_PER_SECOND, now),
+        headers: new Budget(HEADER_BURST, HEADERS_PER_SECOND, now),
+      };
       this.#clients.set(key, entry);
     }
     return entry;
   }
 
-  #refill(entry: Entry): void {
+  /** Nothing in flight and both budgets refilled: forgetting the client changes nothing. */
+  #idle(entry: Entry): boolean {
     const now = this.#now();
-    const seconds = (now - entry.at) / 1000;
-    entry.resetTokens = Math.min(RESET_BURST, entry.resetTokens + seconds * RESETS_PER_SECOND);
-    entry.headerTokens = Math.min(HEADER_BURST, entry.headerTokens + seconds * HEADERS_PER_SECOND);
-    entry.at = now;
-  }
-
-  #full(entry: Entry): boolean {
-    return entry.resetTokens >= RESET_BURST && entry.headerTokens >= HEADER_BURST;
+    return entry.inFlight <= 0 && entry.resets.full(now) && entry.headers.full(now);
   }
 
   /**
@@ -82,10 +77,7 @@ export class ClientStreams {
   take(key: string, cap: number = this.#max): Refusal | undefined {
     const entry = this.#entry(key);
     if (entry.inFlight >= Math.min(cap, this.#max)) return 'client-streams';
-    if (entry.resetTokens < 1) {
-      this.#refill(entry);
-      if (entry.resetTokens < 1) return 'client-resets';
-    }
+    if (!entry.resets.has(1, this.#now())) return 'client-resets';
     entry.inFlight++;
     return undefined;
   }
@@ -100,15 +92,7 @@ export class ClientStreams {
    * nothing charged, when the client's budget does not cover them.
    */
   chargeHeaders(key: string, excess: number): boolean {
-    if (excess <= 0) return true;
-    const entry = this.#entry(key);
-    this.#refill(entry);
-    if (entry.headerTokens < excess) {
-      if (entry.inFlight <= 0 && this.#full(entry)) this.#clients.delete(key);
-      return false;
-    }
-    entry.headerTokens -= excess;
-    return true;
+    return excess <= 0 || this.#entry(key).headers.take(excess, this.#now());
   }
 
   /** Gives back a slot `acquire` gave. */
@@ -116,24 +100,17 @@ export class ClientStreams {
     const entry = this.#clients.get(key);
     if (entry === undefined) return;
     entry.inFlight--;
-    if (entry.inFlight <= 0 && this.#full(entry)) this.#clients.delete(key);
+    if (this.#idle(entry)) this.#clients.delete(key);
   }
 
   /** Charges a reset sent to a shared backend connection because of this client. */
   chargeReset(key: string): void {
-    const entry = this.#clients.get(key);
-    if (entry === undefined) return;
-    this.#refill(entry);
-    entry.resetTokens--;
+    this.#clients.get(key)?.resets.spend(1, this.#now());
   }
 
-  /** Forgets clients with nothing in flight whose budget has refilled (called now and then). */
+  /** Forgets clients with nothing in flight whose budgets have refilled (called now and then). */
   prune(): void {
-    for (const [key, entry] of this.#clients) {
-      if (entry.inFlight > 0) continue;
-      this.#refill(entry);
-      if (this.#full(entry)) this.#clients.delete(key);
-    }
+    for (const [key, entry] of this.#clients) if (this.#idle(entry)) this.#clients.delete(key);
   }
 
   /** Requests in flight for a client (tests, metrics). */

@@ -5,6 +5,7 @@
  * validity; writes batched into one socket write per event-loop turn. What streams mean is the
  * subclass's business (relay.ts). Over 400 lines: it is the whole of RFC 9113 §6 for both roles.
  */
+import { Budget } from '../budget.ts';
 import type { Duplex } from 'node:stream';
 import {
   ConnectionError,
@@ -211,8 +212,7 @@ export abstract class H2Endpoint {
   closed = false;
   /** GOAWAY sent. */
   goingAway = false;
-  #noiseTokens = NOISE_BURST;
-  #noiseAt = 0;
+  readonly #noise = new Budget(NOISE_BURST, NOISE_PER_SECOND);
 
   /** `server` expects the client connection preface; `client` sends it (RFC 9113 §3.4). */
   constructor(socket: Duplex, local: LocalSettings, role: 'server' | 'client') {
@@ -511,13 +511,7 @@ export abstract class H2Endpoint {
 
   /** Counts a frame that moves nothing forward against the noise budget (see NOISE_BURST). */
   protected noise(): void {
-    const now = performance.now();
-    this.#noiseTokens = Math.min(
-      NOISE_BURST,
-      this.#noiseTokens + ((now - this.#noiseAt) / 1000) * NOISE_PER_SECOND,
-    );
-    this.#noiseAt = now;
-    if (--this.#noiseTokens < 0) {
+    if (!this.#noise.spend()) {
       throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many frames that carry no request');
     }
   }

@@ -68,6 +68,14 @@ export class StreamError extends Error {
   }
 }
 
+/** A frame as read (tests and tools keep frames whole; the relay handles them as they come). */
+export interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly payload: Buffer;
+}
+
 /** Receives each complete frame; `payload` is a view valid until the handler returns or keeps it. */
 export type FrameHandler = (type: number, flags: number, streamId: number, payload: Buffer) => void;
 

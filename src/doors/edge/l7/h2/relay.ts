@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
+import { Budget } from '../budget.ts';
 import { type ClientStreams, clientKey } from '../client-streams.ts';
 import type { Deadline, DeadlineQueue } from '../deadlines.ts';
 import { MINIMAL_BODIES } from '../headers.ts';
@@ -173,8 +174,7 @@ export class ClientConnection extends H2Endpoint {
   #lastStreamId = 0;
   #peerGoaway = false;
   readonly #onGone: (c: ClientConnection) => void;
-  #resetTokens = RESET_BURST;
-  #resetAt = performance.now();
+  readonly #resets = new Budget(RESET_BURST, RESETS_PER_SECOND);
   #target: BackendTarget | undefined;
   /** The client (address or IPv6 /64) its per-client limits are counted under. */
   readonly key: string;
@@ -412,13 +412,7 @@ export class ClientConnection extends H2Endpoint {
   }
 
   protected onReset(id: number, _code: number): void {
-    const now = performance.now();
-    this.#resetTokens = Math.min(
-      RESET_BURST,
-      this.#resetTokens + ((now - this.#resetAt) / 1000) * RESETS_PER_SECOND,
-    );
-    this.#resetAt = now;
-    if (--this.#resetTokens < 0) throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many stream resets');
+    if (!this.#resets.spend()) throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, 'Too many stream resets');
     const s = this.#streams.get(id);
     if (s === undefined) return;
     s.client.localClosed = true;
