@@ -9,10 +9,14 @@
  *     by default the lean node:http2 client of bench/kv/grpc-client.ts, with `--client connect`
  *     the product's Connect client; as context, ioredis on 64 connections with one command in
  *     flight each (no pipelining),
+ *     then the same 64 callers through the product's client batching (`createKvBatcher`, ADR
+ *     0160): the calls of one event-loop turn travel as one BatchGet or BatchSet,
  *  3. prints ops/s, p50/p99 latency, CPU per call of this client process and of the gateway
  *     process, the gateway/direct ratio and the gateway's peak RSS.
+ * The gateway runs with the Node flags of `npm start` (ADR 0100, 0101).
  * Run: `node_modules/.bin/node bench/kv.ts [--seconds 10] [--concurrency 64] [--redis URL] [--audit every|summary]
- *   [--client lean|connect] [--cpu-prof-dir DIR]`.
+ *   [--client lean|connect] [--batch-items 64] [--phases word,word] [--gateway-flags=--trace-gc]
+ *   [--cpu-prof-dir DIR]`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,13 +27,18 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { processEnvironment, testServices } from '#core/config';
 import {
+  BatchGetRequestSchema,
+  BatchGetResponseSchema,
+  BatchSetRequestSchema,
+  BatchSetResponseSchema,
   GetRequestSchema,
   GetResponseSchema,
   SetRequestSchema,
   SetResponseSchema,
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
-import { createKvClient } from '../src/doors/kv/index.ts';
+import { createKvBatcher, createKvClient, type KvBatchCalls } from '../src/doors/kv/index.ts';
 import { AUDIENCE, ISSUER, startIdp } from '../test/integration/kv/harness.ts';
+import { startFlags } from '../src/testing/start-gateway.ts';
 import { createBenchGrpcClient } from './kv/grpc-client.ts';
 import { type LoadResult, runLoad } from './kv/load.ts';
 
@@ -40,6 +49,11 @@ const { values } = parseArgs({
     redis: { type: 'string', default: testServices().redisUrl ?? 'redis://127.0.0.1:6379' },
     audit: { type: 'string', default: 'every' },
     client: { type: 'string', default: 'lean' },
+    'batch-items': { type: 'string', default: '64' },
+    /** Run only the phases whose names contain one of these comma-separated words. */
+    phases: { type: 'string', default: '' },
+    /** Extra Node flags of the gateway process, space-separated (e.g. `--trace-gc`). */
+    'gateway-flags': { type: 'string', default: '' },
     'cpu-prof-dir': { type: 'string' },
   },
 });
@@ -89,6 +103,9 @@ async function startGateway(home: string, kvPort: number, jwksUrl: string): Prom
   const child = spawn(
     process.execPath,
     [
+      // The V8 flags of `npm start` (ADR 0100, 0101), as deployed, then any extra ones.
+      ...startFlags(),
+      ...values['gateway-flags'].split(' ').filter((f) => f !== ''),
       ...(values['cpu-prof-dir'] === undefined
         ? []
         : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof-dir']}`]),
@@ -107,6 +124,8 @@ async function startGateway(home: string, kvPort: number, jwksUrl: string): Prom
         ok();
       }
     });
+    // What extra flags make the gateway print (a GC trace, say) goes to this script's stderr.
+    if (values['gateway-flags'] !== '') child.stdout?.pipe(process.stderr);
     child.once('exit', (code) => fail(new Error(`gateway exited with ${code}`)));
   });
   return child;
@@ -171,6 +190,21 @@ async function main(): Promise<void> {
               .call('Get', GetRequestSchema, GetResponseSchema, { namespace: 'bench', key: key(i) })
               .then(checkFound)
         : (i: number) => connect.get({ namespace: 'bench', key: key(i) }).then(checkFound);
+    // The product's batching (ADR 0160) over the same transport: calls of one event-loop turn
+    // share one BatchGet or BatchSet.
+    const calls: KvBatchCalls =
+      values.client === 'lean'
+        ? {
+            get: (r) => lean.call('Get', GetRequestSchema, GetResponseSchema, r),
+            set: (r) => lean.call('Set', SetRequestSchema, SetResponseSchema, r),
+            batchGet: (r) => lean.call('BatchGet', BatchGetRequestSchema, BatchGetResponseSchema, r),
+            batchSet: (r) => lean.call('BatchSet', BatchSetRequestSchema, BatchSetResponseSchema, r),
+          }
+        : connect;
+    const batcher = createKvBatcher(calls, { maxItems: Number(values['batch-items']) });
+    const gwBatchedSet = (i: number) =>
+      batcher.set({ namespace: 'bench', key: key(i), value: VALUE }).then(checkVersion);
+    const gwBatchedGet = (i: number) => batcher.get({ namespace: 'bench', key: key(i) }).then(checkFound);
     // No pipelining: every caller has its own connection with one command in flight.
     const pool = Array.from({ length: CONCURRENCY }, () => new Redis(values.redis));
     const pooled = (worker: number) => pool[worker] as Redis;
@@ -182,7 +216,9 @@ async function main(): Promise<void> {
     await runLoad(gwSet, warm);
     const results: [string, LoadResult][] = [];
     const gatewayCpuUs: Record<string, number> = {};
+    const only = values.phases.split(',').filter((w) => w !== '');
     const phase = async (name: string, op: (i: number, worker: number) => Promise<unknown>) => {
+      if (only.length > 0 && !only.some((w) => name.includes(w))) return;
       const cpu = cpuSeconds(gateway.pid);
       const r = await runLoad(op, opts);
       gatewayCpuUs[name] = ((cpuSeconds(gateway.pid) - cpu) / r.ops) * 1e6;
@@ -193,9 +229,11 @@ async function main(): Promise<void> {
       pooled(w).set(`gatehouse-bench:direct:${key(i)}`, VALUE),
     );
     await phase('gateway gRPC Set', gwSet);
+    await phase('gateway batched Set', gwBatchedSet);
     await phase('direct ioredis GET', (i) => redis.getBuffer(`gatehouse-bench:direct:${key(i)}`));
     await phase('unpipelined ioredis GET', (i, w) => pooled(w).getBuffer(`gatehouse-bench:direct:${key(i)}`));
     await phase('gateway gRPC Get', gwGet);
+    await phase('gateway batched Get', gwBatchedGet);
     const rss = peakRssMiB(gateway.pid);
     const loadAfter = loadavg()[0] ?? Number.NaN;
     const by = Object.fromEntries(results);
@@ -216,6 +254,8 @@ async function main(): Promise<void> {
     }
     console.log(`\nSet ratio gateway/direct: ${ratio('gateway gRPC Set', 'direct ioredis SET')}`);
     console.log(`Get ratio gateway/direct: ${ratio('gateway gRPC Get', 'direct ioredis GET')}`);
+    console.log(`Set ratio gateway batched/direct: ${ratio('gateway batched Set', 'direct ioredis SET')}`);
+    console.log(`Get ratio gateway batched/direct: ${ratio('gateway batched Get', 'direct ioredis GET')}`);
     console.log(`gateway peak RSS: ${rss.toFixed(0)} MiB`);
     console.log(`load average (1 min) before/after: ${loadBefore.toFixed(1)}/${loadAfter.toFixed(1)}`);
     console.log(

@@ -39,10 +39,13 @@ const driverSchema = object(
 
 const limitsSchema = object(
   {
-    requestsPerSecond: integer('Token bucket refill rate per authenticated client', {
-      default: 1000,
-      min: 1,
-    }),
+    requestsPerSecond: integer(
+      'Token bucket refill rate per authenticated client (a batch costs one per key or item)',
+      {
+        default: 1000,
+        min: 1,
+      },
+    ),
     burst: integer('Token bucket capacity per client', { default: 2000, min: 1 }),
     connectionsPerIp: integer('Concurrent connections per client address', { default: 100, min: 1 }),
     authenticationsPerIp: integer(

@@ -38,6 +38,22 @@ const CANCELLED = new Error('The client cancelled the call');
 const DRIVER_DEADLINE = new Error('The driver deadline passed');
 const CLIENT_DEADLINE = new Error('The client deadline passed');
 
+/**
+ * `grpc-message` as the gRPC protocol encodes it: UTF-8, with every byte outside printable ASCII
+ * and `%` itself percent-encoded (clients decode only that; `encodeURIComponent` would also
+ * encode `:` or `/`, which some clients then show as `%3A`).
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 /** The client's `grpc-timeout` in milliseconds; undefined without one, NaN when malformed. */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -310,7 +326,7 @@ class DirectCall implements KvCallContext {
         ':status': 200,
         'content-type': this.contentType,
         'grpc-status': String(code),
-        'grpc-message': encodeURIComponent(message),
+        'grpc-message': encodeGrpcMessage(message),
       },
       { endStream: true },
     );

@@ -58,10 +58,15 @@ export interface GuardOptions {
   readonly metrics: KvMetrics;
 }
 
-/** Byte counts of a call for the namespace bandwidth limit. */
+/** Byte counts of a call for the namespace bandwidth limit, and its weight for the rate limit. */
 export interface Sizes<I, O> {
   request(message: I): number;
   response(message: O): number;
+  /**
+   * Batch methods: how many keys or items the call carries (the field that holds them), each
+   * charged as one request against the per-client token bucket. Other calls cost one.
+   */
+  readonly items?: { readonly field: string; count(message: I): number };
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i;
@@ -192,9 +197,18 @@ export function createGuard(options: GuardOptions) {
         const namespace = checkNamespace(message.namespace);
         authorize(principal, action, namespace, method, peer);
         namespaceLabel = labelOf(namespace);
+        // A batch costs a request per key or item, so batching does not multiply the quota; the
+        // handler refuses more than maxBatchItems with its own message.
+        const cost = Math.max(1, Math.min(sizes.items?.count(message) ?? 1, limits.maxBatchItems));
+        if (cost > limits.burst) {
+          throw new GatewayError('GW_ERR_KV_INVALID_ARGUMENT', {
+            message: `${sizes.items?.field}: a batch of ${cost} exceeds the per-client burst of ${limits.burst} requests`,
+            details: { field: sizes.items?.field, limit: limits.burst },
+          });
+        }
         const rate = await core.limiters
           .tokenBucket('kv-client', { rate: limits.requestsPerSecond, burst: limits.burst })
-          .take(principal.id);
+          .take(principal.id, cost);
         quota['ratelimit-limit'] = String(rate.limit);
         quota['ratelimit-remaining'] = String(Math.max(0, Math.floor(rate.remaining)));
         if (!rate.allowed) throw limited('GW_ERR_RATE_LIMITED', rate.retryAfterMs);

@@ -27,6 +27,7 @@ export { kvConfigSchema };
 export type { KvConfig };
 /** A typed gRPC client of the kv API (CLI, benchmark, tests). */
 export { createKvClient, type KvClient, type KvClientOptions } from './client.ts';
+export { type BatchingOptions, createKvBatcher, type KvBatchCalls, type KvBatcher } from './batcher.ts';
 /** The KvDriver port every backend implements. */
 export type { KvDriver, KvEntry } from './drivers/driver.ts';
 

@@ -13,7 +13,7 @@ import {
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import type { KvEntry } from './drivers/driver.ts';
 import type { DriverRegistry } from './drivers/registry.ts';
-import type { Guard, GuardedCall, KvCallContext } from './guard.ts';
+import type { Guard, GuardedCall, KvCallContext, Sizes } from './guard.ts';
 import {
   checkBatchSize,
   checkExpectedVersion,
@@ -82,12 +82,14 @@ export function createKvService(options: KvServiceOptions): KvMethods {
     method: string,
     response: (o: O) => number,
     handler: (m: I, c: GuardedCall) => Promise<O>,
-  ) => guard<I, O>(method, 'kv:read', { request: readBytes, response }, handler);
+    items?: Sizes<I, O>['items'],
+  ) => guard<I, O>(method, 'kv:read', { request: readBytes, response, ...(items && { items }) }, handler);
   const write = <I extends { namespace: string }, O>(
     method: string,
     request: (m: I) => number,
     handler: (m: I, c: GuardedCall) => Promise<O>,
-  ) => guard<I, O>(method, 'kv:write', { request, response: none }, handler);
+    items?: Sizes<I, O>['items'],
+  ) => guard<I, O>(method, 'kv:write', { request, response: none, ...(items && { items }) }, handler);
 
   return {
     get: read(
@@ -146,6 +148,7 @@ export function createKvService(options: KvServiceOptions): KvMethods {
           }),
         };
       },
+      { field: 'keys', count: (m) => m.keys.length },
     ),
     batchSet: write(
       'BatchSet',
@@ -173,6 +176,7 @@ export function createKvService(options: KvServiceOptions): KvMethods {
         const versions = await driver.setMany(call.namespace, items, o);
         return { versions: versions.map((v) => BigInt(v)) };
       },
+      { field: 'items', count: (m) => m.items.length },
     ),
     expire: write('Expire', keyBytes, async (m: ExpireRequest, call) => {
       const key = checkKey(m.key);

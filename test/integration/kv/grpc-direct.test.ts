@@ -8,7 +8,7 @@ import {
   SetResponseSchema,
   GetRequestSchema,
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
-import { parseGrpcTimeout } from '../../../src/doors/kv/grpc-direct.ts';
+import { encodeGrpcMessage, parseGrpcTimeout } from '../../../src/doors/kv/grpc-direct.ts';
 import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
 const SERVICE = '/gatehouse.kv.v1.KvService';
@@ -136,11 +136,11 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     const denied = await call(`${SERVICE}/Get`, getFrame('payments', 'a'));
     assert.equal(denied.status, '7');
     assert.equal(denied.headers['gatehouse-error-code'], 'GW_ERR_RBAC_DENIED');
-    // The message is percent-encoded on the wire (its quotes and spaces) and decodes back.
+    // The message is percent-encoded on the wire as gRPC does it: printable ASCII but `%` as is.
     const bad = await call(`${SERVICE}/Get`, getFrame('orders', 'é\u0000'));
     assert.equal(bad.status, '3');
     assert.match(String(bad.headers['grpc-message']), /^[\x20-\x7e]*$/, 'only printable ASCII on the wire');
-    assert.match(String(bad.headers['grpc-message']), /%22key%22/);
+    assert.equal(String(bad.headers['grpc-message']), 'Invalid "key": must not contain NUL');
     assert.match(bad.message, /"key"/);
   });
 
@@ -274,6 +274,12 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
       );
       assert.deepEqual(direct, web, `${method} ${body.toString('latin1').slice(5, 40)}`);
     }
+  });
+
+  void it('percent-encodes grpc-message as the gRPC protocol does, and nothing more', () => {
+    assert.equal(encodeGrpcMessage('keys: a/b "c" 100%'), 'keys: a/b "c" 100%25');
+    assert.equal(encodeGrpcMessage('ü\n\t~'), '%C3%BC%0A%09~');
+    assert.equal(decodeURIComponent(encodeGrpcMessage('key "ä€" at 5% / 9:')), 'key "ä€" at 5% / 9:');
   });
 
   void it('parses grpc-timeout values of every unit', () => {

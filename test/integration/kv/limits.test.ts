@@ -115,6 +115,36 @@ void describe('kv limits and shedding', () => {
     }
   });
 
+  void it('charges a batch one request per key or item, and names a batch above the burst', async () => {
+    const batched = await startKvGateway({ kv: { limits: { requestsPerSecond: 1, burst: 10 } } });
+    const c = grpcClient(batched.url, batched.ca);
+    const a = { authorization: `Bearer ${await batched.token(['operator:orders'])}` };
+    try {
+      const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+      const first = await c.call('BatchGet', { namespace: 'orders', keys }, a);
+      assert.equal(first.headers.get('ratelimit-remaining')[0], '4');
+      // Four tokens left: a batch of six is refused whole, a batch of three passes.
+      const refused = await expectStatus(
+        c.call('BatchGet', { namespace: 'orders', keys }, a),
+        RESOURCE_EXHAUSTED,
+      );
+      assert.ok(Number(refused.metadata.get('retry-after')[0]) >= 1);
+      const items = ['x', 'y', 'z'].map((key) => ({ key, value: Buffer.from(key) }));
+      const set = await c.call('BatchSet', { namespace: 'orders', items }, a);
+      assert.equal(set.headers.get('ratelimit-remaining')[0], '1');
+      // More items than the bucket can ever hold: refused by name, not left to wait forever.
+      const many = Array.from({ length: 11 }, (_, i) => `k${i}`);
+      const tooBig = await expectStatus(c.call('BatchGet', { namespace: 'orders', keys: many }, a), 3);
+      assert.match(tooBig.details, /keys: a batch of 11 exceeds the per-client burst of 10/);
+      const tooMany = Array.from({ length: 11 }, (_, i) => ({ key: `k${i}`, value: Buffer.from('v') }));
+      const tooBigSet = await expectStatus(c.call('BatchSet', { namespace: 'orders', items: tooMany }, a), 3);
+      assert.match(tooBigSet.details, /items: a batch of 11/);
+    } finally {
+      c.close();
+      await batched.close();
+    }
+  });
+
   void it('limits bandwidth per namespace', async () => {
     const a = await auth('media');
     const codes: number[] = [];

@@ -18,6 +18,30 @@ redis.call('ZADD', KEYS[2], 0, ARGV[5])
 return ver
 `;
 
+/**
+ * KEYS[1] index, KEYS[2] version counter, KEYS[3..] the entry hashes of the items in order;
+ * ARGV: per item value, metadata, ttlMs, key. Writes the items in order, atomically, and returns
+ * their versions (one INCRBY reserves them all, so each item's is larger than the previous one's).
+ */
+export const SET_MANY = `
+local n = #KEYS - 2
+local last = redis.call('INCRBY', KEYS[2], n)
+local out = {}
+local members = {}
+for i = 1, n do
+  local a = (i - 1) * 4
+  local k = KEYS[i + 2]
+  local ver = last - n + i
+  redis.call('HSET', k, 'v', ARGV[a + 1], 'ver', ver, 'm', ARGV[a + 2])
+  if tonumber(ARGV[a + 3]) > 0 then redis.call('PEXPIRE', k, ARGV[a + 3]) else redis.call('PERSIST', k) end
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[a + 4]
+  out[i] = ver
+end
+redis.call('ZADD', KEYS[1], unpack(members))
+return out
+`;
+
 /** KEYS: entry hashes. Returns per key {value, version, metadata, pttl} or false. */
 export const GET = `
 local out = {}

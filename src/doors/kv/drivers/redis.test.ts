@@ -128,3 +128,36 @@ void test('redis: concurrent calls of one event-loop turn leave in one socket wr
     await driver.close();
   }
 });
+
+void test('redis: a batch of writes is one script call, in order, with consecutive versions', {
+  skip,
+}, async () => {
+  const driver = openDriver();
+  try {
+    const calls: string[] = [];
+    const callBuffer = driver.client.callBuffer.bind(driver.client);
+    driver.client.callBuffer = ((command: string, ...rest: unknown[]) => {
+      calls.push(command);
+      return (callBuffer as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof driver.client.callBuffer;
+    const items = Array.from({ length: 50 }, (_, i) => ({
+      key: i === 49 ? 'k0' : `k${i}`,
+      value: new Uint8Array([i]),
+      ...(i % 2 === 0 ? { ttlMs: 60_000 } : {}),
+    }));
+    const versions = await driver.setMany('batch', items, o());
+    assert.deepEqual(calls, ['EVALSHA']);
+    versions.forEach((v, i) => assert.equal(v, (versions[0] ?? 0) + i));
+    // The last write of k0 wins, with its own (later) version and no TTL.
+    const [k0, k1, k2] = await driver.getMany('batch', ['k0', 'k1', 'k2'], o());
+    assert.deepEqual([...(k0?.value ?? [])], [49]);
+    assert.equal(k0?.version, versions[49]);
+    assert.equal(k0?.expiresAt, undefined);
+    assert.equal(k1?.expiresAt, undefined);
+    assert.ok((k2?.expiresAt ?? 0) > Date.now());
+    const page = await driver.list('batch', 'k', { ...o(), limit: 100 });
+    assert.equal(page.keys.length, 49, 'every distinct key is in the index');
+  } finally {
+    await driver.close();
+  }
+});

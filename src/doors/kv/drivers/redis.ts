@@ -4,7 +4,7 @@ import type { Socket as NetStream } from 'node:net';
 import type { Clock } from '#core/app';
 import { compareKeys, pick, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem } from './driver.ts';
-import { DELETE, GET, LIST, PERSIST, SET, SWEEP } from './redis-scripts.ts';
+import { DELETE, GET, LIST, PERSIST, SET, SET_MANY, SWEEP } from './redis-scripts.ts';
 
 export interface RedisDriverOptions {
   readonly url: string;
@@ -132,9 +132,15 @@ export function createRedisDriver(
     set: (ns, key, value, o) => run('set', o, () => set(ns, { key, value, ...pick(o) }, o.expectedVersion)),
     setMany: (ns, items, o) =>
       run('setMany', o, async () => {
-        const versions: number[] = [];
-        for (const item of items) versions.push(await set(ns, item));
-        return versions;
+        // One script for the whole batch: one round trip, applied in order and atomically.
+        const keys = [`${tag(ns)}idx`, `${tag(ns)}seq`];
+        const args: (string | Uint8Array)[] = [];
+        for (const item of items) {
+          keys.push(entryKey(ns, item.key));
+          args.push(item.value, item.metadata ?? '', String(item.ttlMs ?? 0), item.key);
+        }
+        const versions = (await evalScript(SET_MANY, keys, args)) as number[];
+        return versions.map(Number);
       }),
     delete: (ns, key, o) =>
       run('delete', o, async () => Number(await evalScript(DELETE, nsKeys(ns, key).slice(0, 2), [key])) > 0),

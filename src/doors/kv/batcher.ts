@@ -1,0 +1,219 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
+import {
+  type BatchGetResponse,
+  type BatchSetResponse,
+  type GetRequestSchema,
+  type GetResponse,
+  GetResponseSchema,
+  type SetRequestSchema,
+  type SetResponse,
+  SetResponseSchema,
+} from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { ERROR_CODE_HEADER } from './errors.ts';
+
+export type GetInit = MessageInitShape<typeof GetRequestSchema>;
+export type SetInit = MessageInitShape<typeof SetRequestSchema>;
+
+/**
+ * The four calls batching needs, as the product's Connect client (`createKvClient`) has them;
+ * any other transport of the same API can supply them too.
+ */
+export interface KvBatchCalls {
+  get(request: GetInit): Promise<GetResponse>;
+  set(request: SetInit): Promise<SetResponse>;
+  batchGet(request: { namespace: string; keys: string[] }): Promise<BatchGetResponse>;
+  batchSet(request: {
+    namespace: string;
+    items: { key: string; value: Uint8Array; ttlSeconds: number; metadata: string }[];
+  }): Promise<BatchSetResponse>;
+}
+
+export interface BatchingOptions {
+  /** Most calls in one batch (default 64); the server's `kv.limits.maxBatchItems` must allow it. */
+  readonly maxItems?: number;
+  /** Most value bytes in one BatchSet (default 4 MiB, well below the 10 MiB payload cap). */
+  readonly maxBytes?: number;
+  /**
+   * Whether a failed batch is retried call by call, so each caller gets its own answer: by
+   * default for INVALID_ARGUMENT and a batch over the server's payload cap, which the server
+   * answers before it reads or writes anything.
+   */
+  readonly retryEach?: (error: unknown) => boolean;
+}
+
+export interface KvBatcher {
+  /** Like `KvBatchCalls.get`; calls made in the same event-loop turn share one BatchGet. */
+  get(request: GetInit): Promise<GetResponse>;
+  /**
+   * Like `KvBatchCalls.set`; calls made in the same turn share one BatchSet. A compare-and-set
+   * (`expectedVersion`) always travels alone: a batch has no per-item condition.
+   */
+  set(request: SetInit): Promise<SetResponse>;
+  /** Sends what is queued now instead of at the end of the turn. */
+  flush(): void;
+}
+
+interface Waiter<R, T> {
+  readonly request: R;
+  readonly bytes: number;
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type GetWaiter = Waiter<GetInit & { namespace: string; key: string }, GetResponse>;
+type SetWaiter = Waiter<SetInit & { namespace: string; key: string }, SetResponse>;
+
+const DEFAULT_MAX_ITEMS = 64;
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+/** INVALID_ARGUMENT, or the payload cap: the server refused the batch before touching data. */
+export function refusedBeforeWork(error: unknown): boolean {
+  if (!(error instanceof ConnectError)) return false;
+  if (error.code === Code.InvalidArgument) return true;
+  return error.metadata.get(ERROR_CODE_HEADER) === 'GW_ERR_KV_PAYLOAD_TOO_LARGE';
+}
+
+/** Splits a namespace's queue into runs that respect both bounds, in call order. */
+function chunks<W extends { bytes: number }>(queue: readonly W[], maxItems: number, maxBytes: number): W[][] {
+  const out: W[][] = [];
+  let run: W[] = [];
+  let bytes = 0;
+  for (const w of queue) {
+    if (run.length > 0 && (run.length >= maxItems || bytes + w.bytes > maxBytes)) {
+      out.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(w);
+    bytes += w.bytes;
+  }
+  if (run.length > 0) out.push(run);
+  return out;
+}
+
+/**
+ * Client-side batching of concurrent kv calls (ADR 0160), the way a Redis client pipelines the
+ * commands of concurrent callers: Get and Set calls made in the same event-loop turn on one
+ * namespace are sent as one BatchGet or BatchSet, and each caller gets its own answer. A call
+ * that is alone in its turn is sent as itself, so a single call sees no difference. Every batch
+ * passes the gateway's whole pipeline (authentication, authorization, validation, the
+ * per-client rate limit charged per item, bandwidth, metrics, audit); a batch that fails for
+ * a reason that concerns all its items (UNAVAILABLE, PERMISSION_DENIED, ...) fails each call
+ * with that error, and a write is reported only when the backend confirmed the whole batch.
+ */
+export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = {}): KvBatcher {
+  const maxItems = options.maxItems ?? DEFAULT_MAX_ITEMS;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isInteger(maxItems) || maxItems < 1) {
+    throw new RangeError(`maxItems must be a positive integer, not ${maxItems}`);
+  }
+  if (!Number.isFinite(maxBytes) || maxBytes < 1)
+    throw new RangeError(`maxBytes must be positive, not ${maxBytes}`);
+  const retryEach = options.retryEach ?? refusedBeforeWork;
+  const get = (request: GetInit) => calls.get(request);
+  const set = (request: SetInit) => calls.set(request);
+  let gets = new Map<string, GetWaiter[]>();
+  let sets = new Map<string, SetWaiter[]>();
+  let scheduled: NodeJS.Immediate | undefined;
+
+  const one = <R, T>(w: Waiter<R, T>, send: (r: R) => Promise<T>) => {
+    send(w.request).then(w.resolve, w.reject);
+  };
+  const settle = <R, T>(run: readonly Waiter<R, T>[], send: (r: R) => Promise<T>, error: unknown) => {
+    if (retryEach(error)) for (const w of run) one(w, send);
+    else for (const w of run) w.reject(error);
+  };
+
+  /**
+   * Hands each caller its part of a batch's answer, or fails them all when the answer does not
+   * account for every call (then no write is reported done either).
+   */
+  const distribute = <R, T, A>(
+    run: readonly Waiter<R, T>[],
+    method: string,
+    answered: readonly A[],
+    answer: (a: A | undefined) => T,
+  ) => {
+    if (answered.length !== run.length) {
+      const error = new ConnectError(
+        `${method} answered ${answered.length} results for ${run.length} calls`,
+        Code.Internal,
+      );
+      for (const w of run) w.reject(error);
+      return;
+    }
+    run.forEach((w, i) => w.resolve(answer(answered[i])));
+  };
+
+  const sendGets = (namespace: string, run: GetWaiter[]) => {
+    if (run.length === 1) return one(run[0] as GetWaiter, get);
+    calls.batchGet({ namespace, keys: run.map((w) => w.request.key) }).then(
+      ({ results }) =>
+        distribute(run, 'BatchGet', results, (r) =>
+          create(
+            GetResponseSchema,
+            r?.found === true && r.entry !== undefined ? { found: true, entry: r.entry } : { found: false },
+          ),
+        ),
+      (error: unknown) => settle(run, get, error),
+    );
+  };
+
+  const sendSets = (namespace: string, run: SetWaiter[]) => {
+    if (run.length === 1) return one(run[0] as SetWaiter, set);
+    const items = run.map(({ request: r }) => ({
+      key: r.key,
+      value: r.value ?? new Uint8Array(),
+      ttlSeconds: r.ttlSeconds ?? 0,
+      metadata: r.metadata ?? '',
+    }));
+    calls.batchSet({ namespace, items }).then(
+      ({ versions }) =>
+        distribute(run, 'BatchSet', versions, (version) =>
+          create(SetResponseSchema, { version: version ?? 0n }),
+        ),
+      (error: unknown) => settle(run, set, error),
+    );
+  };
+
+  const flush = () => {
+    if (scheduled !== undefined) clearImmediate(scheduled);
+    scheduled = undefined;
+    const g = gets;
+    const s = sets;
+    gets = new Map();
+    sets = new Map();
+    for (const [namespace, queue] of g) {
+      for (const run of chunks(queue, maxItems, Number.POSITIVE_INFINITY)) sendGets(namespace, run);
+    }
+    for (const [namespace, queue] of s) {
+      for (const run of chunks(queue, maxItems, maxBytes)) sendSets(namespace, run);
+    }
+  };
+  const enqueue = <W>(queues: Map<string, W[]>, namespace: string, w: W) => {
+    const queue = queues.get(namespace);
+    if (queue === undefined) queues.set(namespace, [w]);
+    else queue.push(w);
+    scheduled ??= setImmediate(flush);
+  };
+
+  return {
+    get: (request) =>
+      new Promise<GetResponse>((resolve, reject) => {
+        const namespace = request.namespace ?? '';
+        const key = request.key ?? '';
+        enqueue(gets, namespace, { request: { ...request, namespace, key }, bytes: 0, resolve, reject });
+      }),
+    set: (request) => {
+      if (request.expectedVersion !== undefined) return set(request);
+      return new Promise<SetResponse>((resolve, reject) => {
+        const namespace = request.namespace ?? '';
+        const key = request.key ?? '';
+        const bytes = (request.value?.length ?? 0) + key.length + (request.metadata?.length ?? 0);
+        enqueue(sets, namespace, { request: { ...request, namespace, key }, bytes, resolve, reject });
+      });
+    },
+    flush,
+  };
+}
