@@ -15,6 +15,9 @@ import {
   toBinary,
 } from '@bufbuild/protobuf';
 
+const WINDOW = 4 * 1024 * 1024;
+const SESSION_WINDOW = 32 * 1024 * 1024;
+
 export interface BenchGrpcClient {
   call<I extends DescMessage, O extends DescMessage>(
     method: string,
@@ -35,7 +38,15 @@ export function createBenchGrpcClient(options: {
 }): BenchGrpcClient {
   const goaways: string[] = [];
   const open = (): ClientHttp2Session => {
-    const s = connect(options.url, { ca: options.ca, servername: 'localhost', minVersion: 'TLSv1.3' });
+    // Windows as large as a batch's answers: with HTTP/2's default 64 KiB for the stream and the
+    // whole connection, a few 16-64 KiB answers in flight would wait on WINDOW_UPDATEs.
+    const s = connect(options.url, {
+      ca: options.ca,
+      servername: 'localhost',
+      minVersion: 'TLSv1.3',
+      settings: { initialWindowSize: WINDOW },
+    });
+    s.once('connect', () => s.setLocalWindowSize(SESSION_WINDOW));
     s.on('error', () => undefined);
     // Like any gRPC client: after a GOAWAY, new calls go on a new connection.
     s.on('goaway', (code: number, lastStreamId: number) => {

@@ -37,6 +37,8 @@ export function createKvClient(options: KvClientOptions): KvClient {
     ...(options.timeoutMs === undefined ? {} : { defaultTimeoutMs: options.timeoutMs }),
     nodeOptions: {
       minVersion: 'TLSv1.3',
+      // Batch answers of several 64 KiB: HTTP/2's default 64 KiB stream window would stall each.
+      settings: { initialWindowSize: 1024 * 1024 },
       ...(options.ca === undefined ? {} : { ca: options.ca }),
       ...(options.cert === undefined ? {} : { cert: options.cert }),
       ...(options.key === undefined ? {} : { key: options.key }),

@@ -21,6 +21,15 @@ import type { KvMethods } from './service.ts';
 import { connectServiceOf, createKvHandler, PEER } from './transport.ts';
 
 // TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
+/**
+ * HTTP/2 flow-control windows for what clients send: 1 MiB per stream and 8 MiB for the
+ * connection, instead of the protocol's 64 KiB for both. With 64 KiB a client uploading a large
+ * value, or several batches at once, waits for a WINDOW_UPDATE every 64 KiB. They do not raise
+ * what a connection can make the server hold: the door reads every stream as it arrives and
+ * caps a message at `readMaxBytes` either way.
+ */
+const STREAM_WINDOW = 1024 * 1024;
+const SESSION_WINDOW = 8 * 1024 * 1024;
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 
 export interface KvListenerOptions {
@@ -97,7 +106,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs,
       unknownProtocolTimeout: 1000,
-      settings: { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024 },
+      settings: { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024, initialWindowSize: STREAM_WINDOW },
       maxSessionMemory: 64,
     },
     handler,
@@ -145,6 +154,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    session.setLocalWindowSize(SESSION_WINDOW);
     // A session without any frame for the idle time (a slowloris holding a slot) is closed.
     session.setTimeout(options.idleTimeoutMs, () => session.destroy());
   });

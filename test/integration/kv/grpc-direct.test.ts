@@ -276,6 +276,24 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     }
   });
 
+  void it('opens flow-control windows of 1 MiB per stream and 8 MiB per connection to clients', async () => {
+    const s = connect(gw.url, { ca: gw.ca, servername: 'localhost' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.once('remoteSettings', () => resolve());
+      });
+      assert.equal(s.remoteSettings.initialWindowSize, 1024 * 1024);
+      // The connection window arrives as a WINDOW_UPDATE right after the settings.
+      for (let i = 0; i < 50 && (s.state.remoteWindowSize ?? 0) < 8 * 1024 * 1024; i += 1) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(s.state.remoteWindowSize, 8 * 1024 * 1024);
+    } finally {
+      s.close();
+    }
+  });
+
   void it('percent-encodes grpc-message as the gRPC protocol does, and nothing more', () => {
     assert.equal(encodeGrpcMessage('keys: a/b "c" 100%'), 'keys: a/b "c" 100%25');
     assert.equal(encodeGrpcMessage('ü\n\t~'), '%C3%BC%0A%09~');
