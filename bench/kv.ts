@@ -13,13 +13,16 @@
  *     0160): the calls of one event-loop turn travel as one BatchGet or BatchSet,
  *  3. prints ops/s, p50/p99 latency, CPU per call of this client process and of the gateway
  *     process, the gateway/direct ratio and the gateway's peak RSS.
- * The gateway runs with the Node flags of `npm start` (ADR 0100, 0101).
- * Run: `node_modules/.bin/node bench/kv.ts [--seconds 10] [--concurrency 64] [--redis URL] [--audit every|summary]
+ * The gateway runs with the Node flags of `npm start` (ADR 0100, 0101). Every phase runs once per
+ * round (`--rounds`, 3), each gateway phase next to its direct baseline; the table gives medians
+ * and each gateway/direct ratio is the median of the per-round ratios, with the share of CPU
+ * time the hypervisor stole during each phase (/proc/stat), since this VM's neighbours vary.
+ * Run: `node_modules/.bin/node bench/kv.ts [--seconds 5] [--rounds 3] [--concurrency 64] [--redis URL] [--audit every|summary]
  *   [--client lean|connect] [--batch-items 64] [--phases word,word] [--gateway-flags=--trace-gc]
  *   [--cpu-prof-dir DIR]`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -44,7 +47,8 @@ import { type LoadResult, runLoad } from './kv/load.ts';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     redis: { type: 'string', default: testServices().redisUrl ?? 'redis://127.0.0.1:6379' },
     audit: { type: 'string', default: 'every' },
@@ -58,6 +62,7 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 const KEYS = 1000;
 const VALUE = Buffer.alloc(1024, 'v');
@@ -138,15 +143,50 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function row(name: string, r: LoadResult, gatewayCpu: number | undefined): string {
+interface PhaseResult extends LoadResult {
+  /** Gateway CPU per call in µs (NaN for the direct phases). */
+  readonly gatewayCpuUs: number;
+  /** Redis server CPU per call in µs (NaN when Redis is not on this machine). */
+  readonly redisCpuUs: number;
+  /** Share of the machine's CPU time stolen by the hypervisor during the phase. */
+  readonly stealShare: number;
+}
+
+/** All the CPU one call cost on this machine: the client, the gateway (if any) and Redis. */
+function cpuPerCall(p: PhaseResult): number {
+  return p.clientCpuUs + (Number.isNaN(p.gatewayCpuUs) ? 0 : p.gatewayCpuUs) + p.redisCpuUs;
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** The `cpu` line of /proc/stat: [steal ticks, all ticks]. */
+function stealSample(): [number, number] {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
+  return [fields[7] ?? 0, fields.slice(0, 8).reduce((a, b) => a + b, 0)];
+}
+
+function stealShare(before: [number, number], after: [number, number]): number {
+  return (after[0] - before[0]) / Math.max(1, after[1] - before[1]);
+}
+
+function row(name: string, r: Omit<PhaseResult, 'firstError'>): string {
   const cells = [
     name.padEnd(24),
     r.opsPerSecond.toFixed(0).padStart(9),
-    r.p50Ms.toFixed(2).padStart(8),
-    r.p99Ms.toFixed(2).padStart(8),
-    String(r.errors).padStart(7),
-    r.clientCpuUs.toFixed(0).padStart(10),
-    (gatewayCpu === undefined ? '—' : gatewayCpu.toFixed(0)).padStart(11),
+    r.p50Ms.toFixed(2).padStart(7),
+    r.p99Ms.toFixed(2).padStart(7),
+    String(r.errors).padStart(6),
+    r.clientCpuUs.toFixed(0).padStart(9),
+    (Number.isNaN(r.gatewayCpuUs) ? '—' : r.gatewayCpuUs.toFixed(0)).padStart(10),
+    (Number.isNaN(r.redisCpuUs) ? '—' : r.redisCpuUs.toFixed(0)).padStart(8),
+    `${(r.stealShare * 100).toFixed(0)} %`.padStart(5),
   ];
   return `| ${cells.join(' | ')} |`;
 }
@@ -160,6 +200,10 @@ async function main(): Promise<void> {
   const gateway = await startGateway(home, kvPort, idp.url);
   const redis = new Redis(values.redis);
   try {
+    // Redis's own CPU per call, when the server runs on this machine (its pid from INFO).
+    const info = await redis.info('server');
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    const redisPid = existsSync(`/proc/${pid}/stat`) ? pid : undefined;
     const token = await idp.sign({ roles: ['operator:bench'], exp: Math.floor(Date.now() / 1000) + 3600 });
     const url = `https://127.0.0.1:${kvPort}`;
     const ca = readFileSync(join(home, 'tls', 'ca.crt'), 'utf8');
@@ -214,58 +258,98 @@ async function main(): Promise<void> {
     await runLoad((i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE), warm);
     await runLoad((i, w) => pooled(w).get(`gatehouse-bench:direct:${key(i)}`), warm);
     await runLoad(gwSet, warm);
-    const results: [string, LoadResult][] = [];
-    const gatewayCpuUs: Record<string, number> = {};
     const only = values.phases.split(',').filter((w) => w !== '');
-    const phase = async (name: string, op: (i: number, worker: number) => Promise<unknown>) => {
-      if (only.length > 0 && !only.some((w) => name.includes(w))) return;
-      const cpu = cpuSeconds(gateway.pid);
-      const r = await runLoad(op, opts);
-      gatewayCpuUs[name] = ((cpuSeconds(gateway.pid) - cpu) / r.ops) * 1e6;
-      results.push([name, r]);
-    };
-    await phase('direct ioredis SET', (i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE));
-    await phase('unpipelined ioredis SET', (i, w) =>
-      pooled(w).set(`gatehouse-bench:direct:${key(i)}`, VALUE),
-    );
-    await phase('gateway gRPC Set', gwSet);
-    await phase('gateway batched Set', gwBatchedSet);
-    await phase('direct ioredis GET', (i) => redis.getBuffer(`gatehouse-bench:direct:${key(i)}`));
-    await phase('unpipelined ioredis GET', (i, w) => pooled(w).getBuffer(`gatehouse-bench:direct:${key(i)}`));
-    await phase('gateway gRPC Get', gwGet);
-    await phase('gateway batched Get', gwBatchedGet);
+    const phases: [string, (i: number, worker: number) => Promise<unknown>][] = [
+      ['direct ioredis SET', (i) => redis.set(`gatehouse-bench:direct:${key(i)}`, VALUE)],
+      ['gateway batched Set', gwBatchedSet],
+      ['gateway gRPC Set', gwSet],
+      ['unpipelined ioredis SET', (i, w) => pooled(w).set(`gatehouse-bench:direct:${key(i)}`, VALUE)],
+      ['direct ioredis GET', (i) => redis.getBuffer(`gatehouse-bench:direct:${key(i)}`)],
+      ['gateway batched Get', gwBatchedGet],
+      ['gateway gRPC Get', gwGet],
+      ['unpipelined ioredis GET', (i, w) => pooled(w).getBuffer(`gatehouse-bench:direct:${key(i)}`)],
+    ];
+    const selected = phases.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w)));
+    // Each round runs every phase once, each gateway phase right after its direct baseline, and
+    // a ratio is taken within a round: on a shared VM whose neighbours come and go, phases
+    // minutes apart can run on very different machines.
+    const rounds: Record<string, PhaseResult>[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const results: Record<string, PhaseResult> = {};
+      for (const [name, op] of selected) {
+        const cpu = cpuSeconds(gateway.pid);
+        const redisCpu = cpuSeconds(redisPid);
+        const steal = stealSample();
+        const r = await runLoad(op, opts);
+        results[name] = {
+          ...r,
+          gatewayCpuUs: name.startsWith('gateway')
+            ? ((cpuSeconds(gateway.pid) - cpu) / r.ops) * 1e6
+            : Number.NaN,
+          redisCpuUs: ((cpuSeconds(redisPid) - redisCpu) / r.ops) * 1e6,
+          stealShare: stealShare(steal, stealSample()),
+        };
+      }
+      rounds.push(results);
+    }
     const rss = peakRssMiB(gateway.pid);
     const loadAfter = loadavg()[0] ?? Number.NaN;
-    const by = Object.fromEntries(results);
-    const ratio = (a: string, b: string) =>
-      ((by[a]?.opsPerSecond ?? 0) / (by[b]?.opsPerSecond ?? 1)).toFixed(2);
     console.log(
-      `\nkv benchmark: ${SECONDS}s per phase, concurrency ${CONCURRENCY}, 1 KiB values, ${KEYS} keys, audit ${values.audit}, ${values.client} gRPC client\n`,
+      `\nkv benchmark: ${ROUNDS} rounds of ${SECONDS}s per phase, concurrency ${CONCURRENCY}, 1 KiB values, ${KEYS} keys, audit ${values.audit}, ${values.client} gRPC client, batches of at most ${values['batch-items']}\n`,
     );
     console.log(
-      '| phase                    |     ops/s |  p50 ms |  p99 ms | errors | client µs | gateway µs |',
+      'medians over the rounds (errors: the sum); steal: share of the CPU time the hypervisor took\n',
     );
     console.log(
-      '|--------------------------|-----------|---------|---------|--------|-----------|------------|',
+      '| phase                    |     ops/s |  p50 ms |  p99 ms | errors | client µs | gateway µs | redis µs | steal |',
     );
-    for (const [name, r] of results) {
-      console.log(row(name, r, name.startsWith('gateway') ? gatewayCpuUs[name] : undefined));
-      if (r.firstError !== undefined) console.log(`  first error: ${r.firstError}`);
+    console.log(
+      '|--------------------------|-----------|---------|---------|--------|-----------|------------|----------|-------|',
+    );
+    for (const [name] of selected) {
+      const all = rounds.map((r) => r[name] as PhaseResult);
+      const m = (f: (p: PhaseResult) => number) => median(all.map(f));
+      console.log(
+        row(name, {
+          ops: m((p) => p.ops),
+          seconds: m((p) => p.seconds),
+          opsPerSecond: m((p) => p.opsPerSecond),
+          p50Ms: m((p) => p.p50Ms),
+          p99Ms: m((p) => p.p99Ms),
+          clientCpuUs: m((p) => p.clientCpuUs),
+          errors: all.reduce((n, p) => n + p.errors, 0),
+          gatewayCpuUs: m((p) => p.gatewayCpuUs),
+          redisCpuUs: m((p) => p.redisCpuUs),
+          stealShare: m((p) => p.stealShare),
+        }),
+      );
+      const failed = all.find((p) => p.firstError !== undefined);
+      if (failed !== undefined) console.log(`  first error: ${failed.firstError}`);
     }
-    console.log(`\nSet ratio gateway/direct: ${ratio('gateway gRPC Set', 'direct ioredis SET')}`);
-    console.log(`Get ratio gateway/direct: ${ratio('gateway gRPC Get', 'direct ioredis GET')}`);
-    console.log(`Set ratio gateway batched/direct: ${ratio('gateway batched Set', 'direct ioredis SET')}`);
-    console.log(`Get ratio gateway batched/direct: ${ratio('gateway batched Get', 'direct ioredis GET')}`);
+    const ratios: Record<string, number[]> = {};
+    for (const [gw, direct] of [
+      ['gateway gRPC Set', 'direct ioredis SET'],
+      ['gateway gRPC Get', 'direct ioredis GET'],
+      ['gateway batched Set', 'direct ioredis SET'],
+      ['gateway batched Get', 'direct ioredis GET'],
+    ] as const) {
+      const per = rounds.map(
+        (r) => (r[gw]?.opsPerSecond ?? Number.NaN) / (r[direct]?.opsPerSecond ?? Number.NaN),
+      );
+      if (per.some((x) => Number.isNaN(x))) continue;
+      ratios[`${gw} / ${direct}`] = per;
+      // What the ratio would be if the machine were only CPU-bound: all the CPU a direct call
+      // costs over all a gateway call costs. Stolen time and waits do not enter it.
+      const cpu = median(
+        rounds.map((r) => cpuPerCall(r[direct] as PhaseResult) / cpuPerCall(r[gw] as PhaseResult)),
+      );
+      console.log(
+        `${`${gw} / ${direct}:`.padEnd(44)} ${median(per).toFixed(2)} (rounds ${per.map((x) => x.toFixed(2)).join(', ')}); CPU per call direct/gateway ${cpu.toFixed(2)}`,
+      );
+    }
     console.log(`gateway peak RSS: ${rss.toFixed(0)} MiB`);
     console.log(`load average (1 min) before/after: ${loadBefore.toFixed(1)}/${loadAfter.toFixed(1)}`);
-    console.log(
-      JSON.stringify({
-        results: by,
-        peakRssMiB: rss,
-        loadAverage: [loadBefore, loadAfter],
-        gatewayCpuPerCallUs: gatewayCpuUs,
-      }),
-    );
+    console.log(JSON.stringify({ rounds, ratios, peakRssMiB: rss, loadAverage: [loadBefore, loadAfter] }));
     if (lean.goaways.length > 0)
       console.log(`GOAWAY frames received (code/last stream): ${lean.goaways.join(', ')}`);
     lean.close();
