@@ -217,6 +217,72 @@ void describe('kv client batching', () => {
     }
   });
 
+  void it('sends a call the batch could not encode alone, so only that caller fails', async () => {
+    const { calls, sent } = fakeCalls();
+    const b = createKvBatcher(calls);
+    const results = await Promise.allSettled([
+      b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
+      b.set({ namespace: 'n', key: 'bad-ttl', value: new Uint8Array(1), ttlSeconds: -1 }),
+      b.set({ namespace: 'n', key: 'big-ttl', value: new Uint8Array(1), ttlSeconds: 2 ** 32 }),
+      b.set({ namespace: 'n', key: 'c', value: new Uint8Array(1) }),
+      b.get({ namespace: 'n', key: 'a' }),
+      b.get({ namespace: 'n', key: 7 as unknown as string }),
+      b.get({ namespace: 'n', key: 'c' }),
+    ]);
+    // The fake API fails the numeric key on its own; every other caller has its answer.
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(
+      sent.map((x) => `${x.method} ${x.keys.join(',')}`).sort(),
+      ['BatchGet a,c', 'BatchSet a,c', 'Get 7', 'Set bad-ttl', 'Set big-ttl'].sort(),
+    );
+  });
+
+  void it('settles every caller when the transport throws instead of rejecting', async () => {
+    const { calls } = fakeCalls();
+    const broken = new Error('thrown synchronously');
+    const throwing: KvBatchCalls = {
+      ...calls,
+      batchGet: () => {
+        throw broken;
+      },
+      batchSet: () => {
+        throw broken;
+      },
+    };
+    const b = createKvBatcher(throwing, {
+      retryEach: () => {
+        throw new Error('a broken predicate');
+      },
+    });
+    const results = await Promise.allSettled([
+      b.get({ namespace: 'n', key: 'a' }),
+      b.get({ namespace: 'n', key: 'b' }),
+      b.get({ namespace: 'm', key: 'a' }),
+      b.get({ namespace: 'm', key: 'b' }),
+      b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
+      b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
+    ]);
+    assert.ok(results.every((r) => r.status === 'rejected' && r.reason === broken));
+  });
+
+  void it('sends the writes of a turn before its reads', async () => {
+    const { calls, sent } = fakeCalls();
+    const b = createKvBatcher(calls);
+    await Promise.all([
+      b.get({ namespace: 'n', key: 'a' }),
+      b.get({ namespace: 'n', key: 'b' }),
+      b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
+      b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
+    ]);
+    assert.deepEqual(
+      sent.map((x) => x.method),
+      ['BatchSet', 'BatchGet'],
+    );
+  });
+
   void it('sends what is queued at once on flush', async () => {
     const { calls, sent } = fakeCalls();
     const b = createKvBatcher(calls);

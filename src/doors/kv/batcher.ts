@@ -32,7 +32,11 @@ export interface KvBatchCalls {
 export interface BatchingOptions {
   /** Most calls in one batch (default 64); the server's `kv.limits.maxBatchItems` must allow it. */
   readonly maxItems?: number;
-  /** Most value bytes in one BatchSet (default 4 MiB, well below the 10 MiB payload cap). */
+  /**
+   * Most bytes of values, keys and metadata in one BatchSet (default 1 MiB): a batch must stay
+   * below the server's message limit (`maxValueSize` + 1 MiB), whatever `maxValueSize` is. A
+   * single larger value travels alone.
+   */
   readonly maxBytes?: number;
   /**
    * Whether a failed batch is retried call by call, so each caller gets its own answer: by
@@ -65,13 +69,28 @@ type GetWaiter = Waiter<GetInit & { namespace: string; key: string }, GetRespons
 type SetWaiter = Waiter<SetInit & { namespace: string; key: string }, SetResponse>;
 
 const DEFAULT_MAX_ITEMS = 64;
-const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_BYTES = 1024 * 1024;
+const UINT32_MAX = 0xffff_ffff;
 
 /** INVALID_ARGUMENT, or the payload cap: the server refused the batch before touching data. */
 export function refusedBeforeWork(error: unknown): boolean {
   if (!(error instanceof ConnectError)) return false;
   if (error.code === Code.InvalidArgument) return true;
   return error.metadata.get(ERROR_CODE_HEADER) === 'GW_ERR_KV_PAYLOAD_TOO_LARGE';
+}
+
+/** Whether a Set request has the shapes a BatchSet item can carry (else it goes alone). */
+function batchable(r: SetInit): boolean {
+  const ttl = r.ttlSeconds ?? 0;
+  return (
+    typeof r.namespace === 'string' &&
+    typeof r.key === 'string' &&
+    (r.value === undefined || r.value instanceof Uint8Array) &&
+    (r.metadata === undefined || typeof r.metadata === 'string') &&
+    Number.isInteger(ttl) &&
+    ttl >= 0 &&
+    ttl <= UINT32_MAX
+  );
 }
 
 /** Splits a namespace's queue into runs that respect both bounds, in call order. */
@@ -117,11 +136,25 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
   let sets = new Map<string, SetWaiter[]>();
   let scheduled: NodeJS.Immediate | undefined;
 
+  /** A transport that throws instead of rejecting still settles every caller. */
+  const attempt = <T>(send: () => Promise<T>): Promise<T> => {
+    try {
+      return send();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
   const one = <R, T>(w: Waiter<R, T>, send: (r: R) => Promise<T>) => {
-    send(w.request).then(w.resolve, w.reject);
+    attempt(() => send(w.request)).then(w.resolve, w.reject);
   };
   const settle = <R, T>(run: readonly Waiter<R, T>[], send: (r: R) => Promise<T>, error: unknown) => {
-    if (retryEach(error)) for (const w of run) one(w, send);
+    let again = false;
+    try {
+      again = retryEach(error);
+    } catch {
+      // A broken predicate: the batch's own error is the answer.
+    }
+    if (again) for (const w of run) one(w, send);
     else for (const w of run) w.reject(error);
   };
 
@@ -148,7 +181,7 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
 
   const sendGets = (namespace: string, run: GetWaiter[]) => {
     if (run.length === 1) return one(run[0] as GetWaiter, get);
-    calls.batchGet({ namespace, keys: run.map((w) => w.request.key) }).then(
+    attempt(() => calls.batchGet({ namespace, keys: run.map((w) => w.request.key) })).then(
       ({ results }) =>
         distribute(run, 'BatchGet', results, (r) =>
           create(
@@ -168,7 +201,7 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
       ttlSeconds: r.ttlSeconds ?? 0,
       metadata: r.metadata ?? '',
     }));
-    calls.batchSet({ namespace, items }).then(
+    attempt(() => calls.batchSet({ namespace, items })).then(
       ({ versions }) =>
         distribute(run, 'BatchSet', versions, (version) =>
           create(SetResponseSchema, { version: version ?? 0n }),
@@ -184,11 +217,13 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
     const s = sets;
     gets = new Map();
     sets = new Map();
-    for (const [namespace, queue] of g) {
-      for (const run of chunks(queue, maxItems, Number.POSITIVE_INFINITY)) sendGets(namespace, run);
-    }
+    // The calls of one turn are concurrent, so no order between them is promised; writes leave
+    // first, so a read issued in the same turn more often sees them.
     for (const [namespace, queue] of s) {
       for (const run of chunks(queue, maxItems, maxBytes)) sendSets(namespace, run);
+    }
+    for (const [namespace, queue] of g) {
+      for (const run of chunks(queue, maxItems, Number.POSITIVE_INFINITY)) sendGets(namespace, run);
     }
   };
   const enqueue = <W>(queues: Map<string, W[]>, namespace: string, w: W) => {
@@ -199,14 +234,17 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
   };
 
   return {
-    get: (request) =>
-      new Promise<GetResponse>((resolve, reject) => {
+    get: (request) => {
+      // A call the batch could not encode goes alone, so its error stays its own.
+      if (typeof request.namespace !== 'string' || typeof request.key !== 'string') return get(request);
+      return new Promise<GetResponse>((resolve, reject) => {
         const namespace = request.namespace ?? '';
         const key = request.key ?? '';
         enqueue(gets, namespace, { request: { ...request, namespace, key }, bytes: 0, resolve, reject });
-      }),
+      });
+    },
     set: (request) => {
-      if (request.expectedVersion !== undefined) return set(request);
+      if (request.expectedVersion !== undefined || !batchable(request)) return set(request);
       return new Promise<SetResponse>((resolve, reject) => {
         const namespace = request.namespace ?? '';
         const key = request.key ?? '';

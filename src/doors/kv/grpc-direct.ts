@@ -7,7 +7,7 @@ import {
 import { create, type DescMessage, type DescService, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
 import type { Logger } from '#core/log';
-import { toConnectError } from './errors.ts';
+import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
@@ -215,9 +215,12 @@ class DirectCall implements KvCallContext {
       const flags = head[0] ?? 0;
       this.length = head.readUInt32BE(1);
       if (this.length > this.options.readMaxBytes) {
+        // The same stable code as a value or batch over the payload cap, so clients (and the
+        // batcher, which then sends the calls one by one) can tell it from a rate limit.
         this.fail(
           STATUS.RESOURCE_EXHAUSTED,
           `Message of ${this.length} bytes exceeds the limit of ${this.options.readMaxBytes} bytes`,
+          { [ERROR_CODE_HEADER]: 'GW_ERR_KV_PAYLOAD_TOO_LARGE' },
         );
         return;
       }
@@ -274,8 +277,8 @@ class DirectCall implements KvCallContext {
     return true;
   }
 
-  private fail(code: number, message: string): void {
-    if (this.finish(CANCELLED)) this.answerError(code, message, {});
+  private fail(code: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+    if (this.finish(CANCELLED)) this.answerError(code, message, extra);
   }
 
   private answerMessage(route: Route, out: unknown): void {

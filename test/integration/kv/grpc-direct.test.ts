@@ -209,6 +209,7 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     });
     assert.equal(huge.status, '8');
     assert.match(huge.message, /exceeds the limit/);
+    assert.equal(huge.headers['gatehouse-error-code'], 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
     assert.equal(huge.rstCode, constants.NGHTTP2_NO_ERROR, 'told to stop uploading');
     assert.ok(performance.now() - started < 2000);
   });

@@ -20,25 +20,33 @@ return ver
 
 /**
  * KEYS[1] index, KEYS[2] version counter, KEYS[3..] the entry hashes of the items in order;
- * ARGV: per item value, metadata, ttlMs, key. Writes the items in order, atomically, and returns
- * their versions (one INCRBY reserves them all, so each item's is larger than the previous one's).
+ * ARGV: per item value, metadata, ttlMs, key. Writes the items in order and returns their
+ * versions (one INCRBY reserves them all, so each item's is larger than the previous one's).
+ * The keys enter the index first, in ZADDs of at most 500 members (Lua's `unpack` stops near
+ * 8000 values): if the script failed midway, an indexed key without an entry is harmless (LIST
+ * and the sweeper drop it), whereas an entry missing from the index could never be listed.
  */
 export const SET_MANY = `
 local n = #KEYS - 2
+local members = {}
+for i = 1, n do
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[(i - 1) * 4 + 4]
+  if #members >= 1000 or i == n then
+    redis.call('ZADD', KEYS[1], unpack(members))
+    members = {}
+  end
+end
 local last = redis.call('INCRBY', KEYS[2], n)
 local out = {}
-local members = {}
 for i = 1, n do
   local a = (i - 1) * 4
   local k = KEYS[i + 2]
   local ver = last - n + i
   redis.call('HSET', k, 'v', ARGV[a + 1], 'ver', ver, 'm', ARGV[a + 2])
   if tonumber(ARGV[a + 3]) > 0 then redis.call('PEXPIRE', k, ARGV[a + 3]) else redis.call('PERSIST', k) end
-  members[#members + 1] = 0
-  members[#members + 1] = ARGV[a + 4]
   out[i] = ver
 end
-redis.call('ZADD', KEYS[1], unpack(members))
 return out
 `;
 

@@ -157,6 +157,23 @@ void test('redis: a batch of writes is one script call, in order, with consecuti
     assert.ok((k2?.expiresAt ?? 0) > Date.now());
     const page = await driver.list('batch', 'k', { ...o(), limit: 100 });
     assert.equal(page.keys.length, 49, 'every distinct key is in the index');
+    // More members than Lua's unpack takes at once (about 8000 values, two per item).
+    const large = Array.from({ length: 5000 }, (_, i) => ({ key: `big-${i}`, value: new Uint8Array([1]) }));
+    const bigVersions = await driver.setMany('large', large, o());
+    assert.equal(bigVersions.length, 5000);
+    let listed = 0;
+    let after: string | undefined;
+    for (let pages = 0; pages < 10; pages += 1) {
+      const next = await driver.list('large', 'big-', {
+        ...o(),
+        limit: 1000,
+        ...(after === undefined ? {} : { after }),
+      });
+      listed += next.keys.length;
+      after = next.keys.at(-1);
+      if (!next.more) break;
+    }
+    assert.equal(listed, 5000, 'every key of a large batch is listed');
   } finally {
     await driver.close();
   }

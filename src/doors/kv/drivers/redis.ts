@@ -132,7 +132,8 @@ export function createRedisDriver(
     set: (ns, key, value, o) => run('set', o, () => set(ns, { key, value, ...pick(o) }, o.expectedVersion)),
     setMany: (ns, items, o) =>
       run('setMany', o, async () => {
-        // One script for the whole batch: one round trip, applied in order and atomically.
+        // One script for the whole batch: one round trip, applied in order, isolated from other
+        // clients' commands (Redis does not roll a script back if it fails midway).
         const keys = [`${tag(ns)}idx`, `${tag(ns)}seq`];
         const args: (string | Uint8Array)[] = [];
         for (const item of items) {
