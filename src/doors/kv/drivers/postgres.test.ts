@@ -41,3 +41,32 @@ void test('postgres sweep deletes expired rows that reads already hid', { skip }
     await driver.close();
   }
 });
+
+void test('postgres batches writing the same keys in opposite orders never deadlock', { skip }, async () => {
+  assert.ok(postgresUrl, 'GATEHOUSE_TEST_POSTGRES_URL not set');
+  const driver = createPostgresDriver({
+    url: postgresUrl,
+    clock,
+    timeoutMs: 10_000,
+    table: 'kv_batch_order',
+  });
+  const o = () => ({ signal: AbortSignal.timeout(10_000) });
+  try {
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const forward = keys.map((key) => ({ key, value: new Uint8Array([1]) }));
+    const backward = [...forward].reverse().map((item) => ({ ...item, value: new Uint8Array([2]) }));
+    for (let round = 0; round < 10; round += 1) {
+      const results = await Promise.allSettled([
+        driver.setMany('ns', forward, o()),
+        driver.setMany('ns', backward, o()),
+      ]);
+      for (const r of results)
+        assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason?.cause ?? ''));
+    }
+    // Every key holds the value of whichever batch committed last, with one version per batch.
+    const entries = await driver.getMany('ns', keys, o());
+    assert.equal(new Set(entries.map((e) => e?.value[0])).size, 1, 'one batch is wholly last');
+  } finally {
+    await driver.close();
+  }
+});

@@ -156,6 +156,13 @@ export function createPostgresDriver(
         const client = await pool.connect();
         try {
           await client.query('BEGIN');
+          // Two batches writing the same keys in different orders would deadlock on the rows:
+          // each first takes a transaction lock per distinct key, all in one order (by hash).
+          await client.query(
+            `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended($1 || chr(1) || k, 0) AS h
+               FROM unnest($2::text[]) AS k ORDER BY h) AS locks`,
+            [`${t}:${ns}`, items.map((i) => i.key)],
+          );
           const versions: number[] = [];
           for (const item of items) versions.push(await write(ns, item, client));
           await client.query('COMMIT');
