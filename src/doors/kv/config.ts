@@ -61,6 +61,14 @@ const limitsSchema = object(
       min: 1,
     }),
     maxValueSize: size('Largest value accepted', { default: '10MiB', min: 1, max: 64 * 1024 * 1024 }),
+    bufferedBytesPerIp: size(
+      'Request bytes one client address may have held at once (bodies being received or in calls not yet answered, before and after authentication); beyond it the stream is reset with ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED. Never below one largest message',
+      { default: '64MiB', min: 1024 },
+    ),
+    bufferedBytes: size(
+      'Request bytes this replica holds at once for all clients; beyond it streams are reset as above. Never below one largest message',
+      { default: '512MiB', min: 1024 },
+    ),
     maxBatchItems: integer('Most keys in one BatchGet or BatchSet', { default: 1000, min: 1, max: 100_000 }),
   },
   { description: 'Rate limits and shedding of the kv door', dynamic: true },

@@ -189,6 +189,10 @@ export function createKvDoor(
         handshakeTimeoutMs: current.tls.handshakeTimeout,
         idleTimeoutMs: current.tls.idleTimeout,
         connectionsPerIp: () => config.current().limits.connectionsPerIp,
+        bufferedBytes: () => {
+          const { bufferedBytesPerIp, bufferedBytes } = config.current().limits;
+          return { perIp: bufferedBytesPerIp, total: bufferedBytes };
+        },
         readMaxBytes: current.limits.maxValueSize + MESSAGE_OVERHEAD,
         service: KvService,
         methods: service,

@@ -20,16 +20,50 @@ import type { CallPeer } from './guard.ts';
 import type { KvMethods } from './service.ts';
 import { connectServiceOf, createKvHandler, PEER } from './transport.ts';
 
-// TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 /**
  * HTTP/2 flow-control windows for what clients send: 1 MiB per stream and 8 MiB for the
  * connection, instead of the protocol's 64 KiB for both. With 64 KiB a client uploading a large
- * value, or several batches at once, waits for a WINDOW_UPDATE every 64 KiB. They do not raise
- * what a connection can make the server hold: the door reads every stream as it arrives and
- * caps a message at `readMaxBytes` either way.
+ * value, or several batches at once, waits for a WINDOW_UPDATE every 64 KiB. What the server
+ * holds is bounded by `HeldBytes`, not by the windows: the door reads every stream as it arrives.
  */
 const STREAM_WINDOW = 1024 * 1024;
 const SESSION_WINDOW = 8 * 1024 * 1024;
+
+/**
+ * Request bytes held per client address and in all, from the first DATA frame of a stream until
+ * the stream closes (its call answered). Without it, a client that never authenticates could
+ * open 256 streams per connection, on 100 connections, each sending up to `readMaxBytes` that
+ * the door keeps until the message is complete (about 1.8 GiB from one connection in a review
+ * run). Either bound is at least one largest message, so a lone large upload always fits.
+ */
+class HeldBytes {
+  private total = 0;
+  private readonly byIp = new Map<string, number>();
+
+  take(
+    ip: string,
+    n: number,
+    limits: { readonly perIp: number; readonly total: number },
+    floor: number,
+  ): boolean {
+    const held = this.byIp.get(ip) ?? 0;
+    if (held + n > Math.max(limits.perIp, floor) || this.total + n > Math.max(limits.total, floor))
+      return false;
+    this.byIp.set(ip, held + n);
+    this.total += n;
+    return true;
+  }
+
+  give(ip: string, n: number): void {
+    if (n === 0) return;
+    const left = (this.byIp.get(ip) ?? n) - n;
+    if (left <= 0) this.byIp.delete(ip);
+    else this.byIp.set(ip, left);
+    this.total -= n;
+  }
+}
+
+// TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 
 export interface KvListenerOptions {
@@ -39,6 +73,8 @@ export interface KvListenerOptions {
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly connectionsPerIp: () => number;
+  /** Request bytes held at once per client address and in all (see HeldBytes). */
+  readonly bufferedBytes: () => { readonly perIp: number; readonly total: number };
   /** Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED. */
   readonly readMaxBytes: number;
   readonly service: typeof KvService;
@@ -88,6 +124,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     readMaxBytes: options.readMaxBytes,
     contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
   });
+  const held = new HeldBytes();
   const direct = createGrpcDirect({
     service: options.service,
     methods: options.methods,
@@ -124,7 +161,19 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     'stream',
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
-      if (!direct(stream, headers, peerOf(stream, peers))) {
+      const peer = peerOf(stream, peers);
+      let taken = 0;
+      stream.on('data', (chunk: Buffer) => {
+        if (stream.closed) return;
+        if (!held.take(peer.clientIp, chunk.length, options.bufferedBytes(), options.readMaxBytes)) {
+          log.debug('kv stream reset: buffered request bytes', { clientIp: peer.clientIp });
+          stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          return;
+        }
+        taken += chunk.length;
+      });
+      stream.once('close', () => held.give(peer.clientIp, taken));
+      if (!direct(stream, headers, peer)) {
         Reflect.apply(toCompat, server, [stream, headers, flags, rawHeaders]);
       }
     },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { connect, constants } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { testServices } from '#core/config';
 import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
@@ -142,6 +143,57 @@ void describe('kv limits and shedding', () => {
     } finally {
       c.close();
       await batched.close();
+    }
+  });
+
+  void it('resets streams beyond the request bytes one client address may hold, and frees them on close', async () => {
+    // 2 MiB per address; the largest message is 64 KiB + 1 MiB, below that.
+    const capped = await startKvGateway({
+      kv: { limits: { maxValueSize: '64KiB', bufferedBytesPerIp: '2MiB' } },
+    });
+    const session = connect(capped.url, { ca: capped.ca, servername: 'localhost' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('connect', () => resolve());
+        session.once('error', reject);
+      });
+      // No credentials: five calls each announce a 1 MiB message and send 700 KiB of it.
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(1024 * 1024, 1);
+      const body = Buffer.alloc(700 * 1024);
+      const streams = Array.from({ length: 5 }, () => {
+        const stream = session.request({
+          [constants.HTTP2_HEADER_METHOD]: 'POST',
+          [constants.HTTP2_HEADER_PATH]: '/gatehouse.kv.v1.KvService/Set',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        stream.on('error', () => undefined);
+        stream.write(Buffer.concat([head, body]));
+        return new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? 0)));
+      });
+      // 5 × 700 KiB exceed 2 MiB: the first stream to close is one the gateway reset.
+      const first = await Promise.race([
+        ...streams,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('no stream was reset in 5 s')), 5000),
+        ),
+      ]);
+      assert.equal(first, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+      // The held bytes are given back when streams close: the same address is served again.
+      const c = grpcClient(capped.url, capped.ca);
+      try {
+        const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
+        for (let i = 0; i < 3; i += 1) {
+          await c.call('Set', { namespace: 'orders', key: `after-${i}`, value: Buffer.alloc(60 * 1024) }, a);
+        }
+      } finally {
+        c.close();
+      }
+    } finally {
+      session.destroy();
+      await capped.close();
     }
   });
 
