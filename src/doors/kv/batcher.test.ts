@@ -116,6 +116,20 @@ void describe('kv client batching', () => {
     );
   });
 
+  void it('counts keys and metadata in UTF-8 bytes against maxBytes', async () => {
+    const { calls, sent } = fakeCalls();
+    const b = createKvBatcher(calls, { maxBytes: 100 });
+    // 20 characters of three UTF-8 bytes each: 60 bytes, so two do not fit in 100.
+    const metadata = JSON.stringify('語'.repeat(18));
+    await Promise.all(
+      ['a', 'b'].map((key) => b.set({ namespace: 'n', key, value: new Uint8Array(0), metadata })),
+    );
+    assert.deepEqual(
+      sent.map((x) => x.method),
+      ['Set', 'Set'],
+    );
+  });
+
   void it('returns each set its own version, in call order', async () => {
     const { calls } = fakeCalls();
     const b = createKvBatcher(calls);
@@ -244,7 +258,12 @@ void describe('kv client batching', () => {
     const { calls } = fakeCalls();
     const broken = new Error('thrown synchronously');
     const throwing: KvBatchCalls = {
-      ...calls,
+      get: () => {
+        throw broken;
+      },
+      set: () => {
+        throw broken;
+      },
       batchGet: () => {
         throw broken;
       },
@@ -252,6 +271,7 @@ void describe('kv client batching', () => {
         throw broken;
       },
     };
+    void calls;
     const b = createKvBatcher(throwing, {
       retryEach: () => {
         throw new Error('a broken predicate');
@@ -264,6 +284,10 @@ void describe('kv client batching', () => {
       b.get({ namespace: 'm', key: 'b' }),
       b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
       b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
+      // Calls that go alone (a compare-and-set, one the batch cannot encode) reject too.
+      b.set({ namespace: 'n', key: 'c', value: new Uint8Array(1), expectedVersion: 1n }),
+      b.set({ namespace: 'n', key: 'd', value: new Uint8Array(1), ttlSeconds: -1 }),
+      b.get({ namespace: 'n', key: 5 as unknown as string }),
     ]);
     assert.ok(results.every((r) => r.status === 'rejected' && r.reason === broken));
   });

@@ -236,7 +236,9 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
   return {
     get: (request) => {
       // A call the batch could not encode goes alone, so its error stays its own.
-      if (typeof request.namespace !== 'string' || typeof request.key !== 'string') return get(request);
+      if (typeof request.namespace !== 'string' || typeof request.key !== 'string') {
+        return attempt(() => get(request));
+      }
       return new Promise<GetResponse>((resolve, reject) => {
         const namespace = request.namespace ?? '';
         const key = request.key ?? '';
@@ -244,11 +246,12 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
       });
     },
     set: (request) => {
-      if (request.expectedVersion !== undefined || !batchable(request)) return set(request);
+      if (request.expectedVersion !== undefined || !batchable(request)) return attempt(() => set(request));
       return new Promise<SetResponse>((resolve, reject) => {
         const namespace = request.namespace ?? '';
         const key = request.key ?? '';
-        const bytes = (request.value?.length ?? 0) + key.length + (request.metadata?.length ?? 0);
+        const bytes =
+          (request.value?.length ?? 0) + Buffer.byteLength(key) + Buffer.byteLength(request.metadata ?? '');
         enqueue(sets, namespace, { request: { ...request, namespace, key }, bytes, resolve, reject });
       });
     },

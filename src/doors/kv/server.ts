@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { createContextValues } from '@connectrpc/connect';
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { Logger } from '#core/log';
+import { anonymousClientKey } from '#core/ratelimit';
 import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import type { Gauge } from '#core/metrics';
 import { peerCertificateInfo, type TlsContextProvider } from '#core/tls';
@@ -30,12 +31,20 @@ const STREAM_WINDOW = 1024 * 1024;
 const SESSION_WINDOW = 8 * 1024 * 1024;
 
 /**
- * Request bytes held per client address and in all, from the first DATA frame of a stream until
- * the stream closes (its call answered). Without it, a client that never authenticates could
+ * Request bytes held per client (IPv4 address or IPv6 /64) and in all, from a stream's HEADERS
+ * until the stream closes (its call answered). Without it, a client that never authenticates could
  * open 256 streams per connection, on 100 connections, each sending up to `readMaxBytes` that
  * the door keeps until the message is complete (about 1.8 GiB from one connection in a review
  * run). Either bound is at least one largest message, so a lone large upload always fits.
  */
+/** What an open stream costs beyond its header octets (objects, maps, the compat layer). */
+const STREAM_OVERHEAD = 1024;
+
+/** The budget key of a client: its IPv4 address, or its IPv6 /64 (one host often holds a /64). */
+function clientKey(ip: string): string {
+  return anonymousClientKey(ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip);
+}
+
 class HeldBytes {
   private total = 0;
   private readonly byIp = new Map<string, number>();
@@ -162,17 +171,30 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
       const peer = peerOf(stream, peers);
-      let taken = 0;
+      const client = clientKey(peer.clientIp);
+      // An open stream holds its decoded header list until it closes: it is charged from the
+      // start (about 1 KiB of bookkeeping plus the header octets), so HEADERS-only floods count.
+      let taken = rawHeaders.reduce((n, h) => n + h.length, STREAM_OVERHEAD);
+      const over = () => {
+        log.debug('kv stream reset: buffered request bytes', { clientIp: peer.clientIp });
+        // A stream closed before any handler took it has no other 'error' listener.
+        stream.on('error', () => undefined);
+        stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      };
+      if (!held.take(client, taken, options.bufferedBytes(), options.readMaxBytes)) {
+        taken = 0;
+        over();
+        return;
+      }
       stream.on('data', (chunk: Buffer) => {
         if (stream.closed) return;
-        if (!held.take(peer.clientIp, chunk.length, options.bufferedBytes(), options.readMaxBytes)) {
-          log.debug('kv stream reset: buffered request bytes', { clientIp: peer.clientIp });
-          stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        if (!held.take(client, chunk.length, options.bufferedBytes(), options.readMaxBytes)) {
+          over();
           return;
         }
         taken += chunk.length;
       });
-      stream.once('close', () => held.give(peer.clientIp, taken));
+      stream.once('close', () => held.give(client, taken));
       if (!direct(stream, headers, peer)) {
         Reflect.apply(toCompat, server, [stream, headers, flags, rawHeaders]);
       }

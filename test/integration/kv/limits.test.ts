@@ -7,6 +7,19 @@ import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
 import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
 const RESOURCE_EXHAUSTED = 8;
+
+/** The promise's value, or a failure naming what did not happen within `ms`. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const { redisUrl, requireServices } = testServices();
 
 void describe('kv limits and shedding', () => {
@@ -173,18 +186,54 @@ void describe('kv limits and shedding', () => {
         return new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? 0)));
       });
       // 5 × 700 KiB exceed 2 MiB: the first stream to close is one the gateway reset.
-      const first = await Promise.race([
-        ...streams,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('no stream was reset in 5 s')), 5000),
-        ),
-      ]);
+      const first = await within(15_000, 'no stream was reset', Promise.race(streams));
       assert.equal(first, constants.NGHTTP2_ENHANCE_YOUR_CALM);
       session.destroy();
+      // Streams that send only HEADERS are charged too: 256 open streams with an 8 KiB header.
+      const headersOnly = connect(capped.url, { ca: capped.ca, servername: 'localhost' });
+      try {
+        const pad = 'p'.repeat(8 * 1024);
+        const streams = Array.from({ length: 256 }, () => {
+          const stream = headersOnly.request(
+            {
+              [constants.HTTP2_HEADER_METHOD]: 'POST',
+              [constants.HTTP2_HEADER_PATH]: '/gatehouse.kv.v1.KvService/Get',
+              'content-type': 'application/grpc',
+              'x-pad': pad,
+            },
+            { endStream: false },
+          );
+          stream.on('error', () => undefined);
+          return stream;
+        });
+        const opened = streams.map(
+          (stream) =>
+            new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? 0))),
+        );
+        const reset = await within(15_000, 'no HEADERS-only stream was reset', Promise.race(opened));
+        assert.equal(reset, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // The client cancels the rest; the gateway gives their bytes back as each closes.
+        for (const stream of streams) if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+        await Promise.all(opened);
+      } finally {
+        headersOnly.destroy();
+      }
       // The held bytes are given back when streams close: the same address is served again.
       const c = grpcClient(capped.url, capped.ca);
       try {
         const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
+        // The gateway sees the destroyed connections close a moment later: wait for that (bounded).
+        const set = (key: string) =>
+          c.call('Set', { namespace: 'orders', key, value: Buffer.alloc(60 * 1024) }, a).then(
+            () => true,
+            () => false,
+          );
+        let freed = false;
+        for (let i = 0; i < 100 && !freed; i += 1) {
+          freed = await set('after');
+          if (!freed) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(freed, 'the address was served again once its streams had closed');
         for (let i = 0; i < 3; i += 1) {
           await c.call('Set', { namespace: 'orders', key: `after-${i}`, value: Buffer.alloc(60 * 1024) }, a);
         }

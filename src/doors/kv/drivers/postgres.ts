@@ -131,7 +131,9 @@ export function createPostgresDriver(
   const sweep = async () =>
     (
       await query(
-        `DELETE FROM ${t} WHERE ctid IN (SELECT ctid FROM ${t} WHERE expires_at <= $1 LIMIT 10000) RETURNING version`,
+        // SKIP LOCKED: rows a batch holds are left for the next sweep, so the sweeper (which
+        // meets rows in physical order) never waits on a writer and cannot deadlock with one.
+        `DELETE FROM ${t} WHERE ctid IN (SELECT ctid FROM ${t} WHERE expires_at <= $1 LIMIT 10000 FOR UPDATE SKIP LOCKED) RETURNING version`,
         [clock.now()],
       )
     ).length;
@@ -157,10 +159,12 @@ export function createPostgresDriver(
         try {
           await client.query('BEGIN');
           // Two batches writing the same keys in different orders would deadlock on the rows:
-          // each first takes a transaction lock per distinct key, all in one order (by hash).
+          // each first takes the transaction locks of its keys' buckets, all in one order. One
+          // of 64 buckets per key (not one lock per key) keeps a batch at 64 entries of the
+          // server's shared lock table, which a thousand keys per batch would exhaust.
           await client.query(
-            `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended($1 || chr(1) || k, 0) AS h
-               FROM unnest($2::text[]) AS k ORDER BY h) AS locks`,
+            `SELECT pg_advisory_xact_lock(hashtext($1), b) FROM (SELECT DISTINCT (hashtextextended(k, 0) & 63)::int AS b
+               FROM unnest($2::text[]) AS k ORDER BY b) AS buckets`,
             [`${t}:${ns}`, items.map((i) => i.key)],
           );
           const versions: number[] = [];
