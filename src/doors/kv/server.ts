@@ -175,11 +175,16 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       // An open stream holds its decoded header list until it closes: it is charged from the
       // start (about 1 KiB of bookkeeping plus the header octets), so HEADERS-only floods count.
       let taken = rawHeaders.reduce((n, h) => n + h.length, STREAM_OVERHEAD);
+      let refused = false;
       const over = () => {
+        refused = true;
         log.debug('kv stream reset: buffered request bytes', { clientIp: peer.clientIp });
         // A stream closed before any handler took it has no other 'error' listener.
         stream.on('error', () => undefined);
-        stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // The reset leaves on the next turn: a stream closed inside the 'stream' event left
+        // Node's session deaf to its socket closing (the session, its streams and their held
+        // bytes then stayed until the idle timeout).
+        setImmediate(() => stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM));
       };
       if (!held.take(client, taken, options.bufferedBytes(), options.readMaxBytes)) {
         taken = 0;
@@ -187,7 +192,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
         return;
       }
       stream.on('data', (chunk: Buffer) => {
-        if (stream.closed) return;
+        if (stream.closed || refused) return;
         if (!held.take(client, chunk.length, options.bufferedBytes(), options.readMaxBytes)) {
           over();
           return;
