@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { makeTar, makeZip } from '../src/doors/artifacts/scan/fixtures.ts';
+import { median } from '../src/testing/stats.ts';
 import { spawnDoor } from '../test/integration/artifacts/child.ts';
 
 const { values } = parseArgs({
@@ -73,12 +74,6 @@ function percentile(sorted: readonly number[], p: number): number {
 const f = (n: number) => n.toFixed(0);
 const x = (n: number) => `${n.toFixed(2)}x`;
 const avg = (l: number[]) => l.map((n) => n.toFixed(1)).join(' ');
-
-function median(numbers: readonly number[]): number {
-  const sorted = numbers.toSorted((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 /**
  * Lets the filesystem settle before a timed write: on this machine's virtual disk (ext4 mounted

@@ -11,12 +11,13 @@
  *     flight each (no pipelining),
  *     then the same 64 callers through the product's client batching (`createKvBatcher`, ADR
  *     0160): the calls of one event-loop turn travel as one BatchGet or BatchSet,
- *  3. prints ops/s, p50/p99 latency, CPU per call of this client process and of the gateway
- *     process, the gateway/direct ratio and the gateway's peak RSS.
+ *  3. prints ops/s, p50/p99 latency, CPU per call of this client process, of the gateway
+ *     process and of Redis, the gateway/direct ratios and the gateway's peak RSS.
  * The gateway runs with the Node flags of `npm start` (ADR 0100, 0101). Every phase runs once per
  * round (`--rounds`, 3), each gateway phase next to its direct baseline; the table gives medians
  * and each gateway/direct ratio is the median of the per-round ratios, with the share of CPU
- * time the hypervisor stole during each phase (/proc/stat), since this VM's neighbours vary.
+ * time the hypervisor stole during each phase (/proc/stat), since this VM's neighbours vary;
+ * figures from phases with much steal are not comparable.
  * Run: `node_modules/.bin/node bench/kv.ts [--seconds 5] [--rounds 3] [--concurrency 64] [--redis URL] [--audit every|summary]
  *   [--client lean|connect] [--batch-items 64] [--phases word,word] [--gateway-flags=--trace-gc]
  *   [--cpu-prof-dir DIR]`.
@@ -42,6 +43,7 @@ import {
 import { createKvBatcher, createKvClient, type KvBatchCalls } from '../src/doors/kv/index.ts';
 import { AUDIENCE, ISSUER, startIdp } from '../test/integration/kv/harness.ts';
 import { startFlags } from '../src/testing/start-gateway.ts';
+import { median } from '../src/testing/stats.ts';
 import { createBenchGrpcClient } from './kv/grpc-client.ts';
 import { type LoadResult, runLoad } from './kv/load.ts';
 
@@ -157,15 +159,6 @@ function cpuPerCall(p: PhaseResult): number {
   return p.clientCpuUs + (Number.isNaN(p.gatewayCpuUs) ? 0 : p.gatewayCpuUs) + p.redisCpuUs;
 }
 
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? Number.NaN)
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
 /** The `cpu` line of /proc/stat: [steal ticks, all ticks]. */
 function stealSample(): [number, number] {
   const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
@@ -176,7 +169,13 @@ function stealShare(before: [number, number], after: [number, number]): number {
   return (after[0] - before[0]) / Math.max(1, after[1] - before[1]);
 }
 
-function row(name: string, r: Omit<PhaseResult, 'firstError'>): string {
+/** What a table row shows of a phase. */
+type Row = Pick<
+  PhaseResult,
+  'opsPerSecond' | 'p50Ms' | 'p99Ms' | 'errors' | 'clientCpuUs' | 'gatewayCpuUs' | 'redisCpuUs' | 'stealShare'
+>;
+
+function row(name: string, r: Row): string {
   const cells = [
     name.padEnd(24),
     r.opsPerSecond.toFixed(0).padStart(9),
@@ -311,8 +310,6 @@ async function main(): Promise<void> {
       const m = (f: (p: PhaseResult) => number) => median(all.map(f));
       console.log(
         row(name, {
-          ops: m((p) => p.ops),
-          seconds: m((p) => p.seconds),
           opsPerSecond: m((p) => p.opsPerSecond),
           p50Ms: m((p) => p.p50Ms),
           p99Ms: m((p) => p.p99Ms),
@@ -339,7 +336,8 @@ async function main(): Promise<void> {
       if (per.some((x) => Number.isNaN(x))) continue;
       ratios[`${gw} / ${direct}`] = per;
       // What the ratio would be if the machine were only CPU-bound: all the CPU a direct call
-      // costs over all a gateway call costs. Stolen time and waits do not enter it.
+      // costs over all a gateway call costs. Waits do not enter it; heavy steal still inflates
+      // every process's CPU per call (see the steal column).
       const cpu = median(
         rounds.map((r) => cpuPerCall(r[direct] as PhaseResult) / cpuPerCall(r[gw] as PhaseResult)),
       );

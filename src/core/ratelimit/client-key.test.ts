@@ -12,6 +12,10 @@ void describe('anonymousClientKey', () => {
     assert.equal(anonymousClientKey('fe80::1%eth0'), 'ip6:fe80:0:0:0::/64');
     assert.notEqual(anonymousClientKey('2001:db8:1:3::1'), anonymousClientKey('2001:db8:1:2::1'));
     assert.equal(anonymousClientKey('unknown'), 'ip:unknown');
+    // IPv4-mapped (a dual-stack socket's view of an IPv4 client): the IPv4 client itself.
+    assert.equal(anonymousClientKey('::ffff:192.0.2.7'), 'ip:192.0.2.7');
+    assert.equal(anonymousClientKey('::FFFF:c000:0207'), 'ip:192.0.2.7');
+    assert.notEqual(anonymousClientKey('::ffff:192.0.2.7'), anonymousClientKey('::ffff:192.0.2.8'));
   });
 
   void it('expands every IPv6 spelling to the same eight groups', () => {

@@ -21,10 +21,17 @@ export function ipv6Groups(address: string): number[] | undefined {
 /**
  * The rate-limit key of an anonymous client. One IPv6 host usually holds a whole /64 (RFC 4291
  * section 2.5.4, SLAAC), so per-address buckets would give it 2^64 of them; its /64 is one key.
+ * An IPv4 client is keyed by its address, also when the socket reports it IPv4-mapped.
  */
 export function anonymousClientKey(ip: string): string {
   const groups = ipv6Groups(ip);
   if (groups === undefined) return `ip:${ip}`;
+  // An IPv4-mapped address (::ffff:a.b.c.d, how a dual-stack socket sees an IPv4 client) is that
+  // IPv4 client, not the one /64 that every IPv4 client would then share.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `ip:${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
   return `ip6:${groups
     .slice(0, 4)
     .map((g) => g.toString(16))

@@ -8,7 +8,7 @@ import {
   GetResponseSchema,
   SetResponseSchema,
 } from '#gen/gatehouse/kv/v1/kv_pb.ts';
-import { createKvBatcher, type KvBatchCalls } from './batcher.ts';
+import { createKvBatcher, type KvBatchCalls, type KvBatcher } from './batcher.ts';
 import { ERROR_CODE_HEADER } from './errors.ts';
 
 type Sent = { readonly method: string; readonly namespace: string; readonly keys: readonly string[] };
@@ -63,6 +63,15 @@ function fakeCalls(fail?: (method: string, keys: readonly string[]) => Error | u
   };
   return { calls, sent };
 }
+
+/** Two sets and two gets on one namespace in one turn: one BatchSet and one BatchGet. */
+const twoSetsTwoGets = (b: KvBatcher) =>
+  Promise.allSettled([
+    b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
+    b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
+    b.get({ namespace: 'n', key: 'a' }),
+    b.get({ namespace: 'n', key: 'b' }),
+  ]);
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
 
@@ -196,12 +205,7 @@ void describe('kv client batching', () => {
     ]) {
       const { calls, sent } = fakeCalls((method) => (method.startsWith('Batch') ? error : undefined));
       const b = createKvBatcher(calls);
-      const results = await Promise.allSettled([
-        b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
-        b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
-        b.get({ namespace: 'n', key: 'a' }),
-        b.get({ namespace: 'n', key: 'b' }),
-      ]);
+      const results = await twoSetsTwoGets(b);
       assert.ok(
         results.every((r) => r.status === 'rejected' && r.reason === error),
         String(error),
@@ -218,12 +222,7 @@ void describe('kv client batching', () => {
       batchGet: async () => create(BatchGetResponseSchema, { results: [] }),
     };
     const b = createKvBatcher(short);
-    const results = await Promise.allSettled([
-      b.set({ namespace: 'n', key: 'a', value: new Uint8Array(1) }),
-      b.set({ namespace: 'n', key: 'b', value: new Uint8Array(1) }),
-      b.get({ namespace: 'n', key: 'a' }),
-      b.get({ namespace: 'n', key: 'b' }),
-    ]);
+    const results = await twoSetsTwoGets(b);
     for (const r of results) {
       assert.equal(r.status, 'rejected');
       assert.equal((r.reason as ConnectError).code, Code.Internal);
@@ -255,7 +254,6 @@ void describe('kv client batching', () => {
   });
 
   void it('settles every caller when the transport throws instead of rejecting', async () => {
-    const { calls } = fakeCalls();
     const broken = new Error('thrown synchronously');
     const throwing: KvBatchCalls = {
       get: () => {
@@ -271,7 +269,6 @@ void describe('kv client batching', () => {
         throw broken;
       },
     };
-    void calls;
     const b = createKvBatcher(throwing, {
       retryEach: () => {
         throw new Error('a broken predicate');

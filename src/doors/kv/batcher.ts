@@ -65,22 +65,24 @@ interface Waiter<R, T> {
   readonly reject: (error: unknown) => void;
 }
 
-type GetWaiter = Waiter<GetInit & { namespace: string; key: string }, GetResponse>;
-type SetWaiter = Waiter<SetInit & { namespace: string; key: string }, SetResponse>;
+type GetWaiter = Waiter<Keyed<GetInit>, GetResponse>;
+type SetWaiter = Waiter<Keyed<SetInit>, SetResponse>;
 
 const DEFAULT_MAX_ITEMS = 64;
 const DEFAULT_MAX_BYTES = 1024 * 1024;
 const UINT32_MAX = 0xffff_ffff;
 
 /** INVALID_ARGUMENT, or the payload cap: the server refused the batch before touching data. */
-export function refusedBeforeWork(error: unknown): boolean {
+function refusedBeforeWork(error: unknown): boolean {
   if (!(error instanceof ConnectError)) return false;
   if (error.code === Code.InvalidArgument) return true;
   return error.metadata.get(ERROR_CODE_HEADER) === 'GW_ERR_KV_PAYLOAD_TOO_LARGE';
 }
 
+type Keyed<R> = R & { namespace: string; key: string };
+
 /** Whether a Set request has the shapes a BatchSet item can carry (else it goes alone). */
-function batchable(r: SetInit): boolean {
+function batchable(r: SetInit): r is Keyed<SetInit> {
   const ttl = r.ttlSeconds ?? 0;
   return (
     typeof r.namespace === 'string' &&
@@ -236,23 +238,21 @@ export function createKvBatcher(calls: KvBatchCalls, options: BatchingOptions = 
   return {
     get: (request) => {
       // A call the batch could not encode goes alone, so its error stays its own.
-      if (typeof request.namespace !== 'string' || typeof request.key !== 'string') {
-        return attempt(() => get(request));
-      }
+      const { namespace, key } = request;
+      if (typeof namespace !== 'string' || typeof key !== 'string') return attempt(() => get(request));
       return new Promise<GetResponse>((resolve, reject) => {
-        const namespace = request.namespace ?? '';
-        const key = request.key ?? '';
         enqueue(gets, namespace, { request: { ...request, namespace, key }, bytes: 0, resolve, reject });
       });
     },
     set: (request) => {
       if (request.expectedVersion !== undefined || !batchable(request)) return attempt(() => set(request));
       return new Promise<SetResponse>((resolve, reject) => {
-        const namespace = request.namespace ?? '';
-        const key = request.key ?? '';
         const bytes =
-          (request.value?.length ?? 0) + Buffer.byteLength(key) + Buffer.byteLength(request.metadata ?? '');
-        enqueue(sets, namespace, { request: { ...request, namespace, key }, bytes, resolve, reject });
+          (request.value?.length ?? 0) +
+          Buffer.byteLength(request.key) +
+          Buffer.byteLength(request.metadata ?? '');
+        // A copy, as for gets: the caller may reuse its request object once `set` returns.
+        enqueue(sets, request.namespace, { request: { ...request }, bytes, resolve, reject });
       });
     },
     flush,

@@ -30,44 +30,40 @@ import { connectServiceOf, createKvHandler, PEER } from './transport.ts';
 const STREAM_WINDOW = 1024 * 1024;
 const SESSION_WINDOW = 8 * 1024 * 1024;
 
-/**
- * Request bytes held per client (IPv4 address or IPv6 /64) and in all, from a stream's HEADERS
- * until the stream closes (its call answered). Without it, a client that never authenticates could
- * open 256 streams per connection, on 100 connections, each sending up to `readMaxBytes` that
- * the door keeps until the message is complete (about 1.8 GiB from one connection in a review
- * run). Either bound is at least one largest message, so a lone large upload always fits.
- */
 /** What an open stream costs beyond its header octets (objects, maps, the compat layer). */
 const STREAM_OVERHEAD = 1024;
 
-/** The budget key of a client: its IPv4 address, or its IPv6 /64 (one host often holds a /64). */
-function clientKey(ip: string): string {
-  return anonymousClientKey(ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip);
-}
-
+/**
+ * Request bytes held per client (core's anonymous client key: an IPv4 address or an IPv6 /64)
+ * and in all, from a stream's HEADERS until the stream closes (its call answered). Without it, a
+ * client that never authenticates could open 256 streams per connection, on 100 connections,
+ * each sending up to `readMaxBytes` that the door keeps until the message is complete (about
+ * 1.8 GiB from one connection in a review run). Either bound is at least one largest message,
+ * so a lone large upload always fits.
+ */
 class HeldBytes {
   private total = 0;
-  private readonly byIp = new Map<string, number>();
+  private readonly byClient = new Map<string, number>();
 
   take(
-    ip: string,
+    client: string,
     n: number,
     limits: { readonly perIp: number; readonly total: number },
     floor: number,
   ): boolean {
-    const held = this.byIp.get(ip) ?? 0;
+    const held = this.byClient.get(client) ?? 0;
     if (held + n > Math.max(limits.perIp, floor) || this.total + n > Math.max(limits.total, floor))
       return false;
-    this.byIp.set(ip, held + n);
+    this.byClient.set(client, held + n);
     this.total += n;
     return true;
   }
 
-  give(ip: string, n: number): void {
+  give(client: string, n: number): void {
     if (n === 0) return;
-    const left = (this.byIp.get(ip) ?? n) - n;
-    if (left <= 0) this.byIp.delete(ip);
-    else this.byIp.set(ip, left);
+    const left = (this.byClient.get(client) ?? n) - n;
+    if (left <= 0) this.byClient.delete(client);
+    else this.byClient.set(client, left);
     this.total -= n;
   }
 }
@@ -171,7 +167,9 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
       const peer = peerOf(stream, peers);
-      const client = clientKey(peer.clientIp);
+      const client = anonymousClientKey(peer.clientIp);
+      // Read once per stream: a reload applies to the streams that open after it.
+      const limits = options.bufferedBytes();
       // An open stream holds its decoded header list until it closes: it is charged from the
       // start (about 1 KiB of bookkeeping plus the header octets), so HEADERS-only floods count.
       let taken = rawHeaders.reduce((n, h) => n + h.length, STREAM_OVERHEAD);
@@ -186,14 +184,14 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
         // bytes then stayed until the idle timeout).
         setImmediate(() => stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM));
       };
-      if (!held.take(client, taken, options.bufferedBytes(), options.readMaxBytes)) {
+      if (!held.take(client, taken, limits, options.readMaxBytes)) {
         taken = 0;
         over();
         return;
       }
       stream.on('data', (chunk: Buffer) => {
         if (stream.closed || refused) return;
-        if (!held.take(client, chunk.length, options.bufferedBytes(), options.readMaxBytes)) {
+        if (!held.take(client, chunk.length, limits, options.readMaxBytes)) {
           over();
           return;
         }
