@@ -4,10 +4,11 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { create, type DescMessage, type DescService, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { type DescMessage, type DescService, fromBinary } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
 import type { Logger } from '#core/log';
 import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
+import { type MessageEncoder, messageEncoder } from './codec.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
@@ -64,7 +65,7 @@ export function parseGrpcTimeout(value: string | undefined): number | undefined 
 
 interface Route {
   readonly input: DescMessage;
-  readonly output: DescMessage;
+  readonly output: MessageEncoder<DescMessage>;
   readonly run: (message: never, ctx: KvCallContext) => Promise<unknown>;
 }
 
@@ -93,7 +94,7 @@ export function createGrpcDirect(options: GrpcDirectOptions) {
     if (run === undefined) throw new TypeError(`The kv method "${method.name}" has no implementation`);
     routes.set(`/${options.service.typeName}/${method.name}`, {
       input: method.input,
-      output: method.output,
+      output: messageEncoder(method.output),
       run,
     });
   }
@@ -283,19 +284,17 @@ class DirectCall implements KvCallContext {
 
   private answerMessage(route: Route, out: unknown): void {
     if (!this.finish(undefined)) return;
-    let body: Uint8Array;
+    let frame: Buffer;
     try {
-      body = toBinary(route.output, create(route.output, out as never));
+      frame = route.output.encodeAfter(FRAME_HEAD, out as never);
     } catch (error) {
       this.answerConnectError(toConnectError(error, this.options.log).error);
       return;
     }
     const { stream } = this;
     if (stream.destroyed || stream.closed) return;
-    const frame = Buffer.allocUnsafe(FRAME_HEAD + body.length);
     frame[0] = 0;
-    frame.writeUInt32BE(body.length, 1);
-    frame.set(body, FRAME_HEAD);
+    frame.writeUInt32BE(frame.length - FRAME_HEAD, 1);
     stream.respond(
       { ':status': 200, 'content-type': this.contentType, ...this.answerHeaders },
       { waitForTrailers: true },
