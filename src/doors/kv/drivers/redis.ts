@@ -102,16 +102,17 @@ export function createRedisDriver(
       GET,
       keys.map((k) => entryKey(ns, k)),
       [],
-    )) as (Reply[] | null)[];
+    )) as Reply[];
     return keys.map((key, i): KvEntry | undefined => {
-      const f = reply[i];
-      if (!Array.isArray(f)) return undefined;
-      const pttl = Number(f[3]);
+      const version = reply[i * 4 + 1];
+      if (!Buffer.isBuffer(version)) return undefined;
+      const pttl = Number(reply[i * 4 + 3]);
+      const metadata = reply[i * 4 + 2];
       return {
         key,
-        value: (f[0] as Buffer | null) ?? Buffer.alloc(0),
-        version: Number(String(f[1])),
-        metadata: String(f[2] ?? ''),
+        value: (reply[i * 4] as Buffer | null) ?? Buffer.alloc(0),
+        version: Number(version.toString('latin1')),
+        metadata: Buffer.isBuffer(metadata) ? metadata.toString('utf8') : '',
         expiresAt: pttl > 0 ? now + pttl : undefined,
       };
     });
