@@ -27,11 +27,22 @@ const event = (actor: string, decision: 'allow' | 'deny' = 'allow'): AuditInput 
   decision,
 });
 
+/** An auditor on `audit` with "every"-mode settings and the given overrides. */
+function auditorOn(audit: AuditLog, overrides: Partial<KvAuditSettings>) {
+  const settings: KvAuditSettings = {
+    allowed: 'every',
+    summaryInterval: 60_000,
+    maxPending: 10_000,
+    gatherWindow: 0,
+    ...overrides,
+  };
+  return createKvAuditor({ audit, settings: () => settings, log: silentLogger() });
+}
+
 void describe('kv auditor', () => {
   void it('records every allowed call in "every" mode and reports a backlog at the bound', async () => {
     const held = heldAuditLog();
-    const settings: KvAuditSettings = { allowed: 'every', summaryInterval: 60_000, maxPending: 3 };
-    const auditor = createKvAuditor({ audit: held.log, settings: () => settings, log: silentLogger() });
+    const auditor = auditorOn(held.log, { maxPending: 3 });
     auditor.allow(event('a'));
     auditor.allow(event('a'));
     assert.equal(auditor.backlogged(), false);
@@ -52,8 +63,12 @@ void describe('kv auditor', () => {
   void it('records the first call and then counts in "summary" mode; denials stay individual', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
     const held = heldAuditLog();
-    const settings: KvAuditSettings = { allowed: 'summary', summaryInterval: 1000, maxPending: 100 };
-    const auditor = createKvAuditor({ audit: held.log, settings: () => settings, log: silentLogger() });
+    const auditor = auditorOn(held.log, {
+      allowed: 'summary',
+      summaryInterval: 1000,
+      maxPending: 100,
+      gatherWindow: 10,
+    });
     for (let i = 0; i < 5; i += 1) auditor.allow(event('a'));
     auditor.allow(event('b'));
     auditor.deny(event('c', 'deny'));
@@ -75,5 +90,65 @@ void describe('kv auditor', () => {
     );
     held.release();
     await auditor.drain(AbortSignal.abort());
+  });
+
+  void it('gathers allowed calls for the window and records them in one turn, in decision order', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const held = heldAuditLog();
+    const turns: number[] = [];
+    let turn = 0;
+    const log: AuditLog = {
+      ...held.log,
+      record: (input) => {
+        turns.push(turn);
+        return held.log.record(input);
+      },
+    };
+    const auditor = auditorOn(log, { maxPending: 4, gatherWindow: 10 });
+    auditor.allow(event('a'));
+    turn = 1;
+    auditor.allow(event('b'));
+    // Waiting events count against the bound before they reach the log.
+    assert.equal(held.recorded.length, 0);
+    assert.equal(auditor.pending(), 2);
+    t.mock.timers.tick(9);
+    assert.equal(held.recorded.length, 0);
+    turn = 2;
+    t.mock.timers.tick(1);
+    assert.deepEqual(
+      held.recorded.map((e) => e.actor),
+      ['a', 'b'],
+    );
+    assert.deepEqual(turns, [2, 2], 'both recorded in the same turn, so the log writes them together');
+    // A denial is recorded at once, after the allows decided before it.
+    auditor.allow(event('c'));
+    auditor.allow(event('d'));
+    assert.equal(auditor.backlogged(), true);
+    auditor.deny(event('e', 'deny'));
+    assert.deepEqual(
+      held.recorded.map((e) => e.actor),
+      ['a', 'b', 'c', 'd', 'e'],
+    );
+    t.mock.timers.tick(10);
+    assert.equal(held.recorded.length, 5, 'the released window does not fire again');
+    held.release();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(auditor.pending(), 0);
+  });
+
+  void it('records gathered events at once when 256 wait, and on drain', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const held = heldAuditLog();
+    const auditor = auditorOn(held.log, { gatherWindow: 1000 });
+    for (let i = 0; i < 255; i += 1) auditor.allow(event(`u${i}`));
+    assert.equal(held.recorded.length, 0);
+    auditor.allow(event('u255'));
+    assert.equal(held.recorded.length, 256);
+    auditor.allow(event('last'));
+    const drained = auditor.drain(AbortSignal.timeout(5000));
+    assert.equal(held.recorded.at(-1)?.actor, 'last', 'drain records what waits for the window');
+    held.release();
+    await drained;
+    assert.equal(auditor.pending(), 0);
   });
 });

@@ -5,6 +5,12 @@ export interface KvAuditSettings {
   /** `every`: one event per allowed call; `summary`: the first call, then a count per interval. */
   readonly allowed: 'every' | 'summary';
   readonly summaryInterval: number;
+  /**
+   * `every`: allowed-call events wait up to this many milliseconds (or until 256 are waiting) and
+   * are then recorded in the same turn, so the audit log writes them in one transaction instead
+   * of one each (a lone event cost ~360 µs of CPU). 0 records each at once.
+   */
+  readonly gatherWindow: number;
   /** Audit events the door may have queued; beyond it new calls are shed until the log catches up. */
   readonly maxPending: number;
 }
@@ -14,6 +20,9 @@ export interface KvAuditSettings {
  * writes are counted while queued, and `backlogged()` tells the guard to shed calls (the audit
  * queue of the core is unbounded, so the bound lives here). Denials are always recorded one by one.
  */
+/** Allowed-call events gathered at most before they are recorded without waiting for the window. */
+const MAX_GATHERED = 256;
+
 export function createKvAuditor(options: {
   readonly audit: AuditLog;
   readonly settings: () => KvAuditSettings;
@@ -25,13 +34,38 @@ export function createKvAuditor(options: {
   const counts = new Map<string, { input: AuditInput; calls: number }>();
   let windowStart = Date.now();
 
-  const write = (input: AuditInput) => {
-    pending += 1;
+  const record = (input: AuditInput) => {
     const p = audit.record(input).finally(() => {
       pending -= 1;
       inFlight.delete(p);
     });
     inFlight.add(p);
+  };
+  // Allowed-call events waiting for the gather window; counted in `pending` from the start.
+  let gathered: AuditInput[] = [];
+  let gatherTimer: NodeJS.Timeout | undefined;
+  const release = () => {
+    if (gatherTimer !== undefined) clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    const batch = gathered;
+    gathered = [];
+    for (const input of batch) record(input);
+  };
+  const write = (input: AuditInput) => {
+    pending += 1;
+    // Decisions reach the log in the order they were taken: waiting allows go first.
+    if (gathered.length > 0) release();
+    record(input);
+  };
+  const gather = (input: AuditInput, windowMs: number) => {
+    if (windowMs <= 0) {
+      write(input);
+      return;
+    }
+    pending += 1;
+    gathered.push(input);
+    if (gathered.length >= MAX_GATHERED) release();
+    else gatherTimer ??= setTimeout(release, windowMs);
   };
   const flush = () => {
     const windowMs = Date.now() - windowStart;
@@ -55,7 +89,7 @@ export function createKvAuditor(options: {
     allow(input: AuditInput) {
       const settings = options.settings();
       if (settings.allowed === 'every') {
-        write(input);
+        gather(input, settings.gatherWindow);
         return;
       }
       arm(settings.summaryInterval);
@@ -74,6 +108,7 @@ export function createKvAuditor(options: {
     async drain(deadline: AbortSignal): Promise<void> {
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
+      release();
       flush();
       const aborted = new Promise<void>((resolve) => {
         if (deadline.aborted) resolve();

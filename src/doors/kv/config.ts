@@ -87,6 +87,10 @@ const auditSchema = object(
       default: '60s',
       min: 1000,
     }),
+    gatherWindow: duration(
+      'Allowed-call events of "every" mode wait at most this long, so that several share one audit-log transaction; 0 records each at once',
+      { default: '10ms', min: 0, max: 1000 },
+    ),
     maxPending: integer('Audit events queued by the door at most; beyond it calls are shed', {
       default: 10_000,
       min: 1,
