@@ -15,14 +15,14 @@ export interface KvAuditSettings {
   readonly maxPending: number;
 }
 
+/** Allowed-call events gathered at most before they are recorded without waiting for the window. */
+const MAX_GATHERED = 256;
+
 /**
  * Records the door's decisions in the audit log without letting a fast data path outrun it:
  * writes are counted while queued, and `backlogged()` tells the guard to shed calls (the audit
  * queue of the core is unbounded, so the bound lives here). Denials are always recorded one by one.
  */
-/** Allowed-call events gathered at most before they are recorded without waiting for the window. */
-const MAX_GATHERED = 256;
-
 export function createKvAuditor(options: {
   readonly audit: AuditLog;
   readonly settings: () => KvAuditSettings;
@@ -57,8 +57,11 @@ export function createKvAuditor(options: {
     if (gathered.length > 0) release();
     record(input);
   };
+  // Set by `drain`: decisions taken while the door stops (calls still running) go at once, so
+  // none waits for a window that ends after the audit log has closed.
+  let draining = false;
   const gather = (input: AuditInput, windowMs: number) => {
-    if (windowMs <= 0) {
+    if (windowMs <= 0 || draining) {
       write(input);
       return;
     }
@@ -108,6 +111,7 @@ export function createKvAuditor(options: {
     async drain(deadline: AbortSignal): Promise<void> {
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
+      draining = true;
       release();
       flush();
       const aborted = new Promise<void>((resolve) => {

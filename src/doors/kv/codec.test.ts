@@ -2,13 +2,24 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   create,
+  createFileRegistry,
   type DescField,
   type DescMessage,
   fromBinary,
   ScalarType,
   toBinary,
 } from '@bufbuild/protobuf';
-import { DescriptorProtoSchema, StructSchema, TimestampSchema, TypeSchema } from '@bufbuild/protobuf/wkt';
+import {
+  DescriptorProtoSchema,
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FileDescriptorProtoSchema,
+  file_google_protobuf_wrappers,
+  SourceCodeInfo_LocationSchema,
+  StructSchema,
+  TimestampSchema,
+  TypeSchema,
+} from '@bufbuild/protobuf/wkt';
 import fc from 'fast-check';
 import {
   BatchGetResponseSchema,
@@ -73,19 +84,23 @@ function scalarArb(field: DescField): fc.Arbitrary<unknown> {
   return arb;
 }
 
-/** Init shapes of a message type: every field present or absent, nested messages to `depth`. */
+/**
+ * Init shapes of a message type: every field present, absent or null (which `create` treats as
+ * unset), nested messages to `depth`.
+ */
 function messageArb(desc: DescMessage, depth: number): fc.Arbitrary<Value> {
   const fields: Record<string, fc.Arbitrary<unknown>> = {};
+  const orNull = (arb: fc.Arbitrary<unknown>) => fc.oneof({ arbitrary: arb, weight: 9 }, fc.constant(null));
   for (const field of desc.fields) {
     if (field.fieldKind === 'message') {
-      if (depth > 0) fields[field.localName] = messageArb(field.message, depth - 1);
+      if (depth > 0) fields[field.localName] = orNull(messageArb(field.message, depth - 1));
     } else if (field.fieldKind === 'list' && field.listKind === 'message') {
       if (depth > 0)
         fields[field.localName] = fc.array(messageArb(field.message, depth - 1), { maxLength: 3 });
     } else if (field.fieldKind === 'list') {
       fields[field.localName] = fc.array(scalarArb(field), { maxLength: 5 });
     } else {
-      fields[field.localName] = scalarArb(field);
+      fields[field.localName] = orNull(scalarArb(field));
     }
   }
   return fc.record(fields, { requiredKeys: [] });
@@ -93,10 +108,12 @@ function messageArb(desc: DescMessage, depth: number): fc.Arbitrary<Value> {
 
 const reference = (desc: DescMessage, value: Value) => Buffer.from(toBinary(desc, create(desc, value)));
 
+/** The encoder's bytes for a plain object and for the message `create` builds from it. */
 function assertSameBytes(desc: DescMessage, value: Value): void {
   const encoder = messageEncoder(desc);
   const expected = reference(desc, value);
   assert.deepEqual(Buffer.from(encoder.encode(value)), expected);
+  assert.deepEqual(Buffer.from(encoder.encode(create(desc, value) as never)), expected);
   const framed = encoder.encodeAfter(5, value);
   assert.equal(framed.length, 5 + expected.length);
   assert.deepEqual(framed.subarray(5), expected);
@@ -144,6 +161,59 @@ describe('kv message encoder', () => {
     assert.ok(zero.length > messageEncoder(SetRequestSchema).encode({ namespace: 'n' }).length);
   });
 
+  it('leaves out the prototype defaults of a proto2 message, as the generic writer does', () => {
+    fc.assert(
+      fc.property(messageArb(SourceCodeInfo_LocationSchema, 0), (value) =>
+        assertSameBytes(SourceCodeInfo_LocationSchema, value),
+      ),
+      { numRuns: 150 },
+    );
+    const location = create(SourceCodeInfo_LocationSchema, { path: [1, 2] });
+    assert.deepEqual(
+      Buffer.from(messageEncoder(SourceCodeInfo_LocationSchema).encode(location)),
+      Buffer.from('0a020102', 'hex'),
+    );
+  });
+
+  it('gives a message with a wrapper field to the generic writer, which wraps the plain value', () => {
+    const file = create(FileDescriptorProtoSchema, {
+      name: 'wrapped.proto',
+      package: 'test',
+      syntax: 'proto3',
+      dependency: ['google/protobuf/wrappers.proto'],
+      messageType: [
+        {
+          name: 'Wrapped',
+          field: [
+            {
+              name: 'n',
+              jsonName: 'n',
+              number: 1,
+              type: FieldDescriptorProto_Type.MESSAGE,
+              label: FieldDescriptorProto_Label.OPTIONAL,
+              typeName: '.google.protobuf.Int64Value',
+            },
+          ],
+        },
+      ],
+    });
+    const registry = createFileRegistry(file, (name) =>
+      name === 'google/protobuf/wrappers.proto' ? file_google_protobuf_wrappers : undefined,
+    );
+    const wrapped = registry.getMessage('test.Wrapped');
+    assert.ok(wrapped);
+    const value = { n: 7n };
+    assert.deepEqual(Buffer.from(messageEncoder(wrapped).encode(value)), Buffer.from('0a020807', 'hex'));
+  });
+
+  it('drops unknown fields of a plain object, as create does', () => {
+    const plain = { key: 'k', $unknown: [{ no: 15, wireType: 0, data: new Uint8Array([1]) }] };
+    assert.deepEqual(
+      Buffer.from(messageEncoder(EntrySchema).encode(plain as never)),
+      reference(EntrySchema, plain),
+    );
+  });
+
   it('keeps unknown fields of a decoded message, as the generic writer does', () => {
     const known = toBinary(EntrySchema, create(EntrySchema, { key: 'k', version: 3n }));
     // Field 15 (varint 300) and field 16 (length-delimited "hi") are not in Entry.
@@ -170,7 +240,7 @@ describe('kv message encoder', () => {
     );
   });
 
-  it('refuses a value of the wrong type or out of range, naming the field', () => {
+  it('refuses a value of the wrong type or out of range, naming the field (stricter than the generic writer)', () => {
     const set = messageEncoder(SetRequestSchema);
     const entry = messageEncoder(EntrySchema);
     const cases: [() => unknown, RegExp][] = [
@@ -183,6 +253,9 @@ describe('kv message encoder', () => {
       [() => set.encode({ key: 5 as never }), /key.*not a string/],
       [() => set.encode({ value: 'text' as never }), /value.*not a Uint8Array/],
       [() => entry.encode({ version: 1.5 as never }), /version.*not a 64-bit integer/],
+      // The generic writer converts these; the encoder refuses them.
+      [() => entry.encode({ version: (2 ** 60) as never }), /version.*not a 64-bit integer/],
+      [() => set.encode({ ttlSeconds: '5' as never }), /ttl_seconds.*not a 32-bit integer/],
     ];
     for (const [encode, message] of cases) assert.throws(encode, message);
   });

@@ -6,7 +6,7 @@ import {
   ScalarType,
   toBinary,
 } from '@bufbuild/protobuf';
-import { FeatureSet_FieldPresence } from '@bufbuild/protobuf/wkt';
+import { FeatureSet_FieldPresence, isWrapperDesc } from '@bufbuild/protobuf/wkt';
 
 /**
  * A protobuf binary encoder for the kv API's messages that sizes the whole message first and
@@ -169,7 +169,7 @@ function scalarCodec(field: DescField, scalar: ScalarType): ScalarCodec | undefi
     case ScalarType.STRING:
       return {
         wire: WIRE_LEN,
-        isZero: (v) => v === '' || v === undefined,
+        isZero: (v) => v === '' || v == null,
         size: (v) => {
           const n = utf8Length(stringOf(v, field));
           return varintSize(n) + n;
@@ -187,7 +187,7 @@ function scalarCodec(field: DescField, scalar: ScalarType): ScalarCodec | undefi
     case ScalarType.BYTES:
       return {
         wire: WIRE_LEN,
-        isZero: (v) => v === undefined || (v instanceof Uint8Array && v.byteLength === 0),
+        isZero: (v) => v == null || (v instanceof Uint8Array && v.byteLength === 0),
         size: (v) => {
           const n = bytesOf(v, field).byteLength;
           return varintSize(n) + n;
@@ -202,7 +202,7 @@ function scalarCodec(field: DescField, scalar: ScalarType): ScalarCodec | undefi
     case ScalarType.BOOL:
       return {
         wire: WIRE_VARINT,
-        isZero: (v) => v === false || v === undefined,
+        isZero: (v) => v === false || v == null,
         size: (v) => {
           if (typeof v !== 'boolean')
             throw new TypeError(`${field.toString()}: ${typeof v} is not a boolean`);
@@ -218,7 +218,7 @@ function scalarCodec(field: DescField, scalar: ScalarType): ScalarCodec | undefi
       const unsigned = scalar === ScalarType.UINT32;
       return {
         wire: WIRE_VARINT,
-        isZero: (v) => v === 0 || v === undefined,
+        isZero: (v) => v === 0 || v == null,
         size: (v) => numberSize(toInt32(v, unsigned, field)),
         write: (out, pos, v) => writeNumber(out, pos, toInt32(v, unsigned, field)),
       };
@@ -229,7 +229,7 @@ function scalarCodec(field: DescField, scalar: ScalarType): ScalarCodec | undefi
       return {
         wire: WIRE_VARINT,
         // Like the generic writer's loose `!= 0`: 0n, 0 and "0" are all zero.
-        isZero: (v) => v === undefined || (typeof v === 'bigint' ? v === 0n : Number(v) === 0),
+        isZero: (v) => v == null || (typeof v === 'bigint' ? v === 0n : Number(v) === 0),
         size: (v) => numberSize(toVarint64(v, signed, field)),
         write: (out, pos, v) => writeNumber(out, pos, toVarint64(v, signed, field)),
       };
@@ -248,8 +248,11 @@ function supported(desc: DescMessage, seen = new Set<DescMessage>()): boolean {
     // proto2 required fields make the generic writer throw when unset; left to it.
     if (field.presence === FeatureSet_FieldPresence.LEGACY_REQUIRED) return false;
     if (field.fieldKind === 'message' || (field.fieldKind === 'list' && field.listKind === 'message')) {
-      // Group (delimited) encoding of a message field is left to the generic writer.
-      if (field.delimitedEncoding || !supported(field.message, seen)) return false;
+      // Group (delimited) encoding is left to the generic writer, and so are wrapper fields:
+      // `create` takes their plain value (`{ n: 7n }` for an Int64Value field) and wraps it.
+      if (field.delimitedEncoding || isWrapperDesc(field.message) || !supported(field.message, seen)) {
+        return false;
+      }
     } else if (field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')) {
       if (scalarCodec(field, field.scalar) === undefined) return false;
     }
@@ -260,7 +263,7 @@ function supported(desc: DescMessage, seen = new Set<DescMessage>()): boolean {
 function enumCodec(field: DescField, zero: number): ScalarCodec {
   return {
     wire: WIRE_VARINT,
-    isZero: (v) => v === zero || v === undefined,
+    isZero: (v) => v === zero || v == null,
     size: (v) => numberSize(toInt32(v, false, field)),
     write: (out, pos, v) => writeNumber(out, pos, toInt32(v, false, field)),
   };
@@ -354,17 +357,20 @@ function fieldPlan(field: DescField, planOf: (desc: DescMessage) => Plan): Plan 
     };
   }
   const tag = tagBytes(field.number, codec.wire);
-  // Explicit presence (proto3 `optional`): written whenever set, zero included.
+  // Explicit presence (proto3 `optional`, proto2): written whenever set, zero included. A message
+  // instance carries proto2 defaults on its prototype: only its own properties are set.
   const absent =
-    field.presence === FeatureSet_FieldPresence.IMPLICIT ? codec.isZero : (v: unknown) => v === undefined;
+    field.presence === FeatureSet_FieldPresence.IMPLICIT
+      ? (v: unknown) => codec.isZero(v)
+      : (v: unknown, value: Value) => v == null || !Object.hasOwn(value, name);
   return {
     size: (value) => {
       const v = value[name];
-      return absent(v) ? 0 : tag.length + codec.size(v);
+      return absent(v, value) ? 0 : tag.length + codec.size(v);
     },
     write: (value, out, pos) => {
       const v = value[name];
-      if (absent(v)) return pos;
+      if (absent(v, value)) return pos;
       return codec.write(out, tag.write(out, pos), v);
     },
   };
@@ -376,9 +382,10 @@ interface UnknownField {
   readonly data: Uint8Array;
 }
 
-const unknownOf = (value: Value) => value.$unknown as readonly UnknownField[] | undefined;
-
 function messagePlan(desc: DescMessage, planOf: (desc: DescMessage) => Plan): Plan {
+  // Unknown fields belong to a decoded message of this type; `create` drops them from plain objects.
+  const unknownOf = (value: Value) =>
+    value.$typeName === desc.typeName ? (value.$unknown as readonly UnknownField[] | undefined) : undefined;
   const fields = desc.fields.toSorted((a, b) => a.number - b.number).map((f) => fieldPlan(f, planOf));
   return {
     size(value, sizes) {
