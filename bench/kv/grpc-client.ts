@@ -54,10 +54,8 @@ export function createBenchGrpcClient(options: {
   return {
     goaways,
     call(method, input, output, message) {
-      // The gateway's own encoder, which writes the message behind the frame head in one buffer.
-      const frame = messageEncoder(input).encodeAfter(5, message);
-      frame[0] = 0;
-      frame.writeUInt32BE(frame.length - 5, 1);
+      // The gateway's own encoder, which writes the length-prefixed message in one buffer.
+      const frame = messageEncoder(input).frame(message);
       return new Promise((resolve, reject) => {
         const stream = session.request({
           [constants.HTTP2_HEADER_METHOD]: 'POST',

@@ -17,17 +17,20 @@ import { FeatureSet_FieldPresence, isWrapperDesc } from '@bufbuild/protobuf/wkt'
  * unknown fields; property tests hold it to that), for messages built from the field kinds the
  * kv API uses: string, bytes, bool, int32, uint32, int64, uint64, enums, singular and repeated
  * messages. A message type with anything else (maps, oneofs, floats, fixed or zigzag integers,
- * groups, proto2 required fields) is encoded by the generic writer.
+ * groups, proto2 required fields, wrapper-type fields) is encoded by the generic writer.
  */
 export interface MessageEncoder<Desc extends DescMessage> {
   /** The message's protobuf encoding. */
   encode(value: MessageInitShape<Desc>): Uint8Array;
   /**
-   * The encoding behind `head` bytes left for the caller (the 5-byte gRPC frame head), in one
+   * The message as one gRPC length-prefixed message (flag 0, 4-byte length, the encoding) in one
    * buffer, so framing needs no second copy.
    */
-  encodeAfter(head: number, value: MessageInitShape<Desc>): Buffer;
+  frame(value: MessageInitShape<Desc>): Buffer;
 }
+
+/** The gRPC length prefix: a flags byte and a 4-byte big-endian length. */
+const FRAME_HEAD = 5;
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -260,13 +263,9 @@ function supported(desc: DescMessage, seen = new Set<DescMessage>()): boolean {
   return true;
 }
 
+/** An enum value is an int32 on the wire; its zero is the enum's first value. */
 function enumCodec(field: DescField, zero: number): ScalarCodec {
-  return {
-    wire: WIRE_VARINT,
-    isZero: (v) => v === zero || v == null,
-    size: (v) => numberSize(toInt32(v, false, field)),
-    write: (out, pos, v) => writeNumber(out, pos, toInt32(v, false, field)),
-  };
+  return { ...(scalarCodec(field, ScalarType.INT32) as ScalarCodec), isZero: (v) => v === zero || v == null };
 }
 
 function fieldPlan(field: DescField, planOf: (desc: DescMessage) => Plan): Plan {
@@ -312,11 +311,10 @@ function fieldPlan(field: DescField, planOf: (desc: DescMessage) => Plan): Plan 
       },
     };
   }
-  if (field.fieldKind === 'map') throw new TypeError(`${field.toString()}: maps are not supported`);
   const codec =
     field.fieldKind === 'enum' || (field.fieldKind === 'list' && field.listKind === 'enum')
       ? enumCodec(field, field.enum.values[0]?.number ?? 0)
-      : (scalarCodec(field, field.scalar) as ScalarCodec);
+      : (scalarCodec(field, field.scalar as ScalarType) as ScalarCodec); // maps never get here: supported()
   if (field.fieldKind === 'list') {
     if (field.packed && codec.wire === WIRE_VARINT) {
       const tag = tagBytes(field.number, WIRE_LEN);
@@ -417,6 +415,13 @@ const planOf = (desc: DescMessage): Plan => {
 };
 const encoders = new WeakMap<DescMessage, MessageEncoder<DescMessage>>();
 
+/** Fills the length prefix in front of a message written behind it. */
+function framed(out: Buffer): Buffer {
+  out[0] = 0;
+  out.writeUInt32BE(out.length - FRAME_HEAD, 1);
+  return out;
+}
+
 /** The encoder of a message type (built once per type). */
 export function messageEncoder<Desc extends DescMessage>(desc: Desc): MessageEncoder<Desc> {
   const known = encoders.get(desc);
@@ -433,16 +438,19 @@ export function messageEncoder<Desc extends DescMessage>(desc: Desc): MessageEnc
       if (end !== head + n) throw new Error(`${desc.typeName}: wrote ${end - head} bytes, sized ${n}`);
       return out;
     };
-    encoder = { encode: (value) => encodeAfter(0, value), encodeAfter };
+    encoder = {
+      encode: (value) => encodeAfter(0, value),
+      frame: (value) => framed(encodeAfter(FRAME_HEAD, value)),
+    };
   } else {
     const encode = (value: MessageInitShape<Desc>) => toBinary(desc, create(desc, value));
     encoder = {
       encode,
-      encodeAfter: (head, value) => {
+      frame: (value) => {
         const body = encode(value);
-        const out = Buffer.allocUnsafe(head + body.byteLength);
-        out.set(body, head);
-        return out;
+        const out = Buffer.allocUnsafe(FRAME_HEAD + body.byteLength);
+        out.set(body, FRAME_HEAD);
+        return framed(out);
       },
     };
   }

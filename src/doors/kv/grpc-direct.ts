@@ -286,15 +286,13 @@ class DirectCall implements KvCallContext {
     if (!this.finish(undefined)) return;
     let frame: Buffer;
     try {
-      frame = route.output.encodeAfter(FRAME_HEAD, out as never);
+      frame = route.output.frame(out as never);
     } catch (error) {
       this.answerConnectError(toConnectError(error, this.options.log).error);
       return;
     }
     const { stream } = this;
     if (stream.destroyed || stream.closed) return;
-    frame[0] = 0;
-    frame.writeUInt32BE(frame.length - FRAME_HEAD, 1);
     stream.respond(
       { ':status': 200, 'content-type': this.contentType, ...this.answerHeaders },
       { waitForTrailers: true },

@@ -53,24 +53,18 @@ return out
 /**
  * KEYS: entry hashes. Returns one flat array, four slots per key: value, version, metadata,
  * pttl, or four nils for a missing key (a flat reply decodes in about half the client CPU of one
- * nested array per key). `false` becomes a nil reply; a Lua nil would end the array.
+ * nested array per key). HMGET gives `false` for a missing field, which becomes a nil reply (a
+ * Lua nil would end the array).
  */
 export const GET = `
 local out = {}
 for i, k in ipairs(KEYS) do
   local f = redis.call('HMGET', k, 'v', 'ver', 'm')
   local at = (i - 1) * 4
-  if f[2] then
-    out[at + 1] = f[1]
-    out[at + 2] = f[2]
-    out[at + 3] = f[3] or false
-    out[at + 4] = redis.call('PTTL', k)
-  else
-    out[at + 1] = false
-    out[at + 2] = false
-    out[at + 3] = false
-    out[at + 4] = false
-  end
+  out[at + 1] = f[1]
+  out[at + 2] = f[2]
+  out[at + 3] = f[3]
+  out[at + 4] = f[2] and redis.call('PTTL', k) or false
 end
 return out
 `;

@@ -104,13 +104,14 @@ export function createRedisDriver(
       [],
     )) as Reply[];
     return keys.map((key, i): KvEntry | undefined => {
-      const version = reply[i * 4 + 1];
+      const at = i * 4;
+      const version = reply[at + 1];
       if (!Buffer.isBuffer(version)) return undefined;
-      const pttl = Number(reply[i * 4 + 3]);
-      const metadata = reply[i * 4 + 2];
+      const metadata = reply[at + 2];
+      const pttl = Number(reply[at + 3]);
       return {
         key,
-        value: (reply[i * 4] as Buffer | null) ?? Buffer.alloc(0),
+        value: (reply[at] as Buffer | null) ?? Buffer.alloc(0),
         version: Number(version.toString('latin1')),
         metadata: Buffer.isBuffer(metadata) ? metadata.toString('utf8') : '',
         expiresAt: pttl > 0 ? now + pttl : undefined,
