@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { connect, constants } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { testServices } from '#core/config';
 import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
@@ -21,6 +23,38 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
   }
 }
 const { redisUrl, requireServices } = testServices();
+
+/** An HPACK integer with an n-bit prefix (RFC 7541, section 5.1). */
+function hpackInteger(value: number, prefixBits: number): number[] {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return [value];
+  const out = [max];
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest % 128) + 128);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return out;
+}
+
+/** One HTTP/2 frame; HEADERS blocks are literal fields without indexing, new names. */
+function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+function headerBlock(fields: readonly (readonly [string, string])[]): Buffer {
+  const bytes: number[] = [];
+  for (const [name, value] of fields) {
+    bytes.push(0, ...hpackInteger(name.length, 7), ...Buffer.from(name, 'latin1'));
+    bytes.push(...hpackInteger(value.length, 7), ...Buffer.from(value, 'latin1'));
+  }
+  return Buffer.from(bytes);
+}
 
 void describe('kv limits and shedding', () => {
   let gw: KvGateway;
@@ -222,17 +256,24 @@ void describe('kv limits and shedding', () => {
       try {
         const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
         // The gateway sees the destroyed connections close a moment later: wait for that (bounded).
+        let lastError: unknown;
         const set = (key: string) =>
           c.call('Set', { namespace: 'orders', key, value: Buffer.alloc(60 * 1024) }, a).then(
             () => true,
-            () => false,
+            (error: unknown) => {
+              lastError = error;
+              return false;
+            },
           );
         let freed = false;
         for (let i = 0; i < 100 && !freed; i += 1) {
           freed = await set('after');
           if (!freed) await new Promise((r) => setTimeout(r, 100));
         }
-        assert.ok(freed, 'the address was served again once its streams had closed');
+        assert.ok(
+          freed,
+          `the address was served again once its streams had closed (last refusal: ${String(lastError)})`,
+        );
         for (let i = 0; i < 3; i += 1) {
           await c.call('Set', { namespace: 'orders', key: `after-${i}`, value: Buffer.alloc(60 * 1024) }, a);
         }
@@ -241,6 +282,79 @@ void describe('kv limits and shedding', () => {
       }
     } finally {
       session.destroy();
+      await capped.close();
+    }
+  });
+
+  void it('destroys a session that floods, is reset and then answers no PING, and frees its bytes', async () => {
+    const capped = await startKvGateway({
+      kv: { limits: { maxValueSize: '64KiB', bufferedBytesPerIp: '2MiB' } },
+    });
+    // A hand-written client: it sends the preface, its SETTINGS and 250 HEADERS-only streams
+    // with an 8 KiB header each (2.3 MiB held, over the 2 MiB cap), then reads nothing and
+    // answers nothing while its connection stays open.
+    const silent = tlsConnect({
+      host: '127.0.0.1',
+      port: Number(new URL(capped.url).port),
+      ca: capped.ca,
+      servername: 'localhost',
+      ALPNProtocols: ['h2'],
+    });
+    silent.on('error', () => undefined);
+    try {
+      await once(silent, 'secureConnect');
+      assert.equal(silent.alpnProtocol, 'h2');
+      const pad = 'p'.repeat(8 * 1024);
+      const frames = [
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+        h2Frame(4, 0, 0, Buffer.alloc(0)),
+      ];
+      for (let i = 0; i < 250; i += 1) {
+        const block = headerBlock([
+          [':method', 'POST'],
+          [':scheme', 'https'],
+          [':authority', 'localhost'],
+          [':path', '/gatehouse.kv.v1.KvService/Get'],
+          ['content-type', 'application/grpc'],
+          ['x-pad', pad],
+        ]);
+        frames.push(h2Frame(1, 0x4, 2 * i + 1, block));
+      }
+      silent.write(Buffer.concat(frames));
+      silent.pause();
+      // Without the PING the session would keep its streams, and their bytes, for the idle
+      // timeout (two minutes); an unanswered PING ends it about two seconds after the reset.
+      const c = grpcClient(capped.url, capped.ca);
+      try {
+        const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
+        const started = Date.now();
+        let served = false;
+        let lastError: unknown;
+        for (let i = 0; i < 60 && !served; i += 1) {
+          served = await c
+            .call('Set', { namespace: 'orders', key: 'after-silence', value: Buffer.alloc(60 * 1024) }, a)
+            .then(
+              () => true,
+              (error: unknown) => {
+                lastError = error;
+                return false;
+              },
+            );
+          if (!served) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(served, `the address was served again (last refusal: ${String(lastError)})`);
+        // It was refused at first (the flood held the bytes), and freed well before the idle timeout.
+        assert.ok(lastError !== undefined, 'the flood held the address at first');
+        assert.ok(Date.now() - started < 10_000);
+      } finally {
+        c.close();
+      }
+      // The gateway closed the silent connection.
+      silent.resume();
+      if (!silent.destroyed)
+        await within(5_000, 'the silent connection was not closed', once(silent, 'close'));
+    } finally {
+      silent.destroy();
       await capped.close();
     }
   });

@@ -158,6 +158,9 @@ export async function adminJourney(browser: Browser, password: string, screensho
   assert.equal(await tabTo(page, 'a[href="/artifacts/upload"]'), 'Upload');
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/artifacts\/upload$/);
+  // The router moves the URL before React renders the page (a transition): wait for the page
+  // itself, or the checks below look at the list still on screen.
+  await page.getByTestId('dropzone').waitFor();
   await assertAccessible(context, page, 'upload');
   await dropFile(page, 'hello-console-1.0.0.json', 'application/json', bytes);
   await page.getByText('hello-console-1.0.0.json', { exact: false }).waitFor();
