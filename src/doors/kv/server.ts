@@ -33,7 +33,7 @@ const SESSION_WINDOW = 8 * 1024 * 1024;
 /** What an open stream costs beyond its header octets (objects, maps, the compat layer). */
 const STREAM_OVERHEAD = 1024;
 
-/** How long a session that had a stream reset for held bytes has to answer a PING. */
+/** How long a session that had a stream reset mid-request has to answer a PING. */
 const PROBE_TIMEOUT_MS = 2000;
 
 /**
@@ -135,12 +135,13 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
   const held = new HeldBytes();
   const probing = new WeakSet<Http2Session>();
   /**
-   * A client that goes away while node:http2 over TLS writes to it (here: the resets of a flood)
-   * can leave the session stuck: the write never completes, the session stops reading, never
-   * sees the socket close, and keeps its streams and their held bytes until the idle timeout
-   * (a plain node:http2 server on Node 24 that resets 60 of 100 HEADERS-only streams of a client
-   * that then goes away stays stuck in about one run in six). Such a session
-   * must answer a PING within PROBE_TIMEOUT_MS or it is destroyed, which closes its streams.
+   * A client that goes away while node:http2 over TLS writes to it (here: the resets of a flood,
+   * or of calls refused while the client was still sending) can leave the session stuck: the
+   * write never completes, the session stops reading, never sees the socket close, and keeps its
+   * streams and their held bytes until the idle timeout (a plain node:http2 server on Node 24
+   * that resets 60 of 100 HEADERS-only streams of a client that then goes away stays stuck in
+   * about one run in six). Such a session must answer a PING within PROBE_TIMEOUT_MS or it is
+   * destroyed, which closes its streams.
    */
   const probe = (session: Http2Session | undefined) => {
     if (session === undefined || session.destroyed || session.closed || probing.has(session)) return;
@@ -168,6 +169,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     methods: options.methods,
     readMaxBytes: options.readMaxBytes,
     log,
+    onReset: probe,
   });
   const server: Http2SecureServer = createSecureServer(
     {

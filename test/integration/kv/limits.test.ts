@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, constants } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { testServices } from '#core/config';
 import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
@@ -54,6 +54,42 @@ function headerBlock(fields: readonly (readonly [string, string])[]): Buffer {
     bytes.push(...hpackInteger(value.length, 7), ...Buffer.from(value, 'latin1'));
   }
   return Buffer.from(bytes);
+}
+
+const GET_HEADERS: readonly (readonly [string, string])[] = [
+  [':method', 'POST'],
+  [':scheme', 'https'],
+  [':authority', 'localhost'],
+  [':path', '/gatehouse.kv.v1.KvService/Get'],
+  ['content-type', 'application/grpc'],
+];
+
+/**
+ * A hand-written HTTP/2 client over TLS: it sends the preface, an empty SETTINGS and `frames`,
+ * then reads nothing and answers nothing (no SETTINGS ACK, no PING ACK) while its connection
+ * stays open.
+ */
+async function silentClient(gateway: KvGateway, frames: readonly Buffer[]): Promise<TLSSocket> {
+  const socket = tlsConnect({
+    host: '127.0.0.1',
+    port: Number(new URL(gateway.url).port),
+    ca: gateway.ca,
+    servername: 'localhost',
+    ALPNProtocols: ['h2'],
+  });
+  socket.on('error', () => undefined);
+  await once(socket, 'secureConnect');
+  assert.equal(socket.alpnProtocol, 'h2');
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+  socket.write(Buffer.concat([preface, h2Frame(4, 0, 0, Buffer.alloc(0)), ...frames]));
+  socket.pause();
+  return socket;
+}
+
+/** Resolves once the gateway has closed `socket` (read from now on), within `ms`. */
+async function closedBy(socket: TLSSocket, ms: number): Promise<void> {
+  socket.resume();
+  if (!socket.destroyed) await within(ms, 'the silent connection was not closed', once(socket, 'close'));
 }
 
 void describe('kv limits and shedding', () => {
@@ -290,38 +326,13 @@ void describe('kv limits and shedding', () => {
     const capped = await startKvGateway({
       kv: { limits: { maxValueSize: '64KiB', bufferedBytesPerIp: '2MiB' } },
     });
-    // A hand-written client: it sends the preface, its SETTINGS and 250 HEADERS-only streams
-    // with an 8 KiB header each (2.3 MiB held, over the 2 MiB cap), then reads nothing and
-    // answers nothing while its connection stays open.
-    const silent = tlsConnect({
-      host: '127.0.0.1',
-      port: Number(new URL(capped.url).port),
-      ca: capped.ca,
-      servername: 'localhost',
-      ALPNProtocols: ['h2'],
-    });
-    silent.on('error', () => undefined);
+    // 250 HEADERS-only streams with an 8 KiB header each: 2.3 MiB held, over the 2 MiB cap.
+    const block = headerBlock([...GET_HEADERS, ['x-pad', 'p'.repeat(8 * 1024)]]);
+    const silent = await silentClient(
+      capped,
+      Array.from({ length: 250 }, (_, i) => h2Frame(1, 0x4, 2 * i + 1, block)),
+    );
     try {
-      await once(silent, 'secureConnect');
-      assert.equal(silent.alpnProtocol, 'h2');
-      const pad = 'p'.repeat(8 * 1024);
-      const frames = [
-        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
-        h2Frame(4, 0, 0, Buffer.alloc(0)),
-      ];
-      for (let i = 0; i < 250; i += 1) {
-        const block = headerBlock([
-          [':method', 'POST'],
-          [':scheme', 'https'],
-          [':authority', 'localhost'],
-          [':path', '/gatehouse.kv.v1.KvService/Get'],
-          ['content-type', 'application/grpc'],
-          ['x-pad', pad],
-        ]);
-        frames.push(h2Frame(1, 0x4, 2 * i + 1, block));
-      }
-      silent.write(Buffer.concat(frames));
-      silent.pause();
       // Without the PING the session would keep its streams, and their bytes, for the idle
       // timeout (two minutes); an unanswered PING ends it about two seconds after the reset.
       const c = grpcClient(capped.url, capped.ca);
@@ -349,10 +360,28 @@ void describe('kv limits and shedding', () => {
       } finally {
         c.close();
       }
-      // The gateway closed the silent connection.
-      silent.resume();
-      if (!silent.destroyed)
-        await within(5_000, 'the silent connection was not closed', once(silent, 'close'));
+      await closedBy(silent, 5_000);
+    } finally {
+      silent.destroy();
+      await capped.close();
+    }
+  });
+
+  void it('closes a connection that had a call refused mid-message and answers no PING', async () => {
+    const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
+    // One call announcing a 4 MiB message (over the 64 KiB + 1 MiB cap) and sending 1 KiB of
+    // it: RESOURCE_EXHAUSTED and a reset while the client is still sending.
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(4 * 1024 * 1024, 1);
+    const silent = await silentClient(capped, [
+      h2Frame(1, 0x4, 1, headerBlock(GET_HEADERS)),
+      h2Frame(0, 0, 1, Buffer.concat([head, Buffer.alloc(1024)])),
+    ]);
+    try {
+      const started = Date.now();
+      // Left open, it would stay until the idle timeout (two minutes).
+      await closedBy(silent, 8_000);
+      assert.ok(Date.now() - started >= 1_000, 'closed for the unanswered PING, not at once');
     } finally {
       silent.destroy();
       await capped.close();
