@@ -30,7 +30,7 @@ export interface MessageEncoder<Desc extends DescMessage> {
 }
 
 /** The gRPC length prefix: a flags byte and a 4-byte big-endian length. */
-const FRAME_HEAD = 5;
+export const FRAME_HEAD = 5;
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -40,7 +40,7 @@ const INT64_MIN = -(1n << 63n);
 const INT64_END = 1n << 63n;
 
 type Value = Record<string, unknown>;
-/** Sizes of the nested messages in the order the writer meets them. */
+/** Lengths of the nested messages and packed fields in the order the writer meets them. */
 type Sizes = number[];
 
 /** Sizes, then writes, a message or one of its fields. */
@@ -318,22 +318,20 @@ function fieldPlan(field: DescField, planOf: (desc: DescMessage) => Plan): Plan 
   if (field.fieldKind === 'list') {
     if (field.packed && codec.wire === WIRE_VARINT) {
       const tag = tagBytes(field.number, WIRE_LEN);
-      const body = (items: readonly unknown[]) => {
-        let n = 0;
-        for (const item of items) n += codec.size(item);
-        return n;
-      };
+      // The packed body's length is sized once and kept in `sizes`, as a nested message's is.
       return {
-        size: (value) => {
+        size: (value, sizes) => {
           const items = (value[name] ?? []) as unknown[];
           if (items.length === 0) return 0;
-          const n = body(items);
+          let n = 0;
+          for (const item of items) n += codec.size(item);
+          sizes.push(n);
           return tag.length + varintSize(n) + n;
         },
-        write: (value, out, pos) => {
+        write: (value, out, pos, sizes, cursor) => {
           const items = (value[name] ?? []) as unknown[];
           if (items.length === 0) return pos;
-          pos = writeVarint(out, tag.write(out, pos), body(items));
+          pos = writeVarint(out, tag.write(out, pos), sizes[cursor.i++] as number);
           for (const item of items) pos = codec.write(out, pos, item);
           return pos;
         },

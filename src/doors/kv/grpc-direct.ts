@@ -9,7 +9,7 @@ import { type DescMessage, type DescService, fromBinary } from '@bufbuild/protob
 import { ConnectError } from '@connectrpc/connect';
 import type { Logger } from '#core/log';
 import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
-import { type MessageEncoder, messageEncoder } from './codec.ts';
+import { FRAME_HEAD, type MessageEncoder, messageEncoder } from './codec.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
@@ -33,7 +33,6 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   n: 1e-6,
 };
 const FLAG_COMPRESSED = 0x01;
-const FRAME_HEAD = 5;
 
 // Abort reasons, built once: they only become the `cause` of the driver's UNAVAILABLE error.
 const CANCELLED = new Error('The client cancelled the call');

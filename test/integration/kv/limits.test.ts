@@ -5,6 +5,8 @@ import { connect, constants } from 'node:http2';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { testServices } from '#core/config';
+import { FLAG, FRAME, frame, PREFACE, settingsFrame } from '../../../src/doors/edge/l7/h2/frames.ts';
+import { HpackEncoder } from '../../../src/doors/edge/l7/h2/hpack.ts';
 import { expectStatus, grpcClient, type GrpcError } from './grpc-client.ts';
 import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from './harness.ts';
 
@@ -24,44 +26,18 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
 }
 const { redisUrl, requireServices } = testServices();
 
-/** An HPACK integer with an n-bit prefix (RFC 7541, section 5.1). */
-function hpackInteger(value: number, prefixBits: number): number[] {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return [value];
-  const out = [max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) + 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return out;
-}
-
-/** One HTTP/2 frame; HEADERS blocks are literal fields without indexing, new names. */
-function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-function headerBlock(fields: readonly (readonly [string, string])[]): Buffer {
-  const bytes: number[] = [];
-  for (const [name, value] of fields) {
-    bytes.push(0, ...hpackInteger(name.length, 7), ...Buffer.from(name, 'latin1'));
-    bytes.push(...hpackInteger(value.length, 7), ...Buffer.from(value, 'latin1'));
-  }
-  return Buffer.from(bytes);
-}
-
-const GET_HEADERS: readonly (readonly [string, string])[] = [
-  [':method', 'POST'],
-  [':scheme', 'https'],
-  [':authority', 'localhost'],
-  [':path', '/gatehouse.kv.v1.KvService/Get'],
-  ['content-type', 'application/grpc'],
+/** A gRPC Get call's request headers, for HpackEncoder (names at even indexes). */
+const GET_HEADERS = [
+  ':method',
+  'POST',
+  ':scheme',
+  'https',
+  ':authority',
+  'localhost',
+  ':path',
+  '/gatehouse.kv.v1.KvService/Get',
+  'content-type',
+  'application/grpc',
 ];
 
 /**
@@ -80,8 +56,7 @@ async function silentClient(gateway: KvGateway, frames: readonly Buffer[]): Prom
   socket.on('error', () => undefined);
   await once(socket, 'secureConnect');
   assert.equal(socket.alpnProtocol, 'h2');
-  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-  socket.write(Buffer.concat([preface, h2Frame(4, 0, 0, Buffer.alloc(0)), ...frames]));
+  socket.write(Buffer.concat([PREFACE, settingsFrame([]), ...frames]));
   socket.pause();
   return socket;
 }
@@ -327,10 +302,13 @@ void describe('kv limits and shedding', () => {
       kv: { limits: { maxValueSize: '64KiB', bufferedBytesPerIp: '2MiB' } },
     });
     // 250 HEADERS-only streams with an 8 KiB header each: 2.3 MiB held, over the 2 MiB cap.
-    const block = headerBlock([...GET_HEADERS, ['x-pad', 'p'.repeat(8 * 1024)]]);
+    const hpack = new HpackEncoder();
+    const pad = 'p'.repeat(8 * 1024);
     const silent = await silentClient(
       capped,
-      Array.from({ length: 250 }, (_, i) => h2Frame(1, 0x4, 2 * i + 1, block)),
+      Array.from({ length: 250 }, (_, i) =>
+        frame(FRAME.HEADERS, FLAG.END_HEADERS, 2 * i + 1, hpack.encode([...GET_HEADERS, 'x-pad', pad])),
+      ),
     );
     try {
       // Without the PING the session would keep its streams, and their bytes, for the idle
@@ -374,8 +352,8 @@ void describe('kv limits and shedding', () => {
     const head = Buffer.alloc(5);
     head.writeUInt32BE(4 * 1024 * 1024, 1);
     const silent = await silentClient(capped, [
-      h2Frame(1, 0x4, 1, headerBlock(GET_HEADERS)),
-      h2Frame(0, 0, 1, Buffer.concat([head, Buffer.alloc(1024)])),
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, new HpackEncoder().encode(GET_HEADERS)),
+      frame(FRAME.DATA, 0, 1, Buffer.concat([head, Buffer.alloc(1024)])),
     ]);
     try {
       const started = Date.now();
