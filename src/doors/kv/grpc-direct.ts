@@ -1,6 +1,5 @@
 import {
   constants,
-  type Http2Session,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
@@ -75,11 +74,6 @@ export interface GrpcDirectOptions {
   /** Largest request message in bytes; a longer one gets RESOURCE_EXHAUSTED before it is read. */
   readonly readMaxBytes: number;
   readonly log: Logger;
-  /**
-   * Called on the next turn when a call was refused while the client was still sending (its
-   * stream reset): the listener then makes the session prove it is alive (server.ts, probe).
-   */
-  readonly onReset?: (session: Http2Session) => void;
 }
 
 /**
@@ -336,12 +330,8 @@ class DirectCall implements KvCallContext {
       { endStream: true },
     );
     // The client may still be sending (an oversized message, a refusal before the body): a
-    // RST_STREAM NO_ERROR after the answer tells it to stop (RFC 9113, section 8.1).
-    if (!stream.readableEnded) {
-      const session = stream.session;
-      stream.close(constants.NGHTTP2_NO_ERROR);
-      const { onReset } = this.options;
-      if (session !== undefined && onReset !== undefined) setImmediate(() => onReset(session));
-    }
+    // RST_STREAM NO_ERROR after the answer tells it to stop (RFC 9113, section 8.1). The
+    // listener then makes the session prove it is alive (server.ts, probe).
+    if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
   }
 }

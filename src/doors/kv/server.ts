@@ -169,7 +169,6 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     methods: options.methods,
     readMaxBytes: options.readMaxBytes,
     log,
-    onReset: probe,
   });
   const server: Http2SecureServer = createSecureServer(
     {
@@ -236,6 +235,17 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
         taken += chunk.length;
       });
       stream.once('close', () => held.give(client, taken));
+      // An answer complete while the client is still sending (a call refused before its whole
+      // request arrived, over gRPC or through ConnectRPC): the session must prove it is alive
+      // (probe), or a client that stops there would keep the stream until the idle timeout.
+      // ConnectRPC leaves the stream open, and the listener reads and discards the rest of the
+      // body (held bytes still count): node:http2 clients never close a stream that is reset
+      // with NO_ERROR while their body is still being written.
+      const session = stream.session;
+      stream.once('finish', () => {
+        if (stream.readableEnded || stream.endAfterHeaders || refused) return;
+        setImmediate(() => probe(session));
+      });
       if (!direct(stream, headers, peer)) {
         Reflect.apply(toCompat, server, [stream, headers, flags, rawHeaders]);
       }

@@ -70,6 +70,39 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     );
   });
 
+  void it('refuses a request above the payload cap before reading it, and the connection serves on', async () => {
+    // 2 MiB against a 64 KiB value cap plus 1 MiB: refused from its content-length while the
+    // body is still arriving. The session is then sent a PING, which a live client answers;
+    // calls after the 2 s the PING allows are served.
+    const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
+    const h2 = new Agent({ allowH2: true, connect: { ca: capped.ca, servername: 'localhost' } });
+    try {
+      const headers = {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await capped.token(['operator:orders'])}`,
+      };
+      const call = async (method: string, body: unknown) => {
+        const res = await fetch(`${capped.url}/gatehouse.kv.v1.KvService/${method}`, {
+          method: 'POST',
+          body: JSON.stringify(body),
+          headers,
+          dispatcher: h2,
+        });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      };
+      const big = await call('Set', { namespace: 'orders', key: 'big', value: 'A'.repeat(2 * 1024 * 1024) });
+      assert.equal(big.json['code'], 'resource_exhausted', JSON.stringify(big.json));
+      assert.match(String(big.json['message']), /larger than configured readMaxBytes 1114112/);
+      await new Promise((r) => setTimeout(r, 2500));
+      const next = await call('Get', { namespace: 'orders', key: 'big' });
+      assert.equal(next.status, 200, JSON.stringify(next.json));
+      assert.deepEqual(next.json, {});
+    } finally {
+      await h2.close();
+      await capped.close();
+    }
+  });
+
   void it('serves gRPC-Web clients on the same listener', async () => {
     const client = createClient(
       KvService,

@@ -26,8 +26,11 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
 }
 const { redisUrl, requireServices } = testServices();
 
-/** A gRPC Get call's request headers, for HpackEncoder (names at even indexes). */
-const GET_HEADERS = [
+/**
+ * A Get call's request headers, for HpackEncoder (names at even indexes): gRPC by default,
+ * another protocol with `contentType` and its extra headers.
+ */
+const getHeaders = (contentType = 'application/grpc', ...extra: string[]) => [
   ':method',
   'POST',
   ':scheme',
@@ -37,7 +40,8 @@ const GET_HEADERS = [
   ':path',
   '/gatehouse.kv.v1.KvService/Get',
   'content-type',
-  'application/grpc',
+  contentType,
+  ...extra,
 ];
 
 /**
@@ -65,6 +69,24 @@ async function silentClient(gateway: KvGateway, frames: readonly Buffer[]): Prom
 async function closedBy(socket: TLSSocket, ms: number): Promise<void> {
   socket.resume();
   if (!socket.destroyed) await within(ms, 'the silent connection was not closed', once(socket, 'close'));
+}
+
+/**
+ * Opens a gateway capped at 64 KiB values, sends `frames` from a silent client (a call the
+ * gateway refuses while the client is still sending) and asserts that the connection is closed
+ * for the unanswered PING: not at once, and well before the idle timeout (two minutes).
+ */
+async function closedForSilence(frames: readonly Buffer[]): Promise<void> {
+  const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
+  const silent = await silentClient(capped, frames);
+  try {
+    const started = Date.now();
+    await closedBy(silent, 8_000);
+    assert.ok(Date.now() - started >= 1_000, 'closed for the unanswered PING, not at once');
+  } finally {
+    silent.destroy();
+    await capped.close();
+  }
 }
 
 void describe('kv limits and shedding', () => {
@@ -307,7 +329,12 @@ void describe('kv limits and shedding', () => {
     const silent = await silentClient(
       capped,
       Array.from({ length: 250 }, (_, i) =>
-        frame(FRAME.HEADERS, FLAG.END_HEADERS, 2 * i + 1, hpack.encode([...GET_HEADERS, 'x-pad', pad])),
+        frame(
+          FRAME.HEADERS,
+          FLAG.END_HEADERS,
+          2 * i + 1,
+          hpack.encode(getHeaders('application/grpc', 'x-pad', pad)),
+        ),
       ),
     );
     try {
@@ -346,24 +373,30 @@ void describe('kv limits and shedding', () => {
   });
 
   void it('closes a connection that had a call refused mid-message and answers no PING', async () => {
-    const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
     // One call announcing a 4 MiB message (over the 64 KiB + 1 MiB cap) and sending 1 KiB of
     // it: RESOURCE_EXHAUSTED and a reset while the client is still sending.
     const head = Buffer.alloc(5);
     head.writeUInt32BE(4 * 1024 * 1024, 1);
-    const silent = await silentClient(capped, [
-      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, new HpackEncoder().encode(GET_HEADERS)),
+    await closedForSilence([
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, new HpackEncoder().encode(getHeaders())),
       frame(FRAME.DATA, 0, 1, Buffer.concat([head, Buffer.alloc(1024)])),
     ]);
-    try {
-      const started = Date.now();
-      // Left open, it would stay until the idle timeout (two minutes).
-      await closedBy(silent, 8_000);
-      assert.ok(Date.now() - started >= 1_000, 'closed for the unanswered PING, not at once');
-    } finally {
-      silent.destroy();
-      await capped.close();
-    }
+  });
+
+  void it('closes a connection that had a Connect call refused mid-request and answers no PING', async () => {
+    // A Connect unary call whose content-length announces 4 MiB and that sends 1 KiB of it:
+    // ConnectRPC refuses it while the client is still sending.
+    const headers = getHeaders(
+      'application/proto',
+      'connect-protocol-version',
+      '1',
+      'content-length',
+      String(4 * 1024 * 1024),
+    );
+    await closedForSilence([
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, new HpackEncoder().encode(headers)),
+      frame(FRAME.DATA, 0, 1, Buffer.alloc(1024)),
+    ]);
   });
 
   void it('limits bandwidth per namespace', async () => {
