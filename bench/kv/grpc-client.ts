@@ -7,7 +7,7 @@
  */
 import { type ClientHttp2Session, connect, constants } from 'node:http2';
 import { type DescMessage, fromBinary, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
-import { messageEncoder } from '../../src/doors/kv/codec.ts';
+import { FRAME_HEAD, messageEncoder } from '../../src/doors/kv/codec.ts';
 
 const WINDOW = 4 * 1024 * 1024;
 const SESSION_WINDOW = 32 * 1024 * 1024;
@@ -87,12 +87,12 @@ export function createBenchGrpcClient(options: {
             return;
           }
           const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-          const length = data.length >= 5 ? data.readUInt32BE(1) : -1;
-          if (length !== data.length - 5) {
+          const length = data.length >= FRAME_HEAD ? data.readUInt32BE(1) : -1;
+          if (length !== data.length - FRAME_HEAD) {
             reject(new Error(`Malformed gRPC answer of ${data.length} bytes`));
             return;
           }
-          resolve(fromBinary(output, data.subarray(5)));
+          resolve(fromBinary(output, data.subarray(FRAME_HEAD)));
         });
         stream.end(frame);
       });

@@ -154,14 +154,12 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     const done = () => {
       clearTimeout(timer);
       probing.delete(session);
+      session.off('close', done);
     };
     session.once('close', done);
     // No PING could be sent (too many unanswered): the timer still decides.
     session.ping((error) => {
-      if (error === null) {
-        session.off('close', done);
-        done();
-      }
+      if (error === null) done();
     });
   };
   const direct = createGrpcDirect({
@@ -200,6 +198,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     'stream',
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
+      const { session } = stream;
       const peer = peerOf(stream, peers);
       const client = anonymousClientKey(peer.clientIp);
       // Read once per stream: a reload applies to the streams that open after it.
@@ -216,7 +215,6 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
         // The reset leaves on the next turn, out of the session's read callback; and the session
         // must then prove it is alive (probe).
         setImmediate(() => {
-          const session = stream.session;
           stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
           probe(session);
         });
@@ -241,7 +239,6 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       // ConnectRPC leaves the stream open, and the listener reads and discards the rest of the
       // body (held bytes still count): node:http2 clients never close a stream that is reset
       // with NO_ERROR while their body is still being written.
-      const session = stream.session;
       stream.once('finish', () => {
         if (stream.readableEnded || stream.endAfterHeaders || refused) return;
         setImmediate(() => probe(session));

@@ -19,24 +19,35 @@ const CONNECT_CODES = new Set([
   'unavailable',
 ]);
 
+/** A Connect JSON call (POST) to `url` through `agent`, with a bearer token. */
+async function postTo(
+  url: string,
+  agent: Agent,
+  token: string,
+  method: string,
+  body: string,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(`${url}/gatehouse.kv.v1.KvService/${method}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+    dispatcher: agent,
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+  };
+}
+
 void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
   let gw: KvGateway;
   let agent: Agent;
   let token: string;
-  const post = async (method: string, body: string, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${gw.url}/gatehouse.kv.v1.KvService/${method}`, {
-      method: 'POST',
-      body,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
-      dispatcher: agent,
-    });
-    const text = await res.text();
-    return {
-      status: res.status,
-      headers: res.headers,
-      json: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
-    };
-  };
+  const post = (method: string, body: string, headers: Record<string, string> = {}) =>
+    postTo(gw.url, agent, token, method, body, headers);
   before(async () => {
     gw = await startKvGateway();
     agent = new Agent({ allowH2: true, connect: { ca: gw.ca, servername: 'localhost' } });
@@ -77,22 +88,12 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
     const h2 = new Agent({ allowH2: true, connect: { ca: capped.ca, servername: 'localhost' } });
     try {
-      const headers = {
-        'content-type': 'application/json',
-        authorization: `Bearer ${await capped.token(['operator:orders'])}`,
-      };
-      const call = async (method: string, body: unknown) => {
-        const res = await fetch(`${capped.url}/gatehouse.kv.v1.KvService/${method}`, {
-          method: 'POST',
-          body: JSON.stringify(body),
-          headers,
-          dispatcher: h2,
-        });
-        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-      };
+      const cappedToken = await capped.token(['operator:orders']);
+      const call = (method: string, body: unknown) =>
+        postTo(capped.url, h2, cappedToken, method, JSON.stringify(body));
       const big = await call('Set', { namespace: 'orders', key: 'big', value: 'A'.repeat(2 * 1024 * 1024) });
-      assert.equal(big.json['code'], 'resource_exhausted', JSON.stringify(big.json));
-      assert.match(String(big.json['message']), /larger than configured readMaxBytes 1114112/);
+      assert.equal(big.json?.['code'], 'resource_exhausted', JSON.stringify(big.json));
+      assert.match(String(big.json?.['message']), /larger than configured readMaxBytes 1114112/);
       await new Promise((r) => setTimeout(r, 2500));
       const next = await call('Get', { namespace: 'orders', key: 'big' });
       assert.equal(next.status, 200, JSON.stringify(next.json));

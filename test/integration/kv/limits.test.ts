@@ -72,6 +72,36 @@ async function closedBy(socket: TLSSocket, ms: number): Promise<void> {
 }
 
 /**
+ * Sends a 60 KiB Set every 100 ms until one is served, at most `attempts` times: whether one
+ * was, and the last refusal (undefined when the first was served).
+ */
+async function setUntilServed(
+  c: ReturnType<typeof grpcClient>,
+  auth: Record<string, string>,
+  key: string,
+  attempts: number,
+): Promise<{ served: boolean; lastError: unknown }> {
+  let lastError: unknown;
+  for (let i = 0; i < attempts; i += 1) {
+    try {
+      await c.call('Set', { namespace: 'orders', key, value: Buffer.alloc(60 * 1024) }, auth);
+      return { served: true, lastError };
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { served: false, lastError };
+}
+
+/** The gRPC prefix of a message announced as `length` bytes (flags 0). */
+function messagePrefix(length: number): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(length, 1);
+  return head;
+}
+
+/**
  * Opens a gateway capped at 64 KiB values, sends `frames` from a silent client (a call the
  * gateway refuses while the client is still sending) and asserts that the connection is closed
  * for the unanswered PING: not at once, and well before the idle timeout (two minutes).
@@ -238,8 +268,7 @@ void describe('kv limits and shedding', () => {
         session.once('error', reject);
       });
       // No credentials: five calls each announce a 1 MiB message and send 700 KiB of it.
-      const head = Buffer.alloc(5);
-      head.writeUInt32BE(1024 * 1024, 1);
+      const head = messagePrefix(1024 * 1024);
       const body = Buffer.alloc(700 * 1024);
       const streams = Array.from({ length: 5 }, () => {
         const stream = session.request({
@@ -289,22 +318,9 @@ void describe('kv limits and shedding', () => {
       try {
         const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
         // The gateway sees the destroyed connections close a moment later: wait for that (bounded).
-        let lastError: unknown;
-        const set = (key: string) =>
-          c.call('Set', { namespace: 'orders', key, value: Buffer.alloc(60 * 1024) }, a).then(
-            () => true,
-            (error: unknown) => {
-              lastError = error;
-              return false;
-            },
-          );
-        let freed = false;
-        for (let i = 0; i < 100 && !freed; i += 1) {
-          freed = await set('after');
-          if (!freed) await new Promise((r) => setTimeout(r, 100));
-        }
+        const { served, lastError } = await setUntilServed(c, a, 'after', 100);
         assert.ok(
-          freed,
+          served,
           `the address was served again once its streams had closed (last refusal: ${String(lastError)})`,
         );
         for (let i = 0; i < 3; i += 1) {
@@ -344,20 +360,7 @@ void describe('kv limits and shedding', () => {
       try {
         const a = { authorization: `Bearer ${await capped.token(['operator:orders'])}` };
         const started = Date.now();
-        let served = false;
-        let lastError: unknown;
-        for (let i = 0; i < 60 && !served; i += 1) {
-          served = await c
-            .call('Set', { namespace: 'orders', key: 'after-silence', value: Buffer.alloc(60 * 1024) }, a)
-            .then(
-              () => true,
-              (error: unknown) => {
-                lastError = error;
-                return false;
-              },
-            );
-          if (!served) await new Promise((r) => setTimeout(r, 100));
-        }
+        const { served, lastError } = await setUntilServed(c, a, 'after-silence', 60);
         assert.ok(served, `the address was served again (last refusal: ${String(lastError)})`);
         // It was refused at first (the flood held the bytes), and freed well before the idle timeout.
         assert.ok(lastError !== undefined, 'the flood held the address at first');
@@ -375,11 +378,9 @@ void describe('kv limits and shedding', () => {
   void it('closes a connection that had a call refused mid-message and answers no PING', async () => {
     // One call announcing a 4 MiB message (over the 64 KiB + 1 MiB cap) and sending 1 KiB of
     // it: RESOURCE_EXHAUSTED and a reset while the client is still sending.
-    const head = Buffer.alloc(5);
-    head.writeUInt32BE(4 * 1024 * 1024, 1);
     await closedForSilence([
       frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, new HpackEncoder().encode(getHeaders())),
-      frame(FRAME.DATA, 0, 1, Buffer.concat([head, Buffer.alloc(1024)])),
+      frame(FRAME.DATA, 0, 1, Buffer.concat([messagePrefix(4 * 1024 * 1024), Buffer.alloc(1024)])),
     ]);
   });
 
