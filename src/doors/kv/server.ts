@@ -124,6 +124,16 @@ function peerOf(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, CallPeer
 export async function startKvListener(options: KvListenerOptions): Promise<KvListener> {
   const { log } = options;
   const peers = new WeakMap<Http2Session, CallPeer>();
+  // The held-bytes account of a session's streams, derived once per session from its address.
+  const holders = new WeakMap<Http2Session, string>();
+  const holderOf = (session: Http2Session | undefined, peer: CallPeer) => {
+    let key = session === undefined ? undefined : holders.get(session);
+    if (key === undefined) {
+      key = anonymousClientKey(peer.clientIp);
+      if (session !== undefined) holders.set(session, key);
+    }
+    return key;
+  };
   const perIp = new Map<string, number>();
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
@@ -200,7 +210,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
       const { session } = stream;
       const peer = peerOf(stream, peers);
-      const client = anonymousClientKey(peer.clientIp);
+      const client = holderOf(session, peer);
       // Read once per stream: a reload applies to the streams that open after it.
       const limits = options.bufferedBytes();
       // An open stream holds its decoded header list until it closes: it is charged from the
