@@ -86,6 +86,18 @@ describe('config schema', () => {
     assert.equal(config.namespaces['orders']?.driver, 'redis');
   });
 
+  it('finds only configured entries in a map, whatever name a caller looks up', async () => {
+    const env = { GATEHOUSE_NAMESPACES: '{"orders":{"driver":"redis"},"__proto__":{"driver":"memory"}}' };
+    const { config } = await loadConfig(schema, { env });
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      assert.equal(config.namespaces[name], undefined, name);
+    }
+    // A "__proto__" key is an entry, not the map's prototype.
+    assert.equal(config.namespaces['__proto__']?.driver, 'memory');
+    assert.equal(Object.getPrototypeOf(config.namespaces), null);
+    assert.deepEqual(Object.keys(config.namespaces).toSorted(), ['__proto__', 'orders']);
+  });
+
   it('warns about unknown GATEHOUSE_* variables', async () => {
     const { warnings } = await loadConfig(schema, { env: { GATEHOUSE_WROKERS: '1', GATEHOUSE_URL: 'x' } });
     assert.deepEqual(warnings, ['Ignoring unknown environment variable "GATEHOUSE_WROKERS"']);

@@ -324,7 +324,9 @@ export function record<T>(
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         return issue(ctx, raw, `a map of names to ${element.expected}`, m);
       }
-      const out: Record<string, T> = {};
+      // No prototype: a lookup by a caller's name ("constructor", "__proto__", "toString")
+      // finds only configured entries, and a "__proto__" key is an entry like any other.
+      const out = Object.create(null) as Record<string, T>;
       let ok = true;
       for (const [key, item] of Object.entries(input)) {
         const path = `${ctx.path}.${key}`;
