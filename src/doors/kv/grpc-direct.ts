@@ -71,8 +71,6 @@ interface Route {
 export interface GrpcDirectOptions {
   readonly service: DescService;
   readonly methods: KvMethods;
-  /** Largest request message in bytes; a longer one gets RESOURCE_EXHAUSTED before it is read. */
-  readonly readMaxBytes: number;
   readonly log: Logger;
 }
 
@@ -97,12 +95,18 @@ export function createGrpcDirect(options: GrpcDirectOptions) {
       run,
     });
   }
-  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, peer: CallPeer): boolean => {
+  /** `maxBytes`: the largest request message; a longer one gets RESOURCE_EXHAUSTED unread. */
+  return (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    peer: CallPeer,
+    maxBytes: number,
+  ): boolean => {
     const contentType = headers['content-type'];
     if (headers[':method'] !== 'POST' || contentType === undefined || !GRPC_PROTO.test(contentType)) {
       return false;
     }
-    const call = new DirectCall(stream, headers, contentType, peer, options);
+    const call = new DirectCall(stream, headers, contentType, peer, maxBytes, options);
     const route = routes.get(headers[':path'] ?? '');
     if (route === undefined) {
       call.refuse(STATUS.UNIMPLEMENTED, 'Unknown method');
@@ -145,6 +149,7 @@ class DirectCall implements KvCallContext {
   private readonly headers: IncomingHttpHeaders;
   private readonly contentType: string;
   private readonly options: GrpcDirectOptions;
+  private readonly maxBytes: number;
   readonly peer: CallPeer;
 
   constructor(
@@ -152,12 +157,14 @@ class DirectCall implements KvCallContext {
     headers: IncomingHttpHeaders,
     contentType: string,
     peer: CallPeer,
+    maxBytes: number,
     options: GrpcDirectOptions,
   ) {
     this.stream = stream;
     this.headers = headers;
     this.contentType = contentType;
     this.peer = peer;
+    this.maxBytes = maxBytes;
     this.options = options;
     this.within = (ms) => this.arm(ms);
   }
@@ -214,12 +221,12 @@ class DirectCall implements KvCallContext {
       const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
       const flags = head[0] ?? 0;
       this.length = head.readUInt32BE(1);
-      if (this.length > this.options.readMaxBytes) {
+      if (this.length > this.maxBytes) {
         // The same stable code as a value or batch over the payload cap, so clients (and the
         // batcher, which then sends the calls one by one) can tell it from a rate limit.
         this.fail(
           STATUS.RESOURCE_EXHAUSTED,
-          `Message of ${this.length} bytes exceeds the limit of ${this.options.readMaxBytes} bytes`,
+          `Message of ${this.length} bytes exceeds the limit of ${this.maxBytes} bytes`,
           { [ERROR_CODE_HEADER]: 'GW_ERR_KV_PAYLOAD_TOO_LARGE' },
         );
         return;

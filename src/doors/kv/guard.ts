@@ -93,9 +93,10 @@ function limited(code: 'GW_ERR_RATE_LIMITED' | 'GW_ERR_KV_BANDWIDTH_EXCEEDED', r
 
 /**
  * Wraps every RPC handler with the door's security pipeline, in this order: shed beyond the
- * in-flight cap, authenticate, validate the namespace, authorize per namespace (audited either
- * way), the per-client token bucket, the per-namespace bandwidth bucket. Then the handler runs,
- * and whatever it throws is mapped once to a gRPC status. Quota headers go on every answer.
+ * in-flight cap, authenticate, the per-client token bucket, validate the namespace, authorize
+ * per namespace (audited either way), the per-namespace bandwidth bucket. Then the handler
+ * runs, and whatever it throws is mapped once to a gRPC status. Quota headers go on every
+ * answer to an authenticated caller, refusals included.
  */
 export function createGuard(options: GuardOptions) {
   const { core, metrics, auditor } = options;
@@ -194,9 +195,9 @@ export function createGuard(options: GuardOptions) {
           throw new GatewayError('GW_ERR_OVERLOADED', { message: 'Audit log is behind; call shed' });
         }
         const principal = await authenticate(ctx, peer, method, limits);
-        const namespace = checkNamespace(message.namespace);
-        authorize(principal, action, namespace, method, peer);
-        namespaceLabel = labelOf(namespace);
+        // Every authenticated call is charged before it is judged: a call refused for its
+        // namespace or its permissions costs its sender as much as a served one (each refusal
+        // writes an audit event, so free refusals could flood the audit log).
         // A batch costs a request per key or item, so batching does not multiply the quota; the
         // handler refuses more than maxBatchItems with its own message.
         const cost = Math.max(1, Math.min(sizes.items?.count(message) ?? 1, limits.maxBatchItems));
@@ -212,6 +213,9 @@ export function createGuard(options: GuardOptions) {
         quota['ratelimit-limit'] = String(rate.limit);
         quota['ratelimit-remaining'] = String(Math.max(0, Math.floor(rate.remaining)));
         if (!rate.allowed) throw limited('GW_ERR_RATE_LIMITED', rate.retryAfterMs);
+        const namespace = checkNamespace(message.namespace);
+        authorize(principal, action, namespace, method, peer);
+        namespaceLabel = labelOf(namespace);
         const bandwidth = core.limiters.tokenBucket('kv-bandwidth', {
           rate: limits.namespaceBandwidth,
           burst: Math.max(limits.namespaceBandwidth, limits.maxValueSize * 2),

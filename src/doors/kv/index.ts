@@ -193,7 +193,7 @@ export function createKvDoor(
           const { bufferedBytesPerIp, bufferedBytes } = config.current().limits;
           return { perIp: bufferedBytesPerIp, total: bufferedBytes };
         },
-        readMaxBytes: current.limits.maxValueSize + MESSAGE_OVERHEAD,
+        readMaxBytes: () => config.current().limits.maxValueSize + MESSAGE_OVERHEAD,
         service: KvService,
         methods: service,
         activeConnections: metrics.activeConnections,

@@ -3,6 +3,8 @@ import {
   constants,
   createSecureServer,
   type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
   type Http2Session,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
@@ -83,8 +85,11 @@ export interface KvListenerOptions {
   readonly connectionsPerIp: () => number;
   /** Request bytes held at once per client address and in all (see HeldBytes). */
   readonly bufferedBytes: () => { readonly perIp: number; readonly total: number };
-  /** Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED. */
-  readonly readMaxBytes: number;
+  /**
+   * Largest request message in bytes; bigger ones get RESOURCE_EXHAUSTED. Read per stream, so a
+   * reload applies to the streams that open after it.
+   */
+  readonly readMaxBytes: () => number;
   readonly service: typeof KvService;
   /** The methods, served over gRPC directly and over Connect/gRPC-Web through ConnectRPC. */
   readonly methods: KvMethods;
@@ -137,11 +142,24 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
   const perIp = new Map<string, number>();
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
-  const handler = createKvHandler({
-    routes: (router: ConnectRouter) => router.service(options.service, connectServiceOf(options.methods)),
-    readMaxBytes: options.readMaxBytes,
-    contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
-  });
+  // ConnectRPC fixes its message limit when its router is built: a reloaded limit builds another.
+  let connect: { readonly maxBytes: number; readonly handle: ReturnType<typeof createKvHandler> } | undefined;
+  const connectFor = (maxBytes: number) => {
+    if (connect?.maxBytes !== maxBytes) {
+      connect = {
+        maxBytes,
+        handle: createKvHandler({
+          routes: (router: ConnectRouter) =>
+            router.service(options.service, connectServiceOf(options.methods)),
+          readMaxBytes: maxBytes,
+          contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
+        }),
+      };
+    }
+    return connect.handle;
+  };
+  const handler = (req: Http2ServerRequest, res: Http2ServerResponse) =>
+    connectFor(options.readMaxBytes())(req, res);
   const held = new HeldBytes();
   const probing = new WeakSet<Http2Session>();
   /**
@@ -172,12 +190,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       if (error === null) done();
     });
   };
-  const direct = createGrpcDirect({
-    service: options.service,
-    methods: options.methods,
-    readMaxBytes: options.readMaxBytes,
-    log,
-  });
+  const direct = createGrpcDirect({ service: options.service, methods: options.methods, log });
   const server: Http2SecureServer = createSecureServer(
     {
       ...options.tls.serverOptions(),
@@ -213,6 +226,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       const client = holderOf(session, peer);
       // Read once per stream: a reload applies to the streams that open after it.
       const limits = options.bufferedBytes();
+      const maxBytes = options.readMaxBytes();
       // An open stream holds its decoded header list until it closes: it is charged from the
       // start (about 1 KiB of bookkeeping plus the header octets), so HEADERS-only floods count.
       let taken = rawHeaders.reduce((n, h) => n + h.length, STREAM_OVERHEAD);
@@ -229,14 +243,14 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
           probe(session);
         });
       };
-      if (!held.take(client, taken, limits, options.readMaxBytes)) {
+      if (!held.take(client, taken, limits, maxBytes)) {
         taken = 0;
         over();
         return;
       }
       stream.on('data', (chunk: Buffer) => {
         if (stream.closed || refused) return;
-        if (!held.take(client, chunk.length, limits, options.readMaxBytes)) {
+        if (!held.take(client, chunk.length, limits, maxBytes)) {
           over();
           return;
         }
@@ -253,7 +267,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
         if (stream.readableEnded || stream.endAfterHeaders || refused) return;
         setImmediate(() => probe(session));
       });
-      if (!direct(stream, headers, peer)) {
+      if (!direct(stream, headers, peer, maxBytes)) {
         Reflect.apply(toCompat, server, [stream, headers, flags, rawHeaders]);
       }
     },

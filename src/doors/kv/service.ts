@@ -209,10 +209,10 @@ export function createKvService(options: KvServiceOptions): KvMethods {
           limit,
           ...(after === undefined ? {} : { after }),
         });
-        const last = page.keys.at(-1);
+        const resume = page.resumeAfter ?? page.keys.at(-1);
         return {
           keys: [...page.keys],
-          nextPageToken: page.more && last !== undefined ? encodePageToken(last) : '',
+          nextPageToken: page.more && resume !== undefined ? encodePageToken(resume) : '',
         };
       },
     ),

@@ -45,6 +45,35 @@ void describe('kv door on the real backends', { skip }, () => {
     await gw?.close();
   });
 
+  void it('pages a Redis listing past a long run of expired keys to its end, through page tokens', async () => {
+    // Index members whose hashes expired, as Redis leaves them until a listing or the sweeper
+    // drops them; the script's bounded walk passes 2000 of them at page size 1.
+    const redis = new Redis(services.redisUrl ?? '');
+    try {
+      await client.call('Set', { namespace: 'on-redis', key: 'z-live', value: Buffer.from('v') }, auth);
+      const members: (string | number)[] = [];
+      for (let i = 0; i < 2500; i += 1) members.push(0, `y-${String(i).padStart(4, '0')}`);
+      await redis.zadd(`kvit:${id}:{on-redis}:idx`, ...members);
+    } finally {
+      redis.disconnect();
+    }
+    const seen: string[] = [];
+    let pageToken = '';
+    let pages = 0;
+    do {
+      const page = await client.call<{ keys: string[]; nextPageToken: string }>(
+        'List',
+        { namespace: 'on-redis', prefix: '', pageSize: 1, pageToken },
+        auth,
+      );
+      seen.push(...page.keys);
+      pageToken = page.nextPageToken;
+      pages += 1;
+    } while (pageToken !== '' && pages < 10);
+    assert.ok(seen.includes('z-live'), `listed ${seen.join(', ')} in ${pages} pages`);
+    assert.ok(pages >= 2, 'the first page ended at the walk bound');
+  });
+
   for (const ns of ['on-redis', 'on-postgres', 'on-nats']) {
     void it(`routes ${ns} to its driver: write, read, list, compare-and-set`, async () => {
       const big = Buffer.alloc(3 * 1024 * 1024, 7);

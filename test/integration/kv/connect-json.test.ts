@@ -5,7 +5,7 @@ import { createGrpcWebTransport } from '@connectrpc/connect-node';
 import fc from 'fast-check';
 import { Agent, fetch } from 'undici';
 import { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
-import { METHODS } from './grpc-client.ts';
+import { expectStatus, grpcClient, METHODS } from './grpc-client.ts';
 import { type KvGateway, startKvGateway } from './harness.ts';
 
 /** Connect protocol error codes as JSON clients see them. */
@@ -101,6 +101,46 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     } finally {
       await h2.close();
       await capped.close();
+    }
+  });
+
+  void it('applies a reloaded value size to the message cap of every protocol', async () => {
+    // The cap is the largest value plus 1 MiB: 1.5 MiB passes only once the value size is 2 MiB.
+    const reloadable = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
+    const h2 = new Agent({ allowH2: true, connect: { ca: reloadable.ca, servername: 'localhost' } });
+    const grpc = grpcClient(reloadable.url, reloadable.ca);
+    try {
+      const own = await reloadable.token(['operator:orders']);
+      const value = Buffer.alloc(1536 * 1024, 5);
+      const json = JSON.stringify({ namespace: 'orders', key: 'grown', value: value.toString('base64') });
+      const viaGrpc = () =>
+        grpc.call('Set', { namespace: 'orders', key: 'grown', value }, { authorization: `Bearer ${own}` });
+      await expectStatus(viaGrpc(), 8);
+      const refused = await postTo(reloadable.url, h2, own, 'Set', json);
+      assert.equal(refused.json?.['code'], 'resource_exhausted', JSON.stringify(refused.json));
+      reloadable.reloadKv({ limits: { maxValueSize: '2MiB' } });
+      // The refusal above made the session prove it is alive; a new agent skips the wait.
+      const fresh = new Agent({ allowH2: true, connect: { ca: reloadable.ca, servername: 'localhost' } });
+      try {
+        const served = await postTo(reloadable.url, fresh, own, 'Set', json);
+        assert.equal(served.status, 200, JSON.stringify(served.json));
+      } finally {
+        await fresh.close();
+      }
+      const again = grpcClient(reloadable.url, reloadable.ca);
+      try {
+        await again.call(
+          'Set',
+          { namespace: 'orders', key: 'grown', value },
+          { authorization: `Bearer ${own}` },
+        );
+      } finally {
+        again.close();
+      }
+    } finally {
+      grpc.close();
+      await h2.close();
+      await reloadable.close();
     }
   });
 

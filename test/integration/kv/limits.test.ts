@@ -256,6 +256,45 @@ void describe('kv limits and shedding', () => {
     }
   });
 
+  void it('charges calls refused for their namespace or permissions, and tells the quota left', async () => {
+    const strict = await startKvGateway({ kv: { limits: { requestsPerSecond: 1, burst: 4 } } });
+    const c = grpcClient(strict.url, strict.ca);
+    // A reader of "orders" writing there, reading a namespace it has no binding on, and naming
+    // a malformed namespace: each refusal is charged one request and says what is left.
+    const a = { authorization: `Bearer ${await strict.token(['reader:orders'])}` };
+    try {
+      const writing = await expectStatus(
+        c.call('Set', { namespace: 'orders', key: 'k', value: Buffer.from('v') }, a),
+        7,
+      );
+      assert.equal(writing.metadata.get('ratelimit-limit')[0], '4');
+      assert.equal(writing.metadata.get('ratelimit-remaining')[0], '3');
+      const malformed = await expectStatus(c.call('Get', { namespace: 'Bad_NS', key: 'k' }, a), 3);
+      assert.ok(Number(malformed.metadata.get('ratelimit-remaining')[0]) <= 3);
+      // Refusals alone empty the bucket (one token a second comes back): uncharged, they
+      // would be PERMISSION_DENIED forever.
+      const codes: number[] = [];
+      let limited: GrpcError | undefined;
+      for (let i = 0; i < 10 && limited === undefined; i += 1) {
+        const e = await c.call('Get', { namespace: 'billing', key: 'k' }, a).then(
+          () => assert.fail('a reader of orders read billing'),
+          (error: GrpcError) => error,
+        );
+        codes.push(e.code);
+        if (e.code === RESOURCE_EXHAUSTED) limited = e;
+      }
+      assert.equal(limited?.metadata.get('gatehouse-error-code')[0], 'GW_ERR_RATE_LIMITED', String(codes));
+      assert.equal(limited?.metadata.get('ratelimit-remaining')[0], '0');
+      assert.ok(
+        codes.slice(0, -1).every((code) => code === 7),
+        String(codes),
+      );
+    } finally {
+      c.close();
+      await strict.close();
+    }
+  });
+
   void it('resets streams beyond the request bytes one client address may hold, and frees them on close', async () => {
     // 2 MiB per address; the largest message is 64 KiB + 1 MiB, below that.
     const capped = await startKvGateway({

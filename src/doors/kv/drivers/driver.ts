@@ -49,6 +49,11 @@ export interface ListPage {
   readonly keys: readonly string[];
   /** True when more keys may follow the last one of this page. */
   readonly more: boolean;
+  /**
+   * Where the next page starts (strictly after), when that is not the page's last key: a
+   * driver whose scan is bounded may end a page short, even empty, past keys it skipped.
+   */
+  readonly resumeAfter?: string;
 }
 
 /** What `ttl` reports about a present key. */

@@ -86,22 +86,30 @@ return 1
 /**
  * KEYS[1] index; ARGV: min, max, wanted count, entry key prefix. Walks the index in byte order,
  * drops members whose entry expired (Redis expired the hash, not the index member) and
- * returns up to the wanted count of live keys.
+ * returns {live keys (up to the wanted count), the last member examined or false, 1 when the
+ * range ran out}. The walk stops after 1000 rounds: when that cuts it short (a long run of
+ * expired members), the caller resumes after the last member examined.
  */
 export const LIST = `
 local out = {}
 local min = ARGV[1]
 local want = tonumber(ARGV[3])
+local last = false
+local ended = 0
 for _ = 1, 1000 do
   local batch = redis.call('ZRANGEBYLEX', KEYS[1], min, ARGV[2], 'LIMIT', 0, want - #out)
-  if #batch == 0 then break end
+  if #batch == 0 then
+    ended = 1
+    break
+  end
   for _, m in ipairs(batch) do
     if redis.call('EXISTS', ARGV[4] .. m) == 1 then out[#out + 1] = m else redis.call('ZREM', KEYS[1], m) end
   end
+  last = batch[#batch]
   if #out >= want then break end
-  min = '(' .. batch[#batch]
+  min = '(' .. last
 end
-return out
+return {out, last, ended}
 `;
 
 /**

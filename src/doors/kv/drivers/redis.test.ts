@@ -97,6 +97,43 @@ void test('redis sweep removes index members of expired keys that no listing tou
   }
 });
 
+void test('redis: a listing past a long run of expired index members resumes where its walk stopped', {
+  skip,
+}, async () => {
+  const keyPrefix = `test:${randomUUID()}:`;
+  const driver = openDriver(keyPrefix);
+  try {
+    // 2500 index members whose entries expired (an index member outlives its hash until a
+    // listing or the sweeper drops it), then one live key after them in byte order.
+    await driver.set('ns', 'b-live', new Uint8Array([1]), o());
+    const members: (string | number)[] = [];
+    for (let i = 0; i < 2500; i += 1) members.push(0, `a-${String(i).padStart(4, '0')}`);
+    await driver.client.zadd(`${keyPrefix}{ns}:idx`, ...members);
+    // Page size 1: the script examines two members per round, 2000 in its 1000 rounds.
+    const first = await driver.list('ns', '', { ...o(), limit: 1 });
+    assert.deepEqual(first.keys, []);
+    assert.equal(first.more, true, 'a walk cut short is not the end of the listing');
+    assert.ok(first.resumeAfter !== undefined && first.resumeAfter < 'b-live', first.resumeAfter);
+    const seen: string[] = [];
+    let after: string | undefined = first.resumeAfter;
+    for (let pages = 0; pages < 5; pages += 1) {
+      const page = await driver.list('ns', '', {
+        ...o(),
+        limit: 1,
+        ...(after === undefined ? {} : { after }),
+      });
+      seen.push(...page.keys);
+      if (!page.more) break;
+      after = page.resumeAfter ?? page.keys.at(-1);
+    }
+    assert.deepEqual(seen, ['b-live']);
+    // The walks dropped every expired member they passed.
+    assert.deepEqual(await driver.client.zrange(`${keyPrefix}{ns}:idx`, '0', '-1'), ['b-live']);
+  } finally {
+    await driver.close();
+  }
+});
+
 void test('redis: concurrent calls of one event-loop turn leave in one socket write, each gets its own answer', {
   skip,
 }, async () => {
@@ -175,7 +212,7 @@ void test('redis: a batch of writes is one script call, in order, with consecuti
         ...(after === undefined ? {} : { after }),
       });
       listed += next.keys.length;
-      after = next.keys.at(-1);
+      after = next.resumeAfter ?? next.keys.at(-1);
       if (!next.more) break;
     }
     assert.equal(listed, 5000, 'every key of a large batch is listed');

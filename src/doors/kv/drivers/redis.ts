@@ -172,13 +172,17 @@ export function createRedisDriver(
             : Buffer.concat([Buffer.from('['), p]);
         // No UTF-8 string contains the byte 0xFF, so prefix + 0xFF bounds every key with the prefix.
         const end = Buffer.concat([Buffer.from('['), p, Buffer.from([0xff])]);
-        const reply = (await evalScript(
+        const [found, last, ended] = (await evalScript(
           LIST,
           [`${tag(ns)}idx`],
           [start, end, String(o.limit + 1), `${tag(ns)}k:`],
-        )) as Buffer[];
-        const keys = reply.map((b) => b.toString('utf8'));
-        return { keys: keys.slice(0, o.limit), more: keys.length > o.limit };
+        )) as [Buffer[], Buffer | null, number];
+        const keys = found.map((b) => b.toString('utf8'));
+        if (keys.length > o.limit) return { keys: keys.slice(0, o.limit), more: true };
+        // The script's walk was cut short by expired members: the page may be short, even
+        // empty, and the next one starts after the last member it examined.
+        if (ended !== 1 && last !== null) return { keys, more: true, resumeAfter: last.toString('utf8') };
+        return { keys, more: false };
       }),
     ping: (o) => run('ping', o, () => plain(async () => void (await client.ping()))),
     close: async () => {

@@ -572,7 +572,8 @@ export type ListResponse = Message<"gatehouse.kv.v1.ListResponse"> & {
   keys: string[];
 
   /**
-   * Empty on the last page.
+   * Empty on the last page. A page may hold fewer keys than page_size, even none, and still
+   * carry a token (a backend's scan passed many expired keys): page until the token is empty.
    *
    * @generated from field: string next_page_token = 2;
    */
