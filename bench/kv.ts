@@ -24,7 +24,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +45,7 @@ import { startFlags } from '../src/testing/start-gateway.ts';
 import { median } from '../src/testing/stats.ts';
 import { createBenchGrpcClient } from './kv/grpc-client.ts';
 import { type LoadResult, runLoad } from './kv/load.ts';
+import { closedPort } from '#testing/services';
 
 const { values } = parseArgs({
   options: {
@@ -71,14 +71,6 @@ const VALUE = Buffer.alloc(1024, 'v');
 const MAX_OPS = 5_000_000;
 if (values.client !== 'lean' && values.client !== 'connect') {
   throw new TypeError(`--client must be "lean" or "connect", not "${values.client}"`);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function peakRssMiB(pid: number | undefined): number {
@@ -195,7 +187,7 @@ async function main(): Promise<void> {
   // The machine is shared: the 1-minute load average says how much the numbers are worth.
   const loadBefore = loadavg()[0] ?? Number.NaN;
   const idp = await startIdp();
-  const kvPort = await freePort();
+  const kvPort = await closedPort();
   const gateway = await startGateway(home, kvPort, idp.url);
   const redis = new Redis(values.redis);
   try {

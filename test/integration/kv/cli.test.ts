@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type GatewayProcess, runGatewayCommand, startGatewayProcess } from '#testing/start-gateway';
+import { closedPort } from '#testing/services';
 
 const PASSWORD = 'correct horse battery staple';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * The whole product: `gatehouse serve` with no kv configuration (embedded SQLite driver, a
@@ -29,7 +21,7 @@ void describe('gatehouse kv CLI against gatehouse serve', () => {
       timeoutMs: 30_000,
     });
   before(async () => {
-    const port = await freePort();
+    const port = await closedPort();
     kvUrl = `https://127.0.0.1:${port}`;
     gw = await startGatewayProcess({
       env: { GATEHOUSE_KV_LISTEN: `127.0.0.1:${port}`, GATEHOUSE_ADMIN_PASSWORD: PASSWORD },

@@ -148,6 +148,19 @@ export function runDriverContract(
       assert.equal(text((await d.get(ns, 'e', o()))?.value), 'again');
     });
 
+    void it('keeps a version across expire and persist, so a compare-and-set on it still wins', async () => {
+      const v = await d.set(ns, 'kept-version', bytes('v'), o());
+      assert.equal(await d.expire(ns, 'kept-version', 60_000, o()), true);
+      assert.equal((await d.get(ns, 'kept-version', o()))?.version, v);
+      assert.equal(await d.persist(ns, 'kept-version', o()), true);
+      assert.equal((await d.get(ns, 'kept-version', o()))?.version, v);
+      const next = await d.set(ns, 'kept-version', bytes('w'), { ...o(), expectedVersion: v });
+      assert.ok(next > v);
+      // A plain write after expire and persist still moves the version on.
+      assert.equal(await d.expire(ns, 'kept-version', 60_000, o()), true);
+      assert.ok((await d.set(ns, 'kept-version', bytes('x'), o())) > next);
+    });
+
     void it('isolates namespaces', async () => {
       const other = `${ns}-other`;
       await d.set(ns, 'shared', bytes('mine'), o());

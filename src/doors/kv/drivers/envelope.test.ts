@@ -5,6 +5,7 @@ import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
 
 const envelope: fc.Arbitrary<Envelope> = fc.record(
   {
+    version: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
     expiresAt: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
     metadata: fc.string({ unit: 'grapheme', minLength: 1 }),
     chunks: fc.record({
@@ -56,6 +57,8 @@ void test('envelope rejects foreign data and malformed headers', () => {
   };
   assert.equal(bad('[]'), undefined);
   assert.equal(bad('{"e":-1}'), undefined);
+  assert.equal(bad('{"v":1.5}'), undefined);
+  assert.equal(bad('{"v":"7"}'), undefined);
   assert.equal(bad('{"m":5}'), undefined);
   assert.equal(bad('{"c":{"id":"../x","count":1,"size":1}}'), undefined);
   assert.equal(bad('{not json'), undefined);

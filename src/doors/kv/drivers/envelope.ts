@@ -13,6 +13,11 @@ export interface ChunkRef {
 }
 
 export interface Envelope {
+  /**
+   * The entry's version when it differs from the record's stream revision: a rewrite of the
+   * expiry keeps the version of the write that stored the value.
+   */
+  readonly version?: number;
   readonly expiresAt?: number;
   readonly metadata?: string;
   readonly chunks?: ChunkRef;
@@ -26,6 +31,7 @@ const PREFIX = MAGIC.length + 4;
 export function encodeEnvelope(e: Envelope): Uint8Array {
   const header = Buffer.from(
     JSON.stringify({
+      ...(e.version === undefined ? {} : { v: e.version }),
       ...(e.expiresAt === undefined ? {} : { e: e.expiresAt }),
       ...(e.metadata === undefined || e.metadata === '' ? {} : { m: e.metadata }),
       ...(e.chunks === undefined ? {} : { c: e.chunks }),
@@ -54,7 +60,8 @@ export function decodeEnvelope(data: Uint8Array): Envelope | undefined {
     return undefined;
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined;
-  const { e, m, c } = header as Record<string, unknown>;
+  const { v, e, m, c } = header as Record<string, unknown>;
+  if (v !== undefined && !isCount(v)) return undefined;
   if (e !== undefined && !isCount(e)) return undefined;
   if (m !== undefined && typeof m !== 'string') return undefined;
   let chunks: ChunkRef | undefined;
@@ -66,6 +73,7 @@ export function decodeEnvelope(data: Uint8Array): Envelope | undefined {
     chunks = { id: ref['id'], count: ref['count'], size: ref['size'] };
   }
   return {
+    ...(v === undefined ? {} : { version: v }),
     ...(e === undefined ? {} : { expiresAt: e }),
     ...(m === undefined ? {} : { metadata: m }),
     ...(chunks === undefined ? {} : { chunks }),

@@ -14,6 +14,11 @@ export interface NatsDriverOptions {
   readonly timeoutMs: number;
   /** JetStream KV bucket holding every namespace of this driver. */
   readonly bucket?: string;
+  /**
+   * Age after which the sweeper purges chunks no head names (left by a writer that died
+   * between its chunks and its head); far above any write's deadline. Default 10 minutes.
+   */
+  readonly orphanChunkAgeMs?: number;
 }
 
 interface Head {
@@ -23,23 +28,34 @@ interface Head {
 
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex');
 const unhex = (s: string) => Buffer.from(s, 'hex').toString('utf8');
-// Room for the envelope header inside one message below the server's max_payload.
-const HEADROOM = 64 * 1024;
+// Room below the server's max_payload for the message's NATS headers (the envelope header is
+// counted exactly, per write).
+const HEADROOM = 8 * 1024;
+const EMPTY = new Uint8Array(0);
+// A plain write replaces whatever head it read with the server's revision check; a writer that
+// keeps losing that race gives up with ABORTED after this many rounds.
+const WRITE_ROUNDS = 16;
+/** The entry's version: the revision of the write that stored its value. */
+const versionOf = (h: Head) => h.envelope.version ?? h.revision;
+/** Bytes of an envelope without its value. */
+const headerBytes = (e: Omit<Envelope, 'value'>) => encodeEnvelope({ ...e, value: EMPTY }).length;
 
 /**
  * NATS JetStream KV driver. One bucket (history 1) holds every namespace: entries at
  * `h.<namespace>.<hex key>` (hex keeps byte order and fits NATS key characters), values above
  * the server's max payload as chunks at `c.<namespace>.<id>.<n>` written before the head that
  * names them. The server (2.9) has no per-key TTL, so expiry lives in the envelope and is
- * checked on every read; a sweeper purges expired heads. Versions are stream revisions, and
- * compare-and-set is the server's own last-revision check.
+ * checked on every read; a sweeper purges expired heads and chunks no head names. A version is
+ * the stream revision of the write that stored the value (a rewrite of the expiry keeps it in
+ * the envelope), and every head write is the server's own last-revision check.
  */
 export function createNatsDriver(
   options: NatsDriverOptions,
 ): KvDriver & { sweep(): Promise<number>; destroy(): Promise<void> } {
   const { clock } = options;
   const bucket = options.bucket ?? 'gatehouse_kv';
-  let opened: Promise<{ nc: NatsConnection; kv: KV; chunkSize: number }> | undefined;
+  const orphanAgeMs = options.orphanChunkAgeMs ?? 10 * 60_000;
+  let opened: Promise<{ nc: NatsConnection; kv: KV; maxPayload: number; messageBytes: number }> | undefined;
   const open = () => {
     opened ??= (async () => {
       const nc = await connect({
@@ -49,7 +65,10 @@ export function createNatsDriver(
         reconnectTimeWait: 250,
       });
       const kv = await new Kvm(jetstream(nc, { timeout: options.timeoutMs })).create(bucket, { history: 1 });
-      return { nc, kv, chunkSize: Math.max(1024, nc.info?.max_payload ?? 1024 * 1024) - HEADROOM };
+      const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+      // The largest message this driver writes: a head, a whole small record or one chunk.
+      const messageBytes = Math.max(1024, maxPayload - Math.min(HEADROOM, Math.floor(maxPayload / 8)));
+      return { nc, kv, maxPayload, messageBytes };
     })().catch((error: unknown) => {
       opened = undefined;
       throw error;
@@ -89,7 +108,7 @@ export function createNatsDriver(
         return {
           key,
           value,
-          version: head.revision,
+          version: versionOf(head),
           metadata: head.envelope.metadata ?? '',
           expiresAt: head.envelope.expiresAt,
         };
@@ -104,37 +123,69 @@ export function createNatsDriver(
       Array.from({ length: count }, (_, n) => kv.purge(chunkKey(ns, id, n)).catch(() => undefined)),
     );
   };
+  /**
+   * Writes chunks first (when the record does not fit one message), then replaces the head it
+   * read with the server's revision check, so the head it replaced is known and its chunks are
+   * purged: two writers racing on a key never leave the loser's chunks behind. A plain write
+   * retries on a lost race; a compare-and-set fails with ABORTED.
+   */
   const write = async (ns: string, item: SetItem, expected?: number) => {
-    const { kv, chunkSize } = await open();
-    const prev = await readHead(kv, ns, item.key).catch(() => undefined);
-    const prevLive = prev !== undefined && isLive(prev.envelope) ? prev.revision : 0;
-    if (expected !== undefined && prevLive !== expected) throw versionConflict(item.key, expected);
+    const { kv, maxPayload, messageBytes } = await open();
     const base = {
       ...(item.ttlMs === undefined || item.ttlMs === 0 ? {} : { expiresAt: clock.now() + item.ttlMs }),
       ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
     };
     let envelope: Envelope = { ...base, value: item.value };
-    if (item.value.length > chunkSize) {
+    if (headerBytes(base) + item.value.length > messageBytes) {
       const id = randomBytes(16).toString('hex');
-      const count = Math.ceil(item.value.length / chunkSize);
-      for (let n = 0; n < count; n += 1) {
-        await kv.put(chunkKey(ns, id, n), item.value.subarray(n * chunkSize, (n + 1) * chunkSize));
+      const count = Math.ceil(item.value.length / messageBytes);
+      envelope = { ...base, chunks: { id, count, size: item.value.length }, value: EMPTY };
+      if (headerBytes(envelope) > messageBytes) {
+        throw new GatewayError('GW_ERR_KV_INVALID_ARGUMENT', {
+          message: `metadata: too large for the NATS server's max_payload of ${maxPayload} bytes`,
+          details: { field: 'metadata', limit: maxPayload },
+        });
       }
-      envelope = { ...base, chunks: { id, count, size: item.value.length }, value: new Uint8Array(0) };
+      try {
+        for (let n = 0; n < count; n += 1) {
+          await kv.put(chunkKey(ns, id, n), item.value.subarray(n * messageBytes, (n + 1) * messageBytes));
+        }
+      } catch (error) {
+        await purgeChunks(kv, ns, envelope);
+        throw error;
+      }
     }
-    let revision: number;
+    const record = encodeEnvelope(envelope);
+    const key = headKey(ns, item.key);
     try {
-      if (expected === undefined) revision = await kv.put(headKey(ns, item.key), encodeEnvelope(envelope));
-      else if (prev === undefined)
-        revision = await kv.create(headKey(ns, item.key), encodeEnvelope(envelope));
-      else revision = await kv.update(headKey(ns, item.key), encodeEnvelope(envelope), prev.revision);
+      for (let round = 0; round < WRITE_ROUNDS; round += 1) {
+        const raw: NatsEntry | null = await kv.get(key);
+        const present = raw !== null && raw.operation === 'PUT';
+        const prev = present ? decodeEnvelope(raw.value) : undefined;
+        const live =
+          prev !== undefined && isLive(prev)
+            ? versionOf({ revision: raw?.revision ?? 0, envelope: prev })
+            : 0;
+        if (expected !== undefined && live !== expected) throw versionConflict(item.key, expected);
+        let revision: number;
+        try {
+          // A record that does not decode (foreign data) is replaced like any other.
+          revision = present ? await kv.update(key, record, raw.revision) : await kv.create(key, record);
+        } catch (error) {
+          if (!isWrongSequence(error)) throw error;
+          if (expected !== undefined) throw versionConflict(item.key, expected);
+          continue;
+        }
+        await purgeChunks(kv, ns, prev);
+        return revision;
+      }
+      throw new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {
+        message: `Key "${item.key.slice(0, 64)}" kept changing`,
+      });
     } catch (error) {
       await purgeChunks(kv, ns, envelope);
-      if (expected !== undefined && isWrongSequence(error)) throw versionConflict(item.key, expected);
       throw error;
     }
-    await purgeChunks(kv, ns, prev?.envelope);
-    return revision;
   };
   /** Rewrites the expiry of a live head with the server's revision check, retrying on races. */
   const setExpiry = async (ns: string, key: string, expiresAt: number | undefined) => {
@@ -142,8 +193,10 @@ export function createNatsDriver(
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const head = await readHead(kv, ns, key);
       if (head === undefined || !isLive(head.envelope)) return false;
+      // The value and its version stay: only the expiry changes (a new stream revision).
       const { expiresAt: _old, ...rest } = head.envelope;
-      const next = expiresAt === undefined ? rest : { ...rest, expiresAt };
+      const kept = { ...rest, version: versionOf(head) };
+      const next = expiresAt === undefined ? kept : { ...kept, expiresAt };
       try {
         await kv.update(headKey(ns, key), encodeEnvelope(next), head.revision);
         return true;
@@ -236,6 +289,9 @@ export function createNatsDriver(
     sweep: async () => {
       let removed = 0;
       const { kv } = await open();
+      // Chunk groups some head names, listed before the chunks so a write that lands between
+      // the two listings has its chunks named (or young enough to be left alone).
+      const named = new Set<string>();
       for (const k of await keysOf('h.>')) {
         const [, ns = '', h = ''] = k.split('.');
         const head = await readHead(kv, ns, unhex(h)).catch(() => undefined);
@@ -243,7 +299,20 @@ export function createNatsDriver(
           await kv.purge(k, { previousSeq: head.revision }).catch(() => undefined);
           await purgeChunks(kv, ns, head.envelope);
           removed += 1;
+        } else if (head?.envelope.chunks !== undefined) {
+          named.add(`${ns}.${head.envelope.chunks.id}`);
         }
+      }
+      for (const k of await keysOf('c.>')) {
+        const [, ns = '', id = ''] = k.split('.');
+        if (named.has(`${ns}.${id}`)) continue;
+        const entry = await kv.get(k).catch(() => null);
+        // The server stamps each message; a writer still between its chunks and its head is
+        // far younger than the orphan age.
+        if (entry === null || entry.operation !== 'PUT') continue;
+        if (Date.now() - entry.created.getTime() < orphanAgeMs) continue;
+        await kv.purge(k, { previousSeq: entry.revision }).catch(() => undefined);
+        removed += 1;
       }
       return removed;
     },
