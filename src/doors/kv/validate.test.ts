@@ -69,6 +69,13 @@ void describe('kv validation', () => {
     const limits = { maxValueBytes: 16, maxBatchItems: 10 };
     assert.equal(checkValue(new Uint8Array(16), limits).length, 16);
     assert.throws(() => checkValue(new Uint8Array(17), limits), invalid('value'));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat({ max: 40 }), (value, max) => {
+        const bounded = { maxValueBytes: max, maxBatchItems: 10 };
+        if (value.length <= max) assert.equal(checkValue(value, bounded), value);
+        else assert.throws(() => checkValue(value, bounded, 'items[3].value'), invalid('items[3].value'));
+      }),
+    );
   });
 
   void it('accepts TTLs from 0 to 31536000 seconds', () => {
@@ -115,6 +122,20 @@ void describe('kv validation', () => {
     assert.equal(checkPageSize(0), 100);
     assert.equal(checkPageSize(1000), 1000);
     assert.throws(() => checkPageSize(1001), invalid('page_size'));
+    // Every uint64 a client can send, and every uint32 page size.
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (v) => {
+        if (v <= BigInt(Number.MAX_SAFE_INTEGER)) assert.equal(checkExpectedVersion(v), Number(v));
+        else assert.throws(() => checkExpectedVersion(v), invalid('expected_version'));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: 2 ** 32 - 1 }), (n) => {
+        if (n === 0) assert.equal(checkPageSize(n), 100);
+        else if (n <= 1000) assert.equal(checkPageSize(n), n);
+        else assert.throws(() => checkPageSize(n), invalid('page_size'));
+      }),
+    );
   });
 
   void it('round-trips page tokens and refuses forged ones', () => {

@@ -48,6 +48,14 @@ void describe('kv door over gRPC (@grpc/grpc-js)', () => {
     }
     const { body } = await gw.core.metrics.render();
     assert.match(body, /proxy_auth_failures_total\{reason="auth_required"\} \d+/);
+    // Each refusal is an audit event naming the method it tried.
+    const denied = await gw.core.audit.query({ action: 'kv.authenticate', decision: 'deny', limit: 1000 });
+    for (const method of METHODS) {
+      assert.ok(
+        denied.events.some((e) => e.resource === `kv:${method}` && e.actor === 'anonymous'),
+        `kv.authenticate denial for ${method}`,
+      );
+    }
   });
 
   void it('serves every method to an operator of the namespace', async () => {
