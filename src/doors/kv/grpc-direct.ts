@@ -6,19 +6,20 @@ import {
 } from 'node:http2';
 import { type DescMessage, type DescService, fromBinary } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
+import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
-import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
+import { toConnectError } from './errors.ts';
 import { FRAME_HEAD, type MessageEncoder, messageEncoder } from './codec.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
-/** gRPC status codes this file answers by itself (the methods' own come from the guard). */
-const STATUS = {
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-} as const;
+/** The client's own deadline: answered by status alone (no error of the door's to log). */
+const DEADLINE_EXCEEDED = 4;
+
+/** A refusal before the call reaches a method; it gets a stable code and an errorId. */
+const malformed = (message: string) => new GatewayError('GW_ERR_KV_MESSAGE_MALFORMED', { message });
+const unimplemented = (message: string, headers: Record<string, string> = {}) =>
+  new GatewayError('GW_ERR_KV_UNIMPLEMENTED', { message, headers });
 
 /** The content types of the gRPC protocol with protobuf messages; gRPC+JSON stays with Connect. */
 const GRPC_PROTO = /^application\/grpc(\+proto)?$/i;
@@ -109,19 +110,21 @@ export function createGrpcDirect(options: GrpcDirectOptions) {
     const call = new DirectCall(stream, headers, contentType, peer, maxBytes, options);
     const route = routes.get(headers[':path'] ?? '');
     if (route === undefined) {
-      call.refuse(STATUS.UNIMPLEMENTED, 'Unknown method');
+      call.refuse(unimplemented('Unknown method'));
       return true;
     }
     const encoding = call.get('grpc-encoding');
     if (encoding !== null && encoding !== 'identity') {
-      call.refuse(STATUS.UNIMPLEMENTED, `Message encoding "${encoding.slice(0, 32)}" is not supported`, {
-        'grpc-accept-encoding': 'identity',
-      });
+      call.refuse(
+        unimplemented(`Message encoding "${encoding.slice(0, 32)}" is not supported`, {
+          'grpc-accept-encoding': 'identity',
+        }),
+      );
       return true;
     }
     const timeoutMs = parseGrpcTimeout(call.get('grpc-timeout') ?? undefined);
     if (Number.isNaN(timeoutMs)) {
-      call.refuse(STATUS.INVALID_ARGUMENT, 'Malformed grpc-timeout header');
+      call.refuse(malformed('Malformed grpc-timeout header'));
       return true;
     }
     call.start(route, timeoutMs);
@@ -196,9 +199,9 @@ class DirectCall implements KvCallContext {
   }
 
   /** A trailers-only answer before the call reached a method. */
-  refuse(code: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+  refuse(error: GatewayError): void {
     this.stream.on('error', () => undefined);
-    this.answerError(code, message, extra);
+    this.answerConnectError(toConnectError(error, this.options.log).error);
   }
 
   private arm(ms: number): AbortSignal {
@@ -225,23 +228,24 @@ class DirectCall implements KvCallContext {
         // The same stable code as a value or batch over the payload cap, so clients (and the
         // batcher, which then sends the calls one by one) can tell it from a rate limit.
         this.fail(
-          STATUS.RESOURCE_EXHAUSTED,
-          `Message of ${this.length} bytes exceeds the limit of ${this.maxBytes} bytes`,
-          { [ERROR_CODE_HEADER]: 'GW_ERR_KV_PAYLOAD_TOO_LARGE' },
+          new GatewayError('GW_ERR_KV_PAYLOAD_TOO_LARGE', {
+            message: `Message of ${this.length} bytes exceeds the limit of ${this.maxBytes} bytes`,
+            details: { limit: this.maxBytes },
+          }),
         );
         return;
       }
       if (flags === FLAG_COMPRESSED) {
-        this.fail(STATUS.INVALID_ARGUMENT, 'Compressed message without a grpc-encoding');
+        this.fail(malformed('Compressed message without a grpc-encoding'));
         return;
       }
       if (flags !== 0) {
-        this.fail(STATUS.INVALID_ARGUMENT, `Message frame has unknown flags ${flags}`);
+        this.fail(malformed(`Message frame has unknown flags ${flags}`));
         return;
       }
     }
     if (this.length >= 0 && this.received > FRAME_HEAD + this.length) {
-      this.fail(STATUS.INVALID_ARGUMENT, 'More than one message for a unary method');
+      this.fail(malformed('More than one message for a unary method'));
     }
   }
 
@@ -249,7 +253,7 @@ class DirectCall implements KvCallContext {
     if (this.answered) return;
     const route = this.route;
     if (route === undefined || this.length < 0 || this.received < FRAME_HEAD + this.length) {
-      this.fail(STATUS.INVALID_ARGUMENT, 'Missing or truncated request message');
+      this.fail(malformed('Missing or truncated request message'));
       return;
     }
     const whole = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
@@ -258,7 +262,7 @@ class DirectCall implements KvCallContext {
     try {
       message = fromBinary(route.input, whole.subarray(FRAME_HEAD, FRAME_HEAD + this.length));
     } catch {
-      this.fail(STATUS.INVALID_ARGUMENT, 'Request message is not a valid protobuf message');
+      this.fail(malformed('Request message is not a valid protobuf message'));
       return;
     }
     route.run(message as never, this).then(
@@ -270,7 +274,7 @@ class DirectCall implements KvCallContext {
   private onDeadline(): void {
     this.deadlineTimer = undefined;
     this.controller?.abort(CLIENT_DEADLINE);
-    this.fail(STATUS.DEADLINE_EXCEEDED, 'Deadline exceeded');
+    if (this.finish(CLIENT_DEADLINE)) this.answerError(DEADLINE_EXCEEDED, 'Deadline exceeded', {});
   }
 
   /** Ends the call's timers and its backend signal; true the first time only. */
@@ -284,8 +288,9 @@ class DirectCall implements KvCallContext {
     return true;
   }
 
-  private fail(code: number, message: string, extra: OutgoingHttpHeaders = {}): void {
-    if (this.finish(CANCELLED)) this.answerError(code, message, extra);
+  /** A refusal while the request arrives: the backend call (if any) stops, the client is told. */
+  private fail(error: GatewayError): void {
+    if (this.finish(CANCELLED)) this.answerConnectError(toConnectError(error, this.options.log).error);
   }
 
   private answerMessage(route: Route, out: unknown): void {

@@ -160,6 +160,19 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     assert.match(flagged.message, /Compressed/);
     const strange = await call(`${SERVICE}/Get`, frame(getFrame('orders', 'a').subarray(5), 0x80));
     assert.equal(strange.status, '3');
+    const badTimeout = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-timeout': '5 seconds' });
+    assert.equal(badTimeout.status, '3');
+    // Each refusal has its stable code and an errorId, as the methods' own errors do.
+    for (const [answer, code] of [
+      [unknown, 'GW_ERR_KV_UNIMPLEMENTED'],
+      [gzip, 'GW_ERR_KV_UNIMPLEMENTED'],
+      [flagged, 'GW_ERR_KV_MESSAGE_MALFORMED'],
+      [strange, 'GW_ERR_KV_MESSAGE_MALFORMED'],
+      [badTimeout, 'GW_ERR_KV_MESSAGE_MALFORMED'],
+    ] as const) {
+      assert.equal(answer.headers['gatehouse-error-code'], code, answer.message);
+      assert.match(String(answer.headers['gatehouse-error-id']), /^[0-9a-f-]{36}$/);
+    }
   });
 
   void it('refuses missing, truncated, doubled and undecodable messages with INVALID_ARGUMENT', async () => {
@@ -178,6 +191,10 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     const garbage = await call(`${SERVICE}/Get`, frame(Buffer.from([0x0a, 0x7f, 0x61])));
     assert.equal(garbage.status, '3');
     assert.match(garbage.message, /not a valid protobuf/);
+    for (const answer of [empty, head, cut, twice, garbage]) {
+      assert.equal(answer.headers['gatehouse-error-code'], 'GW_ERR_KV_MESSAGE_MALFORMED', answer.message);
+      assert.match(String(answer.headers['gatehouse-error-id']), /^[0-9a-f-]{36}$/);
+    }
   });
 
   void it('refuses an oversized message from its length prefix, without waiting for the body', async () => {

@@ -10,6 +10,20 @@ export const KV_ERRORS = [
       'A field of the request failed validation (namespace, key, value, TTL, metadata, page size or token); the message and `details.field` name it.',
   },
   {
+    code: 'GW_ERR_KV_MESSAGE_MALFORMED',
+    kind: 'INVALID_ARGUMENT',
+    title: 'Malformed kv request message',
+    description:
+      'The request could not be read as one message: a truncated or repeated gRPC frame, unknown frame flags, a compressed frame without `grpc-encoding`, bytes that are not the protobuf message, or a malformed `grpc-timeout` header.',
+  },
+  {
+    code: 'GW_ERR_KV_UNIMPLEMENTED',
+    kind: 'UNIMPLEMENTED',
+    title: 'Unknown kv method or encoding',
+    description:
+      'The path names no method of `gatehouse.kv.v1.KvService`, or the message uses a `grpc-encoding` other than identity (the door accepts no compressed messages).',
+  },
+  {
     code: 'GW_ERR_KV_PAYLOAD_TOO_LARGE',
     kind: 'RESOURCE_EXHAUSTED',
     title: 'Payload too large',
