@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as wait } from 'node:timers/promises';
@@ -159,6 +159,21 @@ const ownServer =
       : false;
 
 /** A nats-server of the test's own (JetStream on `dir`), listening on `port` once resolved. */
+/** Waits until every thread of process `pid` is stopped (SIGSTOP delivered to all of them). */
+async function stopped(pid: number | undefined): Promise<void> {
+  assert.ok(pid !== undefined);
+  // A thread's state follows its name in parentheses: `tid (comm) T ...`.
+  const state = (tid: string) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  };
+  for (let i = 0; i < 100; i += 1) {
+    if (readdirSync(`/proc/${pid}/task`).every((tid) => state(tid) === 'T')) return;
+    await wait(20);
+  }
+  assert.fail(`process ${pid} did not stop`);
+}
+
 async function startNatsServer(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -190,12 +205,15 @@ void test('nats: a server that stops mid-call fails that call with UNAVAILABLE, 
   try {
     const version = await driver.set('ns', 'k', new Uint8Array([7]), o());
     // Frozen: the connection stays open and nothing answers, so the call waits on its deadline.
+    // The stop is waited for (state T in /proc), so the call leaves only once nothing can answer.
     server.kill('SIGSTOP');
+    await stopped(server.pid);
     const started = performance.now();
-    await assert.rejects(
-      driver.get('ns', 'k', o()),
-      (e: unknown) => isGatewayError(e) && e.code === 'GW_ERR_KV_BACKEND_UNAVAILABLE',
+    const frozen = await driver.get('ns', 'k', o()).then(
+      (entry) => assert.fail(`a frozen server answered: ${JSON.stringify(entry?.version)}`),
+      (error: unknown) => error,
     );
+    assert.ok(isGatewayError(frozen) && frozen.code === 'GW_ERR_KV_BACKEND_UNAVAILABLE', String(frozen));
     assert.ok(performance.now() - started < 3000, 'the call ended at its deadline');
     server.kill('SIGKILL');
     await new Promise((r) => server.once('exit', r));
