@@ -153,6 +153,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
             router.service(options.service, connectServiceOf(options.methods)),
           readMaxBytes: maxBytes,
           contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
+          log,
         }),
       };
     }

@@ -9,7 +9,10 @@ import {
 } from '@connectrpc/connect';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { GatewayError } from '#core/errors';
+import type { Logger } from '#core/log';
 import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
@@ -42,28 +45,83 @@ export function connectServiceOf(methods: KvMethods): ServiceImpl<typeof KvServi
 const CLIENT_FAULT = /^(parse(%20| )binary|received(%20| )compressed(%20| )envelope)/;
 const GRPC_TRAILER_FLAG = 0x80;
 
-function fixGrpcHeaders(headers: Headers | undefined): void {
-  if (headers?.get('grpc-status') === '13' && CLIENT_FAULT.test(headers.get('grpc-message') ?? '')) {
-    headers.set('grpc-status', '3');
+/**
+ * The codes of the refusals ConnectRPC makes before a method runs (a body it cannot decode, one
+ * above `readMaxBytes`, a compression it does not accept), by gRPC status: the same codes the
+ * direct gRPC path gives. The methods' own errors already carry theirs.
+ */
+const REFUSALS = new Map<
+  number,
+  'GW_ERR_KV_MESSAGE_MALFORMED' | 'GW_ERR_KV_PAYLOAD_TOO_LARGE' | 'GW_ERR_KV_UNIMPLEMENTED'
+>([
+  [3, 'GW_ERR_KV_MESSAGE_MALFORMED'],
+  [8, 'GW_ERR_KV_PAYLOAD_TOO_LARGE'],
+  [12, 'GW_ERR_KV_UNIMPLEMENTED'],
+]);
+const CONNECT_STATUS = new Map([
+  ['internal', 13],
+  ['invalid_argument', 3],
+  ['resource_exhausted', 8],
+  ['unimplemented', 12],
+]);
+
+/** The code and errorId headers of a refusal with this gRPC status; none for other statuses. */
+type Stamp = (status: number, message: string) => Headers | undefined;
+
+function stamper(log: Logger): Stamp {
+  return (status, message) => {
+    const code = REFUSALS.get(status);
+    if (code === undefined) return undefined;
+    return toConnectError(new GatewayError(code, { message }), log).error.metadata;
+  };
+}
+
+/** A percent-encoded grpc-message as text; as sent when it does not decode. */
+function grpcMessage(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return encoded;
   }
 }
 
-async function* fixGrpcWebBody(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+/** gRPC (JSON messages): the status in the headers (trailers-only) or in the trailers. */
+function fixGrpcHeaders(headers: Headers | undefined, stamp: Stamp): void {
+  const status = headers?.get('grpc-status');
+  if (headers === undefined || status === null || status === undefined || status === '0') return;
+  const message = headers.get('grpc-message') ?? '';
+  if (status === '13' && CLIENT_FAULT.test(message)) headers.set('grpc-status', '3');
+  if (headers.has(ERROR_CODE_HEADER)) return;
+  for (const [k, v] of stamp(Number(headers.get('grpc-status')), grpcMessage(message)) ?? []) {
+    headers.set(k, v);
+  }
+}
+
+/** A gRPC-Web trailer frame. */
+function trailerFrame(text: string): Buffer {
+  const body = Buffer.from(text, 'latin1');
+  const head = Buffer.alloc(5);
+  head.writeUInt8(GRPC_TRAILER_FLAG, 0);
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+async function* fixGrpcWebBody(body: AsyncIterable<Uint8Array>, stamp: Stamp): AsyncIterable<Uint8Array> {
   for await (const chunk of body) {
-    if (chunk[0] === GRPC_TRAILER_FLAG) {
-      // gRPC-Web carries the status in a trailer frame at the end of the body.
-      const text = Buffer.from(chunk.subarray(5)).toString('latin1');
-      const message = /grpc-message: ([^\r\n]*)/.exec(text)?.[1] ?? '';
-      if (/grpc-status: 13\r\n/.test(text) && CLIENT_FAULT.test(message)) {
-        const fixed = Buffer.from(text.replace('grpc-status: 13', 'grpc-status: 3'), 'latin1');
-        const head = Buffer.alloc(5);
-        head.writeUInt8(GRPC_TRAILER_FLAG, 0);
-        head.writeUInt32BE(fixed.length, 1);
-        yield Buffer.concat([head, fixed]);
-        continue;
-      }
+    if (chunk[0] !== GRPC_TRAILER_FLAG) {
+      yield chunk;
+      continue;
     }
-    yield chunk;
+    // gRPC-Web carries the status in a trailer frame at the end of the body.
+    let text = Buffer.from(chunk.subarray(5)).toString('latin1');
+    const message = /grpc-message: ([^\r\n]*)/.exec(text)?.[1] ?? '';
+    if (/grpc-status: 13\r\n/.test(text) && CLIENT_FAULT.test(message)) {
+      text = text.replace('grpc-status: 13', 'grpc-status: 3');
+    }
+    const status = Number(/grpc-status: (\d+)/.exec(text)?.[1] ?? '0');
+    const headers = /gatehouse-error-code:/i.test(text) ? undefined : stamp(status, grpcMessage(message));
+    for (const [k, v] of headers ?? []) text += `${k}: ${v}\r\n`;
+    yield trailerFrame(text);
   }
 }
 
@@ -71,19 +129,29 @@ async function* single(chunk: Uint8Array): AsyncIterable<Uint8Array> {
   yield chunk;
 }
 
-/** Rewrites INTERNAL to INVALID_ARGUMENT where a malformed request caused it, in every protocol. */
-async function clientFaults(res: UniversalServerResponse): Promise<UniversalServerResponse> {
-  fixGrpcHeaders(res.header);
-  fixGrpcHeaders(res.trailer);
+/**
+ * Refusals ConnectRPC answers itself, in every protocol: INTERNAL becomes INVALID_ARGUMENT where
+ * a malformed request caused it, and each refusal before a method gets the door's stable code
+ * and an errorId (logged).
+ */
+async function clientFaults(res: UniversalServerResponse, stamp: Stamp): Promise<UniversalServerResponse> {
+  fixGrpcHeaders(res.header, stamp);
+  fixGrpcHeaders(res.trailer, stamp);
   if (res.body === undefined) return res;
   const contentType = res.header?.get('content-type') ?? '';
   if (contentType.startsWith('application/grpc-web')) {
     res.header?.delete('content-length');
-    return { ...res, body: fixGrpcWebBody(res.body) };
+    return { ...res, body: fixGrpcWebBody(res.body, stamp) };
   }
-  if (res.status !== 500 || !contentType.startsWith('application/json')) return res;
-  // A Connect-protocol error: {"code":"internal","message":"parse binary: …"}; it is small, and
-  // the HTTP status depends on it, so it is read first.
+  if (
+    res.status === 200 ||
+    !contentType.startsWith('application/json') ||
+    res.header?.has(ERROR_CODE_HEADER)
+  ) {
+    return res;
+  }
+  // A Connect-protocol error, {"code":"internal","message":"parse binary: …"}: small, and the
+  // HTTP status depends on it, so it is read first.
   const chunks: Uint8Array[] = [];
   for await (const chunk of res.body) chunks.push(chunk);
   const original = Buffer.concat(chunks);
@@ -93,12 +161,18 @@ async function clientFaults(res: UniversalServerResponse): Promise<UniversalServ
   } catch {
     return { ...res, body: single(original) };
   }
-  if (error.code !== 'internal' || typeof error.message !== 'string' || !CLIENT_FAULT.test(error.message)) {
-    return { ...res, body: single(original) };
+  const message = typeof error.message === 'string' ? error.message : '';
+  let status = CONNECT_STATUS.get(String(error.code));
+  let out = { ...res, body: single(original) };
+  if (status === 13 && CLIENT_FAULT.test(message)) {
+    const fixed = Buffer.from(JSON.stringify({ code: 'invalid_argument', message }));
+    res.header?.set('content-length', String(fixed.length));
+    status = 3;
+    out = { ...res, status: 400, body: single(fixed) };
   }
-  const fixed = Buffer.from(JSON.stringify({ code: 'invalid_argument', message: error.message }));
-  res.header?.set('content-length', String(fixed.length));
-  return { ...res, status: 400, body: single(fixed) };
+  for (const [k, v] of (status === undefined ? undefined : stamp(status, message)) ?? [])
+    res.header?.set(k, v);
+  return out;
 }
 
 /**
@@ -110,7 +184,9 @@ export function createKvHandler(options: {
   readonly routes: (router: ConnectRouter) => void;
   readonly readMaxBytes: number;
   readonly contextValues: (req: Http2ServerRequest) => ContextValues;
+  readonly log: Logger;
 }): (req: Http2ServerRequest, res: Http2ServerResponse) => void {
+  const stamp = stamper(options.log);
   const router = createConnectRouter({
     readMaxBytes: options.readMaxBytes,
     // A field the API does not have is a client mistake (or a probe), not something to ignore.
@@ -130,7 +206,7 @@ export function createKvHandler(options: {
     }
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     handler(request)
-      .then(async (response) => universalResponseToNodeResponse(await clientFaults(response), res))
+      .then(async (response) => universalResponseToNodeResponse(await clientFaults(response, stamp), res))
       // A client that went away mid-answer is not an error of the door.
       .catch(() => undefined);
   };

@@ -96,6 +96,9 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
       const big = await call('Set', { namespace: 'orders', key: 'big', value: 'A'.repeat(2 * 1024 * 1024) });
       assert.equal(big.json?.['code'], 'resource_exhausted', JSON.stringify(big.json));
       assert.match(String(big.json?.['message']), /larger than configured readMaxBytes 1114112/);
+      // The same stable code as the direct gRPC path's, and an errorId.
+      assert.equal(big.headers.get('gatehouse-error-code'), 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
+      assert.match(String(big.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
       await new Promise((r) => setTimeout(r, 2500));
       const next = await call('Get', { namespace: 'orders', key: 'big' });
       assert.equal(next.status, 200, JSON.stringify(next.json));
@@ -212,6 +215,8 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     assert.match(String(anonymous.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
     const malformed = await post('Get', '{"namespace": ');
     assert.equal(malformed.json?.['code'], 'invalid_argument');
+    assert.equal(malformed.headers.get('gatehouse-error-code'), 'GW_ERR_KV_MESSAGE_MALFORMED');
+    assert.match(String(malformed.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
     const unknownField = await post('Get', '{"namespace":"orders","key":"j","sql":"DROP TABLE"}');
     assert.equal(unknownField.json?.['code'], 'invalid_argument');
     const wrongType = await post('Set', '{"namespace":"orders","key":"j","ttlSeconds":"forever"}');

@@ -284,6 +284,8 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
       ['Get', getFrame('Bad_Namespace', 'a')],
       ['Get', getFrame('orders', 'x\u0000')],
       ['Set', setFrame('orders', 'big', 'v'.repeat(5000))],
+      // Field 1 with a length past the end: ConnectRPC refuses it before any method, as this path does.
+      ['Get', frame(Buffer.from([0x0a, 0x7f, 0x61]))],
     ];
     for (const [method, body] of cases) {
       const direct = outcome(await call(`${SERVICE}/${method}`, body));
