@@ -200,7 +200,9 @@ export function createKvHandler(options: {
   return (req, res) => {
     const handler = paths.get(req.url.split('?', 2)[0] ?? '');
     if (handler === undefined) {
-      res.writeHead(404);
+      // No method at this path (the direct gRPC path answers gRPC+proto itself): a plain 404
+      // with the same code and id as every other refusal.
+      res.writeHead(404, Object.fromEntries(stamp(12, 'Unknown method') ?? []));
       res.end();
       return;
     }

@@ -213,6 +213,10 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.json?.['code'], 'unauthenticated');
     assert.match(String(anonymous.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
+    const unknownMethod = await post('Drop', '{}');
+    assert.equal(unknownMethod.status, 404);
+    assert.equal(unknownMethod.headers.get('gatehouse-error-code'), 'GW_ERR_KV_UNIMPLEMENTED');
+    assert.match(String(unknownMethod.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
     const malformed = await post('Get', '{"namespace": ');
     assert.equal(malformed.json?.['code'], 'invalid_argument');
     assert.equal(malformed.headers.get('gatehouse-error-code'), 'GW_ERR_KV_MESSAGE_MALFORMED');

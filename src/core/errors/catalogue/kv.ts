@@ -14,7 +14,7 @@ export const KV_ERRORS = [
     kind: 'INVALID_ARGUMENT',
     title: 'Malformed kv request message',
     description:
-      'The request could not be read as one message: a truncated or repeated gRPC frame, unknown frame flags, a compressed frame without `grpc-encoding`, bytes that are not the protobuf message, or a malformed `grpc-timeout` header.',
+      'The request could not be read as one message: a truncated or repeated gRPC frame, unknown frame flags, a compressed frame without `grpc-encoding`, bytes that are not the protobuf message, JSON that is not the message (Connect, gRPC-Web, gRPC+JSON), or a malformed `grpc-timeout` header.',
   },
   {
     code: 'GW_ERR_KV_UNIMPLEMENTED',
@@ -35,7 +35,7 @@ export const KV_ERRORS = [
     kind: 'ABORTED',
     title: 'Version conflict',
     description:
-      'A compare-and-set found another version than `expected_version`; read the key again and retry the write.',
+      'A compare-and-set found another version than `expected_version`, or (NATS) a write or expiry change kept losing the race against other writers of the key; read the key again and retry the write.',
   },
   {
     code: 'GW_ERR_KV_BACKEND_UNAVAILABLE',

@@ -15,8 +15,10 @@ export interface NatsDriverOptions {
   /** JetStream KV bucket holding every namespace of this driver. */
   readonly bucket?: string;
   /**
-   * Age after which the sweeper purges chunks no head names (left by a writer that died
-   * between its chunks and its head); far above any write's deadline. Default 10 minutes.
+   * Age (on the NATS server's clock) after which the sweeper purges chunks no head names (left
+   * by a writer that died between its chunks and its head, or whose head write timed out
+   * without landing), once two sweeps in a row found them unnamed; far above any write's
+   * deadline. Default 10 minutes.
    */
   readonly orphanChunkAgeMs?: number;
 }
@@ -157,6 +159,10 @@ export function createNatsDriver(
     }
     const record = encodeEnvelope(envelope);
     const key = headKey(ns, item.key);
+    // Our chunks are purged only when our head surely did not land (refused, or never sent).
+    // A head write that failed otherwise (a timeout, a lost connection) may have landed and
+    // named them: they stay, and the sweeper collects them if no head does.
+    let maybeLanded = false;
     try {
       for (let round = 0; round < WRITE_ROUNDS; round += 1) {
         const raw: NatsEntry | null = await kv.get(key);
@@ -169,11 +175,14 @@ export function createNatsDriver(
         if (expected !== undefined && live !== expected) throw versionConflict(item.key, expected);
         let revision: number;
         try {
+          maybeLanded = true;
           // A record that does not decode (foreign data) is replaced like any other.
           revision = present ? await kv.update(key, record, raw.revision) : await kv.create(key, record);
         } catch (error) {
           if (!isWrongSequence(error)) throw error;
-          if (expected !== undefined) throw versionConflict(item.key, expected);
+          // Refused: another write came first. The next round reads it; a compare-and-set then
+          // fails only if the version changed (an Expire or Persist keeps it).
+          maybeLanded = false;
           continue;
         }
         await purgeChunks(kv, ns, prev);
@@ -183,7 +192,7 @@ export function createNatsDriver(
         message: `Key "${item.key.slice(0, 64)}" kept changing`,
       });
     } catch (error) {
-      await purgeChunks(kv, ns, envelope);
+      if (!maybeLanded) await purgeChunks(kv, ns, envelope);
       throw error;
     }
   };
@@ -221,6 +230,36 @@ export function createNatsDriver(
     const out: string[] = [];
     for await (const k of await kv.keys(filter)) out.push(k);
     return out;
+  };
+  // Chunk groups no head named in the previous sweep: purged when no head names them in this
+  // one either (a listing can miss a head rewritten while it runs, never twice in a row) and
+  // they are older than the orphan age on the server's own clock.
+  let suspects = new Set<string>();
+  const sweepOrphans = async (kv: KV, named: ReadonlySet<string>) => {
+    const chunks = await keysOf('c.>');
+    if (chunks.length === 0) {
+      suspects = new Set();
+      return 0;
+    }
+    // The server stamps every message: a probe written now gives its clock.
+    await kv.put('s.clock', EMPTY);
+    const now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
+    const unnamed = new Set<string>();
+    let purged = 0;
+    for (const k of chunks) {
+      const [, ns = '', id = ''] = k.split('.');
+      const group = `${ns}.${id}`;
+      if (named.has(group)) continue;
+      unnamed.add(group);
+      if (!suspects.has(group)) continue;
+      const entry = await kv.get(k).catch(() => null);
+      if (entry === null || entry.operation !== 'PUT') continue;
+      if (now - entry.created.getTime() < orphanAgeMs) continue;
+      await kv.purge(k, { previousSeq: entry.revision }).catch(() => undefined);
+      purged += 1;
+    }
+    suspects = unnamed;
+    return purged;
   };
   const run = <T>(op: string, o: CallOptions, fn: () => Promise<T>) => withDeadline('nats', op, o.signal, fn);
 
@@ -289,31 +328,34 @@ export function createNatsDriver(
     sweep: async () => {
       let removed = 0;
       const { kv } = await open();
-      // Chunk groups some head names, listed before the chunks so a write that lands between
-      // the two listings has its chunks named (or young enough to be left alone).
+      // Chunk groups some head names. A head that could not be read, or a listing that failed,
+      // leaves the orphan pass out: an unnamed chunk group must be known unnamed.
       const named = new Set<string>();
+      let complete = true;
       for (const k of await keysOf('h.>')) {
         const [, ns = '', h = ''] = k.split('.');
-        const head = await readHead(kv, ns, unhex(h)).catch(() => undefined);
+        let head: Head | undefined;
+        try {
+          head = await readHead(kv, ns, unhex(h));
+        } catch {
+          complete = false;
+          continue;
+        }
         if (head !== undefined && !isLive(head.envelope)) {
-          await kv.purge(k, { previousSeq: head.revision }).catch(() => undefined);
+          // Only the head read as expired: an Expire or Persist since then keeps it and its chunks.
+          try {
+            await kv.purge(k, { previousSeq: head.revision });
+          } catch {
+            if (head.envelope.chunks !== undefined) named.add(`${ns}.${head.envelope.chunks.id}`);
+            continue;
+          }
           await purgeChunks(kv, ns, head.envelope);
           removed += 1;
         } else if (head?.envelope.chunks !== undefined) {
           named.add(`${ns}.${head.envelope.chunks.id}`);
         }
       }
-      for (const k of await keysOf('c.>')) {
-        const [, ns = '', id = ''] = k.split('.');
-        if (named.has(`${ns}.${id}`)) continue;
-        const entry = await kv.get(k).catch(() => null);
-        // The server stamps each message; a writer still between its chunks and its head is
-        // far younger than the orphan age.
-        if (entry === null || entry.operation !== 'PUT') continue;
-        if (Date.now() - entry.created.getTime() < orphanAgeMs) continue;
-        await kv.purge(k, { previousSeq: entry.revision }).catch(() => undefined);
-        removed += 1;
-      }
+      if (complete) removed += await sweepOrphans(kv, named);
       return removed;
     },
   };
