@@ -3,7 +3,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvEntry as NatsEntry, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '#core/app';
-import { GatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
 import { compareKeys, pick, ttlOf, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem, SetOptions } from './driver.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
@@ -337,8 +337,10 @@ export function createNatsDriver(
         let head: Head | undefined;
         try {
           head = await readHead(kv, ns, unhex(h));
-        } catch {
-          complete = false;
+        } catch (error) {
+          // A record that does not decode names no chunks anyone can read; any other failure
+          // leaves this head unknown.
+          if (!(isGatewayError(error) && error.code === 'GW_ERR_KV_DATA_CORRUPT')) complete = false;
           continue;
         }
         if (head !== undefined && !isLive(head.envelope)) {
