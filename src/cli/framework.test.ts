@@ -80,7 +80,8 @@ describe('cli framework', () => {
       [['things', 'add', 'x'], /Missing required flag "--kind"/],
       [['things', 'add', '--kind', 'k'], /needs NAME/],
       [['things', 'add', 'x', 'y', '--kind', 'k'], /Unexpected argument "y"/],
-      [['nothing'], /Unknown command "nothing"/],
+      [['nothing'], /Unknown command "nothing"; run "gatehouse help"/],
+      [['things', 'drop'], /Unknown command "things drop"; run "gatehouse things --help"/],
     ];
     for (const [argv, message] of cases) {
       const c = io();
@@ -103,5 +104,21 @@ describe('cli framework', () => {
     await runCli(['things', 'add', '--help'], commands, d.io);
     assert.match(d.out(), /Usage: gatehouse things add NAME/);
     assert.match(d.out(), /--kind\s+Kind \(required\)/);
+  });
+
+  it('lists the commands of a group named alone, with --help, or after help', async () => {
+    for (const [argv, exit] of [
+      [['things'], EXIT.usage],
+      [['things', '--help'], EXIT.ok],
+      [['things', '-h'], EXIT.ok],
+      [['help', 'things'], EXIT.ok],
+    ] as const) {
+      const c = io();
+      assert.equal(await runCli(argv, commands, c.io), exit, argv.join(' '));
+      assert.match(c.out(), /Usage: gatehouse things <command>/, argv.join(' '));
+      assert.match(c.out(), /things add\s+Add a thing/);
+      assert.match(c.out(), /things list\s+List things/);
+      assert.match(c.out(), /Run "gatehouse things <command> --help"/);
+    }
   });
 });

@@ -138,7 +138,28 @@ function findCommand(
   return best;
 }
 
-function helpText(commands: readonly CommandSpec[], spec?: CommandSpec): string {
+/**
+ * The commands a group of words leads to (`kv` → `kv get`, `kv set`, …): the longest run of
+ * leading words that some command names start with, or none.
+ */
+function findGroup(
+  argv: readonly string[],
+  commands: readonly CommandSpec[],
+): { readonly group: string; readonly members: readonly CommandSpec[] } | undefined {
+  const words: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith('-')) break;
+    words.push(a);
+  }
+  for (let n = words.length; n > 0; n -= 1) {
+    const group = words.slice(0, n).join(' ');
+    const members = commands.filter((c) => c.name.startsWith(`${group} `));
+    if (members.length > 0) return { group, members };
+  }
+  return undefined;
+}
+
+function helpText(commands: readonly CommandSpec[], spec?: CommandSpec, group?: string): string {
   if (spec !== undefined) {
     const flags = [...(spec.flags ?? []), ...GLOBAL_FLAGS];
     const lines = [
@@ -155,10 +176,17 @@ function helpText(commands: readonly CommandSpec[], spec?: CommandSpec): string 
     return `${lines.join('\n')}\n`;
   }
   const width = Math.max(...commands.map((c) => c.name.length));
-  const lines = ['Usage: gatehouse <command> [flags]', '', 'Commands:'];
+  const lines = [
+    `Usage: gatehouse ${group === undefined ? '' : `${group} `}<command> [flags]`,
+    '',
+    'Commands:',
+  ];
   for (const c of [...commands].sort((a, b) => a.name.localeCompare(b.name)))
     lines.push(`  ${c.name.padEnd(width)}  ${c.summary}`);
-  lines.push('', 'Run "gatehouse <command> --help" for the flags of a command.');
+  lines.push(
+    '',
+    `Run "gatehouse ${group === undefined ? '' : `${group} `}<command> --help" for the flags of a command.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -173,19 +201,27 @@ export async function runCli(
   const out = createOutput({ stdout: io.stdout, stderr: io.stderr, json: wantsJson, color });
   try {
     if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-      const target =
-        argv[0] === 'help' && argv.length > 1 ? findCommand(argv.slice(1), commands)?.spec : undefined;
-      io.stdout.write(helpText(commands, target));
+      const topic = argv[0] === 'help' ? argv.slice(1) : [];
+      const target = topic.length > 0 ? findCommand(topic, commands)?.spec : undefined;
+      const group = target === undefined && topic.length > 0 ? findGroup(topic, commands) : undefined;
+      io.stdout.write(
+        group === undefined ? helpText(commands, target) : helpText(group.members, undefined, group.group),
+      );
       return EXIT.ok;
     }
     const found = findCommand(argv, commands);
-    if (found === undefined)
+    if (found === undefined) {
+      // A group's name alone (`gatehouse kv`) or with --help lists the group's commands.
+      const group = findGroup(argv, commands);
+      const named = argv.filter((a) => !a.startsWith('-'));
+      if (group !== undefined && group.group === named.join(' ')) {
+        io.stdout.write(helpText(group.members, undefined, group.group));
+        return argv.includes('--help') || argv.includes('-h') ? EXIT.ok : EXIT.usage;
+      }
       throw usageError(
-        `Unknown command "${argv
-          .filter((a) => !a.startsWith('-'))
-          .slice(0, 2)
-          .join(' ')}"; run "gatehouse help"`,
+        `Unknown command "${named.slice(0, 3).join(' ')}"; run "gatehouse ${group?.group ?? 'help'}${group === undefined ? '' : ' --help'}"`,
       );
+    }
     const { spec, rest } = found;
     const parsed = parseArgs(rest, [...(spec.flags ?? []), ...GLOBAL_FLAGS]);
     if (parsed.flags['help'] === true) {
