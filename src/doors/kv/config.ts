@@ -113,8 +113,10 @@ export const kvConfigSchema = object(
     }),
     tls: object(
       {
-        certFile: optional(string('Server certificate (PEM); default: issued from the development CA')),
-        keyFile: optional(string('Private key of the server certificate (PEM)')),
+        certFile: optional(
+          string('Server certificate (PEM), set with keyFile; default: issued from the development CA'),
+        ),
+        keyFile: optional(string('Private key of the server certificate (PEM), set with certFile')),
         clientCaFile: optional(
           string('CAs that client certificates must chain to; default: the development CA'),
         ),

@@ -4,6 +4,7 @@
  * namespace's backend driver (embedded SQLite, Redis, PostgreSQL, NATS JetStream KV).
  * @module
  */
+import { GatewayError } from '#core/errors';
 import type { App, ConfigSection, CoreServices } from '#core/app';
 import { parseListen } from '#core/http';
 import {
@@ -68,9 +69,17 @@ function createMetrics(core: CoreServices): KvMetrics {
 
 async function tlsProvider(core: CoreServices, config: KvConfig): Promise<TlsContextProvider> {
   const { certFile, keyFile, clientCaFile } = config.tls;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', {
+      message: `kv.tls.${certFile === undefined ? 'certFile' : 'keyFile'} is missing: kv.tls.certFile and kv.tls.keyFile are set together or not at all`,
+    });
+  }
   let files: { certFile: string; keyFile: string; caFile: string | undefined };
   if (certFile !== undefined && keyFile !== undefined) {
-    files = { certFile, keyFile, caFile: clientCaFile };
+    // Client certificates are verified against the development CA unless clientCaFile says
+    // otherwise: without a CA, Node would trust every public root for client certificates.
+    const caFile = clientCaFile ?? (await ensureDevelopmentCa(core.dataDir)).certFile;
+    files = { certFile, keyFile, caFile };
   } else {
     // The embedded default: a development CA and server certificate in the data folder.
     const ca = await ensureDevelopmentCa(core.dataDir);

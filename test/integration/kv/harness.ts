@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import type { ConfigSection, CoreServices } from '#core/app';
 import { ConfigStore, validateRaw } from '#core/config';
-import type { RoleBinding } from '#core/rbac';
+import type { Principal, RoleBinding } from '#core/rbac';
 import { issueCertificate } from '#core/tls';
 import { type BuiltCore, buildCore } from '../../../src/cli/core-services.ts';
 import { gatehouseConfigSchema } from '../../../src/cli/config-schema.ts';
@@ -151,21 +151,25 @@ export async function startKvGateway(options: KvGatewayOptions = {}): Promise<Kv
     },
   };
   const door = createKvDoor(built.core, section);
+  let caPem: string;
+  let admin: Principal;
   try {
     await door.provision(built.core);
     await door.validate();
     await door.start();
+    caPem = readFileSync(join(home, 'tls', 'ca.crt'), 'utf8');
+    await built.auth.ensureAdmin();
+    admin = await built.auth.authenticate({
+      bearer: (await built.auth.login('admin', 'correct horse battery staple')).accessToken,
+    });
   } catch (error) {
+    // Nothing half-started outlives a failed start (its listener would keep the test running).
     await door.stop(AbortSignal.timeout(1000));
     await built.close();
     await idp.close();
+    rmSync(home, { recursive: true, force: true });
     throw error;
   }
-  const caPem = readFileSync(join(home, 'tls', 'ca.crt'), 'utf8');
-  await built.auth.ensureAdmin();
-  const admin = await built.auth.authenticate({
-    bearer: (await built.auth.login('admin', 'correct horse battery staple')).accessToken,
-  });
   let keys = 0;
   return {
     url: door.url,

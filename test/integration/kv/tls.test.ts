@@ -136,6 +136,53 @@ void describe('kv transport security', () => {
     }
   });
 
+  void it('verifies client certificates against the development CA when the server certificate is its own', async () => {
+    // A server certificate from another CA, with no kv.tls.clientCaFile: client certificates
+    // must still be checked against the data folder's CA, not against any root Node knows.
+    const dir = join(gw.home, 'own');
+    const ownCa = await ensureDevelopmentCa(dir);
+    const server = await issueCertificate({
+      ca: ownCa,
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      usage: 'server',
+      days: 1,
+    });
+    writeFileSync(join(dir, 'server.crt'), server.certPem);
+    writeFileSync(join(dir, 'server.key'), server.keyPem);
+    const own = await startKvGateway({
+      kv: { tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') } },
+    });
+    try {
+      const trusted = grpcClient(own.url, ownCa.certPem, await own.clientCertificate('payments'));
+      try {
+        await trusted.call('Set', { namespace: 'payments', key: 'k', value: Buffer.from('v') });
+      } finally {
+        trusted.close();
+      }
+      // Issued by the server's own CA, which is not a client CA here.
+      const other = await issueCertificate({
+        ca: ownCa,
+        uris: ['spiffe://gatehouse.test/ns/payments'],
+        usage: 'client',
+        days: 1,
+      });
+      const untrusted = grpcClient(own.url, ownCa.certPem, { cert: other.certPem, key: other.keyPem });
+      try {
+        await expectStatus(untrusted.call('Get', { namespace: 'payments', key: 'k' }), 16);
+      } finally {
+        untrusted.close();
+      }
+    } finally {
+      await own.close();
+    }
+    // A certificate without its key (or the reverse) is a configuration mistake, not a fallback.
+    await assert.rejects(
+      startKvGateway({ kv: { tls: { certFile: join(dir, 'server.crt') } } }),
+      /kv\.tls\.keyFile is missing/,
+    );
+  });
+
   void it('hot-reloads the server certificate without dropping open connections', async () => {
     const token = await gw.token(['operator:orders']);
     const auth = { authorization: `Bearer ${token}` };
