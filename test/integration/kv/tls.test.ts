@@ -25,6 +25,26 @@ function closedWithin(socket: Socket, ms: number, what = 'socket'): Promise<void
   });
 }
 
+/** A client certificate for "payments" from `ca` is ignored: the call is unauthenticated. */
+async function assertUntrusted(
+  url: string,
+  serverCa: string,
+  ca: Parameters<typeof issueCertificate>[0]['ca'],
+) {
+  const issued = await issueCertificate({
+    ca,
+    uris: ['spiffe://gatehouse.test/ns/payments'],
+    usage: 'client',
+    days: 1,
+  });
+  const untrusted = grpcClient(url, serverCa, { cert: issued.certPem, key: issued.keyPem });
+  try {
+    await expectStatus(untrusted.call('Get', { namespace: 'payments', key: 'k' }), 16);
+  } finally {
+    untrusted.close();
+  }
+}
+
 void describe('kv transport security', () => {
   let gw: KvGateway;
   let port: number;
@@ -121,19 +141,7 @@ void describe('kv transport security', () => {
     } finally {
       mtls.close();
     }
-    const foreignCa = await ensureDevelopmentCa(join(gw.home, 'foreign'));
-    const foreign = await issueCertificate({
-      ca: foreignCa,
-      uris: ['spiffe://gatehouse.test/ns/payments'],
-      usage: 'client',
-      days: 1,
-    });
-    const untrusted = grpcClient(gw.url, gw.ca, { cert: foreign.certPem, key: foreign.keyPem });
-    try {
-      await expectStatus(untrusted.call('Get', { namespace: 'payments', key: 'k' }), 16);
-    } finally {
-      untrusted.close();
-    }
+    await assertUntrusted(gw.url, gw.ca, await ensureDevelopmentCa(join(gw.home, 'foreign')));
   });
 
   void it('verifies client certificates against the development CA when the server certificate is its own', async () => {
@@ -161,18 +169,7 @@ void describe('kv transport security', () => {
         trusted.close();
       }
       // Issued by the server's own CA, which is not a client CA here.
-      const other = await issueCertificate({
-        ca: ownCa,
-        uris: ['spiffe://gatehouse.test/ns/payments'],
-        usage: 'client',
-        days: 1,
-      });
-      const untrusted = grpcClient(own.url, ownCa.certPem, { cert: other.certPem, key: other.keyPem });
-      try {
-        await expectStatus(untrusted.call('Get', { namespace: 'payments', key: 'k' }), 16);
-      } finally {
-        untrusted.close();
-      }
+      await assertUntrusted(own.url, ownCa.certPem, ownCa);
     } finally {
       await own.close();
     }
