@@ -92,6 +92,38 @@ void describe('kv auditor', () => {
     await auditor.drain(AbortSignal.abort());
   });
 
+  void it('applies a reloaded summary interval to the next window', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+    const held = heldAuditLog();
+    let settings: KvAuditSettings = {
+      allowed: 'summary',
+      summaryInterval: 60_000,
+      maxPending: 100,
+      gatherWindow: 0,
+    };
+    const auditor = createKvAuditor({ audit: held.log, settings: () => settings, log: silentLogger() });
+    auditor.allow(event('a'));
+    auditor.allow(event('a'));
+    settings = { ...settings, summaryInterval: 1000 };
+    // The next call re-arms: the open window (one counted call) is summarised at once...
+    auditor.allow(event('a'));
+    assert.deepEqual(
+      held.recorded.map((e) => [e.actor, e.reason, e.details?.['calls']]),
+      [
+        ['a', undefined, undefined],
+        ['a', 'summary', 1],
+        ['a', undefined, undefined],
+      ],
+    );
+    // ...and the windows now last a second, not a minute.
+    auditor.allow(event('a'));
+    t.mock.timers.tick(1000);
+    assert.deepEqual(held.recorded.at(-1)?.details?.['calls'], 1);
+    assert.equal(held.recorded.length, 4);
+    held.release();
+    await auditor.drain(AbortSignal.abort());
+  });
+
   void it('gathers allowed calls for the window and records them in one turn, in decision order', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const held = heldAuditLog();

@@ -79,8 +79,17 @@ export function createKvAuditor(options: {
     counts.clear();
   };
   let timer: NodeJS.Timeout | undefined;
+  let armedMs = 0;
+  /** Runs the summary windows at the configured interval; a reloaded interval re-arms them. */
   const arm = (interval: number) => {
-    if (timer === undefined) timer = setInterval(flush, interval).unref();
+    if (timer !== undefined && armedMs === interval) return;
+    if (timer !== undefined) {
+      clearInterval(timer);
+      // The open window ends with the old interval's length.
+      flush();
+    }
+    armedMs = interval;
+    timer = setInterval(flush, interval).unref();
   };
 
   return {
@@ -102,7 +111,8 @@ export function createKvAuditor(options: {
         seen.calls += 1;
         return;
       }
-      // The first call of a principal on a namespace in a window is recorded as it happens.
+      // The first call of a principal on a namespace with a method in a window is recorded as
+      // it happens.
       write(input);
       counts.set(key, { input, calls: 0 });
       if (counts.size >= 10_000) flush();

@@ -60,7 +60,11 @@ const limitsSchema = object(
       default: 1024,
       min: 1,
     }),
-    maxValueSize: size('Largest value accepted', { default: '10MiB', min: 1, max: 64 * 1024 * 1024 }),
+    maxValueSize: size('Largest value accepted, and the most bytes of values in one BatchSet', {
+      default: '10MiB',
+      min: 1,
+      max: 64 * 1024 * 1024,
+    }),
     bufferedBytesPerIp: size(
       'Request bytes one client (IPv4 address or IPv6 /64) may have held at once: header lists and bodies of streams not yet closed, before and after authentication; beyond it the stream is reset with ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED, and the connection must answer a PING within 2 s or is closed. Never below one largest message',
       { default: '64MiB', min: 1024 },

@@ -60,7 +60,8 @@ export const CORE_ERRORS = [
     code: 'GW_ERR_OVERLOADED',
     kind: 'RESOURCE_EXHAUSTED',
     title: 'Server overloaded',
-    description: 'Too many requests are in flight; the request was shed before any work was done.',
+    description:
+      'Too many requests are in flight, or (kv) the audit queue is full; the request was shed before any work was done.',
     httpStatus: 503,
   },
   {

@@ -27,7 +27,8 @@ export const KV_ERRORS = [
     code: 'GW_ERR_KV_PAYLOAD_TOO_LARGE',
     kind: 'RESOURCE_EXHAUSTED',
     title: 'Payload too large',
-    description: 'A value, a batch or the whole request exceeds the configured size limit.',
+    description:
+      "A BatchSet's values together, or the whole request message, exceed the configured size limit (a single value over `maxValueSize` is `GW_ERR_KV_INVALID_ARGUMENT`).",
     httpStatus: 413,
   },
   {
