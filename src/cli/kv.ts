@@ -5,6 +5,7 @@ import { parseDuration } from '#core/config';
 import { createKvClient, type KvClient } from '../doors/kv/index.ts';
 import { CliError, readSavedLogin } from './client.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
+import type { Progress } from './output.ts';
 
 const CONNECTION_FLAGS: readonly FlagSpec[] = [
   {
@@ -184,6 +185,9 @@ export const kvCommands: readonly CommandSpec[] = [
       const client = await kvClient(ctx);
       const limit = typeof ctx.flags['limit'] === 'number' ? ctx.flags['limit'] : Number.POSITIVE_INFINITY;
       const keys: string[] = [];
+      // A namespace of many keys takes many pages: from the second page on, people at a
+      // terminal see the count grow (a listing of one page shows none).
+      let progress: Progress | undefined;
       let pageToken = '';
       do {
         const res = await call(() =>
@@ -196,7 +200,14 @@ export const kvCommands: readonly CommandSpec[] = [
         );
         keys.push(...res.keys);
         pageToken = res.nextPageToken;
+        if (progress === undefined && pageToken !== '') {
+          progress = ctx.out.progress(`ls ${ctx.args[NS] ?? ''}`, undefined, 'keys');
+          progress.advance(keys.length);
+        } else {
+          progress?.advance(res.keys.length);
+        }
       } while (pageToken !== '' && keys.length < limit && !ctx.signal.aborted);
+      progress?.done();
       const rows = keys.slice(0, limit).map((key) => ({ key }));
       ctx.out.table(rows, [{ header: 'KEY', value: (r) => r.key }]);
       return EXIT.ok;

@@ -14,8 +14,11 @@ export interface Output {
   error(text: string): void;
   /** A plain line on stderr (details under an error, hints). */
   note(text: string): void;
-  /** A progress bar on stderr when it is a terminal; silent otherwise. */
-  progress(label: string, total?: number): Progress;
+  /**
+   * A progress bar on stderr when it is a terminal; silent otherwise. Counts bytes, or things
+   * named by `unit` (`keys`).
+   */
+  progress(label: string, total?: number, unit?: string): Progress;
   bold(text: string): string;
   green(text: string): string;
   red(text: string): string;
@@ -30,7 +33,8 @@ export interface Column<Row> {
 }
 
 export interface Progress {
-  advance(bytes: number): void;
+  /** Adds `n` bytes, or `n` of the progress's unit. */
+  advance(n: number): void;
   done(message?: string): void;
 }
 
@@ -119,9 +123,10 @@ export function createOutput(options: OutputOptions): Output {
     note(text) {
       stderr.write(`${text}\n`);
     },
-    progress(label, total) {
+    progress(label, total, unit) {
       const tty = stderr.isTTY === true && !json;
       const started = now();
+      const amount = (n: number) => (unit === undefined ? humanBytes(n) : `${Math.round(n)} ${unit}`);
       let done = 0;
       let lastDraw = 0;
       const draw = (final: boolean) => {
@@ -130,22 +135,22 @@ export function createOutput(options: OutputOptions): Output {
         if (!final && t - lastDraw < 100) return;
         lastDraw = t;
         const seconds = Math.max((t - started) / 1000, 0.001);
-        const rate = `${humanBytes(done / seconds)}/s`;
+        const rate = `${amount(done / seconds)}/s`;
         if (total !== undefined && total > 0) {
           const ratio = Math.min(done / total, 1);
           const width = Math.max(10, Math.min(30, (stderr.columns ?? 80) - 60));
           const filled = Math.round(ratio * width);
           const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
           stderr.write(
-            `\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${humanBytes(done)}/${humanBytes(total)} ${rate}  `,
+            `\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${amount(done)}/${amount(total)} ${rate}  `,
           );
         } else {
-          stderr.write(`\r${label} ${humanBytes(done)} ${rate}  `);
+          stderr.write(`\r${label} ${amount(done)} ${rate}  `);
         }
       };
       return {
-        advance(bytes) {
-          done += bytes;
+        advance(n) {
+          done += n;
           draw(false);
         },
         done(message) {
