@@ -176,17 +176,11 @@ function helpText(commands: readonly CommandSpec[], spec?: CommandSpec, group?: 
     return `${lines.join('\n')}\n`;
   }
   const width = Math.max(...commands.map((c) => c.name.length));
-  const lines = [
-    `Usage: gatehouse ${group === undefined ? '' : `${group} `}<command> [flags]`,
-    '',
-    'Commands:',
-  ];
+  const command = `${group === undefined ? '' : `${group} `}<command>`;
+  const lines = [`Usage: gatehouse ${command} [flags]`, '', 'Commands:'];
   for (const c of [...commands].sort((a, b) => a.name.localeCompare(b.name)))
     lines.push(`  ${c.name.padEnd(width)}  ${c.summary}`);
-  lines.push(
-    '',
-    `Run "gatehouse ${group === undefined ? '' : `${group} `}<command> --help" for the flags of a command.`,
-  );
+  lines.push('', `Run "gatehouse ${command} --help" for the flags of a command.`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -200,12 +200,8 @@ export const kvCommands: readonly CommandSpec[] = [
         );
         keys.push(...res.keys);
         pageToken = res.nextPageToken;
-        if (progress === undefined && pageToken !== '') {
-          progress = ctx.out.progress(`ls ${ctx.args[NS] ?? ''}`, undefined, 'keys');
-          progress.advance(keys.length);
-        } else {
-          progress?.advance(res.keys.length);
-        }
+        if (pageToken !== '') progress ??= ctx.out.progress(`ls ${ctx.args[NS] ?? ''}`, undefined, 'keys');
+        progress?.advance(res.keys.length);
       } while (pageToken !== '' && keys.length < limit && !ctx.signal.aborted);
       progress?.done();
       const rows = keys.slice(0, limit).map((key) => ({ key }));

@@ -201,7 +201,7 @@ class DirectCall implements KvCallContext {
   /** A trailers-only answer before the call reached a method. */
   refuse(error: GatewayError): void {
     this.stream.on('error', () => undefined);
-    this.answerConnectError(toConnectError(error, this.options.log).error);
+    this.answerRefusal(error);
   }
 
   private arm(ms: number): AbortSignal {
@@ -290,7 +290,12 @@ class DirectCall implements KvCallContext {
 
   /** A refusal while the request arrives: the backend call (if any) stops, the client is told. */
   private fail(error: GatewayError): void {
-    if (this.finish(CANCELLED)) this.answerConnectError(toConnectError(error, this.options.log).error);
+    if (this.finish(CANCELLED)) this.answerRefusal(error);
+  }
+
+  /** A refusal of the door's own, with its code and errorId (logged). */
+  private answerRefusal(error: GatewayError): void {
+    this.answerConnectError(toConnectError(error, this.options.log).error);
   }
 
   private answerMessage(route: Route, out: unknown): void {

@@ -105,19 +105,28 @@ export interface KvListener {
   close(deadline: AbortSignal): Promise<void>;
 }
 
-function peerOf(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, CallPeer>): CallPeer {
+/** What the listener knows of a connection: its caller, and its account of held bytes. */
+interface SessionInfo {
+  readonly peer: CallPeer;
+  /** The core's anonymous client key of the address (an IPv4 address or an IPv6 /64). */
+  readonly holder: string;
+}
+
+/** The connection's SessionInfo, derived once per HTTP/2 session. */
+function sessionInfo(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, SessionInfo>): SessionInfo {
   const session = stream.session;
   const cached = session === undefined ? undefined : cache.get(session);
   if (cached !== undefined) return cached;
   const socket = session?.socket as TLSSocket | undefined;
-  if (socket === undefined) return { clientIp: '' };
-  const certificate = socket.authorized ? peerCertificateInfo(socket.getPeerCertificate()) : undefined;
-  const peer: CallPeer = {
-    clientIp: socket.remoteAddress ?? '',
-    ...(certificate === undefined ? {} : { certificate }),
+  const certificate =
+    socket?.authorized === true ? peerCertificateInfo(socket.getPeerCertificate()) : undefined;
+  const clientIp = socket?.remoteAddress ?? '';
+  const info: SessionInfo = {
+    peer: { clientIp, ...(certificate === undefined ? {} : { certificate }) },
+    holder: anonymousClientKey(clientIp),
   };
-  if (session !== undefined) cache.set(session, peer);
-  return peer;
+  if (session !== undefined && socket !== undefined) cache.set(session, info);
+  return info;
 }
 
 /**
@@ -128,17 +137,7 @@ function peerOf(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, CallPeer
  */
 export async function startKvListener(options: KvListenerOptions): Promise<KvListener> {
   const { log } = options;
-  const peers = new WeakMap<Http2Session, CallPeer>();
-  // The held-bytes account of a session's streams, derived once per session from its address.
-  const holders = new WeakMap<Http2Session, string>();
-  const holderOf = (session: Http2Session | undefined, peer: CallPeer) => {
-    let key = session === undefined ? undefined : holders.get(session);
-    if (key === undefined) {
-      key = anonymousClientKey(peer.clientIp);
-      if (session !== undefined) holders.set(session, key);
-    }
-    return key;
-  };
+  const infos = new WeakMap<Http2Session, SessionInfo>();
   const perIp = new Map<string, number>();
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
@@ -152,7 +151,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
           routes: (router: ConnectRouter) =>
             router.service(options.service, connectServiceOf(options.methods)),
           readMaxBytes: maxBytes,
-          contextValues: (req) => createContextValues().set(PEER, peerOf(req.stream, peers)),
+          contextValues: (req) => createContextValues().set(PEER, sessionInfo(req.stream, infos).peer),
           log,
         }),
       };
@@ -223,8 +222,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
       const { session } = stream;
-      const peer = peerOf(stream, peers);
-      const client = holderOf(session, peer);
+      const { peer, holder: client } = sessionInfo(stream, infos);
       // Read once per stream: a reload applies to the streams that open after it.
       const limits = options.bufferedBytes();
       const maxBytes = options.readMaxBytes();

@@ -1,5 +1,6 @@
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import {
+  Code,
   type ConnectRouter,
   type ContextValues,
   createConnectRouter,
@@ -9,6 +10,7 @@ import {
 } from '@connectrpc/connect';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { codeFromString } from '@connectrpc/connect/protocol-connect';
 import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
@@ -54,15 +56,9 @@ const REFUSALS = new Map<
   number,
   'GW_ERR_KV_MESSAGE_MALFORMED' | 'GW_ERR_KV_PAYLOAD_TOO_LARGE' | 'GW_ERR_KV_UNIMPLEMENTED'
 >([
-  [3, 'GW_ERR_KV_MESSAGE_MALFORMED'],
-  [8, 'GW_ERR_KV_PAYLOAD_TOO_LARGE'],
-  [12, 'GW_ERR_KV_UNIMPLEMENTED'],
-]);
-const CONNECT_STATUS = new Map([
-  ['internal', 13],
-  ['invalid_argument', 3],
-  ['resource_exhausted', 8],
-  ['unimplemented', 12],
+  [Code.InvalidArgument, 'GW_ERR_KV_MESSAGE_MALFORMED'],
+  [Code.ResourceExhausted, 'GW_ERR_KV_PAYLOAD_TOO_LARGE'],
+  [Code.Unimplemented, 'GW_ERR_KV_UNIMPLEMENTED'],
 ]);
 
 /** The code and errorId headers of a refusal with this gRPC status; none for other statuses. */
@@ -76,6 +72,15 @@ function stamper(log: Logger): Stamp {
   };
 }
 
+/** The error code a `grpc-status` value carries; undefined for OK (0) or none. */
+const wireCode = (value: string | null | undefined): number | undefined => {
+  const n = Number(value ?? '0');
+  return n === 0 || !Number.isInteger(n) ? undefined : n;
+};
+// The statuses rewritten on the wire, as the numbers the wire carries.
+const INTERNAL: number = Code.Internal;
+const INVALID_ARGUMENT: number = Code.InvalidArgument;
+
 /** A percent-encoded grpc-message as text; as sent when it does not decode. */
 function grpcMessage(encoded: string): string {
   try {
@@ -87,12 +92,12 @@ function grpcMessage(encoded: string): string {
 
 /** gRPC (JSON messages): the status in the headers (trailers-only) or in the trailers. */
 function fixGrpcHeaders(headers: Headers | undefined, stamp: Stamp): void {
-  const status = headers?.get('grpc-status');
-  if (headers === undefined || status === null || status === undefined || status === '0') return;
+  const status = wireCode(headers?.get('grpc-status'));
+  if (headers === undefined || status === undefined || headers.has(ERROR_CODE_HEADER)) return;
   const message = headers.get('grpc-message') ?? '';
-  if (status === '13' && CLIENT_FAULT.test(message)) headers.set('grpc-status', '3');
-  if (headers.has(ERROR_CODE_HEADER)) return;
-  for (const [k, v] of stamp(Number(headers.get('grpc-status')), grpcMessage(message)) ?? []) {
+  const fault = status === INTERNAL && CLIENT_FAULT.test(message);
+  if (fault) headers.set('grpc-status', String(INVALID_ARGUMENT));
+  for (const [k, v] of stamp(fault ? INVALID_ARGUMENT : status, grpcMessage(message)) ?? []) {
     headers.set(k, v);
   }
 }
@@ -112,16 +117,21 @@ async function* fixGrpcWebBody(body: AsyncIterable<Uint8Array>, stamp: Stamp): A
       yield chunk;
       continue;
     }
-    // gRPC-Web carries the status in a trailer frame at the end of the body.
-    let text = Buffer.from(chunk.subarray(5)).toString('latin1');
-    const message = /grpc-message: ([^\r\n]*)/.exec(text)?.[1] ?? '';
-    if (/grpc-status: 13\r\n/.test(text) && CLIENT_FAULT.test(message)) {
-      text = text.replace('grpc-status: 13', 'grpc-status: 3');
+    // gRPC-Web carries the status in a trailer frame at the end of the body; a success, or an
+    // error that already has its code, passes unchanged.
+    const original = Buffer.from(chunk.subarray(5)).toString('latin1');
+    const status = wireCode(/grpc-status: (\d+)/.exec(original)?.[1]);
+    if (status === undefined || /gatehouse-error-code:/i.test(original)) {
+      yield chunk;
+      continue;
     }
-    const status = Number(/grpc-status: (\d+)/.exec(text)?.[1] ?? '0');
-    const headers = /gatehouse-error-code:/i.test(text) ? undefined : stamp(status, grpcMessage(message));
-    for (const [k, v] of headers ?? []) text += `${k}: ${v}\r\n`;
-    yield trailerFrame(text);
+    const message = /grpc-message: ([^\r\n]*)/.exec(original)?.[1] ?? '';
+    const fault = status === INTERNAL && CLIENT_FAULT.test(message);
+    let text = fault ? original.replace('grpc-status: 13', 'grpc-status: 3') : original;
+    for (const [k, v] of stamp(fault ? INVALID_ARGUMENT : status, grpcMessage(message)) ?? []) {
+      text += `${k}: ${v}\r\n`;
+    }
+    yield text === original ? chunk : trailerFrame(text);
   }
 }
 
@@ -162,12 +172,12 @@ async function clientFaults(res: UniversalServerResponse, stamp: Stamp): Promise
     return { ...res, body: single(original) };
   }
   const message = typeof error.message === 'string' ? error.message : '';
-  let status = CONNECT_STATUS.get(String(error.code));
+  let status = typeof error.code === 'string' ? codeFromString(error.code) : undefined;
   let out = { ...res, body: single(original) };
-  if (status === 13 && CLIENT_FAULT.test(message)) {
+  if (status === Code.Internal && CLIENT_FAULT.test(message)) {
     const fixed = Buffer.from(JSON.stringify({ code: 'invalid_argument', message }));
     res.header?.set('content-length', String(fixed.length));
-    status = 3;
+    status = Code.InvalidArgument;
     out = { ...res, status: 400, body: single(fixed) };
   }
   for (const [k, v] of (status === undefined ? undefined : stamp(status, message)) ?? [])

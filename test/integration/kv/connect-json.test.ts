@@ -21,6 +21,9 @@ const CONNECT_CODES = new Set([
   'aborted',
 ]);
 
+/** An HTTP/2 client of a gateway whose certificate `ca` issued. */
+const h2Agent = (ca: string) => new Agent({ allowH2: true, connect: { ca, servername: 'localhost' } });
+
 /** A Connect JSON call (POST) to `url` through `agent`, with a bearer token. */
 async function postTo(
   url: string,
@@ -52,7 +55,7 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     postTo(gw.url, agent, token, method, body, headers);
   before(async () => {
     gw = await startKvGateway();
-    agent = new Agent({ allowH2: true, connect: { ca: gw.ca, servername: 'localhost' } });
+    agent = h2Agent(gw.ca);
     token = await gw.token(['operator:orders']);
   });
   after(async () => {
@@ -88,7 +91,7 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     // body is still arriving. The session is then sent a PING, which a live client answers;
     // calls after the 2 s the PING allows are served.
     const capped = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
-    const h2 = new Agent({ allowH2: true, connect: { ca: capped.ca, servername: 'localhost' } });
+    const h2 = h2Agent(capped.ca);
     try {
       const cappedToken = await capped.token(['operator:orders']);
       const call = (method: string, body: unknown) =>
@@ -112,20 +115,21 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
   void it('applies a reloaded value size to the message cap of every protocol', async () => {
     // The cap is the largest value plus 1 MiB: 1.5 MiB passes only once the value size is 2 MiB.
     const reloadable = await startKvGateway({ kv: { limits: { maxValueSize: '64KiB' } } });
-    const h2 = new Agent({ allowH2: true, connect: { ca: reloadable.ca, servername: 'localhost' } });
+    const h2 = h2Agent(reloadable.ca);
     const grpc = grpcClient(reloadable.url, reloadable.ca);
     try {
       const own = await reloadable.token(['operator:orders']);
       const value = Buffer.alloc(1536 * 1024, 5);
       const json = JSON.stringify({ namespace: 'orders', key: 'grown', value: value.toString('base64') });
-      const viaGrpc = () =>
-        grpc.call('Set', { namespace: 'orders', key: 'grown', value }, { authorization: `Bearer ${own}` });
-      await expectStatus(viaGrpc(), 8);
+      await expectStatus(
+        grpc.call('Set', { namespace: 'orders', key: 'grown', value }, { authorization: `Bearer ${own}` }),
+        8,
+      );
       const refused = await postTo(reloadable.url, h2, own, 'Set', json);
       assert.equal(refused.json?.['code'], 'resource_exhausted', JSON.stringify(refused.json));
       reloadable.reloadKv({ limits: { maxValueSize: '2MiB' } });
       // The refusal above made the session prove it is alive; a new agent skips the wait.
-      const fresh = new Agent({ allowH2: true, connect: { ca: reloadable.ca, servername: 'localhost' } });
+      const fresh = h2Agent(reloadable.ca);
       try {
         const served = await postTo(reloadable.url, fresh, own, 'Set', json);
         assert.equal(served.status, 200, JSON.stringify(served.json));

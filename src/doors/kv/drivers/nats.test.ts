@@ -4,16 +4,16 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as wait } from 'node:timers/promises';
-import { isGatewayError } from '#core/errors';
 import { test } from 'node:test';
+import { setTimeout as wait } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { type KV, Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { testServices } from '#core/config';
-import { runDriverContract } from './contract.ts';
-import { createNatsDriver } from './nats.ts';
+import { isGatewayError } from '#core/errors';
 import { closedPort } from '#testing/services';
+import { runDriverContract } from './contract.ts';
+import { createNatsDriver, type NatsDriverOptions } from './nats.ts';
 
 const { natsUrl, requireServices } = testServices();
 const skip = natsUrl === undefined && !requireServices ? 'GATEHOUSE_TEST_NATS_URL not set' : false;
@@ -21,11 +21,54 @@ let now = 1_700_000_000_000;
 const clock = { now: () => now };
 const bucket = `test_${randomUUID().replaceAll('-', '')}`;
 
+/** A driver on the test NATS server and bucket `name` (10 s backend deadline unless overridden). */
+function openDriver(name: string, overrides: Partial<NatsDriverOptions> = {}) {
+  assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
+  return createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket: name, ...overrides });
+}
+
+/** Runs `fn` on a fresh driver of bucket `name`, then deletes the bucket. */
+async function withDriver(
+  name: string,
+  fn: (driver: ReturnType<typeof openDriver>) => Promise<void>,
+  overrides: Partial<NatsDriverOptions> = {},
+): Promise<void> {
+  const driver = openDriver(name, overrides);
+  try {
+    await fn(driver);
+    await driver.destroy();
+  } finally {
+    await driver.close();
+  }
+}
+
+/** Per-call options with a deadline of `ms`. */
+const within = (ms = 10_000) => ({ signal: AbortSignal.timeout(ms) });
+
+/** Runs `fn` on bucket `name` through a connection of the test's own. */
+async function onBucket<T>(name: string, fn: (kv: KV) => Promise<T>): Promise<T> {
+  assert.ok(natsUrl);
+  const nc = await connect({ servers: natsUrl });
+  try {
+    return await fn(await new Kvm(jetstream(nc)).open(name));
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The keys of bucket `name` that match `filter`. */
+function bucketKeys(name: string, filter: string): Promise<string[]> {
+  return onBucket(name, async (kv) => {
+    const out: string[] = [];
+    for await (const k of await kv.keys(filter)) out.push(k);
+    return out;
+  });
+}
+
 runDriverContract(
   'nats',
   async () => {
-    assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
-    const driver = createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket });
+    const driver = openDriver(bucket);
     return {
       driver,
       advance: async (ms) => {
@@ -41,29 +84,22 @@ runDriverContract(
 );
 
 void test('nats sweep purges expired heads and their chunks', { skip }, async () => {
-  assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
-  const driver = createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket: `${bucket}_sweep` });
-  const o = { signal: AbortSignal.timeout(10_000) };
-  try {
+  await withDriver(`${bucket}_sweep`, async (driver) => {
+    const o = within();
     await driver.set('ns', 'big', new Uint8Array(3 * 1024 * 1024), { ...o, ttlMs: 10 });
     await driver.set('ns', 'kept', new Uint8Array([1]), o);
     now += 11;
     assert.equal(await driver.sweep(), 1);
     assert.equal(await driver.sweep(), 0);
     assert.equal(await driver.exists('ns', 'kept', o), true);
-    await driver.destroy();
-  } finally {
-    await driver.close();
-  }
+  });
 });
 
 void test('nats: a value that fits one message only without its metadata is chunked, not refused', {
   skip,
 }, async () => {
-  assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
-  const driver = createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket: `${bucket}_fit` });
-  const o = { signal: AbortSignal.timeout(10_000) };
-  try {
+  await withDriver(`${bucket}_fit`, async (driver) => {
+    const o = within();
     // 64 KiB of metadata whose every character JSON escapes (\" pairs): about 128 KiB of
     // envelope header beside a 940 KiB value, which alone fits the default 1 MiB max_payload.
     const metadata = `"${'\\"'.repeat(32 * 1024 - 1)}"`;
@@ -74,67 +110,44 @@ void test('nats: a value that fits one message only without its metadata is chun
     assert.equal(got?.version, version);
     assert.equal(got?.metadata, metadata);
     assert.ok(Buffer.from(got?.value ?? []).equals(Buffer.from(value)));
-    await driver.destroy();
-  } finally {
-    await driver.close();
-  }
+  });
 });
-
-/** The keys of a bucket, read with a connection of the test's own. */
-async function bucketKeys(name: string, filter: string): Promise<string[]> {
-  assert.ok(natsUrl);
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const kv = await new Kvm(jetstream(nc)).open(name);
-    const out: string[] = [];
-    for await (const k of await kv.keys(filter)) out.push(k);
-    return out;
-  } finally {
-    await nc.close();
-  }
-}
 
 void test('nats: racing writes of large values leave only the chunks of the head that won', {
   skip,
 }, async () => {
-  assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
   const name = `${bucket}_race`;
-  const driver = createNatsDriver({ url: natsUrl, clock, timeoutMs: 20_000, bucket: name });
-  const o = { signal: AbortSignal.timeout(20_000) };
-  try {
-    const values = Array.from({ length: 4 }, (_, i) => new Uint8Array(2_500_000).fill(i + 1));
-    const versions = await Promise.all(values.map((v) => driver.set('ns', 'big', v, o)));
-    const got = await driver.get('ns', 'big', o);
-    assert.equal(got?.version, Math.max(...versions));
-    const winner = values.find((v) => Buffer.from(v).equals(Buffer.from(got?.value ?? [])));
-    assert.ok(winner !== undefined, 'the value read is one of the values written');
-    // 2.5 MB in chunks of just under 1 MiB: three chunk records, those of the winner only.
-    assert.equal((await bucketKeys(name, 'c.ns.>')).length, 3);
-    await driver.delete('ns', 'big', o);
-    assert.deepEqual(await bucketKeys(name, 'c.ns.>'), []);
-    await driver.destroy();
-  } finally {
-    await driver.close();
-  }
+  await withDriver(
+    name,
+    async (driver) => {
+      const o = within(20_000);
+      const values = Array.from({ length: 4 }, (_, i) => new Uint8Array(2_500_000).fill(i + 1));
+      const versions = await Promise.all(values.map((v) => driver.set('ns', 'big', v, o)));
+      const got = await driver.get('ns', 'big', o);
+      assert.equal(got?.version, Math.max(...versions));
+      const winner = values.find((v) => Buffer.from(v).equals(Buffer.from(got?.value ?? [])));
+      assert.ok(winner !== undefined, 'the value read is one of the values written');
+      // 2.5 MB in chunks of just under 1 MiB: three chunk records, those of the winner only.
+      assert.equal((await bucketKeys(name, 'c.ns.>')).length, 3);
+      await driver.delete('ns', 'big', o);
+      assert.deepEqual(await bucketKeys(name, 'c.ns.>'), []);
+    },
+    { timeoutMs: 20_000 },
+  );
 });
 
 void test('nats sweep purges chunks no head names once they are old enough', { skip }, async () => {
-  assert.ok(natsUrl, 'GATEHOUSE_TEST_NATS_URL not set');
   const name = `${bucket}_orphans`;
-  const young = createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket: name });
-  const old = createNatsDriver({ url: natsUrl, clock, timeoutMs: 10_000, bucket: name, orphanChunkAgeMs: 0 });
-  const o = { signal: AbortSignal.timeout(10_000) };
+  const young = openDriver(name);
+  const old = openDriver(name, { orphanChunkAgeMs: 0 });
+  const o = within();
   try {
     await young.set('ns', 'big', new Uint8Array(1_500_000).fill(1), o);
     // A writer that died between its chunks and its head left these.
-    const nc = await connect({ servers: natsUrl });
-    try {
-      const kv = await new Kvm(jetstream(nc)).open(name);
+    await onBucket(name, async (kv) => {
       await kv.put(`c.ns.${'ab'.repeat(16)}.0`, new Uint8Array([1]));
       await kv.put(`c.ns.${'ab'.repeat(16)}.1`, new Uint8Array([2]));
-    } finally {
-      await nc.close();
-    }
+    });
     assert.equal((await bucketKeys(name, 'c.ns.>')).length, 4);
     // Younger than ten minutes: a writer may still be about to name them.
     assert.equal(await young.sweep(), 0);
@@ -152,8 +165,6 @@ void test('nats sweep purges chunks no head names once they are old enough', { s
 });
 
 const NATS_SERVER = '/usr/sbin/nats-server';
-/** Options of one call with a 1 s deadline. */
-const o = () => ({ signal: AbortSignal.timeout(1000) });
 const ownServer =
   skip !== false
     ? skip
@@ -161,7 +172,6 @@ const ownServer =
       ? `${NATS_SERVER} not installed`
       : false;
 
-/** A nats-server of the test's own (JetStream on `dir`), listening on `port` once resolved. */
 /** Waits until every thread of process `pid` is stopped (SIGSTOP delivered to all of them). */
 async function stopped(pid: number | undefined): Promise<void> {
   assert.ok(pid !== undefined);
@@ -181,6 +191,7 @@ async function stopped(pid: number | undefined): Promise<void> {
   assert.fail(`process ${pid} did not stop`);
 }
 
+/** A nats-server of the test's own (JetStream on `dir`), listening on `port` once resolved. */
 async function startNatsServer(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -211,13 +222,13 @@ void test('nats: a server that stops mid-call fails that call with UNAVAILABLE, 
   });
   try {
     // Setup (connect, create the bucket on a fresh file store) gets a generous deadline.
-    const version = await driver.set('ns', 'k', new Uint8Array([7]), { signal: AbortSignal.timeout(15_000) });
+    const version = await driver.set('ns', 'k', new Uint8Array([7]), within(15_000));
     // Frozen: the connection stays open and nothing answers, so the call waits on its deadline.
     // The stop is waited for (state T in /proc), so the call leaves only once nothing can answer.
     server.kill('SIGSTOP');
     await stopped(server.pid);
     const started = performance.now();
-    const frozen = await driver.get('ns', 'k', o()).then(
+    const frozen = await driver.get('ns', 'k', within(1000)).then(
       (entry) => assert.fail(`a frozen server answered: ${JSON.stringify(entry?.version)}`),
       (error: unknown) => error,
     );
@@ -226,11 +237,11 @@ void test('nats: a server that stops mid-call fails that call with UNAVAILABLE, 
     server.kill('SIGKILL');
     await new Promise((r) => server.once('exit', r));
     // Down: calls fail fast, nothing hangs.
-    await assert.rejects(driver.get('ns', 'k', o()));
+    await assert.rejects(driver.get('ns', 'k', within(1000)));
     server = await startNatsServer(port, dir);
     let entry: Awaited<ReturnType<typeof driver.get>>;
     for (let i = 0; i < 100 && entry === undefined; i += 1) {
-      entry = await driver.get('ns', 'k', o()).catch(() => undefined);
+      entry = await driver.get('ns', 'k', within(1000)).catch(() => undefined);
       if (entry === undefined) await wait(100);
     }
     assert.equal(entry?.version, version, 'the driver reconnected and reads what JetStream kept');

@@ -39,8 +39,6 @@ const EMPTY = new Uint8Array(0);
 const WRITE_ROUNDS = 16;
 /** The entry's version: the revision of the write that stored its value. */
 const versionOf = (h: Head) => h.envelope.version ?? h.revision;
-/** Bytes of an envelope without its value. */
-const headerBytes = (e: Omit<Envelope, 'value'>) => encodeEnvelope({ ...e, value: EMPTY }).length;
 
 /**
  * NATS JetStream KV driver. One bucket (history 1) holds every namespace: entries at
@@ -81,12 +79,17 @@ export function createNatsDriver(
   const chunkKey = (ns: string, id: string, n: number) => `c.${ns}.${id}.${n}`;
   const isLive = (e: Envelope) => e.expiresAt === undefined || e.expiresAt > clock.now();
 
-  const readHead = async (kv: KV, ns: string, key: string): Promise<Head | undefined> => {
+  /** The present head record of a key: its revision, and its envelope unless it does not decode. */
+  const readRecord = async (kv: KV, ns: string, key: string) => {
     const raw: NatsEntry | null = await kv.get(headKey(ns, key));
     if (raw === null || raw.operation !== 'PUT') return undefined;
-    const envelope = decodeEnvelope(raw.value);
-    if (envelope === undefined) throw corrupt(key);
-    return { revision: raw.revision, envelope };
+    return { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
+  };
+  const readHead = async (kv: KV, ns: string, key: string): Promise<Head | undefined> => {
+    const record = await readRecord(kv, ns, key);
+    if (record === undefined) return undefined;
+    if (record.envelope === undefined) throw corrupt(key);
+    return { revision: record.revision, envelope: record.envelope };
   };
   const readValue = async (kv: KV, ns: string, key: string, e: Envelope) => {
     if (e.chunks === undefined) return e.value;
@@ -137,12 +140,15 @@ export function createNatsDriver(
       ...(item.ttlMs === undefined || item.ttlMs === 0 ? {} : { expiresAt: clock.now() + item.ttlMs }),
       ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
     };
+    // One message when the whole record fits (it is encoded once); else chunks and a head.
     let envelope: Envelope = { ...base, value: item.value };
-    if (headerBytes(base) + item.value.length > messageBytes) {
+    let record = item.value.length <= messageBytes ? encodeEnvelope(envelope) : undefined;
+    if (record === undefined || record.length > messageBytes) {
       const id = randomBytes(16).toString('hex');
       const count = Math.ceil(item.value.length / messageBytes);
       envelope = { ...base, chunks: { id, count, size: item.value.length }, value: EMPTY };
-      if (headerBytes(envelope) > messageBytes) {
+      record = encodeEnvelope(envelope);
+      if (record.length > messageBytes) {
         throw new GatewayError('GW_ERR_KV_INVALID_ARGUMENT', {
           message: `metadata: too large for the NATS server's max_payload of ${maxPayload} bytes`,
           details: { field: 'metadata', limit: maxPayload },
@@ -157,7 +163,6 @@ export function createNatsDriver(
         throw error;
       }
     }
-    const record = encodeEnvelope(envelope);
     const key = headKey(ns, item.key);
     // Our chunks are purged only when our head surely did not land (refused, or never sent).
     // A head write that failed otherwise (a timeout, a lost connection) may have landed and
@@ -165,19 +170,18 @@ export function createNatsDriver(
     let maybeLanded = false;
     try {
       for (let round = 0; round < WRITE_ROUNDS; round += 1) {
-        const raw: NatsEntry | null = await kv.get(key);
-        const present = raw !== null && raw.operation === 'PUT';
-        const prev = present ? decodeEnvelope(raw.value) : undefined;
+        const prev = await readRecord(kv, ns, item.key);
         const live =
-          prev !== undefined && isLive(prev)
-            ? versionOf({ revision: raw?.revision ?? 0, envelope: prev })
+          prev?.envelope !== undefined && isLive(prev.envelope)
+            ? versionOf({ revision: prev.revision, envelope: prev.envelope })
             : 0;
         if (expected !== undefined && live !== expected) throw versionConflict(item.key, expected);
         let revision: number;
         try {
           maybeLanded = true;
           // A record that does not decode (foreign data) is replaced like any other.
-          revision = present ? await kv.update(key, record, raw.revision) : await kv.create(key, record);
+          revision =
+            prev === undefined ? await kv.create(key, record) : await kv.update(key, record, prev.revision);
         } catch (error) {
           if (!isWrongSequence(error)) throw error;
           // Refused: another write came first. The next round reads it; a compare-and-set then
@@ -185,7 +189,7 @@ export function createNatsDriver(
           maybeLanded = false;
           continue;
         }
-        await purgeChunks(kv, ns, prev);
+        await purgeChunks(kv, ns, prev?.envelope);
         return revision;
       }
       throw new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {
@@ -241,9 +245,16 @@ export function createNatsDriver(
       suspects = new Set();
       return 0;
     }
-    // The server stamps every message: a probe written now gives its clock.
-    await kv.put('s.clock', EMPTY);
-    const now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
+    // The server stamps every message: a probe written when a suspect is first checked gives
+    // its clock (no probe in sweeps without suspects).
+    let now: number | undefined;
+    const serverNow = async () => {
+      if (now === undefined) {
+        await kv.put('s.clock', EMPTY);
+        now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
+      }
+      return now;
+    };
     const unnamed = new Set<string>();
     let purged = 0;
     for (const k of chunks) {
@@ -254,7 +265,7 @@ export function createNatsDriver(
       if (!suspects.has(group)) continue;
       const entry = await kv.get(k).catch(() => null);
       if (entry === null || entry.operation !== 'PUT') continue;
-      if (now - entry.created.getTime() < orphanAgeMs) continue;
+      if ((await serverNow()) - entry.created.getTime() < orphanAgeMs) continue;
       await kv.purge(k, { previousSeq: entry.revision }).catch(() => undefined);
       purged += 1;
     }
@@ -343,17 +354,19 @@ export function createNatsDriver(
           if (!(isGatewayError(error) && error.code === 'GW_ERR_KV_DATA_CORRUPT')) complete = false;
           continue;
         }
-        if (head !== undefined && !isLive(head.envelope)) {
-          // Only the head read as expired: an Expire or Persist since then keeps it and its chunks.
-          try {
-            await kv.purge(k, { previousSeq: head.revision });
-          } catch {
-            if (head.envelope.chunks !== undefined) named.add(`${ns}.${head.envelope.chunks.id}`);
-            continue;
-          }
+        if (head === undefined) continue;
+        // Only the head read as expired is purged: an Expire or Persist since then keeps it, and
+        // its chunks stay named.
+        const purged =
+          !isLive(head.envelope) &&
+          (await kv.purge(k, { previousSeq: head.revision }).then(
+            () => true,
+            () => false,
+          ));
+        if (purged) {
           await purgeChunks(kv, ns, head.envelope);
           removed += 1;
-        } else if (head?.envelope.chunks !== undefined) {
+        } else if (head.envelope.chunks !== undefined) {
           named.add(`${ns}.${head.envelope.chunks.id}`);
         }
       }
