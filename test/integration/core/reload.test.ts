@@ -68,7 +68,10 @@ describe('dynamic configuration reload', () => {
     writeFileSync(file, config(7, 512));
     const { status, body } = await reload();
     assert.equal(status, 200, JSON.stringify(body));
-    assert.ok((body['changed'] as string[]).includes('server.rateLimit'), JSON.stringify(body));
+    // `serve` also watches the file (200 ms debounce): on a loaded machine the watch can apply the
+    // rate limit before this call arrives, which then finds it already live and reports no change.
+    const changed = body['changed'] as string[];
+    assert.ok(changed.includes('server.rateLimit') || changed.length === 0, JSON.stringify(body));
     assert.ok((body['restartNeeded'] as string[]).includes('server.maxInFlight'), JSON.stringify(body));
     assert.equal(await limit(), '7');
   });
