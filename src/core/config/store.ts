@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { type Environment, type LoadOptions, loadConfig } from './load.ts';
 import type { Schema } from './schema.ts';
@@ -74,6 +75,8 @@ export class ConfigStore<T> {
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #reloading: Promise<ReloadOutcome> | undefined;
+  /** The reload that runs after the current one, shared by every call that arrived meanwhile. */
+  #queued: { promise: Promise<ReloadOutcome>; fromWatch: boolean } | undefined;
 
   constructor(schema: Schema<T>, initial: T, options: ConfigStoreOptions = {}) {
     this.#schema = schema;
@@ -111,18 +114,49 @@ export class ConfigStore<T> {
     return () => this.#outcomeListeners.delete(listener);
   }
 
-  /** Re-reads the file and environment; concurrent calls share one reload. */
+  /**
+   * Re-reads the file and environment. A call made while a reload is already reading waits for it
+   * and then reads again (one more read for all the calls that arrived meanwhile), so the outcome
+   * always reflects the file as it was when the call was made, never an earlier read of it.
+   */
   reload(): Promise<ReloadOutcome> {
-    this.#reloading ??= this.#reload().finally(() => {
-      this.#reloading = undefined;
-    });
-    return this.#reloading;
+    return this.#schedule(false);
   }
 
-  async #reload(): Promise<ReloadOutcome> {
+  #schedule(fromWatch: boolean): Promise<ReloadOutcome> {
+    if (this.#reloading === undefined) {
+      this.#reloading = this.#reload(fromWatch).finally(() => {
+        this.#reloading = undefined;
+      });
+      return this.#reloading;
+    }
+    if (this.#queued !== undefined) {
+      this.#queued.fromWatch &&= fromWatch;
+      return this.#queued.promise;
+    }
+    const queued: { promise: Promise<ReloadOutcome>; fromWatch: boolean } = {
+      fromWatch,
+      promise: this.#reloading.then((): Promise<ReloadOutcome> => {
+        this.#queued = undefined;
+        return this.#schedule(queued.fromWatch);
+      }),
+    };
+    this.#queued = queued;
+    return queued.promise;
+  }
+
+  async #reload(fromWatch: boolean): Promise<ReloadOutcome> {
     let outcome: ReloadOutcome;
     try {
-      const loaded = await loadConfig(this.#schema, this.#options);
+      let options: LoadOptions = this.#options;
+      if (fromWatch && options.file !== undefined) {
+        // A file written in place is empty between its truncation and the write: the watch
+        // must not take that moment for a document of defaults. SIGHUP and the API still apply it.
+        const text = await readFile(options.file, 'utf8').catch(() => undefined);
+        if (text?.trim() === '') return { ok: true, changed: [], restartNeeded: [] };
+        if (text !== undefined) options = { ...options, text };
+      }
+      const loaded = await loadConfig(this.#schema, options);
       const previous = this.#current;
       const merged = mergeDynamic(this.#schema as Schema<unknown>, previous, loaded.config);
       if (merged.changed.length > 0) {
@@ -143,7 +177,7 @@ export class ConfigStore<T> {
     if (file === undefined || this.#watcher !== undefined) return;
     this.#watcher = watch(file, { persistent: false }, () => {
       clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.reload(), debounceMs);
+      this.#debounce = setTimeout(() => void this.#schedule(true), debounceMs);
       this.#debounce.unref();
     });
     this.#watcher.on('error', () => {
