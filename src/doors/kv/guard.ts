@@ -183,7 +183,9 @@ export function createGuard(options: GuardOptions) {
       const limits = options.limits();
       const peer = ctx.peer;
       const quota: Record<string, string> = {};
-      let namespaceLabel = '';
+      // A refused call counts under its namespace when an allowed call made it a label already
+      // (the refusal mints no new series), otherwise under "".
+      let namespaceLabel = labels.has(message.namespace) ? message.namespace : '';
       const stop = metrics.duration.startTimer({ method });
       let status = 'OK';
       inFlight += 1;

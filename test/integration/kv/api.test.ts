@@ -275,7 +275,13 @@ void describe('kv door over gRPC (@grpc/grpc-js)', () => {
   void it('exports the request, auth, connection and driver metrics', async () => {
     const { body } = await gw.core.metrics.render();
     assert.match(body, /proxy_requests_total\{method="Get",status="OK",namespace="orders"\} \d+/);
+    // Denied on a namespace served before: its label; on one never served (billing): "".
+    assert.match(
+      body,
+      /proxy_requests_total\{method="Get",status="PERMISSION_DENIED",namespace="orders"\} \d+/,
+    );
     assert.match(body, /proxy_requests_total\{method="Get",status="PERMISSION_DENIED",namespace=""\} \d+/);
+    assert.doesNotMatch(body, /namespace="billing"/);
     assert.match(body, /proxy_request_duration_seconds_bucket\{le="[^"]+",method="Set",namespace="orders"\}/);
     assert.match(body, /proxy_active_connections [1-9]/);
     assert.match(
