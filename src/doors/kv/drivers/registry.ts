@@ -44,6 +44,7 @@ function createDriver(name: string, config: KvDriverConfig, clock: Clock, dataDi
       const path = config.path ?? 'kv.sqlite';
       return createSqliteDriver({
         clock,
+        busyTimeoutMs: config.timeout,
         path: path === ':memory:' || isAbsolute(path) ? path : join(dataDir, path),
       });
     }

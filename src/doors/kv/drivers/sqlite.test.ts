@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { runDriverContract } from './contract.ts';
 import { createSqliteDriver } from './sqlite.ts';
@@ -40,6 +41,35 @@ void test('sqlite sweep deletes only expired rows and versions survive a reopen'
     assert.ok((await b.set('ns', 'long', new Uint8Array([3]), o)) > v);
     await b.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void test('sqlite waits for another process write lock no longer than its busy timeout, then UNAVAILABLE', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-sqlite-'));
+  const path = join(dir, 'kv.sqlite');
+  const o = { signal: AbortSignal.timeout(5000) };
+  const driver = createSqliteDriver({ path, clock, busyTimeoutMs: 150 });
+  const holder = new DatabaseSync(path);
+  try {
+    await driver.set('ns', 'k', new Uint8Array([1]), o);
+    holder.exec('PRAGMA busy_timeout = 0; BEGIN IMMEDIATE');
+    const started = performance.now();
+    await assert.rejects(driver.set('ns', 'k', new Uint8Array([2]), o), (error: unknown) => {
+      assert.equal((error as { code?: string }).code, 'GW_ERR_KV_BACKEND_UNAVAILABLE');
+      return true;
+    });
+    const waited = performance.now() - started;
+    // The default (2 s) would block the event loop that long; the driver's deadline bounds it.
+    assert.ok(waited >= 100 && waited < 1500, `waited ${Math.round(waited)} ms`);
+    // Readers are not blocked by the writer (WAL), and the old value is intact.
+    assert.deepEqual([...((await driver.get('ns', 'k', o))?.value ?? [])], [1]);
+    holder.exec('ROLLBACK');
+    await driver.set('ns', 'k', new Uint8Array([3]), o);
+    assert.deepEqual([...((await driver.get('ns', 'k', o))?.value ?? [])], [3]);
+  } finally {
+    holder.close();
+    await driver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

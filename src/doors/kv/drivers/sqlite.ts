@@ -7,6 +7,11 @@ export interface SqliteDriverOptions {
   /** Database file, or `:memory:`. */
   readonly path: string;
   readonly clock: Clock;
+  /**
+   * How long a call waits for a write lock held by another process (SQLite's busy timeout), the
+   * driver's deadline: the wait is synchronous, so it cannot be cut short when the deadline ends.
+   */
+  readonly busyTimeoutMs?: number;
 }
 
 interface Row {
@@ -31,13 +36,14 @@ INSERT OR IGNORE INTO kv_sequence (id, value) VALUES (1, 0);
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 /**
- * The embedded default driver on node:sqlite. Its calls are synchronous and local, so the
- * deadline only guards the (rare) busy wait on a file lock held by another process.
+ * The embedded default driver on node:sqlite. Its calls are synchronous and local; the only wait
+ * is on a file lock held by another process, bounded by `busyTimeoutMs` (the driver's deadline).
  */
 export function createSqliteDriver(options: SqliteDriverOptions): KvDriver & { sweep(): number } {
   const { clock } = options;
   const db = new DatabaseSync(options.path);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;');
+  const busyTimeoutMs = Math.max(0, Math.round(options.busyTimeoutMs ?? 2000));
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${busyTimeoutMs};`);
   db.exec(SCHEMA);
   const q = {
     get: db.prepare(
