@@ -48,8 +48,9 @@ export function createCredentialAuthenticator(deps: {
     const owner = await deps.users.row(ownerId).catch(() => undefined);
     return owner !== undefined && owner.disabled === 0;
   };
-  const fromApiKey = (presented: string): Promise<Principal> =>
-    deps.apiKeys.authenticate(presented, ownerActive);
+  // A key holds the bindings it was created with plus any binding naming `key:<id>`.
+  const fromApiKey = async (presented: string): Promise<Principal> =>
+    withStoredBindings(await deps.apiKeys.authenticate(presented, ownerActive));
 
   const fromBearer = async (token: string): Promise<Principal> => {
     let issuer: unknown;

@@ -7,6 +7,7 @@ import type { Metrics } from '#core/metrics';
 import { createMemoryRateLimiter, type RateLimiter } from '#core/ratelimit';
 import {
   type BindingStore,
+  changedSubjects,
   createBindingStore,
   type Principal,
   type RbacConfig,
@@ -263,6 +264,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     mapCertificate: createCertificateMapper(config.mtls.rules),
   });
   const counted = instrument(options.metrics, (u, p) => sessions.login(u, p), authenticate);
+  // Principals resolve their bindings on every request (sessions and keys included), so a reload
+  // needs no revocation; the log names whom it changed (the reload itself is audited).
+  const unsubscribe = options.rbac?.subscribe((next, previous) => {
+    const subjects = changedSubjects(next, previous);
+    if (subjects.length > 0) {
+      log.info('Configuration role bindings changed; they apply from the next request', { subjects });
+    }
+  });
   return {
     config,
     bindings,
@@ -287,6 +296,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     rotateSigningKey: async () => (await keyRing.rotate()).kid,
     principalFromCertificate,
     close() {
+      unsubscribe?.();
       bindings.close();
     },
   };

@@ -60,8 +60,12 @@ export async function createSessions(options: {
   const live = new Map<string, number>();
   const phantoms = new Map<string, UserRow>();
 
+  // Both subject forms a binding may name a user by: its id and its name.
+  const rolesOf = (userId: string, username: string) =>
+    bindings.resolve([userSubject(userId), `user:${username}`]);
+
   const tokensFor = async (userId: string, username: string, familyId: string, refreshToken: string) => {
-    const roles = await bindings.resolve([userSubject(userId), `user:${username}`]);
+    const roles = await rolesOf(userId, username);
     const issued = await access.issue({ userId, username, bindings: roles, sessionId: familyId });
     return {
       accessToken: issued.token,
@@ -151,7 +155,13 @@ export async function createSessions(options: {
       forget(familyId);
     },
 
-    /** The principal of a Gatehouse access token whose session is still live. */
+    /**
+     * The principal of a Gatehouse access token whose session is still live. Its bindings are
+     * the user's current ones (the binding store, cached for `auth.cacheTtl` and emptied by every
+     * change and configuration reload on this replica), not the copy the token was issued with:
+     * a binding removed from the database or from `rbac.bindings` stops counting on the next
+     * request, one added counts without a new login.
+     */
     async principalOf(token: string): Promise<Principal & { readonly sessionId: string }> {
       const claims = await access.verify(token);
       const now = clock.now();
@@ -170,7 +180,7 @@ export async function createSessions(options: {
         id: userSubject(claims.userId),
         kind: 'user',
         name: claims.username,
-        bindings: claims.bindings,
+        bindings: await rolesOf(claims.userId, claims.username),
         expiresAt: claims.expiresAt,
         sessionId: claims.sessionId,
       };

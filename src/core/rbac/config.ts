@@ -35,7 +35,7 @@ export const rbacConfigSchema = object(
       subjectBindingSchema,
       {
         description:
-          'Role bindings added to those stored in the database; reloaded on file change or SIGHUP without a restart',
+          'Role bindings added to those stored in the database; reloaded on file change, SIGHUP or POST /api/config/reload without a restart. A reload applies to the next request of every subject it names, also to sessions that logged in before it (an access token carries no roles the server trusts) and to API keys; no new login is needed',
         dynamic: true,
       },
       { default: [] },
@@ -48,3 +48,24 @@ export const rbacConfigSchema = object(
 export type RbacConfig = Infer<typeof rbacConfigSchema>;
 /** A binding from configuration. */
 export type SubjectBinding = Infer<typeof subjectBindingSchema>;
+
+/** The role and namespace pairs of each subject named in a configuration. */
+function bySubject(config: RbacConfig): Map<string, Set<string>> {
+  const map = new Map<string, Set<string>>();
+  for (const b of config.bindings) {
+    const set = map.get(b.subject) ?? new Set<string>();
+    set.add(`${b.role}\u0000${b.namespace}`);
+    map.set(b.subject, set);
+  }
+  return map;
+}
+
+const sameSet = (x: ReadonlySet<string> | undefined, y: ReadonlySet<string> | undefined) =>
+  x !== undefined && y !== undefined && x.size === y.size && [...x].every((v) => y.has(v));
+
+/** The subjects whose configuration bindings differ between two `rbac` sections, sorted. */
+export function changedSubjects(next: RbacConfig, previous: RbacConfig): string[] {
+  const a = bySubject(next);
+  const b = bySubject(previous);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((s) => !sameSet(a.get(s), b.get(s))).toSorted();
+}

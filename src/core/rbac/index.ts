@@ -20,6 +20,7 @@ export { ALL_NAMESPACES, authorize, namespaceCovers } from './authorize.ts';
 export { ROLE_PERMISSIONS, roleAllows } from './permissions.ts';
 /** The `rbac` config section and the binding schema other sections reuse. */
 export {
+  changedSubjects,
   type RbacConfig,
   rbacConfigSchema,
   roleBindingSchema,
