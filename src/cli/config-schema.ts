@@ -1,4 +1,4 @@
-import { ConfigValidationError, type Infer, object, string } from '#core/config';
+import { ConfigValidationError, type Infer, issueOf, object, string } from '#core/config';
 import { auditConfigSchema } from '#core/audit';
 import { authConfigSchema } from '#core/auth';
 import { cacheConfigSchema } from '#core/cache';
@@ -54,8 +54,7 @@ export function checkGatehouseConfig(config: GatehouseConfig, origin: string): v
       check();
     } catch (error) {
       if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
-      const [path = '', ...rest] = error.message.split(': ');
-      issues.push({ path, value: undefined, expected: rest.join(': ') || error.message });
+      issues.push(issueOf(error));
     }
   }
   if (issues.length > 0) throw new ConfigValidationError(origin, issues);

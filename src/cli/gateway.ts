@@ -53,6 +53,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
   });
   checkGatehouseConfig(store.current, options.configFile ?? 'the environment');
+  // A reloaded document passes the same checks as the first one, or it is refused as a whole.
+  store.vet((next) => checkGatehouseConfig(next, options.configFile ?? 'the environment'));
   const shutdown = new AbortController();
   const built = await buildCore({
     store,
@@ -87,6 +89,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           changed: outcome.changed,
           restartNeeded: outcome.restartNeeded,
         });
+        for (const error of outcome.listenerErrors ?? []) {
+          log.error('A module failed to apply the reloaded configuration', { error });
+        }
         void core.audit.record({
           actor: 'system',
           action: 'config.reload',

@@ -10,6 +10,7 @@ export function staticSection<T>(value: T): ConfigSection<T> {
 export interface SectionSource<R> {
   readonly current: R;
   subscribe(listener: (next: R, previous: R) => void): () => void;
+  vet?(check: (next: R) => void, path?: string): () => void;
 }
 
 /**
@@ -26,5 +27,11 @@ export function selectSection<R, T>(source: SectionSource<R>, select: (root: R) 
         if (!isDeepStrictEqual(a, b)) listener(a, b);
       });
     },
+    ...(source.vet === undefined
+      ? {}
+      : {
+          vet: (check: (next: T) => void, path?: string) =>
+            source.vet?.((next) => check(select(next)), path) ?? (() => {}),
+        }),
   };
 }

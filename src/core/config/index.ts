@@ -44,8 +44,11 @@ export {
   type ConfigListener,
   ConfigStore,
   type ConfigStoreOptions,
+  issueOf,
   mergeDynamic,
   type ReloadOutcome,
 } from './store.ts';
+/** Folder watches that survive saves by rename, and one-at-a-time reloads that never join a stale read. */
+export { type FileWatch, type FileWatchOptions, serialRuns, watchFiles } from './watch.ts';
 export { formatDuration, formatSize, parseDuration, parseSize } from './units.ts';
 export type { ConfigSection } from './section.ts';

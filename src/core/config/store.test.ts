@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants } from 'node:fs';
-import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigStore } from './store.ts';
-import { integer, object } from './schema.ts';
+import { withTempDir } from '#testing/temp-dir';
+import { ConfigValidationError } from './load.ts';
+import { array, integer, object, string } from './schema.ts';
+import { ConfigStore, mergeDynamic } from './store.ts';
 
 const schema = object(
   { burst: integer({ description: 'Burst', dynamic: true }, { default: 1, min: 1 }) },
@@ -34,14 +36,7 @@ async function feed(fifo: string, text: string): Promise<void> {
   }
 }
 
-async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
-  try {
-    await run(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (run: (dir: string) => Promise<void>) => withTempDir('gatehouse-store-', run);
 
 void describe('ConfigStore reload', () => {
   void it('reads the file again for a call made while a reload was reading it', async () => {
@@ -90,5 +85,123 @@ void describe('ConfigStore reload', () => {
         store.close();
       }
     });
+  });
+
+  void it('refuses a document a vet check rejects, as a whole, and swaps nothing', async () => {
+    await withDir(async (dir) => {
+      const file = join(dir, 'gatehouse.yaml');
+      await writeFile(file, 'burst: 5\n');
+      const store = await ConfigStore.open(schema, { file });
+      const swaps: number[] = [];
+      store.subscribe((next) => swaps.push(next.burst));
+      const remove = store.vet((next) => {
+        if (next.burst === 13) throw new RangeError('unlucky');
+      }, 'burst');
+      await writeFile(file, 'burst: 13\n');
+      const refused = await store.reload();
+      assert.equal(refused.ok, false);
+      assert.ok(!refused.ok && refused.error instanceof ConfigValidationError);
+      assert.deepEqual(!refused.ok && refused.error.issues, [
+        { path: 'burst', value: undefined, expected: 'unlucky' },
+      ]);
+      assert.equal(store.current.burst, 5);
+      assert.deepEqual(swaps, []);
+      remove();
+      assert.equal((await store.reload()).ok, true, 'a removed check no longer runs');
+      assert.deepEqual(swaps, [13]);
+    });
+  });
+
+  void it('gives every subscriber the new values when one of them throws, and reports it', async () => {
+    await withDir(async (dir) => {
+      const file = join(dir, 'gatehouse.yaml');
+      await writeFile(file, 'burst: 5\n');
+      const store = await ConfigStore.open(schema, { file });
+      const seen: number[] = [];
+      store.subscribe(() => {
+        throw new Error('subscriber bug');
+      });
+      store.subscribe((next) => seen.push(next.burst));
+      await writeFile(file, 'burst: 6\n');
+      const outcome = await store.reload();
+      assert.ok(outcome.ok);
+      assert.deepEqual(
+        outcome.listenerErrors?.map((e) => e.message),
+        ['subscriber bug'],
+      );
+      assert.deepEqual(seen, [6]);
+      assert.equal(store.current.burst, 6);
+    });
+  });
+
+  void it('keeps watching the file after saves by rename', async () => {
+    await withDir(async (dir) => {
+      const file = join(dir, 'gatehouse.yaml');
+      await writeFile(file, 'burst: 5\n');
+      const store = await ConfigStore.open(schema, { file });
+      const burst = () => store.current.burst;
+      store.watch(20);
+      try {
+        for (const value of [6, 7, 8]) {
+          await writeFile(join(dir, 'next.yaml'), `burst: ${value}\n`);
+          await rename(join(dir, 'next.yaml'), file);
+          const until = Date.now() + 5000;
+          while (burst() !== value && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+          assert.equal(burst(), value, `save number ${value - 5} by rename was applied`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+  });
+});
+
+void describe('mergeDynamic in lists', () => {
+  const listeners = object(
+    {
+      listeners: array(
+        object(
+          {
+            port: integer('Port'),
+            deny: array(string('CIDR'), { description: 'Denied', dynamic: true }, { default: [] }),
+          },
+          'Listener',
+        ),
+        'Listeners',
+      ),
+    },
+    'Root',
+  );
+  const before = {
+    listeners: [
+      { port: 1, deny: [] },
+      { port: 2, deny: ['10.0.0.0/8'] },
+    ],
+  };
+
+  void it('applies dynamic keys of the items of a static list that kept its length', () => {
+    const next = {
+      listeners: [
+        { port: 1, deny: ['192.0.2.0/24'] },
+        { port: 3, deny: [] },
+      ],
+    };
+    const merged = mergeDynamic(listeners, before, next);
+    assert.deepEqual(merged.changed, ['listeners[0].deny', 'listeners[1].deny']);
+    assert.deepEqual(merged.restartNeeded, ['listeners[1].port']);
+    assert.deepEqual(merged.value, {
+      listeners: [
+        { port: 1, deny: ['192.0.2.0/24'] },
+        { port: 2, deny: [] },
+      ],
+    });
+  });
+
+  void it('needs a restart for a list that gained or lost items, and keeps it whole', () => {
+    const next = { listeners: [{ port: 1, deny: ['192.0.2.0/24'] }] };
+    const merged = mergeDynamic(listeners, before, next);
+    assert.deepEqual(merged.changed, []);
+    assert.deepEqual(merged.restartNeeded, ['listeners']);
+    assert.deepEqual(merged.value, before);
   });
 });

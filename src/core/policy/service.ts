@@ -13,11 +13,14 @@ export interface PolicyService extends Disposable {
 export interface PolicyServiceOptions extends PolicyEngineOptions {
   /** Told about a reloaded section that failed to compile; the previous engine stays. */
   readonly onError?: (error: Error) => void;
+  /** Where the section is in the document (`registry.policy`), for the reload's refusal. */
+  readonly configPath?: string;
 }
 
 /**
  * Builds the engine from the section now (throwing on a bad configuration, at validate time)
- * and rebuilds it on every reload; a reload that fails to compile keeps the last good engine.
+ * and rebuilds it on every reload; a policy that fails to compile refuses the reload (through
+ * the section's vet) and the last good engine stays.
  */
 export function createPolicyService(
   section: ConfigSection<PolicyConfig>,
@@ -25,6 +28,9 @@ export function createPolicyService(
 ): PolicyService {
   let engine = createPolicyEngine(section.current(), options);
   const listeners = new Set<(next: PolicyEngine, previous: PolicyEngine) => void>();
+  // A policy that does not compile refuses the whole reload, so the document in force and the
+  // engine in force never differ; the subscriber below keeps its guard for sources without vet.
+  const unvet = section.vet?.((next) => void createPolicyEngine(next, options), options.configPath);
   const unsubscribe = section.subscribe((next) => {
     let built: PolicyEngine;
     try {
@@ -44,6 +50,7 @@ export function createPolicyService(
       return () => listeners.delete(listener);
     },
     [Symbol.dispose]: () => {
+      unvet?.();
       unsubscribe();
       listeners.clear();
     },

@@ -1,7 +1,6 @@
-import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server } from 'node:tls';
+import { serialRuns, watchFiles } from '#core/config';
 import { isGatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import { checkKeyPair, invalid, splitPemCertificates } from './pem.ts';
@@ -98,9 +97,6 @@ export async function createTlsContextProvider(
   let material = await loadMaterial(options);
   const servers = new Set<Pick<Server, 'setSecureContext'>>();
   const listeners = new Set<(outcome: TlsReloadOutcome) => void>();
-  const watchers: FSWatcher[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let pending: Promise<TlsReloadOutcome> | undefined;
 
   const emit = (outcome: TlsReloadOutcome) => {
     for (const listener of listeners) listener(outcome);
@@ -129,37 +125,29 @@ export async function createTlsContextProvider(
     emit(outcome);
     return outcome;
   };
-  const reload = () => {
-    pending ??= doReload().finally(() => {
-      pending = undefined;
-    });
-    return pending;
-  };
+  // A call during a reload gets a read of its own after it: the running one may have read the
+  // files before the caller replaced them.
+  const reload = serialRuns(doReload, () => undefined);
 
-  if (options.watch !== false) {
-    // Watch the directories, not the files: tools replace certificates by rename, which ends a
-    // watch on the old inode.
-    const files = [
-      options.certFile,
-      options.keyFile,
-      ...(options.caFile === undefined ? [] : [options.caFile]),
-    ].map((f) => resolve(f));
-    for (const directory of new Set(files.map((f) => dirname(f)))) {
-      const names = new Set(files.filter((f) => dirname(f) === directory).map((f) => basename(f)));
-      const watcher = watch(directory, { persistent: false }, (_event, name) => {
-        if (name !== null && !names.has(name)) return;
-        clearTimeout(timer);
-        timer = setTimeout(() => void reload(), options.debounceMs ?? 100);
-      });
-      watcher.on('error', (error) => options.log.warn('TLS file watch failed', { directory, error }));
-      watchers.push(watcher);
-    }
+  // Watches the folders: tools replace certificates by rename, and Kubernetes swaps the `..data`
+  // link of a mounted Secret, which a watch on the files would never see.
+  const watching =
+    options.watch === false
+      ? undefined
+      : watchFiles(() => void reload(undefined), {
+          debounceMs: options.debounceMs ?? 100,
+          onError: (directory, error) => options.log.warn('TLS file watch failed', { directory, error }),
+        });
+  for (const file of [
+    options.certFile,
+    options.keyFile,
+    ...(options.caFile === undefined ? [] : [options.caFile]),
+  ]) {
+    watching?.add(file);
   }
 
   const close = () => {
-    clearTimeout(timer);
-    for (const watcher of watchers) watcher.close();
-    watchers.length = 0;
+    watching?.close();
     servers.clear();
   };
 
@@ -173,7 +161,7 @@ export async function createTlsContextProvider(
       servers.add(server);
       return () => servers.delete(server);
     },
-    reload,
+    reload: () => reload(undefined),
     onReload(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

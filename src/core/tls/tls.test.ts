@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ async function writeServerPair(dir: string, name: string, ca: CertificateAuthori
   await writeFile(keyFile, issued.keyPem);
   return { certFile, keyFile, issued };
 }
+
+const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 function echoServer(options: Parameters<typeof createServer>[0] & object): Server {
   return createServer(options, (socket) => socket.pipe(socket));
@@ -235,6 +238,43 @@ void describe('core/tls', () => {
     } finally {
       server.close();
     }
+  });
+
+  void it('reloads a Kubernetes Secret mount updated by its ..data link swap', async () => {
+    const ca = await ensureDevelopmentCa(dir);
+    const mount = await mkdtemp(join(dir, 'secret-'));
+    const version = async (name: string) => {
+      await mkdir(join(mount, name));
+      return writeServerPair(join(mount, name), 'tls', ca);
+    };
+    const first = await version('..v1');
+    await symlink('..v1', join(mount, '..data'));
+    await symlink('..data/tls.crt', join(mount, 'tls.crt'));
+    await symlink('..data/tls.key', join(mount, 'tls.key'));
+    await using provider = await createTlsContextProvider({
+      certFile: join(mount, 'tls.crt'),
+      keyFile: join(mount, 'tls.key'),
+      minVersion: 'TLSv1.3',
+      log,
+      debounceMs: 20,
+    });
+    const reloaded = new Promise<TlsReloadOutcome>((resolve) => {
+      provider.onReload((outcome) => {
+        if (outcome.ok && outcome.fingerprint256 !== fingerprint(first.issued.certPem)) resolve(outcome);
+      });
+    });
+    // What the kubelet does: a new timestamped folder, a new link, renamed over ..data.
+    const second = await version('..v2');
+    await symlink('..v2', join(mount, '..data_tmp'));
+    await rename(join(mount, '..data_tmp'), join(mount, '..data'));
+    await rm(join(mount, '..v1'), { recursive: true });
+    const outcome = await Promise.race([
+      reloaded,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no reload within 5 s')), 5000).unref(),
+      ),
+    ]);
+    assert.ok(outcome.ok && outcome.fingerprint256 === fingerprint(second.issued.certPem));
   });
 
   void it('keeps the last good certificate when new files are invalid', async () => {

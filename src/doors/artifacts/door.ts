@@ -19,8 +19,15 @@ import { createScanQueue, type ScanQueue } from './scan/queue.ts';
 import { createTrivyScanner, trivyAvailable } from './scan/trivy.ts';
 import { createTrustService } from './sign/service.ts';
 import { compileTrust } from './sign/trust.ts';
+import { checkGateRules } from './gate.ts';
 import { ARTIFACT_MIGRATIONS } from './store/schema.ts';
 import { sweep } from './sweep.ts';
+
+/** The dynamic parts that must compile: the signature trust and the policy gate's rules. */
+function checkReloadable(config: ArtifactsConfig): void {
+  compileTrust(config.trust);
+  checkGateRules(config.policy.rules);
+}
 
 function blobStoreOf(config: ArtifactsConfig, dataDir: string): BlobStore {
   const b = config.blobStore;
@@ -54,6 +61,7 @@ export function createArtifactsDoor(
     return v;
   };
   const enabled = () => section.current().enabled;
+  let unvet: (() => void) | undefined;
 
   return {
     name: 'artifacts',
@@ -62,6 +70,9 @@ export function createArtifactsDoor(
     async provision(core) {
       if (!enabled()) return;
       const config = section.current();
+      // A reload whose trust or gate does not compile is refused as a whole: every download
+      // would otherwise recompile (and log) the bad trust, and every scan fail on the bad gate.
+      unvet = section.vet?.(checkReloadable, 'artifacts');
       await core.db.migrate({ module: 'artifacts', migrations: ARTIFACT_MIGRATIONS });
       const log = core.log.child({ door: 'artifacts' });
       const blobs = blobStoreOf(config, core.dataDir);
@@ -115,7 +126,7 @@ export function createArtifactsDoor(
     },
     async validate() {
       if (!enabled()) return;
-      compileTrust(section.current().trust);
+      checkReloadable(section.current());
       need(ctx);
     },
     async start() {
@@ -132,6 +143,7 @@ export function createArtifactsDoor(
       sweepTimer.unref();
     },
     async stop(deadline) {
+      unvet?.();
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
       await queue?.stop(deadline);
       await ctx?.blobs.close();

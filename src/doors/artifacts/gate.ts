@@ -1,5 +1,6 @@
 import type { Clock } from '#core/app';
 import {
+  buildRuleTable,
   createPolicyEngine,
   ECOSYSTEMS,
   type Ecosystem,
@@ -65,6 +66,14 @@ function subjectsOf(item: ItemRow, outcome: ScanOutcome): PolicySubject[] {
     });
   }
   return [own, ...packages];
+}
+
+/**
+ * Compiles the gate's rules once to find configuration mistakes (a duplicate id, a bad range or
+ * date) at validate and reload time, before any scan meets them; throws RangeError.
+ */
+export function checkGateRules(rules: readonly RuleConfig[]): void {
+  buildRuleTable({ rules, registries: {} });
 }
 
 /** Builds the engine for one scan outcome (the rules are the door's dynamic `policy.rules`). */

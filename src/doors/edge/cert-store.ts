@@ -1,11 +1,11 @@
 /**
  * TLS certificates of L7 routes, loaded from PEM files into SecureContexts and reloaded when the
- * files change (fs.watch on the file; editors that replace the file are caught by watching its
- * folder). A reload that fails keeps the last good context and is logged.
+ * files change (their folders are watched, so saves by rename and Kubernetes Secret updates
+ * count). A reload that fails keeps the last good context and is logged.
  */
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { watchFiles } from '#core/config';
 import type { Logger } from '#core/log';
 
 /** Contexts by certificate/key file pair. */
@@ -42,9 +42,7 @@ function load(certFile: string, keyFile: string): { context: SecureContext; mate
 /** Creates a store; `debounceMs` coalesces the bursts of events one file write causes. */
 export function createCertificateStore(log: Logger, debounceMs = 50): CertificateStore {
   const entries = new Map<string, Entry>();
-  const watchers = new Map<string, FSWatcher>();
   let generation = 0;
-  let pending: NodeJS.Timeout | undefined;
 
   const reload = (entry: Entry) => {
     try {
@@ -57,29 +55,18 @@ export function createCertificateStore(log: Logger, debounceMs = 50): Certificat
       log.warn('Certificate reload failed; keeping the previous one', { certFile: entry.certFile, error });
     }
   };
-  const schedule = () => {
-    if (pending !== undefined) clearTimeout(pending);
-    pending = setTimeout(() => {
-      pending = undefined;
+  // The folders are watched: saves by rename and Kubernetes Secret updates (a `..data` link swap)
+  // replace the files without an event on their names.
+  const watching = watchFiles(
+    () => {
       for (const entry of entries.values()) reload(entry);
-    }, debounceMs);
-    pending.unref();
-  };
-  const watchFolderOf = (file: string) => {
-    const folder = dirname(file);
-    if (watchers.has(folder)) return;
-    try {
-      const names = () =>
-        new Set([...entries.values()].flatMap((e) => [basename(e.certFile), basename(e.keyFile)]));
-      const watcher = watch(folder, { persistent: false }, (_event, name) => {
-        if (name === null || names().has(name)) schedule();
-      });
-      watcher.on('error', () => watchers.delete(folder));
-      watchers.set(folder, watcher);
-    } catch (error) {
-      log.warn('Cannot watch certificate folder; reload on change is off for it', { folder, error });
-    }
-  };
+    },
+    {
+      debounceMs,
+      onError: (folder, error) =>
+        log.warn('Cannot watch certificate folder; reload on change is off for it', { folder, error }),
+    },
+  );
 
   const entryOf = (certFile: string, keyFile: string): Entry => {
     const key = `${certFile}\u0000${keyFile}`;
@@ -88,8 +75,8 @@ export function createCertificateStore(log: Logger, debounceMs = 50): Certificat
       entry = { ...load(certFile, keyFile), certFile, keyFile };
       entries.set(key, entry);
       generation++;
-      watchFolderOf(certFile);
-      watchFolderOf(keyFile);
+      watching.add(certFile);
+      watching.add(keyFile);
     }
     return entry;
   };
@@ -104,9 +91,7 @@ export function createCertificateStore(log: Logger, debounceMs = 50): Certificat
       return generation;
     },
     close() {
-      if (pending !== undefined) clearTimeout(pending);
-      for (const watcher of watchers.values()) watcher.close();
-      watchers.clear();
+      watching.close();
     },
   };
 }

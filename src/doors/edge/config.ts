@@ -130,14 +130,22 @@ export const edgeConfigSchema = object(
     listeners: array(listenerSchema, 'TLS listeners', { default: [] }),
     routes: array(
       routeSchema,
-      { description: 'Routes seeded into the database on first start', dynamic: true },
+      {
+        description:
+          'Routes seeded into the database on first start; later changes here are not applied (a reload logs a warning): routes change through the API',
+        dynamic: true,
+      },
       {
         default: [],
       },
     ),
     policies: array(
       policySchema,
-      { description: 'L7 policies seeded on first start', dynamic: true },
+      {
+        description:
+          'L7 policies seeded on first start; later changes here are not applied (a reload logs a warning): policies change through the API',
+        dynamic: true,
+      },
       { default: [] },
     ),
     pollInterval: duration('How often to pick up route changes made by other replicas', {

@@ -5,6 +5,7 @@
  * Routes, policies and listener limits live in the database and change at run time.
  * @module
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { App, ConfigSection, CoreServices } from '#core/app';
 import { registerEdgeApi } from './api.ts';
 import { type EdgeConfig, edgeConfigSchema } from './config.ts';
@@ -80,8 +81,18 @@ export function createEdgeDoor(core: CoreServices, config: ConfigSection<EdgeCon
       if (service === undefined) throw new TypeError('The edge door was started before provision');
       await service.start();
       const svc = service;
-      // Firewall rules are dynamic: a reload that validates swaps them; a bad one keeps the old.
-      unsubscribe = config.subscribe((next) => {
+      // Firewall rules are dynamic: a reload that validates swaps them; a bad one keeps the old
+      // (refused before the swap by the vet, and guarded here for sources without one).
+      const unvet = config.vet?.(checkConfig, 'edge');
+      const unlisten = config.subscribe((next, previous) => {
+        if (
+          !isDeepStrictEqual(next.routes, previous.routes) ||
+          !isDeepStrictEqual(next.policies, previous.policies)
+        ) {
+          log.warn(
+            'edge.routes and edge.policies only seed an empty route table on first start; the changed file is not applied, change routes and policies through /api/edge or the CLI',
+          );
+        }
         try {
           svc.reconfigure(next);
         } catch (error) {
@@ -97,6 +108,10 @@ export function createEdgeDoor(core: CoreServices, config: ConfigSection<EdgeCon
             .catch(() => {});
         }
       });
+      unsubscribe = () => {
+        unvet?.();
+        unlisten();
+      };
       for (const id of service.listenerIds) {
         log.info('Edge listener open', { listener: id, port: service.listener(id)?.port });
       }

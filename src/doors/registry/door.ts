@@ -29,6 +29,9 @@ function policySection(section: ConfigSection<RegistryConfig>): ConfigSection<Re
       section.subscribe((next, previous) => {
         if (next.policy !== previous.policy) listener(next.policy, previous.policy);
       }),
+    ...(section.vet === undefined
+      ? {}
+      : { vet: (check, path) => section.vet?.((next) => check(next.policy), path) ?? (() => {}) }),
   };
 }
 
@@ -83,6 +86,7 @@ export function createRegistryDoor(
       const db = vulndb;
       const metrics = createRegistryMetrics(core.metrics);
       policy = createPolicyService(policySection(section), {
+        configPath: 'registry.policy',
         clock: core.clock,
         vulnerabilities: { forPackage: (eco, name, signal) => db.forPackage(eco, name, signal) },
         onError: (error) => {
