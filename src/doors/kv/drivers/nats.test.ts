@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as wait } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import { Bucket, type KV, Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { testServices } from '#core/config';
 import { isGatewayError } from '#core/errors';
@@ -161,6 +161,171 @@ void test('nats sweep purges chunks no head names once they are old enough', { s
   } finally {
     await young.close();
     await old.close();
+  }
+});
+
+/** The head subject of `key` in namespace `ns` (the driver's layout). */
+const headOf = (ns: string, key: string) => `h.${ns}.${Buffer.from(key).toString('hex')}`;
+const FOREIGN = new TextEncoder().encode('not an envelope');
+
+/** Asserts that `call` fails with the given gateway error code. */
+async function failsWith(code: string, call: Promise<unknown>, what: string): Promise<void> {
+  await assert.rejects(call, (error: unknown) => {
+    assert.ok(isGatewayError(error) && error.code === code, `${what}: ${String(error)}`);
+    return true;
+  });
+}
+const dataLoss = (call: Promise<unknown>, what: string) => failsWith('GW_ERR_KV_DATA_CORRUPT', call, what);
+const unavailable = (call: Promise<unknown>, what: string) =>
+  failsWith('GW_ERR_KV_BACKEND_UNAVAILABLE', call, what);
+
+void test('nats: a head that does not decode is DATA_LOSS to reads and compare-and-set, listed, deleted by Delete and replaced by a plain write', {
+  skip,
+}, async () => {
+  const name = `${bucket}_corrupt`;
+  await withDriver(name, async (driver) => {
+    const o = within();
+    await driver.set('ns', 'ok', new Uint8Array([1]), o);
+    await onBucket(name, (kv) => kv.put(headOf('ns', 'foreign'), FOREIGN));
+    await dataLoss(driver.get('ns', 'foreign', o), 'get');
+    await dataLoss(driver.exists('ns', 'foreign', o), 'exists');
+    await dataLoss(driver.ttl('ns', 'foreign', o), 'ttl');
+    await dataLoss(driver.expire('ns', 'foreign', 1000, o), 'expire');
+    await dataLoss(driver.persist('ns', 'foreign', o), 'persist');
+    await dataLoss(driver.getMany('ns', ['ok', 'foreign'], o), 'getMany');
+    // "Only if absent" and any other expected version: the version is unknown, as Get says.
+    await dataLoss(
+      driver.set('ns', 'foreign', new Uint8Array([2]), { ...o, expectedVersion: 0 }),
+      'set if absent',
+    );
+    await dataLoss(
+      driver.set('ns', 'foreign', new Uint8Array([2]), { ...o, expectedVersion: 1 }),
+      'set at version 1',
+    );
+    const raw = await onBucket(name, (kv) => kv.get(headOf('ns', 'foreign')));
+    assert.deepEqual(raw?.value, FOREIGN, 'a refused compare-and-set left the record');
+    // Listed, neither hidden nor failing the page.
+    assert.deepEqual(await driver.list('ns', '', { ...o, limit: 10 }), {
+      keys: ['foreign', 'ok'],
+      more: false,
+    });
+    assert.deepEqual(await driver.list('ns', '', { ...o, limit: 1 }), { keys: ['foreign'], more: true });
+    assert.deepEqual(await driver.list('ns', '', { ...o, limit: 10, after: 'foreign' }), {
+      keys: ['ok'],
+      more: false,
+    });
+    // Delete removes it and says so; then the key is absent everywhere.
+    assert.equal(await driver.delete('ns', 'foreign', o), true);
+    assert.equal(await driver.get('ns', 'foreign', o), undefined);
+    assert.equal(await driver.exists('ns', 'foreign', o), false);
+    assert.equal(await driver.delete('ns', 'foreign', o), false);
+    assert.deepEqual(await bucketKeys(name, 'h.ns.>'), [headOf('ns', 'ok')]);
+    const version = await driver.set('ns', 'foreign', new Uint8Array([3]), { ...o, expectedVersion: 0 });
+    assert.equal((await driver.get('ns', 'foreign', o))?.version, version);
+    // A plain write (Set, BatchSet) is a blind write: it replaces an unreadable record.
+    for (const write of [
+      () => driver.set('ns', 'foreign', new Uint8Array([4]), o),
+      async () => (await driver.setMany('ns', [{ key: 'foreign', value: new Uint8Array([4]) }], o))[0],
+    ]) {
+      await onBucket(name, (kv) => kv.put(headOf('ns', 'foreign'), FOREIGN));
+      const written = await write();
+      const got = await driver.get('ns', 'foreign', o);
+      assert.equal(got?.version, written);
+      assert.deepEqual([...(got?.value ?? [])], [4]);
+    }
+  });
+});
+
+void test('nats: Delete of an unreadable head that named chunks removes it, and the sweeper collects the chunks', {
+  skip,
+}, async () => {
+  const name = `${bucket}_corrupt_chunks`;
+  const sweeper = openDriver(name, { orphanChunkAgeMs: 0 });
+  try {
+    await withDriver(name, async (driver) => {
+      const o = within();
+      await driver.set('ns', 'big', new Uint8Array(1_500_000).fill(1), o);
+      await driver.set('ns', 'kept', new Uint8Array(1_500_000).fill(2), o);
+      assert.equal((await bucketKeys(name, 'c.ns.>')).length, 4);
+      await onBucket(name, async (kv) => {
+        await kv.put(headOf('ns', 'big'), FOREIGN);
+        // Subjects no key maps to (not the hex of a key): another writer's, never listed, and
+        // they do not stop the sweep from collecting orphans.
+        await kv.put('h.ns.zz', FOREIGN);
+        await kv.put('h.ns.6b.6b', FOREIGN);
+      });
+      assert.deepEqual(await driver.list('ns', '', { ...o, limit: 10 }), {
+        keys: ['big', 'kept'],
+        more: false,
+      });
+      assert.equal(await driver.delete('ns', 'big', o), true);
+      // Its chunks cannot be known from an unreadable head: they stay for the sweeper.
+      assert.equal((await bucketKeys(name, 'c.ns.>')).length, 4);
+      assert.equal(await sweeper.sweep(), 0);
+      assert.equal(await sweeper.sweep(), 2);
+      assert.equal((await bucketKeys(name, 'c.ns.>')).length, 2);
+      assert.equal((await driver.get('ns', 'kept', o))?.value.length, 1_500_000);
+    });
+  } finally {
+    await sweeper.close();
+  }
+});
+
+void test('nats: a failed read before a delete, a write or in a listing is an error, not "absent"', {
+  skip,
+}, async (t) => {
+  const name = `${bucket}_broken`;
+  await withDriver(name, async (driver) => {
+    const o = within();
+    await driver.set('ns', 'k', new Uint8Array([1]), o);
+    // Every read of the driver goes through a connection that is closed: the library's own
+    // immediate error, not a timeout.
+    const nc = await connect({ servers: natsUrl ?? '' });
+    const broken = await new Kvm(jetstream(nc)).open(name);
+    await nc.close();
+    const read = broken.get.bind(broken);
+    const mocked = t.mock.method(Bucket.prototype, 'get', (key: string) => read(key));
+    const started = performance.now();
+    await unavailable(driver.delete('ns', 'k', o), 'delete');
+    await unavailable(driver.delete('ns', 'absent', o), 'delete of an absent key');
+    await unavailable(driver.list('ns', '', { ...o, limit: 10 }), 'list');
+    await unavailable(driver.set('ns', 'k', new Uint8Array([2]), o), 'set');
+    await unavailable(
+      driver.set('ns', 'k', new Uint8Array([2]), { ...o, expectedVersion: 0 }),
+      'set if absent',
+    );
+    assert.ok(performance.now() - started < 5000, 'the errors came before the deadline');
+    assert.ok(mocked.mock.callCount() >= 5);
+    mocked.mock.restore();
+    assert.deepEqual([...((await driver.get('ns', 'k', o))?.value ?? [])], [1], 'nothing was deleted');
+  });
+});
+
+void test('nats: a Delete that races a write deletes the new head with its chunks (last-revision check)', {
+  skip,
+}, async (t) => {
+  const name = `${bucket}_delrace`;
+  const other = openDriver(name);
+  try {
+    await withDriver(name, async (driver) => {
+      const o = within();
+      await driver.set('ns', 'k', new Uint8Array([1]), o);
+      // Between the Delete's read and its first purge, another gateway stores a chunked value.
+      const mocked = t.mock.method(
+        Bucket.prototype,
+        'purge',
+        async function (this: KV, ...args: Parameters<KV['purge']>) {
+          mocked.mock.restore();
+          await other.set('ns', 'k', new Uint8Array(1_500_000), o);
+          return this.purge(...args);
+        },
+      );
+      assert.equal(await driver.delete('ns', 'k', o), true);
+      assert.equal(await driver.get('ns', 'k', o), undefined);
+      assert.deepEqual(await bucketKeys(name, 'c.ns.>'), [], "the new head's chunks went with it");
+    });
+  } finally {
+    await other.close();
   }
 });
 

@@ -3,7 +3,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { type KV, type KvEntry as NatsEntry, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '#core/app';
-import { GatewayError, isGatewayError } from '#core/errors';
+import { GatewayError } from '#core/errors';
 import { compareKeys, pick, ttlOf, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem, SetOptions } from './driver.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
@@ -79,12 +79,7 @@ export function createNatsDriver(
   const chunkKey = (ns: string, id: string, n: number) => `c.${ns}.${id}.${n}`;
   const isLive = (e: Envelope) => e.expiresAt === undefined || e.expiresAt > clock.now();
 
-  /** The present head record of a key: its revision, and its envelope unless it does not decode. */
-  const readRecord = async (kv: KV, ns: string, key: string) => {
-    const raw: NatsEntry | null = await kv.get(headKey(ns, key));
-    if (raw === null || raw.operation !== 'PUT') return undefined;
-    return { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
-  };
+  const readRecord = (kv: KV, ns: string, key: string) => readAt(kv, headKey(ns, key));
   const readHead = async (kv: KV, ns: string, key: string): Promise<Head | undefined> => {
     const record = await readRecord(kv, ns, key);
     if (record === undefined) return undefined;
@@ -171,6 +166,12 @@ export function createNatsDriver(
     try {
       for (let round = 0; round < WRITE_ROUNDS; round += 1) {
         const prev = await readRecord(kv, ns, item.key);
+        // A record that does not decode has no version to compare with: a compare-and-set
+        // answers DATA_LOSS as Get does (not "absent", which would let "only if absent" win),
+        // while a plain write replaces it below (its chunks, unknown, are left to the sweeper).
+        if (expected !== undefined && prev !== undefined && prev.envelope === undefined) {
+          throw corrupt(item.key);
+        }
         const live =
           prev?.envelope !== undefined && isLive(prev.envelope)
             ? versionOf({ revision: prev.revision, envelope: prev.envelope })
@@ -179,7 +180,7 @@ export function createNatsDriver(
         let revision: number;
         try {
           maybeLanded = true;
-          // A record that does not decode (foreign data) is replaced like any other.
+          // A plain write replaces a record that does not decode like any other.
           revision =
             prev === undefined ? await kv.create(key, record) : await kv.update(key, record, prev.revision);
         } catch (error) {
@@ -192,9 +193,7 @@ export function createNatsDriver(
         await purgeChunks(kv, ns, prev?.envelope);
         return revision;
       }
-      throw new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {
-        message: `Key "${item.key.slice(0, 64)}" kept changing`,
-      });
+      throw keptChanging(item.key);
     } catch (error) {
       if (!maybeLanded) await purgeChunks(kv, ns, envelope);
       throw error;
@@ -217,17 +216,30 @@ export function createNatsDriver(
         if (!isWrongSequence(error)) throw error;
       }
     }
-    throw new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {
-      message: `Key "${key.slice(0, 64)}" kept changing`,
-    });
+    throw keptChanging(key);
   };
+  /**
+   * Purges the head it read with the server's revision check (a write that came in between is
+   * read and deleted in the next round, with its own chunks), then that head's chunks. A head
+   * that does not decode is deleted too and counts as present, as Get reports it (DATA_LOSS, not
+   * "not found"); its chunks cannot be known and are left to the sweeper. A failed read is an
+   * error, never "nothing to delete".
+   */
   const remove = async (ns: string, key: string) => {
     const { kv } = await open();
-    const head = await readHead(kv, ns, key).catch(() => undefined);
-    if (head === undefined) return false;
-    await kv.purge(headKey(ns, key));
-    await purgeChunks(kv, ns, head.envelope);
-    return isLive(head.envelope);
+    for (let round = 0; round < WRITE_ROUNDS; round += 1) {
+      const record = await readRecord(kv, ns, key);
+      if (record === undefined) return false;
+      try {
+        await kv.purge(headKey(ns, key), { previousSeq: record.revision });
+      } catch (error) {
+        if (!isWrongSequence(error)) throw error;
+        continue;
+      }
+      await purgeChunks(kv, ns, record.envelope);
+      return record.envelope === undefined || isLive(record.envelope);
+    }
+    throw keptChanging(key);
   };
   const keysOf = async (filter: string) => {
     const { kv } = await open();
@@ -307,18 +319,24 @@ export function createNatsDriver(
       run('list', o, async () => {
         // NATS filters by subject tokens, not by string prefix, so the namespace's keys are
         // listed and filtered here; fine for the sizes NATS KV buckets are meant for.
+        // Subjects that are not the hex of a UTF-8 key (another writer's) name no key any call
+        // could address, and are not listed.
         const p = hex(prefix);
         const after = o.after === undefined ? '' : hex(o.after);
         const candidates = (await keysOf(`h.${ns}.>`))
           .map((k) => k.slice(ns.length + 3))
-          .filter((h) => h.startsWith(p) && h > after)
+          .filter((h) => h.startsWith(p) && h > after && hex(unhex(h)) === h)
           .toSorted();
         const { kv } = await open();
         const keys: string[] = [];
         for (const h of candidates) {
           if (keys.length > o.limit) break;
-          const head = await readHead(kv, ns, unhex(h)).catch(() => undefined);
-          if (head !== undefined && isLive(head.envelope)) keys.push(unhex(h));
+          // A head that does not decode is listed (Get answers DATA_LOSS for it, Delete removes
+          // it): hidden, it could not be found to be deleted. A failed read fails the page.
+          const record = await readRecord(kv, ns, unhex(h));
+          if (record !== undefined && (record.envelope === undefined || isLive(record.envelope))) {
+            keys.push(unhex(h));
+          }
         }
         keys.sort(compareKeys);
         return { keys: keys.slice(0, o.limit), more: keys.length > o.limit };
@@ -344,17 +362,19 @@ export function createNatsDriver(
       const named = new Set<string>();
       let complete = true;
       for (const k of await keysOf('h.>')) {
-        const [, ns = '', h = ''] = k.split('.');
-        let head: Head | undefined;
+        const [, ns = ''] = k.split('.');
+        // Read by its subject: a subject no key maps to (another writer's) is read as it is.
+        let record: Awaited<ReturnType<typeof readAt>>;
         try {
-          head = await readHead(kv, ns, unhex(h));
-        } catch (error) {
-          // A record that does not decode names no chunks anyone can read; any other failure
-          // leaves this head unknown.
-          if (!(isGatewayError(error) && error.code === 'GW_ERR_KV_DATA_CORRUPT')) complete = false;
+          record = await readAt(kv, k);
+        } catch {
+          // A failed read leaves this head unknown.
+          complete = false;
           continue;
         }
-        if (head === undefined) continue;
+        // A record that does not decode names no chunks anyone can read.
+        if (record?.envelope === undefined) continue;
+        const head: Head = { revision: record.revision, envelope: record.envelope };
         // Only the head read as expired is purged: an Expire or Persist since then keeps it, and
         // its chunks stay named.
         const purged =
@@ -374,6 +394,24 @@ export function createNatsDriver(
       return removed;
     },
   };
+}
+
+/**
+ * The present record at a head subject: its revision, and its envelope unless it does not decode
+ * (a foreign or damaged record, the only thing this driver calls corrupt). A failed read
+ * (timeout, lost connection, server error) is thrown, never taken for "absent".
+ */
+async function readAt(kv: KV, subject: string) {
+  const raw: NatsEntry | null = await kv.get(subject);
+  if (raw === null || raw.operation !== 'PUT') return undefined;
+  return { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
+}
+
+/** A write, Delete, Expire or Persist that kept losing the revision race (ABORTED). */
+function keptChanging(key: string): GatewayError {
+  return new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {
+    message: `Key "${key.slice(0, 64)}" kept changing`,
+  });
 }
 
 function corrupt(key: string): GatewayError {
