@@ -55,6 +55,9 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
+/** The longest delay a Node timer holds; a deadline beyond it counts as none. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The client's `grpc-timeout` in milliseconds; undefined without one, NaN when malformed. */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -147,6 +150,7 @@ class DirectCall implements KvCallContext {
   private driverTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private deadlineAt = Number.POSITIVE_INFINITY;
+  private endedBy: 'deadline' | 'cancelled' | undefined;
   private answerHeaders: OutgoingHttpHeaders | undefined;
   private readonly stream: ServerHttp2Stream;
   private readonly headers: IncomingHttpHeaders;
@@ -170,7 +174,11 @@ class DirectCall implements KvCallContext {
     this.maxBytes = maxBytes;
     this.options = options;
     this.within = (ms) => this.arm(ms);
+    this.ended = () => this.endedBy;
   }
+
+  /** KvCallContext.ended. */
+  readonly ended: () => 'deadline' | 'cancelled' | undefined;
 
   /** KvCallContext.requestHeader. */
   get(name: string): string | null {
@@ -187,14 +195,17 @@ class DirectCall implements KvCallContext {
   start(route: Route, timeoutMs: number | undefined): void {
     this.route = route;
     const { stream } = this;
-    if (timeoutMs !== undefined) {
+    // 99999999H is a valid header; Node would fire a timer of more than 2^31-1 ms after 1 ms.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.deadlineAt = Date.now() + timeoutMs;
       this.deadlineTimer = setTimeout(() => this.onDeadline(), timeoutMs);
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => this.onEnd());
     // A client that resets the stream or goes away: stop the backend call, answer nothing.
-    stream.on('close', () => this.finish(CANCELLED));
+    stream.on('close', () => {
+      if (this.finish(CANCELLED)) this.endedBy ??= 'cancelled';
+    });
     stream.on('error', () => undefined);
   }
 
@@ -273,6 +284,7 @@ class DirectCall implements KvCallContext {
 
   private onDeadline(): void {
     this.deadlineTimer = undefined;
+    this.endedBy ??= 'deadline';
     this.controller?.abort(CLIENT_DEADLINE);
     if (this.finish(CLIENT_DEADLINE)) this.answerError(DEADLINE_EXCEEDED, 'Deadline exceeded', {});
   }

@@ -30,6 +30,8 @@ export interface KvCallContext {
    * or its own deadline passes. A plain function (no `this`).
    */
   readonly within: (ms: number) => AbortSignal;
+  /** Whether the client's deadline passed or it cancelled the call (then nothing it gets matters). */
+  readonly ended: () => 'deadline' | 'cancelled' | undefined;
 }
 
 /** The metrics named by issue 5, item 9. */
@@ -232,7 +234,16 @@ export function createGuard(options: GuardOptions) {
         for (const [k, v] of Object.entries(quota)) ctx.responseHeader.set(k, v);
         return out;
       } catch (thrown) {
-        const { error } = toConnectError(thrown, log, quota);
+        // A backend call stopped by the client's own deadline or cancel is not a backend failure.
+        const ended = ctx.ended();
+        const cause =
+          ended === undefined
+            ? thrown
+            : new GatewayError(ended === 'deadline' ? 'GW_ERR_KV_DEADLINE_EXCEEDED' : 'GW_ERR_KV_CANCELLED', {
+                message: ended === 'deadline' ? 'Deadline exceeded' : 'Call cancelled',
+                cause: thrown,
+              });
+        const { error } = toConnectError(cause, log, quota);
         status = statusName(error.code);
         throw error satisfies ConnectError;
       } finally {

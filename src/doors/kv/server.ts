@@ -73,6 +73,12 @@ class HeldBytes {
   }
 }
 
+/**
+ * The message cap through ConnectRPC: JSON carries bytes as base64 (4 characters per 3 bytes),
+ * so a JSON message with the largest value allowed is 4/3 the size of the protobuf one.
+ */
+export const connectMaxBytes = (maxBytes: number): number => 4 * Math.ceil(maxBytes / 3);
+
 // TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 
@@ -159,7 +165,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     return connect.handle;
   };
   const handler = (req: Http2ServerRequest, res: Http2ServerResponse) =>
-    connectFor(options.readMaxBytes())(req, res);
+    connectFor(connectMaxBytes(options.readMaxBytes()))(req, res);
   const held = new HeldBytes();
   const probing = new WeakSet<Http2Session>();
   /**
@@ -242,14 +248,16 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
           probe(session);
         });
       };
-      if (!held.take(client, taken, limits, maxBytes)) {
+      // Either bound holds at least one largest message of any protocol.
+      const floor = connectMaxBytes(maxBytes);
+      if (!held.take(client, taken, limits, floor)) {
         taken = 0;
         over();
         return;
       }
       stream.on('data', (chunk: Buffer) => {
         if (stream.closed || refused) return;
-        if (!held.take(client, chunk.length, limits, maxBytes)) {
+        if (!held.take(client, chunk.length, limits, floor)) {
           over();
           return;
         }
@@ -259,9 +267,8 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       // An answer complete while the client is still sending (a call refused before its whole
       // request arrived, over gRPC or through ConnectRPC): the session must prove it is alive
       // (probe), or a client that stops there would keep the stream until the idle timeout.
-      // ConnectRPC leaves the stream open, and the listener reads and discards the rest of the
-      // body (held bytes still count): node:http2 clients never close a stream that is reset
-      // with NO_ERROR while their body is still being written.
+      // Both paths then reset the stream with NO_ERROR once the answer is out (transport.ts,
+      // grpc-direct.ts).
       stream.once('finish', () => {
         if (stream.readableEnded || stream.endAfterHeaders || refused) return;
         setImmediate(() => probe(session));

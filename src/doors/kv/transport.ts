@@ -1,6 +1,8 @@
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { JsonReadOptions } from '@bufbuild/protobuf';
 import {
   Code,
+  ConnectError,
   type ConnectRouter,
   type ContextValues,
   createConnectRouter,
@@ -15,6 +17,7 @@ import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import { ERROR_CODE_HEADER, toConnectError } from './errors.ts';
+import { MAX_TIMER_MS, parseGrpcTimeout } from './grpc-direct.ts';
 import type { CallPeer, KvCallContext } from './guard.ts';
 import type { KvMethods } from './service.ts';
 
@@ -28,7 +31,35 @@ function callContextOf(ctx: HandlerContext): KvCallContext {
     responseHeader: ctx.responseHeader,
     // Connect aborts ctx.signal when the client cancels or its deadline passes.
     within: (ms) => AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)]),
+    ended: () => {
+      if (!ctx.signal.aborted) return undefined;
+      return ConnectError.from(ctx.signal.reason).code === Code.DeadlineExceeded ? 'deadline' : 'cancelled';
+    },
   };
+}
+
+/**
+ * A field the API does not have is a client mistake (or a probe), not something to ignore; and
+ * invalid UTF-8 is refused (a lenient decoder would store U+FFFD: another key than was sent).
+ * ConnectRPC passes these to its JSON serialization, whose options also take the decoder.
+ */
+const JSON_OPTIONS: Partial<JsonReadOptions> & {
+  readonly textDecoder: { decode(input: Uint8Array): string };
+} = {
+  ignoreUnknownFields: false,
+  textDecoder: new TextDecoder('utf-8', { fatal: true }),
+};
+
+/**
+ * Deadline headers above what a timer holds (2^31-1 ms, about 24.8 days) are removed, so the call
+ * has no deadline: ConnectRPC would arm a timer that Node fires after 1 ms instead.
+ */
+function dropUnboundedDeadline(req: Http2ServerRequest): void {
+  const grpc = req.headers['grpc-timeout'];
+  if (typeof grpc === 'string' && (parseGrpcTimeout(grpc) ?? 0) > MAX_TIMER_MS)
+    delete req.headers['grpc-timeout'];
+  const connect = req.headers['connect-timeout-ms'];
+  if (typeof connect === 'string' && Number(connect) > MAX_TIMER_MS) delete req.headers['connect-timeout-ms'];
 }
 
 /** The kv methods as a Connect service implementation (Connect, gRPC-Web, gRPC with JSON). */
@@ -199,8 +230,7 @@ export function createKvHandler(options: {
   const stamp = stamper(options.log);
   const router = createConnectRouter({
     readMaxBytes: options.readMaxBytes,
-    // A field the API does not have is a client mistake (or a probe), not something to ignore.
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions: JSON_OPTIONS,
     // Values are opaque bytes, often already compressed; gzip per message costs CPU on both
     // ends for little gain on the data path, and no compressed body means no decompression bomb.
     acceptCompression: [],
@@ -216,6 +246,23 @@ export function createKvHandler(options: {
       res.end();
       return;
     }
+    dropUnboundedDeadline(req);
+    // Answered before the whole request arrived (a refusal, such as a message over the cap):
+    // the client is told to stop sending (RST_STREAM NO_ERROR, RFC 9113 section 8.1), as on the
+    // direct gRPC path. ConnectRPC stops reading such a request, so left open its upload would
+    // stall on flow control until the idle timeout, holding its bytes. The stream's 'finish'
+    // means the answer is out (the response's own 'finish' only comes when the stream closes).
+    req.stream.once('finish', () => {
+      // gRPC answers end with trailers, sent after 'finish': reset once END_STREAM is out (bounded).
+      let tries = 0;
+      const stop = () => {
+        const { stream } = req;
+        if (req.complete || stream.closed) return;
+        if (stream.state.localClose === 1 || ++tries > 100) stream.close(constants.NGHTTP2_NO_ERROR);
+        else setTimeout(stop, 10).unref();
+      };
+      setImmediate(stop);
+    });
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     handler(request)
       .then(async (response) => universalResponseToNodeResponse(await clientFaults(response, stamp), res))

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, constants } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
@@ -30,7 +32,7 @@ async function postTo(
   agent: Agent,
   token: string,
   method: string,
-  body: string,
+  body: string | Uint8Array,
   headers: Record<string, string> = {},
 ) {
   const res = await fetch(`${url}/gatehouse.kv.v1.KvService/${method}`, {
@@ -86,6 +88,82 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     );
   });
 
+  void it('refuses invalid UTF-8 in a JSON message instead of storing another key', async () => {
+    // A lenient decoder turns the byte 0xFF into U+FFFD: every such key would alias one stored key.
+    const body = Buffer.concat([
+      Buffer.from('{"namespace":"orders","key":"utf8-'),
+      Buffer.from([0xff]),
+      Buffer.from('","value":"aGk="}'),
+    ]);
+    const refused = await postTo(gw.url, agent, token, 'Set', body);
+    assert.equal(refused.status, 400, JSON.stringify(refused.json));
+    assert.equal(refused.json?.['code'], 'invalid_argument');
+    assert.equal(refused.headers.get('gatehouse-error-code'), 'GW_ERR_KV_MESSAGE_MALFORMED');
+    const listed = await postTo(
+      gw.url,
+      agent,
+      token,
+      'List',
+      JSON.stringify({ namespace: 'orders', prefix: 'utf8-' }),
+    );
+    assert.deepEqual(listed.json?.['keys'] ?? [], [], 'nothing was stored');
+  });
+
+  void it('takes a JSON value of the largest size (base64 is 4/3 larger) and stops a refused upload at once', async () => {
+    const capped = await startKvGateway({ kv: { limits: { maxValueSize: '3MiB' } } });
+    const h2 = h2Agent(capped.ca);
+    const session = connect(capped.url, { ca: capped.ca, servername: 'localhost' });
+    session.on('error', () => undefined);
+    try {
+      const own = await capped.token(['operator:orders']);
+      const value = Buffer.alloc(3 * 1024 * 1024, 7);
+      const json = JSON.stringify({ namespace: 'orders', key: 'largest', value: value.toString('base64') });
+      const stored = await postTo(capped.url, h2, own, 'Set', json);
+      assert.equal(stored.status, 200, JSON.stringify(stored.json));
+      // A message above the cap is answered at once and the client told to stop sending, or its
+      // upload would stall on flow control until the idle timeout (120 s).
+      const started = performance.now();
+      const upload = session.request({
+        ':method': 'POST',
+        ':path': '/gatehouse.kv.v1.KvService/Set',
+        'content-type': 'application/json',
+        authorization: `Bearer ${own}`,
+      });
+      let status = 0;
+      upload.on('response', (h) => {
+        status = Number(h[':status']);
+      });
+      upload.on('data', () => undefined);
+      upload.on('error', () => undefined);
+      const closed = once(upload, 'close');
+      upload.end(Buffer.alloc(12 * 1024 * 1024, 0x41));
+      await Promise.race([
+        closed,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('stream still open after 10 s')), 10_000).unref(),
+        ),
+      ]);
+      assert.equal(status, 429);
+      assert.equal(upload.rstCode, constants.NGHTTP2_NO_ERROR, 'told to stop uploading');
+      assert.ok(performance.now() - started < 10_000);
+      const got = await postTo(
+        capped.url,
+        h2,
+        own,
+        'Get',
+        JSON.stringify({ namespace: 'orders', key: 'largest' }),
+      );
+      assert.equal(
+        Buffer.from(String((got.json?.['entry'] as { value?: string } | undefined)?.value), 'base64').length,
+        value.length,
+      );
+    } finally {
+      session.close();
+      await h2.close();
+      await capped.close();
+    }
+  });
+
   void it('refuses a request above the payload cap before reading it, and the connection serves on', async () => {
     // 2 MiB against a 64 KiB value cap plus 1 MiB: refused from its content-length while the
     // body is still arriving. The session is then sent a PING, which a live client answers;
@@ -98,7 +176,8 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
         postTo(capped.url, h2, cappedToken, method, JSON.stringify(body));
       const big = await call('Set', { namespace: 'orders', key: 'big', value: 'A'.repeat(2 * 1024 * 1024) });
       assert.equal(big.json?.['code'], 'resource_exhausted', JSON.stringify(big.json));
-      assert.match(String(big.json?.['message']), /larger than configured readMaxBytes 1114112/);
+      // The cap through ConnectRPC is 4/3 of (64 KiB + 1 MiB): JSON carries bytes as base64.
+      assert.match(String(big.json?.['message']), /larger than configured readMaxBytes 1485484/);
       // The same stable code as the direct gRPC path's, and an errorId.
       assert.equal(big.headers.get('gatehouse-error-code'), 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
       assert.match(String(big.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);

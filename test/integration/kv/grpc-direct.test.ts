@@ -13,6 +13,10 @@ import { type Blackhole, type KvGateway, startBlackhole, startKvGateway } from '
 
 const SERVICE = '/gatehouse.kv.v1.KvService';
 
+const jsonBytes = (body: unknown) => Buffer.from(JSON.stringify(body));
+/** Lines of a server log that report a failed call (logged at error level). */
+const failedCalls = (logs: string) => logs.split('\n').filter((l) => l.includes('kv call failed')).length;
+
 interface Answer {
   readonly headers: IncomingHttpHeaders;
   readonly trailers: IncomingHttpHeaders | undefined;
@@ -241,6 +245,82 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     assert.equal(malformed.status, '3');
     const fine = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), { 'grpc-timeout': '5S' });
     assert.equal(fine.status, '0');
+  });
+
+  void it('answers a client deadline on every protocol with DEADLINE_EXCEEDED, logged as no backend failure', async () => {
+    const connectJson = (headers: Record<string, string>) =>
+      new Promise<{ status: number; body: Record<string, unknown>; code: string | undefined }>(
+        (resolve, reject) => {
+          const stream = session.request({
+            [constants.HTTP2_HEADER_METHOD]: 'POST',
+            [constants.HTTP2_HEADER_PATH]: `${SERVICE}/Set`,
+            'content-type': 'application/json',
+            authorization: `Bearer ${token}`,
+            ...headers,
+          });
+          let status = 0;
+          let code: string | undefined;
+          const chunks: Buffer[] = [];
+          stream.on('response', (h) => {
+            status = Number(h[':status']);
+            code = h['gatehouse-error-code'] as string | undefined;
+          });
+          stream.on('data', (d: Buffer) => chunks.push(d));
+          stream.on('error', reject);
+          stream.on('close', () =>
+            resolve({ status, code, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }),
+          );
+          stream.end(jsonBytes({ namespace: 'slow', key: 'd', value: 'aGk=' }));
+        },
+      );
+    const logged = failedCalls(gw.logs());
+    const [grpcJson, viaConnect] = await Promise.all([
+      call(`${SERVICE}/Get`, frame(jsonBytes({ namespace: 'slow', key: 'a' })), {
+        'content-type': 'application/grpc+json',
+        'grpc-timeout': '300m',
+      }),
+      connectJson({ 'connect-timeout-ms': '300' }),
+    ]);
+    assert.equal(grpcJson.status, '4', grpcJson.message);
+    assert.equal(
+      (grpcJson.trailers ?? grpcJson.headers)['gatehouse-error-code'],
+      'GW_ERR_KV_DEADLINE_EXCEEDED',
+    );
+    assert.equal(viaConnect.body['code'], 'deadline_exceeded', JSON.stringify(viaConnect.body));
+    assert.equal(viaConnect.code, 'GW_ERR_KV_DEADLINE_EXCEEDED');
+    assert.equal(
+      failedCalls(gw.logs()),
+      logged,
+      'the client deadline is not logged as a failed backend call',
+    );
+  });
+
+  void it('takes a deadline above 2^31-1 ms for none on every protocol (Node would fire its timer at once)', async () => {
+    // The slow namespace hangs until its driver deadline (5 s): a deadline taken for 1 ms would
+    // answer DEADLINE_EXCEEDED at once instead of UNAVAILABLE then.
+    const started = performance.now();
+    const [direct, grpcJson] = await Promise.all([
+      call(`${SERVICE}/Get`, getFrame('slow', 'a'), { 'grpc-timeout': '99999999H' }),
+      call(`${SERVICE}/Get`, frame(Buffer.from(JSON.stringify({ namespace: 'slow', key: 'a' }))), {
+        'content-type': 'application/grpc+json',
+        'grpc-timeout': '2592000S',
+      }),
+    ]);
+    assert.equal(direct.status, '14', direct.message);
+    assert.equal(grpcJson.status, '14', grpcJson.message);
+    assert.ok(performance.now() - started > 4000, 'waited for the driver deadline');
+    assert.equal(parseGrpcTimeout('99999999H'), 99_999_999 * 3_600_000);
+  });
+
+  void it('gives gRPC+JSON (through ConnectRPC) an oversized message its status in the trailers, then stops the upload', async () => {
+    const started = performance.now();
+    const huge = await call(`${SERVICE}/Set`, frame(Buffer.alloc(3 * 1024 * 1024, 0x41)), {
+      'content-type': 'application/grpc+json',
+    });
+    assert.equal(huge.status, '8', huge.message);
+    assert.equal((huge.trailers ?? huge.headers)['gatehouse-error-code'], 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
+    assert.equal(huge.rstCode, constants.NGHTTP2_NO_ERROR, 'told to stop uploading');
+    assert.ok(performance.now() - started < 5000);
   });
 
   void it('leaves other content types and HTTP methods to ConnectRPC', async () => {

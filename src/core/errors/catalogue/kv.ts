@@ -46,6 +46,20 @@ export const KV_ERRORS = [
       'The backend of the namespace failed or did not answer within the driver deadline; nothing is reported written unless the backend confirmed it.',
   },
   {
+    code: 'GW_ERR_KV_DEADLINE_EXCEEDED',
+    kind: 'DEADLINE_EXCEEDED',
+    title: 'Deadline exceeded',
+    description:
+      "The client's own deadline (`grpc-timeout`, `connect-timeout-ms`) passed before the call completed; the backend call was stopped, and a write may or may not have landed (read it back). A deadline above 2^31-1 ms (about 24.8 days) counts as none.",
+  },
+  {
+    code: 'GW_ERR_KV_CANCELLED',
+    kind: 'CANCELLED',
+    title: 'Call cancelled',
+    description:
+      'The client cancelled the call or went away before it completed; the backend call was stopped, and a write may or may not have landed. Seen in metrics and the debug log only: nobody is left to answer.',
+  },
+  {
     code: 'GW_ERR_KV_DATA_CORRUPT',
     kind: 'DATA_LOSS',
     title: 'Stored value unreadable',
