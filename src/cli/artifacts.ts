@@ -193,7 +193,7 @@ const scan: CommandSpec = {
         query: { format: ctx.flags['sbom'] === true ? 'cyclonedx' : undefined },
       });
       const parsed: unknown = typeof doc === 'string' ? JSON.parse(doc) : doc;
-      ctx.out.result(parsed, () => ctx.out.line(JSON.stringify(parsed, null, 2)));
+      ctx.out.result(parsed, () => ctx.out.lines(JSON.stringify(parsed, null, 2)));
       return EXIT.ok;
     }
     const result = await client.request<{ id: string; status: string }>('POST', `/api/artifacts/${id}/scan`);

@@ -99,7 +99,7 @@ export const configCommands: readonly CommandSpec[] = [
       try {
         const loaded = await loadEffectiveConfig(ctx, configFile(ctx));
         const shown = redact(gatehouseConfigSchema as Schema<unknown>, loaded.config);
-        ctx.out.result(shown, () => ctx.out.line(stringify(shown).trimEnd()));
+        ctx.out.result(shown, () => ctx.out.lines(stringify(shown).trimEnd()));
         return EXIT.ok;
       } catch (error) {
         if (error instanceof ConfigValidationError) return reportInvalid(ctx, error);

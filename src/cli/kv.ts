@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { ConnectError } from '@connectrpc/connect';
 import { parseDuration } from '#core/config';
 import { createKvClient, type KvClient } from '../doors/kv/index.ts';
-import { CliError, readSavedLogin } from './client.ts';
+import { readSavedLogin } from './client.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
+import { kvCallError } from './kv-call-error.ts';
 import type { Progress } from './output.ts';
 
 const CONNECTION_FLAGS: readonly FlagSpec[] = [
@@ -32,49 +33,54 @@ async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
-async function kvClient(ctx: CommandContext): Promise<KvClient> {
+/** The kv client of a command. */
+interface KvConnection {
+  /** Runs one call, turning a failure into the CLI's error form and exit code. */
+  call<T>(fn: (client: KvClient) => Promise<T>): Promise<T>;
+}
+
+/** A PEM file a flag names; one that cannot be read is a usage error naming the flag. */
+async function readFlagFile(flag: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw usageError(`Cannot read the "--${flag}" file "${file}" (${code})`);
+  }
+}
+
+async function kvConnect(ctx: CommandContext): Promise<KvConnection> {
   const url = ctx.flag('kv-url') ?? ctx.env['GATEHOUSE_KV_URL'] ?? 'https://127.0.0.1:7443';
+  if (!/^https?:$/.test(URL.parse(url)?.protocol ?? ''))
+    throw usageError(`Invalid kv URL "${url}": expected one such as "https://127.0.0.1:7443"`);
   const caFile = ctx.flag('ca') ?? ctx.env['GATEHOUSE_KV_CA'];
   const home = ctx.env['GATEHOUSE_HOME'] ?? '.gatehouse';
   const ca =
-    caFile === undefined ? await readOptional(join(home, 'tls', 'ca.crt')) : await readFile(caFile, 'utf8');
+    caFile === undefined ? await readOptional(join(home, 'tls', 'ca.crt')) : await readFlagFile('ca', caFile);
   const certFile = ctx.flag('cert');
   const keyFile = ctx.flag('key');
   if ((certFile === undefined) !== (keyFile === undefined))
     throw usageError('"--cert" and "--key" go together');
   const token =
     ctx.flag('token') ?? ctx.env['GATEHOUSE_TOKEN'] ?? (await readSavedLogin(ctx.env))?.accessToken;
-  return createKvClient({
+  const client = createKvClient({
     url,
     timeoutMs: 30_000,
     ...(ca === undefined ? {} : { ca }),
     ...(token === undefined ? {} : { token }),
     ...(certFile === undefined || keyFile === undefined
       ? {}
-      : { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') }),
+      : { cert: await readFlagFile('cert', certFile), key: await readFlagFile('key', keyFile) }),
   });
-}
-
-/** Runs one call, turning a gRPC status into the CLI's error form and exit code. */
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (!(error instanceof ConnectError)) throw error;
-    const code = error.metadata.get('gatehouse-error-code') ?? undefined;
-    const errorId = error.metadata.get('gatehouse-error-id') ?? undefined;
-    const exitCode =
-      error.code === Code.Unauthenticated
-        ? EXIT.auth
-        : error.code === Code.PermissionDenied
-          ? EXIT.denied
-          : EXIT.error;
-    throw new CliError(error.rawMessage, {
-      exitCode,
-      ...(code === undefined ? {} : { code }),
-      ...(errorId === undefined ? {} : { errorId }),
-    });
-  }
+  return {
+    async call(fn) {
+      try {
+        return await fn(client);
+      } catch (error) {
+        throw error instanceof ConnectError ? kvCallError(error, url) : error;
+      }
+    },
+  };
 }
 
 async function readStdin(ctx: CommandContext): Promise<Uint8Array> {
@@ -83,12 +89,43 @@ async function readStdin(ctx: CommandContext): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
+/** The longest TTL a write may ask for (`ttl_seconds` in proto/gatehouse/kv/v1/kv.proto). */
+const MAX_TTL_SECONDS = 31_536_000;
+const UINT64_MAX = 2n ** 64n - 1n;
+
 function ttlSeconds(text: string | undefined): number {
   if (text === undefined) return 0;
   const ms = parseDuration(text);
-  if (ms === undefined || ms % 1000 !== 0)
-    throw usageError(`Invalid "--ttl" "${text}": expected whole seconds such as "30s" or "1h"`);
+  if (ms === undefined || ms % 1000 !== 0 || ms / 1000 > MAX_TTL_SECONDS)
+    throw usageError(
+      `Invalid "--ttl" "${text}": expected whole seconds from 0 (no expiry) to ${MAX_TTL_SECONDS} (365d), such as "30s" or "1h"`,
+    );
   return ms / 1000;
+}
+
+/**
+ * `--if-version`: the decimal text of a uint64 (`expected_version`), read as a bigint so that
+ * versions above 2^53 keep every digit; 0 means "only if the key is absent".
+ */
+function expectedVersion(text: string | undefined): bigint | undefined {
+  if (text === undefined) return undefined;
+  const version = /^\d+$/.test(text) ? BigInt(text) : undefined;
+  if (version === undefined || version > UINT64_MAX)
+    throw usageError(
+      `Invalid "--if-version" "${text}": expected a whole number from 0 (only if absent) to ${UINT64_MAX}`,
+    );
+  return version;
+}
+
+/** `--limit`: a count of at least 1, or undefined (no limit) when the flag is absent. */
+function positiveLimit(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : 0;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw usageError(
+      `Invalid "--limit" "${text}": expected a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`,
+    );
+  return n;
 }
 
 const [NS, KEY] = [0, 1];
@@ -97,13 +134,14 @@ const [NS, KEY] = [0, 1];
 export const kvCommands: readonly CommandSpec[] = [
   {
     name: 'kv get',
-    summary: 'Print the value of a key (raw bytes; --json adds version, metadata and TTL)',
+    summary:
+      'Print the value of a key (raw bytes; escaped at a terminal; --json adds version, metadata and TTL)',
     usage: 'NAMESPACE KEY',
     flags: CONNECTION_FLAGS,
     args: { min: 2, max: 2 },
     async run(ctx) {
-      const client = await kvClient(ctx);
-      const res = await call(() => client.get({ namespace: ctx.args[NS] ?? '', key: ctx.args[KEY] ?? '' }));
+      const kv = await kvConnect(ctx);
+      const res = await kv.call((c) => c.get({ namespace: ctx.args[NS] ?? '', key: ctx.args[KEY] ?? '' }));
       if (!res.found || res.entry === undefined) {
         ctx.out.result({ found: false }, () => ctx.out.error(`Key "${ctx.args[KEY]}" not found`));
         return EXIT.error;
@@ -118,7 +156,7 @@ export const kvCommands: readonly CommandSpec[] = [
           metadata: e.metadata,
           ttlMs: Number(e.ttlMs),
         });
-      } else process.stdout.write(e.value);
+      } else ctx.out.value(e.value);
       return EXIT.ok;
     },
   },
@@ -128,29 +166,36 @@ export const kvCommands: readonly CommandSpec[] = [
     usage: 'NAMESPACE KEY [VALUE|-]',
     flags: [
       ...CONNECTION_FLAGS,
-      { name: 'ttl', type: 'string', value: 'DURATION', description: 'Time to live, e.g. 30s or 24h' },
+      {
+        name: 'ttl',
+        type: 'string',
+        value: 'DURATION',
+        description: 'Time to live in whole seconds up to 365d, e.g. 30s or 24h (default: none)',
+      },
       {
         name: 'if-version',
-        type: 'number',
+        type: 'string',
         value: 'N',
-        description: 'Write only if the key is at version N (0: absent)',
+        description: 'Write only if the key is at version N (0: only if the key is absent)',
       },
       { name: 'metadata', type: 'string', value: 'JSON', description: 'Metadata stored with the value' },
     ],
     args: { min: 2, max: 3 },
     async run(ctx) {
+      // Flags first: a usage error must not wait for stdin.
+      const ttl = ttlSeconds(ctx.flag('ttl'));
+      const ifVersion = expectedVersion(ctx.flag('if-version'));
       const raw = ctx.args[2];
       const value = raw === undefined || raw === '-' ? await readStdin(ctx) : Buffer.from(raw, 'utf8');
-      const ifVersion = ctx.flags['if-version'];
-      const client = await kvClient(ctx);
-      const res = await call(() =>
-        client.set({
+      const kv = await kvConnect(ctx);
+      const res = await kv.call((c) =>
+        c.set({
           namespace: ctx.args[NS] ?? '',
           key: ctx.args[KEY] ?? '',
           value,
-          ttlSeconds: ttlSeconds(ctx.flag('ttl')),
+          ttlSeconds: ttl,
           metadata: ctx.flag('metadata') ?? '',
-          ...(typeof ifVersion === 'number' ? { expectedVersion: BigInt(ifVersion) } : {}),
+          ...(ifVersion === undefined ? {} : { expectedVersion: ifVersion }),
         }),
       );
       ctx.out.result({ version: res.version.toString() }, () => ctx.out.line(`version ${res.version}`));
@@ -164,10 +209,8 @@ export const kvCommands: readonly CommandSpec[] = [
     flags: CONNECTION_FLAGS,
     args: { min: 2, max: 2 },
     async run(ctx) {
-      const client = await kvClient(ctx);
-      const res = await call(() =>
-        client.delete({ namespace: ctx.args[NS] ?? '', key: ctx.args[KEY] ?? '' }),
-      );
+      const kv = await kvConnect(ctx);
+      const res = await kv.call((c) => c.delete({ namespace: ctx.args[NS] ?? '', key: ctx.args[KEY] ?? '' }));
       ctx.out.result({ deleted: res.deleted }, () => ctx.out.line(res.deleted ? 'deleted' : 'not found'));
       return res.deleted ? EXIT.ok : EXIT.error;
     },
@@ -178,23 +221,28 @@ export const kvCommands: readonly CommandSpec[] = [
     usage: 'NAMESPACE [PREFIX]',
     flags: [
       ...CONNECTION_FLAGS,
-      { name: 'limit', type: 'number', value: 'N', description: 'Stop after N keys (default: all)' },
+      {
+        name: 'limit',
+        type: 'string',
+        value: 'N',
+        description: 'Stop after N keys, at least 1 (default: all)',
+      },
     ],
     args: { min: 1, max: 2 },
     async run(ctx) {
-      const client = await kvClient(ctx);
-      const limit = typeof ctx.flags['limit'] === 'number' ? ctx.flags['limit'] : Number.POSITIVE_INFINITY;
+      const limit = positiveLimit(ctx.flag('limit')) ?? Number.POSITIVE_INFINITY;
+      const kv = await kvConnect(ctx);
       const keys: string[] = [];
       // A namespace of many keys takes many pages: from the second page on, people at a
       // terminal see the count grow (a listing of one page shows none).
       let progress: Progress | undefined;
       let pageToken = '';
       do {
-        const res = await call(() =>
-          client.list({
+        const res = await kv.call((c) =>
+          c.list({
             namespace: ctx.args[NS] ?? '',
             prefix: ctx.args[1] ?? '',
-            pageSize: 1000,
+            pageSize: Math.min(1000, limit - keys.length),
             pageToken,
           }),
         );

@@ -39,3 +39,88 @@ void describe('cli output progress', () => {
     assert.equal(piped.text(), '');
   });
 });
+
+/** An output writing to strings; stdout may claim to be a terminal. */
+function capture(options: { color?: boolean; json?: boolean; tty?: boolean } = {}) {
+  const text = { out: '', err: '' };
+  const stdout = Object.assign(new PassThrough(), { isTTY: options.tty === true });
+  const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => {
+    text.out += c.toString();
+  });
+  stderr.on('data', (c: Buffer) => {
+    text.err += c.toString();
+  });
+  const out = createOutput({ stdout, stderr, json: options.json === true, color: options.color === true });
+  return { out, text };
+}
+
+void describe('cli output for people escapes control characters', () => {
+  const hostile = 'a\nb\rc\td\u001b[31me\u0007f\u007fg\u009bh\u0085i';
+  const shown = 'a\\nb\\rc\\td\\x1b[31me\\x07f\\x7fg\\u009bh\\u0085i';
+
+  it('in table cells, keeping the columns aligned and the header bold', () => {
+    const { out, text } = capture({ color: true });
+    out.table(
+      [
+        { key: hostile, n: 1 },
+        { key: 'k', n: 22 },
+      ],
+      [
+        { header: 'KEY', value: (r) => r.key },
+        { header: 'N', value: (r) => r.n, align: 'right' },
+      ],
+    );
+    const pad = ' '.repeat(shown.length - 3);
+    assert.equal(
+      text.out,
+      `\u001b[1mKEY${pad}   N\u001b[22m\n${shown}   1\nk${' '.repeat(shown.length - 1)}  22\n`,
+    );
+  });
+
+  it('in lines and stderr messages, where colours of the output itself survive', () => {
+    const { out, text } = capture({ color: true });
+    out.line(`Created ${out.bold(hostile)}`);
+    out.error(`Key "${hostile}"\nnot found`);
+    out.note(out.dim(hostile));
+    assert.equal(text.out, `Created \u001b[1m${shown}\u001b[22m\n`);
+    // Messages keep their own line breaks (a parser's excerpt); every other control is shown.
+    const keptNewline = shown.replace('a\\nb', 'a\nb');
+    assert.equal(
+      text.err,
+      `\u001b[31merror\u001b[39m: Key "${keptNewline}"\nnot found\n\u001b[2m${keptNewline}\u001b[22m\n`,
+    );
+  });
+
+  it('does not let data forge a colour of the output', () => {
+    const other = capture({ color: true });
+    const { out, text } = capture({ color: true });
+    out.line(other.out.red('x'));
+    assert.ok(!text.out.includes('\u001b'), text.out);
+    assert.match(text.out, /x/);
+  });
+
+  it('writes a block of lines line by line', () => {
+    const { out, text } = capture();
+    out.lines('{\n  "k": "\u001b[2J"\n}');
+    assert.equal(text.out, '{\n  "k": "\\x1b[2J"\n}\n');
+  });
+
+  it('leaves --json output to JSON escaping', () => {
+    const { out, text } = capture({ json: true, color: true });
+    out.table([{ key: hostile }], [{ header: 'KEY', value: (r) => r.key }]);
+    assert.deepEqual(JSON.parse(text.out), [{ key: hostile }]);
+  });
+
+  it('writes stored bytes as they are into a pipe, escaped at a terminal', () => {
+    const bytes = Buffer.from('x\u001b[2Jy\r\n\tz', 'utf8');
+    const piped = capture();
+    piped.out.value(bytes);
+    assert.equal(piped.text.out, bytes.toString());
+    const tty = capture({ tty: true });
+    tty.out.value(bytes);
+    tty.out.value(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    tty.out.value(Buffer.from('multi\nline\n'));
+    assert.equal(tty.text.out, 'x\\x1b[2Jy\\r\n\tz\n\\x89PNG\\x0d\\x0a\\x1a\\x0a\nmulti\nline\n');
+  });
+});

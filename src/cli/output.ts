@@ -1,18 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
 
-/** Where a command writes: people get tables and colour at a terminal, scripts get `--json`. */
+/**
+ * Where a command writes: people get tables and colour at a terminal, scripts get `--json`.
+ *
+ * What people read may hold other people's data (a key another tenant wrote, a name, a server
+ * message), so the human forms (`line`, `lines`, `table`, `error`, `note`, `value`) show control
+ * characters as escapes (`\n`, `\x1b`, `\u009b`) instead of letting the terminal act on them. The
+ * colours of `bold`, `green`, … survive: they are markers only this output can make, turned into
+ * escape sequences after the text is escaped. `--json` output is JSON and escapes by itself.
+ */
 export interface Output {
   readonly json: boolean;
   readonly color: boolean;
-  /** A line for people (suppressed in `--json` mode). */
+  /** One line for people, control characters (a newline too) escaped; suppressed in `--json` mode. */
   line(text?: string): void;
-  /** A table for people; in `--json` mode the rows are written as a JSON array instead. */
+  /** A block of lines for people (a document, JSON or YAML): `line` for each line of `text`. */
+  lines(text: string): void;
+  /**
+   * A table for people, one row a line (control characters of cells escaped); in `--json` mode the
+   * rows are written as a JSON array instead.
+   */
   table<Row extends object>(rows: readonly Row[], columns: readonly Column<Row>[]): void;
   /** The machine-readable result: JSON in `--json` mode, else `human()` for people. */
   result(value: unknown, human?: () => void): void;
-  /** A warning or error line on stderr. */
+  /**
+   * Stored bytes (a kv value): as they are when stdout is not a terminal, as `cat` writes them;
+   * at a terminal, escaped by `terminalText` and ended by a newline.
+   */
+  value(bytes: Uint8Array): void;
+  /** A warning or error line on stderr (control characters but newlines escaped). */
   error(text: string): void;
-  /** A plain line on stderr (details under an error, hints). */
+  /** A plain line on stderr (details under an error, hints), escaped as `error` does. */
   note(text: string): void;
   /**
    * A progress bar on stderr when it is a terminal; silent otherwise. Counts bytes, or things
@@ -49,6 +69,44 @@ export interface OutputOptions {
 
 const ANSI = { bold: [1, 22], green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22] } as const;
 
+/** C0 controls, DEL and C1 controls: a terminal acts on them (moves, recolours, retitles) instead of showing them. */
+// oxlint-disable-next-line no-control-regex -- finding control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED_CONTROL: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Shows the control characters of `text` as escapes a person can read (`\n`, `\x1b`, `\u009b`),
+ * except those in `keep`. Backslashes stay as they are: `--json` tells a newline from a
+ * backslash and an `n`.
+ */
+export function escapeControls(text: string, keep = ''): string {
+  return text.replace(CONTROL, (c) => {
+    if (keep.includes(c)) return c;
+    const code = c.charCodeAt(0);
+    return (
+      NAMED_CONTROL[c] ??
+      (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+    );
+  });
+}
+
+/**
+ * Stored bytes as a person at a terminal should see them: UTF-8 text with its control characters
+ * escaped but newlines and tabs (a multi-line value stays readable); anything else, such as an
+ * image, as printable ASCII with every other byte written `\xNN`.
+ */
+export function terminalText(bytes: Uint8Array): string {
+  if (isUtf8(bytes))
+    return escapeControls(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+      '\n\t',
+    );
+  let text = '';
+  for (const b of bytes)
+    text += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return text;
+}
+
 function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (value instanceof Date) return value.toISOString();
@@ -73,14 +131,24 @@ export function humanBytes(bytes: number): string {
 export function createOutput(options: OutputOptions): Output {
   const { stdout, stderr, json, color } = options;
   const now = options.now ?? Date.now;
+  // Colours are painted as markers holding a secret of this process, so that escaping the text
+  // cannot tell them from data, and data cannot forge them; `render` turns them into SGR codes.
+  const secret = `\u{e000}${randomBytes(8).toString('hex')}:`;
+  const marker = new RegExp(`${secret}(\\d+)\u{e001}`, 'gu');
   const paint = (codes: readonly [number, number]) => (text: string) =>
-    color ? `\u001b[${codes[0]}m${text}\u001b[${codes[1]}m` : text;
+    color ? `${secret}${codes[0]}\u{e001}${text}${secret}${codes[1]}\u{e001}` : text;
+  const show = (escaped: string) => escaped.replace(marker, '\u001b[$1m');
+  const render = (text: string, keep = '') => show(escapeControls(text, keep));
+  const visibleLength = (text: string) => text.replace(marker, '').length;
   const bold = paint(ANSI.bold);
   const out: Output = {
     json,
     color,
     line(text = '') {
-      if (!json) stdout.write(`${text}\n`);
+      if (!json) stdout.write(`${render(text)}\n`);
+    },
+    lines(text) {
+      for (const line of text.split('\n')) out.line(line);
     },
     table(rows, columns) {
       if (json) {
@@ -91,37 +159,52 @@ export function createOutput(options: OutputOptions): Output {
         stdout.write('(none)\n');
         return;
       }
-      const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
+      const cells = rows.map((row) => columns.map((c) => escapeControls(cell(c.value(row)))));
       const widths = columns.map((c, i) =>
-        Math.max(c.header.length, ...cells.map((r) => (r[i] ?? '').length)),
+        Math.max(c.header.length, ...cells.map((r) => visibleLength(r[i] ?? ''))),
       );
-      const pad = (text: string, i: number) =>
-        columns[i]?.align === 'right' ? text.padStart(widths[i] ?? 0) : text.padEnd(widths[i] ?? 0);
+      const pad = (text: string, i: number) => {
+        const fill = ' '.repeat(Math.max(0, (widths[i] ?? 0) - visibleLength(text)));
+        return columns[i]?.align === 'right' ? `${fill}${text}` : `${text}${fill}`;
+      };
       stdout.write(
-        `${bold(
-          columns
-            .map((c, i) => pad(c.header, i))
-            .join('  ')
-            .trimEnd(),
+        `${render(
+          bold(
+            columns
+              .map((c, i) => pad(c.header, i))
+              .join('  ')
+              .trimEnd(),
+          ),
         )}\n`,
       );
       for (const r of cells)
         stdout.write(
-          `${r
-            .map((t, i) => pad(t, i))
-            .join('  ')
-            .trimEnd()}\n`,
+          `${show(
+            r
+              .map((t, i) => pad(t, i))
+              .join('  ')
+              .trimEnd(),
+          )}\n`,
         );
     },
     result(value, human) {
       if (json || human === undefined) stdout.write(`${JSON.stringify(value, null, 2)}\n`);
       else human();
     },
+    value(bytes) {
+      if (stdout.isTTY !== true) {
+        stdout.write(bytes);
+        return;
+      }
+      const text = terminalText(bytes);
+      stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
+    // Messages may span lines (a parser's excerpt under its error), so newlines stay.
     error(text) {
-      stderr.write(`${color ? paint(ANSI.red)('error') : 'error'}: ${text}\n`);
+      stderr.write(`${render(`${paint(ANSI.red)('error')}: ${text}`, '\n')}\n`);
     },
     note(text) {
-      stderr.write(`${text}\n`);
+      stderr.write(`${render(text, '\n')}\n`);
     },
     progress(label, total, unit) {
       const tty = stderr.isTTY === true && !json;
@@ -129,6 +212,7 @@ export function createOutput(options: OutputOptions): Output {
       const amount = (n: number) => (unit === undefined ? humanBytes(n) : `${Math.round(n)} ${unit}`);
       let done = 0;
       let lastDraw = 0;
+      const title = render(label);
       const draw = (final: boolean) => {
         if (!tty) return;
         const t = now();
@@ -142,10 +226,10 @@ export function createOutput(options: OutputOptions): Output {
           const filled = Math.round(ratio * width);
           const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
           stderr.write(
-            `\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${amount(done)}/${amount(total)} ${rate}  `,
+            `\r${title} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${amount(done)}/${amount(total)} ${rate}  `,
           );
         } else {
-          stderr.write(`\r${label} ${amount(done)} ${rate}  `);
+          stderr.write(`\r${title} ${amount(done)} ${rate}  `);
         }
       };
       return {
@@ -155,7 +239,7 @@ export function createOutput(options: OutputOptions): Output {
         },
         done(message) {
           draw(true);
-          if (tty) stderr.write(`\n${message === undefined ? '' : `${message}\n`}`);
+          if (tty) stderr.write(`\n${message === undefined ? '' : `${render(message, '\n')}\n`}`);
         },
       };
     },

@@ -83,4 +83,70 @@ void describe('gatehouse kv CLI against gatehouse serve', () => {
     assert.match(bad.stderr, /"namespace"/);
     assert.equal((await kv(['set', 'orders', 'k', 'v', '--ttl', '1.5s'])).code, 2);
   });
+
+  void it('takes --if-version as a decimal uint64 and refuses anything else as usage', async () => {
+    const first = await kv(['set', 'cas', 'fresh', 'a', '--if-version', '0']);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await kv(['set', 'cas', 'fresh', 'b', '--if-version', '0']);
+    assert.equal(again.code, 1, 'version 0 means only if absent');
+    const version = /^version (\d+)/.exec(first.stdout)?.[1] ?? '';
+    assert.equal((await kv(['set', 'cas', 'fresh', 'c', '--if-version', version])).code, 0);
+    for (const text of ['1.5', '-1', '99999999999999999999']) {
+      const bad = await kv(['set', 'cas', 'fresh', 'd', '--if-version', text, '--json']);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.deepEqual(JSON.parse(bad.stdout), {
+        error: {
+          message: `Invalid "--if-version" "${text}": expected a whole number from 0 (only if absent) to 18446744073709551615`,
+          code: 'GW_ERR_CLI_USAGE',
+        },
+      });
+    }
+    assert.equal((await kv(['get', 'cas', 'fresh'])).stdout, 'c');
+  });
+
+  void it('lists --limit keys and refuses a limit below 1', async () => {
+    for (const key of ['a', 'b', 'c']) await kv(['set', 'limits', key, 'x']);
+    assert.deepEqual(JSON.parse((await kv(['ls', 'limits', '--limit', '2', '--json'])).stdout), [
+      { key: 'a' },
+      { key: 'b' },
+    ]);
+    const negative = await kv(['ls', 'limits', '--limit', '-1']);
+    assert.equal(negative.code, 2, negative.stdout);
+    assert.match(negative.stderr, /Invalid "--limit" "-1": expected a whole number from 1/);
+  });
+
+  void it('escapes control characters of keys for people, not in JSON or piped values', async () => {
+    const keys = ['evil\u001b[31mred', 'line1\nline2'];
+    for (const key of keys) assert.equal((await kv(['set', 'tenant', key, 'v\u001b[0m'])).code, 0);
+    const ls = await kv(['ls', 'tenant']);
+    assert.equal(ls.stdout, 'KEY\nevil\\x1b[31mred\nline1\\nline2\n');
+    assert.deepEqual(
+      (JSON.parse((await kv(['ls', 'tenant', '--json'])).stdout) as { key: string }[]).map((r) => r.key),
+      keys,
+    );
+    assert.equal((await kv(['get', 'tenant', keys[0] ?? ''])).stdout, 'v\u001b[0m');
+  });
+
+  void it('names the kv URL and the reason when no kv listener answers', async () => {
+    const cases = [
+      [`https://127.0.0.1:${await closedPort()}`, 'connection refused (ECONNREFUSED)'],
+      [
+        gw.url.replace('http:', 'https:'),
+        'TLS handshake failed: the port does not speak TLS (ERR_SSL_WRONG_VERSION_NUMBER)',
+      ],
+      [
+        kvUrl.replace('https:', 'http:'),
+        'the connection closed without an answer; a kv listener speaks TLS: use an https:// URL',
+      ],
+    ] as const;
+    for (const [url, reason] of cases) {
+      const args = ['kv', 'ls', 'orders', '--kv-url', url, '--token', token];
+      const env = { env: { GATEHOUSE_HOME: gw.home }, timeoutMs: 30_000 };
+      const message = `Cannot reach the Gatehouse kv listener at "${url}": ${reason}`;
+      const human = await runGatewayCommand(args, env);
+      assert.deepEqual([human.code, human.stderr], [1, `error: ${message}\n`]);
+      const json = await runGatewayCommand([...args, '--json'], env);
+      assert.deepEqual(JSON.parse(json.stdout), { error: { message, code: 'GW_ERR_CLI_NO_SERVER' } });
+    }
+  });
 });

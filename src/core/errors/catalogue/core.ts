@@ -247,6 +247,6 @@ export const CORE_ERRORS = [
     kind: 'UNAVAILABLE',
     title: 'Server unreachable',
     description:
-      'The CLI could not reach the server named by `--server`, `GATEHOUSE_URL` or the saved login.',
+      'The CLI could not reach the server named by `--server`, `GATEHOUSE_URL` or the saved login, or (the `kv` commands) the kv listener named by `--kv-url` or `GATEHOUSE_KV_URL`; the message names the URL and the reason.',
   },
 ] as const satisfies readonly ErrorDefinition[];

@@ -1,0 +1,100 @@
+import { Code, type ConnectError } from '@connectrpc/connect';
+import { CliError } from './client.ts';
+import { EXIT } from './framework.ts';
+
+/** What people read for the system error codes of a connection that failed. */
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by the server',
+  EPIPE: 'connection reset by the server',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ERR_HTTP2_ERROR: 'the server does not speak HTTP/2, so it is not a kv listener',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'TLS handshake failed: the port does not speak TLS',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the server certificate does not name this host',
+  CERT_HAS_EXPIRED: 'the server certificate has expired',
+  CERT_NOT_YET_VALID: 'the server certificate is not valid yet',
+};
+
+/** Certificate chains Node cannot verify: the usual cause is a CA not given with --ca. */
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+function systemCode(error: ConnectError): string | undefined {
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Why no server answered, in one line for people, or undefined when a server did answer (its
+ * status is then the error). An answer always carries headers; a failed connection, TLS
+ * handshake or HTTP/2 session carries none, and OpenSSL's own text (a source path, hex codes)
+ * is replaced by the reason and the stable system code.
+ */
+function unreachableReason(error: ConnectError, url: string): string | undefined {
+  if ([...error.metadata.keys()].length > 0) return undefined;
+  const code = systemCode(error);
+  if (code !== undefined) {
+    const reason =
+      NETWORK_REASONS[code] ??
+      (UNTRUSTED.has(code)
+        ? 'the server certificate is not trusted: give the CA that signed it with --ca'
+        : /^ERR_(SSL|TLS)_/.test(code)
+          ? 'TLS handshake failed'
+          : (error.rawMessage.split('\n')[0] ?? '').slice(0, 200));
+    return `${reason} (${code})`;
+  }
+  if (error.code === Code.DeadlineExceeded) return 'no answer before the deadline';
+  if (error.code === Code.Canceled || error.code === Code.Unavailable) {
+    // An http:// URL on a TLS listener: the server drops the plain-text HTTP/2 stream.
+    return url.startsWith('http:')
+      ? 'the connection closed without an answer; a kv listener speaks TLS: use an https:// URL'
+      : 'the connection closed without an answer';
+  }
+  return undefined;
+}
+
+/**
+ * The CLI's error for a failed kv call: an unreachable listener as `GW_ERR_CLI_NO_SERVER` naming
+ * the URL, as other commands report the server; a gRPC status with the server's error code and
+ * id and the exit code of its kind.
+ */
+export function kvCallError(error: ConnectError, url: string): CliError {
+  const local = systemCode(error);
+  if (local?.startsWith('ERR_OSSL_') === true && [...error.metadata.keys()].length === 0) {
+    // OpenSSL refused our own PEM files before any byte was sent: not the listener's fault.
+    return new CliError(
+      `Cannot connect to "${url}": the --ca, --cert or --key file is not a usable PEM certificate or key (${local})`,
+      { code: 'GW_ERR_TLS_INVALID' },
+    );
+  }
+  const unreachable = unreachableReason(error, url);
+  if (unreachable !== undefined) {
+    return new CliError(`Cannot reach the Gatehouse kv listener at "${url}": ${unreachable}`, {
+      code: 'GW_ERR_CLI_NO_SERVER',
+    });
+  }
+  const code = error.metadata.get('gatehouse-error-code') ?? undefined;
+  const errorId = error.metadata.get('gatehouse-error-id') ?? undefined;
+  const exitCode =
+    error.code === Code.Unauthenticated
+      ? EXIT.auth
+      : error.code === Code.PermissionDenied
+        ? EXIT.denied
+        : EXIT.error;
+  return new CliError(error.rawMessage, {
+    exitCode,
+    ...(code === undefined ? {} : { code }),
+    ...(errorId === undefined ? {} : { errorId }),
+  });
+}
