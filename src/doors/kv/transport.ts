@@ -11,7 +11,7 @@ import {
   type ServiceImpl,
 } from '@connectrpc/connect';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
-import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
+import type { UniversalServerRequest, UniversalServerResponse } from '@connectrpc/connect/protocol';
 import { codeFromString } from '@connectrpc/connect/protocol-connect';
 import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
@@ -35,6 +35,55 @@ function callContextOf(ctx: HandlerContext): KvCallContext {
       if (!ctx.signal.aborted) return undefined;
       return ConnectError.from(ctx.signal.reason).code === Code.DeadlineExceeded ? 'deadline' : 'cancelled';
     },
+  };
+}
+
+/** Base64 takes 4 characters for 3 bytes: the most text one binary message of the cap needs. */
+const connectTextMaxBytes = (maxBytes: number) => 4 * Math.ceil(maxBytes / 3) + 4;
+
+/** gRPC-Web's text mode (the default of the grpc-web JavaScript client): frames in base64. */
+const GRPC_WEB_TEXT = /^application\/grpc-web-text(\+proto)?(;|$)/;
+
+/**
+ * Serves a gRPC-Web text request through ConnectRPC, which speaks only the binary mode: the body
+ * is read whole (at most `maxBytes` of base64), decoded and handed on as `application/grpc-web+proto`;
+ * the answer (one message and its trailer frame) goes back as one base64 body of the text type.
+ * Base64 that does not decode is a malformed message.
+ */
+async function fromGrpcWebText(
+  request: UniversalServerRequest,
+  maxBytes: number,
+): Promise<UniversalServerRequest | undefined> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('latin1').replace(/\s+/g, '');
+  // The client may send several base64 pieces, each padded: decode them one by one.
+  const pieces = text.split(/(?<==)(?=[^=])/);
+  if (!pieces.every((piece) => /^[A-Za-z0-9+/]*={0,2}$/.test(piece) && piece.length % 4 === 0))
+    return undefined;
+  const body = Buffer.concat(pieces.map((piece) => Buffer.from(piece, 'base64')));
+  const header = new Headers(request.header);
+  header.set('content-type', 'application/grpc-web+proto');
+  header.delete('content-length');
+  return { ...request, header, body: single(body) };
+}
+
+async function toGrpcWebText(response: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const header = new Headers(response.header);
+  header.set('content-type', 'application/grpc-web-text+proto');
+  header.delete('content-length');
+  if (response.body === undefined) return { ...response, header };
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of response.body) chunks.push(chunk);
+  return {
+    ...response,
+    header,
+    body: single(Buffer.from(Buffer.concat(chunks).toString('base64'), 'latin1')),
   };
 }
 
@@ -264,8 +313,27 @@ export function createKvHandler(options: {
       setImmediate(stop);
     });
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
-    handler(request)
-      .then(async (response) => universalResponseToNodeResponse(await clientFaults(response, stamp), res))
+    const text = GRPC_WEB_TEXT.test(req.headers['content-type'] ?? '');
+    const decoded = text
+      ? fromGrpcWebText(request, connectTextMaxBytes(options.readMaxBytes))
+      : Promise.resolve(request);
+    const answer = async (binary: UniversalServerRequest | undefined): Promise<void> => {
+      if (binary === undefined) {
+        const refusal = stamp(Code.InvalidArgument, 'Malformed gRPC-Web text body') ?? new Headers();
+        res.writeHead(200, {
+          ...Object.fromEntries(refusal),
+          'content-type': 'application/grpc-web-text+proto',
+          'grpc-status': String(Code.InvalidArgument),
+          'grpc-message': 'Malformed gRPC-Web text body',
+        });
+        res.end();
+      } else {
+        const response = await clientFaults(await handler(binary), stamp);
+        await universalResponseToNodeResponse(text ? await toGrpcWebText(response) : response, res);
+      }
+    };
+    decoded
+      .then(answer)
       // A client that went away mid-answer is not an error of the door.
       .catch(() => undefined);
   };

@@ -6,7 +6,8 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import fc from 'fast-check';
 import { Agent, fetch } from 'undici';
-import { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { KvService, SetRequestSchema, SetResponseSchema } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import { expectStatus, grpcClient, METHODS, sampleRequest } from './grpc-client.ts';
 import { type KvGateway, startKvGateway } from './harness.ts';
 
@@ -49,6 +50,21 @@ async function postTo(
   };
 }
 
+/** One gRPC-Web frame: flags, 32-bit length, payload. */
+function frame(flags: number, payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = flags;
+  head.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}
+
+/** The value stored at `key` of the orders namespace, read back through Connect JSON. */
+async function readBack(url: string, agent: Agent, token: string, key: string): Promise<Buffer> {
+  const got = await postTo(url, agent, token, 'Get', JSON.stringify({ namespace: 'orders', key }));
+  const entry = got.json?.['entry'] as { value?: string } | undefined;
+  return Buffer.from(entry?.value ?? '', 'base64');
+}
+
 void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
   let gw: KvGateway;
   let agent: Agent;
@@ -86,6 +102,48 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
       ).toString(),
       'hi',
     );
+  });
+
+  void it('serves gRPC-Web text mode (base64 frames), the default of the grpc-web client', async () => {
+    const send = async (body: string, headers: Record<string, string>) => {
+      const res = await fetch(`${gw.url}/gatehouse.kv.v1.KvService/Set`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/grpc-web-text', 'x-grpc-web': '1', ...headers },
+        dispatcher: agent,
+      });
+      const bytes = Buffer.from(await res.text(), 'base64');
+      // The frames: the message (flag 0), then the trailers (flag 0x80) as HTTP header lines.
+      const frames: { flags: number; payload: Buffer }[] = [];
+      for (let at = 0; at + 5 <= bytes.length; ) {
+        const length = bytes.readUInt32BE(at + 1);
+        frames.push({ flags: bytes[at] ?? 0, payload: bytes.subarray(at + 5, at + 5 + length) });
+        at += 5 + length;
+      }
+      const trailer = frames.find((f) => f.flags === 0x80)?.payload.toString() ?? '';
+      const status = /grpc-status: ?(\d+)/i.exec(trailer)?.[1] ?? res.headers.get('grpc-status');
+      return { res, frames, status };
+    };
+    const set = toBinary(
+      SetRequestSchema,
+      create(SetRequestSchema, { namespace: 'orders', key: 'text-mode', value: Buffer.from('hi') }),
+    );
+    const ok = await send(frame(0, set).toString('base64'), { authorization: `Bearer ${token}` });
+    assert.equal(ok.res.status, 200);
+    assert.equal(ok.res.headers.get('content-type'), 'application/grpc-web-text+proto');
+    assert.equal(ok.status, '0');
+    assert.ok(fromBinary(SetResponseSchema, ok.frames[0]?.payload ?? Buffer.alloc(0)).version > 0n);
+    // Sent in two padded base64 pieces, as a client may.
+    const whole = frame(0, set);
+    const pieces = whole.subarray(0, 7).toString('base64') + whole.subarray(7).toString('base64');
+    assert.equal((await send(pieces, { authorization: `Bearer ${token}` })).status, '0');
+    assert.equal((await readBack(gw.url, agent, token, 'text-mode')).toString(), 'hi');
+    // Refusals keep their status and code in text mode too.
+    const anonymous = await send(frame(0, set).toString('base64'), {});
+    assert.equal(anonymous.status, '16');
+    const malformed = await send('%%%not base64', { authorization: `Bearer ${token}` });
+    assert.equal(malformed.status, '3');
+    assert.equal(malformed.res.headers.get('gatehouse-error-code'), 'GW_ERR_KV_MESSAGE_MALFORMED');
   });
 
   void it('refuses invalid UTF-8 in a JSON message instead of storing another key', async () => {
@@ -146,17 +204,7 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
       assert.equal(status, 429);
       assert.equal(upload.rstCode, constants.NGHTTP2_NO_ERROR, 'told to stop uploading');
       assert.ok(performance.now() - started < 10_000);
-      const got = await postTo(
-        capped.url,
-        h2,
-        own,
-        'Get',
-        JSON.stringify({ namespace: 'orders', key: 'largest' }),
-      );
-      assert.equal(
-        Buffer.from(String((got.json?.['entry'] as { value?: string } | undefined)?.value), 'base64').length,
-        value.length,
-      );
+      assert.equal((await readBack(capped.url, h2, own, 'largest')).length, value.length);
     } finally {
       session.close();
       await h2.close();
