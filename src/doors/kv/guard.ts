@@ -220,9 +220,10 @@ export function createGuard(options: GuardOptions) {
         const namespace = checkNamespace(message.namespace);
         authorize(principal, action, namespace, method, peer);
         namespaceLabel = labelOf(namespace);
+        const bandwidthBurst = Math.max(limits.namespaceBandwidth, limits.maxValueSize * 2);
         const bandwidth = core.limiters.tokenBucket('kv-bandwidth', {
           rate: limits.namespaceBandwidth,
-          burst: Math.max(limits.namespaceBandwidth, limits.maxValueSize * 2),
+          burst: bandwidthBurst,
         });
         const inbound = await bandwidth.take(namespace, Math.max(1, sizes.request(message)));
         if (!inbound.allowed) throw limited('GW_ERR_KV_BANDWIDTH_EXCEEDED', inbound.retryAfterMs);
@@ -230,7 +231,12 @@ export function createGuard(options: GuardOptions) {
         const outBytes = sizes.response(out);
         // Responses are charged after the fact: the bytes were already read from the backend,
         // so an exhausted budget refuses the namespace's next calls instead.
-        if (outBytes > 0) await bandwidth.take(namespace, outBytes);
+        // More than the bucket holds (a large answer after a reload lowered the limit) empties it.
+        for (let left = outBytes; left > 0; ) {
+          const slice = Math.min(left, bandwidthBurst);
+          left -= slice;
+          if (!(await bandwidth.take(namespace, slice)).allowed) break;
+        }
         for (const [k, v] of Object.entries(quota)) ctx.responseHeader.set(k, v);
         return out;
       } catch (thrown) {

@@ -51,13 +51,15 @@ export type KvMethods = {
 };
 
 const none = () => 0;
-const keyBytes = (m: { namespace: string; key?: string }) => m.key?.length ?? 0;
+/** UTF-8 bytes of a string (the bandwidth limit counts bytes, not UTF-16 code units). */
+const utf8 = (text: string | undefined) => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'));
+const keyBytes = (m: { namespace: string; key?: string }) => utf8(m.key);
 /** Bytes a read request names (namespace and keys), for the namespace bandwidth limit. */
 const readBytes = (m: { namespace: string; key?: string; keys?: readonly string[]; prefix?: string }) =>
   m.namespace.length +
-  (m.key?.length ?? 0) +
-  (m.prefix?.length ?? 0) +
-  (m.keys === undefined ? 0 : m.keys.reduce((n, k) => n + k.length, 0));
+  utf8(m.key) +
+  utf8(m.prefix) +
+  (m.keys === undefined ? 0 : m.keys.reduce((n, k) => n + utf8(k), 0));
 
 /**
  * The KvService handlers: validate every field, route to the namespace's driver under a
@@ -141,6 +143,17 @@ export function createKvService(options: KvServiceOptions): KvMethods {
         const keys = m.keys.map((k, i) => checkKey(k, `keys[${i}]`));
         const { driver, o } = route(call);
         const entries = await driver.getMany(call.namespace, keys, o);
+        // An answer carries at most what a BatchSet may write (maxValueSize in all): a thousand
+        // large values would otherwise make one answer of gigabytes. The client batcher then
+        // asks for the keys one by one.
+        const { maxRequestBytes } = options.limits();
+        const total = entries.reduce((n, e) => n + (e?.value.length ?? 0), 0);
+        if (total > maxRequestBytes) {
+          throw new GatewayError('GW_ERR_KV_PAYLOAD_TOO_LARGE', {
+            message: `keys: the values found hold ${total} bytes, above the ${maxRequestBytes} one answer may carry; ask for fewer keys`,
+            details: { field: 'keys', limit: maxRequestBytes },
+          });
+        }
         return {
           results: keys.map((key, i) => {
             const e = entries[i];
@@ -152,7 +165,7 @@ export function createKvService(options: KvServiceOptions): KvMethods {
     ),
     batchSet: write(
       'BatchSet',
-      (m) => m.items.reduce((n, it) => n + it.key.length + it.value.length + it.metadata.length, 0),
+      (m) => m.items.reduce((n, it) => n + utf8(it.key) + it.value.length + utf8(it.metadata), 0),
       async (m, call) => {
         const limits = options.limits();
         checkBatchSize(m.items.length, limits, 'items');
