@@ -59,20 +59,30 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 // Key records remembered by this replica; bounded so a flood of distinct valid keys cannot grow it.
 const CACHE_MAX = 10_000;
 
-/** A key record as last read, with whether its owner was enabled then. */
+/** The account that owns a key, as read with the key: undefined when it is gone. */
+export interface KeyOwner {
+  readonly name: string;
+  readonly active: boolean;
+}
+
+/** A key record as last read, with its owner's account then. */
 interface CachedKey {
   readonly row: ApiKeyRow;
-  readonly ownerActive: boolean;
+  readonly owner: KeyOwner | undefined;
   readonly at: number;
 }
 
-function principalOf(row: ApiKeyRow): Principal & { readonly ownerId: string } {
+/** The principal of a key, with its owner (the user whose bindings cap the key's). */
+export type KeyPrincipal = Principal & { readonly ownerId: string; readonly ownerName: string };
+
+function principalOf(row: ApiKeyRow, owner: KeyOwner): KeyPrincipal {
   const key = toApiKey(row);
   return {
     id: `key:${row.id}`,
     kind: 'apikey',
     name: row.name,
     ownerId: row.owner_id,
+    ownerName: owner.name,
     bindings: key.bindings,
     ...(key.allowedCidrs === undefined ? {} : { allowedCidrs: key.allowedCidrs }),
     ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
@@ -101,14 +111,14 @@ export function createApiKeys(options: {
   /** The record of key `id` from the cache, or read from the database. */
   const record = async (
     id: string,
-    ownerActive: (ownerId: string) => Promise<boolean>,
+    ownerOf: (ownerId: string) => Promise<KeyOwner | undefined>,
   ): Promise<{ readonly entry: CachedKey; readonly fresh: boolean } | undefined> => {
     const now = clock.now();
     const hit = cache.get(id);
     if (hit !== undefined && now - hit.at < ttlMs) return { entry: hit, fresh: false };
     const row = await k().selectFrom('auth_api_keys').selectAll().where('id', '=', id).executeTakeFirst();
     if (row === undefined) return undefined;
-    const entry = { row, ownerActive: await ownerActive(row.owner_id), at: now };
+    const entry = { row, owner: await ownerOf(row.owner_id), at: now };
     if (ttlMs > 0) {
       if (cache.size >= CACHE_MAX) cache.clear();
       cache.set(id, entry);
@@ -192,16 +202,16 @@ export function createApiKeys(options: {
 
     /**
      * The principal of a presented key; GW_ERR_AUTH_KEY_INVALID when unknown, revoked, expired
-     * or owned by a disabled account (`ownerActive` is asked when the record is read).
+     * or owned by a disabled or deleted account (`ownerOf` is asked when the record is read).
      */
     async authenticate(
       presented: string,
-      ownerActive: (ownerId: string) => Promise<boolean>,
-    ): Promise<Principal & { readonly ownerId: string }> {
+      ownerOf: (ownerId: string) => Promise<KeyOwner | undefined>,
+    ): Promise<KeyPrincipal> {
       const m = FORMAT.exec(presented);
       if (m === null) throw invalidKey();
       const [, id, secret] = m as unknown as [string, string, string];
-      const found = await record(id, ownerActive);
+      const found = await record(id, ownerOf);
       if (found === undefined || !secretMatches(secret, found.entry.row.secret_hash)) throw invalidKey();
       const { entry, fresh } = found;
       const { row } = entry;
@@ -209,7 +219,8 @@ export function createApiKeys(options: {
       if (row.expires_at !== null && row.expires_at <= clock.now()) {
         throw new GatewayError('GW_ERR_AUTH_KEY_INVALID', { message: 'The API key has expired' });
       }
-      if (!entry.ownerActive) {
+      const { owner } = entry;
+      if (owner === undefined || !owner.active) {
         throw new GatewayError('GW_ERR_AUTH_KEY_INVALID', {
           message: 'The owner of this API key is disabled',
         });
@@ -219,7 +230,7 @@ export function createApiKeys(options: {
       if (fresh && (row.last_used_at === null || now - row.last_used_at >= LAST_USED_RESOLUTION_MS)) {
         await k().updateTable('auth_api_keys').set({ last_used_at: now }).where('id', '=', id).execute();
       }
-      return principalOf(row);
+      return principalOf(row, owner);
     },
   };
 }

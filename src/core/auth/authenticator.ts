@@ -1,13 +1,14 @@
 import { decodeJwt } from 'jose';
 import { GatewayError } from '#core/errors';
 import type { BindingStore, Principal } from '#core/rbac';
-import type { ApiKeys } from './api-keys.ts';
+import type { ApiKeys, KeyOwner } from './api-keys.ts';
 import { looksLikeApiKey } from './api-keys.ts';
 import { createCidrMatcher } from './cidr.ts';
 import type { ExternalValidator } from './external-jwt.ts';
+import { mayGrant } from './key-operations.ts';
 import type { Credentials, PeerCertificateInfo } from './port.ts';
 import type { Sessions } from './sessions.ts';
-import type { UserStore } from './users.ts';
+import { userSubject, type UserStore } from './users.ts';
 
 function checkAddress(principal: Principal, clientIp: string | undefined): void {
   if (principal.allowedCidrs === undefined || principal.allowedCidrs.length === 0) return;
@@ -44,13 +45,23 @@ export function createCredentialAuthenticator(deps: {
     return extra.length === 0 ? principal : { ...principal, bindings: [...principal.bindings, ...extra] };
   };
 
-  const ownerActive = async (ownerId: string): Promise<boolean> => {
+  const ownerOf = async (ownerId: string): Promise<KeyOwner | undefined> => {
     const owner = await deps.users.row(ownerId).catch(() => undefined);
-    return owner !== undefined && owner.disabled === 0;
+    return owner === undefined ? undefined : { name: owner.username, active: owner.disabled === 0 };
   };
-  // A key holds the bindings it was created with plus any binding naming `key:<id>`.
-  const fromApiKey = async (presented: string): Promise<Principal> =>
-    withStoredBindings(await deps.apiKeys.authenticate(presented, ownerActive));
+  // A key holds the bindings it was created with that its owner could still grant it now (a
+  // demoted owner's keys lose what the owner lost), plus any binding naming `key:<id>`.
+  const fromApiKey = async (presented: string): Promise<Principal> => {
+    const key = await deps.apiKeys.authenticate(presented, ownerOf);
+    const owner: Principal = {
+      id: userSubject(key.ownerId),
+      kind: 'user',
+      name: key.ownerName,
+      bindings: await deps.bindings.resolve([userSubject(key.ownerId), `user:${key.ownerName}`]),
+    };
+    const bindings = key.bindings.filter((b) => mayGrant(owner, b));
+    return withStoredBindings(bindings.length === key.bindings.length ? key : { ...key, bindings });
+  };
 
   const fromBearer = async (token: string): Promise<Principal> => {
     let issuer: unknown;

@@ -9,10 +9,18 @@ function ownerOf(principal: Principal & { ownerId?: string }): string | undefine
   return undefined;
 }
 
-/** True when `creator` holds each requested binding itself (no minting of wider keys). */
-function coveredBy(creator: Principal, requested: readonly RoleBinding[]): boolean {
-  return requested.every((r) =>
-    creator.bindings.some((b) => b.role === r.role && namespaceCovers(b.namespace, r.namespace)),
+const canManageAll = (p: Principal) => authorize(p, 'keys:write', { type: 'key' }).allowed;
+const canReadAll = (p: Principal) => authorize(p, 'keys:read', { type: 'key' }).allowed;
+
+/**
+ * Whether `owner` may put `binding` on a key: an admin of keys (`keys:write`) any, everybody
+ * else only the roles it holds itself. Checked when a key is created and, against the owner's
+ * bindings of the moment, on every use of the key, so a key never outlives its owner's roles.
+ */
+export function mayGrant(owner: Principal, binding: RoleBinding): boolean {
+  return (
+    canManageAll(owner) ||
+    owner.bindings.some((b) => b.role === binding.role && namespaceCovers(b.namespace, binding.namespace))
   );
 }
 
@@ -25,12 +33,10 @@ const notFound = (id: string) =>
  * of others are answered as not found, so their ids cannot be probed.
  */
 export function createKeyOperations(apiKeys: ApiKeys) {
-  const canManageAll = (p: Principal) => authorize(p, 'keys:write', { type: 'key' }).allowed;
-  const canReadAll = (p: Principal) => authorize(p, 'keys:read', { type: 'key' }).allowed;
   return {
     async create(creator: Principal, input: CreateApiKeyInput): Promise<{ key: ApiKey; secret: string }> {
       const owner = ownerOf(creator);
-      if (owner === undefined || (!canManageAll(creator) && !coveredBy(creator, input.bindings))) {
+      if (owner === undefined || !input.bindings.every((b) => mayGrant(creator, b))) {
         throw new GatewayError('GW_ERR_RBAC_DENIED', {
           message: `"${creator.name}" cannot create an API key with roles it does not hold`,
         });

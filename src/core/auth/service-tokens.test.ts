@@ -194,6 +194,43 @@ void describe('auth service tokens and keys', () => {
     );
   });
 
+  void it("caps a key by what its owner could grant it now: a demoted owner's keys lose the roles the owner lost", async () => {
+    await using w = await world();
+    const pub = await w.as('pub');
+    const own = await w.auth.keys.create(pub, {
+      name: 'ci',
+      bindings: [{ role: 'publisher', namespace: 'team-a' }],
+    });
+    const roles = async (secret: string) => (await w.auth.authenticate({ apiKey: secret })).bindings;
+    assert.deepEqual(await roles(own.secret), [{ role: 'publisher', namespace: 'team-a' }]);
+    // The owner is moved to another team: the key does not keep the old team.
+    await w.auth.users.update('pub', { roles: [{ role: 'publisher', namespace: 'team-b' }] }, 'user:admin');
+    assert.deepEqual(await roles(own.secret), [], 'the key lost what its owner lost');
+    await w.auth.users.update('pub', { roles: [{ role: 'publisher', namespace: '*' }] }, 'user:admin');
+    assert.deepEqual(await roles(own.secret), [{ role: 'publisher', namespace: 'team-a' }], 'and regains it');
+    // An admin's key with roles the admin does not hold by name survives while the owner
+    // administers keys, and loses them with that role.
+    await w.auth.users.create(
+      { username: 'ops', password: PASSWORD, roles: [{ role: 'admin', namespace: '*' }] },
+      'user:admin',
+    );
+    const ops = await w.as('ops');
+    const service = await w.auth.keys.create(ops, {
+      name: 'deployer',
+      bindings: [{ role: 'operator', namespace: 'team-a' }],
+    });
+    assert.deepEqual(await roles(service.secret), [{ role: 'operator', namespace: 'team-a' }]);
+    await w.auth.users.update('ops', { roles: [{ role: 'consumer', namespace: 'team-a' }] }, 'user:admin');
+    assert.deepEqual(await roles(service.secret), []);
+    // Granted to the key itself by an administrator (key:<id>): not the owner's to take away.
+    await w.auth.bindings.replace(
+      `key:${service.key.id}`,
+      [{ role: 'operator', namespace: 'team-a' }],
+      'user:admin',
+    );
+    assert.deepEqual(await roles(service.secret), [{ role: 'operator', namespace: 'team-a' }]);
+  });
+
   void it('disabling or deleting a user ends its sessions and keys', async () => {
     await using w = await world();
     const login = await w.auth.login('pub', PASSWORD);
