@@ -22,7 +22,8 @@ const unimplemented = (message: string, headers: Record<string, string> = {}) =>
   new GatewayError('GW_ERR_KV_UNIMPLEMENTED', { message, headers });
 
 /** The content types of the gRPC protocol with protobuf messages; gRPC+JSON stays with Connect. */
-const GRPC_PROTO = /^application\/grpc(\+proto)?$/i;
+// Parameters (`; charset=utf-8`, sent by some clients) do not change the protocol.
+const GRPC_PROTO = /^application\/grpc(\+proto)?[ \t]*(;.*)?$/i;
 const TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   H: 3_600_000,
@@ -110,7 +111,8 @@ export function createGrpcDirect(options: GrpcDirectOptions) {
     if (headers[':method'] !== 'POST' || contentType === undefined || !GRPC_PROTO.test(contentType)) {
       return false;
     }
-    const call = new DirectCall(stream, headers, contentType, peer, maxBytes, options);
+    const mediaType = (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+    const call = new DirectCall(stream, headers, mediaType, peer, maxBytes, options);
     const route = routes.get(headers[':path'] ?? '');
     if (route === undefined) {
       call.refuse(unimplemented('Unknown method'));

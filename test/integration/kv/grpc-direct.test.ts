@@ -125,6 +125,12 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     assert.equal(answer.found, true);
     assert.equal(Buffer.from(answer.entry?.value ?? []).toString(), 'hello');
     assert.equal(answer.entry?.version, version);
+    // A parameter on the media type is still gRPC; the answer names the media type alone.
+    const withCharset = await call(`${SERVICE}/Get`, getFrame('orders', 'a'), {
+      'content-type': 'application/grpc+proto; charset=utf-8',
+    });
+    assert.equal(withCharset.status, '0');
+    assert.equal(withCharset.headers['content-type'], 'application/grpc+proto');
   });
 
   void it('maps method errors to a trailers-only answer with the code, the errorId and no internal detail', async () => {
