@@ -50,6 +50,22 @@ export function rateLimitContract(
     });
 
   void describe(`Limiter contract: ${name}`, options.testOptions ?? {}, () => {
+    void test("keeps each client's tokens when the rate or burst is reloaded, capped at the new burst", async ({
+      limiters,
+    }) => {
+      const before = limiters.tokenBucket('reloaded', { rate: 1, burst: 10 });
+      assert.equal((await before.take('busy', 8)).remaining, 2);
+      assert.equal((await before.take('idle', 1)).remaining, 9);
+      // The operator lowers the burst during an attack: the busy client must not start full.
+      const after = limiters.tokenBucket('reloaded', { rate: 1, burst: 5 });
+      const busy = await after.take('busy', 3);
+      assert.equal(busy.allowed, false, JSON.stringify(busy));
+      assert.equal(busy.limit, 5);
+      assert.equal((await after.take('idle', 5)).allowed, true, 'nine tokens are capped at the new five');
+      assert.equal((await after.take('idle', 1)).allowed, false);
+      assert.equal((await after.take('new', 5)).allowed, true, 'a new client starts at the new burst');
+    });
+
     void test('allows the burst, then refuses with the exact time to the next token', async ({
       limiters,
     }) => {

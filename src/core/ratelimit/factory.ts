@@ -3,7 +3,12 @@ import { createRequire } from 'node:module';
 import { GatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type * as IORedis from 'ioredis';
-import { createMemoryConcurrencyLimiter, createMemoryRateLimiter, type LimiterClock } from './memory.ts';
+import {
+  createMemoryConcurrencyLimiter,
+  createMemoryRateLimiter,
+  type LimiterClock,
+  type MemoryBuckets,
+} from './memory.ts';
 import type { ConcurrencyLimiter, RateLimiter, TokenBucketOptions } from './port.ts';
 import { createRedisConcurrencyLimiter, createRedisRateLimiter } from './redis.ts';
 
@@ -72,7 +77,10 @@ export function createLimiterFactory(options: LimiterFactoryOptions = {}): Closa
     ...(options.log === undefined ? {} : { log: options.log }),
     ...(options.failureMode === undefined ? {} : { failureMode: options.failureMode }),
   };
-  const buckets = new Map<string, { options: TokenBucketOptions; limiter: RateLimiter }>();
+  const buckets = new Map<
+    string,
+    { options: TokenBucketOptions; limiter: RateLimiter; state?: MemoryBuckets | undefined }
+  >();
   const pools = new Map<string, { max: number; limiter: ConcurrencyLimiter }>();
 
   return {
@@ -80,11 +88,25 @@ export function createLimiterFactory(options: LimiterFactoryOptions = {}): Closa
     tokenBucket(name, bucket) {
       const known = buckets.get(name);
       if (known !== undefined && sameBucket(known.options, bucket)) return known.limiter;
-      const limiter =
-        client === undefined
-          ? createMemoryRateLimiter({ ...bucket, ...shared })
-          : createRedisRateLimiter({ ...bucket, ...shared, client, prefix: `${prefix}b:${name}:` });
-      buckets.set(name, { options: { rate: bucket.rate, burst: bucket.burst }, limiter });
+      // A reloaded rate or burst keeps every client's tokens (in Redis they stay under the same
+      // keys; in memory the new limiter takes over the old one's table).
+      const params = { rate: bucket.rate, burst: bucket.burst };
+      if (client !== undefined) {
+        const limiter = createRedisRateLimiter({
+          ...bucket,
+          ...shared,
+          client,
+          prefix: `${prefix}b:${name}:`,
+        });
+        buckets.set(name, { options: params, limiter });
+        return limiter;
+      }
+      const limiter = createMemoryRateLimiter({
+        ...bucket,
+        ...shared,
+        ...(known?.state === undefined ? {} : { state: known.state }),
+      });
+      buckets.set(name, { options: params, limiter, state: limiter.state });
       return limiter;
     },
     concurrency(name, max) {

@@ -10,12 +10,20 @@ export interface MemoryRateLimiterOptions extends TokenBucketOptions {
   readonly clock?: LimiterClock;
   /** Most keys tracked at once (default 100 000); full buckets are evicted first. */
   readonly maxKeys?: number;
+  /**
+   * The buckets of a limiter this one replaces (its rate or burst was reloaded): clients keep
+   * the tokens they had, capped at the new burst, instead of all starting full again.
+   */
+  readonly state?: MemoryBuckets;
 }
 
 interface Bucket {
   tokens: number;
   updatedAt: number;
 }
+
+/** The bucket table of a memory limiter, by key; opaque outside this module. */
+export type MemoryBuckets = Map<string, Bucket>;
 
 const systemNow: LimiterClock = { now: () => Date.now() };
 
@@ -52,7 +60,9 @@ const EVICTION_SCAN = 64;
  * first evicts a bucket that has refilled completely (forgetting it changes nothing), and only
  * when none is found among the oldest does it evict the least recently used one.
  */
-export function createMemoryRateLimiter(options: MemoryRateLimiterOptions): RateLimiter {
+export function createMemoryRateLimiter(options: MemoryRateLimiterOptions): RateLimiter & {
+  readonly state: MemoryBuckets;
+} {
   checkBucketOptions(options);
   const { rate, burst } = options;
   const clock = options.clock ?? systemNow;
@@ -60,7 +70,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions): Rate
   if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
     throw new RangeError(`maxKeys must be a positive integer, got "${maxKeys}"`);
   }
-  const buckets = new Map<string, Bucket>();
+  const buckets: MemoryBuckets = options.state ?? new Map();
 
   const level = (bucket: Bucket, now: number) =>
     Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.updatedAt) * rate) / 1000);
@@ -80,6 +90,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions): Rate
   };
 
   return {
+    state: buckets,
     take(key, cost = 1): Promise<LimitDecision> {
       try {
         checkCost(cost, burst);
