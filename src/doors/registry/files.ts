@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { GatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from './cache/blob-cache.ts';
 import { IntegrityMismatch, VerifyingStream } from './cache/verify.ts';
@@ -118,7 +118,14 @@ async function download(ctx: RegistryContext, request: FastifyRequest, src: File
         message: `Download of "${src.resource}" does not match its published digest`,
       });
     }
-    throw error;
+    if (isGatewayError(error)) throw error;
+    // The uplink's body broke off (reset, timeout): the same failure as an uplink that fails
+    // before its body, not an internal error.
+    throw new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
+      message: `Uplink "${src.uplink.name}" broke off the download of "${src.resource}"`,
+      details: { uplink: src.uplink.name },
+      cause: error,
+    });
   }
 }
 
@@ -154,6 +161,7 @@ export async function sendVerifiedFile(
   reply.header('content-type', src.contentType);
   reply.header('accept-ranges', 'bytes');
   verify.on('error', (error) => {
+    verify.unpipe(writer.stream);
     void writer.abort();
     res.body.destroy();
     if (error instanceof IntegrityMismatch) mismatch(ctx, request, src, error);

@@ -46,6 +46,13 @@ export class BlobCache {
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, randomUUID());
     const stream = createWriteStream(tmp, { flags: 'wx' });
+    // A write that fails (a full disk, or one queued when abort destroyed the stream) surfaces
+    // through commit or is moot after abort; unheard, it would be an uncaught 'error' that ends
+    // the process.
+    let failure: Error | undefined;
+    stream.on('error', (error) => {
+      failure ??= error;
+    });
     const closed = () =>
       new Promise<void>((resolve) => {
         if (stream.closed) resolve();
@@ -55,8 +62,9 @@ export class BlobCache {
       stream,
       commit: async (d) => {
         await new Promise<void>((resolve, reject) => {
-          if (stream.writableFinished) resolve();
-          else stream.end(() => resolve()).once('error', reject);
+          if (failure !== undefined) reject(failure);
+          else if (stream.writableFinished) resolve();
+          else stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
         });
         await closed();
         const target = this.path(d);
