@@ -153,6 +153,31 @@ void describe('PyPI simple API through the door', () => {
     assert.match(await r.text(), /GW_ERR_POLICY_DENIED/);
   });
 
+  void it('judges a release by its newest file: a wheel added to an old release hides the release', async () => {
+    // The attack: a new (malicious) file uploaded into a release old enough to pass the minimum age.
+    const wheel = up.files.get('fresh_py-1.0-py3-none-any.whl') as { uploadTime: string };
+    const original = wheel.uploadTime;
+    wheel.uploadTime = new Date(NOW - 3_600_000).toISOString();
+    await gw.door.invalidate('pypi', 'fresh-py');
+    try {
+      const page = (await (await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE })).json()) as JsonPage;
+      const release = page.files.filter((f) => /^fresh[-_]py-1\.0[-.]/.test(f.filename));
+      assert.ok(release.length >= 2, JSON.stringify(page.files.map((f) => f.filename)));
+      for (const f of release) assert.match(String(f.yanked), /minimum age is 2d/, f.filename);
+      for (const f of release) {
+        const r = await get(`/pypi/files/fresh-py/${f.filename}`);
+        assert.equal(r.status, 403, f.filename);
+        await r.arrayBuffer();
+      }
+    } finally {
+      wheel.uploadTime = original;
+      await gw.door.invalidate('pypi', 'fresh-py');
+    }
+    const wheelAgain = await get('/pypi/files/fresh-py/fresh_py-1.0-py3-none-any.whl');
+    assert.equal(wheelAgain.status, 200);
+    await wheelAgain.arrayBuffer();
+  });
+
   void it('aborts a download whose sha256 does not match and keeps it out of the cache', async () => {
     const name = [...up.files.keys()].find((n) => /^fresh.py-1\.0\.tar\.gz$/.test(n)) ?? '';
     const f = up.files.get(name);

@@ -20,7 +20,7 @@ import {
   type RefreshPoint,
 } from '../metadata-flow.ts';
 import { checkFileName, checkPypiName } from '../names.ts';
-import { releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
+import { releaseTime, releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
 import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
 import {
   negotiate,
@@ -41,6 +41,19 @@ interface PypiIndex {
 }
 
 /** PyPI: PEP 503/691 simple pages, the JSON API and verified file downloads. */
+
+/** When `version` counts as published: the upload of its newest file (see releaseTime). */
+function versionTime(
+  files: Readonly<Record<string, { readonly version: string; readonly uploadTime?: string | undefined }>>,
+  version: string,
+): number | undefined {
+  return releaseTime(
+    Object.values(files)
+      .filter((f) => f.version === version)
+      .map((f) => Date.parse(f.uploadTime ?? '')),
+  );
+}
+
 export function createPypiHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
   const selector = new UplinkSelector(uplinks, 'pypi');
   const uplinkFor = (project: string) => {
@@ -145,14 +158,13 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       }
       throw error;
     }
-    const times = new Map<string, number | undefined>();
+    const uploads = new Map<string, number[]>();
     for (const f of parsed.files) {
-      const t = f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime);
-      const prev = times.get(f.version);
-      const value = Number.isFinite(t) ? t : undefined;
-      if (!times.has(f.version) || (value !== undefined && (prev === undefined || value < prev)))
-        times.set(f.version, value);
+      const list = uploads.get(f.version) ?? [];
+      list.push(f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime));
+      uploads.set(f.version, list);
     }
+    const times = new Map([...uploads].map(([version, list]) => [version, releaseTime(list)]));
     const refused = await decideVersions(project, uplink, times, caller, at.cutoff);
     const options = { fileBase: `${at.base}/pypi/files/${project}/`, refused, mode: 'yanked' as const };
     const meta = (contentType: string): EntryMeta => ({
@@ -297,13 +309,14 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `No file "${filename}" in project "${project}"`,
       });
-    const t = f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime);
+    // Judged as its release, which is as young as its newest file: the metadata hid it so.
+    const published = versionTime(idx.files, f.version);
     const subject = {
       ecosystem: 'pypi' as const,
       name: project,
       version: f.version,
       registry: uplink.name,
-      ...(Number.isFinite(t) ? { publishedAt: t } : {}),
+      ...(published === undefined ? {} : { publishedAt: published }),
     };
     const [decision] = await decideMany(ctx, [subject], callerOf(request), {
       now: ctx.clock.now(),
@@ -366,12 +379,9 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       const project = checkPypiName(name);
       try {
         const idx = await index(project, request);
-        const times = Object.values(idx.files)
-          .filter((f) => f.version === version)
-          .map((f) => Date.parse(f.uploadTime ?? ''));
-        if (times.length === 0) return undefined;
-        const first = Math.min(...times);
-        return { registry: idx.uplink, ...(Number.isFinite(first) ? { publishedAt: first } : {}) };
+        if (!Object.values(idx.files).some((f) => f.version === version)) return undefined;
+        const published = versionTime(idx.files, version);
+        return { registry: idx.uplink, ...(published === undefined ? {} : { publishedAt: published }) };
       } catch (error) {
         if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
         throw error;

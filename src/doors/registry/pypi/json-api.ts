@@ -7,7 +7,18 @@ import { comparePep440Parsed, isPep440Prerelease, parsePep440, type Pep440Versio
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Release versions with their earliest upload time (epoch ms), from `releases`. */
+/**
+ * When a release counts as published: the upload of its newest file (epoch ms; undefined when
+ * no file has a time). A file added to an old release later (a new wheel) makes the release as
+ * young as that file, so a minimum age cannot be passed by uploading into an old version.
+ */
+export function releaseTime(uploads: Iterable<number>): number | undefined {
+  let newest: number | undefined;
+  for (const t of uploads) if (Number.isFinite(t) && (newest === undefined || t > newest)) newest = t;
+  return newest;
+}
+
+/** Release versions with the upload time of their newest file (epoch ms), from `releases`. */
 export function releaseTimes(doc: unknown): Map<string, number | undefined> {
   if (!isObject(doc) || !isObject(doc['releases']) || !isObject(doc['info'])) {
     throw new SyntaxError('not a PyPI JSON API document ("info" and "releases" expected)');
@@ -15,15 +26,16 @@ export function releaseTimes(doc: unknown): Map<string, number | undefined> {
   const out = new Map<string, number | undefined>();
   for (const [version, files] of Object.entries(doc['releases'])) {
     if (!Array.isArray(files)) throw new SyntaxError(`release "${version}" is not a list`);
-    let first: number | undefined;
-    for (const f of files) {
-      const t =
-        isObject(f) && typeof f['upload_time_iso_8601'] === 'string'
-          ? Date.parse(f['upload_time_iso_8601'])
-          : Number.NaN;
-      if (Number.isFinite(t) && (first === undefined || t < first)) first = t;
-    }
-    out.set(version, first);
+    out.set(
+      version,
+      releaseTime(
+        files.map((f: unknown) =>
+          isObject(f) && typeof f['upload_time_iso_8601'] === 'string'
+            ? Date.parse(f['upload_time_iso_8601'])
+            : Number.NaN,
+        ),
+      ),
+    );
   }
   return out;
 }
