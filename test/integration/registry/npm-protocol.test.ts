@@ -216,6 +216,26 @@ void describe('npm tarballs through the door', () => {
     assert.equal(((await r.json()) as { code: string }).code, 'GW_ERR_POLICY_DENIED');
   });
 
+  void it('serves version documents and tarballs under @scope%2fname too, and refuses there what it refuses', async () => {
+    const original = up.tarballs.get('@scope/tool/-/tool-1.1.0.tgz') as Buffer;
+    for (const scoped of ['@scope%2ftool', '@scope%2Ftool']) {
+      const file = await get(`/npm/${scoped}/-/tool-1.1.0.tgz`);
+      assert.equal(file.status, 200, scoped);
+      assert.equal(sha(Buffer.from(await file.arrayBuffer())), sha(original));
+      const refused = await get(`/npm/${scoped}/-/tool-2.0.0.tgz`);
+      assert.equal(refused.status, 403, scoped);
+      assert.equal(((await refused.json()) as { code: string }).code, 'GW_ERR_POLICY_DENIED');
+      const doc = await get(`/npm/${scoped}/1.1.0`);
+      assert.equal(doc.status, 200, scoped);
+      assert.equal(((await doc.json()) as { version: string }).version, '1.1.0');
+      const latest = await get(`/npm/${scoped}/latest`);
+      assert.equal(((await latest.json()) as { version: string }).version, '1.1.0');
+    }
+    const other = await get('/npm/@scope%2ftool/x/tool-1.1.0.tgz');
+    assert.equal(other.status, 404);
+    await other.arrayBuffer();
+  });
+
   void it('aborts the transfer on an integrity mismatch and does not cache the file', async () => {
     const path = '@scope/tool/-/tool-1.0.0.tgz';
     const original = up.tarballs.get(path) as Buffer;

@@ -26,6 +26,12 @@ const ABBREVIATED = 'application/vnd.npm.install-v1+json';
 const variantOf = (request: FastifyRequest): PackumentVariant =>
   (request.headers.accept ?? '').includes(ABBREVIATED) ? 'abbreviated' : 'full';
 
+/** Parameters of the scoped routes. */
+interface ScopedParams {
+  readonly scope: string;
+  readonly name: string;
+}
+
 function nameFrom(params: { scope?: string; name: string }): string {
   return checkNpmName(params.scope === undefined ? params.name : `@${params.scope}/${params.name}`);
 }
@@ -200,10 +206,31 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
           });
         });
       }
+      // `@scope%2fname` reaches the scoped routes with the slash decoded into `scope`, so the
+      // path means the route one segment shorter: `/@a%2fb/1.0.0` is a version document and
+      // `/@a%2fb/-/b-1.0.0.tgz` a tarball (the unscoped routes take `%40a%2fb` whole).
       scope.get('/:name', packument);
-      scope.get('/@:scope/:name', packument);
+      scope.get('/@:scope/:name', (request: FastifyRequest<{ Params: ScopedParams }>, reply) => {
+        const { scope: s, name } = request.params;
+        if (!s.includes('/')) return packument(request, reply);
+        (request as FastifyRequest<{ Params: unknown }>).params = { name: `@${s}`, version: name };
+        return version(request as unknown as Parameters<typeof version>[0], reply);
+      });
       scope.get('/:name/:version', version);
-      scope.get('/@:scope/:name/:version', version);
+      scope.get(
+        '/@:scope/:name/:version',
+        (request: FastifyRequest<{ Params: ScopedParams & { version: string } }>, reply) => {
+          const { scope: s, name, version: file } = request.params;
+          if (!s.includes('/')) return version(request, reply);
+          if (name !== '-') {
+            throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+              message: `No npm route at "${request.url}"`,
+            });
+          }
+          (request as FastifyRequest<{ Params: unknown }>).params = { name: `@${s}`, file };
+          return tarball(request as unknown as Parameters<typeof tarball>[0], reply);
+        },
+      );
       scope.get('/:name/-/:file', tarball);
       scope.get('/@:scope/:name/-/:file', tarball);
       scope.put('/*', async () => {
