@@ -236,6 +236,18 @@ void describe('npm tarballs through the door', () => {
     await other.arrayBuffer();
   });
 
+  void it('answers a tag, version or file named like an Object property as not there', async () => {
+    for (const path of [
+      '/npm/plain/constructor',
+      '/npm/plain/toString',
+      '/npm/plain/-/plain-constructor.tgz',
+    ]) {
+      const r = await get(path);
+      assert.equal(r.status, 404, path);
+      await r.arrayBuffer();
+    }
+  });
+
   void it('aborts the transfer on an integrity mismatch and does not cache the file', async () => {
     const path = '@scope/tool/-/tool-1.0.0.tgz';
     const original = up.tarballs.get(path) as Buffer;

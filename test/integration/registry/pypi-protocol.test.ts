@@ -178,6 +178,14 @@ void describe('PyPI simple API through the door', () => {
     await wheelAgain.arrayBuffer();
   });
 
+  void it('answers a file named like an Object property as not there, without judging a version', async () => {
+    for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+      const r = await get(`/pypi/files/fresh-py/${name}`);
+      assert.equal(r.status, 404, name);
+      await r.arrayBuffer();
+    }
+  });
+
   void it('aborts a download whose sha256 does not match and keeps it out of the cache', async () => {
     const name = [...up.files.keys()].find((n) => /^fresh.py-1\.0\.tar\.gz$/.test(n)) ?? '';
     const f = up.files.get(name);

@@ -148,7 +148,7 @@ export function createGoHandler(
   /** Publication time of one version: the module index, else its own `.info`, else first seen. */
   async function publishedAt(req: GoFileRequest, uplink: UplinkClient, request: FastifyRequest) {
     const index = await ctx.metadata.getJson<GoModuleVersions>(ctx.metadata.indexKey('go', req.module));
-    if (index !== undefined && req.version in index.versions) return index.versions[req.version];
+    if (index !== undefined && Object.hasOwn(index.versions, req.version)) return index.versions[req.version];
     const info = parseInfo(await fetchInfo(ctx, uplink, req.module, req.version), req.version);
     const now = ctx.clock.now();
     const seen = await facts.remember(

@@ -102,7 +102,7 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     const index = await metadata.index(name, request);
     const uplink = metadata.uplinkFor(name);
     registryOf.set(request, uplink.name);
-    const facts = index.versions[version];
+    const facts = Object.hasOwn(index.versions, version) ? index.versions[version] : undefined;
     if (facts?.tarball === undefined) {
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `Version "${name}@${version}" does not exist`,
@@ -150,8 +150,12 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       versions: Record<string, unknown>;
       'dist-tags': Record<string, string>;
     };
-    const wanted = doc['dist-tags'][request.params.version] ?? request.params.version;
-    const manifest = doc.versions[wanted];
+    // Own properties only: a tag or version named like an Object property ("constructor",
+    // "__proto__") is a name that is not there, never something inherited.
+    const tags = doc['dist-tags'];
+    const asked = request.params.version;
+    const wanted = Object.hasOwn(tags, asked) ? (tags[asked] ?? asked) : asked;
+    const manifest = Object.hasOwn(doc.versions, wanted) ? doc.versions[wanted] : undefined;
     if (manifest === undefined) {
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `Version "${name}@${request.params.version}" is not available (missing or refused by policy)`,
@@ -241,7 +245,7 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     },
     async lookup(name, version, request) {
       const index = await metadata.index(checkNpmName(name), request);
-      const facts = index.versions[version];
+      const facts = Object.hasOwn(index.versions, version) ? index.versions[version] : undefined;
       if (facts === undefined) return undefined;
       return {
         registry: index.uplink,

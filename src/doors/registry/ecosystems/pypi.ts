@@ -303,7 +303,8 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
     const isMetadata = requested.endsWith('.metadata');
     const filename = isMetadata ? requested.slice(0, -'.metadata'.length) : requested;
     const idx = await index(project, request);
-    const f = idx.files[filename];
+    // Own properties only: "constructor" or "toString" is a file that is not there.
+    const f = Object.hasOwn(idx.files, filename) ? idx.files[filename] : undefined;
     const uplink = uplinkFor(project);
     if (f === undefined)
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
