@@ -89,6 +89,30 @@ void describe('PyPI simple pages', () => {
     );
   });
 
+  void it('reads raw > in quoted values, unquoted values and a bare data-yanked', () => {
+    const page = parseSimpleHtml(
+      [
+        '<html><body>',
+        '<a href="/f/p-1.0.tar.gz#sha256=' +
+          'a'.repeat(64) +
+          '" data-requires-python=">=3.8">p-1.0.tar.gz</a>',
+        '<a href=/f/p-1.1.tar.gz data-yanked>p-1.1.tar.gz</a>',
+        "<a data-yanked='broken build' href='/f/p-1.2.tar.gz'>p-1.2.tar.gz</a>",
+        '</body></html>',
+      ].join('\n'),
+      'p',
+      'http://u/simple/p/',
+    );
+    assert.deepEqual(
+      page.files.map((f) => [f.filename, f.url, f.requiresPython, f.yanked]),
+      [
+        ['p-1.0.tar.gz', 'http://u/f/p-1.0.tar.gz', '>=3.8', undefined],
+        ['p-1.1.tar.gz', 'http://u/f/p-1.1.tar.gz', undefined, true],
+        ['p-1.2.tar.gz', 'http://u/f/p-1.2.tar.gz', undefined, 'broken build'],
+      ],
+    );
+  });
+
   void it('rejects pages that are neither JSON nor HTML', () => {
     assert.throws(() => parseSimpleJson('{"name":"x"}', 'x', 'http://u/'), SyntaxError);
     assert.throws(() => parseSimpleJson('<html>', 'x', 'http://u/'), SyntaxError);

@@ -118,10 +118,13 @@ const escape = (s: string) =>
 export function parseSimpleHtml(text: string, project: string, pageUrl: string): SimpleProject {
   if (!/<html|<a\s|<!doctype/i.test(text)) throw new SyntaxError('not an HTML project page');
   const files: PypiFile[] = [];
-  for (const m of text.matchAll(/<a\s([^>]*)>([^<]*)<\/a>/gi)) {
+  // A quoted value may hold a raw `>` (valid HTML: data-requires-python=">=3.8"); an attribute
+  // may have an unquoted value or none (a bare data-yanked means yanked, PEP 592).
+  for (const m of text.matchAll(/<a\s((?:[^>"']|"[^"]*"|'[^']*')*)>([^<]*)<\/a>/gi)) {
     const attrs = new Map<string, string>();
-    for (const a of (m[1] as string).matchAll(/([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
-      attrs.set((a[1] as string).toLowerCase(), unescape(a[2] ?? a[3] ?? ''));
+    const list = /([a-zA-Z][\w:.-]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>=`]+)))?/g;
+    for (const a of (m[1] as string).matchAll(list)) {
+      attrs.set((a[1] as string).toLowerCase(), unescape(a[2] ?? a[3] ?? a[4] ?? ''));
     }
     const href = attrs.get('href');
     const filename = unescape((m[2] as string).trim());
