@@ -5,6 +5,7 @@
  */
 import type { AuditInput, AuditLog } from '#core/audit';
 import type { LimiterFactory } from '#core/app';
+import { serialRuns } from '#core/config';
 import type { Logger } from '#core/log';
 import type { Metrics } from '#core/metrics';
 import type { RateLimiter } from '#core/ratelimit';
@@ -92,7 +93,6 @@ export class EdgeService {
   #poller: NodeJS.Timeout | undefined;
   readonly #backendFailures: BoundedAudit;
   readonly #limitedRequests: BoundedAudit;
-  #refreshing: Promise<void> | undefined;
 
   constructor(deps: EdgeDeps, config: EdgeConfig) {
     this.#deps = deps;
@@ -214,18 +214,23 @@ export class EdgeService {
     }
   }
 
-  /** Reloads from the database when its revision moved; concurrent callers share one reload. */
+  /**
+   * Reloads from the database when its revision moved (always when `force`). A call made while a
+   * reload is reading does not join it (it may have read before the caller's change, and the
+   * API's change would then go live only at the next poll): it gets one more read after it,
+   * shared by every call made meanwhile, forced if any of them was.
+   */
   refresh(force = false): Promise<void> {
-    this.#refreshing ??= (async () => {
-      try {
-        if (!force && (await this.#deps.store.revision()) === this.#revision) return;
-        this.apply(await this.#deps.store.snapshot());
-      } finally {
-        this.#refreshing = undefined;
-      }
-    })();
-    return this.#refreshing;
+    return this.#refresh(force);
   }
+
+  readonly #refresh = serialRuns(
+    async (force: boolean) => {
+      if (!force && (await this.#deps.store.revision()) === this.#revision) return;
+      this.apply(await this.#deps.store.snapshot());
+    },
+    (queued, next) => queued || next,
+  );
 
   async start(): Promise<void> {
     const seed = configuredData(this.#config);
