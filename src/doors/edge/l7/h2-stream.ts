@@ -28,7 +28,7 @@ function answer(
   ctx: ProxyContext,
   info: ConnectionInfo,
   stream: ServerHttp2Stream,
-  status: 403 | 408 | 421 | 429 | 502,
+  status: 403 | 408 | 421 | 429 | 501 | 502,
 ): void {
   ctx.runtime.metrics.httpResponses.inc({ route: info.routeId, status });
   if (stream.destroyed || stream.closed) return;
@@ -46,6 +46,19 @@ function answer(
 }
 
 const ignore = (): void => {};
+
+/**
+ * True for the statuses a server stream can send as its response: Node's `respond` throws on a
+ * 1xx (informational answers are not passed on, as on the relay) and on anything above 599, which
+ * RFC 9110 §15 leaves undefined but HTTP/1.1 and HTTP/2 backends may send. Any other status is
+ * answered 502, since an exception in a backend event handler would end the process.
+ */
+function sendable(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
+/** The audit reason of a backend answer the client cannot be given (status or header fields). */
+const MALFORMED = 'malformed response headers';
 
 function pseudoHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -65,6 +78,14 @@ export function proxyH2Stream(
 ): void {
   const compiled = ctx.runtime.table().byId(info.routeId);
   if (compiled === undefined) return answer(ctx, info, stream, 502);
+  // CONNECT (RFC 9113 §8.5, and extended CONNECT, RFC 8441) is not proxied, as on the relay: it
+  // would go to the backend as a request without a path and its stream would never end.
+  if (pseudoHeader(headers, ':method') === 'CONNECT') {
+    answer(ctx, info, stream, 501);
+    // §8.1: a complete response; the client's side of a CONNECT stream never ends by itself.
+    if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+    return;
+  }
   // Pseudo-headers are single strings (RFC 9113 §8.3); the header type is the generic one.
   const path = pseudoHeader(headers, ':path') ?? '/';
   const requested = pseudoHeader(headers, ':authority') ?? headers.host ?? '';
@@ -191,7 +212,8 @@ function toHttp1(f: Forward): void {
     () => upstream.destroy(new Error('response-timeout')),
     f.ended || stream.readableEnded,
   );
-  // The edge cancels the backend request (client gone, or idle): its end is no backend failure.
+  // The edge cancels the backend request (client gone, idle, or an answer it cannot pass on): its
+  // end is no backend failure.
   let cancelled = false;
   const cancel = () => {
     disarm();
@@ -199,22 +221,52 @@ function toHttp1(f: Forward): void {
     stream.unpipe(upstream);
     upstream.destroy();
   };
+  const refuse = (reason: string) => {
+    cancel();
+    fail(f, reason);
+  };
   const responded = watchIdle(f, cancel);
+  let answered = false;
   upstream.on('response', (incoming: IncomingMessage) => {
+    answered = true;
     disarm();
-    const status = incoming.statusCode ?? 502;
+    const status = incoming.statusCode ?? 0;
+    if (!sendable(status)) return refuse(MALFORMED);
     ctx.runtime.metrics.httpResponses.inc({ route: route.id, status });
     if (stream.destroyed || stream.closed) return;
-    stream.respond(clientResponseHeaders(incoming.headers, { ':status': status }));
+    try {
+      stream.respond(clientResponseHeaders(incoming.headers, { ':status': status }));
+    } catch {
+      // A field HTTP/2 cannot carry (Node checks names and values as it encodes them).
+      return refuse(MALFORMED);
+    }
     responded();
     incoming.pipe(stream);
     incoming.on('error', () => resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR));
   });
+  // A 101 (or a 2xx to a CONNECT, which is never sent): Node's client emits no 'response' and,
+  // with no listener, destroys the socket without an 'error'; the client would wait for the
+  // response deadline or streamIdleTimeout. The other 1xx Node skips ('information').
+  const switched = (_res: IncomingMessage, socket: { destroy(): void }) => {
+    answered = true;
+    socket.destroy();
+    refuse('switching protocols');
+  };
+  upstream.on('upgrade', switched);
+  upstream.on('connect', switched);
   upstream.on('error', (error: Error) => {
     disarm();
     if (cancelled) return;
+    answered = true;
     if (!stream.headersSent) fail(f, error.message);
     else resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
+  });
+  // Any other way the backend request ends without an answer is a failure now, not a wait.
+  upstream.once('close', () => {
+    if (cancelled || answered) return;
+    disarm();
+    cancelled = true;
+    fail(f, 'stream-closed');
   });
   stream.once('close', () => {
     disarm();
@@ -259,13 +311,13 @@ function toHttp2(f: Forward): void {
     backendRequestHeaders(f.headers, f.info.client.address, f.authority, pseudo),
     { endStream: f.ended },
   );
-  // The edge cancels the backend stream (client gone, idle, or no response in time): its end is
-  // no backend failure.
+  // The edge cancels the backend stream (client gone, idle, no response in time, or an answer it
+  // cannot pass on): its end is no backend failure.
   let cancelled = false;
   const cancel = () => {
     disarm();
-    if (upstream.closed) return;
     cancelled = true;
+    if (upstream.closed) return;
     stream.unpipe(upstream);
     resetStream(upstream, constants.NGHTTP2_CANCEL);
   };
@@ -284,15 +336,25 @@ function toHttp2(f: Forward): void {
   const wantsTrailers = f.headers.te === 'trailers';
   upstream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
     disarm();
-    const status = h[':status'] ?? 502;
+    const status = h[':status'] ?? 0;
+    if (!sendable(status)) {
+      cancel();
+      return fail(f, MALFORMED);
+    }
     ctx.runtime.metrics.httpResponses.inc({ route: route.id, status });
     if (stream.destroyed || stream.closed) return;
     // A trailers-only answer (gRPC errors) stays one HEADERS frame with END_STREAM.
     const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    stream.respond(clientResponseHeaders(h, { ':status': status }), {
-      endStream,
-      waitForTrailers: !endStream && wantsTrailers,
-    });
+    try {
+      stream.respond(clientResponseHeaders(h, { ':status': status }), {
+        endStream,
+        waitForTrailers: !endStream && wantsTrailers,
+      });
+    } catch {
+      // A field Node will not send (it checks names and values as it encodes them).
+      cancel();
+      return fail(f, MALFORMED);
+    }
     if (endStream) return;
     responded();
     relayBody(upstream, stream);
@@ -302,11 +364,21 @@ function toHttp2(f: Forward): void {
     upstream.on('trailers', (t: IncomingHttpHeaders) => {
       trailers = clientResponseHeaders(t);
     });
-    stream.on('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+    stream.on('wantTrailers', () => {
+      try {
+        stream.sendTrailers(trailers ?? {});
+      } catch {
+        // Trailer fields Node will not send: the body is out, so the client gets a reset, never
+        // a clean end without the backend's status.
+        resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
+      }
+    });
   }
   upstream.on('error', (error: Error) => {
     disarm();
     if (cancelled) return;
+    // Settled: the 'close' that follows (with the backend's reset code) must not reset the 502.
+    cancelled = true;
     if (!stream.headersSent) fail(f, error.message);
     else resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
   });
