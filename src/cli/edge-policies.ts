@@ -32,7 +32,13 @@ const policiesAdd: CommandSpec = {
   usage: 'ID',
   args: { min: 1, max: 1 },
   flags: [
-    { name: 'route', type: 'string', required: true, value: 'ID', description: 'Route the policy guards' },
+    {
+      name: 'route',
+      type: 'string',
+      required: true,
+      value: 'ID',
+      description: 'L7 route the policy guards',
+    },
     {
       name: 'block-user-agent',
       type: 'string',

@@ -42,7 +42,7 @@ const routesAdd: CommandSpec = {
       type: 'string',
       required: true,
       value: 'NAME',
-      description: 'SNI host, "*.domain" or "*"',
+      description: 'SNI host (253 characters at most), "*.domain" or "*"',
     },
     { name: 'backend', type: 'string', required: true, value: 'HOST:PORT', description: 'Backend address' },
     {
@@ -51,19 +51,34 @@ const routesAdd: CommandSpec = {
       value: 'l4|l7',
       description: 'l4 passthrough (default) or l7 termination',
     },
-    { name: 'protocol', type: 'string', value: 'h2c|http1|h2|https', description: 'L7 backend protocol' },
+    {
+      name: 'protocol',
+      type: 'string',
+      value: 'h2c|http1|h2|https',
+      description: 'L7 backend protocol (http1 when absent; l7 only)',
+    },
     {
       name: 'proxy-protocol',
       type: 'boolean',
       description: 'Send PROXY v2 (AUTHORITY = SNI) to the backend',
     },
-    { name: 'cert', type: 'string', value: 'FILE', description: 'L7 certificate chain PEM (on the server)' },
-    { name: 'key', type: 'string', value: 'FILE', description: 'L7 private key PEM (on the server)' },
+    {
+      name: 'cert',
+      type: 'string',
+      value: 'FILE',
+      description: 'L7 certificate chain PEM (on the server; l7 only)',
+    },
+    {
+      name: 'key',
+      type: 'string',
+      value: 'FILE',
+      description: 'L7 private key PEM (on the server; l7 only)',
+    },
     {
       name: 'backend-ca',
       type: 'string',
       value: 'FILE',
-      description: 'CA PEM for a TLS backend (on the server)',
+      description: 'CA PEM for an h2 or https backend (on the server; l7 only)',
     },
   ],
   async run(ctx) {

@@ -6,7 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { CoreServices } from '#core/app';
 import { GatewayError } from '#core/errors';
-import { type EdgeRoute, type FieldProblem, parsePolicy, parseRoute } from './model.ts';
+import { type EdgeRoute, type FieldProblem, parsePolicy, parseRoute, policyRouteProblem } from './model.ts';
 import { buildRouteTable } from './route-table.ts';
 import type { EdgeService } from './service.ts';
 import { EdgeConflictError, type EdgeStore } from './store.ts';
@@ -155,13 +155,14 @@ function registerPolicyEndpoints(api: Api): void {
   app.post('/api/edge/policies', { preHandler: api.canWrite }, async (request, reply) => {
     const policy = parsePolicy(body(request));
     if (Array.isArray(policy)) throw invalid('GW_ERR_EDGE_POLICY_INVALID', policy);
-    if (service.table.byId(policy.route) === undefined) {
-      throw invalid('GW_ERR_EDGE_POLICY_INVALID', [
-        { field: 'route', expected: 'the id of an existing route' },
-      ]);
-    }
+    // Policies act on HTTP requests, which only an L7 route has. The route is read in the
+    // insert's transaction, not from this replica's table, which may lag another replica's change.
+    const check = (route: EdgeRoute | undefined) => {
+      const problem = policyRouteProblem(policy, route);
+      if (problem !== undefined) throw invalid('GW_ERR_EDGE_POLICY_INVALID', [problem]);
+    };
     const taken = `Policy "${policy.id}" already exists`;
-    await orConflict(api.store.addPolicy(policy), 'GW_ERR_EDGE_POLICY_EXISTS', policy.id, taken);
+    await orConflict(api.store.addPolicy(policy, check), 'GW_ERR_EDGE_POLICY_EXISTS', policy.id, taken);
     await api.changed(request, 'edge.policy.create', `policy:${policy.id}`, {
       route: policy.route,
       kind: policy.kind,

@@ -70,6 +70,10 @@ const listenerSchema = object(
       default: '60s',
       min: 1,
     }),
+    requestHeaderTimeout: duration(
+      "L7 HTTP/1.1: deadline for a whole request head, from the first byte of a request (or the start of the connection) to the end of its header section; over it the client gets 408 and the connection closes (like HAProxy's timeout http-request)",
+      { default: '10s', min: 1 },
+    ),
     streamIdleTimeout: duration(
       'L7: end an HTTP/2 request stream with no HEADERS or DATA either way for this long (408 when no response began)',
       { default: '5m', min: 1 },
@@ -98,14 +102,19 @@ const routeSchema = object(
   {
     id: string('Route name', { pattern: NAME, format: 'a name of a-z, 0-9, "_", "." and "-"' }),
     listener: string('Listener id this route belongs to', { pattern: NAME }),
-    host: string('SNI host name, "*.domain" (one label) or "*" (listener default)', { minLength: 1 }),
+    host: string(
+      'SNI host name (at most 253 characters, labels of at most 63), "*.domain" (one label) or "*" (listener default)',
+      { minLength: 1 },
+    ),
     mode: oneOf(ROUTE_MODES, 'l4 passes TLS through; l7 terminates it', { default: 'l4' }),
     backend: string('Backend "host:port"', { minLength: 3 }),
-    backendProtocol: oneOf(BACKEND_PROTOCOLS, 'L7 backend protocol', { default: 'http1' }),
+    backendProtocol: optional(
+      oneOf(BACKEND_PROTOCOLS, 'L7 backend protocol (http1 when absent); an l4 route refuses it'),
+    ),
     backendProxyProtocol: boolean('Send a PROXY v2 header (AUTHORITY = SNI) to the backend', {
       default: false,
     }),
-    backendCaFile: optional(string('PEM CA file trusted for a TLS backend')),
+    backendCaFile: optional(string('L7: PEM CA file trusted for a TLS backend')),
     certFile: optional(string('L7: certificate chain PEM file (reloaded on change)')),
     keyFile: optional(string('L7: private key PEM file (reloaded on change)')),
   },
@@ -115,7 +124,7 @@ const routeSchema = object(
 const policySchema = object(
   {
     id: string('Policy name', { pattern: NAME }),
-    route: string('Route id', { pattern: NAME }),
+    route: string('Id of an l7 route', { pattern: NAME }),
     kind: oneOf(POLICY_KINDS, 'What the policy checks'),
     header: optional(string('require-header: the header name')),
     value: optional(string('block-user-agent: the substring; require-header: the exact value')),

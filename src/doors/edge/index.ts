@@ -10,6 +10,7 @@ import type { App, ConfigSection, CoreServices } from '#core/app';
 import { registerEdgeApi } from './api.ts';
 import { type EdgeConfig, edgeConfigSchema } from './config.ts';
 import { createFirewall } from './firewall.ts';
+import { checkPolicyRoutes } from './model.ts';
 import { configuredData, EdgeService } from './service.ts';
 import { EDGE_MIGRATIONS, EdgeStore } from './store.ts';
 
@@ -35,7 +36,8 @@ function checkConfig(config: EdgeConfig): void {
     createFirewall(listener.firewall);
     createFirewall({ allow: listener.trustedProxies, deny: [] });
   }
-  configuredData(config);
+  const seed = configuredData(config);
+  checkPolicyRoutes(seed.routes, seed.policies);
 }
 
 /**

@@ -54,9 +54,75 @@ export interface ListenerLimits {
 }
 
 const ID = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-const LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
-const HOST = new RegExp(`^(?:\\*|(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*)$`);
+/** A DNS label as the ClientHello parser accepts it in a server name (client-hello.ts). */
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
+/** The longest DNS name (RFC 1035), without the trailing dot; SNI names are capped the same. */
+export const MAX_HOST_NAME = 253;
+const MAX_LABEL = 63;
+
+/**
+ * Why a DNS name (lower-cased, no trailing dot) is not one, as the text of an `expected`; or
+ * undefined when it is.
+ */
+function dnsNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'a host name';
+  if (name.length > MAX_HOST_NAME) {
+    return `a host name of at most ${MAX_HOST_NAME} characters (got ${name.length})`;
+  }
+  for (const label of name.split('.')) {
+    if (label.length === 0) return 'a host name without empty labels ("..", or a leading dot)';
+    if (label.length > MAX_LABEL) {
+      return `a host name whose labels have at most ${MAX_LABEL} characters (got one of ${label.length})`;
+    }
+    if (!LABEL.test(label)) {
+      return `a host name whose labels are a-z, 0-9, "_" and "-" (not first or last): "${label.slice(0, 64)}" is not`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks a route's SNI host and returns it the way the router compares it (lower-cased, without
+ * a trailing dot), or the text of what it must be. `*` is the listener's default route and
+ * `*.parent` matches exactly one label under `parent` (route-table.ts); no other wildcard exists.
+ */
+export function normalizeRouteHost(text: string): { readonly host: string } | { readonly expected: string } {
+  const name = text.toLowerCase().replace(/\.$/, '');
+  if (name === '*') return { host: name };
+  const wildcard = name.startsWith('*.');
+  const problem = dnsNameProblem(wildcard ? name.slice(2) : name);
+  if (problem !== undefined) {
+    const hint = name.includes('*')
+      ? '; a wildcard is "*.parent" (one label) or "*" (the default route)'
+      : '';
+    return { expected: `${problem}${hint}` };
+  }
+  if (name.length > MAX_HOST_NAME) {
+    return { expected: `a host name of at most ${MAX_HOST_NAME} characters (got ${name.length})` };
+  }
+  return { host: name };
+}
+
+/** Why a backend `host:port` is not one, as the text of an `expected`; undefined when it is. */
+export function backendAddressProblem(text: string): string | undefined {
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) return 'a "host:port" backend address (no port in it)';
+  const host = text.slice(0, colon);
+  const port = text.slice(colon + 1);
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    return `a "host:port" backend address with a port from 1 to 65535 (got "${port.slice(0, 16)}")`;
+  }
+  const bad = `a "host:port" backend address whose host is a DNS name, an IPv4 address or an IPv6 address in brackets (got "${host.slice(0, 64)}")`;
+  if (host.startsWith('['))
+    return /^\[[0-9a-fA-F:.]+\]$/.test(host) && isIP(host.slice(1, -1)) === 6 ? undefined : bad;
+  if (host.includes(':')) return `${bad}: an IPv6 address goes in brackets, e.g. "[2001:db8::1]:443"`;
+  const name = host.toLowerCase().replace(/\.$/, '');
+  // A name whose last label is numeric is an IPv4 address or nothing (RFC 1123 2.1, RFC 3696 2).
+  if (/(?:^|\.)[0-9]+$/.test(name)) return isIP(name) === 4 ? undefined : bad;
+  const problem = dnsNameProblem(name);
+  return problem === undefined ? undefined : `${bad}: ${problem}`;
+}
 
 /** A field-level problem, reported as `details.errors` by the API. */
 export interface FieldProblem {
@@ -100,13 +166,9 @@ function oneOfField<T extends string>(
   return fallback;
 }
 
-/** True for `host:port` with a DNS name or IP (IPv6 in brackets) and a port 1..65535. */
+/** True for `host:port` with a DNS name, an IPv4 address or an IPv6 address in brackets, and a port 1..65535. */
 export function isHostPort(text: string): boolean {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]{1,253})):([0-9]{1,5})$/.exec(text);
-  if (m === null) return false;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return false;
-  return m[1] === undefined || isIP(m[1]) === 6;
+  return backendAddressProblem(text) === undefined;
 }
 
 /** Splits a validated `host:port`. */
@@ -115,20 +177,54 @@ export function splitHostPort(text: string): { readonly host: string; readonly p
   return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) };
 }
 
+/** A string field checked by `problem`, which returns what the value must be, or undefined. */
+function checkedStr(
+  input: Input,
+  key: string,
+  problems: FieldProblem[],
+  problem: (v: string) => string | undefined,
+  expected: string,
+): string {
+  const v = input[key];
+  if (typeof v !== 'string') {
+    problems.push({ field: key, expected });
+    return '';
+  }
+  const found = problem(v);
+  if (found === undefined) return v;
+  problems.push({ field: key, expected: found });
+  return '';
+}
+
+/** Fields an L4 (passthrough) route refuses: the edge never terminates its TLS or speaks HTTP. */
+export const L7_ONLY_ROUTE_FIELDS = ['backendProtocol', 'certFile', 'keyFile', 'backendCaFile'] as const;
+
 /** Validates an untrusted route document; returns the route or the list of problems. */
 export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {
   const problems: FieldProblem[] = [];
   const id = str(input, 'id', problems, (v) => ID.test(v), 'a name of a-z, 0-9, "_", "." and "-"');
   const listener = str(input, 'listener', problems, (v) => ID.test(v), 'a listener name');
-  const host = str(
+  let host = '';
+  checkedStr(
     input,
     'host',
     problems,
-    (v) => HOST.test(v.toLowerCase()),
+    (v) => {
+      const checked = normalizeRouteHost(v);
+      if ('expected' in checked) return checked.expected;
+      host = checked.host;
+      return undefined;
+    },
     'a host name, "*.domain" or "*"',
   );
   const mode = oneOfField(input, 'mode', ROUTE_MODES, 'l4', problems);
-  const backend = str(input, 'backend', problems, isHostPort, 'a "host:port" backend address');
+  const backend = checkedStr(
+    input,
+    'backend',
+    problems,
+    backendAddressProblem,
+    'a "host:port" backend address',
+  );
   const backendProtocol = oneOfField(input, 'backendProtocol', BACKEND_PROTOCOLS, 'http1', problems);
   const proxy = input['backendProxyProtocol'] ?? false;
   if (typeof proxy !== 'boolean') problems.push({ field: 'backendProxyProtocol', expected: 'true or false' });
@@ -138,11 +234,22 @@ export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {
   if (mode === 'l7' && (certFile === undefined || keyFile === undefined)) {
     problems.push({ field: 'certFile', expected: 'certFile and keyFile for an l7 route' });
   }
+  if (mode === 'l4') {
+    for (const field of L7_ONLY_ROUTE_FIELDS) {
+      if (input[field] !== undefined && input[field] !== null) {
+        problems.push({
+          field,
+          expected:
+            'absent on an l4 route: it passes TLS through to its backend, so this field applies only to l7 routes',
+        });
+      }
+    }
+  }
   if (problems.length > 0) return problems;
   return {
     id,
     listener,
-    host: host.toLowerCase(),
+    host,
     mode,
     backend,
     backendProtocol,
@@ -151,6 +258,25 @@ export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {
     ...(keyFile === undefined ? {} : { keyFile }),
     ...(backendCaFile === undefined ? {} : { backendCaFile }),
   };
+}
+
+/**
+ * What is wrong with the route a policy names, or undefined when it is an L7 route. Policies act
+ * on HTTP requests, which only an L7 route (TLS terminated by the edge) has; an L4 route passes
+ * TLS through and would never apply one.
+ */
+export function policyRouteProblem(
+  policy: Pick<EdgePolicy, 'route'>,
+  route: EdgeRoute | undefined,
+): FieldProblem | undefined {
+  if (route === undefined) return { field: 'route', expected: 'the id of an existing route' };
+  if (route.mode !== 'l7') {
+    return {
+      field: 'route',
+      expected: `the id of an l7 route: policies act on HTTP requests, and route "${policy.route}" is l4 (TLS passthrough), where the edge never sees them`,
+    };
+  }
+  return undefined;
 }
 
 /** Validates an untrusted policy document. */
@@ -180,4 +306,20 @@ export function parsePolicy(input: Input): EdgePolicy | FieldProblem[] {
     ...(header === undefined ? {} : { header }),
     ...(value === undefined ? {} : { value }),
   };
+}
+
+/**
+ * Checks that every policy names an L7 route of `routes`, as the API checks one policy; throws
+ * RangeError naming the entry (`edge.policies[i].route`) for the configuration's seed.
+ */
+export function checkPolicyRoutes(routes: readonly EdgeRoute[], policies: readonly EdgePolicy[]): void {
+  const byId = new Map(routes.map((r) => [r.id, r]));
+  for (const [i, policy] of policies.entries()) {
+    const problem = policyRouteProblem(policy, byId.get(policy.route));
+    if (problem !== undefined) {
+      throw new RangeError(
+        `edge.policies[${i}].${problem.field}: "${policy.route}" must be ${problem.expected}`,
+      );
+    }
+  }
 }

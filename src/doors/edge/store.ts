@@ -231,8 +231,19 @@ export class EdgeStore {
     });
   }
 
-  addPolicy(policy: EdgePolicy): Promise<void> {
+  /**
+   * Adds a policy after `check` accepted the route it names as read in the same transaction (so
+   * a route another replica removed or replaced since the caller's table was built is seen);
+   * an error `check` throws aborts the insert.
+   */
+  addPolicy(policy: EdgePolicy, check: (route: EdgeRoute | undefined) => void = () => {}): Promise<void> {
     return this.#change(async (trx) => {
+      const row = await trx
+        .selectFrom('edge_routes')
+        .selectAll()
+        .where('id', '=', policy.route)
+        .executeTakeFirst();
+      check(row === undefined ? undefined : toRoute(row));
       await trx
         .insertInto('edge_policies')
         .values({ ...policy, header: policy.header ?? null, value: policy.value ?? null })

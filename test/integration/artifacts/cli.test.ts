@@ -3,30 +3,21 @@ import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { it } from 'node:test';
 import { artifactsCommands } from '../../../src/cli/artifacts.ts';
-import { runCli } from '../../../src/cli/framework.ts';
+import { runCliCaptured } from '#testing/cli-run';
 import { startDoor } from './harness.ts';
 
 async function cli(url: string, user: string, argv: readonly string[], home: string) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  stderr.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const code = await runCli([...argv, '--server', url, '--token', `token-${user}`], artifactsCommands, {
-    env: { HOME: home, GATEHOUSE_HOME: home },
-    stdout,
-    stderr,
-    stdin: new PassThrough(),
-  });
-  return { code, out, err, json: () => JSON.parse(out) as Record<string, unknown> };
+  const run = await runCliCaptured(
+    [...argv, '--server', url, '--token', `token-${user}`],
+    artifactsCommands,
+    {
+      HOME: home,
+      GATEHOUSE_HOME: home,
+    },
+  );
+  return { ...run, json: () => JSON.parse(run.out) as Record<string, unknown> };
 }
 
 void it('gatehouse artifacts push, ls, pull (resumed), sign, verify and rm', async () => {

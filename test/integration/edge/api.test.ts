@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { PassThrough } from 'node:stream';
 import type { App, ConfigSection } from '#core/app';
 import { edgePoliciesCommands } from '../../../src/cli/edge-policies.ts';
-import { runCli } from '../../../src/cli/framework.ts';
 import { listenersCommands } from '../../../src/cli/listeners.ts';
 import { routesCommands } from '../../../src/cli/routes.ts';
 import { validateRaw } from '#core/config';
+import { runCliCaptured } from '#testing/cli-run';
 import { type EdgeConfig, createEdgeDoor, edgeConfigSchema } from '../../../src/doors/edge/index.ts';
 import { EdgeService } from '../../../src/doors/edge/service.ts';
 import { EdgeStore } from '../../../src/doors/edge/store.ts';
@@ -220,21 +219,8 @@ void describe('edge admin API and runtime changes', () => {
 
   void it('CLI: routes, policies and listeners commands drive the same API', async () => {
     const commands = [...routesCommands, ...edgePoliciesCommands, ...listenersCommands];
-    const gatehouse = async (role: string, ...argv: string[]) => {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      let out = '';
-      let err = '';
-      stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-      });
-      stderr.on('data', (c: Buffer) => {
-        err += c.toString();
-      });
-      const io = { env: {}, stdout, stderr, stdin: new PassThrough() };
-      const code = await runCli([...argv, '--server', tc.url, '--token', tokens[role] ?? ''], commands, io);
-      return { code, out, err };
-    };
+    const gatehouse = (role: string, ...argv: string[]) =>
+      runCliCaptured([...argv, '--server', tc.url, '--token', tokens[role] ?? ''], commands);
     const limit = await gatehouse('operator', 'listeners', 'set-max-connections', 'public', '50', '--json');
     assert.equal(limit.code, 0, limit.err);
     assert.equal((JSON.parse(limit.out) as { maxConnections: number }).maxConnections, 50);

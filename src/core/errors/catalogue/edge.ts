@@ -49,7 +49,7 @@ export const EDGE_ERRORS = [
     kind: 'INVALID_ARGUMENT',
     title: 'Invalid route',
     description:
-      'The route document failed validation; `details.errors` lists each field and what it must be.',
+      'The route document failed validation (a bad host name or backend address, or a field its mode does not use, such as `certFile` on an L4 route); `details.errors` lists each field and what it must be.',
   },
   {
     code: 'GW_ERR_EDGE_ROUTE_EXISTS',
@@ -68,7 +68,8 @@ export const EDGE_ERRORS = [
     code: 'GW_ERR_EDGE_POLICY_INVALID',
     kind: 'INVALID_ARGUMENT',
     title: 'Invalid policy',
-    description: 'The policy document failed validation or names a route that does not exist.',
+    description:
+      'The policy document failed validation, or names a route that does not exist or is an L4 (passthrough) route, where the edge never sees HTTP requests; `details.errors` lists each field and what it must be.',
   },
   {
     code: 'GW_ERR_EDGE_POLICY_EXISTS',
