@@ -22,6 +22,8 @@ export interface ListenerSettings {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** L7 HTTP/1.1: a request head must be complete this long after its first byte (408). */
+  readonly requestHeaderTimeoutMs: number;
   /** L7 HTTP/2: a request stream with no HEADERS or DATA either way for this long ends. */
   readonly streamIdleTimeoutMs: number;
   /** L7: requests in flight to backends per client address (all connections of the listener). */

@@ -46,6 +46,7 @@ export function listenerSettings(config: EdgeListenerConfig): ListenerSettings {
     connectTimeoutMs: config.connectTimeout,
     idleTimeoutMs: config.idleTimeout,
     responseTimeoutMs: config.responseTimeout,
+    requestHeaderTimeoutMs: config.requestHeaderTimeout,
     streamIdleTimeoutMs: config.streamIdleTimeout,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxHelloBytes: config.maxHelloBytes,

@@ -30,6 +30,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 /** The minimal bodies of the answers the edge gives itself, by status, on every L7 path. */
 export const MINIMAL_BODIES: Readonly<Record<number, string>> = {
+  400: 'Bad request\n',
   403: 'Forbidden\n',
   408: 'Request timeout\n',
   421: 'Misdirected request\n',

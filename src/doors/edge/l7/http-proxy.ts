@@ -21,6 +21,7 @@ import { type ClientStreams, clientKey } from './client-streams.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
 import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
+import { requestTarget } from './request-target.ts';
 
 export interface ProxyContext {
   readonly runtime: EdgeRuntime;
@@ -66,7 +67,7 @@ function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHea
   res.writeHead(status, headers);
 }
 
-function sendMinimal(res: ClientResponse, status: 403 | 421 | 429 | 502): void {
+function sendMinimal(res: ClientResponse, status: 400 | 403 | 421 | 429 | 502): void {
   const body = MINIMAL_BODIES[status] ?? '';
   if (res.headersSent) {
     resetResponse(res);
@@ -75,6 +76,8 @@ function sendMinimal(res: ClientResponse, status: 403 | 421 | 429 | 502): void {
   writeHead(res, status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
+    // After a malformed request the rest of the connection's bytes cannot be trusted to frame.
+    ...(status === 400 ? { connection: 'close' } : {}),
   });
   res.end(body);
 }
@@ -96,8 +99,14 @@ export function proxyRequest(
     sendMinimal(res, 502);
     return;
   }
-  const path = (req.url ?? '').slice(0, 256);
-  if (misdirected(runtime, info, req.headers.host ?? '', { path })) {
+  const checked = requestTarget(req);
+  if (typeof checked === 'string') {
+    runtime.log.debug('HTTP/1.1 request refused', { route: info.routeId, reason: checked });
+    sendMinimal(res, 400);
+    return;
+  }
+  const path = checked.path.slice(0, 256);
+  if (misdirected(runtime, info, checked.authority ?? '', { path })) {
     sendMinimal(res, 421);
     return;
   }
@@ -116,7 +125,7 @@ export function proxyRequest(
   }
   res.once('close', () => ctx.clientStreams.release(client));
   const route = compiled.route;
-  const authority = req.headers.host ?? info.serverName ?? '';
+  const authority = checked.authority ?? info.serverName ?? '';
   const headers = backendRequestHeaders(req.headers, info.client.address, authority);
   const target = {
     route,
@@ -129,15 +138,17 @@ export function proxyRequest(
     sendMinimal(res, 502);
   };
   if (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') {
-    forwardHttp2(ctx, route, req, res, { headers, authority, fail, target });
+    forwardHttp2(ctx, route, req, res, { headers, authority, path: checked.path, fail, target });
   } else {
-    forwardHttp1(ctx, req, res, { headers, authority, fail, target });
+    forwardHttp1(ctx, req, res, { headers, authority, path: checked.path, fail, target });
   }
 }
 
 interface Forward {
   readonly headers: ReturnType<typeof backendRequestHeaders>;
   readonly authority: string;
+  /** Origin-form target (an absolute-form one reduced by requestTarget). */
+  readonly path: string;
   readonly fail: (reason: string) => void;
   readonly target: Parameters<BackendPool['session']>[0];
 }
@@ -160,7 +171,7 @@ function forwardHttp2(
   const upstream = session.request({
     ...f.headers,
     ':method': req.method ?? 'GET',
-    ':path': req.url ?? '/',
+    ':path': f.path,
     ':scheme': scheme,
     ':authority': f.authority,
   });
@@ -218,7 +229,7 @@ function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse
   const request = tls ? httpsRequest : httpRequest;
   const upstream = request({
     method: req.method,
-    path: req.url,
+    path: f.path,
     headers: { ...f.headers, host: f.authority },
     agent: ctx.pool.agent(f.target),
   });

@@ -52,9 +52,14 @@ export function enforcePolicies(
   return violated;
 }
 
-/** The host of an `:authority` or `Host` value: lower case, without port or trailing dot. */
+/**
+ * The host of an `:authority` or `Host` value: lower case, without port or trailing dot. Both L7
+ * paths refuse userinfo before this; should one slip through, the host is what follows the last
+ * `@`, as a URI parser (and so a backend) reads it, not the userinfo before it.
+ */
 export function authorityHost(authority: string): string {
-  const value = authority.trim().toLowerCase();
+  const full = authority.trim().toLowerCase();
+  const value = full.slice(full.lastIndexOf('@') + 1);
   if (value.startsWith('[')) {
     const end = value.indexOf(']');
     return end < 0 ? value : value.slice(1, end);

@@ -80,17 +80,35 @@ function routeRequests(
   relay: ((socket: Socket, info: ConnectionInfo) => boolean) | undefined,
 ): HttpServer {
   // HTTP/1.1 (and no-ALPN) connections go to a plain HTTP server; HTTP/2 streams are proxied raw.
-  const http1 = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
-    const info = connections.get(keyOf(req.socket));
-    if (info === undefined) res.destroy();
-    else proxyRequest(ctx, info, req, res);
-  });
+  const http1 = createHttpServer(
+    {
+      // RFC 9112 gives no deadline; HAProxy's `timeout http-request` is the model: from the first
+      // byte of a request (or the connection's start) to the end of its head.
+      headersTimeout: settings.requestHeaderTimeoutMs,
+      // Bodies stream for as long as bytes flow (idleTimeout), as on the HTTP/2 paths.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(1000, Math.floor(settings.requestHeaderTimeoutMs / 4)),
+      ),
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const info = connections.get(keyOf(req.socket));
+      if (info === undefined) res.destroy();
+      else proxyRequest(ctx, info, req, res);
+    },
+  );
   http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const info = connections.get(keyOf(req.socket));
     if (info === undefined) socket.destroy();
-    else proxyUpgrade(ctx.runtime, info, settings.connectTimeoutMs, req, socket, head);
+    else proxyUpgrade(ctx.runtime, info, settings, req, socket, head);
   });
   http1.timeout = settings.idleTimeoutMs;
+  // Node checks headersTimeout (and requestTimeout) only once the server emitted 'listening',
+  // which a server that is handed its connections never does: without this a client trickling
+  // a request head one byte at a time holds the connection for as long as it likes. The check
+  // answers 408 (when no response is under way on the connection) and closes it.
+  http1.emit('listening');
   // The routing decision of a session is looked up once, when the session starts, not per stream.
   const bySession = new WeakMap<object, ConnectionInfo>();
   server.on('session', (session: ServerHttp2Session) => {

@@ -104,6 +104,25 @@ const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::[0-9]
 /** Visible ASCII without `#` (and obs-text bytes, as nghttp2 lets through on the other path). */
 const PATH = /^[\x21\x22\x24-\x7e\x80-\xff]+$/;
 
+/**
+ * Whether an authority (`:authority`, an HTTP/1.1 `Host` or the authority of an absolute-form
+ * target) is host[:port] without userinfo or percent-encoding (RFC 9113 §8.3.1, RFC 9112 §3.2):
+ * a route check that reads the host of `a:1@b` or `a:x` would see another host than the backend.
+ */
+export function validAuthority(authority: string): boolean {
+  return AUTHORITY.test(authority);
+}
+
+/**
+ * Whether a request target is an origin-form path of visible ASCII without fragment, or `*` for
+ * OPTIONS (RFC 9113 §8.3.1, RFC 9112 §3.2.1 and §3.2.4): anything else could reach the backend
+ * as a target it reads as absolute.
+ */
+export function validOriginTarget(path: string, method: string): boolean {
+  if (path === '*') return method === 'OPTIONS';
+  return path.charCodeAt(0) === 47 && PATH.test(path);
+}
+
 /** Why a request is malformed (a stream error PROTOCOL_ERROR), or its head. */
 export function parseRequest(fields: FieldList): RequestHead | string {
   let method: string | undefined;
@@ -146,17 +165,13 @@ export function parseRequest(fields: FieldList): RequestHead | string {
   if (!TOKEN.test(method)) return 'bad :method';
   if (scheme !== undefined && !SCHEME.test(scheme)) return 'bad :scheme';
   // §8.3.1: no userinfo in :authority; RFC 3986 has no spaces in it.
-  if (authority !== undefined && !AUTHORITY.test(authority)) return 'bad :authority';
-  // Visible ASCII only (RFC 3986 percent-encodes the rest), and no fragment.
-  if (path !== undefined && path !== '' && !PATH.test(path)) return 'bad :path';
+  if (authority !== undefined && !validAuthority(authority)) return 'bad :authority';
   if (method !== 'CONNECT' && (scheme === undefined || path === undefined || path === '')) {
     return 'no :scheme or :path';
   }
-  // §8.3.1: an origin-form path, or `*` for OPTIONS; anything else would reach the backend as
-  // a target it might read as absolute.
-  if (path !== undefined && path.charCodeAt(0) !== 47 && !(path === '*' && method === 'OPTIONS')) {
-    return 'bad :path';
-  }
+  // Visible ASCII only (RFC 3986 percent-encodes the rest), no fragment, and an origin-form
+  // path or `*` for OPTIONS.
+  if (path !== undefined && path !== '' && !validOriginTarget(path, method)) return 'bad :path';
   return { method, scheme, authority, path, regular, wantsTrailers, contentLength };
 }
 
