@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { type ClientHttp2Session, connect as connectHttp2, type OutgoingHttpHeaders } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { FLAG, FRAME, FrameReader, frame, settingsFrame } from '../../../src/doors/edge/l7/h2/frames.ts';
@@ -23,6 +24,7 @@ const HTTP1_ANSWERS: Readonly<Record<string, string>> = {
   '/999': 'HTTP/1.1 999 Odd\r\ncontent-length: 2\r\n\r\nno',
   '/switch': 'HTTP/1.1 101 Switching Protocols\r\nupgrade: foo\r\nconnection: upgrade\r\n\r\n',
   '/switch-bare': 'HTTP/1.1 101 Switching Protocols\r\n\r\n',
+  '/099': 'HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nno',
 };
 
 /** An HTTP/1.1 backend answering each request head from HTTP1_ANSWERS; records request lines. */
@@ -157,6 +159,27 @@ void describe('edge node:http2 path: backend answers an HTTP/2 client cannot be 
     return s;
   };
 
+  /** The status an HTTP/1.1 client gets for `path` on the h1 route. */
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const options: RequestOptions & { readonly ALPNProtocols: string[] } = {
+        host: '127.0.0.1',
+        port: edge.port(),
+        path,
+        servername: 'h1.answers.test',
+        headers: { host: 'h1.answers.test' },
+        ca: pki.ca,
+        ALPNProtocols: ['http/1.1'],
+        agent: false,
+      };
+      const r = httpsRequest(options, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+
   before(async () => {
     pki = await createTestPki();
     const leaf = await pki.issue('answers', ['*.answers.test']);
@@ -226,6 +249,15 @@ void describe('edge node:http2 path: backend answers an HTTP/2 client cannot be 
       e.some((x) => x.reason === 'switching protocols'),
     );
     assert.ok(events.some((e) => e.resource === 'route:h1' && e.reason === 'switching protocols'));
+  });
+
+  void it('gives HTTP/1.1 clients 600-999 as sent, and 502 for a status below 200 or a 101', async () => {
+    // An HTTP/1.1 client of an HTTP/1.1 backend: a status of 099 made Node throw out of the
+    // backend's 'response' event (the process ended), and a 101 closed the socket unanswered.
+    assert.equal(await get('/600'), 600);
+    assert.equal(await get('/099'), 502);
+    assert.equal(await get('/switch'), 502);
+    assert.equal(await get('/ok'), 200, 'and the gateway serves on');
   });
 
   void it('answers CONNECT 501 and never forwards it', async () => {

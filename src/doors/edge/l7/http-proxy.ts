@@ -13,7 +13,7 @@ import {
 } from 'node:http';
 import { constants, type Http2Stream } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { addAbortSignal } from 'node:stream';
+import { addAbortSignal, type Duplex } from 'node:stream';
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
@@ -65,6 +65,21 @@ export function resetStream(stream: Http2Stream, code: number): void {
 
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): void {
   res.writeHead(status, headers);
+}
+
+/**
+ * Starts the client's answer with a backend's status and headers; false when an HTTP/1.1 client
+ * cannot be given them (a final status outside 200-999, such as 099, or a field Node will not
+ * encode): Node would throw out of the backend's 'response' event and end the process.
+ */
+function relayHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders): boolean {
+  if (!Number.isInteger(status) || status < 200 || status > 999) return false;
+  try {
+    writeHead(res, status, headers);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sendMinimal(res: ClientResponse, status: 400 | 403 | 421 | 429 | 502): void {
@@ -191,7 +206,11 @@ function forwardHttp2(
   upstream.on('response', (headers: IncomingHttpHeaders & { ':status'?: number }) => {
     stopTimer();
     const status = headers[':status'] ?? 502;
-    writeHead(res, status, clientResponseHeaders(headers));
+    if (!relayHead(res, status, clientResponseHeaders(headers))) {
+      cancel();
+      f.fail('malformed response headers');
+      return;
+    }
     upstream.pipe(res, { end: false });
     // Node ends the readable side of a stream reset with CANCEL as if its body were complete
     // ('end', then 'close'): only an end without a reset ends the response.
@@ -238,7 +257,11 @@ function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse
   });
   upstream.on('response', (incoming: IncomingMessage) => {
     stopTimer();
-    writeHead(res, incoming.statusCode ?? 502, clientResponseHeaders(incoming.headers));
+    if (!relayHead(res, incoming.statusCode ?? 502, clientResponseHeaders(incoming.headers))) {
+      upstream.destroy();
+      f.fail('malformed response headers');
+      return;
+    }
     // Registered before pipe so the trailers are added before pipe ends the response.
     incoming.on('end', () => {
       if (Object.keys(incoming.trailers).length > 0)
@@ -246,6 +269,13 @@ function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse
     });
     incoming.pipe(res);
     incoming.on('error', () => res.destroy());
+  });
+  // A protocol switch the client did not ask for through the upgrade path: Node would close the
+  // socket without an 'error' (socket hang up at the client); it is a backend failure.
+  upstream.on('upgrade', (_incoming: IncomingMessage, socket: Duplex) => {
+    stopTimer();
+    socket.destroy();
+    f.fail('switching protocols');
   });
   upstream.on('error', (error: Error) => {
     stopTimer();
