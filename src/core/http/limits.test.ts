@@ -46,9 +46,10 @@ const failures = () =>
 void describe('createApiRateLimit', () => {
   void it('applies a reloaded rate and burst to the next request, and 0 disables limiting', async () => {
     const config = reloadable({ rate: 1, burst: 1 });
+    let now = 0;
     const limit = createApiRateLimit(
       config.section,
-      memoryLimiters(() => 0),
+      memoryLimiters(() => now),
       silentLogger(),
       failures(),
     );
@@ -56,9 +57,12 @@ void describe('createApiRateLimit', () => {
     await limit.enforce('ip:1', reply);
     await assert.rejects(limit.enforce('ip:1', reply), { code: 'GW_ERR_RATE_LIMITED' });
     config.swap({ rate: 1, burst: 5 });
+    // A reload keeps the client's (empty) bucket: a larger burst is earned at the rate, not given.
+    await assert.rejects(limit.enforce('ip:1', reply), { code: 'GW_ERR_RATE_LIMITED' });
+    now += 3000;
     await limit.enforce('ip:1', reply);
     assert.equal(headers['ratelimit-limit'], '5');
-    assert.equal(headers['ratelimit-remaining'], '4');
+    assert.equal(headers['ratelimit-remaining'], '2');
     config.swap({ rate: 0, burst: 5 });
     for (let i = 0; i < 20; i++) await limit.enforce('ip:1', reply);
     limit.close();

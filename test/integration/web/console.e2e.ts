@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestPki } from '../edge/certs.ts';
 import { assertAccessible, assertContrast, tabTo } from './a11y.ts';
 import { type BrowserContext, loadChromium, type Page } from './playwright.ts';
 
@@ -324,11 +325,14 @@ export async function deepLinkJourney(url: string, password: string): Promise<vo
 }
 
 /**
- * The edge page against the real edge API: an operator adds an L4 route and an L7 policy on it,
- * sees both, and removes both after confirming; the API agrees at every step.
+ * The edge page against the real edge API: an operator adds an L7 route (its certificate files
+ * made here, on the gateway's host) and an L7 policy on it, sees both, and removes both after
+ * confirming; the API agrees at every step.
  */
 export async function edgeJourney(url: string, password: string): Promise<void> {
   const admin = await token(url, 'admin', password);
+  await using pki = await createTestPki();
+  const leaf = await pki.issue('console', ['app.console.test']);
   await using browser = await openBrowser(url);
   const { page, context } = browser;
   const confirmations: string[] = [];
@@ -342,14 +346,19 @@ export async function edgeJourney(url: string, password: string): Promise<void> 
   await routes.waitFor();
   await assertAccessible(context, page, 'edge');
   const routeForm = page.getByRole('form', { name: 'Add route' });
-  await routeForm.getByLabel('Id', { exact: false }).fill('console-l4');
+  await routeForm.getByLabel('Id', { exact: false }).fill('console-l7');
   await routeForm.getByLabel('Host (SNI)', { exact: false }).fill('app.console.test');
+  // A policy acts on HTTP requests: it needs an L7 route (the API refuses one on L4).
+  await routeForm.getByRole('combobox', { name: /^Mode/ }).click();
+  await page.getByRole('option', { name: 'l7', exact: true }).click();
   await routeForm.getByLabel('Backend host:port', { exact: false }).fill('127.0.0.1:9');
+  await routeForm.getByLabel('Certificate file', { exact: false }).fill(leaf.certFile);
+  await routeForm.getByLabel('Key file', { exact: false }).fill(leaf.keyFile);
   await routeForm.getByRole('button', { name: 'Add' }).click();
-  await routes.getByRole('cell', { name: 'console-l4', exact: true }).waitFor();
+  await routes.getByRole('cell', { name: 'console-l7', exact: true }).waitFor();
   const policyForm = page.getByRole('form', { name: 'Add policy' });
   await policyForm.getByLabel('Policy id', { exact: false }).fill('no-bots');
-  await policyForm.getByLabel('Route id', { exact: false }).fill('console-l4');
+  await policyForm.getByLabel('Route id', { exact: false }).fill('console-l7');
   await policyForm.getByLabel('User-Agent contains', { exact: false }).fill('badbot');
   await policyForm.getByRole('button', { name: 'Add' }).click();
   const policies = page.getByRole('table', { name: 'L7 policies' });
@@ -358,16 +367,16 @@ export async function edgeJourney(url: string, password: string): Promise<void> 
     policies: { id: string; route: string; kind: string; value?: string }[];
   };
   assert.deepEqual(listed.policies, [
-    { id: 'no-bots', route: 'console-l4', kind: 'block-user-agent', value: 'badbot' },
+    { id: 'no-bots', route: 'console-l7', kind: 'block-user-agent', value: 'badbot' },
   ]);
 
   await page.getByRole('button', { name: 'Remove policy no-bots' }).click();
   await policies.getByRole('cell', { name: 'no-bots', exact: true }).waitFor({ state: 'detached' });
-  await page.getByRole('button', { name: 'Remove route console-l4' }).click();
-  await routes.getByRole('cell', { name: 'console-l4', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Remove route console-l7' }).click();
+  await routes.getByRole('cell', { name: 'console-l7', exact: true }).waitFor({ state: 'detached' });
   assert.deepEqual(confirmations, [
     'Remove policy "no-bots"? Traffic is affected at once.',
-    'Remove route "console-l4"? Traffic is affected at once.',
+    'Remove route "console-l7"? Traffic is affected at once.',
   ]);
   const left = (await (await api(url, '/api/edge/routes', { token: admin })).json()) as { routes: unknown[] };
   assert.deepEqual(left.routes, []);
