@@ -195,6 +195,22 @@ void describe('edge HTTP/1.1 hardening', () => {
     assert.ok(seen.endsWith('\r\n\r\n'), `nothing after the head before the 101: ${JSON.stringify(seen)}`);
   });
 
+  void it('closes a tunnel that stays silent for idleTimeout, as any other connection', async () => {
+    // After the 101 the HTTP server no longer watches the socket: without a timeout of its own a
+    // silent tunnel would hold its connection slot and the backend connection for ever.
+    const r = await tlsExchange(
+      edge.port(),
+      'switch.l7.test',
+      [`${head(['GET /chat HTTP/1.1', 'Host: switch.l7.test', 'Connection: Upgrade', 'Upgrade: echo'])}hi`],
+      { giveUpMs: 12_000 },
+    );
+    assert.match(r.text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.ok(
+      r.closedAfterMs >= 4_500 && r.closedAfterMs < 9_000,
+      `closed after ${Math.round(r.closedAfterMs)} ms`,
+    );
+  });
+
   void it('refuses an h2c upgrade with 400 without reaching the backend', async () => {
     const opened = ok.connections.length;
     for (const upgrade of ['h2c', 'websocket, H2C']) {

@@ -19,6 +19,8 @@ export interface UpgradeOptions {
   readonly connectTimeoutMs: number;
   /** The backend's answer to the upgrade request must come within this (`responseTimeout`). */
   readonly responseTimeoutMs: number;
+  /** A tunnel with no bytes either way for this long is closed (`idleTimeout`). */
+  readonly idleTimeoutMs: number;
 }
 
 /**
@@ -152,6 +154,11 @@ export function proxyUpgrade(
     if (head.length > 0) backend.write(head);
     backend.pipe(client);
     client.pipe(backend);
+    // The HTTP server stops watching an upgraded socket: the tunnel keeps the listener's idle
+    // timeout itself (every byte either way crosses the client socket, so one timer covers both).
+    (client as Partial<Pick<Socket, 'setTimeout'>>).setTimeout?.(options.idleTimeoutMs, () =>
+      client.destroy(),
+    );
     client.on('close', () => backend.destroy());
     backend.on('close', () => client.destroy());
   });
