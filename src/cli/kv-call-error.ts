@@ -44,6 +44,15 @@ function systemCode(error: ConnectError): string | undefined {
 function unreachableReason(error: ConnectError, url: string): string | undefined {
   if ([...error.metadata.keys()].length > 0) return undefined;
   const code = systemCode(error);
+  // An http:// URL on a TLS listener: the server drops the plain-text HTTP/2 connection, seen
+  // as a close or, depending on timing, a reset.
+  const dropped =
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    (code === undefined && (error.code === Code.Canceled || error.code === Code.Unavailable));
+  if (dropped && url.startsWith('http:')) {
+    return 'the connection closed without an answer; a kv listener speaks TLS: use an https:// URL';
+  }
   if (code !== undefined) {
     const reason =
       NETWORK_REASONS[code] ??
@@ -55,12 +64,8 @@ function unreachableReason(error: ConnectError, url: string): string | undefined
     return `${reason} (${code})`;
   }
   if (error.code === Code.DeadlineExceeded) return 'no answer before the deadline';
-  if (error.code === Code.Canceled || error.code === Code.Unavailable) {
-    // An http:// URL on a TLS listener: the server drops the plain-text HTTP/2 stream.
-    return url.startsWith('http:')
-      ? 'the connection closed without an answer; a kv listener speaks TLS: use an https:// URL'
-      : 'the connection closed without an answer';
-  }
+  if (error.code === Code.Canceled || error.code === Code.Unavailable)
+    return 'the connection closed without an answer';
   return undefined;
 }
 

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createH2cServer, type Http2Server } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -223,6 +223,20 @@ void describe('gatehouse kv without a listener', () => {
 
   void it('says that an http URL met a server without HTTP/2', async () => {
     await unreachable(`http://127.0.0.1:${httpPort}`, /does not speak HTTP\/2.*\(ERR_HTTP2_ERROR\)$/);
+  });
+
+  void it('gives an http URL whose connection is reset the same TLS hint as one that is closed', async () => {
+    // A TLS listener drops plain-text HTTP/2 with a close or, depending on timing, a reset.
+    const resetting = createNetServer((socket) => socket.resetAndDestroy()).listen(0, '127.0.0.1');
+    await once(resetting, 'listening');
+    try {
+      await unreachable(
+        `http://127.0.0.1:${(resetting.address() as AddressInfo).port}`,
+        /closed without an answer; a kv listener speaks TLS: use an https:\/\/ URL$/,
+      );
+    } finally {
+      resetting.close();
+    }
   });
 });
 
