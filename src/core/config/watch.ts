@@ -75,9 +75,13 @@ export function watchFiles(onChange: () => void, options: FileWatchOptions): Fil
 /**
  * Runs `task` one call at a time. A call made while it runs does not join that run (which may
  * have read its inputs before the caller changed them): it gets one more run after it, shared by
- * every call made meanwhile, with their arguments folded by `merge`.
+ * every call made meanwhile, with their arguments folded by `merge` (the first one kept when
+ * there is none; a task without arguments needs none).
  */
-export function serialRuns<A, T>(task: (arg: A) => Promise<T>, merge: (queued: A, next: A) => A) {
+export function serialRuns<A, T>(
+  task: (arg: A) => Promise<T>,
+  merge: (queued: A, next: A) => A = (queued) => queued,
+) {
   let running: Promise<T> | undefined;
   let queued: { promise: Promise<T>; arg: A } | undefined;
   const run = (arg: A): Promise<T> => {

@@ -30,11 +30,18 @@ export function createPolicyService(
   const listeners = new Set<(next: PolicyEngine, previous: PolicyEngine) => void>();
   // A policy that does not compile refuses the whole reload, so the document in force and the
   // engine in force never differ; the subscriber below keeps its guard for sources without vet.
-  const unvet = section.vet?.((next) => void createPolicyEngine(next, options), options.configPath);
+  // The engine the check compiled is the one swapped in (a reload hands the subscriber the very
+  // object it checked), so a reload compiles the policy once.
+  let vetted: { readonly config: PolicyConfig; readonly engine: PolicyEngine } | undefined;
+  const unvet = section.vet?.((next) => {
+    vetted = { config: next, engine: createPolicyEngine(next, options) };
+  }, options.configPath);
   const unsubscribe = section.subscribe((next) => {
+    const checked = vetted?.config === next ? vetted.engine : undefined;
+    vetted = undefined;
     let built: PolicyEngine;
     try {
-      built = createPolicyEngine(next, options);
+      built = checked ?? createPolicyEngine(next, options);
     } catch (error) {
       options.onError?.(error instanceof Error ? error : new Error(String(error)));
       return;

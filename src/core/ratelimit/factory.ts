@@ -79,7 +79,7 @@ export function createLimiterFactory(options: LimiterFactoryOptions = {}): Closa
   };
   const buckets = new Map<
     string,
-    { options: TokenBucketOptions; limiter: RateLimiter; state?: MemoryBuckets | undefined }
+    { options: TokenBucketOptions; limiter: RateLimiter & { readonly state?: MemoryBuckets } }
   >();
   const pools = new Map<string, { max: number; limiter: ConcurrencyLimiter }>();
 
@@ -90,23 +90,12 @@ export function createLimiterFactory(options: LimiterFactoryOptions = {}): Closa
       if (known !== undefined && sameBucket(known.options, bucket)) return known.limiter;
       // A reloaded rate or burst keeps every client's tokens (in Redis they stay under the same
       // keys; in memory the new limiter takes over the old one's table).
-      const params = { rate: bucket.rate, burst: bucket.burst };
-      if (client !== undefined) {
-        const limiter = createRedisRateLimiter({
-          ...bucket,
-          ...shared,
-          client,
-          prefix: `${prefix}b:${name}:`,
-        });
-        buckets.set(name, { options: params, limiter });
-        return limiter;
-      }
-      const limiter = createMemoryRateLimiter({
-        ...bucket,
-        ...shared,
-        ...(known?.state === undefined ? {} : { state: known.state }),
-      });
-      buckets.set(name, { options: params, limiter, state: limiter.state });
+      const state = known?.limiter.state;
+      const limiter =
+        client === undefined
+          ? createMemoryRateLimiter({ ...bucket, ...shared, ...(state === undefined ? {} : { state }) })
+          : createRedisRateLimiter({ ...bucket, ...shared, client, prefix: `${prefix}b:${name}:` });
+      buckets.set(name, { options: { rate: bucket.rate, burst: bucket.burst }, limiter });
       return limiter;
     },
     concurrency(name, max) {

@@ -127,14 +127,14 @@ export async function createTlsContextProvider(
   };
   // A call during a reload gets a read of its own after it: the running one may have read the
   // files before the caller replaced them.
-  const reload = serialRuns(doReload, () => undefined);
+  const reload = serialRuns<void, TlsReloadOutcome>(doReload);
 
   // Watches the folders: tools replace certificates by rename, and Kubernetes swaps the `..data`
   // link of a mounted Secret, which a watch on the files would never see.
   const watching =
     options.watch === false
       ? undefined
-      : watchFiles(() => void reload(undefined), {
+      : watchFiles(() => void reload(), {
           debounceMs: options.debounceMs ?? 100,
           onError: (directory, error) => options.log.warn('TLS file watch failed', { directory, error }),
         });
@@ -161,7 +161,7 @@ export async function createTlsContextProvider(
       servers.add(server);
       return () => servers.delete(server);
     },
-    reload: () => reload(undefined),
+    reload,
     onReload(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

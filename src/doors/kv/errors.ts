@@ -5,8 +5,13 @@ import type { Logger } from '#core/log';
 // Kinds whose cause lies on the server side: the client gets the catalogue title only, so no
 // backend name, SQL or stack ever leaves the gateway (issue 5, item 8).
 const SERVER_SIDE = new Set(['INTERNAL', 'UNKNOWN', 'UNAVAILABLE', 'DATA_LOSS', 'DEADLINE_EXCEEDED']);
-// The client's own deadline or cancel ended the call: its doing, logged at debug like a refusal.
-const CLIENT_ENDED = new Set(['GW_ERR_KV_DEADLINE_EXCEEDED', 'GW_ERR_KV_CANCELLED']);
+/** The code of a call the client's own deadline or cancel ended (messages: the catalogue titles). */
+export const CLIENT_ENDED = {
+  deadline: 'GW_ERR_KV_DEADLINE_EXCEEDED',
+  cancelled: 'GW_ERR_KV_CANCELLED',
+} as const;
+// Such a call ended by the client's doing: logged at debug like a refusal, not as a failure.
+const ENDED_BY_CLIENT = new Set<string>(Object.values(CLIENT_ENDED));
 
 /** Header that carries the stable error code, and the one that correlates with the server log. */
 export const ERROR_CODE_HEADER = 'gatehouse-error-code';
@@ -24,7 +29,7 @@ export function toConnectError(
   extraHeaders: Readonly<Record<string, string>> = {},
 ): { readonly error: ConnectError; readonly gateway: GatewayError } {
   const gateway = toGatewayError(thrown);
-  const serverSide = SERVER_SIDE.has(gateway.kind) && !CLIENT_ENDED.has(gateway.code);
+  const serverSide = SERVER_SIDE.has(gateway.kind) && !ENDED_BY_CLIENT.has(gateway.code);
   const message = serverSide ? (errorDefinition(gateway.code)?.title ?? 'Internal error') : gateway.message;
   const metadata = new Headers({
     ...extraHeaders,

@@ -7,7 +7,7 @@ import type { Action, Principal } from '#core/rbac';
 import type { KvAuditor } from './audit.ts';
 import type { KvLimits } from './config.ts';
 import type { PrincipalCache } from './principal-cache.ts';
-import { statusName, toConnectError } from './errors.ts';
+import { CLIENT_ENDED, statusName, toConnectError } from './errors.ts';
 import { checkNamespace } from './validate.ts';
 
 /** What the transport knows about the caller before any credential is checked. */
@@ -242,13 +242,7 @@ export function createGuard(options: GuardOptions) {
       } catch (thrown) {
         // A backend call stopped by the client's own deadline or cancel is not a backend failure.
         const ended = ctx.ended();
-        const cause =
-          ended === undefined
-            ? thrown
-            : new GatewayError(ended === 'deadline' ? 'GW_ERR_KV_DEADLINE_EXCEEDED' : 'GW_ERR_KV_CANCELLED', {
-                message: ended === 'deadline' ? 'Deadline exceeded' : 'Call cancelled',
-                cause: thrown,
-              });
+        const cause = ended === undefined ? thrown : new GatewayError(CLIENT_ENDED[ended], { cause: thrown });
         const { error } = toConnectError(cause, log, quota);
         status = statusName(error.code);
         throw error satisfies ConnectError;

@@ -21,7 +21,7 @@ import { peerCertificateInfo, type TlsContextProvider } from '#core/tls';
 import { createGrpcDirect } from './grpc-direct.ts';
 import type { CallPeer } from './guard.ts';
 import type { KvMethods } from './service.ts';
-import { connectServiceOf, createKvHandler, PEER } from './transport.ts';
+import { base64Length, connectServiceOf, createKvHandler, PEER } from './transport.ts';
 
 /**
  * HTTP/2 flow-control windows for what clients send: 1 MiB per stream and 8 MiB for the
@@ -72,12 +72,6 @@ class HeldBytes {
     this.total -= n;
   }
 }
-
-/**
- * The message cap through ConnectRPC: JSON carries bytes as base64 (4 characters per 3 bytes),
- * so a JSON message with the largest value allowed is 4/3 the size of the protobuf one.
- */
-export const connectMaxBytes = (maxBytes: number): number => 4 * Math.ceil(maxBytes / 3);
 
 // TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
@@ -165,7 +159,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     return connect.handle;
   };
   const handler = (req: Http2ServerRequest, res: Http2ServerResponse) =>
-    connectFor(connectMaxBytes(options.readMaxBytes()))(req, res);
+    connectFor(base64Length(options.readMaxBytes()))(req, res);
   const held = new HeldBytes();
   const probing = new WeakSet<Http2Session>();
   /**
@@ -248,8 +242,8 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
           probe(session);
         });
       };
-      // Either bound holds at least one largest message of any protocol.
-      const floor = connectMaxBytes(maxBytes);
+      // Either bound holds at least one largest message of any protocol (JSON's is base64).
+      const floor = base64Length(maxBytes);
       if (!held.take(client, taken, limits, floor)) {
         taken = 0;
         over();

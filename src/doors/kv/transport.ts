@@ -38,8 +38,12 @@ function callContextOf(ctx: HandlerContext): KvCallContext {
   };
 }
 
-/** Base64 takes 4 characters for 3 bytes: the most text one binary message of the cap needs. */
-const connectTextMaxBytes = (maxBytes: number) => 4 * Math.ceil(maxBytes / 3) + 4;
+/**
+ * Base64 takes 4 characters for 3 bytes. The message cap through ConnectRPC is the base64 length
+ * of the protobuf cap (JSON carries bytes as base64), and a gRPC-Web text body holds a message of
+ * that cap in base64 again.
+ */
+export const base64Length = (bytes: number): number => 4 * Math.ceil(bytes / 3);
 
 /** gRPC-Web's text mode (the default of the grpc-web JavaScript client): frames in base64. */
 const GRPC_WEB_TEXT = /^application\/grpc-web-text(\+proto)?(;|$)/;
@@ -315,7 +319,7 @@ export function createKvHandler(options: {
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     const text = GRPC_WEB_TEXT.test(req.headers['content-type'] ?? '');
     const decoded = text
-      ? fromGrpcWebText(request, connectTextMaxBytes(options.readMaxBytes))
+      ? fromGrpcWebText(request, base64Length(options.readMaxBytes) + 4)
       : Promise.resolve(request);
     const answer = async (binary: UniversalServerRequest | undefined): Promise<void> => {
       if (binary === undefined) {
