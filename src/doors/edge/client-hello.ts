@@ -6,6 +6,7 @@
  * RFC 8446 §5.1 lets a client fragment one handshake message over several records, so the reader
  * reassembles records first and handshake bytes second.
  */
+import { HOST_LABEL, MAX_HOST_NAME } from './model.ts';
 
 /** What routing and metrics need from a ClientHello. */
 export interface ClientHello {
@@ -271,9 +272,8 @@ function readU16List(c: Cursor, length: number): number[] {
   return out;
 }
 
-// RFC 1123 labels; underscores are tolerated because real clients send them for internal names.
-const HOST_NAME =
-  /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+// The labels and length a route's host may have (model.ts).
+const HOST_NAME = new RegExp(`^(?=.{1,${MAX_HOST_NAME}}$)${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
 
 function readServerName(c: Cursor): string | undefined {
   const list = c.take(c.u16('server_name_list length'), 'server_name_list');

@@ -54,8 +54,12 @@ export interface ListenerLimits {
 }
 
 const ID = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-/** A DNS label as the ClientHello parser accepts it in a server name (client-hello.ts). */
-const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+/**
+ * A DNS label (RFC 1123; underscores are tolerated because real clients send them for internal
+ * names), lower case: one definition for route hosts and the ClientHello's server name.
+ */
+export const HOST_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const LABEL = new RegExp(`^${HOST_LABEL}$`);
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 /** The longest DNS name (RFC 1035), without the trailing dot; SNI names are capped the same. */
 export const MAX_HOST_NAME = 253;
@@ -197,7 +201,7 @@ function checkedStr(
 }
 
 /** Fields an L4 (passthrough) route refuses: the edge never terminates its TLS or speaks HTTP. */
-export const L7_ONLY_ROUTE_FIELDS = ['backendProtocol', 'certFile', 'keyFile', 'backendCaFile'] as const;
+const L7_ONLY_ROUTE_FIELDS = ['backendProtocol', 'certFile', 'keyFile', 'backendCaFile'] as const;
 
 /** Validates an untrusted route document; returns the route or the list of problems. */
 export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {

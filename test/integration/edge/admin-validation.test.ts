@@ -13,19 +13,14 @@ import { edgePoliciesCommands } from '../../../src/cli/edge-policies.ts';
 import { routesCommands } from '../../../src/cli/routes.ts';
 import { createEdgeDoor, type EdgeConfig, edgeConfigSchema } from '../../../src/doors/edge/index.ts';
 import { createTestPki, type Leaf, type TestPki } from './certs.ts';
-import { startTestCore, type TestCore } from './core.ts';
+import { type ApiAnswer, startTestCore, type TestCore } from './core.ts';
 import { testListener } from './harness.ts';
 
 function fixed(value: EdgeConfig): ConfigSection<EdgeConfig> {
   return { current: () => value, subscribe: () => () => {} };
 }
 
-interface Problem {
-  readonly status: number;
-  readonly json: Record<string, unknown>;
-}
-
-const fields = (p: Problem) =>
+const fields = (p: ApiAnswer) =>
   ((p.json['errors'] ?? []) as { field: string }[]).map((e) => e.field).toSorted();
 
 /** An L4 route document with `extra` fields. */
@@ -83,20 +78,8 @@ void describe('edge admin API validation', () => {
     await pki[Symbol.asyncDispose]();
   });
 
-  const api = async (method: string, path: string, body?: unknown): Promise<Problem> => {
-    const headers: Record<string, string> = { authorization: `Bearer ${tokens['operator'] ?? ''}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${tc.url}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>,
-    };
-  };
+  const api = (method: string, path: string, body?: unknown) =>
+    tc.api(method, path, tokens['operator'] ?? '', body);
   // What is stored, read from the database rather than the API (whose rate limit these tests
   // would otherwise spend).
   const stored = async (table: 'edge_routes' | 'edge_policies') =>

@@ -81,21 +81,8 @@ void describe('edge admin API and runtime changes', () => {
     await pki[Symbol.asyncDispose]();
   });
 
-  const api = async (method: string, path: string, role: string | undefined, body?: unknown) => {
-    const headers: Record<string, string> = {};
-    if (role !== undefined) headers['authorization'] = `Bearer ${tokens[role] ?? ''}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${tc.url}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>,
-    };
-  };
+  const api = (method: string, path: string, role: string | undefined, body?: unknown) =>
+    tc.api(method, path, role === undefined ? undefined : (tokens[role] ?? ''), body);
 
   void it('refuses anonymous callers and roles without edge permissions', async () => {
     assert.equal((await api('GET', '/api/edge/routes', undefined)).status, 401);

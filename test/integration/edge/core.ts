@@ -28,6 +28,14 @@ export interface TestCore extends AsyncDisposable {
   listen(): Promise<string>;
   /** Creates a user holding `role` and returns its bearer token. */
   tokenFor(role: Role): Promise<string>;
+  /** One call of the main HTTP server's API with `token` (none: anonymous) and a JSON body. */
+  api(method: string, path: string, token: string | undefined, body?: unknown): Promise<ApiAnswer>;
+}
+
+/** An API answer: its status and its JSON body (`{}` when empty). */
+export interface ApiAnswer {
+  readonly status: number;
+  readonly json: Record<string, unknown>;
 }
 
 /** Builds and listens; `file` keeps the database for a restart test. */
@@ -87,6 +95,21 @@ export async function startTestCore(options: { readonly dbFile?: string } = {}):
       const username = `${role}-${++users}`;
       await auth.users.create({ username, password: PASSWORD, roles: [{ role, namespace: '*' }] }, 'test');
       return (await auth.login(username, PASSWORD)).accessToken;
+    },
+    async api(method, path, token, body) {
+      const headers: Record<string, string> = {};
+      if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>,
+      };
     },
     async listen() {
       url = await http.listen();

@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connect as tlsConnect } from 'node:tls';
 import { startEchoBackend } from './backends.ts';
 import { createTestPki, type Leaf, type TestPki } from './certs.ts';
 import { type EdgeHarness, startEdge, testListener } from './harness.ts';
-import { type Backend, startRawBackend } from './peers.ts';
+import { type Backend, rawExchange, startRawBackend } from './peers.ts';
 
 interface TlsOutcome {
   /** Everything the edge sent, as latin1 text. */
@@ -25,7 +24,7 @@ interface TlsOutcome {
  * Opens an HTTP/1.1 TLS connection to the edge with `servername`, writes each chunk `gapMs`
  * apart, and resolves when the edge closes the connection or after `giveUpMs`.
  */
-function tlsExchange(
+async function tlsExchange(
   port: number,
   servername: string,
   chunks: readonly string[],
@@ -35,39 +34,17 @@ function tlsExchange(
     readonly onData?: (s: Socket, text: string) => void;
   } = {},
 ): Promise<TlsOutcome> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    let text = '';
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port,
+  const { onData, ...timing } = options;
+  const r = await rawExchange(
+    port,
+    chunks.map((c) => Buffer.from(c, 'latin1')),
+    {
+      ...timing,
       servername,
-      rejectUnauthorized: false,
-      ALPNProtocols: ['http/1.1'],
-    });
-    const giveUp = setTimeout(() => {
-      socket.destroy();
-      resolve({ text, closedAfterMs: Number.POSITIVE_INFINITY });
-    }, options.giveUpMs ?? 3000);
-    socket.on('data', (c: Buffer) => {
-      text += c.toString('latin1');
-      options.onData?.(socket, text);
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(giveUp);
-      resolve({ text, closedAfterMs: performance.now() - started });
-    });
-    socket.on('secureConnect', () => {
-      void (async () => {
-        for (const chunk of chunks) {
-          if (socket.destroyed) return;
-          await new Promise((r) => socket.write(chunk, 'latin1', r));
-          if ((options.gapMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.gapMs));
-        }
-      })();
-    });
-  });
+      ...(onData === undefined ? {} : { onData: (s, received) => onData(s, received.toString('latin1')) }),
+    },
+  );
+  return { text: r.received.toString('latin1'), closedAfterMs: r.closedAfterMs };
 }
 
 const head = (lines: readonly string[]) => `${lines.join('\r\n')}\r\n\r\n`;

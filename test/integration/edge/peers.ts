@@ -1,10 +1,11 @@
 /**
  * Real peers for edge tests: TLS and plain backends on 127.0.0.1:0, the curl and openssl CLIs,
- * and a raw TCP client that reports how and when the edge closed the connection.
+ * and a raw TCP (or TLS) client that reports how and when the edge closed the connection.
  */
 import { execFile } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import type { Leaf } from './certs.ts';
 
@@ -115,6 +116,16 @@ export interface RawOutcome {
   readonly received: Buffer;
 }
 
+export interface RawExchangeOptions {
+  readonly gapMs?: number;
+  readonly giveUpMs?: number;
+  readonly localAddress?: string;
+  /** Speak TLS (ALPN http/1.1, any certificate) with this SNI; `chunks` go inside it. */
+  readonly servername?: string;
+  /** Sees everything received so far after each chunk the edge sends. */
+  readonly onData?: (socket: Socket, received: Buffer) => void;
+}
+
 /**
  * Connects, writes `chunks` (each after `gapMs`), and resolves when the edge closes the
  * connection or `giveUpMs` passes (then `closedAfterMs` is Infinity).
@@ -122,23 +133,35 @@ export interface RawOutcome {
 export function rawExchange(
   port: number,
   chunks: readonly Buffer[],
-  options: { readonly gapMs?: number; readonly giveUpMs?: number; readonly localAddress?: string } = {},
+  options: RawExchangeOptions = {},
 ): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const started = performance.now();
     const received: Buffer[] = [];
     let reset = false;
-    const socket = connect({
+    const address = {
       host: '127.0.0.1',
       port,
       noDelay: true,
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-    });
+    };
+    const socket =
+      options.servername === undefined
+        ? connect(address)
+        : tlsConnect({
+            ...address,
+            servername: options.servername,
+            rejectUnauthorized: false,
+            ALPNProtocols: ['http/1.1'],
+          });
     const giveUp = setTimeout(() => {
       socket.destroy();
       resolve({ closedAfterMs: Number.POSITIVE_INFINITY, reset, received: Buffer.concat(received) });
     }, options.giveUpMs ?? 3000);
-    socket.on('data', (c: Buffer) => received.push(c));
+    socket.on('data', (c: Buffer) => {
+      received.push(c);
+      options.onData?.(socket, Buffer.concat(received));
+    });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ECONNRESET' || e.code === 'EPIPE') reset = true;
     });
@@ -146,7 +169,7 @@ export function rawExchange(
       clearTimeout(giveUp);
       resolve({ closedAfterMs: performance.now() - started, reset, received: Buffer.concat(received) });
     });
-    socket.on('connect', () => void writeAll());
+    socket.on(options.servername === undefined ? 'connect' : 'secureConnect', () => void writeAll());
     const writeAll = async () => {
       for (const chunk of chunks) {
         if (socket.destroyed) return;

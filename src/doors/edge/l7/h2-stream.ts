@@ -321,13 +321,14 @@ function toHttp2(f: Forward): void {
     stream.unpipe(upstream);
     resetStream(upstream, constants.NGHTTP2_CANCEL);
   };
+  const refuse = (reason: string) => {
+    cancel();
+    fail(f, reason);
+  };
   const disarm = responseDeadline(
     ctx.deadlines,
     stream,
-    () => {
-      cancel();
-      fail(f, 'response-timeout');
-    },
+    () => refuse('response-timeout'),
     f.ended || stream.readableEnded,
   );
   const responded = watchIdle(f, cancel);
@@ -337,10 +338,7 @@ function toHttp2(f: Forward): void {
   upstream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
     disarm();
     const status = h[':status'] ?? 0;
-    if (!sendable(status)) {
-      cancel();
-      return fail(f, MALFORMED);
-    }
+    if (!sendable(status)) return refuse(MALFORMED);
     ctx.runtime.metrics.httpResponses.inc({ route: route.id, status });
     if (stream.destroyed || stream.closed) return;
     // A trailers-only answer (gRPC errors) stays one HEADERS frame with END_STREAM.
@@ -352,8 +350,7 @@ function toHttp2(f: Forward): void {
       });
     } catch {
       // A field Node will not send (it checks names and values as it encodes them).
-      cancel();
-      return fail(f, MALFORMED);
+      return refuse(MALFORMED);
     }
     if (endStream) return;
     responded();

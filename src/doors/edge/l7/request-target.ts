@@ -18,15 +18,6 @@ export interface RequestTarget {
 /** scheme "://" authority, then path, query or nothing (RFC 3986 §3). */
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s;
 
-function hostFields(req: IncomingMessage): string[] {
-  const hosts: string[] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] ?? '').toLowerCase() === 'host') hosts.push(raw[i + 1] ?? '');
-  }
-  return hosts;
-}
-
 /**
  * The checked target of a request, or why it is refused (the caller answers 400). An
  * absolute-form target (`GET http://b.example/x`) is reduced to origin-form, and its authority
@@ -38,7 +29,8 @@ function hostFields(req: IncomingMessage): string[] {
 export function requestTarget(req: IncomingMessage): RequestTarget | string {
   const method = req.method ?? 'GET';
   const url = req.url ?? '';
-  const hosts = hostFields(req);
+  // Every Host field line (`headers.host` keeps only the first).
+  const hosts = req.headersDistinct['host'] ?? [];
   if (hosts.length > 1) return 'more than one host field';
   const host = hosts[0];
   if (host !== undefined && !validAuthority(host)) return 'bad host';
