@@ -8,7 +8,7 @@ import type { ExternalValidator } from './external-jwt.ts';
 import { mayGrant } from './key-operations.ts';
 import type { Credentials, PeerCertificateInfo } from './port.ts';
 import type { Sessions } from './sessions.ts';
-import { userSubject, type UserStore } from './users.ts';
+import { type UserStore, userSubject, userSubjects } from './users.ts';
 
 function checkAddress(principal: Principal, clientIp: string | undefined): void {
   if (principal.allowedCidrs === undefined || principal.allowedCidrs.length === 0) return;
@@ -57,7 +57,7 @@ export function createCredentialAuthenticator(deps: {
       id: userSubject(key.ownerId),
       kind: 'user',
       name: key.ownerName,
-      bindings: await deps.bindings.resolve([userSubject(key.ownerId), `user:${key.ownerName}`]),
+      bindings: await deps.bindings.resolve(userSubjects(key.ownerId, key.ownerName)),
     };
     const bindings = key.bindings.filter((b) => mayGrant(owner, b));
     return withStoredBindings(bindings.length === key.bindings.length ? key : { ...key, bindings });

@@ -7,7 +7,7 @@ import { assertNotLocked, nextFailure } from './lockout.ts';
 import { hashPassword, needsRehash, randomPassword, verifyPassword } from './password.ts';
 import type { RefreshTokens } from './refresh-tokens.ts';
 import type { UserRow } from './tables.ts';
-import { userSubject, type UserStore } from './users.ts';
+import { type UserStore, userSubject, userSubjects } from './users.ts';
 
 /** What login and refresh answer (the body of `POST /api/auth/login`). */
 export interface TokenPair {
@@ -60,9 +60,7 @@ export async function createSessions(options: {
   const live = new Map<string, number>();
   const phantoms = new Map<string, UserRow>();
 
-  // Both subject forms a binding may name a user by: its id and its name.
-  const rolesOf = (userId: string, username: string) =>
-    bindings.resolve([userSubject(userId), `user:${username}`]);
+  const rolesOf = (userId: string, username: string) => bindings.resolve(userSubjects(userId, username));
 
   const tokensFor = async (userId: string, username: string, familyId: string, refreshToken: string) => {
     const roles = await rolesOf(userId, username);

@@ -36,6 +36,9 @@ const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
 /** The binding subject of a user id. */
 export const userSubject = (id: string) => `user:${id}`;
 
+/** Both subjects a binding may name a user by: its id and its name. */
+export const userSubjects = (id: string, username: string) => [userSubject(id), `user:${username}`];
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Checks the password policy; GW_ERR_USER_PASSWORD_WEAK otherwise. */
@@ -63,7 +66,7 @@ export function createUserStore(options: {
     id: row.id,
     username: row.username,
     disabled: row.disabled !== 0,
-    roles: await bindings.resolve([userSubject(row.id), `user:${row.username}`]),
+    roles: await bindings.resolve(userSubjects(row.id, row.username)),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     ...(row.last_login_at === null ? {} : { lastLoginAt: iso(row.last_login_at) }),
