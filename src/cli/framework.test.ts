@@ -1,21 +1,7 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { type CommandSpec, EXIT, parseArgs, runCli } from './framework.ts';
-
-function io(env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  stderr.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  return { io: { env, stdout, stderr, stdin: new PassThrough() }, out: () => out, err: () => err };
-}
+import { runCliCaptured } from '#testing/cli-run';
+import { type CommandSpec, EXIT, parseArgs } from './framework.ts';
 
 const commands: CommandSpec[] = [
   {
@@ -65,12 +51,12 @@ describe('cli framework', () => {
   });
 
   it('prints an aligned table for people and JSON for scripts', async () => {
-    const a = io();
-    assert.equal(await runCli(['things', 'list'], commands, a.io), 0);
-    assert.equal(a.out(), 'NAME  SIZE\na        1\nbb      22\n');
-    const b = io();
-    assert.equal(await runCli(['things', 'list', '--json', '--limit', '1'], commands, b.io), 0);
-    assert.deepEqual(JSON.parse(b.out()), [{ name: 'a', size: 1 }]);
+    const a = await runCliCaptured(['things', 'list'], commands);
+    assert.equal(a.code, 0);
+    assert.equal(a.out, 'NAME  SIZE\na        1\nbb      22\n');
+    const b = await runCliCaptured(['things', 'list', '--json', '--limit', '1'], commands);
+    assert.equal(b.code, 0);
+    assert.deepEqual(JSON.parse(b.out), [{ name: 'a', size: 1 }]);
   });
 
   it('answers usage mistakes with a clear message and exit code 2', async () => {
@@ -84,26 +70,24 @@ describe('cli framework', () => {
       [['things', 'drop'], /Unknown command "things drop"; run "gatehouse things --help"/],
     ];
     for (const [argv, message] of cases) {
-      const c = io();
-      assert.equal(await runCli(argv, commands, c.io), EXIT.usage, argv.join(' '));
-      assert.match(c.err(), message);
+      const c = await runCliCaptured(argv, commands);
+      assert.equal(c.code, EXIT.usage, argv.join(' '));
+      assert.match(c.err, message);
     }
   });
 
   it('reports errors as JSON in --json mode', async () => {
-    const c = io();
-    assert.equal(await runCli(['things', 'list', '--json', '--bogus'], commands, c.io), EXIT.usage);
-    assert.equal(JSON.parse(c.out()).error.code, 'GW_ERR_CLI_USAGE');
+    const c = await runCliCaptured(['things', 'list', '--json', '--bogus'], commands);
+    assert.equal(c.code, EXIT.usage);
+    assert.equal(JSON.parse(c.out).error.code, 'GW_ERR_CLI_USAGE');
   });
 
   it('shows help for the whole CLI and for one command', async () => {
-    const c = io();
-    await runCli(['help'], commands, c.io);
-    assert.match(c.out(), /things add\s+Add a thing/);
-    const d = io();
-    await runCli(['things', 'add', '--help'], commands, d.io);
-    assert.match(d.out(), /Usage: gatehouse things add NAME/);
-    assert.match(d.out(), /--kind\s+Kind \(required\)/);
+    const c = await runCliCaptured(['help'], commands);
+    assert.match(c.out, /things add\s+Add a thing/);
+    const d = await runCliCaptured(['things', 'add', '--help'], commands);
+    assert.match(d.out, /Usage: gatehouse things add NAME/);
+    assert.match(d.out, /--kind\s+Kind \(required\)/);
   });
 
   it('lists the commands of a group named alone, with --help, or after help', async () => {
@@ -113,12 +97,12 @@ describe('cli framework', () => {
       [['things', '-h'], EXIT.ok],
       [['help', 'things'], EXIT.ok],
     ] as const) {
-      const c = io();
-      assert.equal(await runCli(argv, commands, c.io), exit, argv.join(' '));
-      assert.match(c.out(), /Usage: gatehouse things <command>/, argv.join(' '));
-      assert.match(c.out(), /things add\s+Add a thing/);
-      assert.match(c.out(), /things list\s+List things/);
-      assert.match(c.out(), /Run "gatehouse things <command> --help"/);
+      const c = await runCliCaptured(argv, commands);
+      assert.equal(c.code, exit, argv.join(' '));
+      assert.match(c.out, /Usage: gatehouse things <command>/, argv.join(' '));
+      assert.match(c.out, /things add\s+Add a thing/);
+      assert.match(c.out, /things list\s+List things/);
+      assert.match(c.out, /Run "gatehouse things <command> --help"/);
     }
   });
 });

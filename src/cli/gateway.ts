@@ -52,9 +52,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     env: options.env,
     ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
   });
-  checkGatehouseConfig(store.current, options.configFile ?? 'the environment');
+  const origin = options.configFile ?? 'the environment';
+  checkGatehouseConfig(store.current, origin);
   // A reloaded document passes the same checks as the first one, or it is refused as a whole.
-  store.vet((next) => checkGatehouseConfig(next, options.configFile ?? 'the environment'));
+  store.vet((next) => checkGatehouseConfig(next, origin));
   const shutdown = new AbortController();
   const built = await buildCore({
     store,

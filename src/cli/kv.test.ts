@@ -6,33 +6,18 @@ import { createServer as createH2cServer, type Http2Server } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { type ListRequest, KvService, type SetRequest } from '#gen/gatehouse/kv/v1/kv_pb.ts';
+import { runCliCaptured } from '#testing/cli-run';
 import { closedPort } from '#testing/services';
-import { runCli } from './framework.ts';
 import { kvCommands } from './kv.ts';
 
 /** Runs `gatehouse kv …` in this process; stdout may claim to be a terminal. */
 async function kv(args: readonly string[], options: { tty?: boolean } = {}) {
-  const stdout = Object.assign(new PassThrough(), { isTTY: options.tty === true });
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  let err = '';
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const code = await runCli(['kv', ...args], kvCommands, {
-    env: { GATEHOUSE_HOME: '/nonexistent' },
-    stdout,
-    stderr,
-    stdin: new PassThrough(),
-  });
-  const bytes = Buffer.concat(out);
-  return { code, bytes, stdout: bytes.toString(), stderr: err };
+  const run = await runCliCaptured(['kv', ...args], kvCommands, { GATEHOUSE_HOME: '/nonexistent' }, options);
+  return { code: run.code, bytes: run.bytes, stdout: run.out, stderr: run.err };
 }
 
 const KEYS = ['a', 'line1\nline2', 'red\u001b[31mX\u001b[0m', 'csi\u009bY', 'del\u007f'];
