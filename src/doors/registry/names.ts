@@ -23,6 +23,15 @@ export function checkNpmName(name: string): string {
 }
 
 /** The file-name base of a package's tarballs: `@scope/pkg` → `pkg`. */
+/**
+ * The entry of `record` under a name a request gave (a version, dist-tag or file): own
+ * properties only, so a name like "constructor" or "__proto__" is one that is not there, never
+ * something inherited from Object.
+ */
+export function entryNamed<T>(record: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
 export const npmBaseName = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
 
 // PEP 508 names: letters, digits, and . _ - inside, starting and ending with a letter or digit.

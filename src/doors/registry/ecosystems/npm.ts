@@ -13,7 +13,7 @@ import {
   sendEntry,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
-import { checkNpmName, npmBaseName } from '../names.ts';
+import { checkNpmName, entryNamed, npmBaseName } from '../names.ts';
 import { NpmMetadata, type PackumentVariant } from '../npm/metadata.ts';
 import { PackumentProcessor } from '../npm/packument-processor.ts';
 import type { UplinkClient } from '../uplink/client.ts';
@@ -25,12 +25,6 @@ const ABBREVIATED = 'application/vnd.npm.install-v1+json';
 /** npm clients ask for the abbreviated form with this media type (registry API, "corgi" docs). */
 const variantOf = (request: FastifyRequest): PackumentVariant =>
   (request.headers.accept ?? '').includes(ABBREVIATED) ? 'abbreviated' : 'full';
-
-/** Parameters of the scoped routes. */
-interface ScopedParams {
-  readonly scope: string;
-  readonly name: string;
-}
 
 function nameFrom(params: { scope?: string; name: string }): string {
   return checkNpmName(params.scope === undefined ? params.name : `@${params.scope}/${params.name}`);
@@ -102,7 +96,7 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     const index = await metadata.index(name, request);
     const uplink = metadata.uplinkFor(name);
     registryOf.set(request, uplink.name);
-    const facts = Object.hasOwn(index.versions, version) ? index.versions[version] : undefined;
+    const facts = entryNamed(index.versions, version);
     if (facts?.tarball === undefined) {
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `Version "${name}@${version}" does not exist`,
@@ -150,12 +144,8 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       versions: Record<string, unknown>;
       'dist-tags': Record<string, string>;
     };
-    // Own properties only: a tag or version named like an Object property ("constructor",
-    // "__proto__") is a name that is not there, never something inherited.
-    const tags = doc['dist-tags'];
     const asked = request.params.version;
-    const wanted = Object.hasOwn(tags, asked) ? (tags[asked] ?? asked) : asked;
-    const manifest = Object.hasOwn(doc.versions, wanted) ? doc.versions[wanted] : undefined;
+    const manifest = entryNamed(doc.versions, entryNamed(doc['dist-tags'], asked) ?? asked);
     if (manifest === undefined) {
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `Version "${name}@${request.params.version}" is not available (missing or refused by policy)`,
@@ -210,33 +200,16 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
           });
         });
       }
-      // `@scope%2fname` reaches the scoped routes with the slash decoded into `scope`, so the
-      // path means the route one segment shorter: `/@a%2fb/1.0.0` is a version document and
-      // `/@a%2fb/-/b-1.0.0.tgz` a tarball (the unscoped routes take `%40a%2fb` whole).
+      // A scope is one path segment: `@scope%2fname` (the slash encoded) is not a scope but a
+      // whole name, so the scoped routes refuse it and the unscoped ones, which also take
+      // `%40scope%2fname`, serve it (`/@a%2fb/1.0.0` is a version document).
+      const SCOPE = '@:scope(^[^/]+$)';
       scope.get('/:name', packument);
-      scope.get('/@:scope/:name', (request: FastifyRequest<{ Params: ScopedParams }>, reply) => {
-        const { scope: s, name } = request.params;
-        if (!s.includes('/')) return packument(request, reply);
-        (request as FastifyRequest<{ Params: unknown }>).params = { name: `@${s}`, version: name };
-        return version(request as unknown as Parameters<typeof version>[0], reply);
-      });
+      scope.get(`/${SCOPE}/:name`, packument);
       scope.get('/:name/:version', version);
-      scope.get(
-        '/@:scope/:name/:version',
-        (request: FastifyRequest<{ Params: ScopedParams & { version: string } }>, reply) => {
-          const { scope: s, name, version: file } = request.params;
-          if (!s.includes('/')) return version(request, reply);
-          if (name !== '-') {
-            throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
-              message: `No npm route at "${request.url}"`,
-            });
-          }
-          (request as FastifyRequest<{ Params: unknown }>).params = { name: `@${s}`, file };
-          return tarball(request as unknown as Parameters<typeof tarball>[0], reply);
-        },
-      );
+      scope.get(`/${SCOPE}/:name/:version`, version);
       scope.get('/:name/-/:file', tarball);
-      scope.get('/@:scope/:name/-/:file', tarball);
+      scope.get(`/${SCOPE}/:name/-/:file`, tarball);
       scope.put('/*', async () => {
         throw new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
           message: 'Publishing through the Gatehouse proxy is not supported',
@@ -245,7 +218,7 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     },
     async lookup(name, version, request) {
       const index = await metadata.index(checkNpmName(name), request);
-      const facts = Object.hasOwn(index.versions, version) ? index.versions[version] : undefined;
+      const facts = entryNamed(index.versions, version);
       if (facts === undefined) return undefined;
       return {
         registry: index.uplink,

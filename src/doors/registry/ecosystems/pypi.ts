@@ -19,7 +19,7 @@ import {
   cachedRaw,
   type RefreshPoint,
 } from '../metadata-flow.ts';
-import { checkFileName, checkPypiName } from '../names.ts';
+import { checkFileName, checkPypiName, entryNamed } from '../names.ts';
 import { releaseTime, releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
 import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
 import {
@@ -40,20 +40,18 @@ interface PypiIndex {
   readonly files: Readonly<Record<string, PypiFile>>;
 }
 
-/** PyPI: PEP 503/691 simple pages, the JSON API and verified file downloads. */
-
-/** When `version` counts as published: the upload of its newest file (see releaseTime). */
-function versionTime(
-  files: Readonly<Record<string, { readonly version: string; readonly uploadTime?: string | undefined }>>,
-  version: string,
-): number | undefined {
-  return releaseTime(
-    Object.values(files)
-      .filter((f) => f.version === version)
-      .map((f) => Date.parse(f.uploadTime ?? '')),
-  );
+/** Each version of `files` with its publication time: the upload of its newest file (see releaseTime). */
+function versionTimes(files: Iterable<PypiFile>): Map<string, number | undefined> {
+  const uploads = new Map<string, number[]>();
+  for (const f of files) {
+    const list = uploads.get(f.version) ?? [];
+    list.push(f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime));
+    uploads.set(f.version, list);
+  }
+  return new Map([...uploads].map(([version, list]) => [version, releaseTime(list)]));
 }
 
+/** PyPI: PEP 503/691 simple pages, the JSON API and verified file downloads. */
 export function createPypiHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
   const selector = new UplinkSelector(uplinks, 'pypi');
   const uplinkFor = (project: string) => {
@@ -158,13 +156,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       }
       throw error;
     }
-    const uploads = new Map<string, number[]>();
-    for (const f of parsed.files) {
-      const list = uploads.get(f.version) ?? [];
-      list.push(f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime));
-      uploads.set(f.version, list);
-    }
-    const times = new Map([...uploads].map(([version, list]) => [version, releaseTime(list)]));
+    const times = versionTimes(parsed.files);
     const refused = await decideVersions(project, uplink, times, caller, at.cutoff);
     const options = { fileBase: `${at.base}/pypi/files/${project}/`, refused, mode: 'yanked' as const };
     const meta = (contentType: string): EntryMeta => ({
@@ -303,15 +295,14 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
     const isMetadata = requested.endsWith('.metadata');
     const filename = isMetadata ? requested.slice(0, -'.metadata'.length) : requested;
     const idx = await index(project, request);
-    // Own properties only: "constructor" or "toString" is a file that is not there.
-    const f = Object.hasOwn(idx.files, filename) ? idx.files[filename] : undefined;
+    const f = entryNamed(idx.files, filename);
     const uplink = uplinkFor(project);
     if (f === undefined)
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `No file "${filename}" in project "${project}"`,
       });
     // Judged as its release, which is as young as its newest file: the metadata hid it so.
-    const published = versionTime(idx.files, f.version);
+    const published = versionTimes(Object.values(idx.files)).get(f.version);
     const subject = {
       ecosystem: 'pypi' as const,
       name: project,
@@ -380,8 +371,9 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       const project = checkPypiName(name);
       try {
         const idx = await index(project, request);
-        if (!Object.values(idx.files).some((f) => f.version === version)) return undefined;
-        const published = versionTime(idx.files, version);
+        const times = versionTimes(Object.values(idx.files));
+        if (!times.has(version)) return undefined;
+        const published = times.get(version);
         return { registry: idx.uplink, ...(published === undefined ? {} : { publishedAt: published }) };
       } catch (error) {
         if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
