@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isolatedPostgres, type IsolatedPostgres, requirePostgres, requireRedis } from '#testing/services';
+import { eventually } from '#testing/eventually';
 import { type GatewayProcess, startGatewayProcess } from '#testing/start-gateway';
 import { startTcpProxy, type TcpProxy } from '#testing/tcp-proxy';
 
@@ -34,17 +35,8 @@ const login = async (): Promise<{ status: number; body: { code?: string; accessT
   };
 };
 
-/** Polls (bounded) until `read` returns `want`. */
-async function eventually<T>(read: () => Promise<T>, want: T, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < until) {
-    last = await read();
-    if (last === want) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.equal(last, want);
-}
+/** A dependency that comes back is seen within 30 s (polled every 200 ms). */
+const DEPENDENCY_WAIT = { timeoutMs: 30_000, intervalMs: 200 };
 
 describe('losing PostgreSQL and Redis at run time', { ...postgres.options, ...redis.options }, () => {
   before(async () => {
@@ -74,7 +66,7 @@ describe('losing PostgreSQL and Redis at run time', { ...postgres.options, ...re
     assert.equal(await ready(), 200);
     assert.equal((await login()).status, 200);
     pgProxy.cut();
-    await eventually(ready, 503);
+    await eventually(ready, 503, DEPENDENCY_WAIT);
     const during = await login();
     assert.equal(during.status, 503);
     assert.equal(during.body.code, 'GW_ERR_STORAGE_UNAVAILABLE');
@@ -83,8 +75,8 @@ describe('losing PostgreSQL and Redis at run time', { ...postgres.options, ...re
     gw.child.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 500));
     pgProxy.restore();
-    await eventually(ready, 200);
-    await eventually(async () => (await login()).status, 200);
+    await eventually(ready, 200, DEPENDENCY_WAIT);
+    await eventually(async () => (await login()).status, 200, DEPENDENCY_WAIT);
     const { body } = await login();
     const reloads = async () => {
       const response = await fetch(`${gw.url}/api/audit-logs?action=config.reload&from=${cutAt}`, {
@@ -93,14 +85,14 @@ describe('losing PostgreSQL and Redis at run time', { ...postgres.options, ...re
       assert.equal(response.status, 200);
       return ((await response.json()) as { events: unknown[] }).events.length;
     };
-    await eventually(reloads, 1);
+    await eventually(reloads, 1, DEPENDENCY_WAIT);
   });
 
   it('turns readiness false while Redis is gone, keeps serving, and recovers by itself', async () => {
     redisProxy.cut();
-    await eventually(ready, 503);
+    await eventually(ready, 503, DEPENDENCY_WAIT);
     assert.equal((await login()).status, 200, 'a cache outage never fails a request');
     redisProxy.restore();
-    await eventually(ready, 200);
+    await eventually(ready, 200, DEPENDENCY_WAIT);
   });
 });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '#testing/eventually';
 import { type GatewayProcess, startGatewayProcess } from '#testing/start-gateway';
 
 const PASSWORD = 'reload-admin-password-1';
@@ -50,12 +50,6 @@ const login = async (username: string, password: string) =>
 const listUsers = async (token: string) => (await call('GET', '/api/users', token)).status;
 
 /** Waits (bounded) until `check` holds, for reloads triggered by signals; false if it never did. */
-async function settles(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<boolean> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (await check()) return true;
-  }
-  return false;
-}
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'gatehouse-reload-bindings-'));
@@ -103,7 +97,7 @@ describe('a reload that removes a configuration binding', () => {
     assert.equal(await listUsers(adminToken), 200, 'stored bindings are untouched');
     // No session is revoked; the log names whose bindings the reload changed.
     const logged = /Configuration role bindings changed[^\n]*user:alice/;
-    assert.ok(await settles(async () => logged.test(gw.stderr())), gw.stderr());
+    await eventually(async () => logged.test(gw.stderr()), true, { message: () => gw.stderr() });
   });
 
   it('applies a "user:<id>" binding and its removal by SIGHUP to a session without a new login', async () => {
@@ -111,9 +105,9 @@ describe('a reload that removes a configuration binding', () => {
     assert.equal(await listUsers(alice.accessToken), 403);
     writeFileSync(file, config(`user:${aliceId}`));
     gw.child.kill('SIGHUP');
-    assert.ok(await settles(async () => (await listUsers(alice.accessToken)) === 200), 'admin by id');
+    await eventually(() => listUsers(alice.accessToken), 200, { message: 'admin by id' });
     writeFileSync(file, config());
     gw.child.kill('SIGHUP');
-    assert.ok(await settles(async () => (await listUsers(alice.accessToken)) === 403), 'removed again');
+    await eventually(() => listUsers(alice.accessToken), 403, { message: 'removed again' });
   });
 });

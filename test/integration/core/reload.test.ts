@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '#testing/eventually';
 import { type GatewayProcess, startGatewayProcess } from '#testing/start-gateway';
 
 const PASSWORD = 'reload-admin-password-1';
@@ -27,18 +28,6 @@ async function reload(): Promise<{ status: number; body: Record<string, unknown>
     headers: { authorization: `Bearer ${token}` },
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-/** Polls (bounded) until `read` returns `want`, for reloads triggered by signals and file watches. */
-async function eventually(read: () => Promise<unknown>, want: unknown, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    last = await read();
-    if (last === want) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(last, want);
 }
 
 before(async () => {
