@@ -52,24 +52,25 @@ const GRPC_WEB_TEXT = /^application\/grpc-web-text(\+proto)?(;|$)/;
  * Serves a gRPC-Web text request through ConnectRPC, which speaks only the binary mode: the body
  * is read whole (at most `maxBytes` of base64), decoded and handed on as `application/grpc-web+proto`;
  * the answer (one message and its trailer frame) goes back as one base64 body of the text type.
- * Base64 that does not decode is a malformed message.
+ * Base64 that does not decode is a malformed message; a body above the cap is refused as soon as
+ * it passes it, as ConnectRPC refuses a binary message above `readMaxBytes`.
  */
 async function fromGrpcWebText(
   request: UniversalServerRequest,
   maxBytes: number,
-): Promise<UniversalServerRequest | undefined> {
+): Promise<UniversalServerRequest | 'malformed' | 'too-large'> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of request.body as AsyncIterable<Uint8Array>) {
     size += chunk.length;
-    if (size > maxBytes) return undefined;
+    if (size > maxBytes) return 'too-large';
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('latin1').replace(/\s+/g, '');
   // The client may send several base64 pieces, each padded: decode them one by one.
   const pieces = text.split(/(?<==)(?=[^=])/);
   if (!pieces.every((piece) => /^[A-Za-z0-9+/]*={0,2}$/.test(piece) && piece.length % 4 === 0))
-    return undefined;
+    return 'malformed';
   const body = Buffer.concat(pieces.map((piece) => Buffer.from(piece, 'base64')));
   const header = new Headers(request.header);
   header.set('content-type', 'application/grpc-web+proto');
@@ -318,20 +319,22 @@ export function createKvHandler(options: {
     });
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     const text = GRPC_WEB_TEXT.test(req.headers['content-type'] ?? '');
-    const decoded = text
-      ? fromGrpcWebText(request, base64Length(options.readMaxBytes) + 4)
-      : Promise.resolve(request);
-    const answer = async (binary: UniversalServerRequest | undefined): Promise<void> => {
-      if (binary === undefined) {
-        const refusal = stamp(Code.InvalidArgument, 'Malformed gRPC-Web text body') ?? new Headers();
-        res.writeHead(200, {
-          ...Object.fromEntries(refusal),
-          'content-type': 'application/grpc-web-text+proto',
-          'grpc-status': String(Code.InvalidArgument),
-          'grpc-message': 'Malformed gRPC-Web text body',
-        });
-        res.end();
-      } else {
+    const maxText = base64Length(options.readMaxBytes) + 4;
+    const decoded = text ? fromGrpcWebText(request, maxText) : Promise.resolve(request);
+    const refuse = (status: Code, message: string): void => {
+      res.writeHead(200, {
+        ...Object.fromEntries(stamp(status, message) ?? []),
+        'content-type': 'application/grpc-web-text+proto',
+        'grpc-status': String(status),
+        'grpc-message': encodeURIComponent(message),
+      });
+      res.end();
+    };
+    const answer = async (binary: UniversalServerRequest | 'malformed' | 'too-large'): Promise<void> => {
+      if (binary === 'malformed') refuse(Code.InvalidArgument, 'Malformed gRPC-Web text body');
+      else if (binary === 'too-large')
+        refuse(Code.ResourceExhausted, `gRPC-Web text body larger than ${maxText} bytes`);
+      else {
         const response = await clientFaults(await handler(binary), stamp);
         await universalResponseToNodeResponse(text ? await toGrpcWebText(response) : response, res);
       }

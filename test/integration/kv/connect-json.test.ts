@@ -229,6 +229,22 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
       // The same stable code as the direct gRPC path's, and an errorId.
       assert.equal(big.headers.get('gatehouse-error-code'), 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
       assert.match(String(big.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
+      // gRPC-Web text mode: base64 again on top, so its cap is 4/3 of that; a body above it is the
+      // same refusal, not a malformed message.
+      const text = await fetch(`${capped.url}/gatehouse.kv.v1.KvService/Set`, {
+        method: 'POST',
+        body: 'A'.repeat(2 * 1024 * 1024),
+        headers: {
+          'content-type': 'application/grpc-web-text',
+          'x-grpc-web': '1',
+          authorization: `Bearer ${cappedToken}`,
+        },
+        dispatcher: h2,
+      });
+      await text.arrayBuffer();
+      assert.equal(text.headers.get('grpc-status'), '8');
+      assert.match(decodeURIComponent(text.headers.get('grpc-message') ?? ''), /larger than 1980652 bytes/);
+      assert.equal(text.headers.get('gatehouse-error-code'), 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
       await new Promise((r) => setTimeout(r, 2500));
       const next = await call('Get', { namespace: 'orders', key: 'big' });
       assert.equal(next.status, 200, JSON.stringify(next.json));
