@@ -142,18 +142,11 @@ export function createKvService(options: KvServiceOptions): KvMethods {
         checkBatchSize(m.keys.length, options.limits(), 'keys');
         const keys = m.keys.map((k, i) => checkKey(k, `keys[${i}]`));
         const { driver, o } = route(call);
-        const entries = await driver.getMany(call.namespace, keys, o);
         // An answer carries at most what a BatchSet may write (maxValueSize in all): a thousand
-        // large values would otherwise make one answer of gigabytes. The client batcher then
-        // asks for the keys one by one.
-        const { maxRequestBytes } = options.limits();
-        const total = entries.reduce((n, e) => n + (e?.value.length ?? 0), 0);
-        if (total > maxRequestBytes) {
-          throw new GatewayError('GW_ERR_KV_PAYLOAD_TOO_LARGE', {
-            message: `keys: the values found hold ${total} bytes, above the ${maxRequestBytes} one answer may carry; ask for fewer keys`,
-            details: { field: 'keys', limit: maxRequestBytes },
-          });
-        }
+        // large values would otherwise make one answer of gigabytes. The driver stops reading
+        // once the values pass it; the client batcher then asks for the keys one by one.
+        const maxBytes = options.limits().maxRequestBytes;
+        const entries = await driver.getMany(call.namespace, keys, { ...o, maxBytes });
         return {
           results: keys.map((key, i) => {
             const e = entries[i];

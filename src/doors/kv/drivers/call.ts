@@ -37,6 +37,37 @@ function unavailable(driver: string, operation: string, cause: unknown): Gateway
   });
 }
 
+/** What `getMany` throws when the values it finds hold more than its `maxBytes`. */
+export function answerTooLarge(maxBytes: number): GatewayError {
+  return new GatewayError('GW_ERR_KV_PAYLOAD_TOO_LARGE', {
+    message: `keys: the values found hold more than the ${maxBytes} bytes one answer may carry; ask for fewer keys`,
+    details: { field: 'keys', limit: maxBytes },
+  });
+}
+
+/** A running total of value bytes that throws `answerTooLarge` once it passes `maxBytes`. */
+export function byteBudget(maxBytes: number): (bytes: number) => void {
+  let total = 0;
+  return (bytes) => {
+    total += bytes;
+    if (total > maxBytes) throw answerTooLarge(maxBytes);
+  };
+}
+
+/** `getMany` of a driver that reads one key at a time: it stops at the first value over budget. */
+export function getEach(
+  keys: readonly string[],
+  maxBytes: number,
+  get: (key: string) => KvEntry | undefined,
+): (KvEntry | undefined)[] {
+  const spend = byteBudget(maxBytes);
+  return keys.map((key) => {
+    const entry = get(key);
+    spend(entry?.value.length ?? 0);
+    return entry;
+  });
+}
+
 /** The CAS failure every driver throws. */
 export function versionConflict(key: string, expected: number): GatewayError {
   return new GatewayError('GW_ERR_KV_VERSION_CONFLICT', {

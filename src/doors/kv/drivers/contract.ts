@@ -126,7 +126,8 @@ export function runDriverContract(
       assert.equal(await d.get(ns, 'ttl', o()), undefined);
       assert.equal(await d.exists(ns, 'ttl', o()), false);
       assert.equal(await d.ttl(ns, 'ttl', o()), undefined);
-      assert.deepEqual((await d.getMany(ns, ['ttl'], o()))[0], undefined);
+      // An expired value is not found, so it takes nothing of a batch's byte budget either.
+      assert.deepEqual((await d.getMany(ns, ['ttl'], { ...o(), maxBytes: 0 }))[0], undefined);
       assert.deepEqual((await d.list(ns, 'ttl', { ...o(), limit: 10 })).keys, []);
       assert.equal(await d.expire(ns, 'ttl', 1000, o()), false);
       assert.equal(await d.persist(ns, 'ttl', o()), false);
@@ -183,13 +184,47 @@ export function runDriverContract(
       );
       assert.equal(versions.length, 2);
       assert.ok((versions[1] ?? 0) > (versions[0] ?? 0));
-      const got = await d.getMany(ns, ['b2', 'missing', 'b1'], o());
+      const got = await d.getMany(ns, ['b2', 'missing', 'b1'], { ...o(), maxBytes: 2 });
       assert.deepEqual(
         got.map((e) => text(e?.value)),
         ['2', undefined, '1'],
       );
       assert.equal(got[0]?.metadata, '[]');
       assert.equal(got[0]?.version, versions[1]);
+    });
+
+    void it('fails a batch read whose values pass its byte budget, and serves one that fits exactly', async () => {
+      // 2.5 MB: several messages on NATS, whose head carries the size.
+      const big = Buffer.alloc(2_500_000, 7);
+      await d.setMany(
+        ns,
+        [
+          { key: 'budget-big', value: big },
+          { key: 'budget-1', value: Buffer.alloc(100, 1) },
+          { key: 'budget-2', value: Buffer.alloc(200, 2) },
+        ],
+        o(),
+      );
+      const keys = ['budget-1', 'budget-big', 'missing', 'budget-2'];
+      const got = await d.getMany(ns, keys, { ...o(), maxBytes: 2_500_300 });
+      assert.deepEqual(
+        got.map((e) => e?.value.length),
+        [100, 2_500_000, undefined, 200],
+      );
+      assert.ok(Buffer.from(got[1]?.value ?? []).equals(big));
+      for (const maxBytes of [2_500_299, 2_500_000, 0]) {
+        await assert.rejects(d.getMany(ns, keys, { ...o(), maxBytes }), (e: unknown) => {
+          assert.ok(isGatewayError(e), String(e));
+          assert.equal(e.code, 'GW_ERR_KV_PAYLOAD_TOO_LARGE');
+          assert.match(e.message, new RegExp(`more than the ${maxBytes} bytes`));
+          return true;
+        });
+      }
+      // Absent keys take nothing of the budget.
+      assert.deepEqual(await d.getMany(ns, ['missing', 'absent'], { ...o(), maxBytes: 0 }), [
+        undefined,
+        undefined,
+      ]);
     });
 
     void it('lists keys by prefix in byte order, page by page, each exactly once', async () => {

@@ -19,6 +19,15 @@ export interface CallOptions {
   readonly signal: AbortSignal;
 }
 
+export interface GetManyOptions extends CallOptions {
+  /**
+   * The most bytes the values found may hold in all. A driver stops reading once they pass it
+   * and throws GW_ERR_KV_PAYLOAD_TOO_LARGE (`answerTooLarge`), so one call never makes the
+   * process hold more than about this plus one value, however many keys it names.
+   */
+  readonly maxBytes: number;
+}
+
 export interface SetOptions extends CallOptions {
   /** Time to live in milliseconds; 0 or absent means no expiry. */
   readonly ttlMs?: number;
@@ -69,7 +78,11 @@ export interface KvDriver {
   readonly kind: string;
   get(namespace: string, key: string, options: CallOptions): Promise<KvEntry | undefined>;
   /** Entries in the order of `keys`; undefined where a key is absent. */
-  getMany(namespace: string, keys: readonly string[], options: CallOptions): Promise<(KvEntry | undefined)[]>;
+  getMany(
+    namespace: string,
+    keys: readonly string[],
+    options: GetManyOptions,
+  ): Promise<(KvEntry | undefined)[]>;
   /** Writes and returns the new version once the backend confirmed it. */
   set(namespace: string, key: string, value: Uint8Array, options: SetOptions): Promise<number>;
   /** Writes items in order and returns their versions. */

@@ -1,5 +1,5 @@
 import type { Clock } from '#core/app';
-import { compareKeys, versionConflict, withDeadline } from './call.ts';
+import { compareKeys, getEach, versionConflict, withDeadline } from './call.ts';
 import type {
   CallOptions,
   KvDriver,
@@ -54,7 +54,7 @@ export function createMemoryDriver(options: { readonly clock: Clock }): KvDriver
   return {
     kind: 'memory',
     get: (ns, key, o) => run('get', o, () => live(ns, key)),
-    getMany: (ns, keys, o) => run('getMany', o, () => keys.map((k) => live(ns, k))),
+    getMany: (ns, keys, o) => run('getMany', o, () => getEach(keys, o.maxBytes, (k) => live(ns, k))),
     set: (ns, key, value, o: SetOptions) =>
       run('set', o, () => {
         if (o.expectedVersion !== undefined) {

@@ -4,7 +4,7 @@ import { type KV, type KvEntry as NatsEntry, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '#core/app';
 import { GatewayError } from '#core/errors';
-import { compareKeys, pick, ttlOf, versionConflict, withDeadline } from './call.ts';
+import { byteBudget, compareKeys, pick, ttlOf, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem, SetOptions } from './driver.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
 
@@ -38,6 +38,11 @@ const EMPTY = new Uint8Array(0);
 // keeps losing that race gives up with ABORTED after this many rounds.
 const WRITE_ROUNDS = 16;
 /** The entry's version: the revision of the write that stored its value. */
+/**
+ * Heads a getMany reads at once: each is at most the server's max payload (an inline value), so
+ * this bounds what a batch holds before its byte budget is checked.
+ */
+const HEAD_WINDOW = 16;
 const versionOf = (h: Head) => h.envelope.version ?? h.revision;
 
 /**
@@ -96,13 +101,18 @@ export function createNatsDriver(
     if (value.length !== e.chunks.size) throw corrupt(key);
     return value;
   };
-  const get = async (ns: string, key: string): Promise<KvEntry | undefined> => {
+  const liveHead = async (kv: KV, ns: string, key: string) => {
+    const head = await readHead(kv, ns, key);
+    return head !== undefined && isLive(head.envelope) ? head : undefined;
+  };
+  /** `read`: the key's live head when the caller has just read it. */
+  const get = async (ns: string, key: string, read?: Head): Promise<KvEntry | undefined> => {
     const { kv } = await open();
     // A concurrent overwrite may purge the chunks between reading the head and the chunks; the
     // second read then sees the new head.
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      const head = await readHead(kv, ns, key);
-      if (head === undefined || !isLive(head.envelope)) return undefined;
+      const head = attempt === 0 && read !== undefined ? read : await liveHead(kv, ns, key);
+      if (head === undefined) return undefined;
       const value = await readValue(kv, ns, key, head.envelope);
       if (value !== undefined) {
         return {
@@ -115,6 +125,30 @@ export function createNatsDriver(
       }
     }
     throw corrupt(key);
+  };
+  /**
+   * The heads first, a window of keys at a time, adding up the values' sizes (a chunked value's
+   * head carries its size): past `maxBytes` the call fails before any chunk is read, having held
+   * at most a window of heads. Then the values, in parallel. A value overwritten in between is
+   * read afresh (its new size is not counted: a race costs at most one value more per key).
+   */
+  const getMany = async (ns: string, keys: readonly string[], maxBytes: number) => {
+    const { kv } = await open();
+    const spend = byteBudget(maxBytes);
+    const heads: (Head | undefined)[] = [];
+    for (let at = 0; at < keys.length; at += HEAD_WINDOW) {
+      const window = await Promise.all(keys.slice(at, at + HEAD_WINDOW).map((k) => liveHead(kv, ns, k)));
+      for (const head of window) {
+        spend(head === undefined ? 0 : (head.envelope.chunks?.size ?? head.envelope.value.length));
+        heads.push(head);
+      }
+    }
+    return Promise.all(
+      keys.map(async (key, i) => {
+        const head = heads[i];
+        return head === undefined ? undefined : await get(ns, key, head);
+      }),
+    );
   };
   const purgeChunks = async (kv: KV, ns: string, e: Envelope | undefined) => {
     if (e?.chunks === undefined) return;
@@ -289,7 +323,7 @@ export function createNatsDriver(
   return {
     kind: 'nats',
     get: (ns, key, o) => run('get', o, () => get(ns, key)),
-    getMany: (ns, keys, o) => run('getMany', o, () => Promise.all(keys.map((k) => get(ns, k)))),
+    getMany: (ns, keys, o) => run('getMany', o, () => getMany(ns, keys, o.maxBytes)),
     set: (ns, key, value, o: SetOptions) =>
       run('set', o, () => write(ns, { key, value, ...pick(o) }, o.expectedVersion)),
     setMany: (ns, items, o) =>

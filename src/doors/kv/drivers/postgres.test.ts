@@ -64,7 +64,7 @@ void test('postgres batches writing the same keys in opposite orders never deadl
         assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason?.cause ?? ''));
     }
     // Every key holds the value of whichever batch committed last, with one version per batch.
-    const entries = await driver.getMany('ns', keys, o());
+    const entries = await driver.getMany('ns', keys, { ...o(), maxBytes: 1 << 20 });
     assert.equal(new Set(entries.map((e) => e?.value[0])).size, 1, 'one batch is wholly last');
   } finally {
     await driver.close();

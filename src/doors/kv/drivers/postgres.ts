@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Clock } from '#core/app';
-import { pick, takePrefix, ttlOf, versionConflict, withDeadline } from './call.ts';
+import { answerTooLarge, pick, takePrefix, ttlOf, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem, SetOptions } from './driver.ts';
 
 export interface PostgresDriverOptions {
@@ -119,6 +119,21 @@ export function createPostgresDriver(
     const byKey = new Map(rows.map((r) => [r.key, toEntry(r)]));
     return keys.map((k) => byKey.get(k));
   };
+  /**
+   * The values' total first, in the same statement (one snapshot): the values are only read when
+   * they fit in `maxBytes` (octet_length reads a stored value's size, not the value).
+   */
+  const getWithin = async (ns: string, keys: readonly string[], maxBytes: number) => {
+    const found = `FROM ${t} WHERE ns = $1 AND key = ANY($2::text[]) ${live}`;
+    const rows = (await query(
+      `SELECT s.total, r.* FROM (SELECT coalesce(sum(octet_length(value)), 0) AS total ${found}) s
+       LEFT JOIN LATERAL (SELECT ${cols} ${found} AND s.total <= $4) r ON true`,
+      [ns, keys, clock.now(), maxBytes],
+    )) as (Row & { total: string })[];
+    if (Number(rows[0]?.total ?? 0) > maxBytes) throw answerTooLarge(maxBytes);
+    const byKey = new Map(rows.filter((r) => r.key !== null).map((r) => [r.key, toEntry(r)]));
+    return keys.map((k) => byKey.get(k));
+  };
   const setExpiry = async (ns: string, key: string, at: number | null) =>
     (
       await query(`UPDATE ${t} SET expires_at = $4 WHERE ns = $1 AND key = $2 ${live} RETURNING version`, [
@@ -145,7 +160,7 @@ export function createPostgresDriver(
   return {
     kind: 'postgres',
     get: (ns, key, o) => run('get', o, async () => (await get(ns, [key]))[0]),
-    getMany: (ns, keys, o) => run('getMany', o, () => get(ns, keys)),
+    getMany: (ns, keys, o) => run('getMany', o, () => getWithin(ns, keys, o.maxBytes)),
     set: (ns, key, value, o) =>
       run('set', o, () =>
         o.expectedVersion === undefined

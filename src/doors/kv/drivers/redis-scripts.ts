@@ -54,12 +54,19 @@ return out
  * KEYS: entry hashes. Returns one flat array, four slots per key: value, version, metadata,
  * pttl, or four nils for a missing key (a flat reply decodes in about half the client CPU of one
  * nested array per key). HMGET gives `false` for a missing field, which becomes a nil reply (a
- * Lua nil would end the array).
+ * Lua nil would end the array). ARGV[1], when given, is the most bytes the values may hold in
+ * all: once they pass it the reply is -1, and nothing more is read or sent.
  */
 export const GET = `
 local out = {}
+local budget = tonumber(ARGV[1])
+local total = 0
 for i, k in ipairs(KEYS) do
   local f = redis.call('HMGET', k, 'v', 'ver', 'm')
+  if budget and f[1] then
+    total = total + #f[1]
+    if total > budget then return -1 end
+  end
   local at = (i - 1) * 4
   out[at + 1] = f[1]
   out[at + 2] = f[2]

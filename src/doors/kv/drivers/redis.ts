@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Socket as NetStream } from 'node:net';
 import type { Clock } from '#core/app';
-import { compareKeys, pick, versionConflict, withDeadline } from './call.ts';
+import { answerTooLarge, compareKeys, pick, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem } from './driver.ts';
 import { DELETE, GET, LIST, PERSIST, SET, SET_MANY, SWEEP } from './redis-scripts.ts';
 
@@ -96,13 +96,14 @@ export function createRedisDriver(
     if (version === -1) throw versionConflict(item.key, expected ?? 0);
     return Number(version);
   };
-  const getMany = async (ns: string, keys: readonly string[]) => {
+  const getMany = async (ns: string, keys: readonly string[], maxBytes?: number) => {
     const now = clock.now();
-    const reply = (await evalScript(
+    const reply = await evalScript(
       GET,
       keys.map((k) => entryKey(ns, k)),
-      [],
-    )) as Reply[];
+      maxBytes === undefined ? [] : [String(maxBytes)],
+    );
+    if (!Array.isArray(reply)) throw answerTooLarge(maxBytes ?? 0);
     return keys.map((key, i): KvEntry | undefined => {
       const at = i * 4;
       const version = reply[at + 1];
@@ -130,7 +131,7 @@ export function createRedisDriver(
     kind: 'redis',
     client,
     get: (ns, key, o) => run('get', o, async () => (await getMany(ns, [key]))[0]),
-    getMany: (ns, keys, o) => run('getMany', o, () => getMany(ns, keys)),
+    getMany: (ns, keys, o) => run('getMany', o, () => getMany(ns, keys, o.maxBytes)),
     set: (ns, key, value, o) => run('set', o, () => set(ns, { key, value, ...pick(o) }, o.expectedVersion)),
     setMany: (ns, items, o) =>
       run('setMany', o, async () => {

@@ -1,6 +1,6 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { Clock } from '#core/app';
-import { pick, takePrefix, ttlOf, versionConflict, withDeadline } from './call.ts';
+import { getEach, pick, takePrefix, ttlOf, versionConflict, withDeadline } from './call.ts';
 import type { CallOptions, KvDriver, KvEntry, ListOptions, SetItem, SetOptions } from './driver.ts';
 
 export interface SqliteDriverOptions {
@@ -96,7 +96,7 @@ export function createSqliteDriver(options: SqliteDriverOptions): KvDriver & { s
   return {
     kind: 'sqlite',
     get: (ns, key, o) => run('get', o, () => get(ns, key)),
-    getMany: (ns, keys, o) => run('getMany', o, () => keys.map((k) => get(ns, k))),
+    getMany: (ns, keys, o) => run('getMany', o, () => getEach(keys, o.maxBytes, (k) => get(ns, k))),
     set: (ns, key, value, o: SetOptions) =>
       run('set', o, () =>
         tx(() => {
