@@ -33,6 +33,14 @@ export interface EdgeRoute {
   readonly keyFile?: string;
 }
 
+/**
+ * The backend a route reaches, as its connection pools know it: routes naming the same backend
+ * (address, protocol, CA) share its pooled connections, across route swaps too.
+ */
+export function backendKey(route: EdgeRoute): string {
+  return `${route.backendProtocol}|${route.backend}|${route.backendCaFile ?? ''}`;
+}
+
 export const POLICY_KINDS = ['block-user-agent', 'require-header'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 

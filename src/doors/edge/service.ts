@@ -198,6 +198,8 @@ export class EdgeService {
         }
       }
       this.#table = table;
+      // Connections to backends no route names any more drain (busy ones once their requests end).
+      this.#pool.retain(snapshot.routes);
       this.#limits = new Map(snapshot.limits.map((l) => [l.listener, l.maxConnections]));
       this.#revision = snapshot.revision;
     } catch (error) {

@@ -1,6 +1,7 @@
 /**
  * HTTP backends for L7 tests: an h2c or HTTP/1.1 server that echoes what it received (method,
- * path, forwarding headers, body) as JSON, streams server-sent events, or never answers.
+ * path, forwarding headers, body) as JSON, streams server-sent events, or never answers; and one
+ * that holds requests until told and counts its connections.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
@@ -10,7 +11,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import { createHash } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Leaf } from './certs.ts';
 import type { Backend } from './peers.ts';
@@ -126,4 +127,87 @@ export function startEchoBackend(kind: 'h2c' | 'http1' | 'h2', leaf?: Leaf): Pro
     s.on('close', () => open.delete(s));
   });
   return wrap(server, open);
+}
+
+/**
+ * A backend that holds requests (the request limits: maxStreamsPerClient, streamIdleTimeout;
+ * route swaps) and counts its TCP connections.
+ */
+export interface HoldingBackend extends Backend {
+  /** Waits (bounded) until `n` `/hold` requests are held; returns how many are. */
+  heldSoon(n: number): Promise<number>;
+  /** Waits (bounded) until `n` requests ended before their response did; returns their paths. */
+  abortedSoon(n: number): Promise<readonly string[]>;
+  /** Answers the held requests: 200 `held`. */
+  release(): void;
+  /** TCP connections open now. */
+  readonly open: number;
+  /** TCP connections accepted so far. */
+  readonly accepted: number;
+}
+
+const until = async (done: () => boolean): Promise<void> => {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+/**
+ * `/hold`: answered when released; `/quiet`: 200 and a first chunk at once, then nothing;
+ * anything else: 200 `ok` once the request body ended (a body that never ends, never).
+ */
+export async function startHoldingBackend(kind: 'h2c' | 'http1'): Promise<HoldingBackend> {
+  const aborted: string[] = [];
+  let held: (() => void)[] = [];
+  const hold = (req: Req, response: Res) => {
+    // Both response types share these members; one view keeps them callable.
+    const res = response as ServerResponse;
+    const path = req.url ?? '';
+    res.on('close', () => {
+      if (!res.writableEnded) aborted.push(path);
+    });
+    req.on('error', () => {});
+    req.resume();
+    if (path === '/hold') held.push(() => res.end('held\n'));
+    else if (path === '/quiet') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first\n');
+    } else req.on('end', () => res.end('ok\n'));
+  };
+  const server = kind === 'h2c' ? createH2cServer(hold) : createHttpServer(hold);
+  // Keep-alive connections stay open on the backend's side: only the edge closes them.
+  if (kind === 'http1') (server as ReturnType<typeof createHttpServer>).keepAliveTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  server.on('connection', (socket: Socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    async heldSoon(n) {
+      await until(() => held.length >= n);
+      return held.length;
+    },
+    async abortedSoon(n) {
+      await until(() => aborted.length >= n);
+      return [...aborted];
+    },
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
+    get open() {
+      return sockets.size;
+    },
+    get accepted() {
+      return accepted;
+    },
+    async [Symbol.asyncDispose]() {
+      held = [];
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

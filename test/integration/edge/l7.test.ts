@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import {
   type ClientHttp2Session,
   connect as connectHttp2,
   constants,
   createServer as createH2cServer,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
 } from 'node:http2';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -17,11 +15,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { Agent, WebSocket } from 'undici';
-import { startEchoBackend } from './backends.ts';
+import { type HoldingBackend, startEchoBackend, startHoldingBackend } from './backends.ts';
 import { createTestPki, type Leaf, type TestPki } from './certs.ts';
 import { type GrpcBackend, grpcClient, startGrpcBackend } from './grpc-peer.ts';
 import { type EdgeHarness, startEdge, testListener } from './harness.ts';
-import { type Backend, curl } from './peers.ts';
+import { type Backend, curl, http1Get } from './peers.ts';
 
 interface Echo {
   readonly protocol: string;
@@ -36,78 +34,6 @@ interface Echo {
 
 type Call = grpc.ClientUnaryCall & grpc.ClientReadableStream<Buffer> & grpc.ClientWritableStream<Buffer>;
 type Fn = (...args: unknown[]) => Call;
-
-/** A backend that holds requests, for the request limits (maxStreamsPerClient, streamIdleTimeout). */
-interface HoldingBackend extends Backend {
-  /** Waits (bounded) until `n` `/hold` requests are held; returns how many are. */
-  heldSoon(n: number): Promise<number>;
-  /** Waits (bounded) until `n` requests ended before their response did; returns their paths. */
-  abortedSoon(n: number): Promise<readonly string[]>;
-  /** Answers the held requests: 200 `held`. */
-  release(): void;
-}
-
-const until = async (done: () => boolean): Promise<void> => {
-  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
-};
-
-/**
- * `/hold`: answered when released; `/quiet`: 200 and a first chunk at once, then nothing;
- * anything else: 200 `ok` once the request body ended (a body that never ends, never).
- */
-async function startHoldingBackend(kind: 'h2c' | 'http1'): Promise<HoldingBackend> {
-  const aborted: string[] = [];
-  let held: (() => void)[] = [];
-  const handler = (
-    req: IncomingMessage | Http2ServerRequest,
-    response: ServerResponse | Http2ServerResponse,
-  ) => {
-    // Both response types share these members; one view keeps them callable.
-    const res = response as ServerResponse;
-    const path = req.url ?? '';
-    res.on('close', () => {
-      if (!res.writableEnded) aborted.push(path);
-    });
-    req.on('error', () => {});
-    req.resume();
-    if (path === '/hold') held.push(() => res.end('held\n'));
-    else if (path === '/quiet') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('first\n');
-    } else req.on('end', () => res.end('ok\n'));
-  };
-  const sessions = new Set<{ destroy(): void }>();
-  const server = kind === 'h2c' ? createH2cServer(handler) : createHttpServer(handler);
-  server.on(
-    kind === 'h2c' ? 'session' : 'connection',
-    (s: { destroy(): void; on(e: 'close', f: () => void): void }) => {
-      sessions.add(s);
-      s.on('close', () => sessions.delete(s));
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    address: `127.0.0.1:${port}`,
-    async heldSoon(n) {
-      await until(() => held.length >= n);
-      return held.length;
-    },
-    async abortedSoon(n) {
-      await until(() => aborted.length >= n);
-      return [...aborted];
-    },
-    release() {
-      for (const answer of held.splice(0)) answer();
-    },
-    async [Symbol.asyncDispose]() {
-      held = [];
-      for (const s of sessions) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** An L7 route `<id>.l7.test` of the listener `main` to `backend`. */
 function l7Route(id: string, backend: Backend, backendProtocol: 'h2c' | 'http1', leaf: Leaf) {
@@ -228,31 +154,6 @@ function h2Exchange(
     });
   });
   return { responded, done };
-}
-
-/** One HTTP/1.1 GET through `agent` (keep-alive), bounded by 2 s. */
-function http1Get(
-  agent: HttpsAgent,
-  port: number,
-  host: string,
-  path: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, servername: host, headers: { host }, path, agent, timeout: 2000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${path}: no answer in 2 s`)));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 // Both HTTP/2 data paths: the frame relay (ADR 0150) and node:http2 streams.

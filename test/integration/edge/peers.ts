@@ -3,7 +3,11 @@
  * and a raw TCP (or TLS) client that reports how and when the edge closed the connection.
  */
 import { execFile } from 'node:child_process';
-import { createServer as createHttpsServer } from 'node:https';
+import {
+  createServer as createHttpsServer,
+  type Agent as HttpsAgent,
+  request as httpsRequest,
+} from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
@@ -178,5 +182,30 @@ export function rawExchange(
         if ((options.gapMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.gapMs));
       }
     };
+  });
+}
+
+/** One HTTP/1.1 GET through `agent` (keep-alive), bounded by 2 s. */
+export function http1Get(
+  agent: HttpsAgent,
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, servername: host, headers: { host }, path, agent, timeout: 2000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer in 2 s`)));
+    req.on('error', reject);
+    req.end();
   });
 }

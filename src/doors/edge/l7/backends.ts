@@ -1,7 +1,8 @@
 /**
  * Connections from the L7 proxy to backends: one HTTP/2 session or one keep-alive agent per
  * backend. When a route sends PROXY v2, the header describes one client, so such connections
- * belong to that client connection and close with it.
+ * belong to that client connection and close with it. A route swap drains the connections of
+ * backends no route names any more (`retain`).
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
@@ -10,7 +11,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { type EdgeRoute, splitHostPort } from '../model.ts';
+import { backendKey, type EdgeRoute, splitHostPort } from '../model.ts';
 import { encodeProxyV2 } from '../proxy-protocol.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { ConnectionInfo } from '../runtime.ts';
@@ -30,9 +31,18 @@ function isTls(route: EdgeRoute): boolean {
 }
 
 function poolKey(target: BackendTarget): string {
-  const r = target.route;
-  const base = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
-  return r.backendProxyProtocol ? `${base}|conn:${target.info.id}` : base;
+  const base = backendKey(target.route);
+  return target.route.backendProxyProtocol ? `${base}|conn:${target.info.id}` : base;
+}
+
+/**
+ * Closes an agent's idle sockets now and each busy one once its request is done: Node's agent
+ * destroys a freed socket that `keepSocketAlive` declines instead of pooling it.
+ */
+function drainAgent(agent: HttpAgent): void {
+  agent.keepSocketAlive = () => false;
+  for (const sockets of Object.values(agent.freeSockets))
+    for (const socket of sockets ?? []) socket.destroy();
 }
 
 /** Opens the raw transport: TCP, then the optional PROXY header, then TLS when required. */
@@ -87,6 +97,8 @@ export class BackendPool {
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #agents = new Map<string, HttpAgent>();
   readonly #byConnection = new Map<number, string[]>();
+  /** The backend (`backendKey`) of each session and agent key, for `retain`. */
+  readonly #backendOf = new Map<string, string>();
   readonly #slotKeys = new WeakMap<EdgeRoute, readonly string[]>();
   #next = 0;
   /** Backend connections of the HTTP/2 frame relay (ADR 0150). */
@@ -107,12 +119,15 @@ export class BackendPool {
     session.on('error', () => {});
     session.once('connect', () => session.setLocalWindowSize(WINDOW_BYTES));
     const forget = () => {
-      if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+      if (this.#sessions.get(key) !== session) return;
+      this.#sessions.delete(key);
+      this.#backendOf.delete(key);
     };
     session.once('close', forget);
     session.once('goaway', forget);
     this.#sessions.set(key, session);
     this.#track(target, key);
+    this.#backendOf.set(key, backendKey(target.route));
     return session;
   }
 
@@ -141,6 +156,7 @@ export class BackendPool {
       agent = created;
       this.#agents.set(key, agent);
       this.#track(target, key);
+      this.#backendOf.set(key, backendKey(target.route));
     }
     return agent;
   }
@@ -154,19 +170,43 @@ export class BackendPool {
 
   /** Closes what belonged to one client connection (PROXY-protocol backends). */
   release(connectionId: number): void {
-    for (const key of this.#byConnection.get(connectionId) ?? []) this.#drop(key);
+    for (const key of this.#byConnection.get(connectionId) ?? []) this.#drop(key, 'destroy');
     this.#byConnection.delete(connectionId);
   }
 
-  #drop(key: string): void {
+  /**
+   * A route swap: drains the connections of backends none of `routes` names any more (a removed
+   * route, or one that now names another backend), like a backend removed from an Envoy cluster
+   * or an HAProxy server set to drain: idle ones close now, busy ones once their requests end,
+   * and no new request gets them. A backend some route still names keeps its connections.
+   */
+  retain(routes: Iterable<EdgeRoute>): void {
+    const live = new Set<string>();
+    for (const route of routes) if (route.mode === 'l7') live.add(backendKey(route));
+    for (const [key, backend] of this.#backendOf) if (!live.has(backend)) this.#drop(key, 'drain');
+    this.relay.retain(live);
+  }
+
+  /**
+   * Takes a session or agent out of the pool. `drain` lets its requests end: a session's close()
+   * sends GOAWAY and closes once its streams are done. `destroy` (the client connection of a
+   * PROXY-protocol backend closed, or shutdown after the listeners drained) closes an agent's
+   * sockets at once.
+   */
+  #drop(key: string, how: 'drain' | 'destroy'): void {
     this.#sessions.get(key)?.close();
     this.#sessions.delete(key);
-    this.#agents.get(key)?.destroy();
+    const agent = this.#agents.get(key);
+    if (agent !== undefined) {
+      if (how === 'drain') drainAgent(agent);
+      else agent.destroy();
+    }
     this.#agents.delete(key);
+    this.#backendOf.delete(key);
   }
 
   close(): void {
     this.relay.close();
-    for (const key of [...this.#sessions.keys(), ...this.#agents.keys()]) this.#drop(key);
+    for (const key of [...this.#sessions.keys(), ...this.#agents.keys()]) this.#drop(key, 'destroy');
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { EdgeRoute } from '../../model.ts';
+import { backendKey, type EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo } from '../../runtime.ts';
 import { RelayPool } from './relay.ts';
 
@@ -35,6 +35,30 @@ void describe('relay backend pool', () => {
   void it('gives a client a quarter of a full pool, from the stream limit the backend last announced', () => {
     const pool = new RelayPool(() => new PassThrough());
     assert.equal(pool.share(route), (256 * 16) / 4, 'before the backend ever answered');
+    pool.close();
+  });
+
+  void it('drains the connections of a backend a route swap removed; a stream sent again gets one of its own', async () => {
+    const pool = new RelayPool(() => new PassThrough());
+    const kept = pool.connection(target);
+    pool.retain(new Set([backendKey(route), 'h2c|127.0.0.1:2|']));
+    assert.equal(kept.usable, true, 'a backend the new table names keeps its connection');
+    assert.deepEqual(pool.connections(route), [kept]);
+
+    pool.retain(new Set(['h2c|127.0.0.1:2|']));
+    assert.equal(kept.usable, false, 'no new streams for a removed backend');
+    assert.deepEqual(pool.connections(route), []);
+    await Promise.resolve();
+    assert.equal(kept.closed, true, 'an idle connection closes at once');
+
+    // A request routed before the swap and sent again (REFUSED_STREAM, GOAWAY) reaches its
+    // backend on a connection outside the pool, which closes once it carries nothing.
+    const own = pool.connection(target);
+    assert.notEqual(own, kept);
+    assert.equal(own.usable, false);
+    assert.deepEqual(pool.connections(route), []);
+    await Promise.resolve();
+    assert.equal(own.closed, true);
     pool.close();
   });
 });

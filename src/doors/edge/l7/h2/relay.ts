@@ -8,7 +8,7 @@
  * (Over 400 lines: the two roles share the stream object and its state machine.)
  */
 import type { Duplex } from 'node:stream';
-import type { EdgeRoute } from '../../model.ts';
+import { backendKey, type EdgeRoute } from '../../model.ts';
 import type { ConnectionInfo, EdgeRuntime } from '../../runtime.ts';
 import type { EdgeMetrics } from '../../metrics.ts';
 import { Budget } from '../budget.ts';
@@ -615,6 +615,8 @@ export class BackendConnection extends H2Endpoint {
   #peerGoaway = false;
   /** Takes no new streams (too many resets sent); closes when its streams are done. */
   #retired = false;
+  /** No route names its backend any more: takes no new streams, closes when its own are done. */
+  #removed = false;
   #resets = 0;
   /** Resets since the connection last asked to retire. */
   #resetsToRetire = 0;
@@ -630,11 +632,35 @@ export class BackendConnection extends H2Endpoint {
     this.#handshake.unref();
   }
 
-  /** Takes new streams: not closed, not told to go away, not retired, stream ids left. */
+  /** Takes new streams from the pool: it opens streams and its backend was not removed. */
   get usable(): boolean {
+    return this.#opens && !this.#removed;
+  }
+
+  /** Opens streams (its own queued ones): not closed, not told to go away, not retired, ids left. */
+  get #opens(): boolean {
     return (
       !this.closed && !this.goingAway && !this.#peerGoaway && !this.#retired && this.#nextId < 0x7fff0000
     );
+  }
+
+  /**
+   * No route names its backend any more (a route swap): takes no new streams from the pool,
+   * carries the ones it has to their end (queued ones included: they were routed before the
+   * swap), then closes; an idle one closes at once.
+   */
+  drain(): void {
+    if (this.#removed || this.closed) return;
+    this.#removed = true;
+    this.#events.gone(this);
+    // A microtask: the pool drains a connection it dials for a stream it is about to open.
+    queueMicrotask(() => this.#closeIfDone());
+  }
+
+  /** A connection that takes no new streams closes once it carries none. */
+  #closeIfDone(): void {
+    const leaving = this.#peerGoaway || this.#retired || this.#removed;
+    if (leaving && this.#streams.size === 0 && this.#waiting.length === 0) this.close();
   }
 
   /** Has a stream slot free now or once the backend's SETTINGS came (queued streams count). */
@@ -684,7 +710,7 @@ export class BackendConnection extends H2Endpoint {
   /** Starts the backend stream of `s`, or queues it until the backend has a free stream slot. */
   open(s: RelayStream, fields: FieldList, end: boolean): void {
     s.backendConn = this;
-    if (this.#streams.size < this.#limit() && this.usable) this.#start(s, fields, end);
+    if (this.#streams.size < this.#limit() && this.#opens) this.#start(s, fields, end);
     else this.#waiting.push({ s, fields, end });
   }
 
@@ -705,7 +731,7 @@ export class BackendConnection extends H2Endpoint {
   }
 
   #openWaiting(): void {
-    while (this.#waiting.length > 0 && this.#streams.size < this.#limit() && this.usable) {
+    while (this.#waiting.length > 0 && this.#streams.size < this.#limit() && this.#opens) {
       const next = this.#waiting.shift();
       if (next !== undefined && !next.s.backendDone) this.#start(next.s, next.fields, next.end);
     }
@@ -733,6 +759,7 @@ export class BackendConnection extends H2Endpoint {
     if (half.id === 0) {
       const at = this.#waiting.findIndex((w) => w.s === s);
       if (at >= 0) this.#waiting.splice(at, 1);
+      this.#closeIfDone();
       return false;
     }
     const reset = !half.localClosed || !half.remoteClosed;
@@ -749,7 +776,7 @@ export class BackendConnection extends H2Endpoint {
     this.#streams.delete(s.backend.id);
     this.blocked.delete(s.backend);
     this.#openWaiting();
-    if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
+    this.#closeIfDone();
   }
 
   #settle(s: RelayStream): void {
@@ -874,10 +901,10 @@ export class BackendConnection extends H2Endpoint {
     if (code === ERROR.REFUSED_STREAM && this.#retryable(s)) {
       // §8.7: a refused stream was not processed; it goes again once a stream slot is free.
       const again = this.#rewind(s);
-      if (this.usable) this.#waiting.unshift({ s, ...again });
+      if (this.#opens) this.#waiting.unshift({ s, ...again });
       else this.#events.redispatch(s, again.fields, again.end);
       this.#openWaiting();
-      if ((this.#peerGoaway || this.#retired) && this.#streams.size === 0) this.close();
+      this.#closeIfDone();
       return;
     }
     const half = s.backend;
@@ -929,7 +956,9 @@ export class BackendConnection extends H2Endpoint {
     clearTimeout(this.#handshake);
     this.#openWaiting();
     // Streams queued before the limit was known and over it: the pool finds them a connection
-    // with room, or opens one (they would otherwise wait for these streams to finish).
+    // with room, or opens one (they would otherwise wait for these streams to finish). Those of
+    // a removed backend wait here: the pool has no connection for it to give them.
+    if (this.#removed) return;
     for (const w of this.#waiting.splice(0)) this.#events.redispatch(w.s, w.fields, w.end);
   }
 
@@ -1009,11 +1038,24 @@ interface Backend {
   limit: number | undefined;
 }
 
+function newBackend(): Backend {
+  return {
+    slots: Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined),
+    lingering: new Set(),
+    draining: new Set(),
+    limit: undefined,
+  };
+}
+
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
 export class RelayPool {
   readonly #backends = new Map<string, Backend>();
   readonly #keys = new WeakMap<EdgeRoute, string>();
   readonly #dial: (target: BackendTarget) => Duplex;
+  /** Backends (`backendKey`) the routes name, from the last `retain`; undefined before it: all. */
+  #live: ReadonlySet<string> | undefined;
+  /** Drained connections of backends no route names, open for their streams: closed with the pool. */
+  readonly #removed = new Set<BackendConnection>();
   #next = 0;
   #closed = false;
 
@@ -1036,7 +1078,7 @@ export class RelayPool {
     // Keys are per backend, not per route object: a reloaded route keeps its connections.
     let key = this.#keys.get(r);
     if (key === undefined) {
-      key = `${r.backendProtocol}|${r.backend}|${r.backendCaFile ?? ''}`;
+      key = backendKey(r);
       this.#keys.set(r, key);
     }
     return key;
@@ -1046,15 +1088,27 @@ export class RelayPool {
     const key = this.#key(route);
     let backend = this.#backends.get(key);
     if (backend === undefined) {
-      backend = {
-        slots: Array.from({ length: SLOTS }, (): BackendConnection | undefined => undefined),
-        lingering: new Set(),
-        draining: new Set(),
-        limit: undefined,
-      };
+      backend = newBackend();
       this.#backends.set(key, backend);
     }
     return backend;
+  }
+
+  /**
+   * A route swap: drains the connections of backends not in `live` (`backendKey`s of the new
+   * table's routes); those of the backends in it serve on.
+   */
+  retain(live: ReadonlySet<string>): void {
+    this.#live = live;
+    for (const [key, { slots, lingering, draining }] of this.#backends) {
+      if (live.has(key)) continue;
+      this.#backends.delete(key);
+      for (const c of [...slots, ...lingering, ...draining]) {
+        if (c === undefined || c.closed) continue;
+        this.#removed.add(c);
+        c.drain();
+      }
+    }
   }
 
   /**
@@ -1063,11 +1117,19 @@ export class RelayPool {
    * before it ever answered), at least 8.
    */
   share(route: EdgeRoute): number {
-    const limit = this.#backend(route).limit ?? MAX_BACKEND_STREAMS;
+    const limit = this.#backends.get(this.#key(route))?.limit ?? MAX_BACKEND_STREAMS;
     return Math.max(8, Math.floor((limit * MAX_SLOTS) / 4));
   }
 
   connection(target: BackendTarget): BackendConnection {
+    if (this.#live?.has(this.#key(target.route)) === false) {
+      // A stream routed before a swap removed its backend and sent again (REFUSED_STREAM, GOAWAY,
+      // a retired connection's queue): a connection of its own, drained once it is done.
+      const own = this.#create(target, newBackend(), 0);
+      this.#removed.add(own);
+      own.drain();
+      return own;
+    }
     const backend = this.#backend(target.route);
     const slots = backend.slots;
     const i = this.#next++ % SLOTS;
@@ -1116,6 +1178,7 @@ export class RelayPool {
       closed: (c) => {
         backend.lingering.delete(c);
         backend.draining.delete(c);
+        this.#removed.delete(c);
       },
       limit: (streams) => {
         backend.limit = streams;
@@ -1127,11 +1190,14 @@ export class RelayPool {
 
   close(): void {
     this.#closed = true;
+    const open = [...this.#removed];
     for (const { slots, lingering, draining } of this.#backends.values()) {
-      for (const c of [...slots, ...lingering, ...draining]) {
-        c?.goaway();
-        c?.close();
-      }
+      open.push(...lingering, ...draining);
+      for (const c of slots) if (c !== undefined) open.push(c);
+    }
+    for (const c of open) {
+      c.goaway();
+      c.close();
     }
     this.#backends.clear();
   }
