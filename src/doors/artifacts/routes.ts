@@ -3,7 +3,7 @@ import type { CoreServices } from '#core/app';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { Resource } from '#core/rbac';
 import type { ArtifactContext } from './context.ts';
-import { boundaryOf, parseMultipart } from './multipart.ts';
+import { boundaryOf, type MultipartPart, parseMultipart } from './multipart.ts';
 import type { ScanQueue } from './scan/queue.ts';
 import { deleteArtifact, getArtifact, listArtifacts, listRepositories, toView } from './service.ts';
 import type { TrustService } from './sign/service.ts';
@@ -137,6 +137,22 @@ function bodyOf(request: FastifyRequest): AsyncIterable<Uint8Array> {
  */
 export const MAX_MULTIPART_FIELDS = 16;
 
+/**
+ * The file part's bytes, then the proof that the body ends there: a part after the file (a
+ * `sha256` sent last would otherwise be ignored while the client believes it was checked) or a
+ * body without its closing delimiter fails the upload before anything is committed.
+ */
+async function* lastPart(body: AsyncIterable<Buffer>, parts: AsyncGenerator<MultipartPart>) {
+  yield* body;
+  const next = await parts.next();
+  if (next.done !== true) {
+    throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
+      message: `Multipart upload has a part "${next.value.name}" after its file part; send fields before the file`,
+      details: { field: next.value.name },
+    });
+  }
+}
+
 /** Reads the leading fields of a multipart upload, then hands over the file part's stream. */
 async function multipartUpload(
   deps: RouteDeps,
@@ -146,8 +162,15 @@ async function multipartUpload(
 ) {
   const fields: Record<string, string> = {};
   let fieldCount = 0;
-  for await (const part of parseMultipart(bodyOf(request), boundary)) {
+  const parts = parseMultipart(bodyOf(request), boundary);
+  for await (const part of parts) {
     if (part.fileName === undefined && part.name !== 'file') {
+      // Two values of one field leave it open which one the client meant (and which one RBAC saw).
+      if (Object.hasOwn(fields, part.name))
+        throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
+          message: `Multipart upload has field "${part.name}" more than once`,
+          details: { field: part.name },
+        });
       fieldCount += 1;
       if (fieldCount > MAX_MULTIPART_FIELDS)
         throw new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', {
@@ -188,7 +211,7 @@ async function multipartUpload(
       ...((fields['sha256'] ?? base.expectedSha256)
         ? { expectedSha256: fields['sha256'] ?? base.expectedSha256 }
         : {}),
-      body: part.body,
+      body: lastPart(part.body, parts),
       actor: actorOf(request),
     } as UploadRequest;
     return { req, result: await uploadArtifact(deps.ctx, req) };

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startDoor } from './harness.ts';
+
+const BOUNDARY = 'gh-multipart-edge';
+const HEADERS = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+const field = (name: string, value: string) =>
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+const file = (data: string, contentType?: string) =>
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n${
+    contentType === undefined ? '' : `Content-Type: ${contentType}\r\n`
+  }\r\n${data}\r\n`;
+const END = `--${BOUNDARY}--\r\n`;
+
+void describe('multipart uploads', () => {
+  void it('refuses a part after the file part, a repeated field and a body without its closing delimiter; nothing is stored', async () => {
+    await using h = await startDoor();
+    const cases: [string, string, RegExp][] = [
+      // A sha256 after the file was ignored: the client believed its digest had been checked.
+      [
+        'sha256 after the file',
+        field('name', 'a') + field('version', '1') + file('hello') + field('sha256', '0'.repeat(64)) + END,
+        /part "sha256" after its file part/,
+      ],
+      [
+        'a second file',
+        field('name', 'b') + field('version', '1') + file('hello') + file('other') + END,
+        /part "file" after its file part/,
+      ],
+      [
+        'a repeated field',
+        field('name', 'c') + field('name', 'd') + field('version', '1') + file('hello') + END,
+        /field "name" more than once/,
+      ],
+      [
+        'no closing delimiter',
+        `${field('name', 'e') + field('version', '1')}${file('hello')}--${BOUNDARY}`,
+        /ended early/,
+      ],
+    ];
+    for (const [label, body, message] of cases) {
+      const res = await h.call('publisher', 'POST', '/api/artifacts?repository=team', body, HEADERS);
+      assert.equal(res.status, 400, `${label}: ${res.body.toString()}`);
+      assert.equal(res.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID', label);
+      assert.match(String(res.json()['detail']), message, label);
+    }
+    assert.equal((await h.call('admin', 'GET', '/api/artifacts')).json()['total'], 0);
+    const ok = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team',
+      field('name', 'a') +
+        field('version', '1') +
+        field('sha256', '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824') +
+        file('hello') +
+        END,
+      HEADERS,
+    );
+    assert.equal(ok.status, 201, ok.body.toString());
+  });
+});
