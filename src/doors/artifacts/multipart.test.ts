@@ -96,5 +96,7 @@ void describe('multipart/form-data parser', () => {
     assert.equal(boundaryOf('multipart/form-data; charset=utf-8; boundary="a b"'), 'a b');
     assert.equal(boundaryOf('application/octet-stream'), undefined);
     assert.equal(boundaryOf(undefined), undefined);
+    assert.throws(() => boundaryOf('multipart/form-data'), /no boundary/);
+    assert.throws(() => boundaryOf('multipart/form-data; charset=utf-8'), /no boundary/);
   });
 });

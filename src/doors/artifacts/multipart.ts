@@ -14,11 +14,18 @@ function malformed(message: string): GatewayError {
   return new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', { message, details: { field: 'body' } });
 }
 
-/** The boundary parameter of a multipart Content-Type, or undefined. */
+/**
+ * The boundary parameter of a multipart/form-data Content-Type, or undefined for another type.
+ * A form without a usable boundary is refused rather than stored as a raw body (RFC 7578 §4.1
+ * makes the parameter mandatory).
+ */
 export function boundaryOf(contentType: string | undefined): string | undefined {
-  if (contentType === undefined || !/^multipart\/form-data\s*;/i.test(contentType)) return undefined;
+  if (contentType === undefined || !/^multipart\/form-data\s*(?:;|$)/i.test(contentType)) return undefined;
   const match = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(contentType);
-  return match?.[1] ?? match?.[2];
+  const boundary = match?.[1] ?? match?.[2];
+  if (boundary === undefined)
+    throw malformed('Multipart Content-Type has no boundary parameter of 1 to 70 characters');
+  return boundary;
 }
 
 function parseDisposition(headers: string): { name: string; fileName?: string; contentType?: string } {

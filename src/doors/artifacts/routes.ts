@@ -247,8 +247,8 @@ function registerUpload(app: FastifyInstance, deps: RouteDeps): void {
           ...(str(q['sha256']) === undefined ? {} : { expectedSha256: str(q['sha256']) ?? '' }),
           mediaType: contentType ?? 'application/octet-stream',
         };
-        const boundary = boundaryOf(contentType);
         try {
+          const boundary = boundaryOf(contentType);
           const { req, result } =
             boundary === undefined
               ? await (async () => {

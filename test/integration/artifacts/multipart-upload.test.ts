@@ -58,4 +58,30 @@ void describe('multipart uploads', () => {
     );
     assert.equal(ok.status, 201, ok.body.toString());
   });
+
+  void it('refuses a multipart/form-data body without a boundary instead of storing it raw, audited', async () => {
+    await using h = await startDoor();
+    for (const contentType of [
+      'multipart/form-data',
+      'multipart/form-data; charset=utf-8',
+      'multipart/form-data; boundary=',
+    ]) {
+      const res = await h.call(
+        'publisher',
+        'POST',
+        '/api/artifacts?repository=team&name=raw&version=1',
+        field('name', 'raw') + file('hello') + END,
+        { 'content-type': contentType },
+      );
+      assert.equal(res.status, 400, `${contentType}: ${res.body.toString()}`);
+      assert.equal(res.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID');
+      assert.match(String(res.json()['detail']), /no boundary/);
+    }
+    assert.equal((await h.call('admin', 'GET', '/api/artifacts')).json()['total'], 0);
+    const events = await h.core.audit.query({ action: 'artifacts.upload' });
+    assert.deepEqual(
+      events.events.map((e) => e.decision),
+      ['deny', 'deny', 'deny'],
+    );
+  });
 });
