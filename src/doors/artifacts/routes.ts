@@ -207,7 +207,8 @@ async function multipartUpload(
       name: fields['name'] ?? base.name ?? '',
       version: fields['version'] ?? base.version ?? '',
       fileName: part.fileName ?? fields['fileName'] ?? base.fileName,
-      mediaType: part.contentType ?? base.mediaType,
+      // The request's own type is the form envelope's, never the file's.
+      mediaType: part.contentType ?? 'application/octet-stream',
       ...((fields['sha256'] ?? base.expectedSha256)
         ? { expectedSha256: fields['sha256'] ?? base.expectedSha256 }
         : {}),

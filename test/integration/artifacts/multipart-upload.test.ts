@@ -84,4 +84,27 @@ void describe('multipart uploads', () => {
       ['deny', 'deny', 'deny'],
     );
   });
+
+  void it("gives a file part without a Content-Type the media type application/octet-stream, not the form's", async () => {
+    await using h = await startDoor();
+    const up = await h.call(
+      'admin',
+      'POST',
+      '/api/artifacts?repository=team',
+      field('name', 'typed') + field('version', '1') + file('hello') + END,
+      HEADERS,
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    assert.equal(up.json()['mediaType'], 'application/octet-stream');
+    const down = await h.call('admin', 'GET', `/api/artifacts/${String(up.json()['id'])}/download`);
+    assert.equal(down.headers['content-type'], 'application/octet-stream');
+    const typed = await h.call(
+      'admin',
+      'POST',
+      '/api/artifacts?repository=team',
+      field('name', 'typed') + field('version', '2') + file('hello', 'application/gzip') + END,
+      HEADERS,
+    );
+    assert.equal(typed.json()['mediaType'], 'application/gzip');
+  });
 });
