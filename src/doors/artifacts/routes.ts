@@ -80,25 +80,64 @@ function registerRepositories(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
+function badQuery(field: string, message: string): GatewayError {
+  return new GatewayError('GW_ERR_REQUEST_INVALID', { message, details: { field } });
+}
+
+/** A list filter given once, or undefined; a repeated parameter would silently widen the list. */
+function queryText(q: Record<string, unknown>, field: string): string | undefined {
+  const value = q[field];
+  if (Array.isArray(value)) throw badQuery(field, `Query parameter "${field}" is given more than once`);
+  return str(value);
+}
+
+/** One of `allowed`, or undefined when absent; anything else is refused rather than ignored. */
+function queryChoice<T extends string>(
+  q: Record<string, unknown>,
+  field: string,
+  allowed: readonly T[],
+): T | undefined {
+  const value = queryText(q, field);
+  if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
+  throw badQuery(
+    field,
+    `Query parameter "${field}" must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`,
+  );
+}
+
+/** A non-negative integer page parameter (limit, offset). */
+function queryCount(q: Record<string, unknown>, field: string, fallback: number): number {
+  const value = queryText(q, field);
+  if (value === undefined) return fallback;
+  if (!/^\d{1,15}$/.test(value))
+    throw badQuery(field, `Query parameter "${field}" must be a non-negative integer, not "${value}"`);
+  return Number(value);
+}
+
 function registerList(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/api/artifacts', { preHandler: deps.core.http.authenticate }, async (request) => {
     const q = request.query as Record<string, unknown>;
-    const sort = str(q['sort']);
-    const order = str(q['order']);
-    const status = str(q['status']);
+    const sort = queryChoice(q, 'sort', ['name', 'created', 'size'] as const);
+    const order = queryChoice(q, 'order', ['asc', 'desc'] as const);
+    const status = queryChoice(q, 'status', ['quarantined', 'approved', 'blocked'] as const);
+    const repository = queryText(q, 'repository');
+    const name = queryText(q, 'name');
+    const version = queryText(q, 'version');
+    const sha256 = queryText(q, 'sha256');
+    const limit = queryCount(q, 'limit', 50);
+    const offset = queryCount(q, 'offset', 0);
+    const visible = visibleRepositories(deps.core, request);
     const { items, total } = await listArtifacts(deps.ctx, {
-      ...(visibleRepositories(deps.core, request) === undefined
-        ? {}
-        : { repositories: visibleRepositories(deps.core, request) ?? [] }),
-      ...(str(q['repository']) === undefined ? {} : { repository: str(q['repository']) ?? '' }),
-      ...(str(q['name']) === undefined ? {} : { name: str(q['name']) ?? '' }),
-      ...(str(q['version']) === undefined ? {} : { version: str(q['version']) ?? '' }),
-      ...(str(q['sha256']) === undefined ? {} : { sha256: str(q['sha256']) ?? '' }),
-      ...(status === 'quarantined' || status === 'approved' || status === 'blocked' ? { status } : {}),
-      ...(sort === 'name' || sort === 'created' || sort === 'size' ? { sort } : {}),
-      ...(order === 'asc' || order === 'desc' ? { order } : {}),
-      limit: Number(q['limit'] ?? 50) || 50,
-      offset: Number(q['offset'] ?? 0) || 0,
+      ...(visible === undefined ? {} : { repositories: visible }),
+      ...(repository === undefined ? {} : { repository }),
+      ...(name === undefined ? {} : { name }),
+      ...(version === undefined ? {} : { version }),
+      ...(sha256 === undefined ? {} : { sha256 }),
+      ...(status === undefined ? {} : { status }),
+      ...(sort === undefined ? {} : { sort }),
+      ...(order === undefined ? {} : { order }),
+      limit: limit === 0 ? 50 : limit,
+      offset,
     });
     return { items: items.map(toView), total };
   });
