@@ -74,7 +74,12 @@ export async function listArtifacts(
     q = q.where('repository', 'in', [...query.repositories]);
   }
   if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
-  if (query.name !== undefined) q = q.where('name', 'like', `%${query.name.replace(/[%_\\]/g, '')}%`);
+  if (query.name !== undefined) {
+    // Names may hold `_` (a LIKE wildcard): escape it and `%` rather than drop them, or
+    // "my_lib" would be searched as "mylib" and never found.
+    const pattern = `%${query.name.replace(/[%_\\]/g, '\\$&')}%`;
+    q = q.where(sql<boolean>`name like ${pattern} escape '\\'`);
+  }
   if (query.version !== undefined) q = q.where('version', '=', query.version);
   if (query.status !== undefined) q = q.where('status', '=', query.status);
   if (query.sha256 !== undefined) q = q.where('digest', '=', query.sha256);

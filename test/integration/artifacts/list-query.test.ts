@@ -35,4 +35,25 @@ void describe('artifact list query', () => {
     assert.equal(page.status, 200);
     assert.equal(page.json()['total'], 1);
   });
+
+  void it('finds names holding the LIKE wildcards _ and %, taken literally', async () => {
+    await using h = await startDoor();
+    for (const name of ['my_lib', 'mylib', 'myXlib']) {
+      const up = await h.call('admin', 'POST', `/api/artifacts?repository=team&name=${name}&version=1`, name);
+      assert.equal(up.status, 201, up.body.toString());
+    }
+    const names = async (filter: string) =>
+      (
+        (await h.call('admin', 'GET', `/api/artifacts?sort=name&name=${encodeURIComponent(filter)}`)).json()[
+          'items'
+        ] as { name: string }[]
+      )
+        .map((i) => i.name)
+        .sort();
+    // The wildcards were dropped: "my_lib" was searched as "mylib" and found only that one.
+    assert.deepEqual(await names('my_lib'), ['my_lib']);
+    assert.deepEqual(await names('_'), ['my_lib']);
+    assert.deepEqual(await names('%'), []);
+    assert.deepEqual(await names('lib'), ['myXlib', 'my_lib', 'mylib']);
+  });
 });
