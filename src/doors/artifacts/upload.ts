@@ -271,12 +271,15 @@ async function commit(
       if (Number(queued?.n ?? 0) >= ctx.config().scan.queueLimit) {
         throw new GatewayError('GW_ERR_ARTIFACTS_SCAN_QUEUE_FULL', { message: 'The scan queue is full' });
       }
-      const known = await trx
-        .selectFrom('artifacts_blobs')
-        .select('digest')
-        .where('digest', '=', item.digest)
+      // Another upload of the same bytes may commit between a lookup and an insert (PostgreSQL,
+      // read committed): the insert then waits for it and keeps its blob, instead of failing on
+      // the digest key, which was reported as this artifact already existing.
+      const inserted = await trx
+        .insertInto('artifacts_blobs')
+        .values(blobRow)
+        .onConflict((oc) => oc.column('digest').doNothing())
         .executeTakeFirst();
-      if (known === undefined) await trx.insertInto('artifacts_blobs').values(blobRow).execute();
+      const known = Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0;
       await trx.insertInto('artifacts_items').values(item).execute();
       await trx
         .insertInto('artifacts_scan_jobs')
@@ -291,7 +294,7 @@ async function commit(
         })
         .execute();
       await trx.deleteFrom('artifacts_pending').where('blob_key', '=', blobKey).execute();
-      return known !== undefined;
+      return known;
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw alreadyExists(item);

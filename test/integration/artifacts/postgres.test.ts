@@ -87,4 +87,30 @@ void describe('artifacts door on PostgreSQL', postgres.options, () => {
     assert.equal(deleted?.details?.['shredded'], false, 'the copy still holds the content');
     assert.equal((await h.call('consumer', 'GET', '/api/artifacts')).json()['total'], 3);
   });
+
+  void it('stores concurrent uploads of the same bytes under different names once, none refused', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    await using h = await startDoor({}, undefined, { postgresUrl: schema.url });
+    // Both commits looked the digest up before either inserted it; the second insert then failed
+    // on the digest key and the upload was refused as GW_ERR_ARTIFACTS_ALREADY_EXISTS.
+    for (let round = 0; round < 6; round += 1) {
+      const body = randomBytes(100_000);
+      const ups = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          h.call('publisher', 'POST', `/api/artifacts?repository=team&name=c${round}-${i}&version=1`, body),
+        ),
+      );
+      assert.deepEqual(
+        ups.map((u) => (u.status === 201 ? 201 : String(u.json()['code']))),
+        [201, 201, 201, 201, 201, 201],
+        `round ${round}`,
+      );
+      assert.equal(ups.filter((u) => u.json()['deduplicated'] === false).length, 1, `round ${round}`);
+      for (const u of ups) {
+        const got = await h.call('admin', 'GET', `/api/artifacts/${String(u.json()['id'])}/download`);
+        assert.equal(got.status, 200);
+        assert.deepEqual(got.body, body);
+      }
+    }
+  });
 });
