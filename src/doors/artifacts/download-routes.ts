@@ -169,7 +169,15 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   const item = itemOf(request);
   await checkDownload(deps, request, item);
   const size = Number(item.size);
-  const range = parseRange(request.headers.range, size);
+  const etag = `"sha256:${item.digest}"`;
+  // RFC 9110 §13.1.5: a Range under an If-Range that is not this ETag (strong comparison; a
+  // date never matches, there is no Last-Modified) must be ignored and the whole body sent, or
+  // a client resuming another file would splice foreign bytes into it.
+  const ifRange = request.headers['if-range'];
+  const range =
+    ifRange === undefined || (typeof ifRange === 'string' && ifRange.trim() === etag)
+      ? parseRange(request.headers.range, size)
+      : undefined;
   const source = await openPlaintext(ctx, item, range);
   // Pull the first chunk before the headers go out, so a blob that fails at once answers with an
   // error document. An empty artifact is read to its end here: its header and tag are verified
@@ -179,7 +187,7 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
     .header('content-type', item.media_type)
     .header('content-disposition', attachmentDisposition(item.file_name))
     .header('accept-ranges', 'bytes')
-    .header('etag', `"sha256:${item.digest}"`)
+    .header('etag', etag)
     .header('x-checksum-sha256', item.digest);
   if (range !== undefined) {
     reply
