@@ -1,9 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from './cache/blob-cache.ts';
-import { IntegrityMismatch, VerifyingStream } from './cache/verify.ts';
+import { IntegrityMismatch } from './cache/verify.ts';
 import { upstreamFailure } from './go/upstream.ts';
 import { audit, callerOf, type RegistryContext } from './context.ts';
 import type { UplinkClient } from './uplink/client.ts';
@@ -103,27 +102,43 @@ function mismatch(
   });
 }
 
-/** Downloads the whole file into the blob cache, verified; throws on a mismatch. */
-async function download(ctx: RegistryContext, request: FastifyRequest, src: FileSource): Promise<void> {
-  const res = await fetchUpstream(src);
-  const writer = await ctx.blobs.writer();
+/**
+ * The door's error for a failed download, made once per download whatever the number of clients
+ * waiting for it; a mismatch is counted and audited once too, as the request that started it.
+ */
+function fillFailure(
+  ctx: RegistryContext,
+  request: FastifyRequest,
+  src: FileSource,
+  error: unknown,
+): GatewayError {
+  if (error instanceof IntegrityMismatch) {
+    mismatch(ctx, request, src, error);
+    return new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISMATCH', {
+      message: `Download of "${src.resource}" does not match its published digest`,
+    });
+  }
+  if (isGatewayError(error)) return error;
+  // The uplink's body broke off (reset, timeout): the same failure as an uplink that fails
+  // before its body, not an internal error.
+  return new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
+    message: `Uplink "${src.uplink.name}" broke off the download of "${src.resource}"`,
+    details: { uplink: src.uplink.name },
+    cause: error,
+  });
+}
+
+/** Waits for a shared download; its failure comes back as this request's own copy (own errorId). */
+async function settled<T>(outcome: Promise<T>): Promise<T> {
   try {
-    await pipeline(res.body, new VerifyingStream(src.digest), writer.stream);
-    await writer.commit(src.digest);
+    return await outcome;
   } catch (error) {
-    await writer.abort();
-    if (error instanceof IntegrityMismatch) {
-      mismatch(ctx, request, src, error);
-      throw new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISMATCH', {
-        message: `Download of "${src.resource}" does not match its published digest`,
-      });
-    }
-    if (isGatewayError(error)) throw error;
-    // The uplink's body broke off (reset, timeout): the same failure as an uplink that fails
-    // before its body, not an internal error.
-    throw new GatewayError('GW_ERR_REGISTRY_UPLINK_UNAVAILABLE', {
-      message: `Uplink "${src.uplink.name}" broke off the download of "${src.resource}"`,
-      details: { uplink: src.uplink.name },
+    if (!isGatewayError(error)) throw error;
+    throw new GatewayError(error.code, {
+      message: error.message,
+      details: error.details,
+      headers: error.headers,
+      httpStatus: error.httpStatus,
       cause: error,
     });
   }
@@ -133,6 +148,16 @@ async function download(ctx: RegistryContext, request: FastifyRequest, src: File
  * Serves a package file: from the verified blob cache (with Range support), or streamed from
  * the uplink while its digest is checked; it enters the cache only when the digest matched, and
  * on a mismatch the client connection is aborted before the body completes.
+ *
+ * Concurrent misses of one digest share one upstream download (`BlobCache.fill`), which writes
+ * the verified bytes into a temporary file at the uplink's pace. Every client without a Range,
+ * the first one and those that join later, streams that file as it grows (`tail`): nobody waits
+ * for the whole file (an OCI layer can take minutes, longer than a client's idle timeout), and a
+ * slow or departed client does not hold back the download the others depend on. Upstream errors
+ * that come before the body (404, 429, 5xx, refused credentials) reach every client as the same
+ * mapped error; a failure after the headers (mismatch, cut-off body) aborts every streaming
+ * connection. A Range request waits for the verified file and is served from disk, because a
+ * range of an unverified file cannot be checked; it gets the failure as a status.
  */
 export async function sendVerifiedFile(
   ctx: RegistryContext,
@@ -141,40 +166,34 @@ export async function sendVerifiedFile(
   src: FileSource,
 ): Promise<FastifyReply> {
   const path = ctx.blobs.path(src.digest);
-  let size = await ctx.blobs.size(src.digest);
+  const size = await ctx.blobs.size(src.digest);
   if (size !== undefined) {
     ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'hit' });
     return fromDisk(request, reply, path, size, src);
   }
-  ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'miss' });
+  const { fill, joined } = ctx.blobs.fill(
+    src.digest,
+    async () => {
+      const res = await fetchUpstream(src);
+      const length = Number(res.headers['content-length']);
+      return { body: res.body, ...(Number.isSafeInteger(length) && length >= 0 ? { length } : {}) };
+    },
+    (error) => fillFailure(ctx, request, src, error),
+  );
+  ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: joined ? 'coalesced' : 'miss' });
   if (request.headers.range !== undefined) {
-    // A range of an unverified file cannot be checked, so the whole file is fetched first.
-    await download(ctx, request, src);
-    size = (await ctx.blobs.size(src.digest)) ?? 0;
-    return fromDisk(request, reply, path, size, src);
+    return fromDisk(request, reply, path, await settled(fill.done), src);
   }
-  const res = await fetchUpstream(src);
-  const writer = await ctx.blobs.writer();
-  const verify = new VerifyingStream(src.digest);
-  const length = res.headers['content-length'];
-  if (typeof length === 'string') reply.header('content-length', length);
+  const length = await settled(fill.ready);
+  // A client that joins a download that already failed gets the failure as a status.
+  if (fill.progress().failure !== undefined) await settled(fill.done);
+  if (length !== undefined) reply.header('content-length', String(length));
   reply.header('content-type', src.contentType);
   reply.header('accept-ranges', 'bytes');
-  verify.on('error', (error) => {
-    verify.unpipe(writer.stream);
-    void writer.abort();
-    res.body.destroy();
-    if (error instanceof IntegrityMismatch) mismatch(ctx, request, src, error);
-    // Abort the client connection: an error status can no longer be sent once bytes flowed.
-    reply.raw.destroy();
-  });
-  verify.on('end', () => {
-    writer
-      .commit(src.digest)
-      .catch((error: unknown) => ctx.log.warn('Cannot store verified file', { error }));
-  });
-  res.body.on('error', (error) => verify.destroy(error));
-  res.body.pipe(verify);
-  verify.pipe(writer.stream);
-  return reply.code(200).send(verify);
+  const body = fill.tail();
+  // Abort the client connection, even before its first byte: a response that starts as a 200 of
+  // a file must never end as a complete body, and an error status can no longer be sent once
+  // bytes flowed.
+  body.once('error', () => reply.raw.destroy());
+  return reply.code(200).send(body);
 }

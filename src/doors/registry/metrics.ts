@@ -24,7 +24,7 @@ export function createRegistryMetrics(m: Metrics): RegistryMetrics {
     }),
     cache: m.counter({
       name: 'gatehouse_registry_cache_total',
-      help: 'Metadata and file cache lookups by registry and result (hit, miss, stale, not_modified)',
+      help: 'Metadata and file cache lookups by registry and result (hit, miss, stale, not_modified; coalesced: a file miss that joined a download in flight)',
       labelNames: ['registry', 'kind', 'result'],
     }),
     uplinkLatency: m.histogram({

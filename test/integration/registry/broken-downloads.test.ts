@@ -1,25 +1,21 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { type Gateway, startGateway } from './harness.ts';
+import type { Gateway } from './harness.ts';
+import { startFileUplinkGateway } from './npm-file-uplink.ts';
 
-const DAY = 86_400_000;
 // Large enough that the blob cache's file stream still has a write queued when a mismatch
 // destroys it (a small file was always written at once).
 const SIZE = 1024 * 1024;
 // Each package its own bytes: the blob cache is addressed by digest.
 const contentOf = (name: string) => Buffer.alloc(SIZE, name);
-const sri = (bytes: Buffer) => `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
 
 /** How the fake uplink answers a tarball request. */
 type Mode = 'tampered' | 'cut' | 'good';
 
 void describe('registry downloads the uplink breaks', () => {
-  let upstream: ReturnType<typeof createServer>;
-  let uplinkUrl = '';
   let gw: Gateway;
+  let close: (() => Promise<void>) | undefined;
   const modes = new Map<string, Mode>();
 
   const tarball = (res: ServerResponse, mode: Mode, good: Buffer) => {
@@ -41,48 +37,12 @@ void describe('registry downloads the uplink breaks', () => {
   };
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      const path = req.url ?? '/';
-      const name = /^\/([a-z]+)$/.exec(path)?.[1];
-      if (name !== undefined) {
-        const version = '1.0.0';
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            name,
-            'dist-tags': { latest: version },
-            time: { [version]: new Date(Date.now() - 30 * DAY).toISOString() },
-            versions: {
-              [version]: {
-                name,
-                version,
-                dist: {
-                  integrity: sri(contentOf(name)),
-                  tarball: `${uplinkUrl}/${name}/-/${name}-${version}.tgz`,
-                },
-              },
-            },
-          }),
-        );
-        return;
-      }
-      const file = /^\/([a-z]+)\/-\//.exec(path)?.[1] ?? '';
-      tarball(res, modes.get(file) ?? 'good', contentOf(file));
-    });
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    uplinkUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    gw = await startGateway({
-      config: {
-        npm: { uplinks: [{ name: 'public', url: uplinkUrl, retries: 0 }] },
-        pypi: { enabled: false },
-        policy: { rules: [] },
-      },
-    });
+    ({ gw, close } = await startFileUplinkGateway(contentOf, (res, name) =>
+      tarball(res, modes.get(name) ?? 'good', contentOf(name)),
+    ));
   });
   after(async () => {
-    await gw?.[Symbol.asyncDispose]();
-    upstream?.closeAllConnections();
-    await new Promise((resolve) => upstream?.close(resolve));
+    await close?.();
   });
 
   void it('aborts only that download when a large file does not match its digest, and serves on', async () => {

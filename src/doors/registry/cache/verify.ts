@@ -1,6 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Digest } from './blob-cache.ts';
+
+/** A content digest: algorithm and lower-case hex value. */
+export interface Digest {
+  readonly algorithm: 'sha512' | 'sha384' | 'sha256' | 'sha1';
+  readonly hex: string;
+}
 
 const STRENGTH = { sha512: 4, sha384: 3, sha256: 2, sha1: 1 } as const;
 
