@@ -133,4 +133,25 @@ describe('console', () => {
     await screen.findByText('No artifacts match.');
     expect(server.seen.filter((s) => s.path.startsWith('/api/artifacts')).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('says the server is unreachable when a reload cannot read who is signed in, never "not allowed"', async () => {
+    signIn(ADMIN, 'root');
+    let down = true;
+    const user = userEvent.setup();
+    renderApp('/artifacts', {
+      'GET /api/auth/me': () => {
+        if (down) throw new TypeError('Failed to fetch');
+        return json({ id: 'u9', name: 'root', bindings: [{ role: 'admin', namespace: '*' }] });
+      },
+    });
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent(/Cannot reach the Gatehouse server/);
+    expect(screen.queryByTestId('forbidden')).toBeNull();
+    expect(screen.getByRole('heading', { level: 1 })).toHaveTextContent('Cannot load your session');
+    down = false;
+    await user.click(within(alert).getByRole('button', { name: 'Retry' }));
+    await screen.findByRole('heading', { name: 'Artifacts', level: 1 });
+    expect(screen.getByTestId('whoami')).toHaveTextContent('root');
+    expect(screen.getByTestId('location').textContent).toBe('/artifacts');
+  });
 });

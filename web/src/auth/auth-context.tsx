@@ -7,7 +7,9 @@ import { type Action, can, type Me, meFromAnswer, meFromToken } from './principa
 export type AuthState =
   | { readonly status: 'loading' }
   | { readonly status: 'signed-out'; readonly expired: boolean }
-  | { readonly status: 'signed-in'; readonly me: Me };
+  | { readonly status: 'signed-in'; readonly me: Me }
+  /** Signed in, but who we are could not be read (server down, 5xx): retry, never guess. */
+  | { readonly status: 'unavailable'; readonly error: unknown };
 
 interface AuthContextValue {
   readonly client: ApiClient;
@@ -16,6 +18,8 @@ interface AuthContextValue {
   can(action: Action): boolean;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
+  /** Reads the principal again after an `unavailable` state. */
+  retry(): void;
 }
 
 const AuthContext = createContext<AuthContextValue | undefined>(undefined);
@@ -43,7 +47,8 @@ export function AuthProvider({ client, children }: { client: ApiClient; children
     } catch (error) {
       if (error instanceof ApiError && error.status === 401)
         setState({ status: 'signed-out', expired: true });
-      else setState({ status: 'signed-in', me: { id: 'unknown', name: 'unknown', bindings: [] } });
+      // A principal without roles would show every page as forbidden: say the server failed instead.
+      else setState({ status: 'unavailable', error });
     }
   }, [client]);
 
@@ -69,6 +74,10 @@ export function AuthProvider({ client, children }: { client: ApiClient; children
       async logout() {
         clearDrafts();
         await client.logout();
+      },
+      retry() {
+        setState({ status: 'loading' });
+        void resolve();
       },
     };
   }, [client, state, resolve]);

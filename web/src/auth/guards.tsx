@@ -1,18 +1,28 @@
 import { Alert, AlertTitle, Box, Button, CircularProgress } from '@mui/material';
 import type { ReactNode } from 'react';
 import { Link as RouterLink, Navigate, useLocation } from 'react-router';
+import { ErrorAlert } from '../components/error-alert.tsx';
 import { Page } from '../components/page.tsx';
 import { useAuth } from './auth-context.tsx';
 import type { Action } from './principal.ts';
 
 /** Sends a signed-out visitor to the login page, remembering where they were. */
 export function RequireAuth({ children }: { children: ReactNode }) {
-  const { state } = useAuth();
+  const { state, retry, logout } = useAuth();
   const location = useLocation();
   if (state.status === 'loading')
     return (
       <Box sx={{ display: 'grid', placeItems: 'center', minHeight: '50vh' }}>
         <CircularProgress aria-label="Loading your session" />
+      </Box>
+    );
+  if (state.status === 'unavailable')
+    return (
+      <Box component="main" sx={{ maxWidth: 720, mx: 'auto', p: 3 }}>
+        <Page title="Cannot load your session">
+          <ErrorAlert error={state.error} onRetry={retry} />
+          <Button onClick={() => void logout()}>Sign out</Button>
+        </Page>
       </Box>
     );
   if (state.status === 'signed-out') {
