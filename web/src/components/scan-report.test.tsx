@@ -1,6 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { ScanReport } from '../api/types.ts';
+import { formatTime, localZoneName } from '../lib/format.ts';
 import { ScanReportView, severityCounts } from './scan-report.tsx';
 
 const REPORT: ScanReport = {
@@ -63,7 +64,11 @@ describe('ScanReportView', () => {
     );
     // Only https links are rendered; a javascript: reference is shown as text.
     expect(within(rows[2] as HTMLElement).queryByRole('link')).toBeNull();
-    expect(screen.getByText(/2 packages found/)).toBeInTheDocument();
+    // The scan time names its zone, as every time in the console does.
+    expect(screen.getByText(/2 packages found/)).toHaveTextContent(
+      `scanned ${formatTime(REPORT.CreatedAt)}.`,
+    );
+    expect(screen.getByText(/2 packages found/)).toHaveTextContent(localZoneName());
     expect(screen.getByText('high: 1')).toBeInTheDocument();
   });
 

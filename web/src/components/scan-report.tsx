@@ -1,5 +1,6 @@
 import { Box, Chip, Link, Table, TableBody, TableCell, TableHead, TableRow, Typography } from '@mui/material';
 import type { ScanReport, ScanVulnerability } from '../api/types.ts';
+import { formatTime } from '../lib/format.ts';
 
 export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
 
@@ -59,7 +60,7 @@ export function ScanReportView({ report }: { report: ScanReport }) {
       </Box>
       <Typography variant="body2" sx={{ mb: 1 }}>
         {packages} packages found
-        {report.CreatedAt === undefined ? '' : `, scanned ${new Date(report.CreatedAt).toLocaleString()}`}.
+        {report.CreatedAt === undefined ? '' : `, scanned ${formatTime(report.CreatedAt)}`}.
       </Typography>
       {vulns.length === 0 ? (
         <Typography variant="body2">No known vulnerabilities.</Typography>

@@ -12,11 +12,29 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
 }
 
-/** A timestamp in the user's locale, with the ISO value kept for the tooltip. */
+const TIME = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  timeZoneName: 'short',
+});
+
+/**
+ * A timestamp in the user's locale and time zone, the zone named (`Dec 4, 2026, 07:18:14 PM UTC`):
+ * an operator comparing it with a log or another colleague's screen must know which clock it is.
+ */
 export function formatTime(iso: string | null | undefined): string {
   if (iso === null || iso === undefined || iso === '') return '—';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? iso : TIME.format(d);
+}
+
+/** The short name of the browser's time zone (`UTC`, `CET`, `GMT+2`), for inputs in local time. */
+export function localZoneName(at = new Date()): string {
+  return TIME.formatToParts(at).find((p) => p.type === 'timeZoneName')?.value ?? 'local time';
 }
 
 /** `abcdef…` for long digests in tables. */

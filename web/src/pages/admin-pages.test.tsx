@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { renderApp, signIn } from '../test/render.tsx';
 import { routeBody } from './edge.tsx';
+import { localZoneName } from '../lib/format.ts';
 
 const ADMIN = [{ role: 'admin', ns: '*' }];
 const text = (body: string) =>
@@ -325,7 +326,8 @@ describe('audit log page', () => {
     await user.type(within(filters).getByLabelText('Actor'), 'user:alice');
     await user.type(within(filters).getByLabelText('Action'), 'artifacts.download');
     await user.type(within(filters).getByLabelText('Resource (prefix)'), 'artifact:team/');
-    await user.type(within(filters).getByLabelText('From'), '2026-01-01T10:00');
+    // The picker's time is the browser's local time, and its label names that zone.
+    await user.type(within(filters).getByLabelText(`From (${localZoneName()})`), '2026-01-01T10:00');
     await user.click(within(filters).getByRole('button', { name: 'Apply' }));
     await waitFor(() => {
       const q = new URL(server.seen.at(-1)?.path ?? '', 'http://console.test').searchParams;

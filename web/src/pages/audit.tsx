@@ -25,7 +25,7 @@ import { StatusChip } from '../components/status-chip.tsx';
 import { exportAuditJsonl } from '../lib/audit-export.ts';
 import { saveBlob } from '../lib/download.ts';
 import { useDraft } from '../lib/drafts.ts';
-import { formatTime } from '../lib/format.ts';
+import { formatTime, localZoneName } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
 
 const EMPTY = { actor: '', action: '', resource: '', decision: '', from: '', to: '' };
@@ -169,8 +169,8 @@ export function AuditPage() {
             ))}
           </Select>
         </FormControl>
-        {field('from', 'From', 'datetime-local')}
-        {field('to', 'To', 'datetime-local')}
+        {field('from', `From (${localZoneName()})`, 'datetime-local')}
+        {field('to', `To (${localZoneName()})`, 'datetime-local')}
         <Button type="submit" variant="contained">
           Apply
         </Button>
