@@ -51,6 +51,13 @@ export function ArtifactsPage() {
   const [params, setParams] = useSearchParams();
   const q = listQueryOf(params);
   const [search, setSearch] = useState(q.name);
+  // The URL can change under the box (a link, Back, a shared link): the box follows it, or the
+  // pause below would write the old text back into the URL.
+  const [shown, setShown] = useState(q.name);
+  if (shown !== q.name) {
+    setShown(q.name);
+    setSearch(q.name);
+  }
   const set = (patch: Record<string, string | number>) => {
     const next = new URLSearchParams(params);
     for (const [k, v] of Object.entries(patch)) {

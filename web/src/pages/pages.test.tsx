@@ -41,6 +41,26 @@ describe('artifacts list', () => {
     await user.type(screen.getByLabelText('Search by name'), 'pkg');
     await waitFor(() => expect(server.seen.at(-1)?.path).toContain('name=pkg'), { timeout: 2000 });
   });
+
+  it('follows the URL when it changes under the search box: the Artifacts link clears the name filter', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const { server } = renderApp('/artifacts?name=pkg-2', {
+      'GET /api/artifacts': () => json({ items: [artifact(2)], total: 1 }),
+    });
+    expect(await screen.findByLabelText('Search by name')).toHaveValue('pkg-2');
+    await user.click(await screen.findByRole('button', { name: 'Open navigation' }));
+    await user.click(
+      within(await screen.findByRole('navigation', { name: 'Main' })).getByRole('link', {
+        name: 'Artifacts',
+      }),
+    );
+    await waitFor(() => expect(screen.getByLabelText('Search by name')).toHaveValue(''));
+    // Longer than the typing pause: the old text must not come back into the URL.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(screen.getByTestId('location').textContent).toBe('/artifacts');
+    expect(server.seen.at(-1)?.path).not.toContain('name=');
+  });
 });
 
 describe('repositories', () => {
