@@ -112,8 +112,13 @@ export async function getArtifact(ctx: ArtifactContext, id: string): Promise<Ite
 /**
  * Deletes an artifact. When it was the last reference to its content, the blob row (and with it
  * the wrapped data key) is destroyed in the same transaction, which makes the stored bytes
- * unreadable even if deleting them fails; the bytes are removed right after, and any that a
- * crash leaves are orphans for the sweep.
+ * unreadable even if deleting them fails; the bytes are removed right after that transaction
+ * committed, and any that a crash leaves are orphans for the sweep.
+ *
+ * "Last reference" is decided with the blob row locked (PostgreSQL; SQLite serialises write
+ * transactions): an upload deduplicating against the same content locks that row in its commit
+ * too, so the count below either waits for that upload and sees its artifact, or runs first and
+ * the upload then stores its own blob.
  */
 export async function deleteArtifact(
   ctx: ArtifactContext,
@@ -134,20 +139,18 @@ export async function deleteArtifact(
     await trx.deleteFrom('artifacts_items').where('id', '=', id).execute();
     await trx.deleteFrom('artifacts_scan_jobs').where('artifact_id', '=', id).execute();
     await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', id).execute();
+    let blob = trx.selectFrom('artifacts_blobs').select('blob_key').where('digest', '=', row.digest);
+    if (ctx.db.dialect === 'postgres') blob = blob.forUpdate();
+    const locked = await blob.executeTakeFirst();
     const others = await trx
       .selectFrom('artifacts_items')
       .select('id')
       .where('digest', '=', row.digest)
       .executeTakeFirst();
     if (others !== undefined) return undefined;
-    const blob = await trx
-      .selectFrom('artifacts_blobs')
-      .select('blob_key')
-      .where('digest', '=', row.digest)
-      .executeTakeFirst();
     await trx.deleteFrom('artifacts_blobs').where('digest', '=', row.digest).execute();
     await trx.deleteFrom('artifacts_signatures').where('digest', '=', row.digest).execute();
-    return blob?.blob_key;
+    return locked?.blob_key;
   });
   if (blobKey !== undefined) {
     await ctx.blobs

@@ -273,13 +273,19 @@ async function commit(
       }
       // Another upload of the same bytes may commit between a lookup and an insert (PostgreSQL,
       // read committed): the insert then waits for it and keeps its blob, instead of failing on
-      // the digest key, which was reported as this artifact already existing.
-      const inserted = await trx
+      // the digest key, which was reported as this artifact already existing. When the digest is
+      // known, the no-op update locks its row until this commit, so a delete of the last other
+      // artifact (which locks the same row, see deleteArtifact) either finishes first, and the
+      // insert stores this blob anew, or waits and then sees this artifact referencing it.
+      const stored = await trx
         .insertInto('artifacts_blobs')
         .values(blobRow)
-        .onConflict((oc) => oc.column('digest').doNothing())
-        .executeTakeFirst();
-      const known = Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0;
+        .onConflict((oc) =>
+          oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('artifacts_blobs.created_at') })),
+        )
+        .returning('blob_key')
+        .executeTakeFirstOrThrow();
+      const known = stored.blob_key !== blobKey;
       await trx.insertInto('artifacts_items').values(item).execute();
       await trx
         .insertInto('artifacts_scan_jobs')

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Client } from 'pg';
 import { isolatedPostgres, requirePostgres } from '#testing/services';
 import { startDoor } from './harness.ts';
 
 const postgres = requirePostgres();
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** Polls `check` (a database state, not a timing) until it holds; fails after ten seconds. */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i += 1) {
+    if (await check()) return;
+    await delay(20);
+  }
+  assert.fail(`Timed out waiting until ${what}`);
+}
 
 /**
  * The door's own SQL on PostgreSQL, the scale-out database: the upload commit, the scan queue's
@@ -111,6 +122,82 @@ void describe('artifacts door on PostgreSQL', postgres.options, () => {
         assert.equal(got.status, 200);
         assert.deepEqual(got.body, body);
       }
+    }
+  });
+  void it('keeps the stored blob when a delete races an upload linking the same content', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    await using h = await startDoor({}, undefined, { postgresUrl: schema.url });
+    const body = randomBytes(100_000);
+    const first = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=old&version=1',
+      body,
+    );
+    assert.equal(first.status, 201);
+    // A second connection holds the new upload's pending row, so its commit transaction stops
+    // at its last statement, after it linked its artifact to the stored blob. The delete of the
+    // only other artifact then runs: it used to see no other reference (the upload's is not
+    // committed), delete the blob row and file, and the upload committed an artifact whose
+    // content was gone ("No stored blob").
+    const spy = new Client({ connectionString: schema.url });
+    await spy.connect();
+    try {
+      const gate = Promise.withResolvers<void>();
+      async function* slowly(): AsyncGenerator<Uint8Array> {
+        yield body.subarray(0, 50_000);
+        await gate.promise;
+        yield body.subarray(50_000);
+      }
+      const upload = h.call(
+        'publisher',
+        'POST',
+        '/api/artifacts?repository=team&name=new&version=1',
+        slowly(),
+        {
+          'content-length': String(body.length),
+        },
+      );
+      let pending = '';
+      await until('the upload has a pending row', async () => {
+        const rows = await spy.query<{ blob_key: string }>('SELECT blob_key FROM artifacts_pending');
+        pending = rows.rows[0]?.blob_key ?? '';
+        return pending !== '';
+      });
+      await spy.query('BEGIN');
+      await spy.query('SELECT 1 FROM artifacts_pending WHERE blob_key = $1 FOR UPDATE', [pending]);
+      gate.resolve();
+      // Inside a transaction pg_stat_activity keeps its first snapshot: clear it on every look.
+      const waiting = async (statement: string) =>
+        (
+          await spy.query(
+            "SELECT 1 FROM pg_stat_clear_snapshot(), pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE $2",
+            [schema.applicationName, statement],
+          )
+        ).rowCount === 1;
+      await until('the upload commit waits on the pending row', () =>
+        waiting('delete from "artifacts_pending"%'),
+      );
+      let deleted = false;
+      const removal = h
+        .call('admin', 'DELETE', `/api/artifacts/${String(first.json()['id'])}`)
+        .then((res) => {
+          deleted = true;
+          return res;
+        });
+      await until(
+        'the delete finished or waits on the blob row',
+        async () => deleted || (await waiting('%"artifacts_blobs"%for update%')),
+      );
+      await spy.query('COMMIT');
+      const [up, del] = await Promise.all([upload, removal]);
+      assert.equal(up.status, 201, up.body.toString());
+      assert.equal(del.status, 204);
+      const got = await h.call('admin', 'GET', `/api/artifacts/${String(up.json()['id'])}/download`);
+      assert.equal(got.status, 200, got.body.toString());
+      assert.deepEqual(got.body, body);
+    } finally {
+      await spy.end();
     }
   });
 });
