@@ -50,6 +50,16 @@ async function decode(data: Buffer, boundary: string, sizes: readonly number[]) 
 
 const isInvalid = (error: unknown) => (error as { code?: string }).code === 'GW_ERR_ARTIFACTS_UPLOAD_INVALID';
 
+/** A one-field form whose part header block is `size` bytes (delimiter line end to blank line). */
+function withHeaders(size: number): Buffer {
+  const head = 'Content-Disposition: form-data; name="a"\r\nX-Pad: ';
+  const block = head + 'p'.repeat(size - head.length);
+  return Buffer.from(`--bnd\r\n${block}\r\n\r\nvalue\r\n--bnd--\r\n`);
+}
+
+const headersTooLong = (error: unknown) =>
+  isInvalid(error) && /headers are longer than 16384 bytes/.test((error as Error).message);
+
 void describe('multipart/form-data parser', () => {
   void it('decodes what it encodes for any content and any chunking', async () => {
     const boundary = 'XyZ-boundary-123';
@@ -89,6 +99,20 @@ void describe('multipart/form-data parser', () => {
       isInvalid,
     );
     await assert.rejects(decode(Buffer.from(`--bnd\r\n${'x'.repeat(20_000)}`), b, [1000]), isInvalid);
+  });
+
+  void it('limits part headers to 16 KiB however the chunks split them', async () => {
+    // One chunk holding all, the end of the headers in the second chunk, many smaller pieces.
+    for (const sizes of [[1 << 20], [10_000], [4096], [977]]) {
+      const at = `chunks of ${sizes[0]}`;
+      assert.deepEqual(
+        await decode(withHeaders(16 * 1024), 'bnd', sizes),
+        [{ name: 'a', value: Buffer.from('value') }],
+        at,
+      );
+      await assert.rejects(decode(withHeaders(16 * 1024 + 1), 'bnd', sizes), headersTooLong, at);
+      await assert.rejects(decode(withHeaders(20_000), 'bnd', sizes), headersTooLong, at);
+    }
   });
 
   void it('reads the boundary parameter', () => {

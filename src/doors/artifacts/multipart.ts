@@ -88,12 +88,21 @@ export async function* parseMultipart(
   for (;;) {
     await need(2);
     if (buf[0] === 0x2d && buf[1] === 0x2d) return;
+    // `buf` starts with the delimiter line's CRLF; the header block runs from there to the blank
+    // line. Its length is checked however it arrived: still open (at least all but the three
+    // bytes that may begin the blank line) and once its end is seen, in the same chunk or not.
+    const tooLong = (block: number) => {
+      if (block > MAX_HEADER_BYTES) {
+        throw malformed(`Multipart part headers are longer than ${MAX_HEADER_BYTES} bytes`);
+      }
+    };
     let headerEnd = buf.indexOf('\r\n\r\n');
     while (headerEnd < 0) {
-      if (buf.length > MAX_HEADER_BYTES) throw malformed('Multipart part headers are too long');
+      tooLong(buf.length - 5);
       if (!(await fill())) throw malformed('Multipart body ended early');
       headerEnd = buf.indexOf('\r\n\r\n');
     }
+    tooLong(headerEnd - 2);
     const head = buf.subarray(0, headerEnd).toString('utf8');
     if (!head.startsWith('\r\n')) throw malformed('Multipart delimiter is not followed by a line break');
     buf = buf.subarray(headerEnd + 4);
