@@ -15,6 +15,26 @@ const NON_CONFIG_VARIABLES = new Set([
   'GATEHOUSE_TEST_REQUIRE_SERVICES',
 ]);
 
+/**
+ * The variables Kubernetes gives a pod for every Service of its namespace (service links): a
+ * Service named `gatehouse` or `gatehouse-kv` yields `GATEHOUSE_SERVICE_HOST`,
+ * `GATEHOUSE_KV_PORT_7443_TCP_ADDR` and so on. They are ignored only when their value has the
+ * shape Kubernetes gives it, so that a mistyped setting such as `GATEHOUSE_KV_PORT=7443` is
+ * still reported.
+ */
+const SERVICE_LINKS: readonly [RegExp, RegExp][] = [
+  [/^GATEHOUSE_(?:\w+_)?SERVICE_HOST$/, /^[\d.]+$|^[\da-f:]+$/i],
+  [/^GATEHOUSE_(?:\w+_)?SERVICE_PORT(?:_\w+)?$/, /^\d{1,5}$/],
+  [/^GATEHOUSE_(?:\w+_)?PORT$/, /^(?:tcp|udp|sctp):\/\/\S+:\d{1,5}$/],
+  [/^GATEHOUSE_(?:\w+_)?PORT_\d{1,5}_(?:TCP|UDP|SCTP)$/, /^(?:tcp|udp|sctp):\/\/\S+:\d{1,5}$/],
+  [/^GATEHOUSE_(?:\w+_)?PORT_\d{1,5}_(?:TCP|UDP|SCTP)_PROTO$/, /^(?:tcp|udp|sctp)$/],
+  [/^GATEHOUSE_(?:\w+_)?PORT_\d{1,5}_(?:TCP|UDP|SCTP)_PORT$/, /^\d{1,5}$/],
+  [/^GATEHOUSE_(?:\w+_)?PORT_\d{1,5}_(?:TCP|UDP|SCTP)_ADDR$/, /^[\d.]+$|^[\da-f:]+$/i],
+];
+
+const isServiceLink = (name: string, value: string | undefined): boolean =>
+  SERVICE_LINKS.some(([n, v]) => n.test(name) && v.test(value ?? ''));
+
 /** Raised at validate time when a document breaks its schema; lists every problem at once. */
 export class ConfigValidationError extends TypeError {
   readonly issues: readonly ConfigIssue[];
@@ -132,7 +152,9 @@ export function applyEnvironment(
       setPath(raw, path, new EnvText(value, name));
     }
   });
-  return Object.keys(env).filter((name) => name.startsWith('GATEHOUSE_') && !known.has(name));
+  return Object.keys(env).filter(
+    (name) => name.startsWith('GATEHOUSE_') && !known.has(name) && !isServiceLink(name, env[name]),
+  );
 }
 
 /** Validates a raw document against the schema, throwing ConfigValidationError with every issue. */

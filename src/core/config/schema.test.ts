@@ -103,6 +103,28 @@ describe('config schema', () => {
     assert.deepEqual(warnings, ['Ignoring unknown environment variable "GATEHOUSE_WROKERS"']);
   });
 
+  it("ignores Kubernetes' service-link variables, but only with the values Kubernetes gives them", async () => {
+    const links = {
+      GATEHOUSE_SERVICE_HOST: '10.96.0.12',
+      GATEHOUSE_SERVICE_PORT: '7070',
+      GATEHOUSE_SERVICE_PORT_HTTP: '7070',
+      GATEHOUSE_PORT: 'tcp://10.96.0.12:7070',
+      GATEHOUSE_PORT_7070_TCP: 'tcp://10.96.0.12:7070',
+      GATEHOUSE_PORT_7070_TCP_PROTO: 'tcp',
+      GATEHOUSE_PORT_7070_TCP_PORT: '7070',
+      GATEHOUSE_PORT_7070_TCP_ADDR: '10.96.0.12',
+      GATEHOUSE_KV_SERVICE_HOST: 'fd00::12',
+      GATEHOUSE_KV_PORT_7443_TCP_ADDR: 'fd00::12',
+    };
+    assert.deepEqual((await loadConfig(schema, { env: links })).warnings, []);
+    // The same names with values a person would type are settings that do not exist.
+    const typed = { GATEHOUSE_KV_PORT: '7443', GATEHOUSE_SERVICE_HOST: 'gateway.example.test' };
+    assert.deepEqual((await loadConfig(schema, { env: typed })).warnings, [
+      'Ignoring unknown environment variable "GATEHOUSE_KV_PORT"',
+      'Ignoring unknown environment variable "GATEHOUSE_SERVICE_HOST"',
+    ]);
+  });
+
   it('rejects malformed YAML with its position, and YAML alias bombs', async () => {
     await assert.rejects(loadConfig(schema, { text: 'server: [\n' }), /line \d+, column \d+/);
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
