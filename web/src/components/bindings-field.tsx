@@ -13,6 +13,14 @@ export function parseBindingText(text: string): { bindings: Binding[]; unknown: 
   return { bindings, unknown };
 }
 
+/**
+ * True when every entry names a known role. A form must not send otherwise: the unknown entries
+ * would be dropped, and a typo would create a principal without the role meant (or strip one).
+ */
+export function bindingsValid(text: string): boolean {
+  return parseBindingText(text).unknown.length === 0;
+}
+
 export function bindingText(bindings: readonly Binding[] | undefined): string {
   return (bindings ?? []).map((b) => `${b.role}:${b.namespace}`).join(', ');
 }

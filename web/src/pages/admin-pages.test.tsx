@@ -43,6 +43,8 @@ describe('users page', () => {
     await user.clear(bindings);
     await user.type(bindings, 'superuser:*');
     expect(within(form).getByText('Unknown role: superuser:*')).toBeInTheDocument();
+    // Sent, the unknown entry would be dropped and bob created without any role.
+    expect(within(form).getByRole('button', { name: 'Create user' })).toBeDisabled();
     await user.clear(bindings);
     await user.type(bindings, 'publisher:team, consumer:*');
     await user.click(within(form).getByRole('button', { name: 'Create user' }));
@@ -80,6 +82,10 @@ describe('users page', () => {
     expect(await within(table).findByRole('button', { name: 'Delete user root' })).toBeDisabled();
     const roles = within(table).getByLabelText('Bindings of alice');
     await user.clear(roles);
+    // A typo must not be saved as "no roles": the button waits for a known role.
+    await user.type(roles, 'auditr:*');
+    expect(within(table).getByRole('button', { name: 'Save roles of alice' })).toBeDisabled();
+    await user.clear(roles);
     await user.type(roles, 'auditor:*');
     await user.click(within(table).getByRole('button', { name: 'Save roles of alice' }));
     await waitFor(() =>
@@ -113,6 +119,11 @@ describe('API keys page', () => {
     const form = await screen.findByRole('form', { name: 'Create API key' });
     await user.type(within(form).getByLabelText(/^Name/), 'deploy');
     await user.type(within(form).getByLabelText('Allowed networks'), '10.0.0.0/8, 192.168.1.0/24');
+    const bindings = within(form).getByLabelText('Role bindings');
+    await user.type(bindings, ', publsher:team');
+    expect(within(form).getByRole('button', { name: 'Create key' })).toBeDisabled();
+    await user.clear(bindings);
+    await user.type(bindings, 'consumer:*');
     const before = Date.now();
     await user.click(within(form).getByRole('button', { name: 'Create key' }));
     expect(await screen.findByTestId('new-key')).toHaveTextContent('ghk_secret_shown_once');

@@ -18,7 +18,12 @@ import { type FormEvent, useState } from 'react';
 import { listOf } from '../api/types.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import type { Binding } from '../auth/principal.ts';
-import { BindingsField, bindingText, parseBindingText } from '../components/bindings-field.tsx';
+import {
+  BindingsField,
+  bindingsValid,
+  bindingText,
+  parseBindingText,
+} from '../components/bindings-field.tsx';
 import { ErrorAlert } from '../components/error-alert.tsx';
 import { Page } from '../components/page.tsx';
 import { useDraft } from '../lib/drafts.ts';
@@ -102,7 +107,12 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
         onChange={(e) => update({ allowedCidrs: e.target.value })}
         helperText="CIDRs, comma separated; empty for any"
       />
-      <Button type="submit" variant="contained" sx={{ alignSelf: 'flex-start' }}>
+      <Button
+        type="submit"
+        variant="contained"
+        disabled={!bindingsValid(draft.bindings)}
+        sx={{ alignSelf: 'flex-start' }}
+      >
         Create key
       </Button>
       <Box sx={{ flexBasis: '100%' }}>

@@ -17,7 +17,12 @@ import { type FormEvent, useState } from 'react';
 import { listOf } from '../api/types.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import type { Binding } from '../auth/principal.ts';
-import { BindingsField, bindingText, parseBindingText } from '../components/bindings-field.tsx';
+import {
+  BindingsField,
+  bindingsValid,
+  bindingText,
+  parseBindingText,
+} from '../components/bindings-field.tsx';
 import { ErrorAlert } from '../components/error-alert.tsx';
 import { Page } from '../components/page.tsx';
 import { useDraft } from '../lib/drafts.ts';
@@ -78,7 +83,12 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
         helperText="At least 12 characters"
       />
       <BindingsField value={draft.bindings} onChange={(v) => update({ bindings: v })} />
-      <Button type="submit" variant="contained" sx={{ alignSelf: 'flex-start' }}>
+      <Button
+        type="submit"
+        variant="contained"
+        disabled={!bindingsValid(draft.bindings)}
+        sx={{ alignSelf: 'flex-start' }}
+      >
         Create user
       </Button>
       <Box sx={{ flexBasis: '100%' }}>
@@ -121,6 +131,7 @@ function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
             <Button
               size="small"
               aria-label={`Save roles of ${user.username}`}
+              disabled={!bindingsValid(bindings)}
               onClick={() =>
                 void run(() =>
                   client.request('PATCH', `/api/users/${user.id}`, {
