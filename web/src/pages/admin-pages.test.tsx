@@ -124,6 +124,16 @@ describe('API keys page', () => {
     expect(within(form).getByRole('button', { name: 'Create key' })).toBeDisabled();
     await user.clear(bindings);
     await user.type(bindings, 'consumer:*');
+    // An expiry that is no number of days must not make a key that never expires.
+    const expiry = within(form).getByLabelText('Expires in (days)');
+    for (const wrong of ['abc', '-5', '1e9']) {
+      await user.clear(expiry);
+      await user.type(expiry, wrong);
+      expect(within(form).getByRole('button', { name: 'Create key' })).toBeDisabled();
+      expect(within(form).getByText('A positive number of days, or empty for never')).toBeInTheDocument();
+    }
+    await user.clear(expiry);
+    await user.type(expiry, '90');
     const before = Date.now();
     await user.click(within(form).getByRole('button', { name: 'Create key' }));
     expect(await screen.findByTestId('new-key')).toHaveTextContent('ghk_secret_shown_once');

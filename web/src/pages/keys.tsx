@@ -40,12 +40,17 @@ interface ApiKey {
   readonly allowedCidrs?: string[];
 }
 
-/** `90` days from now as an ISO time; empty or invalid means no expiry. */
-export function expiresAtOf(days: string, now = Date.now()): string | undefined {
+/**
+ * `90` days from now as `{ expiresAt }`; empty is `{}` (never expires). Anything else (`abc`, `-5`,
+ * `1e9`) is undefined: a key must not silently become one that never expires.
+ */
+export function expiresAtOf(days: string, now = Date.now()): { readonly expiresAt?: string } | undefined {
+  if (days.trim() === '') return {};
   const n = Number(days);
-  return days.trim() === '' || !Number.isFinite(n) || n <= 0
+  const at = new Date(now + n * 86_400_000);
+  return !Number.isFinite(n) || n <= 0 || Number.isNaN(at.getTime())
     ? undefined
-    : new Date(now + n * 86_400_000).toISOString();
+    : { expiresAt: at.toISOString() };
 }
 
 function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => void }) {
@@ -57,18 +62,20 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
     allowedCidrs: '',
   });
   const [error, setError] = useState<unknown>(undefined);
+  const expiry = expiresAtOf(draft.expiresInDays);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(undefined);
+    // Counted from the moment of sending, not of the last key stroke.
+    const expiresAt = expiresAtOf(draft.expiresInDays);
+    if (expiresAt === undefined) return;
     try {
       const cidrs = draft.allowedCidrs.split(/[,\s]+/).filter((c) => c !== '');
       const created = await client.request<{ secret?: string }>('POST', '/api/keys', {
         body: {
           name: draft.name,
           bindings: parseBindingText(draft.bindings).bindings,
-          ...(expiresAtOf(draft.expiresInDays) === undefined
-            ? {}
-            : { expiresAt: expiresAtOf(draft.expiresInDays) }),
+          ...expiresAt,
           ...(cidrs.length === 0 ? {} : { allowedCidrs: cidrs }),
         },
       });
@@ -98,7 +105,10 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
         label="Expires in (days)"
         value={draft.expiresInDays}
         onChange={(e) => update({ expiresInDays: e.target.value })}
-        helperText="Empty for never"
+        error={expiry === undefined}
+        helperText={
+          expiry === undefined ? 'A positive number of days, or empty for never' : 'Empty for never'
+        }
       />
       <TextField
         size="small"
@@ -110,7 +120,7 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
       <Button
         type="submit"
         variant="contained"
-        disabled={!bindingsValid(draft.bindings)}
+        disabled={!bindingsValid(draft.bindings) || expiry === undefined}
         sx={{ alignSelf: 'flex-start' }}
       >
         Create key
