@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GatewayError } from '#core/errors';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { isUniqueViolation } from '#core/storage';
 import type { ArtifactContext } from './context.ts';
 import { ciphertextSize, encryptStream, newHeader } from './crypto/segmented-aead.ts';
@@ -68,6 +68,24 @@ export function checkCoordinates(
 export function quotaOf(ctx: ArtifactContext, repository: string): number {
   const config = ctx.config();
   return config.quotas[repository] ?? config.defaultQuota;
+}
+
+/** First key of the advisory locks that serialise quota checks per repository (ASCII `artq`). */
+const QUOTA_LOCK_CLASS = 0x61727471;
+
+/**
+ * Serialises commits into a quota-limited repository until the transaction ends, so that two
+ * uploads cannot both count the usage before either committed (PostgreSQL, read committed; the
+ * usage is read by a later statement, which sees what the previous holder committed). SQLite
+ * write transactions are serialised already.
+ */
+async function lockQuota(
+  ctx: ArtifactContext,
+  trx: Kysely<ArtifactTables>,
+  repository: string,
+): Promise<void> {
+  if (ctx.db.dialect !== 'postgres' || quotaOf(ctx, repository) === 0) return;
+  await sql`select pg_advisory_xact_lock(${QUOTA_LOCK_CLASS}, hashtext(${repository}))`.execute(trx);
 }
 
 /** Refuses an upload that would take the repository over its quota. */
@@ -263,6 +281,7 @@ async function commit(
 ): Promise<boolean> {
   try {
     return await ctx.db.transaction<boolean, ArtifactTables>(async (trx) => {
+      await lockQuota(ctx, trx, item.repository);
       await checkQuota(ctx, trx, item.repository, item.size);
       const queued = await trx
         .selectFrom('artifacts_scan_jobs')

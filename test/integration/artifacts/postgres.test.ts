@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from 'pg';
-import { isolatedPostgres, requirePostgres } from '#testing/services';
-import { startDoor } from './harness.ts';
+import { type IsolatedPostgres, isolatedPostgres, requirePostgres } from '#testing/services';
+import { type DoorHarness, startDoor } from './harness.ts';
 
 const postgres = requirePostgres();
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -16,6 +16,68 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
     await delay(20);
   }
   assert.fail(`Timed out waiting until ${what}`);
+}
+
+async function* halted(body: Buffer, gate: Promise<void>): AsyncGenerator<Uint8Array> {
+  yield body.subarray(0, body.length >> 1);
+  await gate;
+  yield body.subarray(body.length >> 1);
+}
+
+/**
+ * Starts uploads whose bodies stop halfway until a second connection holds their pending rows,
+ * then lets them finish: each commit transaction stops at its last statement (removing its
+ * pending row), its work done and nothing committed, until `release()`. `waiting(pattern)`
+ * counts the door's statements matching `pattern` (ILIKE) that wait on a lock.
+ */
+async function heldUploads(
+  h: DoorHarness,
+  schema: IsolatedPostgres,
+  uploads: readonly { readonly path: string; readonly body: Buffer }[],
+) {
+  const holder = new Client({ connectionString: schema.url });
+  await holder.connect();
+  let open = true;
+  const release = async () => {
+    if (!open) return;
+    open = false;
+    try {
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+  };
+  try {
+    const gate = Promise.withResolvers<void>();
+    const responses = uploads.map(({ path, body }) =>
+      h.call('publisher', 'POST', path, halted(body, gate.promise), {
+        'content-length': String(body.length),
+      }),
+    );
+    await until(
+      `${uploads.length} uploads have pending rows`,
+      async () => (await holder.query('SELECT 1 FROM artifacts_pending')).rowCount === uploads.length,
+    );
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM artifacts_pending FOR UPDATE');
+    gate.resolve();
+    // Inside a transaction pg_stat_activity keeps its first snapshot: clear it on every look.
+    const waiting = async (pattern: string) =>
+      (
+        await holder.query(
+          "SELECT 1 FROM pg_stat_clear_snapshot(), pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $2",
+          [schema.applicationName, pattern],
+        )
+      ).rowCount ?? 0;
+    await until(
+      'the first upload commit waits on its pending row',
+      async () => (await waiting('delete from "artifacts_pending"%')) > 0,
+    );
+    return { responses, waiting, release, [Symbol.asyncDispose]: release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }
 
 /**
@@ -140,64 +202,59 @@ void describe('artifacts door on PostgreSQL', postgres.options, () => {
     // only other artifact then runs: it used to see no other reference (the upload's is not
     // committed), delete the blob row and file, and the upload committed an artifact whose
     // content was gone ("No stored blob").
-    const spy = new Client({ connectionString: schema.url });
-    await spy.connect();
-    try {
-      const gate = Promise.withResolvers<void>();
-      async function* slowly(): AsyncGenerator<Uint8Array> {
-        yield body.subarray(0, 50_000);
-        await gate.promise;
-        yield body.subarray(50_000);
-      }
-      const upload = h.call(
-        'publisher',
-        'POST',
-        '/api/artifacts?repository=team&name=new&version=1',
-        slowly(),
-        {
-          'content-length': String(body.length),
-        },
-      );
-      let pending = '';
-      await until('the upload has a pending row', async () => {
-        const rows = await spy.query<{ blob_key: string }>('SELECT blob_key FROM artifacts_pending');
-        pending = rows.rows[0]?.blob_key ?? '';
-        return pending !== '';
-      });
-      await spy.query('BEGIN');
-      await spy.query('SELECT 1 FROM artifacts_pending WHERE blob_key = $1 FOR UPDATE', [pending]);
-      gate.resolve();
-      // Inside a transaction pg_stat_activity keeps its first snapshot: clear it on every look.
-      const waiting = async (statement: string) =>
-        (
-          await spy.query(
-            "SELECT 1 FROM pg_stat_clear_snapshot(), pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE $2",
-            [schema.applicationName, statement],
-          )
-        ).rowCount === 1;
-      await until('the upload commit waits on the pending row', () =>
-        waiting('delete from "artifacts_pending"%'),
-      );
-      let deleted = false;
-      const removal = h
-        .call('admin', 'DELETE', `/api/artifacts/${String(first.json()['id'])}`)
-        .then((res) => {
-          deleted = true;
-          return res;
-        });
-      await until(
-        'the delete finished or waits on the blob row',
-        async () => deleted || (await waiting('%"artifacts_blobs"%for update%')),
-      );
-      await spy.query('COMMIT');
-      const [up, del] = await Promise.all([upload, removal]);
-      assert.equal(up.status, 201, up.body.toString());
-      assert.equal(del.status, 204);
-      const got = await h.call('admin', 'GET', `/api/artifacts/${String(up.json()['id'])}/download`);
-      assert.equal(got.status, 200, got.body.toString());
-      assert.deepEqual(got.body, body);
-    } finally {
-      await spy.end();
-    }
+    await using held = await heldUploads(h, schema, [
+      { path: '/api/artifacts?repository=team&name=new&version=1', body },
+    ]);
+    let deleted = false;
+    const removal = h.call('admin', 'DELETE', `/api/artifacts/${String(first.json()['id'])}`).then((res) => {
+      deleted = true;
+      return res;
+    });
+    await until(
+      'the delete finished or waits on the blob row',
+      async () => deleted || (await held.waiting('%"artifacts_blobs"%for update%')) === 1,
+    );
+    await held.release();
+    const [up, del] = await Promise.all([...held.responses, removal]);
+    assert.equal(up?.status, 201, up?.body.toString());
+    assert.equal(del?.status, 204);
+    const got = await h.call('admin', 'GET', `/api/artifacts/${String(up?.json()['id'])}/download`);
+    assert.equal(got.status, 200, got.body.toString());
+    assert.deepEqual(got.body, body);
+  });
+
+  void it('lets parallel uploads into a repository store at most its quota', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    await using h = await startDoor({ quotas: { team: 150_000 } }, undefined, { postgresUrl: schema.url });
+    // Three uploads of 100 000 bytes each pass the check before streaming; their commits are
+    // held at their last statement. Each commit used to count the usage before the others
+    // committed, and all three were stored (300 000 bytes for a quota of 150 000).
+    await using held = await heldUploads(
+      h,
+      schema,
+      [0, 1, 2].map((i) => ({
+        path: `/api/artifacts?repository=team&name=q${i}&version=1`,
+        body: randomBytes(100_000),
+      })),
+    );
+    await until('every upload commit waits on a lock', async () => (await held.waiting('%')) === 3);
+    await held.release();
+    const ups = await Promise.all(held.responses);
+    assert.deepEqual(
+      ups
+        .map((u) => (u.status === 201 ? '201' : `${u.status} ${String(u.json()['code'])}`))
+        .toSorted((a, b) => a.localeCompare(b)),
+      ['201', '507 GW_ERR_ARTIFACTS_QUOTA_EXCEEDED', '507 GW_ERR_ARTIFACTS_QUOTA_EXCEEDED'],
+    );
+    const team = (
+      (await h.call('admin', 'GET', '/api/artifacts/-/repositories')).json()['repositories'] as Record<
+        string,
+        unknown
+      >[]
+    ).find((r) => r['name'] === 'team');
+    assert.deepEqual(
+      { artifacts: team?.['artifacts'], size: team?.['size'] },
+      { artifacts: 1, size: 100_000 },
+    );
   });
 });
