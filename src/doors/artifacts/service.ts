@@ -76,9 +76,11 @@ export async function listArtifacts(
   if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
   if (query.name !== undefined) {
     // Names may hold `_` (a LIKE wildcard): escape it and `%` rather than drop them, or
-    // "my_lib" would be searched as "mylib" and never found.
-    const pattern = `%${query.name.replace(/[%_\\]/g, '\\$&')}%`;
-    q = q.where(sql<boolean>`name like ${pattern} escape '\\'`);
+    // "my_lib" would be searched as "mylib" and never found. Case is ignored on both stores:
+    // SQLite's LIKE ignores it (ASCII), PostgreSQL's does not, so both sides are lower-cased
+    // (names are ASCII, see upload.ts).
+    const pattern = `%${query.name.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`;
+    q = q.where(sql<boolean>`lower(name) like ${pattern} escape '\\'`);
   }
   if (query.version !== undefined) q = q.where('version', '=', query.version);
   if (query.status !== undefined) q = q.where('status', '=', query.status);

@@ -1,6 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startDoor } from './harness.ts';
+import { isolatedPostgres, requirePostgres } from '#testing/services';
+import { type DoorHarness, startDoor } from './harness.ts';
+
+const postgres = requirePostgres();
+
+/** The `name` filter, the same on either store. */
+async function checkNameFilter(h: DoorHarness): Promise<void> {
+  for (const name of ['my_lib', 'mylib', 'MyXLib']) {
+    const up = await h.call('admin', 'POST', `/api/artifacts?repository=team&name=${name}&version=1`, name);
+    assert.equal(up.status, 201, up.body.toString());
+  }
+  const names = async (filter: string) =>
+    (
+      (await h.call('admin', 'GET', `/api/artifacts?sort=name&name=${encodeURIComponent(filter)}`)).json()[
+        'items'
+      ] as { name: string }[]
+    )
+      .map((i) => i.name)
+      .toSorted((a, b) => a.localeCompare(b));
+  // The wildcards were dropped: "my_lib" was searched as "mylib" and found only that one.
+  assert.deepEqual(await names('my_lib'), ['my_lib']);
+  assert.deepEqual(await names('_'), ['my_lib']);
+  assert.deepEqual(await names('%'), []);
+  // Case was ignored on SQLite (its LIKE) but not on PostgreSQL, where "LIB" found nothing.
+  assert.deepEqual(await names('LIB'), ['my_lib', 'mylib', 'MyXLib']);
+  assert.deepEqual(await names('MY_LIB'), ['my_lib']);
+  assert.deepEqual(await names('xl'), ['MyXLib']);
+}
 
 void describe('artifact list query', () => {
   void it('refuses bad paging, sort, order and status parameters with 400 naming the parameter', async () => {
@@ -36,24 +63,16 @@ void describe('artifact list query', () => {
     assert.equal(page.json()['total'], 1);
   });
 
-  void it('finds names holding the LIKE wildcards _ and %, taken literally', async () => {
+  void it('finds names case-insensitively, with the LIKE wildcards _ and % taken literally', async () => {
     await using h = await startDoor();
-    for (const name of ['my_lib', 'mylib', 'myXlib']) {
-      const up = await h.call('admin', 'POST', `/api/artifacts?repository=team&name=${name}&version=1`, name);
-      assert.equal(up.status, 201, up.body.toString());
-    }
-    const names = async (filter: string) =>
-      (
-        (await h.call('admin', 'GET', `/api/artifacts?sort=name&name=${encodeURIComponent(filter)}`)).json()[
-          'items'
-        ] as { name: string }[]
-      )
-        .map((i) => i.name)
-        .sort();
-    // The wildcards were dropped: "my_lib" was searched as "mylib" and found only that one.
-    assert.deepEqual(await names('my_lib'), ['my_lib']);
-    assert.deepEqual(await names('_'), ['my_lib']);
-    assert.deepEqual(await names('%'), []);
-    assert.deepEqual(await names('lib'), ['myXlib', 'my_lib', 'mylib']);
+    await checkNameFilter(h);
+  });
+});
+
+void describe('artifact list query on PostgreSQL', postgres.options, () => {
+  void it('finds names case-insensitively, with the LIKE wildcards _ and % taken literally', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    await using h = await startDoor({}, undefined, { postgresUrl: schema.url });
+    await checkNameFilter(h);
   });
 });
