@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { renderApp, signIn } from '../test/render.tsx';
+import { toLocalInput } from './audit.tsx';
 import { routeBody } from './edge.tsx';
 import { localZoneName } from '../lib/format.ts';
 
@@ -377,5 +378,56 @@ describe('audit log page', () => {
     const exports = server.seen.filter((s) => s.path.includes('limit=1000'));
     expect(exports).toHaveLength(2);
     for (const e of exports) expect(e.path).toContain('actor=user%3Aalice');
+  });
+
+  it('keeps the applied filters, page size and page in the URL, so a reload or a shared link shows the same events', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const from = '2026-01-01T09:30:00.000Z';
+    const link = `/audit?actor=user%3Aalice&decision=deny&from=${encodeURIComponent(from)}&limit=25&cursor=c2`;
+    const first = renderApp(link, { 'GET /api/audit-logs': () => json({ events: [] }) });
+    await waitFor(() =>
+      expect(first.server.seen.some((s) => s.path.startsWith('/api/audit-logs?'))).toBe(true),
+    );
+    const sent = (at: number) =>
+      new URL(
+        first.server.seen.filter((s) => s.path.startsWith('/api/audit-logs?')).at(at)?.path ?? '',
+        'http://x',
+      ).searchParams;
+    expect(Object.fromEntries(sent(0))).toEqual({
+      actor: 'user:alice',
+      decision: 'deny',
+      from,
+      limit: '25',
+      cursor: 'c2',
+    });
+    const filters = screen.getByRole('form', { name: 'Audit filters' });
+    await waitFor(() => expect(within(filters).getByLabelText('Actor')).toHaveValue('user:alice'));
+    expect(within(filters).getByLabelText(/^From/)).toHaveValue(toLocalInput(from));
+    // Straight to an older page, "Newer" leads to the newest one of the same filters.
+    await user.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(sent(-1).get('cursor')).toBeNull());
+    expect(sent(-1).get('actor')).toBe('user:alice');
+    await user.type(within(filters).getByLabelText('Action'), 'auth.login');
+    await user.click(within(filters).getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(sent(-1).get('action')).toBe('auth.login'));
+    const location = screen.getByTestId('location').textContent ?? '';
+    expect(Object.fromEntries(new URL(location, 'http://x').searchParams)).toEqual({
+      actor: 'user:alice',
+      action: 'auth.login',
+      decision: 'deny',
+      from,
+      limit: '25',
+    });
+    // The same link in a fresh console (its stored draft gone) shows the same filters.
+    first.unmount();
+    sessionStorage.removeItem('gatehouse.draft.audit.filters');
+    const second = renderApp(location, { 'GET /api/audit-logs': () => json({ events: [] }) });
+    const again = await screen.findByRole('form', { name: 'Audit filters' });
+    await waitFor(() => expect(within(again).getByLabelText('Action')).toHaveValue('auth.login'));
+    expect(within(again).getByLabelText('Actor')).toHaveValue('user:alice');
+    expect(second.server.seen.find((s) => s.path.startsWith('/api/audit-logs?'))?.path).toContain(
+      'action=auth.login',
+    );
   });
 });

@@ -15,7 +15,8 @@ import {
   TableRow,
   TextField,
 } from '@mui/material';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { useSearchParams } from 'react-router';
 import { ApiError } from '../api/problem.ts';
 import type { AuditPage, AuditVerification } from '../api/types.ts';
 import { useAuth } from '../auth/auth-context.tsx';
@@ -47,6 +48,55 @@ export function apiFilters(f: Filters) {
     from: toInstant(f.from),
     to: toInstant(f.to),
   };
+}
+
+const DECISIONS = ['allow', 'deny', 'error', 'info'];
+const LIMITS = [25, 50, 100, 200];
+const FILTER_KEYS = ['actor', 'action', 'resource', 'decision', 'from', 'to'] as const;
+
+/** An instant as the `datetime-local` picker shows it: the browser's local time, no zone. */
+export function toLocalInput(iso: string | undefined): string {
+  if (iso === undefined) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const seconds = d.getSeconds() === 0 ? '' : `:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`;
+}
+
+/**
+ * The applied filters, page size and page cursor, read from the URL (times as instants), so a
+ * reload, a shared link or a sign-in after expiry shows the same events. Unreadable values are
+ * ignored, never sent.
+ */
+export function auditQueryOf(params: URLSearchParams) {
+  const text = (key: string) => params.get(key)?.trim() ?? '';
+  const instant = (key: string) => {
+    const value = params.get(key);
+    return value === null || Number.isNaN(Date.parse(value)) ? undefined : new Date(value).toISOString();
+  };
+  const decision = text('decision');
+  const limit = Number(params.get('limit') ?? 50);
+  return {
+    filters: {
+      actor: text('actor'),
+      action: text('action'),
+      resource: text('resource'),
+      decision: DECISIONS.includes(decision) ? decision : '',
+      from: instant('from'),
+      to: instant('to'),
+    },
+    limit: LIMITS.includes(limit) ? limit : 50,
+    cursor: params.get('cursor') ?? undefined,
+  };
+}
+
+/** The URL of an audit view; empty values and the defaults are left out. */
+function auditParams(filters: ReturnType<typeof apiFilters>, limit: number, cursor: string | undefined) {
+  const next = new URLSearchParams();
+  for (const [key, value] of Object.entries({ ...filters, limit: limit === 50 ? undefined : limit, cursor }))
+    if (value !== undefined && value !== '') next.set(key, String(value));
+  return next;
 }
 
 function Verify() {
@@ -92,26 +142,41 @@ function Verify() {
 
 export function AuditPage() {
   const { client } = useAuth();
+  const [params, setParams] = useSearchParams();
+  const q = auditQueryOf(params);
   const [draft, update, clear] = useDraft<Filters>('audit.filters', EMPTY);
-  const [applied, setApplied] = useState<Filters>(draft);
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const [limit, setLimit] = useState(50);
+  // The cursors of the newer pages, for "Newer"; a link straight to an older page starts a new trail.
+  const [newer, setNewer] = useState<(string | undefined)[]>(() =>
+    q.cursor === undefined ? [] : [undefined],
+  );
   const [exporting, setExporting] = useState<string | undefined>(undefined);
   const [exportError, setExportError] = useState<unknown>(undefined);
-  const cursor = cursors[cursors.length - 1];
+  const applied = JSON.stringify(q.filters);
+  // The form shows the filters the URL applies: on a link or Back, and on arrival unless the URL
+  // has none (then the text typed before, kept as a draft, stays).
+  const synced = useRef(FILTER_KEYS.some((k) => params.has(k)) ? undefined : applied);
+  useEffect(() => {
+    if (synced.current === applied) return;
+    synced.current = applied;
+    const f = q.filters;
+    update({ ...f, from: toLocalInput(f.from), to: toLocalInput(f.to) });
+  });
   const { data, error, loading, reload } = useApi(
-    (signal) => client.get<AuditPage>('/api/audit-logs', { ...apiFilters(applied), limit, cursor }, signal),
-    JSON.stringify([applied, cursor, limit]),
+    (signal) =>
+      client.get<AuditPage>('/api/audit-logs', { ...q.filters, limit: q.limit, cursor: q.cursor }, signal),
+    JSON.stringify([q.filters, q.cursor, q.limit]),
   );
+  const show = (filters: ReturnType<typeof apiFilters>, limit: number, cursor: string | undefined) =>
+    setParams(auditParams(filters, limit, cursor), { replace: true });
   const apply = (f: Filters) => {
-    setApplied(f);
-    setCursors([undefined]);
+    setNewer([]);
+    show(apiFilters(f), q.limit, undefined);
   };
   const doExport = async () => {
     setExportError(undefined);
     setExporting('Exporting…');
     try {
-      const { text, count, truncated } = await exportAuditJsonl(client, apiFilters(applied), (n) =>
+      const { text, count, truncated } = await exportAuditJsonl(client, q.filters, (n) =>
         setExporting(`Exporting… ${n} events`),
       );
       saveBlob(
@@ -162,7 +227,7 @@ export function AuditPage() {
             onChange={(e) => update({ decision: e.target.value })}
           >
             <MenuItem value="">Any</MenuItem>
-            {['allow', 'deny', 'error', 'info'].map((d) => (
+            {DECISIONS.map((d) => (
               <MenuItem key={d} value={d}>
                 {d}
               </MenuItem>
@@ -229,12 +294,21 @@ export function AuditPage() {
         </Table>
       </TableContainer>
       <Box sx={{ display: 'flex', gap: 2, alignItems: 'center', mt: 1 }}>
-        <Button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+        <Button
+          disabled={q.cursor === undefined}
+          onClick={() => {
+            setNewer((c) => c.slice(0, -1));
+            show(q.filters, q.limit, newer.at(-1));
+          }}
+        >
           Newer
         </Button>
         <Button
           disabled={data?.nextCursor === undefined}
-          onClick={() => setCursors((c) => [...c, data?.nextCursor])}
+          onClick={() => {
+            setNewer((c) => [...c, q.cursor]);
+            show(q.filters, q.limit, data?.nextCursor);
+          }}
         >
           Older
         </Button>
@@ -243,10 +317,13 @@ export function AuditPage() {
           <Select
             labelId="page-size"
             label="Per page"
-            value={limit}
-            onChange={(e) => setLimit(Number(e.target.value))}
+            value={q.limit}
+            onChange={(e) => {
+              setNewer([]);
+              show(q.filters, Number(e.target.value), undefined);
+            }}
           >
-            {[25, 50, 100, 200].map((n) => (
+            {LIMITS.map((n) => (
               <MenuItem key={n} value={n}>
                 {n}
               </MenuItem>
