@@ -96,6 +96,16 @@ describe('web console end to end', { timeout: 180_000 }, () => {
       'document.documentElement.scrollWidth - window.innerWidth',
     );
     assert.ok(overflow <= 0, `page scrolls sideways by ${overflow}px at 683px`);
+    // The table shrinks its columns, but a short digest stays one word on one line.
+    const digestLines = await browser.page.evaluate<number[]>(
+      `[...document.querySelectorAll('[data-testid="short-digest"]')].map((e) => e.getClientRects().length)`,
+    );
+    assert.ok(digestLines.length > 0, 'the artifacts table shows short digests');
+    assert.deepEqual(
+      digestLines,
+      digestLines.map(() => 1),
+      'each short digest on one line at 683px',
+    );
     assert.deepEqual(browser.problems, [], 'no console errors and no CSP violations');
   });
 

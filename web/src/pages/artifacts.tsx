@@ -170,7 +170,8 @@ export function ArtifactsPage() {
               <TableCell>Version</TableCell>
               <TableCell>Repository</TableCell>
               <TableCell>Status</TableCell>
-              <TableCell>SHA-256</TableCell>
+              {/* A short digest is read as one word: never broken over lines (code may break anywhere). */}
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>SHA-256</TableCell>
             </TableRow>
           </TableHead>
           <TableBody>
@@ -188,8 +189,10 @@ export function ArtifactsPage() {
                 <TableCell>
                   <StatusChip status={a.status} />
                 </TableCell>
-                <TableCell>
-                  <code title={a.sha256}>{shortDigest(a.sha256)}</code>
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                  <code title={a.sha256} data-testid="short-digest">
+                    {shortDigest(a.sha256)}
+                  </code>
                 </TableCell>
               </TableRow>
             ))}
