@@ -24,8 +24,11 @@ let work: string;
 let up: OciUpstream;
 let gw: Gateway;
 let config: Record<string, unknown>;
-/** A reverse proxy in front of docker-registry that answers 429 while `throttled.on`. */
-let throttled: { server: Server; url: string; on: boolean };
+/**
+ * A reverse proxy in front of docker-registry that answers 429 while `throttled.on`, and 503 to
+ * requests whose path contains one of `throttled.failing`.
+ */
+let throttled: { server: Server; url: string; on: boolean; failing: Set<string> };
 const digests: Record<string, string> = {};
 
 before(async () => {
@@ -50,6 +53,10 @@ before(async () => {
         .end('{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit reached"}]}');
       return;
     }
+    if ([...throttled.failing].some((part) => req.url?.includes(part))) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('upstream overloaded\n');
+      return;
+    }
     const target = new URL(up.url);
     const forward = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
@@ -62,7 +69,12 @@ before(async () => {
     req.pipe(forward);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  throttled = { server: proxy, url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, on: true };
+  throttled = {
+    server: proxy,
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    on: true,
+    failing: new Set(),
+  };
   config = {
     npm: { enabled: false },
     oci: {
@@ -70,6 +82,7 @@ before(async () => {
         { name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 },
         { name: 'throttled', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
         { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
+        { name: 'flaky', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
       ],
     },
     policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
@@ -201,6 +214,29 @@ void describe('a rate-limiting OCI upstream', () => {
     ]);
     assert.ok(served.ok, served.output);
     assert.equal((JSON.parse(served.output) as { Digest: string }).Digest, digests['old']);
+  });
+});
+
+void describe('an OCI upstream failing some requests', () => {
+  void it('fails a tags list whose tag manifests the uplink cannot serve, instead of caching it short', async () => {
+    throttled.on = false;
+    throttled.failing.add('/team/many/manifests/a2');
+    const broken = await fetch(`${gw.url}/v2/flaky/team/many/tags/list`);
+    assert.equal(broken.status, 502);
+    const doc = (await broken.json()) as { errors: { code: string; message: string }[] };
+    assert.equal(doc.errors[0]?.code, 'UNKNOWN');
+    assert.match(doc.errors[0]?.message ?? '', /status 503/);
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({
+      action: 'registry.upstream.error',
+      resource: 'path:/v2/flaky/team/many/tags/list',
+    });
+    assert.equal(events.events.length, 1);
+    throttled.failing.clear();
+    const listed = (await (await fetch(`${gw.url}/v2/flaky/team/many/tags/list`)).json()) as {
+      tags: string[];
+    };
+    assert.deepEqual(listed.tags, ['a1', 'a2', 'a3']);
   });
 });
 

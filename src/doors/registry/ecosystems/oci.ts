@@ -14,7 +14,7 @@ import {
 import { sendVerifiedFile } from '../files.ts';
 import { upstreamFailure } from '../go/upstream.ts';
 import { VersionFacts } from '../go/version-facts.ts';
-import { type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
+import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
 import { type OciSource, publishedAt, resolveManifest } from '../oci/manifests.ts';
 import { ociChallenge } from '../oci/login.ts';
 import { type OciRequest, parseOciPath } from '../oci/paths.ts';
@@ -60,6 +60,13 @@ function sendOciError(
 
 const PARALLEL = 8;
 const MAX_TAGS = 2000;
+/** Why a tag's manifest may be missing from a tags list that is still complete. */
+const LEFT_OUT = new Set([
+  'GW_ERR_REGISTRY_NOT_FOUND',
+  'GW_ERR_REGISTRY_INTEGRITY_MISMATCH',
+  'GW_ERR_REGISTRY_UPSTREAM_INVALID',
+  'GW_ERR_REGISTRY_UPSTREAM_TOO_LARGE',
+]);
 
 /** OCI / Docker registries under `/v2/<uplink>/<repository>/…`. */
 export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
@@ -154,7 +161,24 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     for (let i = 0; i < tags.length; i += PARALLEL) {
       await Promise.all(
         tags.slice(i, i + PARALLEL).map(async (tag) => {
-          const m = await resolveManifest(s, tag).catch(() => undefined);
+          const m = await resolveManifest(s, tag).catch((error: unknown) => {
+            // A tag deleted since the list, or one whose manifest cannot be served, is left out
+            // (audited; a mismatch is audited where it is found); an uplink failure fails the
+            // whole list, so that no partial list reaches the cache.
+            if (!isGatewayError(error) || !LEFT_OUT.has(error.code)) throw error;
+            if (
+              error.code !== 'GW_ERR_REGISTRY_NOT_FOUND' &&
+              error.code !== 'GW_ERR_REGISTRY_INTEGRITY_MISMATCH'
+            )
+              auditInvalidUpstream(
+                ctx,
+                caller,
+                `oci:${s.uplink.name}/${s.repo}:${tag}`,
+                s.uplink.name,
+                error.message,
+              );
+            return undefined;
+          });
           if (m === undefined) return;
           const d = await decide(s, tag, m.digest, await publishedAt(s, m), caller, 'metadata');
           if (d?.allowed === true) allowed.push(tag);
