@@ -5,7 +5,7 @@ import { GatewayError } from '#core/errors';
 import { attachmentDisposition } from '#core/http';
 import type { Principal } from '#core/rbac';
 import { issueTicket, redeemTicket } from './download-tickets.ts';
-import { openPlaintext, parseRange } from './download.ts';
+import { etagListMatches, openPlaintext, parseRange } from './download.ts';
 import { auditResource, itemOf, itemResource, loadItem, type RouteDeps } from './routes.ts';
 import type { ItemRow } from './store/schema.ts';
 
@@ -164,12 +164,39 @@ function redeemFromForm(deps: RouteDeps) {
   };
 }
 
+/** Counts and audits a download that is answered (its bytes, or 304 for the client's copy). */
+async function allowed(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+  result: 'ok' | 'not_modified',
+  details: Record<string, unknown>,
+): Promise<void> {
+  deps.ctx.metrics.downloads.inc({ result });
+  await deps.ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.download',
+    resource: auditResource(item),
+    decision: 'allow',
+    clientIp: request.clientIp,
+    details,
+  });
+}
+
 async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: FastifyReply) {
   const { ctx } = deps;
   const item = itemOf(request);
   await checkDownload(deps, request, item);
   const size = Number(item.size);
   const etag = `"sha256:${item.digest}"`;
+  // RFC 9110 §13.1.2, evaluated once the download itself is allowed (§13.2.1) and before any
+  // Range: a GET or HEAD whose If-None-Match names this ETag (weak comparison, or `*`) answers
+  // 304 with the ETag and no body; the client's copy is this artifact.
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (request.method !== 'POST' && ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag, 'weak')) {
+    await allowed(deps, request, item, 'not_modified', { notModified: true });
+    return reply.code(304).header('etag', etag).header('x-checksum-sha256', item.digest).send();
+  }
   // RFC 9110 §13.1.5: a Range under an If-Range that is not this ETag (strong comparison; a
   // date never matches, there is no Last-Modified) must be ignored and the whole body sent, or
   // a client resuming another file would splice foreign bytes into it.
@@ -199,17 +226,9 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
       .header('content-length', String(size))
       .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
   }
-  ctx.metrics.downloads.inc({ result: 'ok' });
-  await ctx.audit({
-    actor: actorOf(request),
-    action: 'artifacts.download',
-    resource: auditResource(item),
-    decision: 'allow',
-    clientIp: request.clientIp,
-    details: {
-      range: range === undefined ? null : `${range.start}-${range.end}`,
-      ...(request.method === 'POST' ? { via: 'ticket' } : {}),
-    },
+  await allowed(deps, request, item, 'ok', {
+    range: range === undefined ? null : `${range.start}-${range.end}`,
+    ...(request.method === 'POST' ? { via: 'ticket' } : {}),
   });
   if (first.done === true) return reply.send(Buffer.alloc(0));
   return reply.send(Readable.from(counted(first.value, source, deps, request, item), { objectMode: false }));

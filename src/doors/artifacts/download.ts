@@ -46,6 +46,28 @@ function unsatisfiable(size: number): GatewayError {
   });
 }
 
+/** One entity-tag of a list, `W/"…"` or `"…"`, after any empty elements, and the comma or end after it. */
+const ENTITY_TAG = /[\s,]*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)/y;
+
+/**
+ * Whether an `If-Match` or `If-None-Match` field value names the strong ETag `etag`
+ * (RFC 9110 §13.1.1, §13.1.2): `*` names any current representation, else it is a
+ * comma-separated list of entity-tags. The strong comparison (If-Match) needs a tag that is
+ * not weak with the same opaque tag; the weak comparison (If-None-Match) ignores `W/`. A list
+ * element that is no entity-tag ends the list: it and what follows match nothing.
+ */
+export function etagListMatches(field: string, etag: string, comparison: 'strong' | 'weak'): boolean {
+  if (field.trim() === '*') return true;
+  const opaque = etag.slice(1, -1);
+  ENTITY_TAG.lastIndex = 0;
+  while (ENTITY_TAG.lastIndex < field.length) {
+    const match = ENTITY_TAG.exec(field);
+    if (match === null) return false;
+    if (match[2] === opaque && (comparison === 'weak' || match[1] === undefined)) return true;
+  }
+  return false;
+}
+
 /** Looks up the blob row of an item's digest. */
 export async function blobOf(ctx: ArtifactContext, digest: string): Promise<BlobRow> {
   const row = await ctx.db
