@@ -52,7 +52,7 @@ void it('lists page by page, and every action leaves its audit record and metric
   assert.deepEqual(await page('sort=name&order=asc&limit=2&offset=3'), { names: [], total: 3 });
   assert.deepEqual(await page('sort=size&order=desc&limit=1&offset=1'), { names: ['charlie'], total: 3 });
   assert.deepEqual(await page('sort=size&limit=5000'), { names: ['alpha', 'charlie', 'bravo'], total: 3 });
-  assert.deepEqual(await page('name=ra&limit=junk&offset=-4'), { names: ['bravo'], total: 1 });
+  assert.deepEqual(await page('name=ra'), { names: ['bravo'], total: 1 });
 
   // Uploads, bytes, scans and verdicts.
   assert.equal(await metric('gatehouse_artifacts_uploads_total', { result: 'ok' }), 3);
