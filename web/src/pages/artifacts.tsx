@@ -90,6 +90,12 @@ export function ArtifactsPage() {
       ),
     key,
   );
+  // A page past the end (an old link, the last artifact of the last page gone) shows the last
+  // page instead of "No artifacts match" beside a count of matches.
+  const lastPage = data === undefined ? 0 : Math.max(0, Math.ceil(data.total / q.limit) - 1);
+  useEffect(() => {
+    if (data !== undefined && data.items.length === 0 && q.page > lastPage) set({ page: lastPage });
+  });
   const repositories = useApi(
     (signal) =>
       client.get<{ repositories: Repository[] }>('/api/artifacts/-/repositories', undefined, signal),

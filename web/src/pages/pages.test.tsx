@@ -63,6 +63,24 @@ describe('artifacts list', () => {
   });
 });
 
+describe('artifacts paging', () => {
+  it('moves a link to a page past the end to the last page, instead of showing no match beside a count', async () => {
+    signIn(ADMIN, 'root');
+    const { server } = renderApp('/artifacts?page=5&limit=10&sort=name', {
+      'GET /api/artifacts': ({ path }) => {
+        const offset = Number(new URL(path, 'http://x').searchParams.get('offset'));
+        const items = Array.from({ length: 12 }, (_, i) => artifact(i)).slice(offset, offset + 10);
+        return json({ items, total: 12 });
+      },
+    });
+    const table = await screen.findByRole('table', { name: 'Artifacts' });
+    await within(table).findByRole('link', { name: 'pkg-11' });
+    expect(screen.getByTestId('location').textContent).toBe('/artifacts?page=1&limit=10&sort=name');
+    expect(within(table).queryByText('No artifacts match.')).toBeNull();
+    expect(server.seen.at(-1)?.path).toContain('offset=10');
+  });
+});
+
 describe('repositories', () => {
   it('lists repositories with their counts and filters the artifacts by the one chosen', async () => {
     signIn([{ role: 'consumer', ns: 'team' }]);
