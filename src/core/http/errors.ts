@@ -23,7 +23,7 @@ function validationErrors(error: FastifyError): { path: string; message: string 
 }
 
 /** Fastify error codes with the catalogue code and the fixed sentence that replace them. */
-const FRAMEWORK_ERRORS: Readonly<Record<string, readonly [ErrorCode, string]>> = {
+const FRAMEWORK_ERRORS: Readonly<Record<string, readonly [ErrorCode, string, number?]>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [
     'GW_ERR_REQUEST_TOO_LARGE',
     'The request body exceeds the limit of this endpoint',
@@ -42,6 +42,8 @@ const FRAMEWORK_ERRORS: Readonly<Record<string, readonly [ErrorCode, string]>> =
     'The Content-Length does not match the body',
   ],
   FST_ERR_BAD_URL: ['GW_ERR_REQUEST_INVALID', 'The request URL is malformed'],
+  // RFC 9110 section 15.5.15: a path segment above the router's maxParamLength.
+  FST_ERR_MAX_PARAM_LENGTH: ['GW_ERR_REQUEST_INVALID', 'A segment of the request path is too long', 414],
   FST_ERR_ASYNC_CONSTRAINT: ['GW_ERR_REQUEST_INVALID', 'The request URL is malformed'],
 };
 
@@ -57,7 +59,10 @@ function fromFramework(error: FastifyError): GatewayError | undefined {
     });
   }
   const known = error.code === undefined ? undefined : FRAMEWORK_ERRORS[error.code];
-  if (known !== undefined) return new GatewayError(known[0], { message: known[1] });
+  if (known !== undefined) {
+    const [code, message, httpStatus] = known;
+    return new GatewayError(code, { message, ...(httpStatus === undefined ? {} : { httpStatus }) });
+  }
   // Other client errors from Fastify or its parsers carry a 4xx status; they are the client's
   // fault, so they are reported as invalid requests without their internal message.
   const status = error.statusCode;

@@ -153,6 +153,23 @@ void describe('main server errors', () => {
     assert.equal(body['detail'], 'The request body is not valid JSON');
   });
 
+  void it('answers a malformed percent-encoding or an over-long path parameter as problem+json with the security headers, without echoing the path', async () => {
+    for (const [path, status] of [
+      ['/items/%E0%A4%A', 400],
+      [`/items/${'x'.repeat(501)}`, 414],
+    ] as const) {
+      const response = await fetch(`${t.url}${path}`);
+      assert.equal(response.status, status, path);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+      assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+      assert.ok((response.headers.get('x-request-id') ?? '') !== '', 'a request id');
+      const body = await problem(response);
+      assert.equal(body['code'], 'GW_ERR_REQUEST_INVALID');
+      assert.ok(!JSON.stringify(body).includes('FST_'), 'no framework code');
+      assert.ok(!String(body['detail']).includes('%E0') && !String(body['detail']).includes('xxxx'));
+    }
+  });
+
   void it('answers 400 with details.errors for schema violations', async () => {
     const response = await post('/items', 'application/json', JSON.stringify({ size: 'big' }));
     assert.equal(response.status, 400);

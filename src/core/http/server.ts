@@ -21,7 +21,7 @@ import { installRequestHooks } from './hooks.ts';
 import type { HttpServer } from './port.ts';
 import { createRouteTable, type RouteTable } from './route-table.ts';
 import { createDrain } from './drain.ts';
-import { requestIdOf } from './security.ts';
+import { applySecurityHeaders, normalizeIp, requestIdOf } from './security.ts';
 
 /** What `createHttpServer` needs; implementations are passed in, never imported. */
 export interface HttpServerOptions {
@@ -58,7 +58,11 @@ function isSection(config: HttpServerOptions['config']): config is Section<HttpC
   return typeof (config as Section<HttpConfig>).current === 'function';
 }
 
-function buildFastify(config: HttpConfig, tls: TlsContextProvider | undefined): FastifyInstance {
+function buildFastify(
+  config: HttpConfig,
+  tls: TlsContextProvider | undefined,
+  frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => void,
+): FastifyInstance {
   const common = {
     logger: false,
     bodyLimit: config.bodyLimit,
@@ -73,6 +77,10 @@ function buildFastify(config: HttpConfig, tls: TlsContextProvider | undefined): 
     keepAliveTimeout: config.keepAliveTimeout,
     http2SessionTimeout: config.keepAliveTimeout,
     routerOptions: { maxParamLength: 500 },
+    // A malformed percent-encoding or an over-long path parameter is refused by the router
+    // before any hook runs; without this Fastify answers its own JSON, echoing the path. (Typed
+    // per server flavour by Fastify; the handler only uses what both flavours share.)
+    frameworkErrors: frameworkErrors as never,
   };
   if (tls === undefined) return fastify(common) as unknown as FastifyInstance;
   const requestCert = config.tls.requestClientCert;
@@ -133,7 +141,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
   const address = validateHttpConfig(config);
   const { log } = options;
   const tls = await loadTls(config, log);
-  const app = buildFastify(config, tls);
+  const app = buildFastify(config, tls, (error, request, reply) => {
+    // No hook ran for this request: give it what onRequest and onSend would have.
+    request.clientIp = normalizeIp(request.ip);
+    void reply.header('x-request-id', request.id);
+    applySecurityHeaders(reply, tls !== undefined);
+    sendProblem(log, request, reply, error);
+  });
   app.decorateRequest('principal', undefined);
   app.decorateRequest('clientIp', '');
   if (tls !== undefined) tls.attach(app.server as never);
