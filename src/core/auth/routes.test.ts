@@ -287,6 +287,44 @@ void describe('identity HTTP API', () => {
     assert.equal(after.json['code'], 'GW_ERR_AUTH_KEY_INVALID');
   });
 
+  void it('does not tell a non-admin which accounts exist through the password route, and audits a wrong current password', async () => {
+    const admin = await login('admin');
+    const created = await call(
+      'POST',
+      '/api/users',
+      { username: 'carol', password: PASSWORD, roles: [{ role: 'reader', namespace: 'team-a' }] },
+      bearer(admin.accessToken),
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const carol = await login('carol');
+    for (const target of ['admin', 'no-such-user']) {
+      for (const body of [
+        { password: 'hijacked password 1' },
+        { password: 'hijacked password 1', currentPassword: PASSWORD },
+      ]) {
+        const r = await call('PUT', `/api/users/${target}/password`, body, bearer(carol.accessToken));
+        assert.equal(r.status, 403, `${target}: ${JSON.stringify(r.json)}`);
+        assert.equal(r.json['code'], 'GW_ERR_RBAC_DENIED');
+      }
+    }
+    const wrong = await call(
+      'PUT',
+      '/api/users/carol/password',
+      { password: 'a new long password', currentPassword: 'not the password at all' },
+      bearer(carol.accessToken),
+    );
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json['code'], 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    const denied = (await audit.query({ action: 'user.password', decision: 'deny' })).events;
+    assert.equal(denied.length, 1, JSON.stringify(denied));
+    assert.equal(denied[0]?.resource, 'user:carol');
+    assert.equal(denied[0]?.reason, 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    assert.equal(
+      (await call('DELETE', '/api/users/carol', undefined, bearer(admin.accessToken))).status,
+      204,
+    );
+  });
+
   void it('rate-limits logins per client address', async () => {
     let limited: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 30 && limited === undefined; i++) {

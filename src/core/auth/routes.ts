@@ -231,14 +231,31 @@ function registerUserRoutes(http: HttpServer, auth: AuthService, record: ReturnT
     async (request, reply) => {
       const { password, currentPassword } = request.body as { password: string; currentPassword?: string };
       const principal = request.principal as Principal;
-      const target = await auth.users.get(idOf(request));
-      const self = principal.kind === 'user' && principal.id === `user:${target.id}`;
+      const id = idOf(request);
       const admin = http.requirePermission('users:write', () => ({ type: 'user' }));
-      if (self && currentPassword !== undefined) {
+      // Only a caller naming its own account gets past this point without users:write; anyone
+      // else would learn from 404 versus 403 which accounts exist.
+      const claimsSelf =
+        principal.kind === 'user' &&
+        currentPassword !== undefined &&
+        (principal.id === `user:${id}` || principal.name === id);
+      if (!claimsSelf) await admin.call(http.app, request, reply);
+      const target = await auth.users.get(id);
+      if (claimsSelf && principal.id !== `user:${target.id}`) await admin.call(http.app, request, reply);
+      else if (claimsSelf) {
         // Re-authentication proves the caller knows the current password (a stolen access token does not).
-        await auth.checkPassword(target.username, currentPassword);
-      } else {
-        await admin.call(http.app, request, reply);
+        try {
+          await auth.checkPassword(target.username, currentPassword);
+        } catch (error) {
+          await record(request, {
+            actor: actorOf(request),
+            action: 'user.password',
+            resource: `user:${target.username}`,
+            decision: 'deny',
+            reason: isGatewayError(error) ? error.code : 'error',
+          });
+          throw error;
+        }
       }
       await auth.users.setPassword(target.id, password);
       await record(request, {
