@@ -30,6 +30,13 @@ export interface CachedDocumentOptions<V extends string> {
   readonly ecosystem: string;
   readonly name: string;
   readonly variant: V;
+  /**
+   * Names the build among the builds of one package: concurrent misses share a build only when
+   * it makes the variant they ask for, so a build that makes other variants than the package's
+   * main one (Go's `.info` beside `list`/`latest`, PyPI's JSON API beside the simple pages)
+   * needs its own key. Default: the package's main build.
+   */
+  readonly buildKey?: string;
   readonly uplink: UplinkClient;
   /** Fetches, decides and renders every variant; called once for concurrent misses. */
   readonly build: (at: RefreshPoint, caller: Caller) => Promise<Built<V>>;
@@ -66,7 +73,7 @@ export async function cachedDocument<V extends string>(
   const at: RefreshPoint = { cutoff, base, hostKey, policyVersion: engine.version };
   try {
     const built = await md.coalesce(
-      `${o.ecosystem}|${o.name}|${engine.version}|${cutoff}|${hostKey}`,
+      `${o.ecosystem}|${o.name}|${o.buildKey ?? ''}|${engine.version}|${cutoff}|${hostKey}`,
       async () => {
         const epoch = md.epoch;
         const { entries, later } = await o.build(at, callerOf(request));

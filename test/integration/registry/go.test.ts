@@ -42,6 +42,9 @@ before(async () => {
     'example.test/forkcheck': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forkcheck', 'v1') },
     ],
+    'example.test/together': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('together', 'v1.0.0') },
+    ],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -189,6 +192,19 @@ void describe('go through the registry door', () => {
       resource: 'go:example.test/lib@v1.1.0',
     });
     assert.ok(refused.events.length >= 2, `${refused.events.length} refusals audited`);
+  });
+
+  void it("answers concurrent cold misses of a module's list, @latest and .info, each with its own document", async () => {
+    const base = `${gw.url}/go/example.test/together`;
+    const [list, latest, info] = (await Promise.all(
+      ['@v/list', '@latest', '@v/v1.0.0.info'].map((p) => fetch(`${base}/${p}`)),
+    )) as [Response, Response, Response];
+    assert.equal(list.status, 200);
+    assert.equal(await list.text(), 'v1.0.0\n');
+    assert.equal(latest.status, 200);
+    assert.equal(((await latest.json()) as { Version: string }).Version, 'v1.0.0');
+    assert.equal(info.status, 200);
+    assert.equal(((await info.json()) as { Version: string }).Version, 'v1.0.0');
   });
 
   void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {

@@ -28,6 +28,7 @@ before(async () => {
       { version: '1.1', publishedAt: NOW - 3_600_000 },
     ],
     'html-only': [{ version: '3.0', publishedAt: NOW - 10 * DAY }],
+    'both-apis': [{ version: '2.0', publishedAt: NOW - 10 * DAY }],
   });
   pypiRaw = { uplinks: [{ name: 'pypi', url: `${up.url}/simple/`, retries: 0 }] };
   gw = await startGateway({ config: { npm: { enabled: false }, pypi: pypiRaw } });
@@ -144,6 +145,17 @@ void describe('PyPI simple API through the door', () => {
     assert.ok(
       doc.urls.length > 0 && doc.urls.every((u) => u.url.startsWith(`${gw.url}/pypi/files/fresh-py/`)),
     );
+  });
+
+  void it('answers concurrent cold misses of the simple page and the JSON API, each with its own document', async () => {
+    const [page, api] = await Promise.all([
+      get('/pypi/simple/both-apis/', { accept: JSON_TYPE }),
+      get('/pypi/pypi/both-apis/json'),
+    ]);
+    assert.equal(page.status, 200);
+    assert.deepEqual(((await page.json()) as JsonPage).versions, ['2.0']);
+    assert.equal(api.status, 200);
+    assert.equal(((await api.json()) as { info: { version: string } }).info.version, '2.0');
   });
 
   void it('refuses a refused release file with 403 and a reason phrase pip prints', async () => {

@@ -203,6 +203,7 @@ export function createGoHandler(
       ecosystem: 'go',
       name: req.module,
       variant: `info|${req.version}`,
+      buildKey: `info|${req.version}`,
       uplink,
       build: async (at, caller) => {
         await decideVersion(req, uplink, request, caller, at.cutoff, 'metadata');

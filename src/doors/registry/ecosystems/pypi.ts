@@ -277,6 +277,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       ecosystem: 'pypi',
       name: project,
       variant: 'api',
+      buildKey: 'api',
       uplink,
       build: (at, c) => buildJsonApi(project, uplink, at, c),
     });
