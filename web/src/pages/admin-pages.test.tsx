@@ -167,6 +167,10 @@ describe('registry page', () => {
   it('runs the policy on a package and shows each rule, refuses a malformed spec, and invalidates the cache', async () => {
     signIn(ADMIN, 'root');
     const user = userEvent.setup();
+    let release = () => {};
+    const looked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const { server } = renderApp('/registry', {
       'GET /api/audit-logs': () =>
         json({
@@ -192,8 +196,9 @@ describe('registry page', () => {
             '',
           ].join('\n'),
         ),
-      'POST /api/registry/policy/test': () =>
-        json({
+      'POST /api/registry/policy/test': async () => {
+        await looked;
+        return json({
           found: true,
           decision: {
             allowed: false,
@@ -205,7 +210,8 @@ describe('registry page', () => {
               { ruleId: 'vulns', ruleName: 'Vulnerabilities', outcome: 'allow', reason: 'No known advisory' },
             ],
           },
-        }),
+        });
+      },
       'DELETE /api/registry/cache': () => json({ removed: 4 }),
     });
     const decisions = await screen.findByRole('table', { name: 'Recent decisions' });
@@ -218,11 +224,16 @@ describe('registry page', () => {
     expect(within(lookup).getByRole('button', { name: 'Run policy' })).toBeDisabled();
     await user.type(spec, '@1.3.0');
     await user.click(within(lookup).getByRole('button', { name: 'Run policy' }));
+    // While the uplink is asked, the button waits, and Enter in the field sends no second lookup.
+    expect(within(lookup).getByRole('button', { name: 'Run policy' })).toBeDisabled();
+    await user.type(spec, '{Enter}');
+    release();
     const answer = await screen.findByTestId('policy-answer');
     expect(answer).toHaveTextContent('Denied by "min-age"');
     const rules = within(answer).getByRole('table', { name: 'Rule results' });
     expect(within(rules).getByText('Published 2 days ago')).toBeInTheDocument();
     expect(within(rules).getByText('No known advisory')).toBeInTheDocument();
+    expect(server.seen.filter((s) => s.path === '/api/registry/policy/test')).toHaveLength(1);
     expect(server.seen.find((s) => s.path === '/api/registry/policy/test')?.body).toEqual({
       ecosystem: 'npm',
       name: 'left-pad',

@@ -62,11 +62,14 @@ function PolicyLookup() {
   const [draft, update] = useDraft('registry.lookup', { ecosystem: 'npm', spec: '' });
   const [answer, setAnswer] = useState<PolicyTestAnswer | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
+  // Asking the uplink can take seconds: the button waits, so a second click sends no second lookup.
+  const [busy, setBusy] = useState(false);
   const parsed = parsePackageSpec(draft.spec);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (parsed === undefined) return;
+    if (parsed === undefined || busy) return;
     setError(undefined);
+    setBusy(true);
     try {
       setAnswer(
         await client.request<PolicyTestAnswer>('POST', '/api/registry/policy/test', {
@@ -75,10 +78,12 @@ function PolicyLookup() {
       );
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
     }
   };
   return (
-    <Box component="form" onSubmit={submit} aria-label="Package lookup">
+    <Box component="form" onSubmit={submit} aria-label="Package lookup" aria-busy={busy}>
       <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }}>
         <FormControl size="small" sx={{ minWidth: 120 }}>
           <InputLabel id="eco">Ecosystem</InputLabel>
@@ -109,7 +114,7 @@ function PolicyLookup() {
         <Button
           type="submit"
           variant="contained"
-          disabled={parsed === undefined}
+          disabled={parsed === undefined || busy}
           sx={{ alignSelf: 'flex-start' }}
         >
           Run policy
