@@ -177,4 +177,19 @@ void describe('auth service', () => {
       await db.close();
     }
   });
+
+  void it('drops the stored bindings naming a deleted user by name, so a new account of that name does not inherit them', async () => {
+    await using w = await world();
+    await w.auth.ensureAdmin({ password: PASSWORD });
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    await w.auth.bindings.grant('user:alice', { role: 'admin', namespace: '*' }, 'test');
+    await w.auth.bindings.grant('user:alice', { role: 'reader', namespace: 'team-a' }, 'test');
+    assert.equal((await w.auth.users.get('alice')).roles.length, 2);
+    await w.auth.users.delete('alice');
+    assert.deepEqual(await w.auth.bindings.list('user:alice'), []);
+    const again = await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    assert.deepEqual(again.roles, []);
+    const principal = await w.auth.authenticate(bearer((await w.auth.login('alice', PASSWORD)).accessToken));
+    assert.deepEqual(principal.bindings, []);
+  });
 });

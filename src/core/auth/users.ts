@@ -163,7 +163,11 @@ export function createUserStore(options: {
     async delete(idOrName: string): Promise<UserRow> {
       const existing = await row(idOrName);
       await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
-      await bindings.replace(userSubject(existing.id), [], 'system');
+      // Stored bindings may name the user by id or by name; left behind, the ones by name would
+      // go to the next account created with that name.
+      for (const subject of userSubjects(existing.id, existing.username)) {
+        await bindings.replace(subject, [], 'system');
+      }
       return existing;
     },
     async setPassword(idOrName: string, password: string): Promise<UserRow> {
