@@ -189,11 +189,27 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   await checkDownload(deps, request, item);
   const size = Number(item.size);
   const etag = `"sha256:${item.digest}"`;
+  // RFC 9110 §13.1.1: an If-Match that names no current representation (strong comparison; `*`
+  // matches any) fails with 412: the client wanted a download of the version it knows only.
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch !== undefined && !etagListMatches(ifMatch, etag, 'strong')) {
+    throw new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', {
+      message: `If-Match "${ifMatch.slice(0, 200)}" does not name this artifact's ETag ${etag}`,
+      headers: { etag },
+    });
+  }
   // RFC 9110 §13.1.2, evaluated once the download itself is allowed (§13.2.1) and before any
   // Range: a GET or HEAD whose If-None-Match names this ETag (weak comparison, or `*`) answers
-  // 304 with the ETag and no body; the client's copy is this artifact.
+  // 304 with the ETag and no body; the client's copy is this artifact. On another method (the
+  // ticket download's POST) a match is a failed precondition.
   const ifNoneMatch = request.headers['if-none-match'];
-  if (request.method !== 'POST' && ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag, 'weak')) {
+  if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag, 'weak')) {
+    if (request.method === 'POST') {
+      throw new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', {
+        message: `If-None-Match "${ifNoneMatch.slice(0, 200)}" names this artifact's ETag ${etag}`,
+        headers: { etag },
+      });
+    }
     await allowed(deps, request, item, 'not_modified', { notModified: true });
     return reply.code(304).header('etag', etag).header('x-checksum-sha256', item.digest).send();
   }

@@ -67,4 +67,41 @@ void describe('conditional downloads', () => {
     );
     assert.equal(notModified?.decision, 'allow');
   });
+
+  void it('answers 412 when If-Match names no current representation (RFC 9110 13.1.1)', async () => {
+    await using h = await startDoor();
+    const data = randomBytes(50_000);
+    const up = await h.call('admin', 'POST', '/api/artifacts?repository=team&name=m&version=1', data);
+    const id = String(up.json()['id']);
+    const path = `/api/artifacts/${id}/download`;
+    const etag = `"sha256:${createHash('sha256').update(data).digest('hex')}"`;
+    const other = `"sha256:${'0'.repeat(64)}"`;
+    for (const method of ['GET', 'HEAD']) {
+      // The tag, `*`, and a list holding it: the download goes on (a Range too).
+      for (const field of [etag, '*', `${other}, ${etag}`]) {
+        const res = await h.call('admin', method, path, undefined, { 'if-match': field });
+        assert.equal(res.status, 200, `${method} If-Match: ${field}`);
+        assert.deepEqual(res.body, method === 'GET' ? data : Buffer.alloc(0));
+      }
+      const ranged = await h.call('admin', method, path, undefined, { 'if-match': etag, range: 'bytes=0-9' });
+      assert.equal(ranged.status, 206);
+      // Another tag, a list without it, and its weak form (If-Match compares strongly): 412.
+      for (const field of [other, `${other}, W/"x"`, `W/${etag}`]) {
+        const res = await h.call('admin', method, path, undefined, { 'if-match': field });
+        assert.equal(res.status, 412, `${method} If-Match: ${field}`);
+        assert.equal(res.headers['etag'], etag);
+        if (method === 'GET') assert.equal(res.json()['code'], 'GW_ERR_ARTIFACTS_PRECONDITION_FAILED');
+      }
+    }
+    // A ticket download is a POST: an If-None-Match naming the artifact fails there instead of
+    // answering 304. Preconditions are weighed once the ticket is redeemed: each try takes one.
+    const ticketOf = async () =>
+      String((await h.call('admin', 'POST', `/api/artifacts/${id}/download-tickets`)).json()['ticket']);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const post = (ticket: string, extra: Record<string, string>) =>
+      h.call('anonymous', 'POST', path, new URLSearchParams({ ticket }).toString(), { ...form, ...extra });
+    assert.equal((await post(await ticketOf(), { 'if-none-match': etag })).status, 412);
+    assert.equal((await post(await ticketOf(), { 'if-none-match': other })).status, 200);
+    assert.equal((await post(await ticketOf(), { 'if-match': other })).status, 412);
+  });
 });

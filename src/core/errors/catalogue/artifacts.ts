@@ -16,6 +16,13 @@ export const ARTIFACTS_ERRORS = [
       'The repository already holds an artifact with this name and version; versions are immutable.',
   },
   {
+    code: 'GW_ERR_ARTIFACTS_PRECONDITION_FAILED',
+    kind: 'FAILED_PRECONDITION',
+    title: 'Precondition failed',
+    description:
+      "A download's `If-Match` names no current representation of the artifact (strong comparison), or a ticket download's `If-None-Match` names it (RFC 9110 §13.1.1, §13.1.2).",
+  },
+  {
     code: 'GW_ERR_ARTIFACTS_UPLOAD_INVALID',
     kind: 'INVALID_ARGUMENT',
     title: 'Invalid upload',
