@@ -4,6 +4,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 export interface CidrMatcher {
   /** True when `ip` (IPv4, IPv6 or IPv4-mapped IPv6, optionally with a zone) is in a block. */
   matches(ip: string): boolean;
+  /** True when every address of `cidr` is in one block; throws TypeError when `cidr` is invalid. */
+  covers(cidr: string): boolean;
   /** The blocks as given, for messages. */
   readonly cidrs: readonly string[];
 }
@@ -90,6 +92,12 @@ export function createCidrMatcher(cidrs: readonly string[]): CidrMatcher {
       const value = ipToBigInt(ip);
       if (value === undefined) return false;
       return blocks.some((b) => (value & b.mask) === b.network);
+    },
+    covers(cidr) {
+      const inner = parseBlock(cidr);
+      // Inside when it is at least as narrow (its mask keeps every bit of the block's) and its
+      // network falls in the block.
+      return blocks.some((b) => (inner.mask & b.mask) === b.mask && (inner.network & b.mask) === b.network);
     },
   };
 }

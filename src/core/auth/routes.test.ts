@@ -287,6 +287,59 @@ void describe('identity HTTP API', () => {
     assert.equal(after.json['code'], 'GW_ERR_AUTH_KEY_INVALID');
   });
 
+  void it('bounds a key created with an API key by that key: no later expiry, no wider address allow-list', async () => {
+    const admin = await login('admin');
+    const bindings = [{ role: 'operator', namespace: 'kv2' }];
+    const made = await call(
+      'POST',
+      '/api/users',
+      { username: 'ci', password: PASSWORD, roles: bindings },
+      bearer(admin.accessToken),
+    );
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const ci = await login('ci');
+    const until = new Date(clock.now() + 3_600_000).toISOString();
+    const parent = await call(
+      'POST',
+      '/api/keys',
+      { name: 'parent', bindings, expiresAt: until, allowedCidrs: ['127.0.0.0/8'] },
+      bearer(ci.accessToken),
+    );
+    assert.equal(parent.status, 201, JSON.stringify(parent.json));
+    const withParent = (body: Record<string, unknown>) =>
+      call(
+        'POST',
+        '/api/keys',
+        { name: 'child', bindings, ...body },
+        { 'x-api-key': parent.json['secret'] as string },
+      );
+    for (const body of [{}, { allowedCidrs: [] }]) {
+      const child = await withParent(body);
+      assert.equal(child.status, 201, JSON.stringify(child.json));
+      assert.equal(child.json['expiresAt'], until);
+      assert.deepEqual(child.json['allowedCidrs'], ['127.0.0.0/8']);
+    }
+    const narrower = await withParent({
+      expiresAt: new Date(clock.now() + 60_000).toISOString(),
+      allowedCidrs: ['127.0.0.1'],
+    });
+    assert.equal(narrower.status, 201, JSON.stringify(narrower.json));
+    for (const body of [
+      { expiresAt: new Date(clock.now() + 7_200_000).toISOString() },
+      { allowedCidrs: ['0.0.0.0/0'] },
+      { allowedCidrs: ['127.0.0.1/32', '10.0.0.0/8'] },
+      { allowedCidrs: ['::/0'] },
+    ]) {
+      const refused = await withParent(body);
+      assert.equal(refused.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(refused.json)}`);
+      assert.equal(refused.json['code'], 'GW_ERR_REQUEST_INVALID');
+    }
+    // A user's own keys are not bounded by anything but the user's roles.
+    const free = await call('POST', '/api/keys', { name: 'free', bindings }, bearer(ci.accessToken));
+    assert.equal(free.status, 201);
+    assert.equal(free.json['expiresAt'], undefined);
+  });
+
   void it('does not tell a non-admin which accounts exist through the password route, and audits a wrong current password', async () => {
     const admin = await login('admin');
     const created = await call(
