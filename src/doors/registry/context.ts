@@ -160,6 +160,17 @@ function decisionEvent(d: PolicyDecision, caller: Caller, registry: string): Aud
   };
 }
 
+/** Decides one version (a file request, or version metadata) and throws its refusal. */
+export async function requireAllowed(
+  ctx: RegistryContext,
+  subject: PolicySubject,
+  caller: Caller,
+  options: { readonly now: number; readonly registry: string; readonly kind: 'metadata' | 'file' },
+): Promise<void> {
+  const [decision] = await decideMany(ctx, [subject], caller, options);
+  if (decision === undefined || !decision.allowed) throw deniedError(decision as PolicyDecision);
+}
+
 /** A GatewayError for a refused version, with the reason and (for age) when it will be allowed. */
 export function deniedError(d: PolicyDecision): GatewayError {
   return new GatewayError('GW_ERR_POLICY_DENIED', {

@@ -27,6 +27,32 @@ const BOMB = `<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
 <metadata><groupId>org.example</groupId><artifactId>bomb</artifactId><versioning><versions><version>&lol2;</version></versions></versioning></metadata>`;
 
+/** A snapshot version's own metadata, as maven-deploy-plugin writes it. */
+const snapshotMetadata = (v: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<metadata modelVersion="1.1.0">
+  <groupId>org.example</groupId>
+  <artifactId>snap</artifactId>
+  <version>${v}-SNAPSHOT</version>
+  <versioning>
+    <snapshot><timestamp>20261101.120000</timestamp><buildNumber>3</buildNumber></snapshot>
+    <lastUpdated>20261101120000</lastUpdated>
+    <snapshotVersions>
+      <snapshotVersion><extension>jar</extension><value>${v}-20261101.120000-3</value><updated>20261101120000</updated></snapshotVersion>
+      <snapshotVersion><extension>pom</extension><value>${v}-20261101.120000-3</value><updated>20261101120000</updated></snapshotVersion>
+    </snapshotVersions>
+  </versioning>
+</metadata>
+`;
+
+/** A group's plugin prefixes, which mvn reads to resolve `mvn <prefix>:<goal>`. */
+const PLUGINS = `<?xml version="1.0" encoding="UTF-8"?>
+<metadata>
+  <plugins>
+    <plugin><name>Example Maven Plugin</name><prefix>example</prefix><artifactId>example-maven-plugin</artifactId></plugin>
+  </plugins>
+</metadata>
+`;
+
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'registry-maven-'));
   up = await startMavenUpstream({
@@ -46,7 +72,14 @@ before(async () => {
     'org.codehaus.plexus:plexus-utils': [{ version: '1.1', publishedAt: NOW - 900 * DAY }],
     'org.example:corrupt': [{ version: '1.0', publishedAt: NOW - 30 * DAY, corruptJar: true }],
     'org.example:limited': [{ version: '1.0', publishedAt: NOW - 30 * DAY }],
+    'org.example:snap': [
+      { version: '2.0-SNAPSHOT', publishedAt: NOW - 20 * DAY },
+      { version: '3.0-SNAPSHOT', publishedAt: NOW - 3_600_000 },
+    ],
   });
+  for (const v of ['2.0', '3.0'])
+    up.raw.set(`/org/example/snap/${v}-SNAPSHOT/maven-metadata.xml`, snapshotMetadata(v));
+  up.raw.set('/org/example/plugins/maven-metadata.xml', PLUGINS);
   up.raw.set('/org/example/bomb/maven-metadata.xml', BOMB);
   config = {
     npm: { enabled: false },
@@ -138,6 +171,23 @@ void describe('mvn through the registry door', () => {
     });
     assert.equal(latest.status, 302);
     assert.match(latest.headers.get('location') ?? '', /\/lib\/2\.0\/lib-2\.0\.pom$/);
+  });
+
+  void it("serves a snapshot version's own metadata when the snapshot passes policy, and a group's plugin prefixes", async () => {
+    const snapshot = await fetch(`${gw.url}/maven/org/example/snap/2.0-SNAPSHOT/maven-metadata.xml`);
+    assert.equal(snapshot.status, 200);
+    const xml = await snapshot.text();
+    assert.equal(xml, snapshotMetadata('2.0'));
+    for (const alg of ['md5', 'sha1', 'sha256', 'sha512']) {
+      const side = await fetch(`${gw.url}/maven/org/example/snap/2.0-SNAPSHOT/maven-metadata.xml.${alg}`);
+      assert.equal(await side.text(), createHash(alg).update(xml).digest('hex'), alg);
+    }
+    const young = await fetch(`${gw.url}/maven/org/example/snap/3.0-SNAPSHOT/maven-metadata.xml`);
+    assert.equal(young.status, 403);
+    assert.match(await young.text(), /org\.example:snap@3\.0-SNAPSHOT.*minimum age is 2d/);
+    const plugins = await fetch(`${gw.url}/maven/org/example/plugins/maven-metadata.xml`);
+    assert.equal(plugins.status, 200);
+    assert.equal(await plugins.text(), PLUGINS);
   });
 
   void it('refuses an XML bomb, a corrupt jar and malformed paths', async () => {

@@ -4,7 +4,7 @@ import { GatewayError, isGatewayError } from '#core/errors';
 import { compareGo, isGoPrerelease, parseGoVersion } from '#core/vulndb';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { makeEntry } from '../cache/entry.ts';
-import { callerOf, decideMany, deniedError, type RegistryContext, sendEntry } from '../context.ts';
+import { callerOf, decideMany, type RegistryContext, requireAllowed, sendEntry } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { verifyGoMod, verifyGoZip } from '../go/verify.ts';
 import {
@@ -187,8 +187,7 @@ export function createGoHandler(
       registry: uplink.name,
       ...(t === undefined ? {} : { publishedAt: t }),
     };
-    const [decision] = await decideMany(ctx, [subject], caller, { now, registry: uplink.name, kind });
-    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+    await requireAllowed(ctx, subject, caller, { now, registry: uplink.name, kind });
   }
 
   /**

@@ -7,14 +7,15 @@ import {
   type Caller,
   callerOf,
   decideMany,
-  deniedError,
   type RegistryContext,
+  requireAllowed,
   sendEntry,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { fetchSmall, sendTextError } from '../go/upstream.ts';
 import { VersionFacts } from '../go/version-facts.ts';
 import {
+  checkSnapshotMetadata,
   latestAndRelease,
   mavenTimestamp,
   parseMavenMetadata,
@@ -101,6 +102,78 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     return out;
   }
 
+  /** A metadata document and its regenerated checksum sidecars. */
+  async function rendered(
+    xml: Buffer,
+    uplink: UplinkClient,
+    filtered: number,
+    total: number,
+  ): Promise<Record<Variant, MetadataEntry>> {
+    const meta = (contentType: string) => ({
+      contentType,
+      fetchedAt: ctx.clock.now(),
+      uplink: uplink.name,
+      filtered,
+      total,
+    });
+    const entries = { xml: await makeEntry(meta('text/xml'), xml) } as Record<Variant, MetadataEntry>;
+    for (const s of SIDECARS)
+      entries[s] = await makeEntry(meta('text/plain'), createHash(s).update(xml).digest('hex'));
+    return entries;
+  }
+
+  /** Throws GW_ERR_REGISTRY_XML_INVALID (audited) for upstream metadata that failed to parse. */
+  async function invalidXml(
+    error: unknown,
+    ga: string,
+    uplink: UplinkClient,
+    caller: Caller,
+  ): Promise<never> {
+    if (!(error instanceof SyntaxError)) throw error;
+    await ctx.metadata.invalidate('maven', ga);
+    auditInvalidUpstream(ctx, caller, `maven:${ga}`, uplink.name, error.message);
+    throw new GatewayError('GW_ERR_REGISTRY_XML_INVALID', {
+      message: `Uplink "${uplink.name}" sent unsafe or invalid maven-metadata.xml for "${ga}": ${error.message}`,
+    });
+  }
+
+  /**
+   * A snapshot version's own metadata (its timestamped builds): served as the uplink sent it,
+   * once checked, when the snapshot version passes policy.
+   */
+  async function buildSnapshot(
+    req: MetadataRequest & { version: string },
+    uplink: UplinkClient,
+    at: RefreshPoint,
+    request: FastifyRequest,
+    caller: Caller,
+  ): Promise<Built<string>> {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    await decideVersion(req, request, { now: at.cutoff, kind: 'metadata' });
+    const raw = await cachedRaw(
+      ctx,
+      `${ctx.metadata.indexKey('maven', ga)}|snapshot|${req.version}|${uplink.name}`,
+      async () =>
+        (
+          await fetchSmall(
+            uplink,
+            uplink.resolve(`${req.base}/${req.version}/maven-metadata.xml`),
+            `${ga}:${req.version}`,
+            limit(),
+          )
+        ).body,
+    );
+    try {
+      checkSnapshotMetadata(raw.toString('utf8'), req.groupId, req.artifactId, req.version);
+    } catch (error) {
+      return invalidXml(error, ga, uplink, caller);
+    }
+    const entries = await rendered(raw, uplink, 0, 1);
+    return {
+      entries: Object.fromEntries(Object.entries(entries).map(([k, e]) => [`${req.version}|${k}`, e])),
+    };
+  }
+
   async function build(
     req: MetadataRequest,
     uplink: UplinkClient,
@@ -121,13 +194,9 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     try {
       parsed = parseMavenMetadata(raw.toString('utf8'), req.groupId, req.artifactId);
     } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error;
-      await ctx.metadata.invalidate('maven', ga);
-      auditInvalidUpstream(ctx, caller, `maven:${ga}`, uplink.name, error.message);
-      throw new GatewayError('GW_ERR_REGISTRY_XML_INVALID', {
-        message: `Uplink "${uplink.name}" sent unsafe or invalid maven-metadata.xml for "${ga}": ${error.message}`,
-      });
+      return invalidXml(error, ga, uplink, caller);
     }
+    if (parsed.plugins === true) return { entries: await rendered(raw, uplink, 0, 0) };
     const t = await times(ga, req.base, req.artifactId, parsed.versions, uplink);
     const subjects = parsed.versions.map((version) => ({
       ecosystem: 'maven' as const,
@@ -149,16 +218,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
         newest > 0 ? mavenTimestamp(newest) : (parsed.lastUpdated ?? mavenTimestamp(at.cutoff)),
       ),
     );
-    const meta = (contentType: string) => ({
-      contentType,
-      fetchedAt: ctx.clock.now(),
-      uplink: uplink.name,
-      filtered: decisions.length - allowed.length,
-      total: decisions.length,
-    });
-    const entries = { xml: await makeEntry(meta('text/xml'), xml) } as Record<Variant, MetadataEntry>;
-    for (const s of SIDECARS)
-      entries[s] = await makeEntry(meta('text/plain'), createHash(s).update(xml).digest('hex'));
+    const entries = await rendered(xml, uplink, decisions.length - allowed.length, decisions.length);
     const index: MavenIndex = { uplink: uplink.name, times: t, ...latestAndRelease(allowed) };
     await ctx.metadata.putJson(ctx.metadata.indexKey('maven', ga), index, ctx.config().cache.metadataTtl);
     return { entries };
@@ -184,18 +244,52 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     const ga = `${req.groupId}:${req.artifactId}`;
     const uplink = uplinkFor(ga);
     registryOf.set(request, uplink.name);
-    const result = await cachedDocument(ctx, request, {
-      ecosystem: 'maven',
-      name: ga,
-      variant: req.sidecar ?? 'xml',
-      uplink,
-      build: (at, c) => build(req, uplink, at, c),
-    });
+    const { version } = req;
+    const result =
+      version === undefined
+        ? await cachedDocument(ctx, request, {
+            ecosystem: 'maven',
+            name: ga,
+            variant: req.sidecar ?? 'xml',
+            uplink,
+            build: (at, c) => build(req, uplink, at, c),
+          })
+        : await cachedDocument(ctx, request, {
+            ecosystem: 'maven',
+            name: ga,
+            variant: `${version}|${req.sidecar ?? 'xml'}`,
+            buildKey: `snapshot|${version}`,
+            uplink,
+            build: (at, c) => buildSnapshot({ ...req, version }, uplink, at, request, c),
+          });
     return sendEntry(request, reply, result.entry, {
       stale: result.stale,
       policyVersion: result.policyVersion,
     });
   };
+
+  /** Decides one version of an artifact (its time from the metadata, else its POM); throws the refusal. */
+  async function decideVersion(
+    req: { groupId: string; artifactId: string; base: string; version: string },
+    request: FastifyRequest,
+    at: { readonly now: number; readonly kind: 'metadata' | 'file' },
+  ): Promise<void> {
+    const { version } = req;
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const idx = await index(req, request).catch((e: unknown) =>
+      notFound(e) ? undefined : Promise.reject(e),
+    );
+    const uplink = uplinkFor(ga);
+    const t = idx?.times[version] ?? (await times(ga, req.base, req.artifactId, [version], uplink))[version];
+    const subject = {
+      ecosystem: 'maven' as const,
+      name: ga,
+      version,
+      registry: uplink.name,
+      ...(t === undefined ? {} : { publishedAt: t }),
+    };
+    await requireAllowed(ctx, subject, callerOf(request), { ...at, registry: uplink.name });
+  }
 
   /** The strongest checksum the upstream publishes next to a file (sha512, sha256, then sha1). */
   async function upstreamDigest(uplink: UplinkClient, url: string, what: string): Promise<Digest> {
@@ -231,25 +325,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
         302,
       );
     }
-    const idx = await index(req, request).catch((e: unknown) =>
-      notFound(e) ? undefined : Promise.reject(e),
-    );
-    const t =
-      idx?.times[req.version] ??
-      (await times(ga, req.base, req.artifactId, [req.version], uplink))[req.version];
-    const subject = {
-      ecosystem: 'maven' as const,
-      name: ga,
-      version: req.version,
-      registry: uplink.name,
-      ...(t === undefined ? {} : { publishedAt: t }),
-    };
-    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
-      now: ctx.clock.now(),
-      registry: uplink.name,
-      kind: 'file',
-    });
-    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
+    await decideVersion(req, request, { now: ctx.clock.now(), kind: 'file' });
     const url = uplink.resolve(`${req.base}/${req.version}/${req.file}`);
     if (req.sidecar !== undefined) {
       const { body } = await fetchSmall(

@@ -11,6 +11,11 @@ export interface MavenMetadata {
   readonly artifactId: string;
   readonly versions: readonly string[];
   readonly lastUpdated?: string;
+  /**
+   * Group-level metadata (the plugin prefixes of a group, `<plugins>` and no `<versioning>`):
+   * it sits where an artifact's would, names no versions and is served as it is.
+   */
+  readonly plugins?: boolean;
 }
 
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -24,12 +29,31 @@ export function parseMavenMetadata(text: string, groupId: string, artifactId: st
   if ((g !== undefined && g !== groupId) || (a !== undefined && a !== artifactId))
     throw new SyntaxError(`Metadata names "${g}:${a}", not "${groupId}:${artifactId}"`);
   const versioning = child(root, 'versioning');
+  if (versioning === undefined && g === undefined && child(root, 'plugins') !== undefined)
+    return { groupId, artifactId, versions: [], plugins: true };
   const versions = (child(versioning, 'versions')?.children ?? [])
     .filter((c) => c.name === 'version')
     .map((c) => c.text.trim())
     .filter((v) => VERSION.test(v) && !v.includes('..'));
   const lastUpdated = child(versioning, 'lastUpdated')?.text.trim();
   return { groupId, artifactId, versions: [...new Set(versions)], ...(lastUpdated ? { lastUpdated } : {}) };
+}
+
+/**
+ * Checks a snapshot version's own metadata (its timestamped builds) before it is served as it
+ * is; throws SyntaxError (XML bombs included) or when it names another artifact or version.
+ */
+export function checkSnapshotMetadata(
+  text: string,
+  groupId: string,
+  artifactId: string,
+  version: string,
+): void {
+  const root = parseXml(text);
+  if (root.name !== 'metadata') throw new SyntaxError(`Root element is "${root.name}", not "metadata"`);
+  const [g, a, v] = ['groupId', 'artifactId', 'version'].map((n) => child(root, n)?.text.trim());
+  if ((g ?? groupId) !== groupId || (a ?? artifactId) !== artifactId || (v ?? version) !== version)
+    throw new SyntaxError(`Metadata names "${g}:${a}:${v}", not "${groupId}:${artifactId}:${version}"`);
 }
 
 /** `yyyyMMddHHmmss` in UTC, Maven's timestamp format. */

@@ -14,6 +14,8 @@ export type MavenRequest =
       readonly groupId: string;
       readonly artifactId: string;
       readonly base: string;
+      /** Set for a snapshot's own metadata (`<artifact>/<x>-SNAPSHOT/maven-metadata.xml`). */
+      readonly version?: string;
       readonly sidecar?: Sidecar;
     }
   | {
@@ -35,7 +37,11 @@ function invalid(path: string, why: string): GatewayError {
   });
 }
 
-/** Parses the path after `/maven/`; undefined for paths that are not artifact paths (group metadata). */
+/**
+ * Parses the path after `/maven/`; undefined for paths that are not repository paths. A
+ * `maven-metadata.xml` is the artifact's, a snapshot version's, or (told apart by its content
+ * only) a group's plugin prefixes.
+ */
 export function parseMavenPath(path: string): MavenRequest | undefined {
   const segments = path.split('/');
   for (const s of segments)
@@ -46,6 +52,17 @@ export function parseMavenPath(path: string): MavenRequest | undefined {
   const sidecar = ext === undefined ? {} : { sidecar: ext };
   if (last === 'maven-metadata.xml') {
     if (segments.length < 3) return undefined;
+    // Only snapshot versions have metadata of their own (their timestamped builds).
+    const version = segments.at(-2) as string;
+    if (segments.length >= 4 && version.endsWith('-SNAPSHOT'))
+      return {
+        kind: 'metadata',
+        groupId: segments.slice(0, -3).join('.'),
+        artifactId: segments.at(-3) as string,
+        base: segments.slice(0, -2).join('/'),
+        version,
+        ...sidecar,
+      };
     const artifactId = segments.at(-2) as string;
     const groupId = segments.slice(0, -2).join('.');
     return { kind: 'metadata', groupId, artifactId, base: segments.slice(0, -1).join('/'), ...sidecar };
