@@ -96,7 +96,9 @@ export const KEY_BODY = {
     name: { type: 'string', minLength: 1, maxLength: 128 },
     bindings: { ...BINDINGS, minItems: 1 },
     expiresAt: { type: 'string', format: 'date-time', maxLength: 64 },
-    allowedCidrs: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 64 } },
+    // An empty list would mean "from anywhere" to the authenticator but "from nowhere" to the
+    // HTTP allow-list check; leaving the field out is how a key is made usable from anywhere.
+    allowedCidrs: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', maxLength: 64 } },
   },
 } as const;
 
