@@ -190,6 +190,22 @@ void describe('mvn through the registry door', () => {
     assert.equal(await plugins.text(), PLUGINS);
   });
 
+  void it('answers 404 for a version or a classifier the uplink does not have, not a refusal', async () => {
+    for (const path of ['org/example/lib/9.9/lib-9.9.pom', 'org/example/lib/1.0/lib-1.0-sources.jar']) {
+      const r = await fetch(`${gw.url}/maven/${path}`);
+      assert.equal(r.status, 404, path);
+      assert.match(await r.text(), /was not found on uplink "central".*GW_ERR_REGISTRY_NOT_FOUND/, path);
+    }
+    const seen = await gw.core.db
+      .kysely<{ registry_version_facts: { ecosystem: string; name: string; version: string } }>()
+      .selectFrom('registry_version_facts')
+      .select('version')
+      .where('ecosystem', '=', 'maven')
+      .where('version', '=', '9.9')
+      .execute();
+    assert.deepEqual(seen, [], 'no first-seen time for a version that does not exist');
+  });
+
   void it('refuses an XML bomb, a corrupt jar and malformed paths', async () => {
     const bomb = await fetch(`${gw.url}/maven/org/example/bomb/maven-metadata.xml`);
     assert.equal(bomb.status, 502);

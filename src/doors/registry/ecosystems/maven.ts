@@ -12,7 +12,7 @@ import {
   sendEntry,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
-import { fetchSmall, sendTextError } from '../go/upstream.ts';
+import { fetchSmall, sendTextError, upstreamFailure } from '../go/upstream.ts';
 import { VersionFacts } from '../go/version-facts.ts';
 import {
   checkSnapshotMetadata,
@@ -60,17 +60,23 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
   };
   const limit = () => ctx.config().cache.maxMetadataSize;
 
-  /** Publication times from each POM's `Last-Modified` (kept for good), else the first-seen time. */
+  /**
+   * Publication times from each POM's `Last-Modified` (kept for good), else the first-seen time.
+   * A version the metadata does not list (`unlisted`) must exist: when its POM is not there, it
+   * is not found and no first-seen time is recorded for it.
+   */
   async function times(
     ga: string,
     base: string,
     artifactId: string,
     versions: readonly string[],
     uplink: UplinkClient,
+    unlisted = false,
   ) {
     const known = await facts.all('maven', ga, 'published');
     const missing = versions.filter((v) => !known.has(v));
     const found = new Map<string, string>();
+    const absent: string[] = [];
     for (let i = 0; i < missing.length; i += PARALLEL) {
       await Promise.all(
         missing.slice(i, i + PARALLEL).map(async (v) => {
@@ -80,12 +86,18 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
             what: `${ga}:${v}`,
           });
           await res.body.dump().catch(() => undefined);
+          if (res.status === 404 || res.status === 410) absent.push(v);
           const t = Date.parse(String(res.headers['last-modified'] ?? ''));
           if (res.status === 200 && Number.isFinite(t) && t <= ctx.clock.now() + 300_000)
             found.set(v, new Date(t).toISOString());
         }),
       );
     }
+    if (unlisted && absent.length > 0)
+      throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
+        message: `"${ga}:${absent[0]}" was not found on uplink "${uplink.name}"`,
+        details: { uplink: uplink.name },
+      });
     const now = new Date(ctx.clock.now()).toISOString();
     const stored = await facts.remember('maven', ga, 'published', found);
     const seen = await facts.remember(
@@ -280,7 +292,10 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
       notFound(e) ? undefined : Promise.reject(e),
     );
     const uplink = uplinkFor(ga);
-    const t = idx?.times[version] ?? (await times(ga, req.base, req.artifactId, [version], uplink))[version];
+    const t =
+      idx !== undefined && Object.hasOwn(idx.times, version)
+        ? idx.times[version]
+        : (await times(ga, req.base, req.artifactId, [version], uplink, true))[version];
     const subject = {
       ecosystem: 'maven' as const,
       name: ga,
@@ -303,6 +318,11 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
         if (!notFound(error)) throw error;
       }
     }
+    // Without any sidecar, a file that is not there either (a classifier the artifact lacks) is
+    // not found, as the uplink says, rather than refused for a missing checksum.
+    const head = await uplink.request({ url, method: 'HEAD', what });
+    await head.body.dump().catch(() => undefined);
+    if (head.status === 404 || head.status === 410) await upstreamFailure(head, uplink, what);
     throw new GatewayError('GW_ERR_REGISTRY_INTEGRITY_MISSING', {
       message: `"${what}" has no checksum sidecar upstream`,
     });
