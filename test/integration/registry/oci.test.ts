@@ -25,10 +25,17 @@ let up: OciUpstream;
 let gw: Gateway;
 let config: Record<string, unknown>;
 /**
- * A reverse proxy in front of docker-registry that answers 429 while `throttled.on`, and 503 to
- * requests whose path contains one of `throttled.failing`.
+ * A reverse proxy in front of docker-registry that answers 429 while `throttled.on`, 503 to
+ * requests whose path contains one of `throttled.failing`, and 200 with the given body to those
+ * whose path contains a key of `throttled.bodies`.
  */
-let throttled: { server: Server; url: string; on: boolean; failing: Set<string> };
+let throttled: {
+  server: Server;
+  url: string;
+  on: boolean;
+  failing: Set<string>;
+  bodies: Map<string, string>;
+};
 const digests: Record<string, string> = {};
 
 before(async () => {
@@ -57,6 +64,11 @@ before(async () => {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('upstream overloaded\n');
       return;
     }
+    const body = [...throttled.bodies].find(([part]) => req.url?.includes(part))?.[1];
+    if (body !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      return;
+    }
     const target = new URL(up.url);
     const forward = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
@@ -74,6 +86,7 @@ before(async () => {
     url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
     on: true,
     failing: new Set(),
+    bodies: new Map(),
   };
   config = {
     npm: { enabled: false },
@@ -237,6 +250,29 @@ void describe('an OCI upstream failing some requests', () => {
       tags: string[];
     };
     assert.deepEqual(listed.tags, ['a1', 'a2', 'a3']);
+  });
+
+  void it('answers a malformed upstream tags list with a clear 502, audited, not an internal error', async () => {
+    throttled.on = false;
+    for (const body of ['<html>maintenance</html>', 'null', '{"tags":"old"}']) {
+      throttled.bodies.set('/team/app/tags/list', body);
+      const r = await fetch(`${gw.url}/v2/flaky/team/app/tags/list`);
+      assert.equal(r.status, 502, body);
+      const doc = (await r.json()) as { errors: { message: string; detail: { code: string } }[] };
+      assert.equal(doc.errors[0]?.detail.code, 'GW_ERR_REGISTRY_UPSTREAM_INVALID', body);
+      assert.match(doc.errors[0]?.message ?? '', /sent an invalid tags list for "flaky\/team\/app"/, body);
+    }
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({
+      action: 'registry.upstream.invalid',
+      resource: 'oci:flaky/team/app',
+    });
+    assert.equal(events.events.length, 3);
+    throttled.bodies.clear();
+    const listed = (await (await fetch(`${gw.url}/v2/flaky/team/app/tags/list`)).json()) as {
+      tags: string[];
+    };
+    assert.deepEqual(listed.tags, ['old']);
   });
 });
 

@@ -151,9 +151,25 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       headers: { 'x-oci-scope': `repository:${s.repo}:pull` },
     });
     if (res.status !== 200) await upstreamFailure(res, s.uplink, what);
-    const doc = JSON.parse(
-      (await readBody(res, ctx.config().cache.maxMetadataSize, what)).toString('utf8'),
-    ) as { tags?: unknown };
+    const body = (await readBody(res, ctx.config().cache.maxMetadataSize, what)).toString('utf8');
+    let doc: { tags?: unknown };
+    try {
+      doc = JSON.parse(body) as typeof doc;
+      // distribution-spec: an object whose `tags` is an array (or null for a repository without tags).
+      if (
+        typeof doc !== 'object' ||
+        doc === null ||
+        Array.isArray(doc) ||
+        !(doc.tags == null || Array.isArray(doc.tags))
+      )
+        throw new SyntaxError('the tags list is not an object with a "tags" array');
+    } catch (error) {
+      const why = (error as Error).message;
+      auditInvalidUpstream(ctx, caller, `oci:${s.uplink.name}/${s.repo}`, s.uplink.name, why);
+      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+        message: `Uplink "${s.uplink.name}" sent an invalid tags list for "${s.uplink.name}/${s.repo}": ${why}`,
+      });
+    }
     const tags = (Array.isArray(doc.tags) ? doc.tags : [])
       .filter((t): t is string => typeof t === 'string')
       .slice(0, MAX_TAGS);
