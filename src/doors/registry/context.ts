@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { constants, createBrotliCompress, createGunzip, createGzip } from 'node:zlib';
 import type { Clock, CoreServices } from '#core/app';
 import type { AuditInput } from '#core/audit';
-import { GatewayError, toGatewayError } from '#core/errors';
+import { GatewayError, isGatewayError, toGatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type { Ecosystem, PolicyDecision, PolicyService, PolicySubject } from '#core/policy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -50,6 +50,14 @@ export function audit(ctx: RegistryContext, input: AuditInput): void {
   ctx.core.audit.record(input).catch((error: unknown) => ctx.log.warn('Audit record failed', { error }));
 }
 
+/** An uplink that failed a request (429, refused credentials, 5xx, timeout, open breaker). */
+export const isUplinkFailure = (error: unknown): error is GatewayError =>
+  isGatewayError(error) && error.code.startsWith('GW_ERR_REGISTRY_UPLINK_');
+
+/** The `Warning` of metadata served stale (RFC 7234 §5.5.1 warn-code 110). */
+export const staleWarning = (uplink: string): string =>
+  `110 gatehouse "Response is stale: uplink ${uplink} unavailable"`;
+
 /**
  * What every ecosystem's error sender does first: turns the error into the door's error, logs an
  * internal one, copies its headers (`Retry-After`, …) and audits a failed uplink (429, refused
@@ -64,7 +72,7 @@ export function prepareError(
   const e = toGatewayError(error);
   if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
-  if (e.code.startsWith('GW_ERR_REGISTRY_UPLINK_')) {
+  if (isUplinkFailure(e)) {
     const caller = callerOf(request);
     audit(ctx, {
       actor: caller.actor,
@@ -272,7 +280,7 @@ export function sendEntry(
   reply.header('x-gatehouse-filtered', String(entry.meta.filtered));
   if (options.stale === true) {
     // RFC 7234 §5.5.1 warn-code 110; `Warning` is obsolete in RFC 9111 but clients still show it.
-    reply.header('warning', `110 gatehouse "Response is stale: uplink ${entry.meta.uplink} unavailable"`);
+    reply.header('warning', staleWarning(entry.meta.uplink));
   }
   const inm = request.headers['if-none-match'];
   if (

@@ -1,7 +1,14 @@
-import { isGatewayError } from '#core/errors';
 import type { FastifyRequest } from 'fastify';
 import type { MetadataEntry } from './cache/entry.ts';
-import { audit, type Caller, callerOf, cutoffOf, publicBase, type RegistryContext } from './context.ts';
+import {
+  audit,
+  type Caller,
+  callerOf,
+  cutoffOf,
+  isUplinkFailure,
+  publicBase,
+  type RegistryContext,
+} from './context.ts';
 import type { UplinkClient } from './uplink/client.ts';
 
 /** Where and when a refresh filters: the age cut-off, the link base and the policy version. */
@@ -108,23 +115,41 @@ export async function cachedDocument<V extends string>(
     );
     return result(built[o.variant], false);
   } catch (error) {
-    if (!isGatewayError(error) || !error.code.startsWith('GW_ERR_REGISTRY_UPLINK_')) throw error;
+    if (!isUplinkFailure(error)) throw error;
     const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, engine.version, hostKey));
     if (stale === undefined) throw error;
-    ctx.metrics.cache.inc({ registry, kind: 'metadata', result: 'stale' });
-    const caller = callerOf(request);
-    audit(ctx, {
-      actor: caller.actor,
-      action: 'registry.cache.stale',
+    servedStale(ctx, callerOf(request), {
       resource: `${o.ecosystem}:${o.name}`,
-      decision: 'info',
-      reason: `Served stale metadata: ${error.message}`,
-      clientIp: caller.clientIp,
-      requestId: caller.requestId,
-      details: { uplink: registry, fetchedAt: new Date(stale.meta.fetchedAt).toISOString() },
+      uplink: registry,
+      error,
+      details: { fetchedAt: new Date(stale.meta.fetchedAt).toISOString() },
     });
     return result(stale, true);
   }
+}
+
+/** Counts and audits metadata served stale because its uplink failed. */
+export function servedStale(
+  ctx: RegistryContext,
+  caller: Caller,
+  o: {
+    readonly resource: string;
+    readonly uplink: string;
+    readonly error: Error;
+    readonly details?: Readonly<Record<string, unknown>>;
+  },
+): void {
+  ctx.metrics.cache.inc({ registry: o.uplink, kind: 'metadata', result: 'stale' });
+  audit(ctx, {
+    actor: caller.actor,
+    action: 'registry.cache.stale',
+    resource: o.resource,
+    decision: 'info',
+    reason: `Served stale metadata: ${o.error.message}`,
+    clientIp: caller.clientIp,
+    requestId: caller.requestId,
+    details: { uplink: o.uplink, ...o.details },
+  });
 }
 
 /** Audits upstream metadata that failed to parse (it is never cached). */

@@ -12,7 +12,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ADMIN_TOKEN, ageRuleEscapes, type Gateway, startGateway } from './harness.ts';
+import { ADMIN_TOKEN, ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
 import { type OciUpstream, PASSWORD, startOciUpstream, USER } from './oci-fixture.ts';
 
 const run = promisify(execFile);
@@ -273,6 +273,59 @@ void describe('an OCI upstream failing some requests', () => {
       tags: string[];
     };
     assert.deepEqual(listed.tags, ['old']);
+  });
+});
+
+void describe('an OCI uplink that goes down', () => {
+  void it('serves a tag it resolved before from its last good digest, with Warning 110, audited', async () => {
+    throttled.on = false;
+    const clock = new TestClock(Date.now());
+    await using offline = await startGateway({
+      clock,
+      config: {
+        npm: { enabled: false },
+        oci: {
+          uplinks: [{ name: 'flaky', url: throttled.url, username: USER, password: PASSWORD, retries: 0 }],
+        },
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+      },
+    });
+    const manifest = (tag: string, method = 'GET') =>
+      fetch(`${offline.url}/v2/flaky/team/app/manifests/${tag}`, { method });
+    const first = await manifest('old');
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('warning'), null);
+    const bytes = Buffer.from(await first.arrayBuffer());
+    // Past metadataTtl (5m) the tag must be resolved again, and the uplink is down.
+    clock.time += 10 * 60_000;
+    throttled.failing.add('/team/app/manifests/');
+    try {
+      for (const method of ['GET', 'HEAD']) {
+        const stale = await manifest('old', method);
+        assert.equal(stale.status, 200, method);
+        assert.equal(stale.headers.get('docker-content-digest'), digests['old'], method);
+        assert.equal(
+          stale.headers.get('warning'),
+          '110 gatehouse "Response is stale: uplink flaky unavailable"',
+        );
+        if (method === 'GET') assert.deepEqual(Buffer.from(await stale.arrayBuffer()), bytes);
+      }
+      await offline.core.audit.verify();
+      const events = await offline.core.audit.query({
+        action: 'registry.cache.stale',
+        resource: 'oci:flaky/team/app:old',
+      });
+      assert.equal(events.events.length, 2);
+      // A tag never resolved before has nothing to fall back on.
+      const unknown = await manifest('repro');
+      assert.equal(unknown.status, 502);
+      assert.equal(unknown.headers.get('warning'), null);
+    } finally {
+      throttled.failing.clear();
+    }
+    const fresh = await manifest('old');
+    assert.equal(fresh.status, 200);
+    assert.equal(fresh.headers.get('warning'), null);
   });
 });
 

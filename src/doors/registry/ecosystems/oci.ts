@@ -10,11 +10,18 @@ import {
   prepareError,
   readBody,
   type RegistryContext,
+  staleWarning,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { upstreamFailure } from '../go/upstream.ts';
 import { VersionFacts } from '../go/version-facts.ts';
-import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
+import {
+  auditInvalidUpstream,
+  type Built,
+  cachedDocument,
+  type RefreshPoint,
+  servedStale,
+} from '../metadata-flow.ts';
 import { type OciSource, publishedAt, resolveManifest } from '../oci/manifests.ts';
 import { ociChallenge } from '../oci/login.ts';
 import { type OciRequest, parseOciPath } from '../oci/paths.ts';
@@ -113,10 +120,19 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
   ) => {
     const caller = callerOf(request);
     const s = source(req, caller);
-    const m = await resolveManifest(s, req.reference);
+    const m = await resolveManifest(s, req.reference, { stale: true });
     ctx.metrics.cache.inc({ registry: s.uplink.name, kind: 'manifest', result: m.hit ? 'hit' : 'miss' });
     const d = await decide(s, req.reference, m.digest, await publishedAt(s, m), caller, 'file');
     if (d === undefined || !d.allowed) throw deniedError(d as never);
+    if (m.stale !== undefined) {
+      servedStale(ctx, caller, {
+        resource: `oci:${s.uplink.name}/${s.repo}:${req.reference}`,
+        uplink: s.uplink.name,
+        error: m.stale,
+        details: { digest: m.digest },
+      });
+      reply.header('warning', staleWarning(s.uplink.name));
+    }
     return reply
       .code(200)
       .header('content-type', m.mediaType)

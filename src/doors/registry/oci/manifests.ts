@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GatewayError } from '#core/errors';
-import { audit, type Caller, readBody, type RegistryContext } from '../context.ts';
+import { audit, type Caller, isUplinkFailure, readBody, type RegistryContext } from '../context.ts';
 import { upstreamFailure } from '../go/upstream.ts';
 import type { VersionFacts } from '../go/version-facts.ts';
 import type { UplinkClient } from '../uplink/client.ts';
@@ -107,8 +107,24 @@ function decode(raw: Buffer): Manifest | undefined {
   return sha256(m.bytes) === m.digest ? m : undefined;
 }
 
-/** Resolves a tag or digest to the manifest bytes; a digest hit is served from the cache. */
-export async function resolveManifest(s: OciSource, reference: string): Promise<Manifest & { hit: boolean }> {
+async function cachedManifest(s: OciSource, digest: string): Promise<Manifest | undefined> {
+  const raw = await s.ctx.core.cache.get(keyOf(s, `manifest|${digest}`));
+  return raw === undefined ? undefined : decode(raw);
+}
+
+/** A resolved manifest; `stale` is the uplink's failure when a tag was resolved from its last good digest. */
+export type ResolvedManifest = Manifest & { readonly hit: boolean; readonly stale?: GatewayError };
+
+/**
+ * Resolves a tag or digest to the manifest bytes; a digest hit is served from the cache. With
+ * `stale`, a tag the uplink cannot resolve now (5xx, timeout, rate limit, refused credentials,
+ * open breaker) resolves to the digest it last had, for `staleTtl`, when that manifest is cached.
+ */
+export async function resolveManifest(
+  s: OciSource,
+  reference: string,
+  options: { readonly stale?: boolean } = {},
+): Promise<ResolvedManifest> {
   const { cache } = s.ctx.core;
   let digest = reference;
   if (!isDigest(reference)) {
@@ -116,15 +132,25 @@ export async function resolveManifest(s: OciSource, reference: string): Promise<
     if (tag !== undefined) digest = tag.toString('utf8');
   }
   if (isDigest(digest)) {
-    const raw = await cache.get(keyOf(s, `manifest|${digest}`));
-    const hit = raw === undefined ? undefined : decode(raw);
+    const hit = await cachedManifest(s, digest);
     if (hit !== undefined) return { ...hit, hit: true };
   }
-  const m = await fetchManifest(s, isDigest(digest) ? digest : reference);
+  let m: Manifest;
+  try {
+    m = await fetchManifest(s, isDigest(digest) ? digest : reference);
+  } catch (error) {
+    if (options.stale !== true || isDigest(reference) || !isUplinkFailure(error)) throw error;
+    const last = await cache.get(keyOf(s, `stale-tag|${reference}`));
+    const kept = last === undefined ? undefined : await cachedManifest(s, last.toString('utf8'));
+    if (kept === undefined) throw error;
+    return { ...kept, hit: true, stale: error };
+  }
   const ttl = s.ctx.config().cache;
   await cache.set(keyOf(s, `manifest|${m.digest}`), encode(m), { ttlMs: ttl.staleTtl });
-  if (!isDigest(reference))
+  if (!isDigest(reference)) {
     await cache.set(keyOf(s, `tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.metadataTtl });
+    await cache.set(keyOf(s, `stale-tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.staleTtl });
+  }
   return { ...m, hit: false };
 }
 
