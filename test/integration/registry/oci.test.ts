@@ -8,7 +8,13 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -35,8 +41,28 @@ let throttled: {
   on: boolean;
   failing: Set<string>;
   bodies: Map<string, string>;
+  /** Pages tags lists by this many tags whatever `n` asks, as registries that cap `n` do. */
+  pageSize?: number;
+  /** A `Link` header sent with the `bodies` answers. */
+  link?: string;
 };
 const digests: Record<string, string> = {};
+
+/** Answers one page of a tags list, with a relative `Link` to the next one. */
+function paginate(upstream: IncomingMessage, res: ServerResponse, url: URL, size: number): void {
+  const parts: Buffer[] = [];
+  upstream.on('data', (c: Buffer) => parts.push(c));
+  upstream.on('end', () => {
+    const doc = JSON.parse(Buffer.concat(parts).toString('utf8')) as { name: string; tags: string[] };
+    const last = url.searchParams.get('last');
+    const after = doc.tags.toSorted().filter((t) => last === null || t > last);
+    const page = after.slice(0, size);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (after.length > page.length)
+      headers['link'] = `<${url.pathname}?n=${size}&last=${page.at(-1) ?? ''}>; rel="next"`;
+    res.writeHead(200, headers).end(JSON.stringify({ name: doc.name, tags: page }));
+  });
+}
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'registry-oci-'));
@@ -66,13 +92,23 @@ before(async () => {
     }
     const body = [...throttled.bodies].find(([part]) => req.url?.includes(part))?.[1];
     if (body !== undefined) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      const link = throttled.link === undefined ? {} : { link: throttled.link };
+      res.writeHead(200, { 'content-type': 'application/json', ...link }).end(body);
       return;
     }
     const target = new URL(up.url);
     const forward = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (upstream) => {
+        if (
+          throttled.pageSize !== undefined &&
+          upstream.statusCode === 200 &&
+          req.url?.includes('/tags/list')
+        ) {
+          // Pages as distribution-spec "Listing Tags" describes (docker-registry 2.8 does not).
+          paginate(upstream, res, new URL(req.url, 'http://registry'), throttled.pageSize);
+          return;
+        }
         res.writeHead(upstream.statusCode ?? 502, upstream.headers);
         upstream.pipe(res);
       },
@@ -96,6 +132,7 @@ before(async () => {
         { name: 'throttled', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
         { name: 'badcreds', url: up.url, username: USER, password: 'wrong', retries: 0 },
         { name: 'flaky', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
+        { name: 'paged', url: throttled.url, username: USER, password: PASSWORD, retries: 0 },
       ],
     },
     policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
@@ -250,6 +287,30 @@ void describe('an OCI upstream failing some requests', () => {
       tags: string[];
     };
     assert.deepEqual(listed.tags, ['a1', 'a2', 'a3']);
+  });
+
+  void it('follows the upstream tags list pages of a registry that caps the page size', async () => {
+    throttled.on = false;
+    throttled.pageSize = 1;
+    try {
+      const listed = (await (await fetch(`${gw.url}/v2/paged/team/many/tags/list`)).json()) as {
+        tags: string[];
+      };
+      assert.deepEqual(listed.tags, ['a1', 'a2', 'a3']);
+    } finally {
+      delete throttled.pageSize;
+    }
+    // The uplink's credentials would follow a page link to another origin: refused.
+    throttled.bodies.set('/team/app/tags/list', '{"name":"team/app","tags":["old"]}');
+    throttled.link = '<http://127.0.0.1:9/v2/team/app/tags/list?n=1&last=old>; rel="next"';
+    try {
+      const foreign = await fetch(`${gw.url}/v2/paged/team/app/tags/list`);
+      assert.equal(foreign.status, 502);
+      assert.match(await foreign.text(), /next page on another origin \\"http:\/\/127\.0\.0\.1:9\\"/);
+    } finally {
+      throttled.bodies.clear();
+      delete throttled.link;
+    }
   });
 
   void it('answers a malformed upstream tags list with a clear 502, audited, not an internal error', async () => {

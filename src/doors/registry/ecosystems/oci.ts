@@ -67,6 +67,7 @@ function sendOciError(
 
 const PARALLEL = 8;
 const MAX_TAGS = 2000;
+const MAX_TAG_PAGES = 100;
 /** Why a tag's manifest may be missing from a tags list that is still complete. */
 const LEFT_OUT = new Set([
   'GW_ERR_REGISTRY_NOT_FOUND',
@@ -159,18 +160,37 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     });
   };
 
-  async function buildTags(s: OciSource, at: RefreshPoint, caller: Caller): Promise<Built<'tags'>> {
+  /**
+   * Every tag the uplink lists (up to MAX_TAGS), following its `Link: <…>; rel="next"` pages
+   * (distribution-spec "Listing Tags"), which registries that cap the page size send; a page
+   * link to another origin is refused, since the uplink's credentials would follow it.
+   */
+  async function upstreamTags(s: OciSource, caller: Caller): Promise<string[]> {
     const what = `${s.uplink.name}/${s.repo} tags`;
-    const res = await s.uplink.request({
-      url: s.uplink.resolve(`v2/${s.repo}/tags/list?n=${MAX_TAGS}`),
-      what,
-      headers: { 'x-oci-scope': `repository:${s.repo}:pull` },
-    });
-    if (res.status !== 200) await upstreamFailure(res, s.uplink, what);
-    const body = (await readBody(res, ctx.config().cache.maxMetadataSize, what)).toString('utf8');
-    let doc: { tags?: unknown };
-    try {
-      doc = JSON.parse(body) as typeof doc;
+    const invalid = (why: string) => {
+      auditInvalidUpstream(ctx, caller, `oci:${s.uplink.name}/${s.repo}`, s.uplink.name, why);
+      return new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+        message: `Uplink "${s.uplink.name}" sent an invalid tags list for "${s.uplink.name}/${s.repo}": ${why}`,
+      });
+    };
+    const tags = new Set<string>();
+    let url: string | undefined = s.uplink.resolve(`v2/${s.repo}/tags/list?n=${MAX_TAGS}`);
+    const { origin } = new URL(url);
+    for (let page = 0; url !== undefined && tags.size < MAX_TAGS; page++) {
+      if (page === MAX_TAG_PAGES) throw invalid(`more than ${MAX_TAG_PAGES} pages`);
+      const res = await s.uplink.request({
+        url,
+        what,
+        headers: { 'x-oci-scope': `repository:${s.repo}:pull` },
+      });
+      if (res.status !== 200) await upstreamFailure(res, s.uplink, what);
+      const body = (await readBody(res, ctx.config().cache.maxMetadataSize, what)).toString('utf8');
+      let doc: { tags?: unknown };
+      try {
+        doc = JSON.parse(body) as typeof doc;
+      } catch (error) {
+        throw invalid((error as Error).message);
+      }
       // distribution-spec: an object whose `tags` is an array (or null for a repository without tags).
       if (
         typeof doc !== 'object' ||
@@ -178,17 +198,20 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
         Array.isArray(doc) ||
         !(doc.tags == null || Array.isArray(doc.tags))
       )
-        throw new SyntaxError('the tags list is not an object with a "tags" array');
-    } catch (error) {
-      const why = (error as Error).message;
-      auditInvalidUpstream(ctx, caller, `oci:${s.uplink.name}/${s.repo}`, s.uplink.name, why);
-      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
-        message: `Uplink "${s.uplink.name}" sent an invalid tags list for "${s.uplink.name}/${s.repo}": ${why}`,
-      });
+        throw invalid('the tags list is not an object with a "tags" array');
+      for (const t of Array.isArray(doc.tags) ? doc.tags : []) if (typeof t === 'string') tags.add(t);
+      const next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(String(res.headers['link'] ?? ''))?.[1];
+      const nextUrl: URL | null | undefined = next === undefined ? undefined : URL.parse(next, url);
+      if (nextUrl === null) throw invalid('a malformed next page link');
+      if (nextUrl !== undefined && nextUrl.origin !== origin)
+        throw invalid(`a next page on another origin "${nextUrl.origin}"`);
+      url = nextUrl?.toString();
     }
-    const tags = (Array.isArray(doc.tags) ? doc.tags : [])
-      .filter((t): t is string => typeof t === 'string')
-      .slice(0, MAX_TAGS);
+    return [...tags].slice(0, MAX_TAGS);
+  }
+
+  async function buildTags(s: OciSource, at: RefreshPoint, caller: Caller): Promise<Built<'tags'>> {
+    const tags = await upstreamTags(s, caller);
     const allowed: string[] = [];
     for (let i = 0; i < tags.length; i += PARALLEL) {
       await Promise.all(
