@@ -172,17 +172,24 @@ export function auditInvalidUpstream(
   });
 }
 
-/** Fetches raw upstream bytes through the cache (`metadataTtl`), so a new cut-off re-filters without the uplink. */
+/**
+ * Fetches raw upstream bytes through the cache (`metadataTtl`), so a new cut-off re-filters
+ * without the uplink. A document that never changes once published (a Go version's `.info` or
+ * go.mod) is `immutable` and kept for `staleTtl`, so files seen before stay servable while the
+ * uplink is down.
+ */
 export async function cachedRaw(
   ctx: RegistryContext,
   key: string,
   fetch: () => Promise<Buffer>,
+  options: { readonly immutable?: boolean } = {},
 ): Promise<Buffer> {
   const cached = await ctx.core.cache.get(key);
   if (cached !== undefined) return cached;
   const bytes = await fetch();
+  const { metadataTtl, staleTtl } = ctx.config().cache;
   void ctx.core.cache
-    .set(key, bytes, { ttlMs: ctx.config().cache.metadataTtl })
+    .set(key, bytes, { ttlMs: options.immutable === true ? Math.max(metadataTtl, staleTtl) : metadataTtl })
     .catch((error: unknown) => ctx.log.warn('Cannot cache upstream metadata', { error }));
   return bytes;
 }

@@ -50,7 +50,7 @@ export function plausibleTime(text: string | undefined, now: number): number | u
 
 const url = (u: UplinkClient, escaped: string, tail: string) => u.resolve(`${escaped}/${tail}`);
 
-/** Fetches (through the raw cache; versions are immutable) the `.info` of one version. */
+/** Fetches (through the raw cache, kept for `staleTtl`: versions are immutable) the `.info` of one version. */
 export function fetchInfo(
   ctx: RegistryContext,
   uplink: UplinkClient,
@@ -58,16 +58,21 @@ export function fetchInfo(
   version: string,
 ): Promise<Buffer> {
   const escaped = escapeGoPath(module);
-  return cachedRaw(ctx, `${ctx.metadata.indexKey('go', module)}|info|${uplink.name}|${version}`, async () => {
-    const { body } = await fetchSmall(
-      uplink,
-      url(uplink, escaped, `@v/${escapeGoPath(version)}.info`),
-      `${module}@${version}`,
-      INFO_LIMIT,
-    );
-    parseInfo(body, version);
-    return body;
-  });
+  return cachedRaw(
+    ctx,
+    `${ctx.metadata.indexKey('go', module)}|info|${uplink.name}|${version}`,
+    async () => {
+      const { body } = await fetchSmall(
+        uplink,
+        url(uplink, escaped, `@v/${escapeGoPath(version)}.info`),
+        `${module}@${version}`,
+        INFO_LIMIT,
+      );
+      parseInfo(body, version);
+      return body;
+    },
+    { immutable: true },
+  );
 }
 
 /** Loads the module's versions and their publication times, recording first-seen times. */

@@ -136,11 +136,16 @@ async function check(v: GoVerifyContext, fact: FactKind, what: string, actual: s
 /** Fetches a go.mod (cached once verified) and checks its `/go.mod h1:` hash. */
 export async function verifyGoMod(v: GoVerifyContext, url: string): Promise<Buffer> {
   const key = `${v.ctx.metadata.indexKey('go', v.module)}|mod|${v.uplink.name}|${v.version}`;
-  return cachedRaw(v.ctx, key, async () => {
-    const { body } = await fetchSmall(v.uplink, url, `${v.module}@${v.version} go.mod`, MAX_MOD);
-    await check(v, 'h1-mod', 'go.mod', hashGoMod(body));
-    return body;
-  });
+  return cachedRaw(
+    v.ctx,
+    key,
+    async () => {
+      const { body } = await fetchSmall(v.uplink, url, `${v.module}@${v.version} go.mod`, MAX_MOD);
+      await check(v, 'h1-mod', 'go.mod', hashGoMod(body));
+      return body;
+    },
+    { immutable: true },
+  );
 }
 
 /** Counts bytes and hashes them with SHA-256 on the way to the temporary file. */
