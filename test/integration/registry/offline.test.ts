@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type GoUpstream, startGoUpstream } from './go-fixture.ts';
 import { type Gateway, startGateway, TestClock } from './harness.ts';
+import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
 
 const DAY = 86_400_000;
 const NOW = Date.now();
@@ -40,6 +41,8 @@ const down = { on: false };
 const clock = new TestClock(NOW);
 let go: GoUpstream;
 let goProxy: { server: Server; url: string };
+let maven: MavenUpstream;
+let mavenProxy: { server: Server; url: string };
 let gw: Gateway;
 
 before(async () => {
@@ -49,10 +52,13 @@ before(async () => {
     ],
   });
   goProxy = await switchable(go.url, down);
+  maven = await startMavenUpstream({ 'org.example:kept': [{ version: '1.0', publishedAt: NOW - 30 * DAY }] });
+  mavenProxy = await switchable(maven.url, down);
   gw = await startGateway({
     clock,
     config: {
       npm: { enabled: false },
+      maven: { uplinks: [{ name: 'central', url: `${mavenProxy.url}/`, retries: 0 }] },
       go: {
         uplinks: [{ name: 'goproxy', url: `${goProxy.url}/`, retries: 0 }],
         checksumDb: { name: 'sumdb', url: `${goProxy.url}/sumdb/test/` },
@@ -65,9 +71,12 @@ before(async () => {
 
 after(async () => {
   await gw?.[Symbol.asyncDispose]();
-  goProxy?.server.closeAllConnections();
-  goProxy?.server.close();
+  for (const proxy of [goProxy, mavenProxy]) {
+    proxy?.server.closeAllConnections();
+    proxy?.server.close();
+  }
   await go?.[Symbol.asyncDispose]();
+  await maven?.[Symbol.asyncDispose]();
 });
 
 /** Fetches every path while the uplink is up, then again once it is down and metadataTtl has passed. */
@@ -105,5 +114,18 @@ void describe('an uplink that goes down', () => {
       `${base}/v1.0.0.zip`,
     ]);
     assert.match(later.get(`${base}/list`)?.headers.get('warning') ?? '', /^110 gatehouse/);
+  });
+
+  void it('serves a Maven artifact seen before: metadata stale with Warning 110, POM, jar and sidecars', async () => {
+    const base = '/maven/org/example/kept';
+    const later = await upThenDown([
+      `${base}/maven-metadata.xml`,
+      `${base}/1.0/kept-1.0.pom`,
+      `${base}/1.0/kept-1.0.pom.sha1`,
+      `${base}/1.0/kept-1.0.jar`,
+      `${base}/1.0/kept-1.0.jar.sha1`,
+      `${base}/1.0/kept-1.0.jar.md5`,
+    ]);
+    assert.match(later.get(`${base}/maven-metadata.xml`)?.headers.get('warning') ?? '', /^110 gatehouse/);
   });
 });

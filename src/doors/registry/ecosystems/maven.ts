@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from '../cache/blob-cache.ts';
@@ -7,6 +9,7 @@ import {
   type Caller,
   callerOf,
   decideMany,
+  isUplinkFailure,
   type RegistryContext,
   requireAllowed,
   sendEntry,
@@ -347,16 +350,42 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     }
     await decideVersion(req, request, { now: ctx.clock.now(), kind: 'file' });
     const url = uplink.resolve(`${req.base}/${req.version}/${req.file}`);
+    // The digest a file was last checked against, kept for staleTtl: while the uplink is down,
+    // a file in the blob cache is served against it, and its sidecars are hashed from it.
+    const kept = `${ctx.metadata.indexKey('maven', ga)}|digest|${req.version}/${req.file}`;
+    const offline = async (error: unknown): Promise<Digest> => {
+      if (!isUplinkFailure(error)) throw error;
+      const m = /^(sha512|sha256|sha1):([0-9a-f]+)$/.exec(
+        (await ctx.core.cache.get(kept))?.toString('utf8') ?? '',
+      );
+      const d = m === null ? undefined : ({ algorithm: m[1], hex: m[2] } as Digest);
+      if (d === undefined || (await ctx.blobs.size(d)) === undefined) throw error;
+      return d;
+    };
     if (req.sidecar !== undefined) {
-      const { body } = await fetchSmall(
+      const algorithm = req.sidecar;
+      const body = await fetchSmall(
         uplink,
-        `${url}.${req.sidecar}`,
-        `${ga}:${req.file}.${req.sidecar}`,
+        `${url}.${algorithm}`,
+        `${ga}:${req.file}.${algorithm}`,
         4096,
+      ).then(
+        (r) => r.body,
+        async (error: unknown) => {
+          const d = await offline(error);
+          const hash = createHash(algorithm);
+          await pipeline(createReadStream(ctx.blobs.path(d)), hash);
+          return Buffer.from(hash.digest('hex'));
+        },
       );
       return reply.type('text/plain').send(body);
     }
-    const digest = await upstreamDigest(uplink, url, `${ga}:${req.version}/${req.file}`);
+    const digest = await upstreamDigest(uplink, url, `${ga}:${req.version}/${req.file}`).then(async (d) => {
+      await ctx.core.cache.set(kept, Buffer.from(`${d.algorithm}:${d.hex}`), {
+        ttlMs: ctx.config().cache.staleTtl,
+      });
+      return d;
+    }, offline);
     return sendVerifiedFile(ctx, request, reply, {
       uplink,
       url,
