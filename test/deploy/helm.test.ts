@@ -408,9 +408,31 @@ describe('Helm chart', { skip }, () => {
     assert.deepEqual(listed, topMost);
   });
 
-  it('renders NOTES.txt with the kv certificate warning', async () => {
+  it("issues the kv development certificate for the Service's names unless told otherwise", async () => {
+    const hostsOf = async (values: Values) =>
+      (await loadRendered(await render(values))).loaded.config.kv.tls.hosts;
+    assert.deepEqual(await hostsOf({}), [
+      'gatehouse',
+      'gatehouse.gatehouse',
+      'gatehouse.gatehouse.svc',
+      'gatehouse.gatehouse.svc.cluster.local',
+    ]);
+    assert.deepEqual(await hostsOf({ clusterDomain: 'corp.internal', fullnameOverride: 'gh' }), [
+      'gh',
+      'gh.gatehouse',
+      'gh.gatehouse.svc',
+      'gh.gatehouse.svc.corp.internal',
+    ]);
+    assert.deepEqual(await hostsOf({ config: { kv: { tls: { hosts: ['kv.example.test'] } } } }), [
+      'kv.example.test',
+    ]);
+    // An own certificate carries its own names: the gateway refuses kv.tls.hosts beside it.
+    assert.deepEqual(await hostsOf({ tls: { kv: { existingSecret: 'kv-tls' } } }), []);
+  });
+
+  it('renders NOTES.txt with the kv certificate note', async () => {
     const notes = (await renderChart()).find((t) => t.name.endsWith('NOTES.txt'));
-    assert.match(notes?.content ?? '', /valid for "localhost" only/);
+    assert.match(notes?.content ?? '', /clients must trust that CA/);
     assert.match(notes?.content ?? '', /Bootstrapped the admin account/);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  array,
   boolean,
   duration,
   type Infer,
@@ -10,6 +11,10 @@ import {
   size,
   string,
 } from '#core/config';
+
+/** A DNS name (optionally `*.`-prefixed) or an IPv4/IPv6 address, for a certificate's SANs. */
+const HOST =
+  /^(?:(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$/;
 
 const DRIVER_TYPES = ['sqlite', 'redis', 'postgres', 'nats', 'memory'] as const;
 
@@ -123,6 +128,14 @@ export const kvConfigSchema = object(
         keyFile: optional(string('Private key of the server certificate (PEM), set with certFile')),
         clientCaFile: optional(
           string('CAs that client certificates must chain to; default: the development CA'),
+        ),
+        hosts: array(
+          string('A DNS name (a leading "*." for a wildcard) or an IP address', {
+            pattern: HOST,
+            format: 'a DNS name such as "kv.gatehouse.svc" or an IP address',
+          }),
+          'More names the development server certificate covers besides localhost, 127.0.0.1 and ::1 (the names clients dial, such as a Kubernetes Service name); not with certFile',
+          { default: [], maxItems: 100 },
         ),
         handshakeTimeout: duration(
           'Connections that have not finished the TLS handshake by then are closed',

@@ -4,6 +4,7 @@
  * namespace's backend driver (embedded SQLite, Redis, PostgreSQL, NATS JetStream KV).
  * @module
  */
+import { isIP } from 'node:net';
 import { GatewayError } from '#core/errors';
 import type { App, ConfigSection, CoreServices } from '#core/app';
 import { parseListen } from '#core/http';
@@ -67,11 +68,32 @@ function createMetrics(core: CoreServices): KvMetrics {
   };
 }
 
+/** The development certificate's names: localhost and loopback, then `kv.tls.hosts`. */
+function certificateHosts(hosts: readonly string[]) {
+  const dnsNames = new Set(['localhost']);
+  const ipAddresses = new Set(['127.0.0.1', '::1']);
+  for (const [i, host] of hosts.entries()) {
+    if (isIP(host) !== 0) ipAddresses.add(host);
+    else if (/^[\d.]+$|:/.test(host)) {
+      throw new GatewayError('GW_ERR_CONFIG_INVALID', {
+        message: `kv.tls.hosts[${i}] "${host}" is neither an IP address nor a DNS name`,
+      });
+    } else dnsNames.add(host.toLowerCase());
+  }
+  return { dnsNames: [...dnsNames], ipAddresses: [...ipAddresses] };
+}
+
 async function tlsProvider(core: CoreServices, config: KvConfig): Promise<TlsContextProvider> {
-  const { certFile, keyFile, clientCaFile } = config.tls;
+  const { certFile, keyFile, clientCaFile, hosts } = config.tls;
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new GatewayError('GW_ERR_CONFIG_INVALID', {
       message: `kv.tls.${certFile === undefined ? 'certFile' : 'keyFile'} is missing: kv.tls.certFile and kv.tls.keyFile are set together or not at all`,
+    });
+  }
+  if (certFile !== undefined && hosts.length > 0) {
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', {
+      message:
+        'kv.tls.hosts names what the development certificate covers; with kv.tls.certFile the certificate is your own: put the names in it and remove kv.tls.hosts',
     });
   }
   let files: { certFile: string; keyFile: string; caFile: string | undefined };
@@ -86,8 +108,7 @@ async function tlsProvider(core: CoreServices, config: KvConfig): Promise<TlsCon
     const issued = await ensureServerCertificate({
       dataDir: core.dataDir,
       ca,
-      dnsNames: ['localhost'],
-      ipAddresses: ['127.0.0.1', '::1'],
+      ...certificateHosts(hosts),
     });
     files = { certFile: issued.certFile, keyFile: issued.keyFile, caFile: clientCaFile ?? ca.certFile };
   }

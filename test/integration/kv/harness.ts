@@ -129,6 +129,16 @@ export async function startKvGateway(options: KvGatewayOptions = {}): Promise<Kv
       done();
     },
   });
+  // Checked before anything starts: a test of a refused kv section leaves nothing running.
+  const kvRaw = { listen: '127.0.0.1:0', drivers: { embedded: { type: 'memory' } }, ...options.kv };
+  let kvConfig: KvConfig;
+  try {
+    kvConfig = validateRaw(kvConfigSchema, kvRaw, 'test');
+  } catch (error) {
+    await idp.close();
+    rmSync(home, { recursive: true, force: true });
+    throw error;
+  }
   let built: BuiltCore;
   try {
     const store = new ConfigStore(gatehouseConfigSchema, validateRaw(gatehouseConfigSchema, raw, 'test'));
@@ -138,8 +148,6 @@ export async function startKvGateway(options: KvGatewayOptions = {}): Promise<Kv
     rmSync(home, { recursive: true, force: true });
     throw error;
   }
-  const kvRaw = { listen: '127.0.0.1:0', drivers: { embedded: { type: 'memory' } }, ...options.kv };
-  const kvConfig = validateRaw(kvConfigSchema, kvRaw, 'test');
   let currentKv = kvConfig;
   const listeners = new Set<(next: KvConfig, previous: KvConfig) => void>();
   // A reloadable section like the ConfigStore gives doors: tests swap it with `reloadKv`.

@@ -82,6 +82,53 @@ void describe('kv transport security', () => {
     assert.match(text, /alert protocol version|no protocols available|wrong version|Cipher is \(NONE\)/i);
   });
 
+  void it('issues the development certificate for kv.tls.hosts too, so clients can dial a Service name', async () => {
+    const named = await startKvGateway({
+      kv: { tls: { hosts: ['kv.gatehouse.svc', 'KV.Example.test', '10.1.2.3', 'fd00::7'] } },
+    });
+    try {
+      const { port: namedPort } = new URL(named.url);
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: Number(namedPort),
+        ca: named.ca,
+        ALPNProtocols: ['h2'],
+        servername: 'kv.gatehouse.svc',
+      });
+      // Verified against the development CA, for the name the client dialled.
+      await once(socket, 'secureConnect');
+      const sans = String(socket.getPeerCertificate().subjectaltname).split(', ');
+      socket.destroy();
+      for (const san of [
+        'DNS:localhost',
+        'DNS:kv.gatehouse.svc',
+        'DNS:kv.example.test',
+        'IP Address:10.1.2.3',
+        'IP Address:127.0.0.1',
+        'IP Address:FD00:0:0:0:0:0:0:7',
+      ]) {
+        assert.ok(sans.includes(san), `${san} in ${sans.join(', ')}`);
+      }
+    } finally {
+      await named.close();
+    }
+    // A name that is neither, and hosts beside an own certificate, are configuration mistakes.
+    await assert.rejects(
+      startKvGateway({ kv: { tls: { hosts: ['bad_name'] } } }),
+      /tls\.hosts\[0\]: "bad_name" is not valid/,
+    );
+    await assert.rejects(
+      startKvGateway({ kv: { tls: { hosts: ['999.1.1.1'] } } }),
+      /neither an IP address nor a DNS name/,
+    );
+    await assert.rejects(
+      startKvGateway({
+        kv: { tls: { certFile: join(gw.home, 'x.crt'), keyFile: join(gw.home, 'x.key'), hosts: ['a.test'] } },
+      }),
+      /with kv\.tls\.certFile the certificate is your own/,
+    );
+  });
+
   void it('negotiates TLS 1.3 with an AEAD suite and ALPN h2 only', async () => {
     const socket = tlsConnect({
       host: '127.0.0.1',

@@ -97,6 +97,15 @@ discarded), so the ConfigMap and the checksum see the same document.
 {{- $_ := set $kvTls "clientCaFile" (printf "/etc/gatehouse-tls/kv/%s" $tls.kv.clientCaKey) }}
 {{- end }}
 {{- $_ := mergeOverwrite $config (dict "kv" (dict "tls" $kvTls)) }}
+{{- else if include "gatehouse.kvEnabled" $root }}
+{{- /* The development certificate then also covers the Service's names (kv.tls.hosts). */}}
+{{- $kvTlsConfig := default (dict) (default (dict) $config.kv).tls }}
+{{- if not (hasKey $kvTlsConfig "hosts") }}
+{{- $name := include "gatehouse.fullname" $root }}
+{{- $ns := $root.Release.Namespace }}
+{{- $hosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.%s" $name $ns $v.clusterDomain) }}
+{{- $_ := mergeOverwrite $config (dict "kv" (dict "tls" (dict "hosts" $hosts))) }}
+{{- end }}
 {{- end }}
 {{- if $v.encryption.existingSecret }}
 {{- $keys := list }}
