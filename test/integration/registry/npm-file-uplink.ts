@@ -36,7 +36,7 @@ function oneVersionPackument(name: string, uplinkUrl: string, tarball: Buffer): 
 export async function startFileUplinkGateway(
   contentOf: (name: string) => Buffer,
   tarball: (res: ServerResponse, name: string) => void,
-): Promise<{ readonly gw: Gateway; close(): Promise<void> }> {
+): Promise<{ readonly gw: Gateway; readonly close: () => Promise<void> }> {
   let uplinkUrl = '';
   const upstream = createServer((req, res) => {
     const path = req.url ?? '/';
