@@ -204,6 +204,10 @@ async function checksum(values: Values): Promise<string | undefined> {
   return set.template.metadata.annotations?.['checksum/config'];
 }
 
+/** The hosts the kv development certificate is issued for, in the rendered configuration. */
+const hostsOf = async (values: Values) =>
+  (await loadRendered(await render(values))).loaded.config.kv.tls.hosts;
+
 describe('Helm chart', { skip }, () => {
   it('renders the defaults into valid, hardened manifests with a configuration the gateway accepts', async () => {
     const objects = await render();
@@ -409,8 +413,6 @@ describe('Helm chart', { skip }, () => {
   });
 
   it("issues the kv development certificate for the Service's names unless told otherwise", async () => {
-    const hostsOf = async (values: Values) =>
-      (await loadRendered(await render(values))).loaded.config.kv.tls.hosts;
     assert.deepEqual(await hostsOf({}), [
       'gatehouse',
       'gatehouse.gatehouse',
