@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { renderApp, signIn } from '../test/render.tsx';
 import { toLocalInput } from './audit.tsx';
+import { SAMPLE_MS } from './health.tsx';
 import { routeBody } from './edge.tsx';
 import { localZoneName } from '../lib/format.ts';
 
@@ -279,6 +280,41 @@ describe('health page', () => {
     const artifacts = within(table).getByText('door:artifacts').closest('tr') as HTMLElement;
     expect(within(artifacts).getByText('blob store fs, scanner gatehouse · 3 ms')).toBeInTheDocument();
     expect(screen.getByRole('heading', { name: /Readiness/ })).toHaveTextContent('not ready');
+  });
+  it('marks the last readiness result stale, with the time of that check, once the server stops answering', async () => {
+    signIn(ADMIN, 'root');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      let down = false;
+      const unreachable = () => Promise.reject(new TypeError('Failed to fetch'));
+      renderApp('/health', {
+        'GET /api/health': () =>
+          down ? unreachable() : json({ status: 'ok', checks: { database: { ok: true, latencyMs: 2 } } }),
+        'GET /metrics': () => (down ? unreachable() : text('gatehouse_http_requests_in_flight 1\n')),
+      });
+      const table = await screen.findByRole('table', { name: 'Readiness checks' });
+      const row = (await within(table).findByText('database')).closest('tr') as HTMLElement;
+      expect(within(row).getByText('ready')).toBeInTheDocument();
+      const checked = await screen.findByTestId('readiness-checked');
+      const at = checked.textContent?.replace('Last successful check: ', '') ?? '';
+      expect(at).toMatch(/\d/);
+      down = true;
+      vi.advanceTimersByTime(SAMPLE_MS);
+      expect(await screen.findByRole('alert')).toBeInTheDocument();
+      // The green of the last answer is not passed off as the present.
+      expect(await screen.findByTestId('readiness-stale')).toHaveTextContent(at);
+      expect(within(row).queryByText('ready')).toBeNull();
+      expect(within(row).getByText('stale (was ready)')).toBeInTheDocument();
+      expect(screen.getByRole('heading', { name: /Readiness/ })).toHaveTextContent('stale (was ready)');
+      expect(screen.queryByTestId('readiness-checked')).toBeNull();
+      down = false;
+      vi.advanceTimersByTime(SAMPLE_MS);
+      await waitFor(() => expect(screen.queryByTestId('readiness-stale')).toBeNull());
+      expect(within(row).getByText('ready')).toBeInTheDocument();
+      expect(screen.queryByRole('alert')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  Alert,
   Box,
   Card,
   CardContent,
@@ -17,7 +18,7 @@ import { ErrorAlert } from '../components/error-alert.tsx';
 import { LineChart, type Series } from '../components/line-chart.tsx';
 import { Page } from '../components/page.tsx';
 import { StatusChip } from '../components/status-chip.tsx';
-import { formatBytes } from '../lib/format.ts';
+import { formatBytes, formatTime } from '../lib/format.ts';
 import { type MetricFamily, parsePrometheus, sumOf } from '../lib/prometheus.ts';
 
 /** How often the page samples `/metrics`, and how many samples each chart keeps. */
@@ -61,12 +62,17 @@ export function rates(samples: readonly { t: number; s: Snapshot }[], key: keyof
 export function HealthPage() {
   const { client } = useAuth();
   const [health, setHealth] = useState<HealthAnswer | undefined>(undefined);
+  // When the readiness answer shown was received: once the server stops answering, the table
+  // is that old, and says so instead of passing an old green for the present.
+  const [checkedAt, setCheckedAt] = useState<string | undefined>(undefined);
+  const [stale, setStale] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const [samples, setSamples] = useState<{ t: number; s: Snapshot }[]>([]);
   const stopped = useRef(false);
   useEffect(() => {
     stopped.current = false;
     const tick = async () => {
+      let answered = false;
       try {
         // 503 carries the same document: a failing dependency is what this page is for.
         const answer = await client.get<HealthAnswer>('/api/health').catch((e: unknown) => {
@@ -77,13 +83,19 @@ export function HealthPage() {
             };
           throw e;
         });
+        if (stopped.current) return;
+        answered = true;
+        setHealth(answer);
+        setCheckedAt(new Date().toISOString());
+        setStale(false);
         const text = await client.get<string>('/metrics');
         if (stopped.current) return;
-        setHealth(answer);
         setSamples((old) => [...old, { t: Date.now(), s: snapshotOf(parsePrometheus(text)) }].slice(-KEEP));
         setError(undefined);
       } catch (e) {
-        if (!stopped.current) setError(e);
+        if (stopped.current) return;
+        setError(e);
+        if (!answered) setStale(true);
       }
     };
     void tick();
@@ -95,6 +107,11 @@ export function HealthPage() {
   }, [client]);
   const gauge = (key: keyof Snapshot): Series => samples.map((x) => ({ t: x.t, v: x.s[key] }));
   const checks = Object.entries(health?.checks ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  // The last readiness answer is older than the failure under the banner: mark it, do not show it as now.
+  const state = (ok: boolean) => {
+    const word = ok ? 'ready' : 'not ready';
+    return stale ? `stale (was ${word})` : word;
+  };
   return (
     <Page title="Health" loading={health === undefined && error === undefined}>
       <ErrorAlert error={error} />
@@ -102,11 +119,18 @@ export function HealthPage() {
         <Card>
           <CardContent>
             <Typography variant="h6" component="h2" gutterBottom>
-              Readiness{' '}
-              {health === undefined ? null : (
-                <StatusChip status={health.status === 'ok' ? 'ready' : 'not ready'} />
-              )}
+              Readiness {health === undefined ? null : <StatusChip status={state(health.status === 'ok')} />}
             </Typography>
+            {checkedAt === undefined ? null : stale ? (
+              <Alert severity="warning" role="status" data-testid="readiness-stale" sx={{ mb: 1 }}>
+                Stale: the server has not answered since the last successful check at {formatTime(checkedAt)}.
+                The results below are from that check.
+              </Alert>
+            ) : (
+              <Typography variant="body2" color="text.secondary" data-testid="readiness-checked">
+                Last successful check: {formatTime(checkedAt)}
+              </Typography>
+            )}
             <Table size="small" aria-label="Readiness checks">
               <TableHead>
                 <TableRow>
@@ -120,7 +144,7 @@ export function HealthPage() {
                   <TableRow key={name}>
                     <TableCell>{name}</TableCell>
                     <TableCell>
-                      <StatusChip status={c.ok ? 'ready' : 'not ready'} />
+                      <StatusChip status={state(c.ok)} />
                     </TableCell>
                     <TableCell>
                       {[c.detail, c.latencyMs === undefined ? undefined : `${c.latencyMs} ms`]
