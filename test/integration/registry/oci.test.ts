@@ -220,6 +220,9 @@ void describe('skopeo through the registry door', () => {
       tags: string[];
     };
     assert.deepEqual(next.tags, ['a3']);
+    const empty = await fetch(`${gw.url}/v2/hub/team/many/tags/list?n=0`);
+    assert.equal(empty.status, 200);
+    assert.deepEqual(((await empty.json()) as { tags: string[] }).tags, []);
   });
 
   void it('answers bad input in the OCI error format', async () => {
@@ -229,6 +232,11 @@ void describe('skopeo through the registry door', () => {
       [`/v2/hub/team/app/manifests/sha256:${'0'.repeat(64)}`, 404, 'MANIFEST_UNKNOWN'],
       ['/v2/nowhere/team/app/manifests/old', 404, 'MANIFEST_UNKNOWN'],
       ['/v2/badcreds/team/app/manifests/old', 502, 'UNAUTHORIZED'],
+      // distribution-spec PAGINATION_NUMBER_INVALID, as the reference registry answers.
+      ['/v2/hub/team/app/tags/list?n=abc', 400, 'PAGINATION_NUMBER_INVALID'],
+      ['/v2/hub/team/app/tags/list?n=-1', 400, 'PAGINATION_NUMBER_INVALID'],
+      ['/v2/hub/team/app/tags/list?n=1.5', 400, 'PAGINATION_NUMBER_INVALID'],
+      ['/v2/hub/team/app/tags/list?n=1&n=2', 400, 'PAGINATION_NUMBER_INVALID'],
     ];
     for (const [path, status, code] of cases) {
       const r = await fetch(`${gw.url}${path}`);

@@ -33,6 +33,7 @@ function ociCode(code: string, kind: OciRequest['kind'] | undefined): string {
   if (code === 'GW_ERR_POLICY_DENIED') return 'DENIED';
   if (code === 'GW_ERR_REGISTRY_NAME_INVALID') return 'NAME_INVALID';
   if (code === 'GW_ERR_REGISTRY_DIGEST_INVALID') return 'DIGEST_INVALID';
+  if (code === 'GW_ERR_REQUEST_INVALID' && kind === 'tags') return 'PAGINATION_NUMBER_INVALID';
   if (code === 'GW_ERR_REGISTRY_UPLINK_RATE_LIMITED') return 'TOOMANYREQUESTS';
   if (code === 'GW_ERR_REGISTRY_UPLINK_AUTH' || code.startsWith('GW_ERR_AUTH_')) return 'UNAUTHORIZED';
   if (code === 'GW_ERR_RBAC_DENIED') return 'DENIED';
@@ -63,6 +64,20 @@ function sendOciError(
     .header('docker-distribution-api-version', 'registry/2.0')
     .type('application/json')
     .send({ errors: [{ code, message: e.message, detail: { code: e.code, errorId: e.errorId } }] });
+}
+
+/**
+ * `n` of a tags list is a count of tags; anything else (`abc`, `-1`, `2.5`, given twice) is
+ * refused as the reference registry refuses it (PAGINATION_NUMBER_INVALID, 400) before any
+ * uplink work.
+ */
+function checkPageSize(n: string | readonly string[] | undefined): void {
+  if (n === undefined || (typeof n === 'string' && /^\d{1,9}$/.test(n))) return;
+  const given = typeof n === 'string' ? n : n.join('&n=');
+  throw new GatewayError('GW_ERR_REQUEST_INVALID', {
+    message: `Invalid tags list page size "n=${given.slice(0, 40)}": expected a whole number of tags from 0`,
+    details: { errors: [{ field: 'n', expected: 'a whole number from 0' }] },
+  });
 }
 
 const PARALLEL = 8;
@@ -257,6 +272,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
   const tagsList = async (req: OciRequest, request: FastifyRequest, reply: FastifyReply) => {
     const s = source(req, callerOf(request));
     const name = `${s.uplink.name}/${s.repo}`;
+    checkPageSize((request.query as { n?: string | string[] }).n);
     const result = await cachedDocument(ctx, request, {
       ecosystem: 'oci',
       name,
@@ -266,7 +282,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     });
     const all = (JSON.parse(result.entry.identity.toString('utf8')) as { tags: string[] }).tags;
     const q = request.query as { n?: string; last?: string };
-    const n = q.n === undefined ? all.length : Math.max(0, Math.min(Number.parseInt(q.n, 10) || 0, MAX_TAGS));
+    const n = q.n === undefined ? all.length : Math.min(Number(q.n), MAX_TAGS);
     const after = q.last === undefined ? all : all.filter((t) => t > (q.last as string));
     const page = after.slice(0, n);
     // distribution-spec "Listing Tags": a `Link` header with rel="next" when more tags follow.
