@@ -10,10 +10,15 @@ const listEntrySchema = object(
     }),
     versions: optional(
       string(
-        'Versions in the ecosystem syntax (npm range, PEP 440 specifier, or `a|b` exact list); absent means all',
+        'Versions in the ecosystem syntax (npm range, PEP 440 specifier, or an `a|b` list of exact Go versions, Maven or artifact versions, OCI tags or digests); absent means all',
       ),
     ),
-    ecosystem: optional(oneOf(ECOSYSTEMS, 'Only for this ecosystem; absent means every ecosystem')),
+    ecosystem: optional(
+      oneOf(
+        ECOSYSTEMS,
+        "Only for this ecosystem; absent means each of the rule's ecosystems in whose syntax `versions` is valid (a configuration error when it is valid in none)",
+      ),
+    ),
     reason: optional(string('Why the entry exists; shown in decisions')),
   },
   'One allow- or deny-list entry',

@@ -323,6 +323,61 @@ void describe('policy engine', () => {
     assert.throws(() => parse({ rules: [{ id: 'a', type: 'magic' }] }), TypeError);
   });
 
+  void it('applies a list entry without an ecosystem where its versions are valid syntax, skipping the others', async () => {
+    const engine = createPolicyEngine(
+      parse({
+        rules: [
+          {
+            id: 'deny',
+            type: 'denyList',
+            list: {
+              entries: [
+                { name: 'hub/team/app', versions: 'v1' },
+                { name: 'six', versions: '3.3.6' },
+              ],
+            },
+          },
+        ],
+      }),
+      { clock },
+    );
+    const denied = async (over: Partial<PolicySubject>) => !(await engine.evaluate(subject(over))).allowed;
+    // `v1` is an OCI tag (and an npm range), not a PEP 440 specifier: the entry skips PyPI.
+    assert.equal(await denied({ ecosystem: 'oci', name: 'hub/team/app', version: 'v1' }), true);
+    assert.equal(await denied({ ecosystem: 'oci', name: 'hub/team/app', version: 'v2' }), false);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'hub/team/app', version: '1.0' }), false);
+    // `3.3.6` is an npm, Maven and OCI version, not a Go one (`v3.3.6`) nor a PEP 440 specifier.
+    assert.equal(await denied({ name: 'six', version: '3.3.6' }), true);
+    assert.equal(await denied({ ecosystem: 'maven', name: 'six', version: '3.3.6' }), true);
+    assert.equal(await denied({ ecosystem: 'go', name: 'six', version: 'v3.3.6' }), false);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'six', version: '3.3.6' }), false);
+    // Valid in none of the rule's ecosystems, or not in the one the entry names: a mistake.
+    const build = (entry: Record<string, unknown>, ecosystems?: string[]) => () =>
+      createPolicyEngine(
+        parse({
+          rules: [
+            {
+              id: 'deny',
+              type: 'denyList',
+              ...(ecosystems ? { ecosystems } : {}),
+              list: { entries: [entry] },
+            },
+          ],
+        }),
+        { clock },
+      );
+    assert.throws(
+      build({ name: 'x', versions: 'v1' }, ['pypi']),
+      /List entry "x" has versions "v1" that are valid in none of its ecosystems \(pypi: Invalid PEP 440 specifier "v1"\)/,
+    );
+    assert.throws(build({ name: 'x', versions: '1.0', ecosystem: 'go' }), /Invalid Go version list "1.0"/);
+    assert.throws(
+      build({ name: 'x', versions: 'a b', ecosystem: 'oci' }),
+      /Invalid OCI tag or digest list "a b"/,
+    );
+    assert.doesNotThrow(build({ name: 'x', versions: `v1|sha256:${'a'.repeat(64)}`, ecosystem: 'oci' }));
+  });
+
   void it('derives a stable policy version that changes with the configuration', () => {
     const a = createPolicyEngine(parse({}), { clock }).version;
     assert.equal(a, createPolicyEngine(parse({}), { clock }).version);

@@ -1,5 +1,6 @@
 import {
   normalizePypiName,
+  parseGoVersion,
   parsePep440Specifier,
   parseSemverRange,
   satisfiesPep440,
@@ -32,9 +33,24 @@ export function compilePattern(pattern: string): (name: string, ecosystem?: Ecos
     ecosystem === 'pypi' ? pypi.test(normalizeName('pypi', name)) : exact.test(name);
 }
 
+/** A Maven version or an artifact version (the artifacts door's own rule for versions). */
+const VERSION_TOKEN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** distribution-spec: a tag, or a digest `<algorithm>:<encoded>`. */
+const OCI_REFERENCE =
+  /^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,})$/;
+
+/** Ecosystems without a range syntax: `|`-separated exact versions, each of the ecosystem's form. */
+const EXACT = {
+  go: { what: 'Go version list', valid: (v: string) => parseGoVersion(v) !== undefined },
+  maven: { what: 'Maven version list', valid: (v: string) => VERSION_TOKEN.test(v) },
+  oci: { what: 'OCI tag or digest list', valid: (v: string) => OCI_REFERENCE.test(v) },
+  artifact: { what: 'artifact version list', valid: (v: string) => VERSION_TOKEN.test(v) },
+} as const;
+
 /**
  * Compiles a version range in the ecosystem's own syntax (npm semver ranges, PEP 440
- * specifiers); other ecosystems accept `*` or a `|`-separated list of exact versions.
+ * specifiers); other ecosystems take `*` or a `|`-separated list of exact versions, each in the
+ * ecosystem's form (Go `v1.2.3`, an OCI tag or digest, a Maven or artifact version).
  * Throws RangeError on invalid syntax (a configuration mistake).
  */
 export function compileVersionRange(
@@ -53,5 +69,8 @@ export function compileVersionRange(
     return (v) => satisfiesPep440(v, s, { includePrerelease: true });
   }
   const exact = new Set(range.split('|').map((s) => s.trim()));
+  const { what, valid } = EXACT[ecosystem];
+  const bad = [...exact].find((v) => !valid(v));
+  if (bad !== undefined) throw new RangeError(`Invalid ${what} "${range}" ("${bad}")`);
   return (v) => exact.has(v);
 }

@@ -14,17 +14,37 @@ interface Compiled {
   readonly versions: Map<Ecosystem, (version: string) => boolean>;
 }
 
-function compile(entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]): Compiled[] {
-  // Version syntax depends on the ecosystem, so ranges are compiled once per ecosystem up front:
-  // an invalid range fails at validate time, not on a request.
-  return entries.map((entry) => {
-    const versions = new Map<Ecosystem, (version: string) => boolean>();
-    for (const eco of entry.ecosystem === undefined ? ecosystems : [entry.ecosystem]) {
-      versions.set(eco, compileVersionRange(eco, entry.versions));
+/**
+ * Version syntax depends on the ecosystem, so ranges are compiled once per ecosystem up front:
+ * an invalid range fails at validate time, not on a request. An entry naming its ecosystem must
+ * be valid there; an entry without one applies in each of the rule's ecosystems whose syntax its
+ * `versions` text is (`v1` is an OCI tag and an npm range, not a PEP 440 specifier) and is a
+ * mistake only when it is valid in none.
+ */
+function compileEntry(entry: ListEntry, ecosystems: readonly Ecosystem[]): Compiled {
+  const versions = new Map<Ecosystem, (version: string) => boolean>();
+  if (entry.ecosystem !== undefined)
+    versions.set(entry.ecosystem, compileVersionRange(entry.ecosystem, entry.versions));
+  else {
+    const errors: string[] = [];
+    for (const eco of ecosystems) {
+      try {
+        versions.set(eco, compileVersionRange(eco, entry.versions));
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        errors.push(`${eco}: ${error.message}`);
+      }
     }
-    return { entry, name: compilePattern(entry.name), versions };
-  });
+    if (versions.size === 0)
+      throw new RangeError(
+        `List entry "${entry.name}" has versions "${entry.versions ?? ''}" that are valid in none of its ecosystems (${errors.join('; ')})`,
+      );
+  }
+  return { entry, name: compilePattern(entry.name), versions };
 }
+
+const compile = (entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]): Compiled[] =>
+  entries.map((entry) => compileEntry(entry, ecosystems));
 
 function find(list: readonly Compiled[], s: PolicySubject): Compiled | undefined {
   return list.find(
