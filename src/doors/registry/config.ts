@@ -3,6 +3,7 @@ import {
   boolean,
   duration,
   type Infer,
+  INVALID,
   integer,
   object,
   oneOf,
@@ -16,7 +17,7 @@ import { vulndbConfigSchema } from '#core/vulndb';
 const URL_PATTERN = /^https?:\/\/[^\s]+$/;
 
 /** One upstream registry. */
-export const uplinkSchema = object(
+const uplinkFields = object(
   {
     name: string(
       'Uplink name, used in metrics, audit events, overrides (`policy.registries.<name>`) and logs',
@@ -53,6 +54,14 @@ export const uplinkSchema = object(
         default: ['*'],
       },
     ),
+    tokenRealmOrigins: array(
+      string('An origin such as `https://auth.example.test`', {
+        pattern: /^https?:\/\/[^/\s]+$/,
+        format: 'an http(s) origin',
+      }),
+      "OCI only: origins of token services (`WWW-Authenticate: Bearer realm=…`) that may receive `username`/`password`, besides the uplink's own; when empty, the uplink's host (any port) and hosts in its parent domain (`*.example.test` for `registry.example.test`). A plain http realm is always refused for an https uplink",
+      { default: [] },
+    ),
     token: optional(string({ description: 'Bearer token sent upstream', secret: true })),
     username: optional(string('User name for HTTP Basic authentication upstream')),
     password: optional(
@@ -75,6 +84,28 @@ export const uplinkSchema = object(
   },
   'An upstream registry',
 );
+
+/**
+ * An upstream registry, with the checks that span keys: an https uplink's credentials never go
+ * to a plain http token realm, so listing one in `tokenRealmOrigins` is a mistake.
+ */
+export const uplinkSchema: typeof uplinkFields = {
+  ...uplinkFields,
+  parse(input, ctx) {
+    const parsed = uplinkFields.parse(input, ctx);
+    if (parsed === INVALID || !parsed.url.startsWith('https:')) return parsed;
+    const plain = parsed.tokenRealmOrigins.filter((o) => o.startsWith('http:'));
+    if (plain.length === 0) return parsed;
+    ctx.issues.push({
+      path: `${ctx.path}.tokenRealmOrigins`,
+      value: plain,
+      expected:
+        'https origins only: the uplink is https, and its credentials are never sent to a plain http token realm',
+      ...(ctx.source === undefined ? {} : { source: ctx.source }),
+    });
+    return INVALID;
+  },
+};
 
 /** The registry door's section. */
 export const registryConfigSchema = object(

@@ -3,7 +3,9 @@
  * `WWW-Authenticate: Bearer realm=…,service=…,scope=…` is answered by fetching a token from the
  * realm, with the configured user and password as Basic credentials, and retrying with it), HTTP
  * Basic for registries that ask for it, token reuse until `expires_in`, and blob redirects to
- * storage hosts (followed without credentials).
+ * storage hosts (followed without credentials). A realm is asked only where `realm.ts` allows
+ * it: never plain http for an https uplink, and only on the uplink's domain or its
+ * `tokenRealmOrigins`.
  */
 import { GatewayError } from '#core/errors';
 import type { UplinkConfig } from '../config.ts';
@@ -13,6 +15,7 @@ import {
   type UplinkRequest,
   type UplinkResponse,
 } from '../uplink/client.ts';
+import { normalizeOrigins, realmRefusal } from './realm.ts';
 
 interface Challenge {
   readonly scheme: string;
@@ -36,6 +39,7 @@ export class OciUplinkClient extends UplinkClient {
   readonly #basic: string | undefined;
   readonly #tokens = new Map<string, { token: string; until: number }>();
   readonly #now: () => number;
+  readonly #realmOrigins: readonly string[];
 
   constructor(options: UplinkClientOptions) {
     const c = options.config;
@@ -47,6 +51,7 @@ export class OciUplinkClient extends UplinkClient {
         ? undefined
         : `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`;
     this.#now = () => options.clock.now();
+    this.#realmOrigins = normalizeOrigins(c.tokenRealmOrigins);
     if (token !== undefined) this.#tokens.set('*', { token, until: Number.POSITIVE_INFINITY });
   }
 
@@ -91,6 +96,13 @@ export class OciUplinkClient extends UplinkClient {
     if (challenge?.scheme !== 'bearer' || realm === undefined || !/^https?:\/\//.test(realm))
       throw this.#authError(what, 'the registry sent no usable Bearer challenge');
     const url = new URL(realm);
+    const refused = realmRefusal(this.config.url, this.#realmOrigins, url);
+    if (refused !== undefined) {
+      throw new GatewayError('GW_ERR_REGISTRY_UPLINK_AUTH', {
+        message: `Uplink "${this.name}" named the token realm "${url.origin}${url.pathname}" for "${what}", which Gatehouse refused: ${refused}`,
+        details: { uplink: this.name, realm: url.origin },
+      });
+    }
     if (challenge.params['service'] !== undefined)
       url.searchParams.set('service', challenge.params['service']);
     if (challenge.params['scope'] !== undefined) url.searchParams.set('scope', challenge.params['scope']);
