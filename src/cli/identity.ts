@@ -1,7 +1,10 @@
 import { createInterface } from 'node:readline/promises';
-import type { ApiKey, User } from '#core/auth';
+import { type ApiKey, unlockUser, type User } from '#core/auth';
+import { systemClock } from '#core/clock';
+import { isGatewayError } from '#core/errors';
 import { ROLES, type Role, type RoleBinding } from '#core/rbac';
 import { CliError, saveLogin } from './client.ts';
+import { openLocalStorage } from './config.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
 
 const BINDING_FLAGS: readonly FlagSpec[] = [
@@ -199,6 +202,43 @@ const usersRm: CommandSpec = {
   },
 };
 
+const usersUnlock: CommandSpec = {
+  name: 'users unlock',
+  summary:
+    'Clear the failed-login locks of a user (every address and the account-wide backoff), directly on the database: works while the server is down',
+  usage: 'USERNAME',
+  args: { min: 1, max: 1 },
+  flags: [
+    {
+      name: 'config',
+      type: 'string',
+      value: 'FILE',
+      description: 'Configuration file (or GATEHOUSE_CONFIG)',
+    },
+  ],
+  async run(ctx) {
+    const name = ctx.args[0] ?? '';
+    const local = await openLocalStorage(ctx);
+    try {
+      const result = await unlockUser(local.db, systemClock, name);
+      ctx.out.result(result, () => {
+        const what =
+          result.addresses === 0 && !result.accountBackoff
+            ? 'it had no failed logins'
+            : `cleared the failed logins of ${result.addresses} client address(es)${result.accountBackoff ? ' and the account-wide backoff' : ''}`;
+        ctx.out.line(`Unlocked ${ctx.out.bold(result.username)} (${result.id}): ${what}`);
+      });
+      return EXIT.ok;
+    } catch (error) {
+      if (isGatewayError(error) && error.code === 'GW_ERR_USER_NOT_FOUND')
+        throw new CliError(`No user "${name}" in the database of this configuration`, { code: error.code });
+      throw error;
+    } finally {
+      await local.close();
+    }
+  },
+};
+
 const rolesLs: CommandSpec = {
   name: 'roles ls',
   summary: 'List roles and the actions each grants',
@@ -307,6 +347,7 @@ export const identityCommands: readonly CommandSpec[] = [
   usersAdd,
   usersSet,
   usersPasswd,
+  usersUnlock,
   usersRm,
   rolesLs,
   keysLs,

@@ -137,18 +137,32 @@ export const authConfigSchema = object(
     ),
     lockout: object(
       {
-        maxFailures: integer('Failed logins within the window that lock the account', {
-          default: 5,
-          min: 1,
-          max: 100,
-        }),
+        maxFailures: integer(
+          'Failed logins of one account from one client address (an IPv6 /64) within the window that lock the account for that address',
+          { default: 5, min: 1, max: 100 },
+        ),
         window: duration('Failures older than this are forgotten', { default: '15m' }),
-        lockFor: duration('How long a locked account stays locked', { default: '15m' }),
-        backoffBase: duration('Delay after the first failure, doubled after each further one', {
-          default: '1s',
-        }),
+        lockFor: duration('How long an account stays locked for the address that failed', { default: '15m' }),
+        backoffBase: duration(
+          'Delay after the first failure, doubled after each further one (per account and address; account-wide from account.maxFailures)',
+          { default: '1s' },
+        ),
+        account: object(
+          {
+            maxFailures: integer(
+              'Failed logins of one account from all addresses within the window from which every attempt on it backs off',
+              { default: 50, min: 2, max: 100_000 },
+            ),
+            maxDelay: duration('Longest account-wide backoff delay; the account is never locked for longer', {
+              default: '30s',
+              min: 1000,
+              max: 300_000,
+            }),
+          },
+          'Account-wide guard against guessing from many addresses: a capped backoff, never a lock',
+        ),
       },
-      'Backoff and lockout after failed logins',
+      'Backoff and lockout after failed logins, per account and client address',
     ),
     loginRate: object(
       {

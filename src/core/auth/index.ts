@@ -10,6 +10,8 @@ export { type AuthService, type AuthServiceOptions, createAuthService } from './
 export type { TokenPair } from './sessions.ts';
 /** Users as the API shows them. */
 export type { CreateUserInput, UpdateUserInput, User } from './users.ts';
+/** Clears a user's failed logins and locks on the database itself (`gatehouse users unlock`). */
+export { type UnlockResult, unlockUser } from './users.ts';
 /** API keys: the `gh_` prefix transports use to recognise them, and their listed form. */
 export { API_KEY_PREFIX, type ApiKey, type CreateApiKeyInput, looksLikeApiKey } from './api-keys.ts';
 /** The `auth` configuration section. */

@@ -1,21 +1,64 @@
 import { GatewayError } from '#core/errors';
+import { ipToBigInt } from './cidr.ts';
 import type { AuthConfig } from './config.ts';
 import type { UserRow } from './tables.ts';
 
-type Lockout = AuthConfig['lockout'];
+/** Failure counters: of an account (all addresses) or of one account and client address. */
+export type FailureState = Pick<UserRow, 'failed_logins' | 'last_failure_at' | 'locked_until'>;
+
+/** How failures of one counter delay and lock the next attempt. */
+export interface FailurePolicy {
+  /** Failures older than this are forgotten. */
+  readonly window: number;
+  /** Delay after the failure that starts the backoff, doubled after each further one. */
+  readonly backoffBase: number;
+  /** The failure count from which the backoff applies (1: from the first failure). */
+  readonly backoffFrom: number;
+  /** Upper bound of one backoff delay. */
+  readonly maxDelay: number;
+  /** The failure count that locks for `lockFor`; Infinity never locks. */
+  readonly lockAt: number;
+  readonly lockFor: number;
+}
+
+/** No failures. */
+export const NO_FAILURES: FailureState = { failed_logins: 0, last_failure_at: null, locked_until: null };
 
 /**
- * Throws GW_ERR_AUTH_LOCKED when the account is locked or inside its backoff delay. Checked
+ * The two policies of `auth.lockout`: per account and client address, the configured backoff and
+ * lock; per account over all addresses, only a capped backoff from a much higher count, so that
+ * failures from many addresses slow guessing without ever locking the account out for everyone.
+ */
+export function lockoutPolicies(config: AuthConfig['lockout']): {
+  readonly address: FailurePolicy;
+  readonly account: FailurePolicy;
+} {
+  return {
+    address: {
+      window: config.window,
+      backoffBase: config.backoffBase,
+      backoffFrom: 1,
+      maxDelay: config.lockFor,
+      lockAt: config.maxFailures,
+      lockFor: config.lockFor,
+    },
+    account: {
+      window: config.window,
+      backoffBase: config.backoffBase,
+      backoffFrom: config.account.maxFailures,
+      maxDelay: config.account.maxDelay,
+      lockAt: Number.POSITIVE_INFINITY,
+      lockFor: 0,
+    },
+  };
+}
+
+/**
+ * Throws GW_ERR_AUTH_LOCKED while `state` refuses attempts (a backoff delay or a lock). Checked
  * before the password, so attempts during a lock cannot confirm a guess.
  */
-export function assertNotLocked(row: UserRow, now: number, policy: Lockout): void {
-  let until = row.locked_until ?? 0;
-  const recent = row.last_failure_at !== null && now - row.last_failure_at < policy.window;
-  if (recent && row.failed_logins > 0 && row.last_failure_at !== null) {
-    // Exponential backoff: the n-th consecutive failure makes the next attempt wait base·2^(n-1).
-    const delay = Math.min(policy.backoffBase * 2 ** (row.failed_logins - 1), policy.lockFor);
-    until = Math.max(until, row.last_failure_at + delay);
-  }
+export function assertNotLocked(state: FailureState, now: number): void {
+  const until = state.locked_until ?? 0;
   if (until > now) {
     const seconds = Math.ceil((until - now) / 1000);
     throw new GatewayError('GW_ERR_AUTH_LOCKED', {
@@ -26,17 +69,35 @@ export function assertNotLocked(row: UserRow, now: number, policy: Lockout): voi
   }
 }
 
-/** The failure counters after one more failed login. */
-export function nextFailure(
-  row: UserRow,
-  now: number,
-  policy: Lockout,
-): Pick<UserRow, 'failed_logins' | 'last_failure_at' | 'locked_until'> {
-  const inWindow = row.last_failure_at !== null && now - row.last_failure_at < policy.window;
-  const failures = (inWindow ? row.failed_logins : 0) + 1;
-  return {
-    failed_logins: failures,
-    last_failure_at: now,
-    locked_until: failures >= policy.maxFailures ? now + policy.lockFor : null,
-  };
+/**
+ * The counters after one more failed login. `locked_until` is when the next attempt is allowed:
+ * the end of the lock once `lockAt` failures fell within the window, else the end of the
+ * exponential backoff (the n-th failure counted from `backoffFrom` waits base·2^n, capped).
+ */
+export function nextFailure(state: FailureState, now: number, policy: FailurePolicy): FailureState {
+  const inWindow = state.last_failure_at !== null && now - state.last_failure_at < policy.window;
+  const failures = (inWindow ? state.failed_logins : 0) + 1;
+  if (failures >= policy.lockAt)
+    return { failed_logins: failures, last_failure_at: now, locked_until: now + policy.lockFor };
+  const delay =
+    failures < policy.backoffFrom
+      ? 0
+      : Math.min(policy.backoffBase * 2 ** (failures - policy.backoffFrom), policy.maxDelay);
+  return { failed_logins: failures, last_failure_at: now, locked_until: delay > 0 ? now + delay : null };
+}
+
+/**
+ * The client address failures are counted under: an IPv4 address (IPv4-mapped IPv6 included) as
+ * itself, an IPv6 address as its /64, because one host usually holds a whole /64 (RFC 4291
+ * section 2.5.4 interface identifiers) and could otherwise use a fresh address for every guess.
+ */
+export function failureAddress(clientIp: string): string {
+  const value = ipToBigInt(clientIp);
+  if (value === undefined) return clientIp.slice(0, 64);
+  if (value >> 32n === 0xffffn) {
+    const v4 = Number(value & 0xffff_ffffn);
+    return [v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff].join('.');
+  }
+  const groups = [3n, 2n, 1n, 0n].map((i) => ((value >> (64n + 16n * i)) & 0xffffn).toString(16));
+  return `${groups.join(':')}::/64`;
 }

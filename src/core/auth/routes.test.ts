@@ -396,4 +396,26 @@ void describe('identity HTTP API', () => {
     assert.equal(limited.json['code'], 'GW_ERR_RATE_LIMITED');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
   });
+
+  const attempt = async (remoteAddress: string, username: string, password: string) => {
+    const r = await server.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { username, password },
+      remoteAddress,
+    });
+    return { status: r.statusCode, code: r.json<{ code?: string }>().code };
+  };
+  void it('locks a login only for the client address that failed', async () => {
+    await auth.users.create({ username: 'bob', password: PASSWORD }, 'test');
+    for (const step of [0, 1000, 2000, 4000, 8000]) {
+      clock.advance(step);
+      assert.equal((await attempt('203.0.113.50', 'bob', 'wrong password!!')).status, 401);
+    }
+    assert.deepEqual(await attempt('203.0.113.50', 'bob', PASSWORD), {
+      status: 401,
+      code: 'GW_ERR_AUTH_LOCKED',
+    });
+    assert.equal((await attempt('198.51.100.50', 'bob', PASSWORD)).status, 200);
+  });
 });

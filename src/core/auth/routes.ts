@@ -74,7 +74,7 @@ function registerSessionRoutes(
       });
     }
     try {
-      const result = await auth.login(username, password);
+      const result = await auth.login(username, password, request.clientIp);
       await record(request, {
         actor: `user:${result.userId}`,
         action: 'auth.login',
@@ -245,7 +245,7 @@ function registerUserRoutes(http: HttpServer, auth: AuthService, record: ReturnT
       else if (claimsSelf) {
         // Re-authentication proves the caller knows the current password (a stolen access token does not).
         try {
-          await auth.checkPassword(target.username, currentPassword);
+          await auth.checkPassword(target.username, currentPassword, request.clientIp);
         } catch (error) {
           await record(request, {
             actor: actorOf(request),

@@ -14,7 +14,7 @@ const MINUTE = 60_000;
 const PASSWORD = 'correct horse battery staple';
 
 async function authConfig(extra = ''): Promise<AuthConfig> {
-  const yaml = `password: { scrypt: { ln: 10 } }\nlockout: { maxFailures: 3, window: 15m, lockFor: 10m, backoffBase: 1s }\n${extra}`;
+  const yaml = `password: { scrypt: { ln: 10 } }\nlockout: { maxFailures: 3, window: 15m, lockFor: 10m, backoffBase: 1s, account: { maxFailures: 6, maxDelay: 8s } }\n${extra}`;
   return (await loadConfig(authConfigSchema, { text: yaml })).config;
 }
 
@@ -101,7 +101,8 @@ void describe('auth service', () => {
     w.clock.advance(1000);
     await rejectsWith(w.auth.login('alice', 'wrong-password-3'), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
     await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /600 s/);
-    assert.ok((await w.auth.users.get('alice')).lockedUntil !== undefined);
+    // The lock is on this address (the caller gave none), not on the account.
+    assert.equal((await w.auth.users.get('alice')).lockedUntil, undefined);
     w.clock.advance(10 * MINUTE - 1000);
     await rejectsWith(w.auth.login('alice', PASSWORD), 'GW_ERR_AUTH_LOCKED', /1 s/);
     w.clock.advance(1000);
@@ -112,15 +113,104 @@ void describe('auth service', () => {
     await w.auth.login('alice', PASSWORD);
   });
 
+  void it('locks an account only for the address that failed; the right password works from another', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    const attacker = '203.0.113.9';
+    for (const step of [0, 1000, 2000]) {
+      w.clock.advance(step);
+      await rejectsWith(w.auth.login('alice', 'wrong-password', attacker), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    }
+    await rejectsWith(w.auth.login('alice', PASSWORD, attacker), 'GW_ERR_AUTH_LOCKED', /600 s/);
+    // Alice, elsewhere, is neither locked nor delayed, and her login does not unlock the attacker.
+    await w.auth.login('alice', PASSWORD, '198.51.100.7');
+    await rejectsWith(w.auth.login('alice', PASSWORD, attacker), 'GW_ERR_AUTH_LOCKED');
+    // The re-authentication of a password change counts the same way.
+    await rejectsWith(w.auth.checkPassword('alice', PASSWORD, attacker), 'GW_ERR_AUTH_LOCKED');
+    await w.auth.checkPassword('alice', PASSWORD, '198.51.100.7');
+    // An IPv6 host counts as its /64, so it cannot take a fresh address for every guess.
+    for (const [step, ip] of [
+      [0, '2001:db8:1:2::1'],
+      [1000, '2001:db8:1:2::abcd'],
+      [2000, '2001:db8:1:2:ffff::9'],
+    ] as const) {
+      w.clock.advance(step);
+      await rejectsWith(w.auth.login('alice', 'wrong-password', ip), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    }
+    await rejectsWith(w.auth.login('alice', PASSWORD, '2001:db8:1:2::77'), 'GW_ERR_AUTH_LOCKED', /600 s/);
+    await w.auth.login('alice', PASSWORD, '2001:db8:1:3::1');
+  });
+
+  void it('slows guesses from many addresses account-wide with a capped backoff, never a lock', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    const fail = (i: number) => w.auth.login('alice', `wrong-password-${i}`, `203.0.113.${i}`);
+    // One failure per address stays under the per-address lock; the sixth overall starts the
+    // account-wide backoff (1 s), which doubles and is capped at account.maxDelay (8 s).
+    for (let i = 1; i <= 5; i++) await rejectsWith(fail(i), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    await w.auth.login('alice', PASSWORD, '198.51.100.7');
+    for (let i = 1; i <= 6; i++) await rejectsWith(fail(i + 10), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    await rejectsWith(w.auth.login('alice', PASSWORD, '198.51.100.7'), 'GW_ERR_AUTH_LOCKED', /1 s/);
+    const delays: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      w.clock.advance(8000);
+      await rejectsWith(fail(i + 20), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+      await assert.rejects(w.auth.login('alice', PASSWORD, '198.51.100.7'), (e: { message: string }) => {
+        delays.push(/(\d+) s/.exec(e.message)?.[1] ?? e.message);
+        return true;
+      });
+    }
+    assert.deepEqual(delays, ['2', '4', '8', '8', '8']);
+    // The account shows the backoff; once it passes, the right password works from anywhere.
+    assert.ok((await w.auth.users.get('alice')).lockedUntil !== undefined);
+    w.clock.advance(8000);
+    await w.auth.login('alice', PASSWORD, '198.51.100.7');
+  });
+
+  void it('unlock clears the locks of every address and the account-wide backoff', async () => {
+    await using w = await world();
+    await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    for (const [step, ip] of [
+      [0, '203.0.113.1'],
+      [0, '203.0.113.2'],
+      [1000, '203.0.113.1'],
+      [2000, '203.0.113.1'],
+    ] as const) {
+      w.clock.advance(step);
+      await rejectsWith(w.auth.login('alice', 'wrong-password', ip), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+    }
+    await rejectsWith(w.auth.login('alice', PASSWORD, '203.0.113.1'), 'GW_ERR_AUTH_LOCKED', /600 s/);
+    const unlocked = await w.auth.unlock('alice');
+    assert.deepEqual(unlocked, { id: unlocked.id, username: 'alice', accountBackoff: false, addresses: 2 });
+    await w.auth.login('alice', PASSWORD, '203.0.113.1');
+    await w.auth.login('alice', PASSWORD, '203.0.113.2');
+    await rejectsWith(w.auth.unlock('nobody'), 'GW_ERR_USER_NOT_FOUND');
+  });
+
   void it('locks unknown user names exactly like real ones', async () => {
     await using w = await world();
     await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
     const trace = async (username: string) => {
       const codes: string[] = [];
-      for (const step of [0, 0, 1000, 0, 2000, 0, 4000]) {
+      const steps = [
+        [0, 'a'],
+        [0, 'a'],
+        [1000, 'a'],
+        [0, 'a'],
+        [2000, 'a'],
+        [0, 'a'],
+        [4000, 'b'],
+        [0, 'c'],
+        [0, 'd'],
+        [0, 'e'],
+        [0, 'f'],
+        [0, 'g'],
+        [0, 'a'],
+      ] as const;
+      for (const [step, client] of steps) {
         w.clock.advance(step);
         codes.push(
-          await w.auth.login(username, 'wrong-password').then(
+          await w.auth.login(username, 'wrong-password', `client-${client}`).then(
             () => 'ok',
             (e: { code: string }) => e.code,
           ),

@@ -32,6 +32,7 @@ import { AUTH_MIGRATIONS } from './tables.ts';
 import {
   type CreateUserInput,
   createUserStore,
+  type UnlockResult,
   type UpdateUserInput,
   type User,
   type UserStore,
@@ -58,9 +59,22 @@ export interface AuthService extends Authenticator {
   readonly bindings: BindingStore;
   /** Per-address login limiter: the one passed in, or an in-memory one from `auth.loginRate`. */
   readonly loginLimiter: RateLimiter;
-  login(username: string, password: string): Promise<TokenPair & { readonly userId: string }>;
+  /**
+   * Password login. Failures back off and lock per account and `clientIp` (callers without a
+   * client address, such as tools, all count as one address) and back off account-wide.
+   */
+  login(
+    username: string,
+    password: string,
+    clientIp?: string,
+  ): Promise<TokenPair & { readonly userId: string }>;
   /** Re-checks a user's password (same backoff and lockout as login) without starting a session. */
-  checkPassword(username: string, password: string): Promise<void>;
+  checkPassword(username: string, password: string, clientIp?: string): Promise<void>;
+  /**
+   * Clears every failed-login counter and lock of a user, all addresses and account-wide
+   * (`gatehouse users unlock`); GW_ERR_USER_NOT_FOUND for an unknown id or name.
+   */
+  unlock(idOrName: string): Promise<UnlockResult>;
   refresh(refreshToken: string): Promise<TokenPair>;
   logout(refreshToken: string): Promise<{ readonly familyId: string; readonly userId: string }>;
   /** Ends the session an access-token principal belongs to. */
@@ -95,6 +109,9 @@ export interface AuthService extends Authenticator {
   principalFromCertificate(info: PeerCertificateInfo): Promise<Principal>;
   close(): void;
 }
+
+// The address failures are counted under when a caller (a tool, a test) gives none.
+const NO_CLIENT_ADDRESS = 'none';
 
 /** Creates `admin` with `given` or a random password, only when no user exists yet. */
 async function bootstrapAdmin(users: UserStore, given: string | undefined, log: Logger) {
@@ -213,9 +230,9 @@ function instrument(
   });
   const outcome = (error: unknown) => (isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL');
   return {
-    async login(username, password) {
+    async login(username, password, clientIp) {
       try {
-        const result = await login(username, password);
+        const result = await login(username, password, clientIp);
         logins.inc({ outcome: 'ok' });
         return result;
       } catch (error) {
@@ -263,7 +280,11 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     ),
     mapCertificate: createCertificateMapper(config.mtls.rules),
   });
-  const counted = instrument(options.metrics, (u, p) => sessions.login(u, p), authenticate);
+  const counted = instrument(
+    options.metrics,
+    (u, p, ip) => sessions.login(u, p, ip ?? NO_CLIENT_ADDRESS),
+    authenticate,
+  );
   // Principals resolve their bindings on every request (sessions and keys included), so a reload
   // needs no revocation; the log names whom it changed (the reload itself is audited).
   const unsubscribe = options.rbac?.subscribe((next, previous) => {
@@ -280,9 +301,10 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       createMemoryRateLimiter({ rate: config.loginRate.rate / 60, burst: config.loginRate.burst, clock }),
     authenticate: counted.authenticate,
     login: counted.login,
-    async checkPassword(username, password) {
-      await sessions.checkPassword(username, password);
+    async checkPassword(username, password, clientIp) {
+      await sessions.checkPassword(username, password, clientIp ?? NO_CLIENT_ADDRESS);
     },
+    unlock: (idOrName) => userStore.unlock(idOrName),
     refresh: (token) => sessions.refresh(token),
     logout: (token) => sessions.logout(token),
     async logoutPrincipal(principal) {

@@ -3,7 +3,14 @@ import { GatewayError } from '#core/errors';
 import type { BindingStore, Principal } from '#core/rbac';
 import type { AccessTokens } from './access-tokens.ts';
 import type { AuthConfig } from './config.ts';
-import { assertNotLocked, nextFailure } from './lockout.ts';
+import {
+  assertNotLocked,
+  failureAddress,
+  type FailureState,
+  lockoutPolicies,
+  NO_FAILURES,
+  nextFailure,
+} from './lockout.ts';
 import { hashPassword, needsRehash, randomPassword, verifyPassword } from './password.ts';
 import type { RefreshTokens } from './refresh-tokens.ts';
 import type { UserRow } from './tables.ts';
@@ -24,21 +31,6 @@ const invalidCredentials = () =>
 // Failure counters of unknown user names kept in memory; bounded so a scan cannot exhaust it.
 const PHANTOM_MAX = 10_000;
 
-function phantomRow(username: string): UserRow {
-  return {
-    id: '',
-    username,
-    password_hash: '',
-    disabled: 0,
-    failed_logins: 0,
-    last_failure_at: null,
-    locked_until: null,
-    created_at: 0,
-    updated_at: 0,
-    last_login_at: null,
-  };
-}
-
 // Positive session checks are cached briefly so that every request does not read the database;
 // a logout on this replica evicts at once, other replicas notice within this bound.
 const SESSION_CACHE_MS = 5_000;
@@ -58,7 +50,9 @@ export async function createSessions(options: {
   // response time does not reveal which user names exist.
   const dummyHash = await hashPassword(randomPassword(), config.password.scrypt);
   const live = new Map<string, number>();
-  const phantoms = new Map<string, UserRow>();
+  // Keyed by name (account-wide) and by name and address; NUL cannot occur in either.
+  const phantoms = new Map<string, FailureState>();
+  const policies = lockoutPolicies(config.lockout);
 
   const rolesOf = (userId: string, username: string) => bindings.resolve(userSubjects(userId, username));
 
@@ -89,40 +83,62 @@ export async function createSessions(options: {
     return run;
   };
 
-  /** Verifies a password with backoff and lockout; rehashes when the parameters changed. */
-  const checkPassword = (username: string, password: string): Promise<UserRow> =>
-    serial(username, () => checkPasswordNow(username, password));
+  /**
+   * Verifies a password with backoff and lockout: per account and client address (the
+   * configured lock), and account-wide (a capped backoff only, so that nobody can lock an account
+   * for every address). Rehashes when the parameters changed.
+   */
+  const checkPassword = (username: string, password: string, clientIp: string): Promise<UserRow> =>
+    serial(username, () => checkPasswordNow(username, password, failureAddress(clientIp)));
 
-  const checkPasswordNow = async (username: string, password: string): Promise<UserRow> => {
+  const checkPasswordNow = async (username: string, password: string, address: string): Promise<UserRow> => {
     const row = await users.byName(username);
     if (row === undefined) {
       // Unknown names get the same backoff and lockout as real accounts, so that neither the
       // timing nor a missing "locked" answer reveals which names exist.
-      const phantom = phantoms.get(username) ?? phantomRow(username);
-      assertNotLocked(phantom, clock.now(), config.lockout);
+      const pairKey = `${username}\u0000${address}`;
+      const account = phantoms.get(username) ?? NO_FAILURES;
+      const pair = phantoms.get(pairKey) ?? NO_FAILURES;
+      assertNotLocked(pair, clock.now());
+      assertNotLocked(account, clock.now());
       await verifyPassword(password, dummyHash);
-      if (phantoms.size >= PHANTOM_MAX) phantoms.clear();
-      phantoms.set(username, { ...phantom, ...nextFailure(phantom, clock.now(), config.lockout) });
+      if (phantoms.size >= PHANTOM_MAX - 1) phantoms.clear();
+      phantoms.set(username, nextFailure(account, clock.now(), policies.account));
+      phantoms.set(pairKey, nextFailure(pair, clock.now(), policies.address));
       throw invalidCredentials();
     }
-    assertNotLocked(row, clock.now(), config.lockout);
+    const pair = await users.addressFailures(row.id, address);
+    assertNotLocked(pair, clock.now());
+    assertNotLocked(row, clock.now());
     if (!(await verifyPassword(password, row.password_hash))) {
-      await users.recordFailure(row.id, nextFailure(row, clock.now(), config.lockout));
+      await users.recordFailure(
+        row.id,
+        {
+          account: nextFailure(row, clock.now(), policies.account),
+          address,
+          pair: nextFailure(pair, clock.now(), policies.address),
+        },
+        config.lockout.window,
+      );
       throw invalidCredentials();
     }
     if (row.disabled !== 0) throw invalidCredentials();
     const rehashed = needsRehash(row.password_hash, config.password.scrypt)
       ? await hashPassword(password, config.password.scrypt)
       : undefined;
-    await users.recordSuccess(row.id, rehashed);
+    await users.recordSuccess(row.id, address, rehashed);
     return row;
   };
 
   return {
     checkPassword,
 
-    async login(username: string, password: string): Promise<TokenPair & { readonly userId: string }> {
-      const row = await checkPassword(username, password);
+    async login(
+      username: string,
+      password: string,
+      clientIp: string,
+    ): Promise<TokenPair & { readonly userId: string }> {
+      const row = await checkPassword(username, password, clientIp);
       const session = await refresh.issue(row.id);
       return { ...(await tokensFor(row.id, row.username, session.familyId, session.token)), userId: row.id };
     },

@@ -14,6 +14,18 @@ export interface UserRow {
   last_login_at: number | null;
 }
 
+/**
+ * A row of `auth_login_failures`: the failed logins of one account from one client address
+ * (an IPv6 /64), which back off and lock that pair only.
+ */
+export interface LoginFailureRow {
+  user_id: string;
+  address: string;
+  failed_logins: number;
+  last_failure_at: number;
+  locked_until: number | null;
+}
+
 /** A row of `auth_refresh_tokens`; the secret is stored as its SHA-256. */
 export interface RefreshTokenRow {
   id: string;
@@ -55,6 +67,7 @@ export interface AuthTables {
   auth_refresh_tokens: RefreshTokenRow;
   auth_api_keys: ApiKeyRow;
   auth_signing_keys: SigningKeyRow;
+  auth_login_failures: LoginFailureRow;
 }
 
 /** Forward-only migrations of core/auth (module `core-auth`). */
@@ -132,6 +145,20 @@ export const AUTH_MIGRATIONS: readonly Migration[] = [
         .addColumn('public_jwk', 'text', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('retired_at', 'bigint')
+        .execute();
+    },
+  },
+  {
+    id: '0005_login_failures',
+    async up(db) {
+      await db.schema
+        .createTable('auth_login_failures')
+        .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('address', 'varchar(64)', (c) => c.notNull())
+        .addColumn('failed_logins', 'integer', (c) => c.notNull())
+        .addColumn('last_failure_at', 'bigint', (c) => c.notNull())
+        .addColumn('locked_until', 'bigint')
+        .addPrimaryKeyConstraint('auth_login_failures_pk', ['user_id', 'address'])
         .execute();
     },
   },

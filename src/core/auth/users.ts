@@ -3,9 +3,10 @@ import { GatewayError } from '#core/errors';
 import type { BindingStore, RoleBinding } from '#core/rbac';
 import { type Database, isUniqueViolation } from '#core/storage';
 import type { AuthConfig } from './config.ts';
+import { type FailureState, NO_FAILURES } from './lockout.ts';
 import { hashPassword, type ScryptParams } from './password.ts';
 import { randomId } from './secrets.ts';
-import type { AuthTables, UserRow } from './tables.ts';
+import { AUTH_MIGRATIONS, type AuthTables, type UserRow } from './tables.ts';
 
 /** A user as the API shows it: never the password hash. */
 export interface User {
@@ -51,6 +52,57 @@ export function checkPasswordPolicy(password: string, minLength: number): void {
   }
 }
 
+/** A user row by id or name; GW_ERR_USER_NOT_FOUND otherwise. */
+async function findUser(db: Database, idOrName: string): Promise<UserRow> {
+  const found = await db
+    .kysely<AuthTables>()
+    .selectFrom('auth_users')
+    .selectAll()
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('username', '=', idOrName)]))
+    .executeTakeFirst();
+  if (found === undefined) {
+    throw new GatewayError('GW_ERR_USER_NOT_FOUND', {
+      message: `No user "${idOrName}"`,
+      details: { user: idOrName },
+    });
+  }
+  return found;
+}
+
+/** Deletes the failure counters of a user; the number of addresses that had some. */
+async function clearLoginFailures(db: Database, id: string): Promise<number> {
+  const k = db.kysely<AuthTables>();
+  await k.updateTable('auth_users').set(NO_FAILURES).where('id', '=', id).execute();
+  const deleted = await k.deleteFrom('auth_login_failures').where('user_id', '=', id).executeTakeFirst();
+  return Number(deleted.numDeletedRows);
+}
+
+/** What clearing a user's failed logins found. */
+export interface UnlockResult {
+  readonly id: string;
+  readonly username: string;
+  /** Client addresses (IPv6 /64s) that had failures or a lock. */
+  readonly addresses: number;
+  /** Whether the account-wide backoff was in force. */
+  readonly accountBackoff: boolean;
+}
+
+/**
+ * Clears every failed-login counter and lock of a user (all addresses and the account-wide
+ * backoff) directly in the database, so it works while the server is down; the server keeps
+ * no copy of these counters for existing accounts, so it also takes effect on a running one.
+ */
+export async function unlockUser(db: Database, clock: Clock, idOrName: string): Promise<UnlockResult> {
+  await db.migrate({ module: 'core-auth', migrations: AUTH_MIGRATIONS });
+  const user = await findUser(db, idOrName);
+  return {
+    id: user.id,
+    username: user.username,
+    accountBackoff: user.locked_until !== null && user.locked_until > clock.now(),
+    addresses: await clearLoginFailures(db, user.id),
+  };
+}
+
 /** User records and their role bindings. Sessions are revoked by the caller on sensitive changes. */
 export function createUserStore(options: {
   readonly db: Database;
@@ -75,20 +127,8 @@ export function createUserStore(options: {
       : { lockedUntil: iso(row.locked_until) }),
   });
 
-  const row = async (idOrName: string): Promise<UserRow> => {
-    const found = await k()
-      .selectFrom('auth_users')
-      .selectAll()
-      .where((eb) => eb.or([eb('id', '=', idOrName), eb('username', '=', idOrName)]))
-      .executeTakeFirst();
-    if (found === undefined) {
-      throw new GatewayError('GW_ERR_USER_NOT_FOUND', {
-        message: `No user "${idOrName}"`,
-        details: { user: idOrName },
-      });
-    }
-    return found;
-  };
+  const row = (idOrName: string) => findUser(db, idOrName);
+  const clearFailures = (id: string) => clearLoginFailures(db, id);
 
   return {
     row,
@@ -163,6 +203,7 @@ export function createUserStore(options: {
     async delete(idOrName: string): Promise<UserRow> {
       const existing = await row(idOrName);
       await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
+      await clearFailures(existing.id);
       // Stored bindings may name the user by id or by name; left behind, the ones by name would
       // go to the next account created with that name.
       for (const subject of userSubjects(existing.id, existing.username)) {
@@ -175,35 +216,65 @@ export function createUserStore(options: {
       const existing = await row(idOrName);
       await k()
         .updateTable('auth_users')
-        .set({
-          password_hash: await hashPassword(password, params),
-          updated_at: clock.now(),
-          failed_logins: 0,
-          locked_until: null,
-        })
+        .set({ password_hash: await hashPassword(password, params), updated_at: clock.now() })
         .where('id', '=', existing.id)
         .execute();
+      await clearFailures(existing.id);
       return existing;
     },
+    /** The failure counters of one account from one client address. */
+    async addressFailures(id: string, address: string): Promise<FailureState> {
+      const found = await k()
+        .selectFrom('auth_login_failures')
+        .select(['failed_logins', 'last_failure_at', 'locked_until'])
+        .where('user_id', '=', id)
+        .where('address', '=', address)
+        .executeTakeFirst();
+      return found ?? NO_FAILURES;
+    },
+    /**
+     * Stores a failed login: the account-wide counters and those of the address. Rows of the
+     * account that no longer delay anything (last failure outside the window, no lock) are
+     * dropped, so failures from many addresses do not pile up.
+     */
     async recordFailure(
       id: string,
-      update: Pick<UserRow, 'failed_logins' | 'last_failure_at' | 'locked_until'>,
+      failures: { readonly account: FailureState; readonly address: string; readonly pair: FailureState },
+      window: number,
     ) {
-      await k().updateTable('auth_users').set(update).where('id', '=', id).execute();
+      const now = clock.now();
+      await k().updateTable('auth_users').set(failures.account).where('id', '=', id).execute();
+      await k()
+        .deleteFrom('auth_login_failures')
+        .where('user_id', '=', id)
+        .where('last_failure_at', '<', now - window)
+        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+        .execute();
+      const pair = { ...failures.pair, last_failure_at: failures.pair.last_failure_at ?? now };
+      await k()
+        .insertInto('auth_login_failures')
+        .values({ user_id: id, address: failures.address, ...pair })
+        .onConflict((oc) => oc.columns(['user_id', 'address']).doUpdateSet(pair))
+        .execute();
     },
-    async recordSuccess(id: string, rehashed: string | undefined) {
+    async recordSuccess(id: string, address: string, rehashed: string | undefined) {
       await k()
         .updateTable('auth_users')
         .set({
-          failed_logins: 0,
-          last_failure_at: null,
-          locked_until: null,
+          ...NO_FAILURES,
           last_login_at: clock.now(),
           ...(rehashed === undefined ? {} : { password_hash: rehashed }),
         })
         .where('id', '=', id)
         .execute();
+      // Only this address's lock ends: a login elsewhere says nothing about who failed here.
+      await k()
+        .deleteFrom('auth_login_failures')
+        .where('user_id', '=', id)
+        .where('address', '=', address)
+        .execute();
     },
+    unlock: (idOrName: string) => unlockUser(db, clock, idOrName),
   };
 }
 
