@@ -18,6 +18,8 @@ const subject = (over: Partial<PolicySubject> = {}): PolicySubject => ({
   ...over,
 });
 
+const oci = (over: Partial<PolicySubject>) => subject({ ecosystem: 'oci', name: 'hub/app', ...over });
+
 function advisory(
   id: string,
   severity: AdvisorySummary['severity'],
@@ -376,6 +378,43 @@ void describe('policy engine', () => {
       /Invalid OCI tag or digest list "a b"/,
     );
     assert.doesNotThrow(build({ name: 'x', versions: `v1|sha256:${'a'.repeat(64)}`, ecosystem: 'oci' }));
+  });
+
+  void it('matches list entries against the subject digest and aliases, as against its version', async () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const engine = createPolicyEngine(
+      parse({
+        rules: [
+          {
+            id: 'deny',
+            type: 'denyList',
+            ecosystems: ['oci'],
+            list: { entries: [{ name: 'hub/app', versions: `v1|${digest}`, reason: 'pinned' }] },
+          },
+        ],
+      }),
+      { clock },
+    );
+    const other = `sha256:${'c'.repeat(64)}`;
+    // By digest: denied itself, or through a tag known to point at it.
+    const byDigest = await engine.evaluate(oci({ version: other, digest: other, aliases: ['v1', 'x'] }));
+    assert.equal(byDigest.allowed, false);
+    assert.match(
+      byDigest.reason,
+      /"hub\/app@sha256:c+" \(through "v1"\) is on the deny list as "hub\/app v1\|sha256:b+": pinned/,
+    );
+    assert.equal((await engine.evaluate(oci({ version: digest, digest }))).allowed, false);
+    // By tag: denied itself, through its digest, or through another tag of that digest.
+    assert.equal((await engine.evaluate(oci({ version: 'latest', digest }))).allowed, false);
+    assert.equal(
+      (await engine.evaluate(oci({ version: 'latest', digest: other, aliases: ['v1'] }))).allowed,
+      false,
+    );
+    assert.equal(
+      (await engine.evaluate(oci({ version: 'latest', digest: other, aliases: ['v2'] }))).allowed,
+      true,
+    );
+    assert.equal((await engine.evaluate(oci({ version: other, digest: other }))).allowed, true);
   });
 
   void it('derives a stable policy version that changes with the configuration', () => {

@@ -13,8 +13,17 @@ export interface PolicySubject {
   readonly registry?: string;
   /** Publication time in epoch milliseconds, when the source states one. */
   readonly publishedAt?: number;
-  /** Content digest (`sha512-…`, `sha256:…`) when known. */
+  /**
+   * Content digest (`sha512-…`, `sha256:…`) when known. List rules match it as they match
+   * `version`, so an OCI manifest pulled by tag is refused when its digest is denied.
+   */
   readonly digest?: string;
+  /**
+   * Other versions known to name the same content (OCI: the tags known to point at the manifest
+   * digest). List rules match them as they match `version`, so a manifest is refused by digest or
+   * through another tag when one of its tags is denied.
+   */
+  readonly aliases?: readonly string[];
   /** Free-form facts another door wants rules to see (e.g. `scan: clean`). */
   readonly attributes?: Readonly<Record<string, string>>;
 }

@@ -25,6 +25,8 @@ const run = promisify(execFile);
 const DAY = 86_400_000;
 const NOW = Date.now();
 const iso = (t: number) => new Date(t).toISOString();
+/** An image a month old with the given layer content (the same content gives the same digest). */
+const image = (content: string) => ({ created: iso(NOW - 30 * DAY), content });
 
 let work: string;
 let up: OciUpstream;
@@ -342,6 +344,75 @@ void describe('an OCI upstream failing some requests', () => {
       tags: string[];
     };
     assert.deepEqual(listed.tags, ['old']);
+  });
+});
+
+void describe('deny lists naming a tag or a digest of one manifest', () => {
+  void it('refuse that manifest by tag, by digest and through every other tag known to point at it', async () => {
+    // The same image under two tags has one digest; each repository gets its own copies.
+    const d: Record<string, string> = {};
+    for (const repo of ['team/pinned', 'team/listed']) {
+      for (const tag of ['v1', 'latest']) d[`${repo}:${tag}`] = await up.push(repo, tag, image('one\n'));
+      d[`${repo}:v2`] = await up.push(repo, 'v2', image('two\n'));
+      d[`${repo}:e1`] = await up.push(repo, 'e1', image('evil\n'));
+    }
+    assert.equal(d['team/pinned:v1'], d['team/pinned:latest']);
+    assert.notEqual(d['team/pinned:v1'], d['team/pinned:v2']);
+    const evil = d['team/pinned:e1'] as string;
+    await using gate = await startGateway({
+      config: {
+        npm: { enabled: false },
+        oci: { uplinks: [{ name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 }] },
+        policy: {
+          rules: [
+            {
+              id: 'pins',
+              type: 'denyList',
+              // No ecosystem: `v1` is valid OCI (and npm) version syntax, the digest OCI only.
+              list: {
+                entries: [
+                  { name: 'hub/team/*', versions: 'v1' },
+                  { name: 'hub/team/*', versions: evil },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    });
+    const status = async (repo: string, reference: string) =>
+      (await fetch(`${gate.url}/v2/hub/${repo}/manifests/${reference}`)).status;
+    const v1 = d['team/pinned:v1'] as string;
+    // The reviewer's sequence: the tag first, then its digest, then another tag with that digest.
+    assert.equal(await status('team/pinned', 'v1'), 403);
+    const byDigest = await fetch(`${gate.url}/v2/hub/team/pinned/manifests/${v1}`);
+    assert.equal(byDigest.status, 403);
+    assert.match(
+      ((await byDigest.json()) as { errors: { message: string }[] }).errors[0]?.message ?? '',
+      /\(through "v1"\) is on the deny list as "hub\/team\/\* v1"/,
+    );
+    assert.equal(await status('team/pinned', 'latest'), 403);
+    const pulled = await skopeo([
+      'inspect',
+      '--tls-verify=false',
+      `docker://${new URL(gate.url).host}/hub/team/pinned@${v1}`,
+    ]);
+    assert.ok(!pulled.ok, pulled.output);
+    assert.match(pulled.output, /denied/i);
+    // A denied digest refuses the tag that resolves to it.
+    assert.equal(await status('team/pinned', 'e1'), 403);
+    assert.equal(await status('team/pinned', evil), 403);
+    assert.equal(await status('team/pinned', 'v2'), 200);
+    assert.equal(await status('team/pinned', d['team/pinned:v2'] as string), 200);
+    // A tags list links every tag to its digest before deciding any: a manifest never pulled by a
+    // denied tag is refused by digest and through its other tags once the list was read.
+    const listed = (await (await fetch(`${gate.url}/v2/hub/team/listed/tags/list`)).json()) as {
+      tags: string[];
+    };
+    assert.deepEqual(listed.tags, ['v2']);
+    assert.equal(await status('team/listed', d['team/listed:v1'] as string), 403);
+    assert.equal(await status('team/listed', 'latest'), 403);
+    assert.equal(await status('team/listed', 'v2'), 200);
   });
 });
 

@@ -46,28 +46,38 @@ function compileEntry(entry: ListEntry, ecosystems: readonly Ecosystem[]): Compi
 const compile = (entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]): Compiled[] =>
   entries.map((entry) => compileEntry(entry, ecosystems));
 
-function find(list: readonly Compiled[], s: PolicySubject): Compiled | undefined {
-  return list.find(
-    (c) =>
-      (c.entry.ecosystem === undefined || c.entry.ecosystem === s.ecosystem) &&
-      c.name(s.name, s.ecosystem) &&
-      (c.versions.get(s.ecosystem)?.(s.version) ?? false),
-  );
+/**
+ * The first entry that matches the subject, and which of its names matched: its version, or
+ * else its digest or an alias (one manifest by digest and by each of its tags, for OCI), so the
+ * same content gets the same answer however it is asked for.
+ */
+function find(list: readonly Compiled[], s: PolicySubject): { hit: Compiled; as: string } | undefined {
+  const names = [s.version, ...(s.digest === undefined ? [] : [s.digest]), ...(s.aliases ?? [])];
+  for (const c of list) {
+    if (c.entry.ecosystem !== undefined && c.entry.ecosystem !== s.ecosystem) continue;
+    if (!c.name(s.name, s.ecosystem)) continue;
+    const matches = c.versions.get(s.ecosystem);
+    const as = matches === undefined ? undefined : names.find((v) => matches(v));
+    if (as !== undefined) return { hit: c, as };
+  }
+  return undefined;
 }
 
 const label = (s: PolicySubject) => `"${s.name}@${s.version}"`;
 const because = (e: ListEntry) => (e.reason === undefined ? '' : `: ${e.reason}`);
 const range = (e: ListEntry) => (e.versions === undefined ? '' : ` ${e.versions}`);
+const through = (s: PolicySubject, as: string) => (as === s.version ? '' : ` (through "${as}")`);
 
 /** Deny list: refuses matching names and versions. */
 export function denyListEvaluator(entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]) {
   const list = compile(entries, ecosystems);
   return (subject: PolicySubject): RuleResult => {
-    const hit = find(list, subject);
-    if (hit === undefined) return { outcome: 'allow', reason: `${label(subject)} is not on the deny list` };
+    const found = find(list, subject);
+    if (found === undefined) return { outcome: 'allow', reason: `${label(subject)} is not on the deny list` };
+    const { entry } = found.hit;
     return {
       outcome: 'deny',
-      reason: `${label(subject)} is on the deny list as "${hit.entry.name}${range(hit.entry)}"${because(hit.entry)}`,
+      reason: `${label(subject)}${through(subject, found.as)} is on the deny list as "${entry.name}${range(entry)}"${because(entry)}`,
     };
   };
 }
@@ -80,12 +90,13 @@ export function allowListEvaluator(
 ) {
   const list = compile(entries, ecosystems);
   return (subject: PolicySubject): RuleResult => {
-    const hit = find(list, subject);
-    if (hit !== undefined) {
+    const found = find(list, subject);
+    if (found !== undefined) {
+      const { entry } = found.hit;
       return {
         outcome: 'allow',
         final: mode === 'exempt',
-        reason: `${label(subject)} is on the allow list as "${hit.entry.name}${range(hit.entry)}"${because(hit.entry)}`,
+        reason: `${label(subject)}${through(subject, found.as)} is on the allow list as "${entry.name}${range(entry)}"${because(entry)}`,
       };
     }
     if (mode === 'only') return { outcome: 'deny', reason: `${label(subject)} is not on the allow list` };

@@ -22,7 +22,14 @@ import {
   type RefreshPoint,
   servedStale,
 } from '../metadata-flow.ts';
-import { type OciSource, publishedAt, resolveManifest } from '../oci/manifests.ts';
+import {
+  knownTags,
+  linkTags,
+  type OciSource,
+  publishedAt,
+  type ResolvedManifest,
+  resolveManifest,
+} from '../oci/manifests.ts';
 import { ociChallenge } from '../oci/login.ts';
 import { type OciRequest, parseOciPath } from '../oci/paths.ts';
 import type { UplinkClient } from '../uplink/client.ts';
@@ -105,19 +112,26 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     return { ctx, facts, uplink, repo: req.repo, caller };
   };
 
+  /**
+   * Decides one manifest as asked for (tag or digest), with its digest and the other tags known
+   * to point at it, so a deny entry naming any of them refuses it however it is pulled.
+   */
   async function decide(
     s: OciSource,
     version: string,
     digest: string,
+    tags: readonly string[],
     t: number,
     caller: Caller,
     kind: 'file' | 'metadata',
   ) {
+    const aliases = tags.filter((tag) => tag !== version);
     const subject = {
       ecosystem: 'oci' as const,
       name: `${s.uplink.name}/${s.repo}`,
       version,
       digest,
+      ...(aliases.length === 0 ? {} : { aliases }),
       registry: s.uplink.name,
       publishedAt: t,
     };
@@ -138,7 +152,8 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     const s = source(req, caller);
     const m = await resolveManifest(s, req.reference, { stale: true });
     ctx.metrics.cache.inc({ registry: s.uplink.name, kind: 'manifest', result: m.hit ? 'hit' : 'miss' });
-    const d = await decide(s, req.reference, m.digest, await publishedAt(s, m), caller, 'file');
+    const tags = await knownTags(s, m.digest);
+    const d = await decide(s, req.reference, m.digest, tags, await publishedAt(s, m), caller, 'file');
     if (d === undefined || !d.allowed) throw deniedError(d as never);
     if (m.stale !== undefined) {
       servedStale(ctx, caller, {
@@ -227,7 +242,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
 
   async function buildTags(s: OciSource, at: RefreshPoint, caller: Caller): Promise<Built<'tags'>> {
     const tags = await upstreamTags(s, caller);
-    const allowed: string[] = [];
+    const resolved = new Map<string, ResolvedManifest>();
     for (let i = 0; i < tags.length; i += PARALLEL) {
       await Promise.all(
         tags.slice(i, i + PARALLEL).map(async (tag) => {
@@ -249,8 +264,26 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
               );
             return undefined;
           });
-          if (m === undefined) return;
-          const d = await decide(s, tag, m.digest, await publishedAt(s, m), caller, 'metadata');
+          if (m !== undefined) resolved.set(tag, m);
+        }),
+      );
+    }
+    // Every tag is resolved before any is decided, so each decision sees all the tags of its
+    // digest (this list's and those known before): a denied tag hides the others that share it.
+    await linkTags(
+      s,
+      [...resolved].map(([tag, m]) => ({ tag, digest: m.digest })),
+    );
+    const known = new Map<string, readonly string[]>();
+    for (const m of resolved.values())
+      if (!known.has(m.digest)) known.set(m.digest, await knownTags(s, m.digest));
+    const allowed: string[] = [];
+    const entries = [...resolved];
+    for (let i = 0; i < entries.length; i += PARALLEL) {
+      await Promise.all(
+        entries.slice(i, i + PARALLEL).map(async ([tag, m]) => {
+          const t = await publishedAt(s, m);
+          const d = await decide(s, tag, m.digest, known.get(m.digest) ?? [], t, caller, 'metadata');
           if (d?.allowed === true) allowed.push(tag);
         }),
       );

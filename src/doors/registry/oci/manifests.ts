@@ -148,10 +148,59 @@ export async function resolveManifest(
   const ttl = s.ctx.config().cache;
   await cache.set(keyOf(s, `manifest|${m.digest}`), encode(m), { ttlMs: ttl.staleTtl });
   if (!isDigest(reference)) {
+    const previous = (await cache.get(keyOf(s, `stale-tag|${reference}`)))?.toString('utf8');
     await cache.set(keyOf(s, `tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.metadataTtl });
     await cache.set(keyOf(s, `stale-tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.staleTtl });
+    await linkTags(s, [
+      { tag: reference, digest: m.digest, ...(previous === undefined ? {} : { previous }) },
+    ]);
   }
   return { ...m, hit: false };
+}
+
+const tagsKey = (s: OciSource, digest: string) => keyOf(s, `digest-tags|${digest}`);
+
+/**
+ * The tags known to point at a digest: every tag the door resolved to it (manifest pulls by tag,
+ * tags lists) within `staleTtl`, so policy decides one manifest alike by digest and by each tag.
+ */
+export async function knownTags(s: OciSource, digest: string): Promise<string[]> {
+  const raw = await s.ctx.core.cache.get(tagsKey(s, digest));
+  if (raw === undefined) return [];
+  try {
+    const tags = JSON.parse(raw.toString('utf8')) as unknown;
+    return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Records tags as pointing at their digests, and no longer at the digest they had before (read,
+ * merge, write: a tags list links all its tags again at the end, after its parallel resolutions).
+ */
+export async function linkTags(
+  s: OciSource,
+  links: readonly { readonly tag: string; readonly digest: string; readonly previous?: string }[],
+): Promise<void> {
+  const changes = new Map<string, { add: Set<string>; drop: Set<string> }>();
+  const change = (digest: string) => {
+    let c = changes.get(digest);
+    if (c === undefined) changes.set(digest, (c = { add: new Set(), drop: new Set() }));
+    return c;
+  };
+  for (const l of links) {
+    change(l.digest).add.add(l.tag);
+    if (l.previous !== undefined && l.previous !== l.digest) change(l.previous).drop.add(l.tag);
+  }
+  const ttlMs = s.ctx.config().cache.staleTtl;
+  for (const [digest, c] of changes) {
+    const before = await knownTags(s, digest);
+    const after = [...new Set([...before, ...c.add])]
+      .filter((t) => c.add.has(t) || !c.drop.has(t))
+      .toSorted();
+    await s.ctx.core.cache.set(tagsKey(s, digest), Buffer.from(JSON.stringify(after)), { ttlMs });
+  }
 }
 
 async function configCreated(
