@@ -8,10 +8,11 @@ import {
   RadioGroup,
   TextField,
 } from '@mui/material';
-import { type FormEvent, useState } from 'react';
+import type { FormEvent } from 'react';
 import type { Artifact } from '../api/types.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { useDraft } from '../lib/drafts.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 import { ErrorAlert } from './error-alert.tsx';
 
 /** An administrator's verdict override; the reason is required and goes to the audit log. */
@@ -21,26 +22,19 @@ export function OverrideForm({ artifact, onDone }: { artifact: Artifact; onDone:
     status: artifact.status === 'approved' ? 'blocked' : 'approved',
     reason: '',
   });
-  const [error, setError] = useState<unknown>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
+  const { busy, error, run } = useSubmit();
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    void run(async () => {
       const updated = await client.request<Artifact>('POST', `/api/artifacts/${artifact.id}/verdict`, {
         body: { status: draft.status, reason: draft.reason },
       });
       clear();
       onDone(updated);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <Box component="form" onSubmit={submit} aria-label="Override verdict">
+    <Box component="form" onSubmit={submit} aria-label="Override verdict" aria-busy={busy}>
       <FormControl>
         <FormLabel id="override-status">New verdict</FormLabel>
         <RadioGroup
@@ -65,7 +59,13 @@ export function OverrideForm({ artifact, onDone }: { artifact: Artifact; onDone:
         sx={{ my: 1 }}
       />
       <ErrorAlert error={error} />
-      <Button type="submit" variant="contained" color="warning" disabled={busy || draft.reason.trim() === ''}>
+      <Button
+        type="submit"
+        variant="contained"
+        color="warning"
+        loading={busy}
+        disabled={draft.reason.trim() === ''}
+      >
         Override verdict
       </Button>
     </Box>

@@ -1,7 +1,8 @@
-import { screen, waitFor, within } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
+import { artifact, detailRoutes } from '../test/artifacts.ts';
 import { renderApp, signIn } from '../test/render.tsx';
 import { toLocalInput } from './audit.tsx';
 import { SAMPLE_MS } from './health.tsx';
@@ -315,6 +316,183 @@ describe('health page', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('one request per submit', () => {
+  /** A server answer held until the test lets it go. */
+  const held = (answer: () => Response) => {
+    let open = () => {};
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const handler = async () => {
+      await opened;
+      return answer();
+    };
+    return { handler, open };
+  };
+  /** While a request runs, the button waits and shows progress, and its form says it is busy. */
+  const inFlight = (button: HTMLElement, form?: HTMLElement) => {
+    expect(button).toBeDisabled();
+    expect(within(button).getByRole('progressbar')).toBeInTheDocument();
+    if (form !== undefined) expect(form).toHaveAttribute('aria-busy', 'true');
+  };
+  const settled = (button: HTMLElement, form?: HTMLElement) => {
+    expect(button).toBeEnabled();
+    expect(within(button).queryByRole('progressbar')).toBeNull();
+    if (form !== undefined) expect(form).toHaveAttribute('aria-busy', 'false');
+  };
+  /** A double click on the button (and, in a form, a second Enter) while the answer is held; then the answer. */
+  const hammer = (button: HTMLElement, gate: { open(): void }, form?: HTMLElement) => {
+    fireEvent.click(button);
+    fireEvent.click(button);
+    if (form !== undefined) fireEvent.submit(form);
+    inFlight(button, form);
+    gate.open();
+  };
+  const submitOf = (form: HTMLElement, name: string) => within(form).getByRole('button', { name });
+  const refused = (detail: string) => () => problem(409, 'GW_ERR_CONFLICT', detail);
+  const noContent = () => new Response(null, { status: 204 });
+
+  it('creates one user and saves roles once on a double click or a second Enter, keeping the form on error', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const post = held(refused('User "bob" already exists'));
+    const patch = held(() => json({ ok: true }));
+    const { server } = renderApp('/admin/users', {
+      'GET /api/users': () =>
+        json({ users: [{ id: 'u2', username: 'alice', roles: [{ role: 'consumer', namespace: 'team' }] }] }),
+      'POST /api/users': post.handler,
+      'PATCH /api/users/u2': patch.handler,
+    });
+    const form = await screen.findByRole('form', { name: 'Create user' });
+    await user.type(within(form).getByLabelText(/^Username/), 'bob');
+    await user.type(within(form).getByLabelText(/^Password/), 'a-long-password-1');
+    hammer(submitOf(form, 'Create user'), post, form);
+    expect(await within(form).findByRole('alert')).toHaveTextContent('User "bob" already exists');
+    settled(submitOf(form, 'Create user'), form);
+    expect(within(form).getByLabelText(/^Username/)).toHaveValue('bob');
+    expect(within(form).getByLabelText(/^Password/)).toHaveValue('a-long-password-1');
+    expect(server.seen.filter((s) => s.method === 'POST')).toHaveLength(1);
+
+    const table = screen.getByRole('table', { name: 'Users' });
+    const save = await within(table).findByRole('button', { name: 'Save roles of alice' });
+    hammer(save, patch);
+    expect(within(table).getByRole('button', { name: 'Delete user alice' })).toBeDisabled();
+    await waitFor(() => settled(save));
+    expect(server.seen.filter((s) => s.method === 'PATCH')).toHaveLength(1);
+  });
+
+  it('creates one API key and revokes once on a double click', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const post = held(() => json({ id: 'k2', secret: 'ghk_once' }, 201));
+    const remove = held(noContent);
+    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    const { server } = renderApp('/admin/keys', {
+      'GET /api/keys': () => json({ keys: [{ id: 'k1', name: 'ci', bindings: [], expiresAt: null }] }),
+      'POST /api/keys': post.handler,
+      'DELETE /api/keys/k1': remove.handler,
+    });
+    const form = await screen.findByRole('form', { name: 'Create API key' });
+    await user.type(within(form).getByLabelText(/^Name/), 'deploy');
+    hammer(submitOf(form, 'Create key'), post, form);
+    expect(await screen.findByTestId('new-key')).toHaveTextContent('ghk_once');
+    settled(submitOf(form, 'Create key'), form);
+    expect(server.seen.filter((s) => s.method === 'POST')).toHaveLength(1);
+
+    const table = screen.getByRole('table', { name: 'API keys' });
+    const revoke = await within(table).findByRole('button', { name: 'Revoke API key ci' });
+    hammer(revoke, remove);
+    await waitFor(() => settled(revoke));
+    expect(server.seen.filter((s) => s.method === 'DELETE')).toHaveLength(1);
+  });
+
+  it('invalidates the registry cache once on a double click', async () => {
+    signIn(ADMIN, 'root');
+    const invalidate = held(() => json({ removed: 2 }));
+    const { server } = renderApp('/registry', {
+      'GET /api/audit-logs': () => json({ events: [] }),
+      'GET /metrics': () => text(''),
+      'DELETE /api/registry/cache': invalidate.handler,
+    });
+    const form = await screen.findByRole('form', { name: 'Invalidate cache' });
+    hammer(submitOf(form, 'Invalidate'), invalidate, form);
+    expect(await within(form).findByRole('status')).toHaveTextContent('Removed 2 cached entries.');
+    settled(submitOf(form, 'Invalidate'), form);
+    expect(server.seen.filter((s) => s.method === 'DELETE')).toHaveLength(1);
+  });
+
+  it('overrides a verdict and asks for a scan once on a double click, keeping the reason on error', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const a = { ...artifact(2), status: 'blocked' };
+    const verdict = held(refused('The verdict changed meanwhile'));
+    const scan = held(() => json({ ok: true }, 202));
+    const { server } = renderApp(`/artifacts/${a.id}`, {
+      [`GET /api/artifacts/${a.id}`]: () => json(a),
+      ...detailRoutes(a),
+      [`POST /api/artifacts/${a.id}/verdict`]: verdict.handler,
+      [`POST /api/artifacts/${a.id}/scan`]: scan.handler,
+    });
+    const form = await screen.findByRole('form', { name: 'Override verdict' });
+    await user.type(within(form).getByLabelText(/^Reason/), 'false positive');
+    hammer(submitOf(form, 'Override verdict'), verdict, form);
+    expect(await within(form).findByRole('alert')).toHaveTextContent('The verdict changed meanwhile');
+    settled(submitOf(form, 'Override verdict'), form);
+    expect(within(form).getByLabelText(/^Reason/)).toHaveValue('false positive');
+    expect(server.seen.filter((s) => s.path.endsWith('/verdict'))).toHaveLength(1);
+
+    const again = screen.getByRole('button', { name: 'Scan again' });
+    hammer(again, scan);
+    await waitFor(() => settled(again));
+    expect(server.seen.filter((s) => s.path.endsWith('/scan'))).toHaveLength(1);
+  });
+
+  it('exports the audit log once on a double click', async () => {
+    signIn(ADMIN, 'root');
+    const walk = held(() => json({ events: [] }));
+    vi.spyOn(URL, 'createObjectURL').mockReturnValue('blob:audit');
+    vi.spyOn(URL, 'revokeObjectURL').mockImplementation(() => undefined);
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(() => undefined);
+    const { server } = renderApp('/audit', {
+      'GET /api/audit-logs': (r) => (r.path.includes('limit=1000') ? walk.handler() : json({ events: [] })),
+    });
+    const exportButton = await screen.findByRole('button', { name: 'Export JSON lines' });
+    hammer(exportButton, walk);
+    expect(await screen.findByText('Exported 0 events.')).toBeInTheDocument();
+    settled(exportButton);
+    expect(server.seen.filter((s) => s.path.includes('limit=1000'))).toHaveLength(1);
+  });
+
+  it('adds one edge route and removes once on a double click', async () => {
+    signIn(ADMIN, 'root');
+    const user = userEvent.setup();
+    const add = held(() => json({ id: 'r1' }, 201));
+    const remove = held(noContent);
+    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    const { server } = renderApp('/edge', {
+      'GET /api/edge/routes': () =>
+        json({
+          routes: [{ id: 'r0', listener: 'default', host: 'a.test', mode: 'l4', backend: '127.0.0.1:1' }],
+        }),
+      'GET /api/edge/policies': () => json({ policies: [] }),
+      'POST /api/edge/routes': add.handler,
+      'DELETE /api/edge/routes/r0': remove.handler,
+    });
+    const form = await screen.findByRole('form', { name: 'Add route' });
+    await user.type(within(form).getByLabelText(/^Id/), 'r1');
+    await user.type(within(form).getByLabelText(/^Host/), 'app.test');
+    await user.type(within(form).getByLabelText(/^Backend host:port/), '127.0.0.1:8080');
+    hammer(submitOf(form, 'Add'), add, form);
+    await waitFor(() => settled(submitOf(form, 'Add'), form));
+    expect(server.seen.filter((s) => s.method === 'POST')).toHaveLength(1);
+
+    const removeRoute = screen.getByRole('button', { name: 'Remove route r0' });
+    hammer(removeRoute, remove);
+    await waitFor(() => settled(removeRoute));
+    expect(server.seen.filter((s) => s.method === 'DELETE')).toHaveLength(1);
   });
 });
 

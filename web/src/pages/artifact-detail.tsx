@@ -12,6 +12,7 @@ import { StatusChip } from '../components/status-chip.tsx';
 import { downloadArtifact, downloadThrough } from '../lib/download.ts';
 import { formatBytes, formatTime } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 /** While a scan runs, the page polls this often so the verdict appears without a reload. */
 export const POLL_MS = 1500;
@@ -43,7 +44,11 @@ export function ArtifactDetailPage() {
   const { id = '' } = useParams();
   const { client, can } = useAuth();
   const [tick, setTick] = useState(0);
-  const [actionError, setActionError] = useState<unknown>(undefined);
+  // One action at a time: a double click on Scan again asks for one scan, not two.
+  const action = useSubmit();
+  const [doing, setDoing] = useState<string | undefined>(undefined);
+  // A download the browser did not start is heard of after its action has ended.
+  const [downloadError, setDownloadError] = useState<unknown>(undefined);
   const { data, error, loading, reload } = useApi<Detail>(async (signal) => {
     const artifact = await client.get<Artifact>(`/api/artifacts/${id}`, undefined, signal);
     const optional = <T,>(p: Promise<T>) =>
@@ -70,15 +75,15 @@ export function ArtifactDetailPage() {
     return () => clearTimeout(timer);
   }, [artifact]);
 
-  const act = async (fn: () => Promise<unknown>) => {
-    setActionError(undefined);
-    try {
+  const act = (what: string, fn: () => Promise<unknown>) => {
+    setDoing(what);
+    setDownloadError(undefined);
+    void action.run(async () => {
       await fn();
       reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
+  const busyWith = (what: string) => ({ loading: action.busy && doing === what, disabled: action.busy });
 
   return (
     <Page
@@ -86,7 +91,7 @@ export function ArtifactDetailPage() {
       loading={loading && data === undefined}
     >
       <ErrorAlert error={error} onRetry={reload} />
-      <ErrorAlert error={actionError} />
+      <ErrorAlert error={action.error ?? downloadError} />
       {artifact === undefined ? null : (
         <Stack spacing={2}>
           <Card>
@@ -118,7 +123,8 @@ export function ArtifactDetailPage() {
                 {can('artifacts:download') ? (
                   <Button
                     variant="contained"
-                    onClick={() => void act(() => downloadArtifact(client, id, (e) => setActionError(e)))}
+                    {...busyWith('download')}
+                    onClick={() => act('download', () => downloadArtifact(client, id, setDownloadError))}
                   >
                     Download
                   </Button>
@@ -126,8 +132,9 @@ export function ArtifactDetailPage() {
                 {data?.report === undefined ? null : (
                   <Button
                     variant="outlined"
+                    {...busyWith('sbom')}
                     onClick={() =>
-                      void act(() =>
+                      act('sbom', () =>
                         downloadThrough(
                           client,
                           `/api/artifacts/${id}/scan-results?format=cyclonedx`,
@@ -142,7 +149,8 @@ export function ArtifactDetailPage() {
                 {can('artifacts:scan') ? (
                   <Button
                     variant="outlined"
-                    onClick={() => void act(() => client.request('POST', `/api/artifacts/${id}/scan`))}
+                    {...busyWith('scan')}
+                    onClick={() => act('scan', () => client.request('POST', `/api/artifacts/${id}/scan`))}
                   >
                     Scan again
                   </Button>

@@ -28,6 +28,7 @@ import { saveBlob } from '../lib/download.ts';
 import { useDraft } from '../lib/drafts.ts';
 import { formatTime, localZoneName } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 const EMPTY = { actor: '', action: '', resource: '', decision: '', from: '', to: '' };
 type Filters = typeof EMPTY;
@@ -150,7 +151,8 @@ export function AuditPage() {
     q.cursor === undefined ? [] : [undefined],
   );
   const [exporting, setExporting] = useState<string | undefined>(undefined);
-  const [exportError, setExportError] = useState<unknown>(undefined);
+  // An export walks every page: a second click while it runs starts no second walk.
+  const exportRun = useSubmit();
   const applied = JSON.stringify(q.filters);
   // The form shows the filters the URL applies: on a link or Back, and on arrival unless the URL
   // has none (then the text typed before, kept as a draft, stays).
@@ -172,27 +174,27 @@ export function AuditPage() {
     setNewer([]);
     show(apiFilters(f), q.limit, undefined);
   };
-  const doExport = async () => {
-    setExportError(undefined);
-    setExporting('Exporting…');
-    try {
-      const { text, count, truncated } = await exportAuditJsonl(client, q.filters, (n) =>
-        setExporting(`Exporting… ${n} events`),
-      );
-      saveBlob(
-        new Blob([text], { type: 'application/jsonl' }),
-        `gatehouse-audit-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
-      );
-      setExporting(
-        truncated
-          ? `Exported the first ${count} events; narrow the time range for the rest.`
-          : `Exported ${count} events.`,
-      );
-    } catch (e) {
-      setExporting(undefined);
-      setExportError(e);
-    }
-  };
+  const doExport = () =>
+    exportRun.run(async () => {
+      setExporting('Exporting…');
+      try {
+        const { text, count, truncated } = await exportAuditJsonl(client, q.filters, (n) =>
+          setExporting(`Exporting… ${n} events`),
+        );
+        saveBlob(
+          new Blob([text], { type: 'application/jsonl' }),
+          `gatehouse-audit-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
+        );
+        setExporting(
+          truncated
+            ? `Exported the first ${count} events; narrow the time range for the rest.`
+            : `Exported ${count} events.`,
+        );
+      } catch (e) {
+        setExporting(undefined);
+        throw e;
+      }
+    });
   const field = (key: keyof Filters, label: string, type = 'text') => (
     <TextField
       size="small"
@@ -247,7 +249,7 @@ export function AuditPage() {
         >
           Clear
         </Button>
-        <Button variant="outlined" onClick={() => void doExport()}>
+        <Button variant="outlined" loading={exportRun.busy} onClick={() => void doExport()}>
           Export JSON lines
         </Button>
       </Box>
@@ -256,7 +258,7 @@ export function AuditPage() {
           {exporting}
         </Alert>
       )}
-      <ErrorAlert error={exportError} />
+      <ErrorAlert error={exportRun.error} />
       <ErrorAlert error={error} onRetry={reload} />
       <TableContainer component={Paper}>
         <Table size="small" aria-label="Audit events">

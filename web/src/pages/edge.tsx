@@ -25,6 +25,7 @@ import { ErrorAlert } from '../components/error-alert.tsx';
 import { Page } from '../components/page.tsx';
 import { useDraft } from '../lib/drafts.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 interface EdgeRoute {
   readonly id: string;
@@ -78,25 +79,21 @@ function AddForm({
   onSubmit: () => Promise<void>;
   children: ReactNode;
 }) {
-  const [error, setError] = useState<unknown>(undefined);
-  const submit = async (e: FormEvent) => {
+  const { busy, error, run } = useSubmit();
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setError(undefined);
-    try {
-      await onSubmit();
-    } catch (err) {
-      setError(err);
-    }
+    void run(onSubmit);
   };
   return (
     <Box
       component="form"
       onSubmit={submit}
       aria-label={label}
+      aria-busy={busy}
       sx={{ display: 'flex', flexWrap: 'wrap', gap: 2, mt: 2 }}
     >
       {children}
-      <Button type="submit" variant="contained" sx={{ alignSelf: 'flex-start' }}>
+      <Button type="submit" variant="contained" loading={busy} sx={{ alignSelf: 'flex-start' }}>
         Add
       </Button>
       <Box sx={{ flexBasis: '100%' }}>
@@ -147,7 +144,8 @@ export function routeBody(route: Readonly<Record<string, string>>): Record<strin
 export function EdgePage() {
   const { client, can } = useAuth();
   const writable = can('edge:write');
-  const [actionError, setActionError] = useState<unknown>(undefined);
+  const removing = useSubmit();
+  const [removed, setRemoved] = useState<string | undefined>(undefined);
   const { data, error, loading, reload } = useApi(async (signal) => {
     try {
       const [routes, policies] = await Promise.all([
@@ -185,16 +183,26 @@ export function EdgePage() {
   });
   const routeText = draftText(route, updateRoute);
   const policyText = draftText(policy, updatePolicy);
-  const remove = async (path: string, what: string) => {
-    if (!window.confirm(`Remove ${what}? Traffic is affected at once.`)) return;
-    setActionError(undefined);
-    try {
-      await client.request('DELETE', path);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    }
-  };
+  // One removal at a time: the button clicked shows progress, the others wait with it.
+  const removeButton = (path: string, kind: string, id: string) => (
+    <Button
+      size="small"
+      color="error"
+      aria-label={`Remove ${kind} ${id}`}
+      loading={removing.busy && removed === path}
+      disabled={removing.busy}
+      onClick={() => {
+        if (!window.confirm(`Remove ${kind} "${id}"? Traffic is affected at once.`)) return;
+        setRemoved(path);
+        void removing.run(async () => {
+          await client.request('DELETE', path);
+          reload();
+        });
+      }}
+    >
+      Remove
+    </Button>
+  );
   if (data?.enabled === false)
     return (
       <Page title="Edge routes">
@@ -207,7 +215,7 @@ export function EdgePage() {
   return (
     <Page title="Edge routes" loading={loading}>
       <ErrorAlert error={error} onRetry={reload} />
-      <ErrorAlert error={actionError} />
+      <ErrorAlert error={removing.error} />
       <Stack spacing={2}>
         <Card>
           <CardContent>
@@ -232,18 +240,9 @@ export function EdgePage() {
                       <TableCell>{r.mode}</TableCell>
                       <TableCell>{`${r.backend}${r.mode === 'l7' && r.backendProtocol !== undefined ? ` (${r.backendProtocol})` : ''}`}</TableCell>
                       <TableCell>
-                        {writable ? (
-                          <Button
-                            size="small"
-                            color="error"
-                            aria-label={`Remove route ${r.id}`}
-                            onClick={() =>
-                              void remove(`/api/edge/routes/${encodeURIComponent(r.id)}`, `route "${r.id}"`)
-                            }
-                          >
-                            Remove
-                          </Button>
-                        ) : null}
+                        {writable
+                          ? removeButton(`/api/edge/routes/${encodeURIComponent(r.id)}`, 'route', r.id)
+                          : null}
                       </TableCell>
                     </TableRow>
                   ))}
@@ -315,18 +314,9 @@ export function EdgePage() {
                     <TableCell>{p.header ?? ''}</TableCell>
                     <TableCell>{p.value ?? ''}</TableCell>
                     <TableCell>
-                      {writable ? (
-                        <Button
-                          size="small"
-                          color="error"
-                          aria-label={`Remove policy ${p.id}`}
-                          onClick={() =>
-                            void remove(`/api/edge/policies/${encodeURIComponent(p.id)}`, `policy "${p.id}"`)
-                          }
-                        >
-                          Remove
-                        </Button>
-                      ) : null}
+                      {writable
+                        ? removeButton(`/api/edge/policies/${encodeURIComponent(p.id)}`, 'policy', p.id)
+                        : null}
                     </TableCell>
                   </TableRow>
                 ))}

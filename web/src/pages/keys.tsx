@@ -29,6 +29,7 @@ import { Page } from '../components/page.tsx';
 import { useDraft } from '../lib/drafts.ts';
 import { formatTime } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 interface ApiKey {
   readonly id: string;
@@ -61,15 +62,14 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
     expiresInDays: '90',
     allowedCidrs: '',
   });
-  const [error, setError] = useState<unknown>(undefined);
+  const { busy, error, run } = useSubmit();
   const expiry = expiresAtOf(draft.expiresInDays);
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setError(undefined);
-    // Counted from the moment of sending, not of the last key stroke.
-    const expiresAt = expiresAtOf(draft.expiresInDays);
-    if (expiresAt === undefined) return;
-    try {
+    void run(async () => {
+      // Counted from the moment of sending, not of the last key stroke.
+      const expiresAt = expiresAtOf(draft.expiresInDays);
+      if (expiresAt === undefined) return;
       const cidrs = draft.allowedCidrs.split(/[,\s]+/).filter((c) => c !== '');
       const created = await client.request<{ secret?: string }>('POST', '/api/keys', {
         body: {
@@ -81,15 +81,14 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
       });
       clear();
       onCreated(created.secret);
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   return (
     <Box
       component="form"
       onSubmit={submit}
       aria-label="Create API key"
+      aria-busy={busy}
       sx={{ display: 'flex', flexWrap: 'wrap', gap: 2 }}
     >
       <TextField
@@ -120,6 +119,7 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
       <Button
         type="submit"
         variant="contained"
+        loading={busy}
         disabled={!bindingsValid(draft.bindings) || expiry === undefined}
         sx={{ alignSelf: 'flex-start' }}
       >
@@ -135,20 +135,19 @@ function CreateKey({ onCreated }: { onCreated: (secret: string | undefined) => v
 export function KeysPage() {
   const { client, can } = useAuth();
   const [secret, setSecret] = useState<string | undefined>(undefined);
-  const [actionError, setActionError] = useState<unknown>(undefined);
+  const revoking = useSubmit();
+  const [revoked, setRevoked] = useState<string | undefined>(undefined);
   const { data, error, loading, reload } = useApi(
     async (signal) => listOf<ApiKey>(await client.get('/api/keys', undefined, signal), 'keys'),
     'keys',
   );
-  const revoke = async (key: ApiKey) => {
+  const revoke = (key: ApiKey) => {
     if (!window.confirm(`Revoke API key "${key.name}"? Clients using it are refused at once.`)) return;
-    setActionError(undefined);
-    try {
+    setRevoked(key.id);
+    void revoking.run(async () => {
       await client.request('DELETE', `/api/keys/${key.id}`);
       reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
   return (
     <Page title="API keys" loading={loading}>
@@ -173,7 +172,7 @@ export function KeysPage() {
         </Alert>
       )}
       <ErrorAlert error={error} onRetry={reload} />
-      <ErrorAlert error={actionError} />
+      <ErrorAlert error={revoking.error} />
       <TableContainer component={Paper}>
         <Table size="small" aria-label="API keys">
           <TableHead>
@@ -204,7 +203,9 @@ export function KeysPage() {
                       size="small"
                       color="error"
                       aria-label={`Revoke API key ${k.name}`}
-                      onClick={() => void revoke(k)}
+                      loading={revoking.busy && revoked === k.id}
+                      disabled={revoking.busy}
+                      onClick={() => revoke(k)}
                     >
                       Revoke
                     </Button>

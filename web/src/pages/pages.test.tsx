@@ -2,30 +2,12 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
+import { artifact, detailRoutes } from '../test/artifacts.ts';
 import { renderApp, signIn } from '../test/render.tsx';
 import { POLL_MS } from './artifact-detail.tsx';
 import { guessNameVersion } from './upload.tsx';
 
 const ADMIN = [{ role: 'admin', ns: '*' }];
-const artifact = (i: number) => ({
-  id: `00000000-0000-4000-8000-00000000000${i}`,
-  repository: 'default',
-  name: `pkg-${i}`,
-  version: '1.0.0',
-  sha256: 'ab'.repeat(32),
-  size: 1024 * i,
-  mediaType: 'application/gzip',
-  fileName: `pkg-${i}.tgz`,
-  status: i === 1 ? 'approved' : 'quarantined',
-  statusReason: null,
-  statusBy: null,
-  policyVersion: null,
-  scanState: 'done',
-  scannedAt: null,
-  uploadedBy: 'user:1',
-  createdAt: '2026-01-01T00:00:00Z',
-});
-
 describe('artifacts list', () => {
   it('lists, sorts and filters through the API query', async () => {
     signIn(ADMIN, 'root');
@@ -165,11 +147,7 @@ describe('artifact detail', () => {
     let polls = 0;
     renderApp(`/artifacts/${a.id}`, {
       [`GET /api/artifacts/${a.id}`]: () => json({ ...a, ...states[Math.min(polls++, states.length - 1)] }),
-      [`GET /api/artifacts/${a.id}/scan-results`]: () =>
-        json({ SchemaVersion: 2, ArtifactName: a.name, Results: [] }),
-      [`GET /api/artifacts/${a.id}/signatures`]: () => json({ signatures: [] }),
-      [`GET /api/artifacts/${a.id}/verification`]: () =>
-        json({ id: a.id, sha256: a.sha256, trusted: true, reasons: [], policyVersion: 'p', validUntil: '' }),
+      ...detailRoutes(a),
     });
     const status = await screen.findByTestId('artifact-status');
     expect(status).toHaveTextContent('quarantined');

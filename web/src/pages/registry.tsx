@@ -27,6 +27,7 @@ import { formatTime } from '../lib/format.ts';
 import { parsePackageSpec } from '../lib/package-spec.ts';
 import { parsePrometheus } from '../lib/prometheus.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 export const ECOSYSTEMS = ['npm', 'pypi', 'go', 'maven', 'oci'] as const;
 
@@ -61,26 +62,19 @@ function PolicyLookup() {
   const { client } = useAuth();
   const [draft, update] = useDraft('registry.lookup', { ecosystem: 'npm', spec: '' });
   const [answer, setAnswer] = useState<PolicyTestAnswer | undefined>(undefined);
-  const [error, setError] = useState<unknown>(undefined);
   // Asking the uplink can take seconds: the button waits, so a second click sends no second lookup.
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useSubmit();
   const parsed = parsePackageSpec(draft.spec);
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (parsed === undefined || busy) return;
-    setError(undefined);
-    setBusy(true);
-    try {
+    if (parsed === undefined) return;
+    void run(async () =>
       setAnswer(
         await client.request<PolicyTestAnswer>('POST', '/api/registry/policy/test', {
           body: { ecosystem: draft.ecosystem, ...parsed },
         }),
-      );
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+      ),
+    );
   };
   return (
     <Box component="form" onSubmit={submit} aria-label="Package lookup" aria-busy={busy}>
@@ -114,7 +108,8 @@ function PolicyLookup() {
         <Button
           type="submit"
           variant="contained"
-          disabled={parsed === undefined || busy}
+          loading={busy}
+          disabled={parsed === undefined}
           sx={{ alignSelf: 'flex-start' }}
         >
           Run policy
@@ -216,20 +211,18 @@ function CacheCard() {
   );
   const [draft, update, clear] = useDraft('registry.invalidate', { ecosystem: 'npm', name: '' });
   const [result, setResult] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<unknown>(undefined);
-  const invalidate = async (e: FormEvent) => {
+  const { busy, error, run } = useSubmit();
+  const invalidate = (e: FormEvent) => {
     e.preventDefault();
-    setError(undefined);
-    try {
+    void run(async () => {
+      setResult(undefined);
       const answer = await client.request<{ removed: number }>('DELETE', '/api/registry/cache', {
         query: { ecosystem: draft.ecosystem, name: draft.name },
       });
       setResult(`Removed ${answer.removed} cached entries.`);
       clear();
       setTick((t) => t + 1);
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   return (
     <Stack spacing={2}>
@@ -268,6 +261,7 @@ function CacheCard() {
           component="form"
           onSubmit={invalidate}
           aria-label="Invalidate cache"
+          aria-busy={busy}
           sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }}
         >
           <FormControl size="small" sx={{ minWidth: 120 }}>
@@ -291,7 +285,7 @@ function CacheCard() {
             value={draft.name}
             onChange={(e) => update({ name: e.target.value })}
           />
-          <Button type="submit" variant="outlined" color="warning">
+          <Button type="submit" variant="outlined" color="warning" loading={busy}>
             Invalidate
           </Button>
           {result === undefined ? null : (

@@ -28,6 +28,7 @@ import { Page } from '../components/page.tsx';
 import { useDraft } from '../lib/drafts.ts';
 import { formatTime } from '../lib/format.ts';
 import { useApi } from '../lib/use-api.ts';
+import { useSubmit } from '../lib/use-submit.ts';
 
 interface User {
   readonly id: string;
@@ -42,26 +43,24 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
   // The password is never part of the stored draft.
   const [draft, update, clear] = useDraft('users.create', { username: '', bindings: 'consumer:*' });
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>(undefined);
-  const submit = async (e: FormEvent) => {
+  const { busy, error, run } = useSubmit();
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setError(undefined);
-    try {
+    void run(async () => {
       await client.request('POST', '/api/users', {
         body: { username: draft.username, password, roles: parseBindingText(draft.bindings).bindings },
       });
       clear();
       setPassword('');
       onCreated();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   return (
     <Box
       component="form"
       onSubmit={submit}
       aria-label="Create user"
+      aria-busy={busy}
       sx={{ display: 'flex', flexWrap: 'wrap', gap: 2 }}
     >
       <TextField
@@ -86,6 +85,7 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
       <Button
         type="submit"
         variant="contained"
+        loading={busy}
         disabled={!bindingsValid(draft.bindings)}
         sx={{ alignSelf: 'flex-start' }}
       >
@@ -101,15 +101,15 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
 function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
   const { client, can, me } = useAuth();
   const [bindings, setBindings] = useState(bindingText(user.roles));
-  const [error, setError] = useState<unknown>(undefined);
-  const run = async (fn: () => Promise<unknown>) => {
-    setError(undefined);
-    try {
+  // Saving and deleting share one request at a time: a double click sends one.
+  const { busy, error, run } = useSubmit();
+  const [pending, setPending] = useState<'save' | 'delete' | undefined>(undefined);
+  const act = (what: 'save' | 'delete', fn: () => Promise<unknown>) => {
+    setPending(what);
+    void run(async () => {
       await fn();
       onChange();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   const writable = can('users:write');
   return (
@@ -131,9 +131,10 @@ function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
             <Button
               size="small"
               aria-label={`Save roles of ${user.username}`}
-              disabled={!bindingsValid(bindings)}
+              loading={busy && pending === 'save'}
+              disabled={busy || !bindingsValid(bindings)}
               onClick={() =>
-                void run(() =>
+                act('save', () =>
                   client.request('PATCH', `/api/users/${user.id}`, {
                     body: { roles: parseBindingText(bindings).bindings },
                   }),
@@ -146,10 +147,11 @@ function UserRow({ user, onChange }: { user: User; onChange: () => void }) {
               size="small"
               color="error"
               aria-label={`Delete user ${user.username}`}
-              disabled={`user:${user.id}` === me?.id || user.username === me?.name}
+              loading={busy && pending === 'delete'}
+              disabled={busy || `user:${user.id}` === me?.id || user.username === me?.name}
               onClick={() => {
                 if (window.confirm(`Delete user "${user.username}"? Their sessions end at once.`))
-                  void run(() => client.request('DELETE', `/api/users/${user.id}`));
+                  act('delete', () => client.request('DELETE', `/api/users/${user.id}`));
               }}
             >
               Delete
