@@ -65,10 +65,15 @@ export function toLocalInput(iso: string | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}${seconds}`;
 }
 
+/** How many newer pages' cursors the URL keeps for "Newer"; past that, the oldest are let go. */
+export const TRAIL_MAX = 20;
+
 /**
  * The applied filters, page size and page cursor, read from the URL (times as instants), so a
  * reload, a shared link or a sign-in after expiry shows the same events. Unreadable values are
- * ignored, never sent.
+ * ignored, never sent. `trail` is the cursors of the newer pages paged through to reach this one,
+ * oldest visit first (`undefined` for the newest page): the API pages only towards older events,
+ * so "Newer" goes back along it.
  */
 export function auditQueryOf(params: URLSearchParams) {
   const text = (key: string) => params.get(key)?.trim() ?? '';
@@ -89,14 +94,24 @@ export function auditQueryOf(params: URLSearchParams) {
     },
     limit: LIMITS.includes(limit) ? limit : 50,
     cursor: params.get('cursor') ?? undefined,
+    trail: params.getAll('newer').map((c) => (c === '' ? undefined : c)),
   };
 }
 
-/** The URL of an audit view; empty values and the defaults are left out. */
-function auditParams(filters: ReturnType<typeof apiFilters>, limit: number, cursor: string | undefined) {
+/**
+ * The URL of an audit view; empty values and the defaults are left out. The trail is one `newer`
+ * per newer page, the newest written empty (`cursor=c3&newer=&newer=c2`).
+ */
+function auditParams(
+  filters: ReturnType<typeof apiFilters>,
+  limit: number,
+  cursor: string | undefined,
+  trail: readonly (string | undefined)[] = [],
+) {
   const next = new URLSearchParams();
   for (const [key, value] of Object.entries({ ...filters, limit: limit === 50 ? undefined : limit, cursor }))
     if (value !== undefined && value !== '') next.set(key, String(value));
+  if (cursor !== undefined) for (const c of trail.slice(-TRAIL_MAX)) next.append('newer', c ?? '');
   return next;
 }
 
@@ -146,10 +161,6 @@ export function AuditPage() {
   const [params, setParams] = useSearchParams();
   const q = auditQueryOf(params);
   const [draft, update, clear] = useDraft<Filters>('audit.filters', EMPTY);
-  // The cursors of the newer pages, for "Newer"; a link straight to an older page starts a new trail.
-  const [newer, setNewer] = useState<(string | undefined)[]>(() =>
-    q.cursor === undefined ? [] : [undefined],
-  );
   const [exporting, setExporting] = useState<string | undefined>(undefined);
   // An export walks every page: a second click while it runs starts no second walk.
   const exportRun = useSubmit();
@@ -168,10 +179,16 @@ export function AuditPage() {
       client.get<AuditPage>('/api/audit-logs', { ...q.filters, limit: q.limit, cursor: q.cursor }, signal),
     JSON.stringify([q.filters, q.cursor, q.limit]),
   );
-  const show = (filters: ReturnType<typeof apiFilters>, limit: number, cursor: string | undefined) =>
-    setParams(auditParams(filters, limit, cursor), { replace: true });
+  const show = (
+    filters: ReturnType<typeof apiFilters>,
+    limit: number,
+    cursor: string | undefined,
+    trail: readonly (string | undefined)[] = [],
+  ) => setParams(auditParams(filters, limit, cursor, trail), { replace: true });
+  // A link to an older page without its trail (shared, or its trail cut) cannot know the page one
+  // step newer: it offers the newest page under that name instead of a "Newer" that skips pages.
+  const cold = q.cursor !== undefined && q.trail.length === 0;
   const apply = (f: Filters) => {
-    setNewer([]);
     show(apiFilters(f), q.limit, undefined);
   };
   const doExport = () =>
@@ -298,19 +315,13 @@ export function AuditPage() {
       <Box sx={{ display: 'flex', gap: 2, alignItems: 'center', mt: 1 }}>
         <Button
           disabled={q.cursor === undefined}
-          onClick={() => {
-            setNewer((c) => c.slice(0, -1));
-            show(q.filters, q.limit, newer.at(-1));
-          }}
+          onClick={() => show(q.filters, q.limit, q.trail.at(-1), q.trail.slice(0, -1))}
         >
-          Newer
+          {cold ? 'Newest' : 'Newer'}
         </Button>
         <Button
           disabled={data?.nextCursor === undefined}
-          onClick={() => {
-            setNewer((c) => [...c, q.cursor]);
-            show(q.filters, q.limit, data?.nextCursor);
-          }}
+          onClick={() => show(q.filters, q.limit, data?.nextCursor, [...q.trail, q.cursor])}
         >
           Older
         </Button>
@@ -320,10 +331,7 @@ export function AuditPage() {
             labelId="page-size"
             label="Per page"
             value={q.limit}
-            onChange={(e) => {
-              setNewer([]);
-              show(q.filters, Number(e.target.value), undefined);
-            }}
+            onChange={(e) => show(q.filters, Number(e.target.value), undefined)}
           >
             {LIMITS.map((n) => (
               <MenuItem key={n} value={n}>
