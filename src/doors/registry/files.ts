@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from './cache/blob-cache.ts';
@@ -63,13 +64,17 @@ function fromDisk(
   return reply.code(206).send(createReadStream(path, { start: range.start, end: range.end }));
 }
 
-async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
+function checkOrigin(src: FileSource): void {
   if (!src.uplink.allows(src.url)) {
     throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
       message: `Metadata of "${src.resource}" points its file outside uplink "${src.uplink.name}"; add the origin to fileOrigins to allow it`,
       details: { uplink: src.uplink.name },
     });
   }
+}
+
+async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
+  checkOrigin(src);
   const res = await src.uplink.request({
     url: src.url,
     what: src.resource,
@@ -79,6 +84,38 @@ async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
   // 404/410, 429 (with the client told when to retry), refused credentials and 5xx map as for
   // metadata.
   return upstreamFailure(res, src.uplink, src.resource);
+}
+
+const lengthOf = (value: unknown): number | undefined => {
+  const n = Number(value);
+  return typeof value === 'string' && value !== '' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+};
+
+/**
+ * The size of a file not in the cache, without downloading it: the uplink's answer to a HEAD.
+ * An uplink that does not implement HEAD (405, 501) is asked for its first byte instead
+ * (`Range: bytes=0-0`, RFC 9110 §14.2), whose `Content-Range` gives the size; one that ignores
+ * the range has its body cut off after the headers. `undefined` when the uplink states no size.
+ */
+async function headUpstream(src: FileSource): Promise<number | undefined> {
+  checkOrigin(src);
+  const res = await src.uplink.request({ url: src.url, what: src.resource, method: 'HEAD' });
+  if (res.status === 200) {
+    await res.body.dump().catch(() => undefined);
+    return lengthOf(res.headers['content-length']);
+  }
+  if (res.status !== 405 && res.status !== 501) return upstreamFailure(res, src.uplink, src.resource);
+  await res.body.dump().catch(() => undefined);
+  const first = await src.uplink.request({
+    url: src.url,
+    what: src.resource,
+    headers: { range: 'bytes=0-0' },
+  });
+  if (first.status !== 200 && first.status !== 206) return upstreamFailure(first, src.uplink, src.resource);
+  // At most the one byte asked for: a body that is longer (the range ignored) is cut off.
+  await first.body.dump({ limit: 1 }).catch(() => undefined);
+  if (first.status === 200) return lengthOf(first.headers['content-length']);
+  return lengthOf(/\/(\d+)$/.exec(String(first.headers['content-range'] ?? ''))?.[1]);
 }
 
 function mismatch(
@@ -158,6 +195,9 @@ async function settled<T>(outcome: Promise<T>): Promise<T> {
  * mapped error; a failure after the headers (mismatch, cut-off body) aborts every streaming
  * connection. A Range request waits for the verified file and is served from disk, because a
  * range of an unverified file cannot be checked; it gets the failure as a status.
+ *
+ * A HEAD of a file not in the cache downloads nothing: it is answered from the uplink's HEAD
+ * (`headUpstream`), after the same policy decision the caller made for a GET.
  */
 export async function sendVerifiedFile(
   ctx: RegistryContext,
@@ -170,6 +210,16 @@ export async function sendVerifiedFile(
   if (size !== undefined) {
     ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'hit' });
     return fromDisk(request, reply, path, size, src);
+  }
+  if (request.method === 'HEAD') {
+    // A HEAD is no reason to download (an OCI layer, a large jar): the uplink's own HEAD
+    // answers, and nothing enters the cache, which holds only files whose digest was checked.
+    const length = await headUpstream(src);
+    if (length !== undefined) reply.header('content-length', String(length));
+    reply.header('content-type', src.contentType);
+    reply.header('accept-ranges', 'bytes');
+    // A stream, as for a GET: Fastify's HEAD route sets `Content-Length: 0` for an empty payload.
+    return reply.code(200).send(Readable.from([]));
   }
   const { fill, joined } = ctx.blobs.fill(
     src.digest,

@@ -38,6 +38,8 @@ let work: string;
 let gw: Gateway;
 let registry: Server;
 let registryUrl: string;
+/** `<method> <path>` of every request the registry got. */
+const registryRequests: string[] = [];
 let plainRealm: Realm;
 let tlsRealm: Realm;
 const blobs = new Map<string, Buffer>();
@@ -95,6 +97,7 @@ before(async () => {
   // distribution-spec token flow: 401 with the realm until the request carries the realm's token.
   // Repositories under `plain/` name the http realm, the others the https one.
   registry = createHttpsServer(tls, (req, res) => {
+    registryRequests.push(`${req.method} ${req.url}`);
     const m = /^\/v2\/([a-z]+)\/app\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
       const realm = m?.[1] === 'plain' ? plainRealm.url : tlsRealm.url;
@@ -191,6 +194,18 @@ void describe('OCI token realms', () => {
         { authorization: BASIC, scope: 'repository:tls/app:pull' },
       ]);
     }
+  });
+
+  void it('answers HEAD of a blob not in the cache from the registry HEAD, through the token flow', async () => {
+    const content = 'layer only looked at\n';
+    const digest = blob(content);
+    const path = `/v2/tls/app/blobs/${digest}`;
+    const res = await fetch(`${gw.url}/v2/open/tls/app/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-length'), String(content.length));
+    assert.equal(res.headers.get('docker-content-digest'), digest);
+    const seen = registryRequests.filter((r) => r.endsWith(` ${path}`));
+    assert.ok(seen.length > 0 && seen.every((r) => r.startsWith('HEAD ')), seen.join(', '));
   });
 
   void it('refuses a plain http origin in tokenRealmOrigins of an https uplink when the config is read', () => {
