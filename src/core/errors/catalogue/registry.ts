@@ -85,9 +85,9 @@ export const REGISTRY_ERRORS = [
   {
     code: 'GW_ERR_REGISTRY_UPLINK_AUTH',
     kind: 'UNAVAILABLE',
-    title: 'Uplink refused credentials',
+    title: 'Uplink authentication failed',
     description:
-      'The upstream registry refused the configured credentials or the token it issued (401/403 after the token flow).',
+      'The upstream registry refused the configured credentials or the token it issued (401/403 after the token flow), or named a token realm Gatehouse will not send credentials to (plain HTTP for an HTTPS uplink, or an origin outside `tokenRealmOrigins`).',
     httpStatus: 502,
   },
   {
