@@ -15,8 +15,13 @@ import type {
 
 /** An immutable, compiled policy; a reload builds a new one and swaps it. */
 export interface PolicyEngine {
-  /** Hash of the configuration and extra rules; part of every cache key of filtered metadata. */
+  /** Hash of the configuration and extra rules. */
   readonly version: string;
+  /**
+   * What decisions depend on: the version and the vulnerability data's generation. Part of every
+   * cache key of filtered metadata, so an import re-decides cached and stale metadata at once.
+   */
+  stamp(): Promise<string>;
   /** The rules that apply to a registry, in order. */
   rulesFor(registry?: string): readonly Rule[];
   evaluate(subject: PolicySubject, options?: EvaluateOptions): Promise<PolicyDecision>;
@@ -187,6 +192,10 @@ export function createPolicyEngine(config: PolicyConfig, options: PolicyEngineOp
 
   return {
     version,
+    stamp: async () => {
+      const generation = await options.vulnerabilities?.generation?.().catch(() => 'unavailable');
+      return generation === undefined ? version : `${version}.${generation}`;
+    },
     rulesFor,
     evaluateMany,
     prepare: (ecosystem, name) => {

@@ -48,6 +48,8 @@ export type PackageVulnerabilities = PackageAdvisories;
 /** Where vulnerability facts come from (core/vulndb, an online OSV client, or both). */
 export interface VulnerabilitySource {
   forPackage(ecosystem: Ecosystem, name: string, signal?: AbortSignal): Promise<PackageVulnerabilities>;
+  /** The data's generation (update stamp); a new one means decisions may differ. */
+  generation?(): Promise<string>;
 }
 
 /** What a rule may consult while evaluating. */

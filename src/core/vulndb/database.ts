@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '#core/clock';
 import { formatDuration } from '#core/config';
 import type { Database } from '#core/storage';
@@ -24,6 +25,9 @@ export interface PackageAdvisories {
   affecting(version: string): readonly AdvisorySummary[];
   fixedBy(version: string): readonly AdvisorySummary[];
 }
+
+/** How often the update stamp is reread, so an import by another process shows up. */
+const GENERATION_RECHECK_MS = 5_000;
 
 /** Status of the database for health checks and the CLI. */
 export interface VulndbStatus {
@@ -129,8 +133,37 @@ export class VulnerabilityDatabase {
   async import(source: string, options: ImportOptions = {}): Promise<ImportStats> {
     const stats = await importOsv(this.store, source, options);
     await this.store.setMeta(META.updatedAt, String(this.#clock.now()));
+    // Unique per import: two imports within one clock tick are still two generations.
+    await this.store.setMeta(META.generation, randomUUID());
     this.#cache.clear();
+    this.#generation = undefined;
     return stats;
+  }
+
+  #generation: { readonly value: Promise<string>; readonly at: number } | undefined;
+  #seen: string | undefined;
+
+  /**
+   * The data's generation (a token each import renews, `empty` before the first): what policy
+   * decided with, so metadata filtered with older data is not reused. An import here shows at
+   * once; one by another process (the CLI) within GENERATION_RECHECK_MS, and a new generation
+   * drops the cached lookups so that no decision mixes old advisories with the new stamp.
+   */
+  generation(): Promise<string> {
+    const now = this.#clock.now();
+    const known = this.#generation;
+    if (known !== undefined && now - known.at < GENERATION_RECHECK_MS) return known.value;
+    const value = this.store.getMeta(META.generation).then((stored) => {
+      const g = stored ?? 'empty';
+      if (this.#seen !== undefined && this.#seen !== g) this.#cache.clear();
+      this.#seen = g;
+      return g;
+    });
+    this.#generation = { value, at: now };
+    value.catch(() => {
+      if (this.#generation?.value === value) this.#generation = undefined;
+    });
+    return value;
   }
 
   async status(): Promise<VulndbStatus> {

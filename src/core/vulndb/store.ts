@@ -63,7 +63,7 @@ export const VULNDB_MIGRATIONS: readonly Migration[] = [
 export type UpsertResult = 'inserted' | 'updated' | 'unchanged';
 
 /** Keys of the meta table. */
-export const META = { updatedAt: 'updated_at', count: 'advisory_count' } as const;
+export const META = { updatedAt: 'updated_at', count: 'advisory_count', generation: 'generation' } as const;
 
 function affectedKeys(record: OsvRecord): { ecosystem: string; name: string }[] {
   const seen = new Map<string, { ecosystem: string; name: string }>();

@@ -88,7 +88,10 @@ export function createRegistryDoor(
       policy = createPolicyService(policySection(section), {
         configPath: 'registry.policy',
         clock: core.clock,
-        vulnerabilities: { forPackage: (eco, name, signal) => db.forPackage(eco, name, signal) },
+        vulnerabilities: {
+          forPackage: (eco, name, signal) => db.forPackage(eco, name, signal),
+          generation: () => db.generation(),
+        },
         onError: (error) => {
           log.error('Policy reload rejected; the previous policy stays', { error });
           void core.audit.record({

@@ -60,6 +60,9 @@ export async function cachedDocument<V extends string>(
   o: CachedDocumentOptions<V>,
 ): Promise<CachedResult> {
   const engine = ctx.policy.current();
+  // Keys carry the policy version and the vulnerability data's generation: after an import,
+  // metadata filtered with older data is neither reused nor served stale.
+  const stamp = await engine.stamp();
   const { cache } = ctx.config();
   const cutoff = cutoffOf(ctx.clock.now(), cache.cutoffStep);
   const { base, hostKey } = publicBase(ctx, request);
@@ -71,7 +74,7 @@ export async function cachedDocument<V extends string>(
     policyVersion: engine.version,
     uplink: registry,
   });
-  const hit = await md.getEntry(md.docKey(o.ecosystem, o.name, o.variant, engine.version, cutoff, hostKey));
+  const hit = await md.getEntry(md.docKey(o.ecosystem, o.name, o.variant, stamp, cutoff, hostKey));
   if (hit !== undefined) {
     ctx.metrics.cache.inc({ registry, kind: 'metadata', result: 'hit' });
     return result(hit, false);
@@ -80,7 +83,7 @@ export async function cachedDocument<V extends string>(
   const at: RefreshPoint = { cutoff, base, hostKey, policyVersion: engine.version };
   try {
     const built = await md.coalesce(
-      `${o.ecosystem}|${o.name}|${o.buildKey ?? ''}|${engine.version}|${cutoff}|${hostKey}`,
+      `${o.ecosystem}|${o.name}|${o.buildKey ?? ''}|${stamp}|${cutoff}|${hostKey}`,
       async () => {
         const epoch = md.epoch;
         const { entries, later } = await o.build(at, callerOf(request));
@@ -91,11 +94,11 @@ export async function cachedDocument<V extends string>(
               md.putEntry(
                 entry,
                 {
-                  key: md.docKey(o.ecosystem, o.name, variant, at.policyVersion, at.cutoff, at.hostKey),
+                  key: md.docKey(o.ecosystem, o.name, variant, stamp, at.cutoff, at.hostKey),
                   ttlMs: cache.metadataTtl,
                 },
                 {
-                  key: md.staleKey(o.ecosystem, o.name, variant, at.policyVersion, at.hostKey),
+                  key: md.staleKey(o.ecosystem, o.name, variant, stamp, at.hostKey),
                   ttlMs: cache.staleTtl,
                 },
               ),
@@ -116,7 +119,7 @@ export async function cachedDocument<V extends string>(
     return result(built[o.variant], false);
   } catch (error) {
     if (!isUplinkFailure(error)) throw error;
-    const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, engine.version, hostKey));
+    const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, stamp, hostKey));
     if (stale === undefined) throw error;
     servedStale(ctx, callerOf(request), {
       resource: `${o.ecosystem}:${o.name}`,
