@@ -385,6 +385,24 @@ void describe('identity HTTP API', () => {
     );
   });
 
+  void it('refuses a login whose user name is not a string instead of converting it', async () => {
+    for (const username of [['admin'], 12_345]) {
+      const r = await call('POST', '/api/auth/login', { username, password: PASSWORD });
+      assert.equal(r.status, 400, JSON.stringify(r.json));
+      assert.equal(r.json['code'], 'GW_ERR_REQUEST_INVALID');
+      assert.deepEqual(r.json['errors'], [{ path: 'body/username', message: 'must be string' }]);
+    }
+    const tokens = await login('admin');
+    const r = await call(
+      'POST',
+      '/api/users',
+      { username: 'carol', password: PASSWORD, disabled: 'false' },
+      bearer(tokens.accessToken),
+    );
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.deepEqual(r.json['errors'], [{ path: 'body/disabled', message: 'must be boolean' }]);
+  });
+
   void it('rate-limits logins per client address', async () => {
     let limited: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 30 && limited === undefined; i++) {

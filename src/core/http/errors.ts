@@ -53,9 +53,11 @@ const FRAMEWORK_ERRORS: Readonly<Record<string, readonly [ErrorCode, string, num
  */
 function fromFramework(error: FastifyError): GatewayError | undefined {
   if (Array.isArray(error.validation)) {
+    const errors = validationErrors(error);
+    const first = errors[0] === undefined ? '' : `: ${errors[0].path} ${errors[0].message}`;
     return new GatewayError('GW_ERR_REQUEST_INVALID', {
-      message: `The request ${error.validationContext ?? 'input'} failed validation`,
-      details: { errors: validationErrors(error) },
+      message: `The request ${error.validationContext ?? 'input'} failed validation${first}`,
+      details: { errors },
     });
   }
   const known = error.code === undefined ? undefined : FRAMEWORK_ERRORS[error.code];

@@ -36,6 +36,25 @@ before(async () => {
       },
       (request) => ({ got: request.body }),
     );
+    server.app.get(
+      '/typed/:n',
+      {
+        schema: {
+          params: { type: 'object', properties: { n: { type: 'integer' } } },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              limit: { type: 'integer', minimum: 1 },
+              exact: { type: 'boolean' },
+              tag: { type: 'array', items: { type: 'string' } },
+              name: { type: 'string' },
+            },
+          },
+        },
+      },
+      (request) => ({ params: request.params, query: request.query }),
+    );
     server.app.get('/items/:id', (request) => ({ id: (request.params as { id: string }).id }));
     server.app.put('/items/:id', () => ({}));
     // A door answering in its ecosystem's own error form inside its plugin scope.
@@ -186,6 +205,45 @@ void describe('main server errors', () => {
       body: '{"name":"a"}',
     });
     assert.deepEqual(await ok.json(), { got: { name: 'a' } });
+  });
+
+  void it('refuses a body value of the wrong type instead of converting it, naming the field', async () => {
+    for (const [body, field, expected] of [
+      [{ name: ['admin'] }, 'body/name', 'must be string'],
+      [{ name: 12 }, 'body/name', 'must be string'],
+      [{ name: true }, 'body/name', 'must be string'],
+      [{ name: 'a', size: '12' }, 'body/size', 'must be integer'],
+      [{ name: 'a', size: [12] }, 'body/size', 'must be integer'],
+    ] as const) {
+      const response = await post('/items', 'application/json', JSON.stringify(body));
+      assert.equal(response.status, 400, JSON.stringify(body));
+      const problemBody = await problem(response);
+      assert.equal(problemBody['code'], 'GW_ERR_REQUEST_INVALID');
+      assert.equal(problemBody['detail'], `The request body failed validation: ${field} ${expected}`);
+      assert.deepEqual(problemBody['errors'], [{ path: field, message: expected }]);
+    }
+  });
+
+  void it('still converts querystring and path parameters to the types their schemas name', async () => {
+    const ok = await fetch(`${t.url}/typed/7?limit=20&exact=true&tag=a&name=5`);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), {
+      params: { n: 7 },
+      query: { limit: 20, exact: true, tag: ['a'], name: '5' },
+    });
+    const many = await fetch(`${t.url}/typed/7?tag=a&tag=b`);
+    assert.deepEqual(((await many.json()) as { query: unknown }).query, { tag: ['a', 'b'] });
+    for (const [path, field] of [
+      ['/typed/7?limit=ten', 'querystring/limit'],
+      ['/typed/7?limit=1.5', 'querystring/limit'],
+      ['/typed/7?exact=yes', 'querystring/exact'],
+      ['/typed/seven', 'params/n'],
+    ] as const) {
+      const response = await fetch(`${t.url}${path}`);
+      assert.equal(response.status, 400, path);
+      const body = await problem(response);
+      assert.equal((body['errors'] as { path: string }[])[0]?.path, field, path);
+    }
   });
 
   void it('sets security headers on every response, errors included, and no HSTS over plain HTTP', async () => {

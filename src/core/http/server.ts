@@ -1,3 +1,4 @@
+import { coerceQueryAndParams, VALIDATOR_OPTIONS } from './coerce.ts';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '#core/audit';
 import type { Authenticator } from '#core/auth';
@@ -77,6 +78,7 @@ function buildFastify(
     keepAliveTimeout: config.keepAliveTimeout,
     http2SessionTimeout: config.keepAliveTimeout,
     routerOptions: { maxParamLength: 500 },
+    ajv: VALIDATOR_OPTIONS,
     // A malformed percent-encoding or an over-long path parameter is refused by the router
     // before any hook runs; without this Fastify answers its own JSON, echoing the path. (Typed
     // per server flavour by Fastify; the handler only uses what both flavours share.)
@@ -148,6 +150,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
     applySecurityHeaders(reply, tls !== undefined);
     sendProblem(log, request, reply, error);
   });
+  app.addHook('preValidation', coerceQueryAndParams);
   app.decorateRequest('principal', undefined);
   app.decorateRequest('clientIp', '');
   if (tls !== undefined) tls.attach(app.server as never);
