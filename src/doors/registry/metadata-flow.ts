@@ -60,8 +60,11 @@ export async function cachedDocument<V extends string>(
   o: CachedDocumentOptions<V>,
 ): Promise<CachedResult> {
   const engine = ctx.policy.current();
-  // Keys carry the policy version and the vulnerability data's generation: after an import,
-  // metadata filtered with older data is neither reused nor served stale.
+  // Fresh keys carry the policy version and the vulnerability data's generation: after an
+  // import, metadata filtered with older data is not reused. The stale copy is keyed by the
+  // policy version only: while the uplink is down the last good copy is served (with its
+  // Warning) even when filtered before an import, since every file is decided afresh on
+  // download; a version a new advisory names is refused there.
   const stamp = await engine.stamp();
   const { cache } = ctx.config();
   const cutoff = cutoffOf(ctx.clock.now(), cache.cutoffStep);
@@ -98,7 +101,7 @@ export async function cachedDocument<V extends string>(
                   ttlMs: cache.metadataTtl,
                 },
                 {
-                  key: md.staleKey(o.ecosystem, o.name, variant, stamp, at.hostKey),
+                  key: md.staleKey(o.ecosystem, o.name, variant, at.policyVersion, at.hostKey),
                   ttlMs: cache.staleTtl,
                 },
               ),
@@ -119,7 +122,7 @@ export async function cachedDocument<V extends string>(
     return result(built[o.variant], false);
   } catch (error) {
     if (!isUplinkFailure(error)) throw error;
-    const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, stamp, hostKey));
+    const stale = await md.getEntry(md.staleKey(o.ecosystem, o.name, o.variant, engine.version, hostKey));
     if (stale === undefined) throw error;
     servedStale(ctx, callerOf(request), {
       resource: `${o.ecosystem}:${o.name}`,
@@ -132,6 +135,44 @@ export async function cachedDocument<V extends string>(
 }
 
 /** Counts and audits metadata served stale because its uplink failed. */
+/** Stores a package's per-version facts: fresh for metadataTtl, a stale copy for staleTtl. */
+export async function putIndex(ctx: RegistryContext, key: string, index: unknown): Promise<void> {
+  const { metadataTtl, staleTtl } = ctx.config().cache;
+  await Promise.all([
+    ctx.metadata.putJson(key, index, metadataTtl),
+    ctx.metadata.putJson(`${key}|stale`, index, staleTtl),
+  ]);
+}
+
+/**
+ * A package's per-version facts (what its files are served from): the cached ones (`read`), else
+ * those a build of its metadata (`load`) stores. When the filtered documents outlived the facts,
+ * both are rebuilt once; when the uplink is down and `load` served a stale document, the facts
+ * of that build (no invalidation then: it would drop the stale document too). Files are still
+ * decided afresh against them.
+ */
+export async function loadIndex<T>(
+  ctx: RegistryContext,
+  ecosystem: string,
+  name: string,
+  read: () => Promise<T | undefined>,
+  load: () => Promise<CachedResult>,
+): Promise<T | undefined> {
+  const cached = await read();
+  if (cached !== undefined) return cached;
+  let served = await load();
+  let loaded = await read();
+  if (loaded === undefined && !served.stale) {
+    await ctx.metadata.invalidate(ecosystem, name);
+    served = await load();
+    loaded = await read();
+  }
+  if (loaded === undefined && served.stale) {
+    loaded = await ctx.metadata.getJson<T>(`${ctx.metadata.indexKey(ecosystem, name)}|stale`);
+  }
+  return loaded;
+}
+
 export function servedStale(
   ctx: RegistryContext,
   caller: Caller,

@@ -1,7 +1,7 @@
 /**
  * Metadata is re-decided when the vulnerability data changes: a version that a new advisory
- * names leaves the metadata at the next request, whether the filtered document was cached or
- * would be served stale, without waiting for metadataTtl or staleTtl.
+ * names leaves cached metadata at the next request, without waiting for metadataTtl; while the
+ * uplink is down the last good copy is still served, and the advised file is refused.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -70,20 +70,31 @@ void describe('a vulnerability import', () => {
     assert.deepEqual((await versions('late-lib')).versions, ['1.0.0']);
   });
 
-  void it('does not serve metadata filtered with older data while the uplink is down', async () => {
+  void it('serves the last good copy while the uplink is down, and refuses the newly advised file', async () => {
     assert.deepEqual((await versions('kept-lib')).versions, ['2.0.0', '2.1.0']);
     await advise('GHSA-kept-0001', 'kept-lib', '2.1.0');
-    // Past metadataTtl (5m) the uplink is asked again, and it is down.
+    // Past metadataTtl (5m) the uplink is asked again, and it is down: the copy filtered before
+    // the import is served stale (an outage after an import must not break every install)...
     clock.time += 10 * 60_000;
     up.override('kept-lib', { status: 503, body: 'maintenance' });
-    const stale = await versions('kept-lib');
-    assert.ok(
-      !stale.versions.includes('2.1.0'),
-      `the copy filtered before the import offers 2.1.0 (${stale.status})`,
-    );
+    const stale = await fetch(`${gw.url}/npm/kept-lib`);
+    assert.equal(stale.status, 200);
+    assert.match(stale.headers.get('warning') ?? '', /^110 /);
+    const doc = (await stale.json()) as { versions: Record<string, { dist: { tarball: string } }> };
+    assert.deepEqual(Object.keys(doc.versions), ['2.0.0', '2.1.0']);
+    // ...but the file of the version the new advisory names is decided afresh, and refused.
+    const file = await fetch(doc.versions['2.1.0']?.dist.tarball ?? '');
+    assert.equal(file.status, 403);
+    assert.match(await file.text(), /GHSA-kept-0001/);
+    // The other version's file is served from the facts of the stale copy, and asking for files
+    // during the outage does not drop that copy.
+    assert.equal((await fetch(doc.versions['2.0.0']?.dist.tarball ?? '')).status, 200);
+    const still = await fetch(`${gw.url}/npm/kept-lib`);
+    assert.equal(still.status, 200);
+    assert.match(still.headers.get('warning') ?? '', /^110 /);
     up.override('kept-lib', undefined);
     assert.deepEqual((await versions('kept-lib')).versions, ['2.0.0']);
-    // Once filtered with the new data, it is served stale as usual.
+    // Once filtered with the new data, that copy is the one served stale.
     clock.time += 10 * 60_000;
     up.override('kept-lib', { status: 503, body: 'maintenance' });
     const again = await fetch(`${gw.url}/npm/kept-lib`);

@@ -17,6 +17,8 @@ import {
   type Built,
   cachedDocument,
   cachedRaw,
+  loadIndex,
+  putIndex,
   type RefreshPoint,
 } from '../metadata-flow.ts';
 import { checkFileName, checkPypiName, entryNamed } from '../names.ts';
@@ -174,7 +176,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       uplink: uplink.name,
       files: Object.fromEntries(parsed.files.map((f) => [f.filename, f])),
     };
-    await ctx.metadata.putJson(ctx.metadata.indexKey('pypi', project), index, ctx.config().cache.metadataTtl);
+    await putIndex(ctx, ctx.metadata.indexKey('pypi', project), index);
     return { entries: { json, html } };
   }
 
@@ -218,8 +220,6 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
 
   async function index(project: string, request: FastifyRequest): Promise<PypiIndex> {
     const key = ctx.metadata.indexKey('pypi', project);
-    const cached = await ctx.metadata.getJson<PypiIndex>(key);
-    if (cached !== undefined) return cached;
     const uplink = uplinkFor(project);
     const load = () =>
       cachedDocument(ctx, request, {
@@ -229,14 +229,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
         uplink,
         build: (at, c) => buildSimple(project, uplink, at, c),
       });
-    await load();
-    let loaded = await ctx.metadata.getJson<PypiIndex>(key);
-    if (loaded === undefined) {
-      // The filtered pages outlived the index (evicted first): rebuild both once.
-      await ctx.metadata.invalidate('pypi', project);
-      await load();
-      loaded = await ctx.metadata.getJson<PypiIndex>(key);
-    }
+    const loaded = await loadIndex(ctx, 'pypi', project, () => ctx.metadata.getJson<PypiIndex>(key), load);
     if (loaded === undefined)
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
         message: `Project "${project}" is not available`,

@@ -7,6 +7,8 @@ import {
   type Built,
   type CachedResult,
   cachedDocument,
+  loadIndex,
+  putIndex,
   type RefreshPoint,
 } from '../metadata-flow.ts';
 import type { UplinkClient, UplinkResponse } from '../uplink/client.ts';
@@ -76,16 +78,10 @@ export class NpmMetadata {
   /** Version facts, from the cache or by loading the packument once. */
   async index(name: string, request: FastifyRequest): Promise<NpmIndex> {
     const key = this.#ctx.metadata.indexKey('npm', name);
-    const cached = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
-    if (cached !== undefined) return cached;
-    await this.packument(name, 'abbreviated', request);
-    let loaded = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
-    if (loaded === undefined) {
-      // The filtered documents outlived the index (evicted first): rebuild both once.
-      await this.#ctx.metadata.invalidate('npm', name);
-      await this.packument(name, 'abbreviated', request);
-      loaded = this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
-    }
+    const read = async () => this.#pendingIndex.get(key) ?? (await this.#ctx.metadata.getJson<NpmIndex>(key));
+    const loaded = await loadIndex(this.#ctx, 'npm', name, read, () =>
+      this.packument(name, 'abbreviated', request),
+    );
     if (loaded === undefined)
       throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', { message: `Package "${name}" is not available` });
     return loaded;
@@ -221,8 +217,7 @@ export class NpmMetadata {
     const key = ctx.metadata.indexKey('npm', name);
     this.#pendingIndex.set(key, index);
     setImmediate(() => {
-      ctx.metadata
-        .putJson(key, index, ctx.config().cache.metadataTtl)
+      putIndex(ctx, key, index)
         .catch((error: unknown) => ctx.log.warn('Cannot cache the package index', { error }))
         .finally(() => {
           if (this.#pendingIndex.get(key) === index) this.#pendingIndex.delete(key);
