@@ -174,6 +174,24 @@ export async function adminJourney(browser: Browser, password: string, screensho
   const refusal = page.getByRole('alert').filter({ hasText: 'Invalid repository' });
   await refusal.getByTestId('error-id').waitFor();
   await page.getByText('Your file and fields are kept').waitFor();
+  // The refusal names the repository: the keyboard is moved there, the field is marked invalid and
+  // its description (what a screen reader reads with it) is the reason.
+  const focused = await page.evaluate<{
+    label: string;
+    invalid: string | null;
+    description: string;
+  }>(`(() => {
+    const el = document.activeElement;
+    const ids = (el?.getAttribute('aria-describedby') ?? '').split(' ').filter(Boolean);
+    return {
+      label: el?.labels?.[0]?.textContent ?? '',
+      invalid: el?.getAttribute('aria-invalid') ?? null,
+      description: ids.map((id) => document.getElementById(id)?.textContent ?? '').join(' '),
+    };
+  })()`);
+  assert.match(focused.label, /^Repository/);
+  assert.equal(focused.invalid, 'true');
+  assert.match(focused.description, /Invalid repository/);
   await refusedLogged;
   expectedProblem(problems, /status of 400/);
   assert.equal(await page.getByLabel('Name').inputValue(), 'hello-console');

@@ -29,6 +29,7 @@ function problemOf(xhr: XMLHttpRequest): ApiError {
     ...(problem.title === undefined ? {} : { title: problem.title }),
     errorId: problem.errorId ?? xhr.getResponseHeader('x-request-id') ?? undefined,
     details: problem.details,
+    body: problem,
   });
 }
 

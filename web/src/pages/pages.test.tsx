@@ -1,11 +1,16 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, problem } from '../test/fake-server.ts';
 import { artifact, detailRoutes } from '../test/artifacts.ts';
 import { renderApp, signIn } from '../test/render.tsx';
 import { POLL_MS } from './artifact-detail.tsx';
 import { guessNameVersion } from './upload.tsx';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.restoreAllMocks();
+});
 
 const ADMIN = [{ role: 'admin', ns: '*' }];
 describe('artifacts list', () => {
@@ -155,6 +160,104 @@ describe('artifact detail', () => {
       timeout: 3 * POLL_MS + 2000,
     });
     expect(polls).toBe(3);
+  });
+});
+
+describe('upload page', () => {
+  /** The page's XMLHttpRequest, answered by the test. */
+  class HeldXhr {
+    static last: HeldXhr | undefined;
+    status = 0;
+    responseText = '';
+    upload: { onprogress: ((e: { loaded: number; total: number }) => void) | null } = { onprogress: null };
+    onload: (() => void) | null = null;
+    onerror: (() => void) | null = null;
+    onabort: (() => void) | null = null;
+    open() {}
+    setRequestHeader() {}
+    getResponseHeader() {
+      return null;
+    }
+    send() {
+      HeldXhr.last = this;
+    }
+    abort() {
+      this.onabort?.();
+    }
+    refuse(field: string, detail: string) {
+      this.status = 400;
+      this.responseText = JSON.stringify({
+        title: 'GW_ERR_ARTIFACTS_UPLOAD_INVALID',
+        code: 'GW_ERR_ARTIFACTS_UPLOAD_INVALID',
+        detail,
+        errorId: 'e-400',
+        // The server's problem carries the field as an extension member, beside code and detail.
+        field,
+      });
+      this.onload?.();
+    }
+  }
+  const sent = async () => {
+    await waitFor(() => expect(HeldXhr.last).toBeDefined());
+    const xhr = HeldXhr.last as HeldXhr;
+    HeldXhr.last = undefined;
+    return xhr;
+  };
+
+  it('offers the keyboard a way to choose the file, announces the file and the progress, and ties a refusal to its field', async () => {
+    signIn(ADMIN, 'root');
+    vi.stubGlobal('XMLHttpRequest', HeldXhr);
+    const user = userEvent.setup();
+    renderApp('/artifacts/upload', {});
+    const zone = await screen.findByRole('group', { name: 'File to upload' });
+    // The progress region is on the page before anything happens, so its changes are read out.
+    const form = screen.getByRole('form', { name: 'Upload' });
+    const progress = within(form).getByRole('status');
+    expect(progress).toHaveTextContent('');
+
+    // Without a mouse: Tab reaches "Choose a file", Enter opens the picker.
+    const picker = vi.spyOn(HTMLInputElement.prototype, 'click').mockImplementation(() => undefined);
+    const choose = within(zone).getByRole('button', { name: 'Choose a file' });
+    while (document.activeElement !== choose && document.activeElement !== document.body.lastElementChild)
+      await user.tab();
+    expect(choose).toHaveFocus();
+    await user.keyboard('{Enter}');
+    expect(picker).toHaveBeenCalledTimes(1);
+    picker.mockRestore();
+    await user.upload(screen.getByTestId('file-input'), new File(['x'.repeat(2048)], 'tool-1.2.0.tgz'));
+    // The chosen file is announced, and describes the button that changes it.
+    const chosen = within(zone).getByText(/^Chosen: tool-1\.2\.0\.tgz/);
+    expect(chosen).toHaveAttribute('aria-live', 'polite');
+    expect(within(zone).getByRole('button', { name: 'Choose another file' })).toHaveAccessibleDescription(
+      chosen.textContent ?? '',
+    );
+
+    await user.click(screen.getByRole('button', { name: 'Upload' }));
+    let xhr = await sent();
+    expect(form).toHaveAttribute('aria-busy', 'true');
+    xhr.upload.onprogress?.({ loaded: 1100, total: 2048 });
+    await waitFor(() => expect(progress).toHaveTextContent('Uploading… 50%'));
+    expect(screen.getByRole('progressbar', { name: 'Upload progress' })).toBeInTheDocument();
+
+    // A refusal that names a field marks it invalid, describes it with the reason, and moves there.
+    xhr.refuse('version', 'Invalid version "1.2.0 beta"');
+    const version = await screen.findByRole('textbox', { name: /^Version/ });
+    await waitFor(() => expect(version).toHaveAttribute('aria-invalid', 'true'));
+    expect(version).toHaveAccessibleDescription('Invalid version "1.2.0 beta"');
+    expect(version).toHaveFocus();
+    expect(progress).toHaveTextContent('Upload failed.');
+    expect(screen.getByRole('textbox', { name: /^Name/ })).toHaveAttribute('aria-invalid', 'false');
+
+    // One about the file itself describes the button that chooses it.
+    await user.click(screen.getByRole('button', { name: 'Upload' }));
+    xhr = await sent();
+    xhr.refuse('sha256', 'The body does not match the expected SHA-256');
+    await waitFor(() =>
+      expect(within(zone).getByRole('button', { name: 'Choose another file' })).toHaveAccessibleDescription(
+        /does not match the expected SHA-256/,
+      ),
+    );
+    expect(version).toHaveAttribute('aria-invalid', 'false');
   });
 });
 

@@ -1,5 +1,6 @@
 import { Alert, Box, Button, LinearProgress, Paper, TextField, Typography } from '@mui/material';
-import { type DragEvent, type FormEvent, useRef, useState } from 'react';
+import { type DragEvent, type FormEvent, useEffect, useId, useRef, useState } from 'react';
+import { ApiError } from '../api/problem.ts';
 import { useNavigate } from 'react-router';
 import { withQuery } from '../api/client.ts';
 import type { Artifact } from '../api/types.ts';
@@ -16,6 +17,26 @@ type Phase =
   | { readonly kind: 'hashing'; readonly done: number }
   | { readonly kind: 'uploading'; readonly sha256: string; readonly loaded: number }
   | { readonly kind: 'failed'; readonly error: unknown; readonly sha256?: string };
+
+const FIELDS = ['repository', 'name', 'version'] as const;
+type Field = (typeof FIELDS)[number];
+
+/**
+ * Which part of the form a refused upload names (the problem's `field` member): one of the three
+ * fields, `file` for the file itself (its name, size or digest), or undefined for none of them.
+ */
+export function fieldOfError(error: unknown): Field | 'file' | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  const field = (error.body as { field?: unknown } | undefined)?.field;
+  if ((FIELDS as readonly unknown[]).includes(field)) return field as Field;
+  return field === 'file' || field === 'fileName' || field === 'sha256' ? 'file' : undefined;
+}
+
+/** What a screen reader hears of the progress: every tenth percent, not every chunk. */
+export function progressAnnouncement(kind: 'hashing' | 'uploading', percent: number): string {
+  const step = Math.min(100, Math.floor(percent / 10) * 10);
+  return kind === 'hashing' ? `Computing SHA-256 in your browser… ${step}%` : `Uploading… ${step}%`;
+}
 
 /** Guesses name and version from `name-1.2.3.tgz`-style file names; the user can change both. */
 export function guessNameVersion(fileName: string): { name: string; version: string } {
@@ -40,6 +61,10 @@ export function UploadPage() {
   const [dragging, setDragging] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const abort = useRef<AbortController | undefined>(undefined);
+  const ids = useId();
+  const fileStatusId = `${ids}-file`;
+  const fileErrorId = `${ids}-file-error`;
+  const fieldRefs = useRef<Partial<Record<Field, HTMLInputElement | null>>>({});
 
   const choose = (f: File | undefined) => {
     if (f === undefined) return;
@@ -95,6 +120,13 @@ export function UploadPage() {
   };
 
   const busy = phase.kind === 'hashing' || phase.kind === 'uploading';
+  const failed = phase.kind === 'failed' ? phase : undefined;
+  const errorField = failed === undefined ? undefined : fieldOfError(failed.error);
+  const errorText = failed?.error instanceof Error ? failed.error.message : undefined;
+  // A refusal that names a field moves the keyboard there, where the message is read with it.
+  useEffect(() => {
+    if (errorField !== undefined && errorField !== 'file') fieldRefs.current[errorField]?.focus();
+  }, [errorField, failed]);
   const size = file?.size ?? 0;
   const percent =
     phase.kind === 'hashing'
@@ -109,7 +141,13 @@ export function UploadPage() {
 
   return (
     <Page title="Upload an artifact">
-      <Paper component="form" onSubmit={submit} sx={{ p: 3, maxWidth: 720 }} aria-label="Upload">
+      <Paper
+        component="form"
+        onSubmit={submit}
+        sx={{ p: 3, maxWidth: 720 }}
+        aria-label="Upload"
+        aria-busy={busy}
+      >
         <Box
           onDragOver={(e) => {
             e.preventDefault();
@@ -118,6 +156,8 @@ export function UploadPage() {
           onDragLeave={() => setDragging(false)}
           onDrop={onDrop}
           data-testid="dropzone"
+          role="group"
+          aria-label="File to upload"
           sx={{
             border: 2,
             borderStyle: 'dashed',
@@ -128,12 +168,24 @@ export function UploadPage() {
             bgcolor: dragging ? 'action.hover' : 'transparent',
           }}
         >
-          <Typography gutterBottom>
-            {file === undefined ? 'Drop a file here, or' : `${file.name} · ${formatBytes(file.size)}`}
+          {/* Dropping needs a mouse: the button below does the same from the keyboard, and the
+              file chosen either way is announced. */}
+          <Typography gutterBottom id={fileStatusId} aria-live="polite" data-testid="file-status">
+            {file === undefined ? 'Drop a file here, or' : `Chosen: ${file.name} · ${formatBytes(file.size)}`}
           </Typography>
-          <Button variant="outlined" onClick={() => input.current?.click()} disabled={busy}>
+          <Button
+            variant="outlined"
+            onClick={() => input.current?.click()}
+            disabled={busy}
+            aria-describedby={errorField === 'file' ? `${fileStatusId} ${fileErrorId}` : fileStatusId}
+          >
             {file === undefined ? 'Choose a file' : 'Choose another file'}
           </Button>
+          {errorField === 'file' ? (
+            <Typography id={fileErrorId} color="error" variant="body2" sx={{ mt: 1 }}>
+              {errorText}
+            </Typography>
+          ) : null}
           <input
             ref={input}
             type="file"
@@ -144,7 +196,7 @@ export function UploadPage() {
           />
         </Box>
         <Box sx={{ display: 'grid', gridTemplateColumns: { xs: '1fr', sm: '1fr 1fr 1fr' }, gap: 2, mt: 2 }}>
-          {(['repository', 'name', 'version'] as const).map((key) => (
+          {FIELDS.map((key) => (
             <TextField
               key={key}
               label={key[0]?.toUpperCase() + key.slice(1)}
@@ -152,23 +204,32 @@ export function UploadPage() {
               onChange={(e) => update({ [key]: e.target.value })}
               required
               disabled={busy}
+              inputRef={(el: HTMLInputElement | null) => {
+                fieldRefs.current[key] = el;
+              }}
+              // The refusal's message is the field's description, and the field is marked invalid.
+              error={errorField === key}
+              {...(errorField === key ? { helperText: errorText } : {})}
             />
           ))}
         </Box>
-        {busy ? (
-          <Box sx={{ mt: 2 }} aria-live="polite">
-            <Typography variant="body2">
-              {phase.kind === 'hashing'
-                ? 'Computing SHA-256 in your browser…'
-                : `Uploading… ${Math.floor(percent)}%`}
-            </Typography>
+        {/* The live region is always there: one inserted with its text is not reliably read. */}
+        <Box sx={{ mt: busy ? 2 : 0 }}>
+          <Typography variant="body2" role="status" data-testid="upload-progress">
+            {phase.kind === 'hashing' || phase.kind === 'uploading'
+              ? progressAnnouncement(phase.kind, percent)
+              : phase.kind === 'failed'
+                ? 'Upload failed.'
+                : ''}
+          </Typography>
+          {busy ? (
             <LinearProgress
               variant="determinate"
               value={percent}
               aria-label={phase.kind === 'hashing' ? 'Hashing progress' : 'Upload progress'}
             />
-          </Box>
-        ) : null}
+          ) : null}
+        </Box>
         {phase.kind === 'uploading' || (phase.kind === 'failed' && phase.sha256 !== undefined) ? (
           <Typography variant="body2" sx={{ mt: 1 }}>
             SHA-256:{' '}
@@ -187,7 +248,12 @@ export function UploadPage() {
           </>
         ) : null}
         <Box sx={{ display: 'flex', gap: 2, mt: 2 }}>
-          <Button type="submit" variant="contained" disabled={busy || file === undefined}>
+          <Button
+            type="submit"
+            variant="contained"
+            disabled={busy || file === undefined}
+            aria-describedby={fileStatusId}
+          >
             Upload
           </Button>
           {busy ? (
