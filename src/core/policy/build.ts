@@ -1,5 +1,11 @@
 import { type PolicyConfig, type RuleConfig } from './config.ts';
-import { allowListEvaluator, denyListEvaluator } from './rules/lists.ts';
+import {
+  allowListEvaluator,
+  type CompiledList,
+  compileList,
+  denyListEvaluator,
+  namedVersions,
+} from './rules/lists.ts';
 import { minimumAgeEvaluator } from './rules/minimum-age.ts';
 import { vulnerabilityEvaluator } from './rules/vulnerability.ts';
 import {
@@ -28,7 +34,7 @@ function parseExpiry(text: string | undefined, ruleId: string): number | undefin
 
 function evaluatorOf(
   c: RuleConfig,
-  ecosystems: readonly Ecosystem[],
+  list: CompiledList,
 ): (s: PolicySubject, ctx: PolicyContext) => RuleResult | Promise<RuleResult> {
   switch (c.type) {
     case 'minimumAge':
@@ -49,9 +55,9 @@ function evaluatorOf(
         }),
       });
     case 'allowList':
-      return allowListEvaluator(c.list.entries, ecosystems, c.list.mode);
+      return allowListEvaluator(list, c.list.mode);
     case 'denyList':
-      return denyListEvaluator(c.list.entries, ecosystems);
+      return denyListEvaluator(list);
   }
 }
 
@@ -59,14 +65,16 @@ function evaluatorOf(
 export function buildRule(c: RuleConfig): Rule {
   const ecosystems: readonly Ecosystem[] = c.ecosystems.length === 0 ? ECOSYSTEMS : c.ecosystems;
   const applies = new Set<Ecosystem>(ecosystems);
-  const evaluate = evaluatorOf(c, ecosystems);
+  const isList = c.type === 'allowList' || c.type === 'denyList';
+  const list = compileList(isList ? c.list.entries : [], ecosystems);
   return {
     id: c.id,
     name: c.name ?? NAMES[c.type],
     onError: c.onError,
     ...(c.group === undefined ? {} : { group: c.group }),
     appliesTo: (s) => applies.has(s.ecosystem),
-    evaluate,
+    evaluate: evaluatorOf(c, list),
+    namedVersions: (ecosystem, name) => (applies.has(ecosystem) ? namedVersions(list, ecosystem, name) : []),
   };
 }
 

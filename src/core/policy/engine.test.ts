@@ -10,6 +10,14 @@ const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-20T12:00:00Z');
 const clock = { now: () => NOW };
 const parse = (raw: Record<string, unknown>) => validateRaw(policyConfigSchema, raw, 'test');
+/** An engine with one deny list of these entries (for `ecosystems`, all when empty) and other rules. */
+const denying = (entries: unknown[], ecosystems: string[] = [], ...rules: unknown[]) =>
+  createPolicyEngine(
+    parse({ rules: [{ id: 'deny', type: 'denyList', ecosystems, list: { entries } }, ...rules] }),
+    {
+      clock,
+    },
+  );
 const subject = (over: Partial<PolicySubject> = {}): PolicySubject => ({
   ecosystem: 'npm',
   name: 'lodash',
@@ -382,19 +390,7 @@ void describe('policy engine', () => {
 
   void it('matches list entries against the subject digest and aliases, as against its version', async () => {
     const digest = `sha256:${'b'.repeat(64)}`;
-    const engine = createPolicyEngine(
-      parse({
-        rules: [
-          {
-            id: 'deny',
-            type: 'denyList',
-            ecosystems: ['oci'],
-            list: { entries: [{ name: 'hub/app', versions: `v1|${digest}`, reason: 'pinned' }] },
-          },
-        ],
-      }),
-      { clock },
-    );
+    const engine = denying([{ name: 'hub/app', versions: `v1|${digest}`, reason: 'pinned' }], ['oci']);
     const other = `sha256:${'c'.repeat(64)}`;
     // By digest: denied itself, or through a tag known to point at it.
     const byDigest = await engine.evaluate(oci({ version: other, digest: other, aliases: ['v1', 'x'] }));
@@ -415,6 +411,52 @@ void describe('policy engine', () => {
       true,
     );
     assert.equal((await engine.evaluate(oci({ version: other, digest: other }))).allowed, true);
+  });
+
+  void it('names the exact versions its list entries name for a package, and denies an unresolved one', async () => {
+    const digest = `sha256:${'d'.repeat(64)}`;
+    const engine = denying(
+      [
+        { name: 'hub/team/*', versions: `v1|${digest}` },
+        { name: 'hub/team/app', versions: 'v2', ecosystem: 'oci' },
+        { name: 'hub/other' },
+      ],
+      [],
+      {
+        id: 'allow',
+        type: 'allowList',
+        ecosystems: ['oci'],
+        list: { entries: [{ name: 'hub/*', versions: 'ok' }] },
+      },
+      {
+        id: 'npm-only',
+        type: 'denyList',
+        ecosystems: ['npm'],
+        list: { entries: [{ name: 'hub/team/app', versions: '3.0.0' }] },
+      },
+    );
+    assert.deepEqual(
+      engine.namedVersions('oci', 'hub/team/app', 'hub').toSorted(),
+      ['ok', digest, 'v1', 'v2'].toSorted(),
+    );
+    assert.deepEqual(engine.namedVersions('oci', 'hub/other', 'hub'), ['ok']);
+    assert.deepEqual(engine.namedVersions('oci', 'elsewhere/app', 'hub'), []);
+    // A deny entry naming an alias that could not be resolved refuses (fail closed); an allow entry does not matter.
+    const unresolved = [{ version: 'v1', reason: 'uplink down' }];
+    const refused = await engine.evaluate(
+      oci({ name: 'hub/team/app', version: 'latest', unresolvedAliases: unresolved }),
+    );
+    assert.equal(refused.allowed, false);
+    assert.match(
+      refused.reason,
+      /cannot be checked against the deny list entry "hub\/team\/\* v1\|sha256:d+": where "v1" points is unknown \(uplink down\)/,
+    );
+    const other = [{ version: 'ok', reason: 'uplink down' }];
+    assert.equal(
+      (await engine.evaluate(oci({ name: 'hub/team/app', version: 'latest', unresolvedAliases: other })))
+        .allowed,
+      true,
+    );
   });
 
   void it('derives a stable policy version that changes with the configuration', () => {

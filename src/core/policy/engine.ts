@@ -24,6 +24,13 @@ export interface PolicyEngine {
   stamp(): Promise<string>;
   /** The rules that apply to a registry, in order. */
   rulesFor(registry?: string): readonly Rule[];
+  /**
+   * The exact versions the rules of a registry name for a package (list entries whose name
+   * pattern matches it), so a door can learn what they point at before deciding: the OCI door
+   * resolves the tags they name, so a manifest pulled first by digest or another tag is decided
+   * with every named tag that points at it.
+   */
+  namedVersions(ecosystem: Ecosystem, name: string, registry?: string): readonly string[];
   evaluate(subject: PolicySubject, options?: EvaluateOptions): Promise<PolicyDecision>;
   /** Evaluates many versions, sharing one vulnerability lookup per package. */
   evaluateMany(subjects: readonly PolicySubject[], options?: EvaluateOptions): Promise<PolicyDecision[]>;
@@ -197,6 +204,9 @@ export function createPolicyEngine(config: PolicyConfig, options: PolicyEngineOp
       return generation === undefined ? version : `${version}.${generation}`;
     },
     rulesFor,
+    namedVersions: (ecosystem, name, registry) => [
+      ...new Set(rulesFor(registry).flatMap((r) => r.namedVersions?.(ecosystem, name) ?? [])),
+    ],
     evaluateMany,
     prepare: (ecosystem, name) => {
       options.vulnerabilities?.forPackage(ecosystem, name).catch(() => undefined);

@@ -47,6 +47,19 @@ const EXACT = {
   artifact: { what: 'artifact version list', valid: (v: string) => VERSION_TOKEN.test(v) },
 } as const;
 
+const splitExact = (range: string): string[] => range.split('|').map((s) => s.trim());
+const anyVersion = (range: string): boolean => range.trim() === '' || range.trim() === '*';
+
+/**
+ * The exact versions a range names, for the ecosystems whose ranges are `|`-lists of exact
+ * versions (Go, Maven, OCI, artifact); none for `*`, an absent range, or npm and PyPI ranges.
+ * Call after compileVersionRange accepted the range.
+ */
+export function exactVersions(ecosystem: Ecosystem, range: string | undefined): readonly string[] {
+  if (range === undefined || anyVersion(range) || ecosystem === 'npm' || ecosystem === 'pypi') return [];
+  return splitExact(range);
+}
+
 /**
  * Compiles a version range in the ecosystem's own syntax (npm semver ranges, PEP 440
  * specifiers); other ecosystems take `*` or a `|`-separated list of exact versions, each in the
@@ -57,7 +70,7 @@ export function compileVersionRange(
   ecosystem: Ecosystem,
   range: string | undefined,
 ): (version: string) => boolean {
-  if (range === undefined || range.trim() === '' || range.trim() === '*') return () => true;
+  if (range === undefined || anyVersion(range)) return () => true;
   if (ecosystem === 'npm') {
     const r = parseSemverRange(range);
     if (r === undefined) throw new RangeError(`Invalid npm version range "${range}"`);
@@ -68,7 +81,7 @@ export function compileVersionRange(
     if (s === undefined) throw new RangeError(`Invalid PEP 440 specifier "${range}"`);
     return (v) => satisfiesPep440(v, s, { includePrerelease: true });
   }
-  const exact = new Set(range.split('|').map((s) => s.trim()));
+  const exact = new Set(splitExact(range));
   const { what, valid } = EXACT[ecosystem];
   const bad = [...exact].find((v) => !valid(v));
   if (bad !== undefined) throw new RangeError(`Invalid ${what} "${range}" ("${bad}")`);

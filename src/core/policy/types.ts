@@ -24,6 +24,12 @@ export interface PolicySubject {
    * through another tag when one of its tags is denied.
    */
   readonly aliases?: readonly string[];
+  /**
+   * Versions that may name the same content but whose content could not be learned, each with
+   * why (OCI: a tag a list entry names that the uplink could not resolve). A deny list refuses the
+   * subject when one of its entries names one of them (fail closed); allow lists ignore them.
+   */
+  readonly unresolvedAliases?: readonly { readonly version: string; readonly reason: string }[];
   /** Free-form facts another door wants rules to see (e.g. `scan: clean`). */
   readonly attributes?: Readonly<Record<string, string>>;
 }
@@ -71,6 +77,11 @@ export interface Rule {
   readonly onError: RuleOutcome;
   appliesTo(subject: PolicySubject): boolean;
   evaluate(subject: PolicySubject, ctx: PolicyContext): RuleResult | Promise<RuleResult>;
+  /**
+   * The exact versions the rule names for a package (list rules' `a|b` lists), so a door can
+   * learn what they point at before deciding (OCI: the digest of a denied tag).
+   */
+  namedVersions?(ecosystem: Ecosystem, name: string): readonly string[];
 }
 
 /** One rule's result inside a decision. */

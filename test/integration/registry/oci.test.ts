@@ -47,6 +47,8 @@ let throttled: {
   pageSize?: number;
   /** A `Link` header sent with the `bodies` answers. */
   link?: string;
+  /** Every request the proxy received, as `<method> <path>`. */
+  seen: string[];
 };
 const digests: Record<string, string> = {};
 
@@ -81,6 +83,7 @@ before(async () => {
   for (const t of ['a1', 'a2', 'a3'])
     await up.push('team/many', t, { created: iso(NOW - 10 * DAY), content: `${t}\n` });
   const proxy = createServer((req, res) => {
+    throttled.seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
     if (throttled.on) {
       // What a rate-limiting registry sends (distribution-spec error codes, TOOMANYREQUESTS).
       res
@@ -125,6 +128,7 @@ before(async () => {
     on: true,
     failing: new Set(),
     bodies: new Map(),
+    seen: [],
   };
   config = {
     npm: { enabled: false },
@@ -413,6 +417,87 @@ void describe('deny lists naming a tag or a digest of one manifest', () => {
     assert.equal(await status('team/listed', d['team/listed:v1'] as string), 403);
     assert.equal(await status('team/listed', 'latest'), 403);
     assert.equal(await status('team/listed', 'v2'), 200);
+  });
+});
+
+/** The message of an OCI error body. */
+const message = async (res: Response) =>
+  ((await res.json()) as { errors: { message: string }[] }).errors[0]?.message ?? '';
+
+void describe('a deny list naming a tag, on a fresh gateway', () => {
+  void it('resolves the named tag before deciding the first pull by another tag or by digest', async () => {
+    throttled.on = false;
+    const d: Record<string, string> = {};
+    for (const repo of ['first/by-tag', 'first/by-digest', 'first/down', 'first/no-v1']) {
+      const tags = repo === 'first/no-v1' ? ['latest'] : ['v1', 'latest'];
+      for (const tag of tags) d[`${repo}:${tag}`] = await up.push(repo, tag, image(`${repo}\n`));
+      d[`${repo}:v3`] = await up.push(repo, 'v3', image(`${repo} three\n`));
+    }
+    await using gate = await startGateway({
+      config: {
+        npm: { enabled: false },
+        oci: {
+          uplinks: [{ name: 'watch', url: throttled.url, username: USER, password: PASSWORD, retries: 0 }],
+        },
+        policy: {
+          rules: [
+            {
+              id: 'pins',
+              type: 'denyList',
+              list: { entries: [{ name: 'watch/first/*', versions: 'v1', reason: 'pinned out' }] },
+            },
+          ],
+        },
+      },
+    });
+    throttled.seen.length = 0;
+    const pull = (repo: string, reference: string) =>
+      fetch(`${gate.url}/v2/watch/${repo}/manifests/${reference}`);
+    // `latest` first: nothing linked it to v1's digest before.
+    const latest = await pull('first/by-tag', 'latest');
+    assert.equal(latest.status, 403);
+    assert.match(
+      await message(latest),
+      /\(through "v1"\) is on the deny list as "watch\/first\/\* v1": pinned out/,
+    );
+    // By digest first, with a real client.
+    const host = new URL(gate.url).host;
+    const inspected = await skopeo([
+      'inspect',
+      '--tls-verify=false',
+      `docker://${host}/watch/first/by-digest@${d['first/by-digest:v1'] ?? ''}`,
+    ]);
+    assert.ok(!inspected.ok, inspected.output);
+    assert.match(inspected.output, /denied/i);
+    assert.equal((await pull('first/by-digest', d['first/by-digest:latest'] as string)).status, 403);
+    // An unrelated tag and its digest are allowed; so is a repository without the named tag.
+    assert.equal((await pull('first/by-tag', 'v3')).status, 200);
+    assert.equal((await pull('first/by-digest', d['first/by-digest:v3'] as string)).status, 200);
+    assert.equal((await pull('first/no-v1', 'latest')).status, 200);
+    assert.equal((await pull('first/no-v1', 'latest')).status, 200);
+    // Only the named tag was asked for, once per repository (then linked, or known absent), and
+    // never a tags list.
+    const asked = (path: string) => throttled.seen.filter((r) => r.includes(path)).length;
+    assert.equal(asked('/tags/list'), 0);
+    assert.equal(asked('/first/by-tag/manifests/v1'), 1);
+    assert.equal(asked('/first/by-digest/manifests/v1'), 1);
+    assert.equal(asked('/first/no-v1/manifests/v1'), 1);
+    // When the uplink cannot say where the denied tag points, the deny list fails closed.
+    throttled.failing.add('/first/down/manifests/v1');
+    try {
+      const down = await pull('first/down', 'latest');
+      assert.equal(down.status, 403);
+      assert.match(
+        await message(down),
+        /cannot be checked against the deny list entry "watch\/first\/\* v1": where "v1" points is unknown \(.*503/,
+      );
+      assert.equal((await pull('first/down', d['first/down:v3'] as string)).status, 403);
+    } finally {
+      throttled.failing.clear();
+    }
+    assert.equal((await pull('first/down', 'latest')).status, 403);
+    assert.equal((await pull('first/down', 'v3')).status, 200);
+    assert.equal(asked('/tags/list'), 0);
   });
 });
 

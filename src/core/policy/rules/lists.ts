@@ -1,4 +1,4 @@
-import { compilePattern, compileVersionRange } from '../patterns.ts';
+import { compilePattern, compileVersionRange, exactVersions } from '../patterns.ts';
 import type { Ecosystem, PolicySubject, RuleResult } from '../types.ts';
 
 export interface ListEntry {
@@ -12,6 +12,11 @@ interface Compiled {
   readonly entry: ListEntry;
   readonly name: (name: string, ecosystem?: Ecosystem) => boolean;
   readonly versions: Map<Ecosystem, (version: string) => boolean>;
+}
+
+/** The compiled entries of one allow or deny list. */
+export interface CompiledList {
+  readonly entries: readonly Compiled[];
 }
 
 /**
@@ -43,17 +48,46 @@ function compileEntry(entry: ListEntry, ecosystems: readonly Ecosystem[]): Compi
   return { entry, name: compilePattern(entry.name), versions };
 }
 
-const compile = (entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]): Compiled[] =>
-  entries.map((entry) => compileEntry(entry, ecosystems));
+/** Compiles a list's entries once, for its evaluator and its named versions. */
+export const compileList = (
+  entries: readonly ListEntry[],
+  ecosystems: readonly Ecosystem[],
+): CompiledList => ({
+  entries: entries.map((entry) => compileEntry(entry, ecosystems)),
+});
+
+/**
+ * The exact versions the list's entries name for a package of an ecosystem (entries whose name
+ * pattern matches it; `|`-lists of exact versions only), so a door can learn what they point at
+ * (OCI: a tag's digest) before deciding.
+ */
+export function namedVersions(list: CompiledList, ecosystem: Ecosystem, name: string): string[] {
+  const named = new Set<string>();
+  for (const c of list.entries) {
+    if (c.entry.ecosystem !== undefined && c.entry.ecosystem !== ecosystem) continue;
+    if (!c.versions.has(ecosystem) || !c.name(name, ecosystem)) continue;
+    for (const v of exactVersions(ecosystem, c.entry.versions)) named.add(v);
+  }
+  return [...named];
+}
+
+const namesOf = (s: PolicySubject) => [
+  s.version,
+  ...(s.digest === undefined ? [] : [s.digest]),
+  ...(s.aliases ?? []),
+];
 
 /**
  * The first entry that matches the subject, and which of its names matched: its version, or
  * else its digest or an alias (one manifest by digest and by each of its tags, for OCI), so the
  * same content gets the same answer however it is asked for.
  */
-function find(list: readonly Compiled[], s: PolicySubject): { hit: Compiled; as: string } | undefined {
-  const names = [s.version, ...(s.digest === undefined ? [] : [s.digest]), ...(s.aliases ?? [])];
-  for (const c of list) {
+function find(
+  list: CompiledList,
+  s: PolicySubject,
+  names: readonly string[] = namesOf(s),
+): { hit: Compiled; as: string } | undefined {
+  for (const c of list.entries) {
     if (c.entry.ecosystem !== undefined && c.entry.ecosystem !== s.ecosystem) continue;
     if (!c.name(s.name, s.ecosystem)) continue;
     const matches = c.versions.get(s.ecosystem);
@@ -68,12 +102,31 @@ const because = (e: ListEntry) => (e.reason === undefined ? '' : `: ${e.reason}`
 const range = (e: ListEntry) => (e.versions === undefined ? '' : ` ${e.versions}`);
 const through = (s: PolicySubject, as: string) => (as === s.version ? '' : ` (through "${as}")`);
 
-/** Deny list: refuses matching names and versions. */
-export function denyListEvaluator(entries: readonly ListEntry[], ecosystems: readonly Ecosystem[]) {
-  const list = compile(entries, ecosystems);
+/**
+ * Deny list: refuses matching names and versions. It fails closed on what it cannot check: a
+ * subject is refused when an entry names one of its unresolved aliases (a version that may name
+ * the same content, but where it points could not be learned).
+ */
+export function denyListEvaluator(list: CompiledList) {
   return (subject: PolicySubject): RuleResult => {
     const found = find(list, subject);
-    if (found === undefined) return { outcome: 'allow', reason: `${label(subject)} is not on the deny list` };
+    if (found === undefined) {
+      const unresolved = subject.unresolvedAliases ?? [];
+      const unknown = find(
+        list,
+        subject,
+        unresolved.map((u) => u.version),
+      );
+      if (unknown === undefined)
+        return { outcome: 'allow', reason: `${label(subject)} is not on the deny list` };
+      const { entry } = unknown.hit;
+      const why = unresolved.find((u) => u.version === unknown.as)?.reason ?? '';
+      return {
+        outcome: 'deny',
+        reason: `${label(subject)} cannot be checked against the deny list entry "${entry.name}${range(entry)}": where "${unknown.as}" points is unknown (${why})`,
+        details: { unresolved: unknown.as },
+      };
+    }
     const { entry } = found.hit;
     return {
       outcome: 'deny',
@@ -83,12 +136,7 @@ export function denyListEvaluator(entries: readonly ListEntry[], ecosystems: rea
 }
 
 /** Allow list: `exempt` lets listed packages bypass other rules; `only` refuses unlisted ones. */
-export function allowListEvaluator(
-  entries: readonly ListEntry[],
-  ecosystems: readonly Ecosystem[],
-  mode: 'exempt' | 'only',
-) {
-  const list = compile(entries, ecosystems);
+export function allowListEvaluator(list: CompiledList, mode: 'exempt' | 'only') {
   return (subject: PolicySubject): RuleResult => {
     const found = find(list, subject);
     if (found !== undefined) {

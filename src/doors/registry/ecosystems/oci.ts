@@ -25,13 +25,15 @@ import {
 import {
   knownTags,
   linkTags,
+  type NamedTags,
   type OciSource,
   publishedAt,
   type ResolvedManifest,
   resolveManifest,
+  resolveNamedTags,
 } from '../oci/manifests.ts';
 import { ociChallenge } from '../oci/login.ts';
-import { type OciRequest, parseOciPath } from '../oci/paths.ts';
+import { isDigest, type OciRequest, parseOciPath } from '../oci/paths.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import type { EcosystemHandler } from './handler.ts';
 
@@ -113,25 +115,52 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
   };
 
   /**
+   * Where the tags the policy's list entries name for this repository point, resolved before any
+   * of its manifests is decided: on a fresh gateway nothing links a denied tag to its digest yet,
+   * and a pull by digest or through another tag would pass.
+   */
+  const namedTags = (
+    s: OciSource,
+    known?: ReadonlyMap<string, string>,
+    skip?: ReadonlySet<string>,
+  ): Promise<NamedTags> => {
+    const named = ctx.policy.current().namedVersions('oci', `${s.uplink.name}/${s.repo}`, s.uplink.name);
+    return resolveNamedTags(
+      s,
+      // Skipped: tags the caller has already tried (a tags list leaves out a tag it cannot serve).
+      named.filter((tag) => known?.has(tag) === true || skip?.has(tag) !== true),
+      known,
+    );
+  };
+
+  /**
    * Decides one manifest as asked for (tag or digest), with its digest and the other tags known
-   * to point at it, so a deny entry naming any of them refuses it however it is pulled.
+   * to point at it (those resolved before and the named tags that point at it), so a deny entry
+   * naming any of them refuses it however it is pulled; a named tag that could not be resolved
+   * goes to policy as unresolved, and a deny entry naming it refuses (fail closed).
    */
   async function decide(
     s: OciSource,
     version: string,
     digest: string,
     tags: readonly string[],
+    named: NamedTags,
     t: number,
     caller: Caller,
     kind: 'file' | 'metadata',
   ) {
-    const aliases = tags.filter((tag) => tag !== version);
+    const pointing = [...named.links].filter(([, d]) => d === digest).map(([tag]) => tag);
+    const aliases = [...new Set([...tags, ...pointing])].filter((tag) => tag !== version);
+    const unresolved = named.unresolved
+      .filter((u) => u.version !== version)
+      .map((u) => ({ version: u.version, reason: u.error.message }));
     const subject = {
       ecosystem: 'oci' as const,
       name: `${s.uplink.name}/${s.repo}`,
       version,
       digest,
       ...(aliases.length === 0 ? {} : { aliases }),
+      ...(unresolved.length === 0 ? {} : { unresolvedAliases: unresolved }),
       registry: s.uplink.name,
       publishedAt: t,
     };
@@ -152,8 +181,13 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     const s = source(req, caller);
     const m = await resolveManifest(s, req.reference, { stale: true });
     ctx.metrics.cache.inc({ registry: s.uplink.name, kind: 'manifest', result: m.hit ? 'hit' : 'miss' });
+    const named = await namedTags(
+      s,
+      isDigest(req.reference) ? undefined : new Map([[req.reference, m.digest]]),
+    );
     const tags = await knownTags(s, m.digest);
-    const d = await decide(s, req.reference, m.digest, tags, await publishedAt(s, m), caller, 'file');
+    const t = await publishedAt(s, m);
+    const d = await decide(s, req.reference, m.digest, tags, named, t, caller, 'file');
     if (d === undefined || !d.allowed) throw deniedError(d as never);
     if (m.stale !== undefined) {
       servedStale(ctx, caller, {
@@ -274,6 +308,16 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       s,
       [...resolved].map(([tag, m]) => ({ tag, digest: m.digest })),
     );
+    // The listed tags were resolved (or left out) above; a named tag beyond the list (more than
+    // MAX_TAGS) is resolved now, and one that cannot be fails the whole list, as a listed tag
+    // does, rather than hiding every tag of a cached list.
+    const named = await namedTags(
+      s,
+      new Map([...resolved].map(([tag, m]) => [tag, m.digest])),
+      new Set(tags),
+    );
+    const failed = named.unresolved[0];
+    if (failed !== undefined) throw failed.error;
     const known = new Map<string, readonly string[]>();
     for (const m of resolved.values())
       if (!known.has(m.digest)) known.set(m.digest, await knownTags(s, m.digest));
@@ -283,7 +327,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       await Promise.all(
         entries.slice(i, i + PARALLEL).map(async ([tag, m]) => {
           const t = await publishedAt(s, m);
-          const d = await decide(s, tag, m.digest, known.get(m.digest) ?? [], t, caller, 'metadata');
+          const d = await decide(s, tag, m.digest, known.get(m.digest) ?? [], named, t, caller, 'metadata');
           if (d?.allowed === true) allowed.push(tag);
         }),
       );

@@ -6,7 +6,7 @@
  * its newest image, or else from the first time Gatehouse saw the digest.
  */
 import { createHash } from 'node:crypto';
-import { GatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
 import { audit, type Caller, isUplinkFailure, readBody, type RegistryContext } from '../context.ts';
 import { upstreamFailure } from '../go/upstream.ts';
 import type { VersionFacts } from '../go/version-facts.ts';
@@ -156,6 +156,66 @@ export async function resolveManifest(
     ]);
   }
   return { ...m, hit: false };
+}
+
+/** Where named tags point: tag → digest, and the tags whose digest could not be learned, with why. */
+export interface NamedTags {
+  readonly links: ReadonlyMap<string, string>;
+  readonly unresolved: readonly { readonly version: string; readonly error: GatewayError }[];
+}
+
+const PARALLEL_TAGS = 8;
+
+/**
+ * Resolves the tags a policy list names, as a pull of each would (OCI deny-by-tag on a first
+ * pull by digest or through another tag): the tag's link for metadataTtl, else its manifest from
+ * the uplink (cached and linked, its last good digest while the uplink fails). A tag the uplink
+ * does not have points nowhere; that is remembered for staleTtl, fresh for metadataTtl and
+ * trusted while the uplink fails. A tag neither resolved nor known absent is unresolved with the
+ * error, and policy fails closed on it. Only the given tags are asked for, never the tags list;
+ * `known` holds tags the request itself just resolved (tag → digest).
+ */
+export async function resolveNamedTags(
+  s: OciSource,
+  tags: readonly string[],
+  known: ReadonlyMap<string, string> = new Map(),
+): Promise<NamedTags> {
+  const { cache } = s.ctx.core;
+  const { metadataTtl, staleTtl } = s.ctx.config().cache;
+  const links = new Map([...known].filter(([tag]) => tags.includes(tag)));
+  const unresolved: { version: string; error: GatewayError }[] = [];
+  /** The tag's digest, `undefined` when the tag points nowhere; throws when it cannot be learned. */
+  const digestOf = async (tag: string): Promise<string | undefined> => {
+    const linked = await cache.get(keyOf(s, `tag|${tag}`));
+    if (linked !== undefined) return linked.toString('utf8');
+    const raw = await cache.get(keyOf(s, `no-tag|${tag}`));
+    const absent = raw === undefined ? undefined : Number(raw.toString('utf8'));
+    if (absent !== undefined && s.ctx.clock.now() - absent < metadataTtl) return undefined;
+    try {
+      return (await resolveManifest(s, tag, { stale: true })).digest;
+    } catch (error) {
+      if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') {
+        const now = Buffer.from(String(s.ctx.clock.now()));
+        await cache.set(keyOf(s, `no-tag|${tag}`), now, { ttlMs: staleTtl });
+        return undefined;
+      }
+      if (absent !== undefined && isUplinkFailure(error)) return undefined;
+      throw error;
+    }
+  };
+  const resolve = async (tag: string): Promise<void> => {
+    try {
+      const digest = await digestOf(tag);
+      if (digest !== undefined) links.set(tag, digest);
+    } catch (error) {
+      if (!isGatewayError(error)) throw error;
+      unresolved.push({ version: tag, error });
+    }
+  };
+  const wanted = tags.filter((t) => !isDigest(t) && !links.has(t));
+  for (let i = 0; i < wanted.length; i += PARALLEL_TAGS)
+    await Promise.all(wanted.slice(i, i + PARALLEL_TAGS).map(resolve));
+  return { links, unresolved };
 }
 
 const tagsKey = (s: OciSource, digest: string) => keyOf(s, `digest-tags|${digest}`);
