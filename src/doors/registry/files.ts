@@ -18,6 +18,9 @@ export interface FileSource {
   readonly contentType: string;
 }
 
+/** A file at the uplink whose digest is not known yet (a Go module zip before its download). */
+export type UpstreamFile = Omit<FileSource, 'digest'>;
+
 type ByteRange = { readonly start: number; readonly end: number } | 'unsatisfiable' | undefined;
 
 /** Parses a single `bytes=` range (RFC 9110 §14.1.2); several ranges are served as a full 200. */
@@ -64,7 +67,7 @@ function fromDisk(
   return reply.code(206).send(createReadStream(path, { start: range.start, end: range.end }));
 }
 
-function checkOrigin(src: FileSource): void {
+function checkOrigin(src: UpstreamFile): void {
   if (!src.uplink.allows(src.url)) {
     throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
       message: `Metadata of "${src.resource}" points its file outside uplink "${src.uplink.name}"; add the origin to fileOrigins to allow it`,
@@ -97,7 +100,7 @@ const lengthOf = (value: unknown): number | undefined => {
  * (`Range: bytes=0-0`, RFC 9110 §14.2), whose `Content-Range` gives the size; one that ignores
  * the range has its body cut off after the headers. `undefined` when the uplink states no size.
  */
-async function headUpstream(src: FileSource): Promise<number | undefined> {
+async function headUpstream(src: UpstreamFile): Promise<number | undefined> {
   checkOrigin(src);
   const res = await src.uplink.request({ url: src.url, what: src.resource, method: 'HEAD' });
   if (res.status === 200) {
@@ -182,6 +185,20 @@ async function settled<T>(outcome: Promise<T>): Promise<T> {
 }
 
 /**
+ * Answers a HEAD of a file that is not in the cache without downloading it: from the uplink's
+ * HEAD (`headUpstream`), after the policy decision the caller made as for a GET. Nothing enters
+ * the cache, which holds only files whose digest was checked.
+ */
+export async function sendUpstreamHead(reply: FastifyReply, src: UpstreamFile): Promise<FastifyReply> {
+  const length = await headUpstream(src);
+  if (length !== undefined) reply.header('content-length', String(length));
+  reply.header('content-type', src.contentType);
+  reply.header('accept-ranges', 'bytes');
+  // A stream, as for a GET: Fastify's HEAD route sets `Content-Length: 0` for an empty payload.
+  return reply.code(200).send(Readable.from([]));
+}
+
+/**
  * Serves a package file: from the verified blob cache (with Range support), or streamed from
  * the uplink while its digest is checked; it enters the cache only when the digest matched, and
  * on a mismatch the client connection is aborted before the body completes.
@@ -196,8 +213,7 @@ async function settled<T>(outcome: Promise<T>): Promise<T> {
  * connection. A Range request waits for the verified file and is served from disk, because a
  * range of an unverified file cannot be checked; it gets the failure as a status.
  *
- * A HEAD of a file not in the cache downloads nothing: it is answered from the uplink's HEAD
- * (`headUpstream`), after the same policy decision the caller made for a GET.
+ * A HEAD of a file not in the cache downloads nothing (`sendUpstreamHead`).
  */
 export async function sendVerifiedFile(
   ctx: RegistryContext,
@@ -211,16 +227,8 @@ export async function sendVerifiedFile(
     ctx.metrics.cache.inc({ registry: src.uplink.name, kind: 'file', result: 'hit' });
     return fromDisk(request, reply, path, size, src);
   }
-  if (request.method === 'HEAD') {
-    // A HEAD is no reason to download (an OCI layer, a large jar): the uplink's own HEAD
-    // answers, and nothing enters the cache, which holds only files whose digest was checked.
-    const length = await headUpstream(src);
-    if (length !== undefined) reply.header('content-length', String(length));
-    reply.header('content-type', src.contentType);
-    reply.header('accept-ranges', 'bytes');
-    // A stream, as for a GET: Fastify's HEAD route sets `Content-Length: 0` for an empty payload.
-    return reply.code(200).send(Readable.from([]));
-  }
+  // A HEAD is no reason to download (an OCI layer, a large jar).
+  if (request.method === 'HEAD') return sendUpstreamHead(reply, src);
   const { fill, joined } = ctx.blobs.fill(
     src.digest,
     async () => {

@@ -208,7 +208,13 @@ export async function startGoUpstream(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+    // With its length, as a file server answers a GET and a HEAD.
+    res
+      .writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(Buffer.byteLength(body)),
+      })
+      .end(body);
   };
   const server = createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -45,6 +45,10 @@ before(async () => {
     'example.test/together': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('together', 'v1.0.0') },
     ],
+    'example.test/headed': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('headed', 'v1.0.0') },
+      { version: 'v1.1.0', time: iso(NOW - 3_600_000), files: pkg('headed', 'v1.1.0') },
+    ],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -114,6 +118,11 @@ async function go(dir: string, args: string[]): Promise<{ ok: boolean; output: s
     return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
 }
+
+/** The upstream path of a version's zip of example.test/headed. */
+const zip = (v: string) => `/example.test/headed/@v/${v}.zip`;
+/** How many requests of that method the fixture proxy received for that zip. */
+const asked = (method: string, v: string) => up.requests.filter((r) => r === `${method} ${zip(v)}`).length;
 
 async function project(name: string, main: string): Promise<string> {
   const dir = join(work, name);
@@ -259,6 +268,30 @@ void describe('go through the registry door', () => {
     await gw.core.audit.verify();
     const events = await gw.core.audit.query({ action: 'registry.integrity.mismatch' });
     assert.ok(events.events.some((e) => e.resource === 'go:example.test/tampered@v1.0.0'));
+  });
+
+  void it('answers a HEAD of a module zip without downloading it, from the cache once a GET did', async () => {
+    const size = (await (await fetch(`${up.url}${zip('v1.0.0')}`)).arrayBuffer()).byteLength;
+    up.requests.splice(up.requests.lastIndexOf(`GET ${zip('v1.0.0')}`), 1);
+    const head = await fetch(`${gw.url}/go${zip('v1.0.0')}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(size));
+    assert.equal(head.headers.get('content-type'), 'application/zip');
+    assert.deepEqual([asked('HEAD', 'v1.0.0'), asked('GET', 'v1.0.0')], [1, 0]);
+    // Nothing was cached: the GET downloads (and checks) the zip, then a HEAD asks the uplink nothing.
+    const got = await fetch(`${gw.url}/go${zip('v1.0.0')}`);
+    assert.equal(got.status, 200);
+    assert.equal((await got.arrayBuffer()).byteLength, size);
+    assert.deepEqual([asked('HEAD', 'v1.0.0'), asked('GET', 'v1.0.0')], [1, 1]);
+    const cached = await fetch(`${gw.url}/go${zip('v1.0.0')}`, { method: 'HEAD' });
+    assert.equal(cached.status, 200);
+    assert.equal(cached.headers.get('content-length'), String(size));
+    assert.deepEqual([asked('HEAD', 'v1.0.0'), asked('GET', 'v1.0.0')], [1, 1]);
+    // A refused version is refused alike, and its zip is not asked for.
+    const young = await fetch(`${gw.url}/go${zip('v1.1.0')}`, { method: 'HEAD' });
+    assert.equal(young.status, 403);
+    assert.equal((await fetch(`${gw.url}/go${zip('v1.1.0')}`)).status, 403);
+    assert.deepEqual([asked('HEAD', 'v1.1.0'), asked('GET', 'v1.1.0')], [0, 0]);
   });
 
   void it('answers malformed paths and versions with 400, unknown modules with 404, upstream 429 with 429', async () => {

@@ -5,8 +5,8 @@ import { compareGo, isGoPrerelease, parseGoVersion } from '#core/vulndb';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { makeEntry } from '../cache/entry.ts';
 import { callerOf, decideMany, type RegistryContext, requireAllowed, sendEntry } from '../context.ts';
-import { sendVerifiedFile } from '../files.ts';
-import { verifyGoMod, verifyGoZip } from '../go/verify.ts';
+import { sendUpstreamHead, sendVerifiedFile } from '../files.ts';
+import { cachedGoZip, verifyGoMod, verifyGoZip } from '../go/verify.ts';
 import {
   fetchInfo,
   type GoModuleVersions,
@@ -249,14 +249,21 @@ export function createGoHandler(
         .header('cache-control', 'public, max-age=31536000, immutable')
         .send(body);
     }
-    const digest = await verifyGoZip(v, uplink.resolve(`${base}.zip`), tmpDir);
-    return sendVerifiedFile(ctx, request, reply, {
+    const zip = {
       uplink,
       url: uplink.resolve(`${base}.zip`),
-      digest,
       resource: `go:${req.module}@${req.version}`,
       contentType: 'application/zip',
-    });
+    };
+    // A HEAD downloads nothing: a verified zip in the cache answers, else the uplink's HEAD (the
+    // zip is hashed only when a GET downloads it).
+    if (request.method === 'HEAD') {
+      const cached = await cachedGoZip(v);
+      if (cached === undefined) return sendUpstreamHead(reply, zip);
+      return sendVerifiedFile(ctx, request, reply, { ...zip, digest: cached });
+    }
+    const digest = await verifyGoZip(v, zip.url, tmpDir);
+    return sendVerifiedFile(ctx, request, reply, { ...zip, digest });
   };
 
   return {

@@ -163,17 +163,22 @@ class Sha256Counter extends Transform {
   }
 }
 
+/** The digest of the verified zip when it is in the blob cache (its pinned digest, blob present). */
+export async function cachedGoZip(v: GoVerifyContext): Promise<Digest | undefined> {
+  const known = await v.facts.get('go', v.module, v.version, 'digest');
+  if (known === undefined) return undefined;
+  const digest: Digest = { algorithm: 'sha256', hex: known };
+  return (await v.ctx.blobs.size(digest)) === undefined ? undefined : digest;
+}
+
 /**
  * Makes sure the verified zip is in the blob cache and returns its SHA-256 digest: a pinned
  * digest whose blob is present is used as is; otherwise the zip is downloaded, `h1`-checked and
  * stored.
  */
 export async function verifyGoZip(v: GoVerifyContext, url: string, tmpDir: string): Promise<Digest> {
-  const known = await v.facts.get('go', v.module, v.version, 'digest');
-  if (known !== undefined) {
-    const digest: Digest = { algorithm: 'sha256', hex: known };
-    if ((await v.ctx.blobs.size(digest)) !== undefined) return digest;
-  }
+  const cached = await cachedGoZip(v);
+  if (cached !== undefined) return cached;
   await mkdir(tmpDir, { recursive: true });
   const tmp = join(tmpDir, randomUUID());
   try {
