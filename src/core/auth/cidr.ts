@@ -101,3 +101,20 @@ export function createCidrMatcher(cidrs: readonly string[]): CidrMatcher {
     },
   };
 }
+
+/**
+ * The client an address counts as for failure counters and their limits: an IPv4 address
+ * (IPv4-mapped IPv6 included) as itself, an IPv6 address as its /64, because one host usually
+ * holds a whole /64 (RFC 4291 section 2.5.4 interface identifiers) and could otherwise use a
+ * fresh address for every attempt. Text that is no address is kept (at most 64 characters).
+ */
+export function addressGroup(clientIp: string): string {
+  const value = ipToBigInt(clientIp);
+  if (value === undefined) return clientIp.slice(0, 64);
+  if (value >> 32n === 0xffffn) {
+    const v4 = Number(value & 0xffff_ffffn);
+    return [v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff].join('.');
+  }
+  const groups = [3n, 2n, 1n, 0n].map((i) => ((value >> (64n + 16n * i)) & 0xffffn).toString(16));
+  return `${groups.join(':')}::/64`;
+}

@@ -4,6 +4,8 @@
  */
 /** The Authenticator port every transport calls, and what it takes. */
 export type { Authenticator, Credentials, PeerCertificateInfo } from './port.ts';
+/** The kind of credential a request carries (`apikey`, `token`, `certificate`), for metrics and audit. */
+export { credentialMethod } from './authenticator.ts';
 /** The identity service (Authenticator plus user, key, token and binding management). */
 export { type AuthService, type AuthServiceOptions, createAuthService } from './service.ts';
 /** What login and refresh answer. */
@@ -23,7 +25,7 @@ export {
   type MtlsRule,
 } from './config.ts';
 /** IPv4/IPv6 CIDR allow-list matching (IPv4-mapped IPv6 aware); the edge firewall reuses it. */
-export { type CidrMatcher, createCidrMatcher, ipToBigInt } from './cidr.ts';
+export { addressGroup, type CidrMatcher, createCidrMatcher, ipToBigInt } from './cidr.ts';
 /** scrypt password hashing with self-describing parameters. */
 export { hashPassword, needsRehash, randomPassword, type ScryptParams, verifyPassword } from './password.ts';
 /** Maps client certificates to principals with the configured rules (fails closed). */

@@ -1,5 +1,4 @@
 import { GatewayError } from '#core/errors';
-import { ipToBigInt } from './cidr.ts';
 import type { AuthConfig } from './config.ts';
 import type { UserRow } from './tables.ts';
 
@@ -84,20 +83,4 @@ export function nextFailure(state: FailureState, now: number, policy: FailurePol
       ? 0
       : Math.min(policy.backoffBase * 2 ** (failures - policy.backoffFrom), policy.maxDelay);
   return { failed_logins: failures, last_failure_at: now, locked_until: delay > 0 ? now + delay : null };
-}
-
-/**
- * The client address failures are counted under: an IPv4 address (IPv4-mapped IPv6 included) as
- * itself, an IPv6 address as its /64, because one host usually holds a whole /64 (RFC 4291
- * section 2.5.4 interface identifiers) and could otherwise use a fresh address for every guess.
- */
-export function failureAddress(clientIp: string): string {
-  const value = ipToBigInt(clientIp);
-  if (value === undefined) return clientIp.slice(0, 64);
-  if (value >> 32n === 0xffffn) {
-    const v4 = Number(value & 0xffff_ffffn);
-    return [v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff].join('.');
-  }
-  const groups = [3n, 2n, 1n, 0n].map((i) => ((value >> (64n + 16n * i)) & 0xffffn).toString(16));
-  return `${groups.join(':')}::/64`;
 }

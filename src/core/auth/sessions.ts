@@ -2,15 +2,9 @@ import type { Clock } from '#core/clock';
 import { GatewayError } from '#core/errors';
 import type { BindingStore, Principal } from '#core/rbac';
 import type { AccessTokens } from './access-tokens.ts';
+import { addressGroup } from './cidr.ts';
 import type { AuthConfig } from './config.ts';
-import {
-  assertNotLocked,
-  failureAddress,
-  type FailureState,
-  lockoutPolicies,
-  NO_FAILURES,
-  nextFailure,
-} from './lockout.ts';
+import { assertNotLocked, type FailureState, lockoutPolicies, NO_FAILURES, nextFailure } from './lockout.ts';
 import { hashPassword, needsRehash, randomPassword, verifyPassword } from './password.ts';
 import type { RefreshTokens } from './refresh-tokens.ts';
 import type { UserRow } from './tables.ts';
@@ -89,7 +83,7 @@ export async function createSessions(options: {
    * for every address). Rehashes when the parameters changed.
    */
   const checkPassword = (username: string, password: string, clientIp: string): Promise<UserRow> =>
-    serial(username, () => checkPasswordNow(username, password, failureAddress(clientIp)));
+    serial(username, () => checkPasswordNow(username, password, addressGroup(clientIp)));
 
   const checkPasswordNow = async (username: string, password: string, address: string): Promise<UserRow> => {
     const row = await users.byName(username);

@@ -2,11 +2,12 @@ import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { AuditLog } from '#core/audit';
-import type { Authenticator, Credentials } from '#core/auth';
+import { type Authenticator, type Credentials, credentialMethod } from '#core/auth';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { Logger } from '#core/log';
 import type { Action, Decision, Principal, Resource } from '#core/rbac';
 import { peerCertificateInfo } from '#core/tls';
+import type { AuthFailureAudit } from './auth-failures.ts';
 import { parseCidr } from './config.ts';
 
 /** What the authentication hooks need. */
@@ -19,7 +20,12 @@ export interface AuthDependencies {
   readonly clientCertificates: boolean;
   /** Per-role allow-lists (`server.roleAllowedCidrs`), read per request so reloads apply at once. */
   readonly roleAllowedCidrs?: () => Readonly<Record<string, readonly string[]>>;
+  /** Audits refused credentials (rate-limited); without it they are only counted in metrics. */
+  readonly failures?: AuthFailureAudit;
 }
+
+// Refusals of the credential itself; an unavailable database or an internal error is not one.
+const REFUSED_KINDS: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED']);
 
 /**
  * Drops the bindings whose role may not be used from `ip`. The principal keeps its other
@@ -40,7 +46,10 @@ export function restrictRoles(
   return dropped.length === 0 ? { principal, dropped } : { principal: { ...principal, bindings }, dropped };
 }
 
-type Identity = { readonly principal: Principal } | { readonly error: GatewayError } | undefined;
+type Identity =
+  | { readonly principal: Principal }
+  | { readonly error: GatewayError; readonly credential: string }
+  | undefined;
 
 /** Credentials of a request: bearer token, API key, verified client certificate. */
 export function credentialsOf(request: FastifyRequest, clientCertificates: boolean): Credentials | undefined {
@@ -125,6 +134,7 @@ export function createAuthHooks(deps: AuthDependencies): AuthHooks {
                 error: isGatewayError(error)
                   ? error
                   : new GatewayError('GW_ERR_INTERNAL', { cause: error, message: 'Authentication failed' }),
+                credential: credentialMethod(credentials),
               }),
             );
       identities.set(request, pending);
@@ -157,7 +167,18 @@ export function createAuthHooks(deps: AuthDependencies): AuthHooks {
         headers: { 'www-authenticate': 'Bearer realm="gatehouse"' },
       });
     }
-    if ('error' in identity) throw identity.error;
+    if ('error' in identity) {
+      if (REFUSED_KINDS.has(identity.error.kind)) {
+        await deps.failures?.record({
+          clientIp: request.clientIp,
+          requestId: request.id,
+          resource: `route:${request.routeOptions.url ?? request.url}`,
+          credential: identity.credential,
+          error: identity.error,
+        });
+      }
+      throw identity.error;
+    }
     const { principal } = identity;
     if (principal.allowedCidrs !== undefined && !ipAllowed(request.clientIp, principal.allowedCidrs)) {
       const reason = `Address "${request.clientIp}" is outside the allow-list of "${principal.name}"`;

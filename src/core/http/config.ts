@@ -159,6 +159,28 @@ export const httpConfigSchema = object(
       },
       { description: 'General API rate limit', dynamic: true },
     ),
+    authFailureAudit: object(
+      {
+        perAddress: integer(
+          'Refused authentications audited one by one per client address (an IPv6 /64) per minute',
+          {
+            default: 10,
+            min: 1,
+            max: 10_000,
+          },
+        ),
+        perMinute: integer('Refused authentications audited one by one per minute in all', {
+          default: 300,
+          min: 1,
+          max: 100_000,
+        }),
+      },
+      {
+        description:
+          'Audit of refused credentials (bad API keys and tokens) on ordinary routes: beyond these limits they are counted and written as one auth.failure.suppressed summary per minute',
+        dynamic: true,
+      },
+    ),
     maxInFlight: integer('Requests processed at once before new ones are shed with 503', {
       default: 1024,
       min: 1,

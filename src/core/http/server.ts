@@ -1,3 +1,4 @@
+import { createAuthFailureAudit } from './auth-failures.ts';
 import { coerceQueryAndParams, VALIDATOR_OPTIONS } from './coerce.ts';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '#core/audit';
@@ -159,6 +160,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
     (app.server as { headersTimeout: number }).headersTimeout = headersTimeout;
 
   let audit = options.audit;
+  const failures = createAuthFailureAudit({
+    audit: () => audit,
+    limits: () => section.current().authFailureAudit,
+    clock: options.clock,
+  });
   const auth = createAuthHooks({
     authenticator: options.authenticator,
     authorize: options.authorize,
@@ -168,6 +174,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
     log,
     clientCertificates: config.tls.requestClientCert,
     roleAllowedCidrs: () => section.current().roleAllowedCidrs,
+    failures,
   });
   const routes = createRouteTable();
   app.addHook('onRoute', (route) => {
@@ -204,6 +211,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
       } finally {
         state.close();
         tls?.close();
+        await failures.flush();
       }
     })();
     return closing;
