@@ -52,6 +52,12 @@ function toApiKey(row: ApiKeyRow): ApiKey {
   };
 }
 
+const KEY_NAME_MAX = 128;
+// Printable: no control (Cc), format (Cf: bidi overrides, zero-width), separator-of-line or
+// paragraph, surrogate or private-use characters, which would forge or hide text where names
+// are shown (CLI tables, the console, audit records).
+const KEY_NAME = new RegExp(`^[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}\\p{Co}]{1,${KEY_NAME_MAX}}$`, 'u');
+
 const invalidKey = () => new GatewayError('GW_ERR_AUTH_KEY_INVALID', { message: 'The API key is not valid' });
 
 // Writing last-used on every request would turn reads into writes; a minute is precise enough.
@@ -128,6 +134,15 @@ export function createApiKeys(options: {
 
   return {
     async create(ownerId: string, input: CreateApiKeyInput): Promise<{ key: ApiKey; secret: string }> {
+      if (typeof input.name !== 'string' || !KEY_NAME.test(input.name)) {
+        // The name is not echoed: it may hold the very characters that are refused.
+        throw new GatewayError('GW_ERR_REQUEST_INVALID', {
+          message: `Invalid API key name: use 1 to ${KEY_NAME_MAX} printable characters, without control or formatting characters`,
+          details: {
+            errors: [{ field: 'name', expected: `1 to ${KEY_NAME_MAX} printable characters` }],
+          },
+        });
+      }
       if (input.allowedCidrs !== undefined) {
         try {
           createCidrMatcher(input.allowedCidrs);

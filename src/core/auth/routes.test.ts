@@ -403,6 +403,51 @@ void describe('identity HTTP API', () => {
     assert.deepEqual(r.json['errors'], [{ path: 'body/disabled', message: 'must be boolean' }]);
   });
 
+  void it('refuses user names that look like user ids and API key names with unprintable characters', async () => {
+    const admin = await login('admin');
+    const named = await call(
+      'POST',
+      '/api/users',
+      { username: 'u_0123456789abcdef01', password: PASSWORD },
+      bearer(admin.accessToken),
+    );
+    assert.equal(named.status, 400, JSON.stringify(named.json));
+    assert.equal(named.json['code'], 'GW_ERR_REQUEST_INVALID');
+    assert.match(String(named.json['detail']), /starting with "u_" are reserved for user ids/);
+    assert.equal((named.json['errors'] as { field: string }[])[0]?.field, 'username');
+    const key = (name: string) =>
+      call(
+        'POST',
+        '/api/keys',
+        { name, bindings: [{ role: 'reader', namespace: '*' }] },
+        bearer(admin.accessToken),
+      );
+    for (const name of [
+      'ci\u001b[31mred',
+      'line\nbreak',
+      'tab\there',
+      'del\u007f',
+      'csi\u009b',
+      'rtl\u202eexe.txt',
+      'zero\u200bwidth',
+      'sep\u2028',
+    ]) {
+      const r = await key(name);
+      assert.equal(r.status, 400, JSON.stringify(name));
+      assert.equal(r.json['code'], 'GW_ERR_REQUEST_INVALID');
+      assert.equal((r.json['errors'] as { field: string }[])[0]?.field, 'name', JSON.stringify(name));
+      assert.ok(!String(r.json['detail']).includes(name));
+    }
+    const long = await key('k'.repeat(129));
+    assert.equal(long.status, 400);
+    assert.equal((long.json['errors'] as { path: string }[])[0]?.path, 'body/name');
+    for (const name of ['deploy bot (prod) ✓', 'Überwachung-π', 'k'.repeat(128)]) {
+      const r = await key(name);
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      assert.equal(r.json['name'], name);
+    }
+  });
+
   void it('rate-limits logins per client address', async () => {
     let limited: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 30 && limited === undefined; i++) {

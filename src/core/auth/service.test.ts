@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '#core/config';
 import { createLogger } from '#core/log';
-import { createSqliteDatabase, type Database } from '#core/storage';
+import { createPostgresDatabase, createSqliteDatabase, type Database } from '#core/storage';
+import { isolatedPostgres, requirePostgres } from '#testing/services';
 import { type AuthConfig, authConfigSchema } from './config.ts';
 import { parsePasswordHash } from './password.ts';
 import { createAuthService } from './service.ts';
@@ -10,6 +11,7 @@ import type { AuthTables } from './tables.ts';
 import { manualClock, temporaryDir, rejectsWith } from './test-support.ts';
 
 const log = createLogger({ level: 'silent' });
+const pg = requirePostgres();
 const MINUTE = 60_000;
 const PASSWORD = 'correct horse battery staple';
 
@@ -43,6 +45,44 @@ async function world(extra = '', db?: Database, dataDir?: string) {
 }
 
 const bearer = (token: string, clientIp = '127.0.0.1') => ({ bearer: token, clientIp });
+
+/**
+ * A name stored before names like "u_…" were refused may equal another account's id; that id
+ * must keep naming the other account. (SQLite happened to return the id match of the old
+ * single OR query first; PostgreSQL returns rows in storage order.)
+ */
+async function idBeforeName(open: () => Database | Promise<Database>) {
+  const db = await open();
+  try {
+    await using w = await world('', db);
+    const bob = await w.auth.users.create({ username: 'bob', password: PASSWORD }, 'test');
+    const alice = await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+    await rejectsWith(
+      w.auth.users.create({ username: 'u_x', password: PASSWORD }, 'test'),
+      'GW_ERR_REQUEST_INVALID',
+      /reserved for user ids/,
+    );
+    // Such a name could be stored before the rule: its account still answers to its name only.
+    await w.db
+      .kysely<AuthTables>()
+      .updateTable('auth_users')
+      .set({ username: alice.id })
+      .where('id', '=', bob.id)
+      .execute();
+    // PostgreSQL writes an updated row anew: touching Alice now stores her after Bob.
+    await w.db
+      .kysely<AuthTables>()
+      .updateTable('auth_users')
+      .set({ updated_at: 1 })
+      .where('id', '=', alice.id)
+      .execute();
+    assert.equal((await w.auth.users.get(alice.id)).id, alice.id);
+    await w.auth.users.update(alice.id, { disabled: true }, 'test');
+    assert.equal((await w.auth.users.get(bob.id)).disabled, false);
+  } finally {
+    await db.close();
+  }
+}
 
 void describe('auth service', () => {
   void it('bootstraps admin once with a random 24-character password', async () => {
@@ -232,6 +272,14 @@ void describe('auth service', () => {
     const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'));
     assert.equal(codes.filter((c) => c === 'GW_ERR_AUTH_INVALID_CREDENTIALS').length, 1, codes.join());
     assert.equal(codes.filter((c) => c === 'GW_ERR_AUTH_LOCKED').length, 5, codes.join());
+  });
+
+  void it('finds a user by id before by name (SQLite)', () =>
+    idBeforeName(() => createSqliteDatabase({ file: ':memory:' })));
+
+  void it('finds a user by id before by name (PostgreSQL)', pg.options, async () => {
+    await using schema = await isolatedPostgres(pg.need(), 'auth_lookup');
+    await idBeforeName(() => createPostgresDatabase({ url: schema.url }));
   });
 
   void it('rehashes a password at login when the scrypt parameters change', async () => {

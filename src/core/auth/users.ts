@@ -33,6 +33,9 @@ export interface UpdateUserInput {
 }
 
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
+// User ids are this prefix and hex; `/api/users/:id` takes an id or a name, so no new name may
+// start with it.
+const USER_ID_PREFIX = 'u_';
 
 /** The binding subject of a user id. */
 export const userSubject = (id: string) => `user:${id}`;
@@ -52,14 +55,14 @@ export function checkPasswordPolicy(password: string, minLength: number): void {
   }
 }
 
-/** A user row by id or name; GW_ERR_USER_NOT_FOUND otherwise. */
+/** A user row by id, else by name; GW_ERR_USER_NOT_FOUND otherwise. */
 async function findUser(db: Database, idOrName: string): Promise<UserRow> {
-  const found = await db
-    .kysely<AuthTables>()
-    .selectFrom('auth_users')
-    .selectAll()
-    .where((eb) => eb.or([eb('id', '=', idOrName), eb('username', '=', idOrName)]))
-    .executeTakeFirst();
+  const k = db.kysely<AuthTables>();
+  // By id first: an account created before names like "u_…" were refused may be named after
+  // another account's id, and the id must keep naming that other account.
+  const found =
+    (await k.selectFrom('auth_users').selectAll().where('id', '=', idOrName).executeTakeFirst()) ??
+    (await k.selectFrom('auth_users').selectAll().where('username', '=', idOrName).executeTakeFirst());
   if (found === undefined) {
     throw new GatewayError('GW_ERR_USER_NOT_FOUND', {
       message: `No user "${idOrName}"`,
@@ -152,9 +155,19 @@ export function createUserStore(options: {
           },
         });
       }
+      if (input.username.startsWith(USER_ID_PREFIX)) {
+        throw new GatewayError('GW_ERR_REQUEST_INVALID', {
+          message: `Invalid user name "${input.username}": names starting with "${USER_ID_PREFIX}" are reserved for user ids`,
+          details: {
+            errors: [
+              { field: 'username', expected: `a name not starting with "${USER_ID_PREFIX}" (user ids do)` },
+            ],
+          },
+        });
+      }
       checkPasswordPolicy(input.password, options.password.minLength);
       const now = clock.now();
-      const id = `u_${randomId(9)}`;
+      const id = `${USER_ID_PREFIX}${randomId(9)}`;
       const values: UserRow = {
         id,
         username: input.username,
