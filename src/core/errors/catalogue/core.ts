@@ -138,7 +138,8 @@ export const CORE_ERRORS = [
     code: 'GW_ERR_AUTH_LOCKED',
     kind: 'UNAUTHENTICATED',
     title: 'Account temporarily locked',
-    description: 'Too many failed logins; `Retry-After` says when the account unlocks.',
+    description:
+      'Too many failed logins of this account from this client address (its lock or backoff), or from all addresses (the short account-wide backoff); `Retry-After` says when to try again. Other addresses are not locked out; `gatehouse users unlock` clears it.',
   },
   {
     code: 'GW_ERR_AUTH_TOKEN_INVALID',
