@@ -85,7 +85,12 @@ void describe('core lifecycle', () => {
       const page = await fetch(`${http.url}/api/audit-logs`, {
         headers: { authorization: 'Bearer auditor' },
       });
-      assert.equal(((await page.json()) as { events: unknown[] }).events.length, 1);
+      // The start, and the refused bearer token (failed authentications are audited).
+      const { events } = (await page.json()) as { events: { action: string; decision: string }[] };
+      assert.deepEqual(events.map((e) => [e.action, e.decision]).toSorted(), [
+        ['auth.failure', 'deny'],
+        ['gateway.start', 'info'],
+      ]);
 
       const signals = new EventEmitter();
       const codes: number[] = [];

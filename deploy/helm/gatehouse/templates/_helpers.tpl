@@ -132,7 +132,7 @@ the gateway applies them from the mounted file without a restart. test/deploy/he
 keeps this list equal to the documentation.
 */}}
 {{- define "gatehouse.dynamicKeys" -}}
-server.roleAllowedCidrs server.metrics server.rateLimit rbac.bindings registry.policy artifacts.quotas artifacts.defaultQuota artifacts.policy artifacts.trust kv.limits kv.audit edge.routes edge.policies
+server.roleAllowedCidrs server.metrics server.rateLimit server.authFailureAudit rbac.bindings registry.policy artifacts.quotas artifacts.defaultQuota artifacts.policy artifacts.trust kv.limits kv.audit edge.routes edge.policies
 {{- end }}
 
 {{/* The checksum that rolls the pods on a configuration change (rollOnConfigChange). */}}
