@@ -59,10 +59,10 @@ function paginate(upstream: IncomingMessage, res: ServerResponse, url: URL, size
   upstream.on('end', () => {
     const doc = JSON.parse(Buffer.concat(parts).toString('utf8')) as { name: string; tags: string[] };
     const last = url.searchParams.get('last');
-    const after = doc.tags.toSorted().filter((t) => last === null || t > last);
-    const page = after.slice(0, size);
+    const later = doc.tags.toSorted().filter((t) => last === null || t > last);
+    const page = later.slice(0, size);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (after.length > page.length)
+    if (later.length > page.length)
       headers['link'] = `<${url.pathname}?n=${size}&last=${page.at(-1) ?? ''}>; rel="next"`;
     res.writeHead(200, headers).end(JSON.stringify({ name: doc.name, tags: page }));
   });
@@ -572,8 +572,8 @@ void describe('skopeo login to the registry door (registry.auth: required)', () 
       `Bearer realm="${guarded.url}/api/registry/oci/token",service="gatehouse-registry"`,
     );
     assert.equal(((await probe.json()) as { errors: { code: string }[] }).errors[0]?.code, 'UNAUTHORIZED');
-    const image = `docker://${host}/hub/team/app:old`;
-    const anonymous = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
+    const reference = `docker://${host}/hub/team/app:old`;
+    const anonymous = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, reference]);
     assert.ok(!anonymous.ok);
     assert.match(anonymous.output, /unauthorized|authentication required/i);
     const login = (password: string) =>
@@ -582,7 +582,7 @@ void describe('skopeo login to the registry door (registry.auth: required)', () 
     assert.ok(!wrong.ok, wrong.output);
     const right = await login(ADMIN_TOKEN);
     assert.ok(right.ok, right.output);
-    const inspected = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, image]);
+    const inspected = await skopeo(['inspect', '--tls-verify=false', '--authfile', authfile, reference]);
     assert.ok(inspected.ok, inspected.output);
     assert.equal((JSON.parse(inspected.output) as { Digest: string }).Digest, digests['old']);
     await guarded.core.audit.verify();
