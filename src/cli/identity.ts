@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { type ApiKey, unlockUser, type User } from '#core/auth';
+import { type ApiKey, type UnlockResult, unlockUser, type User } from '#core/auth';
 import { systemClock } from '#core/clock';
 import { isGatewayError } from '#core/errors';
 import { ROLES, type Role, type RoleBinding } from '#core/rbac';
@@ -205,10 +205,15 @@ const usersRm: CommandSpec = {
 const usersUnlock: CommandSpec = {
   name: 'users unlock',
   summary:
-    'Clear the failed-login locks of a user (every address and the account-wide backoff), directly on the database: works while the server is down',
+    'Clear the failed-login locks of a user (every address and the account-wide backoff), directly on the database: works while the server is down; --api asks the running server instead, which audits it',
   usage: 'USERNAME',
   args: { min: 1, max: 1 },
   flags: [
+    {
+      name: 'api',
+      type: 'boolean',
+      description: 'Unlock through the running server (needs a login with users:write; audited)',
+    },
     {
       name: 'config',
       type: 'string',
@@ -218,9 +223,7 @@ const usersUnlock: CommandSpec = {
   ],
   async run(ctx) {
     const name = ctx.args[0] ?? '';
-    const local = await openLocalStorage(ctx);
-    try {
-      const result = await unlockUser(local.db, systemClock, name);
+    const print = (result: UnlockResult) =>
       ctx.out.result(result, () => {
         const what =
           result.addresses === 0 && !result.accountBackoff
@@ -228,6 +231,14 @@ const usersUnlock: CommandSpec = {
             : `cleared the failed logins of ${result.addresses} client address(es)${result.accountBackoff ? ' and the account-wide backoff' : ''}`;
         ctx.out.line(`Unlocked ${ctx.out.bold(result.username)} (${result.id}): ${what}`);
       });
+    if (ctx.flags['api'] === true) {
+      const client = await ctx.client();
+      print(await client.request<UnlockResult>('POST', `/api/users/${encodeURIComponent(name)}/unlock`));
+      return EXIT.ok;
+    }
+    const local = await openLocalStorage(ctx);
+    try {
+      print(await unlockUser(local.db, systemClock, name));
       return EXIT.ok;
     } catch (error) {
       if (isGatewayError(error) && error.code === 'GW_ERR_USER_NOT_FOUND')

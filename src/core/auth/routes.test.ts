@@ -480,5 +480,26 @@ void describe('identity HTTP API', () => {
       code: 'GW_ERR_AUTH_LOCKED',
     });
     assert.equal((await attempt('198.51.100.50', 'bob', PASSWORD)).status, 200);
+    // An admin unlocks through the API (audited); nobody else may.
+    // Logged in from an address of their own: the per-address login limit of 127.0.0.1 is spent.
+    const tokenOf = async (username: string) =>
+      (
+        await server.app.inject({
+          method: 'POST',
+          url: '/api/auth/login',
+          payload: { username, password: PASSWORD },
+          remoteAddress: '192.0.2.77',
+        })
+      ).json<{ accessToken: string }>().accessToken;
+    const admin = bearer(await tokenOf('admin'));
+    const bob = bearer(await tokenOf('bob'));
+    assert.equal((await call('POST', '/api/users/bob/unlock', undefined, bob)).status, 403);
+    assert.equal((await call('POST', '/api/users/bob/unlock')).status, 401);
+    assert.equal((await call('POST', '/api/users/nobody/unlock', undefined, admin)).status, 404);
+    const unlocked = await call('POST', '/api/users/bob/unlock', undefined, admin);
+    assert.equal(unlocked.status, 200, JSON.stringify(unlocked.json));
+    assert.equal(unlocked.json['addresses'], 1);
+    assert.ok(await audited('user.unlock', 'allow'));
+    assert.equal((await attempt('203.0.113.50', 'bob', PASSWORD)).status, 200);
   });
 });

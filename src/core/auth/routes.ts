@@ -225,6 +225,22 @@ function registerUserRoutes(http: HttpServer, auth: AuthService, record: ReturnT
       return reply.code(204).send();
     },
   );
+  // What `gatehouse users unlock` does on the database, through the server: audited.
+  http.app.post(
+    '/api/users/:id/unlock',
+    { preHandler: canWrite, schema: { params: ID_PARAMS } },
+    async (request) => {
+      const result = await auth.unlock(idOf(request));
+      await record(request, {
+        actor: actorOf(request),
+        action: 'user.unlock',
+        resource: `user:${result.username}`,
+        decision: 'allow',
+        details: { addresses: result.addresses, accountBackoff: result.accountBackoff },
+      });
+      return result;
+    },
+  );
   http.app.put(
     '/api/users/:id/password',
     { preHandler: http.authenticate, schema: { params: ID_PARAMS, body: PASSWORD_BODY } },

@@ -32,6 +32,8 @@ describe('gatehouse CLI against a real server', () => {
     });
     assert.equal(wrong.code, 3);
     assert.match(wrong.stderr, /GW_ERR_AUTH_INVALID_CREDENTIALS/);
+    // A failed login backs this address off for auth.lockout.backoffBase (1 s) before the next.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const ok = await cli(['login', '--server', gw.url, '--username', 'admin'], {
       GATEHOUSE_PASSWORD: ADMIN_PASSWORD,
     });
@@ -60,6 +62,18 @@ describe('gatehouse CLI against a real server', () => {
     });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Unknown role "emperor"/);
+  });
+
+  it('unlocks a user through the server with --api, audited', async () => {
+    const unlocked = await cli(['users', 'unlock', 'alice', '--api', '--json']);
+    assert.equal(unlocked.code, 0, unlocked.stderr);
+    assert.equal((JSON.parse(unlocked.stdout) as { username: string }).username, 'alice');
+    const events = await cli(['audit', 'ls', '--action', 'user.unlock', '--json']);
+    assert.equal(events.code, 0, events.stderr);
+    assert.match(events.stdout, /user:alice/);
+    const unknown = await cli(['users', 'unlock', 'nobody', '--api']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /GW_ERR_USER_NOT_FOUND/);
   });
 
   it('creates an API key shown once, which works until it is revoked', async () => {
