@@ -55,8 +55,10 @@ before(async () => {
     const range = req.headers.range;
     requests.push(`${req.method} ${req.url}${range === undefined ? '' : ` ${range}`}`);
     // The jar only: the door reads a POM's Last-Modified with a HEAD.
+    // `plain` answers 501 Not Implemented, `tool` 405: both mean "no HEAD here".
     if (req.method === 'HEAD' && req.url?.endsWith('.jar') === true) {
-      res.writeHead(405, { allow: 'GET' }).end();
+      if (req.url.includes('/plain/')) res.writeHead(501).end();
+      else res.writeHead(405, { allow: 'GET' }).end();
       return;
     }
     const forward = httpRequest(
@@ -88,7 +90,8 @@ before(async () => {
       maven: {
         uplinks: [
           { name: 'central', url: `${up.url}/`, packages: ['org.example:*'], retries: 0 },
-          { name: 'nohead', url: `${noHead.url}/`, packages: ['org.other:*'], retries: 0 },
+          // Default retries and breaker: a 501 is an answer, neither retried nor a failure.
+          { name: 'nohead', url: `${noHead.url}/`, packages: ['org.other:*'] },
         ],
       },
       policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
@@ -161,6 +164,18 @@ void describe('HEAD of a package file', () => {
       );
       assert.deepEqual(await cachedFiles(), cached, jar);
     }
+    // Many such HEADs at once leave the uplink's breaker closed: a GET still goes through.
+    const plain = '/org/other/plain/1.0/plain-1.0.jar';
+    const heads = await Promise.all(
+      Array.from({ length: 6 }, () => fetch(`${gw.url}/maven${plain}`, { method: 'HEAD' })),
+    );
+    assert.deepEqual(
+      heads.map((r) => r.status),
+      [200, 200, 200, 200, 200, 200],
+    );
+    const get = await fetch(`${gw.url}/maven${plain}`);
+    assert.equal(get.status, 200, await get.clone().text());
+    assert.deepEqual(Buffer.from(await get.arrayBuffer()), await upstreamBytes(plain));
   });
 
   void it('answers a file the uplink does not have with 404, as a GET does', async () => {

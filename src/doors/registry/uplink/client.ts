@@ -118,7 +118,9 @@ export class UplinkClient {
       const stop = this.#o.latency?.startTimer({ uplink: this.name });
       try {
         const res = await this.#send(req);
-        if (RETRY_STATUS.has(res.status) || res.status >= 500) {
+        // 501 Not Implemented is an answer, not a fault: a server that does not do HEAD (its
+        // caller then falls back) is up, and asking again gets the same answer.
+        if (RETRY_STATUS.has(res.status) || (res.status >= 500 && res.status !== 501)) {
           stop?.({ outcome: String(res.status) });
           this.breaker.failure();
           last = res.status;
