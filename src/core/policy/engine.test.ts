@@ -356,11 +356,12 @@ void describe('policy engine', () => {
     assert.equal(await denied({ ecosystem: 'oci', name: 'hub/team/app', version: 'v1' }), true);
     assert.equal(await denied({ ecosystem: 'oci', name: 'hub/team/app', version: 'v2' }), false);
     assert.equal(await denied({ ecosystem: 'pypi', name: 'hub/team/app', version: '1.0' }), false);
-    // `3.3.6` is an npm, Maven and OCI version, not a Go one (`v3.3.6`) nor a PEP 440 specifier.
+    // `3.3.6` is an npm, Maven, OCI and (bare, as `==3.3.6`) PyPI version, not a Go one (`v3.3.6`).
     assert.equal(await denied({ name: 'six', version: '3.3.6' }), true);
     assert.equal(await denied({ ecosystem: 'maven', name: 'six', version: '3.3.6' }), true);
     assert.equal(await denied({ ecosystem: 'go', name: 'six', version: 'v3.3.6' }), false);
-    assert.equal(await denied({ ecosystem: 'pypi', name: 'six', version: '3.3.6' }), false);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'six', version: '3.3.6' }), true);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'six', version: '3.3.7' }), false);
     // Valid in none of the rule's ecosystems, or not in the one the entry names: a mistake.
     const build = (entry: Record<string, unknown>, ecosystems?: string[]) => () =>
       createPolicyEngine(
@@ -386,6 +387,38 @@ void describe('policy engine', () => {
       /Invalid OCI tag or digest list "a b"/,
     );
     assert.doesNotThrow(build({ name: 'x', versions: `v1|sha256:${'a'.repeat(64)}`, ecosystem: 'oci' }));
+  });
+
+  void it('reads a |-list of versions in npm and PyPI as in the other ecosystems, so such an entry is not skipped there', async () => {
+    const engine = createPolicyEngine(
+      parse({
+        rules: [
+          {
+            id: 'deny',
+            type: 'denyList',
+            list: {
+              entries: [
+                { name: 'lodash', versions: '4.17.20|4.17.21' },
+                { name: 'requests', versions: '2.31.0 | >=3' },
+                { name: 'either', versions: '1.0.0 || 2.0.0' },
+              ],
+            },
+          },
+        ],
+      }),
+      { clock },
+    );
+    const denied = async (over: Partial<PolicySubject>) => !(await engine.evaluate(subject(over))).allowed;
+    assert.equal(await denied({ name: 'lodash', version: '4.17.20' }), true);
+    assert.equal(await denied({ name: 'lodash', version: '4.17.21' }), true);
+    assert.equal(await denied({ name: 'lodash', version: '4.17.19' }), false);
+    assert.equal(await denied({ ecosystem: 'maven', name: 'lodash', version: '4.17.20' }), true);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'requests', version: '2.31.0' }), true);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'requests', version: '3.1' }), true);
+    assert.equal(await denied({ ecosystem: 'pypi', name: 'requests', version: '2.32.0' }), false);
+    // npm's own `||` is unchanged.
+    assert.equal(await denied({ name: 'either', version: '2.0.0' }), true);
+    assert.equal(await denied({ name: 'either', version: '1.5.0' }), false);
   });
 
   void it('matches list entries against the subject digest and aliases, as against its version', async () => {

@@ -1,6 +1,7 @@
 import {
   normalizePypiName,
   parseGoVersion,
+  parsePep440,
   parsePep440Specifier,
   parseSemverRange,
   satisfiesPep440,
@@ -60,6 +61,9 @@ export function exactVersions(ecosystem: Ecosystem, range: string | undefined): 
   return splitExact(range);
 }
 
+/** A `|` that is not half of npm's `||`. */
+const SINGLE_BAR = /(?<!\|)\|(?!\|)/;
+
 /**
  * Compiles a version range in the ecosystem's own syntax (npm semver ranges, PEP 440
  * specifiers); other ecosystems take `*` or a `|`-separated list of exact versions, each in the
@@ -71,13 +75,24 @@ export function compileVersionRange(
   range: string | undefined,
 ): (version: string) => boolean {
   if (range === undefined || anyVersion(range)) return () => true;
+  // The `|`-list the other ecosystems take (`4.17.20|4.17.21`) means the same in npm and PyPI,
+  // whose own syntax has no single `|`: any of the parts, each a range of that ecosystem. Refused
+  // as invalid there, such an entry without an ecosystem would be skipped and deny nothing.
+  if ((ecosystem === 'npm' || ecosystem === 'pypi') && SINGLE_BAR.test(range)) {
+    const parts = range.split(SINGLE_BAR).map((part) => compileVersionRange(ecosystem, part.trim()));
+    return (v) => parts.some((matches) => matches(v));
+  }
   if (ecosystem === 'npm') {
     const r = parseSemverRange(range);
     if (r === undefined) throw new RangeError(`Invalid npm version range "${range}"`);
     return (v) => satisfiesSemver(v, r, { includePrerelease: true });
   }
   if (ecosystem === 'pypi') {
-    const s = parsePep440Specifier(range);
+    // A bare version (`2.31.0`) means that version, as it does in every other ecosystem; PEP 440
+    // spells it `==2.31.0`. Not one with PEP 440's optional `v` (`v1` is an OCI or Go name).
+    const bare = range.trim();
+    const version = /^\d/.test(bare) && parsePep440(bare) !== undefined;
+    const s = parsePep440Specifier(version ? `==${bare}` : range);
     if (s === undefined) throw new RangeError(`Invalid PEP 440 specifier "${range}"`);
     return (v) => satisfiesPep440(v, s, { includePrerelease: true });
   }
