@@ -146,10 +146,11 @@ export async function putIndex(ctx: RegistryContext, key: string, index: unknown
 
 /**
  * A package's per-version facts (what its files are served from): the cached ones (`read`), else
- * those a build of its metadata (`load`) stores. When the filtered documents outlived the facts,
- * both are rebuilt once; when the uplink is down and `load` served a stale document, the facts
- * of that build (no invalidation then: it would drop the stale document too). Files are still
- * decided afresh against them.
+ * those a build of its metadata (`load`) stores, else the stale copy of the last build's (kept
+ * for staleTtl: the facts of a published version do not change, and the filtered document may
+ * outlive the fresh facts, or be served stale while the uplink is down). Only when there are
+ * none at all, and the uplink answered, are both rebuilt once (an invalidation drops the stale
+ * document too, so never while it is what is being served). Files are still decided afresh.
  */
 export async function loadIndex<T>(
   ctx: RegistryContext,
@@ -160,17 +161,13 @@ export async function loadIndex<T>(
 ): Promise<T | undefined> {
   const cached = await read();
   if (cached !== undefined) return cached;
-  let served = await load();
-  let loaded = await read();
-  if (loaded === undefined && !served.stale) {
-    await ctx.metadata.invalidate(ecosystem, name);
-    served = await load();
-    loaded = await read();
-  }
-  if (loaded === undefined && served.stale) {
-    loaded = await ctx.metadata.getJson<T>(`${ctx.metadata.indexKey(ecosystem, name)}|stale`);
-  }
-  return loaded;
+  const staleKey = `${ctx.metadata.indexKey(ecosystem, name)}|stale`;
+  const served = await load();
+  const loaded = (await read()) ?? (await ctx.metadata.getJson<T>(staleKey));
+  if (loaded !== undefined || served.stale) return loaded;
+  await ctx.metadata.invalidate(ecosystem, name);
+  await load();
+  return read();
 }
 
 export function servedStale(

@@ -102,4 +102,19 @@ void describe('a vulnerability import', () => {
     assert.match(again.headers.get('warning') ?? '', /^110 /);
     assert.deepEqual(Object.keys(((await again.json()) as { versions: object }).versions), ['2.0.0']);
   });
+
+  void it('serves a file from the stale facts when the fresh ones were evicted before the document', async () => {
+    const first = await fetch(`${gw.url}/npm/late-lib`);
+    const doc = (await first.json()) as { versions: Record<string, { dist: { tarball: string } }> };
+    // The filtered document is still fresh, its per-version facts are gone (evicted first), and
+    // the uplink is down: rebuilding would drop the stale copy and fail.
+    await gw.core.cache.delete('reg:v1:npm:late-lib|index');
+    up.override('late-lib', { status: 503, body: 'maintenance' });
+    try {
+      assert.equal((await fetch(doc.versions['1.0.0']?.dist.tarball ?? '')).status, 200);
+      assert.equal((await fetch(`${gw.url}/npm/late-lib`)).status, 200);
+    } finally {
+      up.override('late-lib', undefined);
+    }
+  });
 });
