@@ -498,6 +498,19 @@ void describe('a deny list naming a tag, on a fresh gateway', () => {
     assert.equal((await pull('first/down', 'latest')).status, 403);
     assert.equal((await pull('first/down', 'v3')).status, 200);
     assert.equal(asked('/tags/list'), 0);
+    // `v1` appears in first/no-v1 (latest's manifest) and is pulled: its absence is forgotten.
+    // Should its links then be evicted while the uplink fails, the deny list fails closed
+    // instead of reading the old absence as "v1 points nowhere".
+    await up.push('first/no-v1', 'v1', image('first/no-v1\n'));
+    assert.equal((await pull('first/no-v1', 'v1')).status, 403);
+    for (const what of ['tag|v1', 'stale-tag|v1', `digest-tags|${d['first/no-v1:latest'] ?? ''}`])
+      await gate.core.cache.delete(`reg:v1:oci:watch/first/no-v1|index|${what}`);
+    throttled.failing.add('/first/no-v1/manifests/v1');
+    try {
+      assert.equal((await pull('first/no-v1', 'latest')).status, 403);
+    } finally {
+      throttled.failing.clear();
+    }
   });
 });
 

@@ -151,6 +151,9 @@ export async function resolveManifest(
     const previous = (await cache.get(keyOf(s, `stale-tag|${reference}`)))?.toString('utf8');
     await cache.set(keyOf(s, `tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.metadataTtl });
     await cache.set(keyOf(s, `stale-tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.staleTtl });
+    // The tag exists now: a record of its absence must not outlive its links (an evicted link
+    // plus a failing uplink would otherwise read as "points nowhere" and let a denied tag pass).
+    await cache.delete(keyOf(s, `no-tag|${reference}`));
     await linkTags(s, [
       { tag: reference, digest: m.digest, ...(previous === undefined ? {} : { previous }) },
     ]);
