@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
@@ -185,10 +185,17 @@ function covers(
   // Renew a month before expiry so that a long-running embedded server never serves a stale one.
   if (Date.parse(cert.validTo) - now < 30 * DAY_MS) return false;
   const sans = new Set(splitSubjectAltNames(cert.subjectAltName));
-  return (
-    dnsNames.every((name) => sans.has(`DNS:${name}`)) &&
-    ipAddresses.every((ip) => sans.has(`IP Address:${ip}`))
+  const ips = new Set(
+    [...sans].filter((san) => san.startsWith('IP Address:')).map((san) => canonicalIp(san.slice(11))),
   );
+  return (
+    dnsNames.every((name) => sans.has(`DNS:${name}`)) && ipAddresses.every((ip) => ips.has(canonicalIp(ip)))
+  );
+}
+
+/** One spelling per address: Node prints IPv6 SANs uncompressed (`0:0:0:0:0:0:0:1` for `::1`). */
+function canonicalIp(ip: string): string {
+  return isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
 }
 
 /**

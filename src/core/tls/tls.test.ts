@@ -112,6 +112,22 @@ void describe('core/tls', () => {
     // A name that is only a prefix of a covered one is not covered: a new certificate is issued.
     await ensureServerCertificate({ dataDir: dir, ca, dnsNames: ['localhos'], ipAddresses: [] });
     assert.notEqual(await readFile(files.certFile, 'utf8'), certBefore);
+    // IPv6 names, however spelled, are covered by the certificate that has them (Node prints
+    // them uncompressed): no new key at every start.
+    await ensureServerCertificate({
+      dataDir: dir,
+      ca,
+      dnsNames: ['localhost'],
+      ipAddresses: ['::1', 'FD00::7'],
+    });
+    const withIpv6 = await readFile(files.certFile, 'utf8');
+    await ensureServerCertificate({
+      dataDir: dir,
+      ca,
+      dnsNames: ['localhost'],
+      ipAddresses: ['::1', 'fd00:0::7'],
+    });
+    assert.equal(await readFile(files.certFile, 'utf8'), withIpv6, 'reused for the same IPv6 addresses');
     await ensureServerCertificate({ dataDir: dir, ca, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     await using provider = await createTlsContextProvider({
       ...files,
