@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { GatewayError } from '#core/errors';
 import type { ArtifactContext } from './context.ts';
+import { retryOnLockConflict } from './retry.ts';
 import type { ArtifactStatus, ArtifactTables, ItemRow } from './store/schema.ts';
 
 /** Filters, sort and page of `GET /api/artifacts`. */
@@ -120,40 +121,45 @@ export async function getArtifact(ctx: ArtifactContext, id: string): Promise<Ite
  * "Last reference" is decided with the blob row locked (PostgreSQL; SQLite serialises write
  * transactions): an upload deduplicating against the same content locks that row in its commit
  * too, so the count below either waits for that upload and sees its artifact, or runs first and
- * the upload then stores its own blob.
+ * the upload then stores its own blob. The row is locked before the artifact row is deleted,
+ * the order of the upload's commit (blob row, then artifact row): deleting first held the
+ * artifact's unique (repository, name, version) entry, which an upload of the same version and
+ * bytes, holding the blob row, waited on, and PostgreSQL aborted one of the two as a deadlock.
+ * A transaction aborted on a lock conflict anyway runs once more (see retryOnLockConflict).
  */
 export async function deleteArtifact(
   ctx: ArtifactContext,
   id: string,
 ): Promise<{ readonly shredded: boolean }> {
-  const blobKey = await ctx.db.transaction<string | undefined, ArtifactTables>(async (trx) => {
-    const row = await trx
-      .selectFrom('artifacts_items')
-      .select(['digest'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (row === undefined) {
-      throw new GatewayError('GW_ERR_ARTIFACTS_NOT_FOUND', {
-        message: `No artifact "${id}"`,
-        details: { id },
-      });
-    }
-    await trx.deleteFrom('artifacts_items').where('id', '=', id).execute();
-    await trx.deleteFrom('artifacts_scan_jobs').where('artifact_id', '=', id).execute();
-    await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', id).execute();
-    let blob = trx.selectFrom('artifacts_blobs').select('blob_key').where('digest', '=', row.digest);
-    if (ctx.db.dialect === 'postgres') blob = blob.forUpdate();
-    const locked = await blob.executeTakeFirst();
-    const others = await trx
-      .selectFrom('artifacts_items')
-      .select('id')
-      .where('digest', '=', row.digest)
-      .executeTakeFirst();
-    if (others !== undefined) return undefined;
-    await trx.deleteFrom('artifacts_blobs').where('digest', '=', row.digest).execute();
-    await trx.deleteFrom('artifacts_signatures').where('digest', '=', row.digest).execute();
-    return locked?.blob_key;
-  });
+  const notFound = () =>
+    new GatewayError('GW_ERR_ARTIFACTS_NOT_FOUND', { message: `No artifact "${id}"`, details: { id } });
+  const transaction = () =>
+    ctx.db.transaction<string | undefined, ArtifactTables>(async (trx) => {
+      const row = await trx
+        .selectFrom('artifacts_items')
+        .select(['digest'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row === undefined) throw notFound();
+      let blob = trx.selectFrom('artifacts_blobs').select('blob_key').where('digest', '=', row.digest);
+      if (ctx.db.dialect === 'postgres') blob = blob.forUpdate();
+      const locked = await blob.executeTakeFirst();
+      // A concurrent delete of the same artifact may have committed since the read above.
+      const gone = await trx.deleteFrom('artifacts_items').where('id', '=', id).executeTakeFirst();
+      if (Number(gone.numDeletedRows) === 0) throw notFound();
+      await trx.deleteFrom('artifacts_scan_jobs').where('artifact_id', '=', id).execute();
+      await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', id).execute();
+      const others = await trx
+        .selectFrom('artifacts_items')
+        .select('id')
+        .where('digest', '=', row.digest)
+        .executeTakeFirst();
+      if (others !== undefined) return undefined;
+      await trx.deleteFrom('artifacts_blobs').where('digest', '=', row.digest).execute();
+      await trx.deleteFrom('artifacts_signatures').where('digest', '=', row.digest).execute();
+      return locked?.blob_key;
+    });
+  const blobKey = await retryOnLockConflict('artifact delete', transaction);
   if (blobKey !== undefined) {
     await ctx.blobs
       .delete(blobKey)

@@ -4,6 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import { isUniqueViolation } from '#core/storage';
 import type { ArtifactContext } from './context.ts';
 import { ciphertextSize, encryptStream, newHeader } from './crypto/segmented-aead.ts';
+import { retryOnLockConflict } from './retry.ts';
 import type { ArtifactTables, ItemRow } from './store/schema.ts';
 
 /** One upload as the routes hand it over. */
@@ -272,7 +273,11 @@ function alreadyExists(req: Pick<UploadRequest, 'repository' | 'name' | 'version
   });
 }
 
-/** Writes metadata in one transaction; returns true when the digest was already stored. */
+/**
+ * Writes metadata in one transaction; returns true when the digest was already stored. Locks are
+ * taken in the order deleteArtifact takes them (blob row, then artifact row); a transaction
+ * aborted on a lock conflict anyway runs once more (see retryOnLockConflict).
+ */
 async function commit(
   ctx: ArtifactContext,
   item: ItemRow,
@@ -280,47 +285,49 @@ async function commit(
   blobKey: string,
 ): Promise<boolean> {
   try {
-    return await ctx.db.transaction<boolean, ArtifactTables>(async (trx) => {
-      await lockQuota(ctx, trx, item.repository);
-      await checkQuota(ctx, trx, item.repository, item.size);
-      const queued = await trx
-        .selectFrom('artifacts_scan_jobs')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .executeTakeFirst();
-      if (Number(queued?.n ?? 0) >= ctx.config().scan.queueLimit) {
-        throw new GatewayError('GW_ERR_ARTIFACTS_SCAN_QUEUE_FULL', { message: 'The scan queue is full' });
-      }
-      // Another upload of the same bytes may commit between a lookup and an insert (PostgreSQL,
-      // read committed): the insert then waits for it and keeps its blob, instead of failing on
-      // the digest key, which was reported as this artifact already existing. When the digest is
-      // known, the no-op update locks its row until this commit, so a delete of the last other
-      // artifact (which locks the same row, see deleteArtifact) either finishes first, and the
-      // insert stores this blob anew, or waits and then sees this artifact referencing it.
-      const stored = await trx
-        .insertInto('artifacts_blobs')
-        .values(blobRow)
-        .onConflict((oc) =>
-          oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('artifacts_blobs.created_at') })),
-        )
-        .returning('blob_key')
-        .executeTakeFirstOrThrow();
-      const known = stored.blob_key !== blobKey;
-      await trx.insertInto('artifacts_items').values(item).execute();
-      await trx
-        .insertInto('artifacts_scan_jobs')
-        .values({
-          id: randomUUID(),
-          artifact_id: item.id,
-          attempts: 0,
-          next_run_at: item.created_at,
-          lease_until: null,
-          last_error: null,
-          created_at: item.created_at,
-        })
-        .execute();
-      await trx.deleteFrom('artifacts_pending').where('blob_key', '=', blobKey).execute();
-      return known;
-    });
+    const transaction = () =>
+      ctx.db.transaction<boolean, ArtifactTables>(async (trx) => {
+        await lockQuota(ctx, trx, item.repository);
+        await checkQuota(ctx, trx, item.repository, item.size);
+        const queued = await trx
+          .selectFrom('artifacts_scan_jobs')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirst();
+        if (Number(queued?.n ?? 0) >= ctx.config().scan.queueLimit) {
+          throw new GatewayError('GW_ERR_ARTIFACTS_SCAN_QUEUE_FULL', { message: 'The scan queue is full' });
+        }
+        // Another upload of the same bytes may commit between a lookup and an insert (PostgreSQL,
+        // read committed): the insert then waits for it and keeps its blob, instead of failing on
+        // the digest key, which was reported as this artifact already existing. When the digest is
+        // known, the no-op update locks its row until this commit, so a delete of the last other
+        // artifact (which locks the same row, see deleteArtifact) either finishes first, and the
+        // insert stores this blob anew, or waits and then sees this artifact referencing it.
+        const stored = await trx
+          .insertInto('artifacts_blobs')
+          .values(blobRow)
+          .onConflict((oc) =>
+            oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('artifacts_blobs.created_at') })),
+          )
+          .returning('blob_key')
+          .executeTakeFirstOrThrow();
+        const known = stored.blob_key !== blobKey;
+        await trx.insertInto('artifacts_items').values(item).execute();
+        await trx
+          .insertInto('artifacts_scan_jobs')
+          .values({
+            id: randomUUID(),
+            artifact_id: item.id,
+            attempts: 0,
+            next_run_at: item.created_at,
+            lease_until: null,
+            last_error: null,
+            created_at: item.created_at,
+          })
+          .execute();
+        await trx.deleteFrom('artifacts_pending').where('blob_key', '=', blobKey).execute();
+        return known;
+      });
+    return await retryOnLockConflict('upload commit', transaction);
   } catch (error) {
     if (isUniqueViolation(error)) throw alreadyExists(item);
     throw error;

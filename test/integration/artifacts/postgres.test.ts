@@ -24,6 +24,16 @@ async function* halted(body: Buffer, gate: Promise<void>): AsyncGenerator<Uint8A
   yield body.subarray(body.length >> 1);
 }
 
+/** Counts the door's statements matching `pattern` (ILIKE) that wait on a lock, seen from `holder`. */
+async function waitingOn(holder: Client, schema: IsolatedPostgres, pattern: string): Promise<number> {
+  // Inside a transaction pg_stat_activity keeps its first snapshot: clear it on every look.
+  const found = await holder.query(
+    "SELECT 1 FROM pg_stat_clear_snapshot(), pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $2",
+    [schema.applicationName, pattern],
+  );
+  return found.rowCount ?? 0;
+}
+
 /**
  * Starts uploads whose bodies stop halfway until a second connection holds their pending rows,
  * then lets them finish: each commit transaction stops at its last statement (removing its
@@ -61,14 +71,7 @@ async function heldUploads(
     await holder.query('BEGIN');
     await holder.query('SELECT 1 FROM artifacts_pending FOR UPDATE');
     gate.resolve();
-    // Inside a transaction pg_stat_activity keeps its first snapshot: clear it on every look.
-    const waiting = async (pattern: string) =>
-      (
-        await holder.query(
-          "SELECT 1 FROM pg_stat_clear_snapshot(), pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $2",
-          [schema.applicationName, pattern],
-        )
-      ).rowCount ?? 0;
+    const waiting = (pattern: string) => waitingOn(holder, schema, pattern);
     await until(
       'the first upload commit waits on its pending row',
       async () => (await waiting('delete from "artifacts_pending"%')) > 0,
@@ -221,6 +224,63 @@ void describe('artifacts door on PostgreSQL', postgres.options, () => {
     const got = await h.call('admin', 'GET', `/api/artifacts/${String(up?.json()['id'])}/download`);
     assert.equal(got.status, 200, got.body.toString());
     assert.deepEqual(got.body, body);
+  });
+
+  void it('deletes a version while the same version and bytes are published again, without a deadlock', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    await using h = await startDoor({}, undefined, { postgresUrl: schema.url });
+    const body = randomBytes(100_000);
+    const path = '/api/artifacts?repository=team&name=app&version=1';
+    const holder = new Client({ connectionString: schema.url });
+    await holder.connect();
+    try {
+      // The new upload passes its "already exists" check and stops halfway through its body;
+      // another upload of the same version and bytes is stored meanwhile (the one deleted below).
+      const gate = Promise.withResolvers<void>();
+      const upload = h.call('publisher', 'POST', path, halted(body, gate.promise), {
+        'content-length': String(body.length),
+      });
+      await until(
+        'the upload has a pending row',
+        async () => (await holder.query('SELECT 1 FROM artifacts_pending')).rowCount === 1,
+      );
+      const first = await h.call('publisher', 'POST', path, body);
+      assert.equal(first.status, 201, first.body.toString());
+      const id = String(first.json()['id']);
+      await h.door.scanQueue().drain();
+      // A second connection holds the old artifact's scan report: the delete stops there.
+      await holder.query('BEGIN');
+      const report = await holder.query(
+        'SELECT 1 FROM artifacts_scan_reports WHERE artifact_id = $1 FOR UPDATE',
+        [id],
+      );
+      assert.equal(report.rowCount, 1);
+      const removal = h.call('admin', 'DELETE', `/api/artifacts/${id}`);
+      await until(
+        'the delete waits on the scan report',
+        async () => (await waitingOn(holder, schema, 'delete from "artifacts_scan_reports"%')) === 1,
+      );
+      gate.resolve();
+      await until(
+        'the upload commit waits on a lock',
+        async () => (await waitingOn(holder, schema, 'insert into%')) === 1,
+      );
+      // The delete used to remove the artifact row first and lock the blob row after; the upload
+      // locked the blob row and then waited on the deleted row's (repository, name, version)
+      // entry, and PostgreSQL aborted one of them as a deadlock (500). Both now take the blob row
+      // first: the upload waits there.
+      assert.equal(await waitingOn(holder, schema, 'insert into "artifacts_blobs"%'), 1);
+      await holder.query('COMMIT');
+      const [up, del] = await Promise.all([upload, removal]);
+      assert.equal(del.status, 204, del.body.toString());
+      assert.equal(up.status, 201, up.body.toString());
+      assert.equal(up.json()['deduplicated'], false, 'the delete removed the old blob');
+      const got = await h.call('admin', 'GET', `/api/artifacts/${String(up.json()['id'])}/download`);
+      assert.equal(got.status, 200, got.body.toString());
+      assert.deepEqual(got.body, body);
+    } finally {
+      await holder.end();
+    }
   });
 
   void it('lets parallel uploads into a repository store at most its quota', async () => {
