@@ -150,7 +150,7 @@ export const authConfigSchema = object(
         account: object(
           {
             maxFailures: integer(
-              'Failed logins of one account from all addresses within the window from which every attempt on it backs off',
+              'Failed logins of one account from all addresses within the window from which every attempt on it backs off, except from addresses it logged in from in the last 30 days',
               { default: 50, min: 2, max: 100_000 },
             ),
             maxDelay: duration('Longest account-wide backoff delay; the account is never locked for longer', {

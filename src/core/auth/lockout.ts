@@ -20,6 +20,13 @@ export interface FailurePolicy {
   readonly lockFor: number;
 }
 
+/**
+ * How long a client address stays known after a successful login of an account: known addresses
+ * are exempt from the account-wide backoff (not from their own per-address lock), so failures
+ * from elsewhere cannot keep the account's owner out.
+ */
+export const KNOWN_ADDRESS_FOR = 30 * 24 * 60 * 60 * 1000;
+
 /** No failures. */
 export const NO_FAILURES: FailureState = { failed_logins: 0, last_failure_at: null, locked_until: null };
 

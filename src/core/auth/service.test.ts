@@ -84,6 +84,49 @@ async function idBeforeName(open: () => Database | Promise<Database>) {
   }
 }
 
+/**
+ * An attacker rotating addresses (2 failures each, under the per-address lock) keeps the
+ * account-wide backoff in force; the owner's known address still logs in at once, a fresh one
+ * is refused, and an address stays known for 30 days only.
+ */
+async function knownAddressesSkipAccountBackoff(w: Awaited<ReturnType<typeof world>>): Promise<void> {
+  await w.auth.users.create({ username: 'alice', password: PASSWORD }, 'test');
+  const known = '192.0.2.10';
+  const fresh = '2001:db8:77::1';
+  await w.auth.login('alice', PASSWORD, known);
+  let failures = 0;
+  const attack = async (addresses: number, round: number) => {
+    for (let a = 0; a < addresses; a++) {
+      for (let i = 0; i < 2; i++) {
+        w.clock.advance(8000);
+        await rejectsWith(
+          w.auth.login('alice', `wrong-password-${i}`, `203.0.${round}.${a}`),
+          'GW_ERR_AUTH_INVALID_CREDENTIALS',
+        );
+        failures++;
+      }
+    }
+  };
+  await attack(32, 0);
+  assert.ok(failures >= 60);
+  await rejectsWith(w.auth.login('alice', PASSWORD, fresh), 'GW_ERR_AUTH_LOCKED', /8 s/);
+  // The owner, from a known address, is not delayed at all.
+  await w.auth.login('alice', PASSWORD, known);
+  // That login does not lift the backoff for everyone else.
+  await rejectsWith(w.auth.login('alice', PASSWORD, fresh), 'GW_ERR_AUTH_LOCKED', /8 s/);
+  assert.ok((await w.auth.users.get('alice')).lockedUntil !== undefined);
+  // A known address still has its own per-address lock.
+  for (const step of [0, 1000, 2000]) {
+    w.clock.advance(step);
+    await rejectsWith(w.auth.login('alice', 'wrong-password', known), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
+  }
+  await rejectsWith(w.auth.login('alice', PASSWORD, known), 'GW_ERR_AUTH_LOCKED', /600 s/);
+  // 30 days after its last successful login, an address is unknown again.
+  w.clock.advance(30 * 24 * 60 * MINUTE);
+  await attack(4, 1);
+  await rejectsWith(w.auth.login('alice', PASSWORD, known), 'GW_ERR_AUTH_LOCKED', /4 s/);
+}
+
 void describe('auth service', () => {
   void it('bootstraps admin once with a random 24-character password', async () => {
     await using w = await world();
@@ -190,12 +233,14 @@ void describe('auth service', () => {
     for (let i = 1; i <= 5; i++) await rejectsWith(fail(i), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
     await w.auth.login('alice', PASSWORD, '198.51.100.7');
     for (let i = 1; i <= 6; i++) await rejectsWith(fail(i + 10), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
-    await rejectsWith(w.auth.login('alice', PASSWORD, '198.51.100.7'), 'GW_ERR_AUTH_LOCKED', /1 s/);
+    // A fresh address (one alice never logged in from) waits out the account-wide backoff.
+    const fresh = '198.51.100.8';
+    await rejectsWith(w.auth.login('alice', PASSWORD, fresh), 'GW_ERR_AUTH_LOCKED', /1 s/);
     const delays: string[] = [];
     for (let i = 0; i < 5; i++) {
       w.clock.advance(8000);
       await rejectsWith(fail(i + 20), 'GW_ERR_AUTH_INVALID_CREDENTIALS');
-      await assert.rejects(w.auth.login('alice', PASSWORD, '198.51.100.7'), (e: { message: string }) => {
+      await assert.rejects(w.auth.login('alice', PASSWORD, fresh), (e: { message: string }) => {
         delays.push(/(\d+) s/.exec(e.message)?.[1] ?? e.message);
         return true;
       });
@@ -204,8 +249,28 @@ void describe('auth service', () => {
     // The account shows the backoff; once it passes, the right password works from anywhere.
     assert.ok((await w.auth.users.get('alice')).lockedUntil !== undefined);
     w.clock.advance(8000);
-    await w.auth.login('alice', PASSWORD, '198.51.100.7');
+    await w.auth.login('alice', PASSWORD, fresh);
   });
+
+  void it('exempts addresses the account logged in from recently from the account-wide backoff (SQLite)', async () => {
+    await using w = await world();
+    await knownAddressesSkipAccountBackoff(w);
+  });
+
+  void it(
+    'exempts addresses the account logged in from recently from the account-wide backoff (PostgreSQL)',
+    pg.options,
+    async () => {
+      await using schema = await isolatedPostgres(pg.need(), 'auth_known');
+      const db = createPostgresDatabase({ url: schema.url });
+      try {
+        await using w = await world('', db);
+        await knownAddressesSkipAccountBackoff(w);
+      } finally {
+        await db.close();
+      }
+    },
+  );
 
   void it('unlock clears the locks of every address and the account-wide backoff', async () => {
     await using w = await world();

@@ -79,8 +79,9 @@ export async function createSessions(options: {
 
   /**
    * Verifies a password with backoff and lockout: per account and client address (the
-   * configured lock), and account-wide (a capped backoff only, so that nobody can lock an account
-   * for every address). Rehashes when the parameters changed.
+   * configured lock), and account-wide (a capped backoff only, which addresses the account
+   * logged in from within `KNOWN_ADDRESS_FOR` skip, so that nobody can lock the owner out).
+   * Rehashes when the parameters changed.
    */
   const checkPassword = (username: string, password: string, clientIp: string): Promise<UserRow> =>
     serial(username, () => checkPasswordNow(username, password, addressGroup(clientIp)));
@@ -103,7 +104,11 @@ export async function createSessions(options: {
     }
     const pair = await users.addressFailures(row.id, address);
     assertNotLocked(pair, clock.now());
-    assertNotLocked(row, clock.now());
+    // An address this account logged in from recently skips the account-wide backoff: failures
+    // from many other addresses must not keep the owner out for good.
+    const inBackoff = (row.locked_until ?? 0) > clock.now();
+    const exempt = inBackoff && (await users.isKnownAddress(row.id, address));
+    if (!exempt) assertNotLocked(row, clock.now());
     if (!(await verifyPassword(password, row.password_hash))) {
       await users.recordFailure(
         row.id,
@@ -120,7 +125,7 @@ export async function createSessions(options: {
     const rehashed = needsRehash(row.password_hash, config.password.scrypt)
       ? await hashPassword(password, config.password.scrypt)
       : undefined;
-    await users.recordSuccess(row.id, address, rehashed);
+    await users.recordSuccess(row.id, address, rehashed, exempt);
     return row;
   };
 

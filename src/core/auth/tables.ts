@@ -26,6 +26,17 @@ export interface LoginFailureRow {
   locked_until: number | null;
 }
 
+/**
+ * A row of `auth_known_addresses`: the last successful login of one account from one client
+ * address (an IPv6 /64). Addresses that logged in recently are exempt from the account-wide
+ * backoff.
+ */
+export interface KnownAddressRow {
+  user_id: string;
+  address: string;
+  last_login_at: number;
+}
+
 /** A row of `auth_refresh_tokens`; the secret is stored as its SHA-256. */
 export interface RefreshTokenRow {
   id: string;
@@ -68,6 +79,7 @@ export interface AuthTables {
   auth_api_keys: ApiKeyRow;
   auth_signing_keys: SigningKeyRow;
   auth_login_failures: LoginFailureRow;
+  auth_known_addresses: KnownAddressRow;
 }
 
 /** Forward-only migrations of core/auth (module `core-auth`). */
@@ -159,6 +171,18 @@ export const AUTH_MIGRATIONS: readonly Migration[] = [
         .addColumn('last_failure_at', 'bigint', (c) => c.notNull())
         .addColumn('locked_until', 'bigint')
         .addPrimaryKeyConstraint('auth_login_failures_pk', ['user_id', 'address'])
+        .execute();
+    },
+  },
+  {
+    id: '0006_known_addresses',
+    async up(db) {
+      await db.schema
+        .createTable('auth_known_addresses')
+        .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('address', 'varchar(64)', (c) => c.notNull())
+        .addColumn('last_login_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('auth_known_addresses_pk', ['user_id', 'address'])
         .execute();
     },
   },

@@ -3,7 +3,7 @@ import { GatewayError } from '#core/errors';
 import type { BindingStore, RoleBinding } from '#core/rbac';
 import { type Database, isUniqueViolation } from '#core/storage';
 import type { AuthConfig } from './config.ts';
-import { type FailureState, NO_FAILURES } from './lockout.ts';
+import { type FailureState, KNOWN_ADDRESS_FOR, NO_FAILURES } from './lockout.ts';
 import { hashPassword, type ScryptParams } from './password.ts';
 import { randomId } from './secrets.ts';
 import { AUTH_MIGRATIONS, type AuthTables, type UserRow } from './tables.ts';
@@ -217,6 +217,7 @@ export function createUserStore(options: {
       const existing = await row(idOrName);
       await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
       await clearFailures(existing.id);
+      await k().deleteFrom('auth_known_addresses').where('user_id', '=', existing.id).execute();
       // Stored bindings may name the user by id or by name; left behind, the ones by name would
       // go to the next account created with that name.
       for (const subject of userSubjects(existing.id, existing.username)) {
@@ -270,15 +271,47 @@ export function createUserStore(options: {
         .onConflict((oc) => oc.columns(['user_id', 'address']).doUpdateSet(pair))
         .execute();
     },
-    async recordSuccess(id: string, address: string, rehashed: string | undefined) {
+    /** Whether the account logged in successfully from this client address within `KNOWN_ADDRESS_FOR`. */
+    async isKnownAddress(id: string, address: string): Promise<boolean> {
+      const found = await k()
+        .selectFrom('auth_known_addresses')
+        .select('user_id')
+        .where('user_id', '=', id)
+        .where('address', '=', address)
+        .where('last_login_at', '>', clock.now() - KNOWN_ADDRESS_FOR)
+        .executeTakeFirst();
+      return found !== undefined;
+    },
+    /**
+     * Stores a successful login: the address becomes (or stays) known, and its own counters end.
+     * The account-wide counters are reset unless `keepAccountBackoff` (a known address that
+     * passed during the backoff says nothing about the failures from elsewhere).
+     */
+    async recordSuccess(
+      id: string,
+      address: string,
+      rehashed: string | undefined,
+      keepAccountBackoff = false,
+    ) {
+      const now = clock.now();
       await k()
         .updateTable('auth_users')
         .set({
-          ...NO_FAILURES,
-          last_login_at: clock.now(),
+          ...(keepAccountBackoff ? {} : NO_FAILURES),
+          last_login_at: now,
           ...(rehashed === undefined ? {} : { password_hash: rehashed }),
         })
         .where('id', '=', id)
+        .execute();
+      await k()
+        .deleteFrom('auth_known_addresses')
+        .where('user_id', '=', id)
+        .where('last_login_at', '<=', now - KNOWN_ADDRESS_FOR)
+        .execute();
+      await k()
+        .insertInto('auth_known_addresses')
+        .values({ user_id: id, address, last_login_at: now })
+        .onConflict((oc) => oc.columns(['user_id', 'address']).doUpdateSet({ last_login_at: now }))
         .execute();
       // Only this address's lock ends: a login elsewhere says nothing about who failed here.
       await k()
