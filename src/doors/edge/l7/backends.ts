@@ -45,6 +45,15 @@ function drainAgent(agent: HttpAgent): void {
     for (const socket of sockets ?? []) socket.destroy();
 }
 
+function newAgent(target: BackendTarget): HttpAgent {
+  const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
+  const agent: HttpAgent = isTls(target.route) ? new HttpsAgent(options) : new HttpAgent(options);
+  // oxlint-disable-next-line typescript/no-unsafe-assignment -- createConnection is typed loosely by @types/node.
+  (agent as unknown as { createConnection: () => Duplex }).createConnection = () =>
+    dialBackend(target, ['http/1.1']);
+  return agent;
+}
+
 /** Opens the raw transport: TCP, then the optional PROXY header, then TLS when required. */
 export function dialBackend(target: BackendTarget, alpn: readonly string[]): Duplex {
   const { route, info } = target;
@@ -100,24 +109,30 @@ export class BackendPool {
   /** The backend (`backendKey`) of each session and agent key, for `retain`. */
   readonly #backendOf = new Map<string, string>();
   readonly #slotKeys = new WeakMap<EdgeRoute, readonly string[]>();
+  /** Backends (`backendKey`) the routes name, from the last `retain`; undefined before it: all. */
+  #live: ReadonlySet<string> | undefined;
   #next = 0;
   /** Backend connections of the HTTP/2 frame relay (ADR 0150). */
   readonly relay = new RelayPool((target) => dialBackend(target, ['h2']));
 
-  /** A live HTTP/2 session to an h2c or h2 backend. */
+  /**
+   * A live HTTP/2 session to an h2c or h2 backend. For a backend no route names since the last
+   * `retain` (a request routed before the swap), a session of its own outside the pool, which
+   * closes once the request made on it right away is done.
+   */
   session(target: BackendTarget): ClientHttp2Session {
+    if (this.#retired(target.route)) {
+      const own = this.#connectSession(target);
+      // Its caller's request is pending until the connection is up, and open right after.
+      own.once('connect', () => setImmediate(() => own.close()));
+      return own;
+    }
     // Several sessions per backend spread streams over connections (one TCP connection's
     // ordering and the backend's per-session processing otherwise cap throughput).
     const key = this.#sessionKey(target);
     const existing = this.#sessions.get(key);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const scheme = isTls(target.route) ? 'https' : 'http';
-    const session = connectHttp2(`${scheme}://${target.route.backend}`, {
-      createConnection: () => dialBackend(target, ['h2']),
-      settings: { initialWindowSize: WINDOW_BYTES },
-    });
-    session.on('error', () => {});
-    session.once('connect', () => session.setLocalWindowSize(WINDOW_BYTES));
+    const session = this.#connectSession(target);
     const forget = () => {
       if (this.#sessions.get(key) !== session) return;
       this.#sessions.delete(key);
@@ -129,6 +144,22 @@ export class BackendPool {
     this.#track(target, key);
     this.#backendOf.set(key, backendKey(target.route));
     return session;
+  }
+
+  #connectSession(target: BackendTarget): ClientHttp2Session {
+    const scheme = isTls(target.route) ? 'https' : 'http';
+    const session = connectHttp2(`${scheme}://${target.route.backend}`, {
+      createConnection: () => dialBackend(target, ['h2']),
+      settings: { initialWindowSize: WINDOW_BYTES },
+    });
+    session.on('error', () => {});
+    session.once('connect', () => session.setLocalWindowSize(WINDOW_BYTES));
+    return session;
+  }
+
+  /** The route names a backend no route named at the last `retain`. */
+  #retired(route: EdgeRoute): boolean {
+    return this.#live?.has(backendKey(route)) === false;
   }
 
   /** The pool slot of a request; shared backends' slot keys are built once per route. */
@@ -143,17 +174,21 @@ export class BackendPool {
     return keys[this.#next++ % SESSIONS_PER_BACKEND] ?? '';
   }
 
-  /** A keep-alive agent for an HTTP/1.1 backend (plain or TLS). */
+  /**
+   * A keep-alive agent for an HTTP/1.1 backend (plain or TLS). For a backend no route names
+   * since the last `retain` (a request routed before the swap), an agent of its own outside the
+   * pool, whose sockets close once their request is done.
+   */
   agent(target: BackendTarget): HttpAgent {
+    if (this.#retired(target.route)) {
+      const own = newAgent(target);
+      drainAgent(own);
+      return own;
+    }
     const key = poolKey(target);
     let agent = this.#agents.get(key);
     if (agent === undefined) {
-      const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
-      const created: HttpAgent = isTls(target.route) ? new HttpsAgent(options) : new HttpAgent(options);
-      // oxlint-disable-next-line typescript/no-unsafe-assignment -- createConnection is typed loosely by @types/node.
-      (created as unknown as { createConnection: () => Duplex }).createConnection = () =>
-        dialBackend(target, ['http/1.1']);
-      agent = created;
+      agent = newAgent(target);
       this.#agents.set(key, agent);
       this.#track(target, key);
       this.#backendOf.set(key, backendKey(target.route));
@@ -183,6 +218,7 @@ export class BackendPool {
   retain(routes: Iterable<EdgeRoute>): void {
     const live = new Set<string>();
     for (const route of routes) if (route.mode === 'l7') live.add(backendKey(route));
+    this.#live = live;
     for (const [key, backend] of this.#backendOf) if (!live.has(backend)) this.#drop(key, 'drain');
     this.relay.retain(live);
   }
