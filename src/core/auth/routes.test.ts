@@ -469,6 +469,18 @@ void describe('identity HTTP API', () => {
     });
     return { status: r.statusCode, code: r.json<{ code?: string }>().code };
   };
+  void it('rate-limits logins per IPv6 /64, so rotating addresses within it does not help', async () => {
+    let limitedAt: number | undefined;
+    for (let i = 1; i <= 30 && limitedAt === undefined; i++) {
+      const r = await attempt(`2001:db8:5:6::${i.toString(16)}`, 'nobody', 'whatever-password');
+      if (r.status === 429) limitedAt = i;
+      else assert.equal(r.status, 401);
+    }
+    assert.ok(limitedAt !== undefined, 'the limiter answered 429 within the burst');
+    assert.equal((await attempt('2001:db8:5:6:ffff::1', 'nobody', 'whatever-password')).status, 429);
+    // Another /64 has its own budget.
+    assert.equal((await attempt('2001:db8:5:7::1', 'nobody', 'whatever-password')).status, 401);
+  });
   void it('locks a login only for the client address that failed', async () => {
     await auth.users.create({ username: 'bob', password: PASSWORD }, 'test');
     for (const step of [0, 1000, 2000, 4000, 8000]) {

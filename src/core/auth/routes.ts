@@ -21,6 +21,7 @@ import {
   USER_PATCH,
   ID_PARAMS,
 } from './route-schemas.ts';
+import { addressGroup } from './cidr.ts';
 import type { AuthService } from './service.ts';
 
 /**
@@ -58,7 +59,8 @@ function registerSessionRoutes(
 ): void {
   http.app.post('/api/auth/login', { schema: { body: LOGIN_BODY } }, async (request, reply) => {
     const { username, password } = request.body as { username: string; password: string };
-    const limit = await auth.loginLimiter.take(`login:${request.clientIp}`);
+    // Per address group, like the lockout: an IPv6 host holding a whole /64 cannot rotate past it.
+    const limit = await auth.loginLimiter.take(`login:${addressGroup(request.clientIp)}`);
     if (!limit.allowed) {
       const seconds = Math.max(1, Math.ceil(limit.retryAfterMs / 1000));
       await record(request, {
