@@ -34,6 +34,11 @@ export interface RouteTable {
   match(listener: string, serverName: string | undefined): RouteMatch | undefined;
   /** A route by id, for L7 requests that look up policies per request. */
   byId(id: string): CompiledRoute | undefined;
+  /**
+   * The route a request on a terminated connection goes by: undefined once the route is gone or
+   * no longer L7 (changed to passthrough under the same id while the connection stayed open).
+   */
+  terminating(id: string): CompiledRoute | undefined;
 }
 
 /** Builds a table; throws RangeError when two routes of a listener claim the same host. */
@@ -93,5 +98,9 @@ export function buildRouteTable(
       return entry.fallback === undefined ? undefined : { compiled: entry.fallback, kind: 'default' };
     },
     byId: (id) => byId.get(id),
+    terminating: (id) => {
+      const compiled = byId.get(id);
+      return compiled?.route.mode === 'l7' ? compiled : undefined;
+    },
   };
 }

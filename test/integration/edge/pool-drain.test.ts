@@ -161,4 +161,35 @@ void describe('edge route swaps drain the backend connections of removed backend
       });
     });
   }
+
+  void it('answers 502 on a terminated connection whose route became passthrough (L4) under the same id', async () => {
+    await using backend = await startHoldingBackend('http1');
+    await addRoute(route('moved', backend, 'http1'));
+    // One keep-alive client connection, terminated by the edge, across the swap.
+    const agent = new HttpsAgent({ ca: pki.ca, keepAlive: true, maxSockets: 1 });
+    try {
+      assert.deepEqual(await http1Get(agent, edge.port(), 'moved.pool.test', '/'), {
+        status: 200,
+        body: 'ok\n',
+      });
+      await removeRoute('moved');
+      const l4 = parseRoute({
+        id: 'moved',
+        listener: 'main',
+        host: 'moved.pool.test',
+        mode: 'l4',
+        backend: backend.address,
+      });
+      assert.ok(!Array.isArray(l4), JSON.stringify(l4));
+      await addRoute(l4);
+      const accepted = backend.accepted;
+      const after = await http1Get(agent, edge.port(), 'moved.pool.test', '/').catch(() => undefined);
+      // The old connection's request is refused (or the connection is gone), never proxied as L7.
+      if (after !== undefined) assert.equal(after.status, 502);
+      assert.equal(backend.accepted, accepted, 'no L7 request reached the backend of the L4 route');
+    } finally {
+      agent.destroy();
+      await removeRoute('moved');
+    }
+  });
 });

@@ -105,12 +105,12 @@ export function proxyRequest(
   res: ClientResponse,
 ): void {
   const { runtime } = ctx;
-  const compiled = runtime.table().byId(info.routeId);
+  const compiled = runtime.table().terminating(info.routeId);
   res.once('finish', () =>
     runtime.metrics.httpResponses.inc({ route: info.routeId, status: res.statusCode }),
   );
   if (compiled === undefined) {
-    // The route was removed while this connection was open: its requests have no backend now.
+    // The route was removed (or made L4) while this connection was open: no backend now.
     sendMinimal(res, 502);
     return;
   }
