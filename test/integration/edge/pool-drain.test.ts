@@ -183,9 +183,9 @@ void describe('edge route swaps drain the backend connections of removed backend
       assert.ok(!Array.isArray(l4), JSON.stringify(l4));
       await addRoute(l4);
       const accepted = backend.accepted;
-      const after = await http1Get(agent, edge.port(), 'moved.pool.test', '/').catch(() => undefined);
+      const next = await http1Get(agent, edge.port(), 'moved.pool.test', '/').catch(() => undefined);
       // The old connection's request is refused (or the connection is gone), never proxied as L7.
-      if (after !== undefined) assert.equal(after.status, 502);
+      if (next !== undefined) assert.equal(next.status, 502);
       assert.equal(backend.accepted, accepted, 'no L7 request reached the backend of the L4 route');
     } finally {
       agent.destroy();
