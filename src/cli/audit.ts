@@ -3,7 +3,7 @@ import { type AuditEvent, type AuditPage, type AuditVerification, createAuditLog
 import { systemClock } from '#core/clock';
 import { createMetrics } from '#core/metrics';
 import { CliError } from './client.ts';
-import { openLocalStorage } from './config.ts';
+import { CONFIG_FLAG, openLocalStorage } from './config.ts';
 import { type CommandContext, type CommandSpec, EXIT } from './framework.ts';
 
 /** Verifies the chain directly on the data folder (works while the server is down). */
@@ -41,14 +41,7 @@ export const auditCommands: readonly CommandSpec[] = [
   {
     name: 'audit verify',
     summary: 'Verify the hash chain of the audit log (locally on the data folder, or on --server)',
-    flags: [
-      {
-        name: 'config',
-        type: 'string',
-        value: 'FILE',
-        description: 'Configuration file (or GATEHOUSE_CONFIG)',
-      },
-    ],
+    flags: [CONFIG_FLAG],
     args: { max: 0 },
     async run(ctx) {
       const remote = ctx.flag('server') ?? ctx.env['GATEHOUSE_URL'];

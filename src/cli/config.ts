@@ -25,6 +25,14 @@ export interface LocalStorage {
   close(): Promise<void>;
 }
 
+/** `--config FILE`, for the commands that read the configuration (or GATEHOUSE_CONFIG) themselves. */
+export const CONFIG_FLAG = {
+  name: 'config',
+  type: 'string',
+  value: 'FILE',
+  description: 'Configuration file (or GATEHOUSE_CONFIG)',
+} as const;
+
 /**
  * Opens the configured database directly, without a server: `--config`/GATEHOUSE_CONFIG and
  * the environment select it exactly as `serve` would. An invalid configuration is a usage error.
@@ -86,14 +94,7 @@ export const configCommands: readonly CommandSpec[] = [
   {
     name: 'config print',
     summary: 'Print the effective configuration (defaults, file, environment) with secrets redacted',
-    flags: [
-      {
-        name: 'config',
-        type: 'string',
-        value: 'FILE',
-        description: 'Configuration file (or GATEHOUSE_CONFIG)',
-      },
-    ],
+    flags: [CONFIG_FLAG],
     args: { max: 0 },
     async run(ctx) {
       try {

@@ -4,7 +4,7 @@ import { systemClock } from '#core/clock';
 import { isGatewayError } from '#core/errors';
 import { ROLES, type Role, type RoleBinding } from '#core/rbac';
 import { CliError, saveLogin } from './client.ts';
-import { openLocalStorage } from './config.ts';
+import { CONFIG_FLAG, openLocalStorage } from './config.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
 
 const BINDING_FLAGS: readonly FlagSpec[] = [
@@ -214,12 +214,7 @@ const usersUnlock: CommandSpec = {
       type: 'boolean',
       description: 'Unlock through the running server (needs a login with users:write; audited)',
     },
-    {
-      name: 'config',
-      type: 'string',
-      value: 'FILE',
-      description: 'Configuration file (or GATEHOUSE_CONFIG)',
-    },
+    CONFIG_FLAG,
   ],
   async run(ctx) {
     const name = ctx.args[0] ?? '';

@@ -2,6 +2,7 @@ import { flushCompileCache } from 'node:module';
 import { installSignalHandlers } from '#core/app';
 import { ConfigValidationError } from '#core/config';
 import { isGatewayError } from '#core/errors';
+import { CONFIG_FLAG } from './config.ts';
 import { type CommandSpec, EXIT } from './framework.ts';
 import { startGateway } from './gateway.ts';
 
@@ -13,12 +14,7 @@ export const serveCommands: readonly CommandSpec[] = [
     name: 'serve',
     summary: 'Run the gateway (with no configuration: the embedded default in ./.gatehouse)',
     flags: [
-      {
-        name: 'config',
-        type: 'string',
-        value: 'FILE',
-        description: 'Configuration file (or GATEHOUSE_CONFIG)',
-      },
+      CONFIG_FLAG,
       {
         name: 'listen',
         type: 'string',

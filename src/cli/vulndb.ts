@@ -3,7 +3,7 @@ import { systemClock } from '#core/clock';
 import { createLogger } from '#core/log';
 import { createDatabase } from '#core/storage';
 import { type ImportStats, VulnerabilityDatabase } from '#core/vulndb';
-import { loadEffectiveConfig } from './config.ts';
+import { CONFIG_FLAG, loadEffectiveConfig } from './config.ts';
 import { ensureDataDir } from './core-services.ts';
 import { type CommandContext, type CommandSpec, EXIT, usageError } from './framework.ts';
 
@@ -26,13 +26,6 @@ async function openLocal(
   await vdb.migrate();
   return { vdb, close: () => db.close() };
 }
-
-const CONFIG_FLAG = {
-  name: 'config',
-  type: 'string',
-  value: 'FILE',
-  description: 'Configuration file (or GATEHOUSE_CONFIG)',
-} as const;
 
 /** `gatehouse vulndb …`: load and inspect the OSV vulnerability database. */
 export const vulndbCommands: readonly CommandSpec[] = [

@@ -334,23 +334,10 @@ void describe('policy engine', () => {
   });
 
   void it('applies a list entry without an ecosystem where its versions are valid syntax, skipping the others', async () => {
-    const engine = createPolicyEngine(
-      parse({
-        rules: [
-          {
-            id: 'deny',
-            type: 'denyList',
-            list: {
-              entries: [
-                { name: 'hub/team/app', versions: 'v1' },
-                { name: 'six', versions: '3.3.6' },
-              ],
-            },
-          },
-        ],
-      }),
-      { clock },
-    );
+    const engine = denying([
+      { name: 'hub/team/app', versions: 'v1' },
+      { name: 'six', versions: '3.3.6' },
+    ]);
     const denied = async (over: Partial<PolicySubject>) => !(await engine.evaluate(subject(over))).allowed;
     // `v1` is an OCI tag (and an npm range), not a PEP 440 specifier: the entry skips PyPI.
     assert.equal(await denied({ ecosystem: 'oci', name: 'hub/team/app', version: 'v1' }), true);
@@ -364,19 +351,7 @@ void describe('policy engine', () => {
     assert.equal(await denied({ ecosystem: 'pypi', name: 'six', version: '3.3.7' }), false);
     // Valid in none of the rule's ecosystems, or not in the one the entry names: a mistake.
     const build = (entry: Record<string, unknown>, ecosystems?: string[]) => () =>
-      createPolicyEngine(
-        parse({
-          rules: [
-            {
-              id: 'deny',
-              type: 'denyList',
-              ...(ecosystems ? { ecosystems } : {}),
-              list: { entries: [entry] },
-            },
-          ],
-        }),
-        { clock },
-      );
+      denying([entry], ecosystems);
     assert.throws(
       build({ name: 'x', versions: 'v1' }, ['pypi']),
       /List entry "x" has versions "v1" that are valid in none of its ecosystems \(pypi: Invalid PEP 440 specifier "v1"\)/,
@@ -390,24 +365,11 @@ void describe('policy engine', () => {
   });
 
   void it('reads a |-list of versions in npm and PyPI as in the other ecosystems, so such an entry is not skipped there', async () => {
-    const engine = createPolicyEngine(
-      parse({
-        rules: [
-          {
-            id: 'deny',
-            type: 'denyList',
-            list: {
-              entries: [
-                { name: 'lodash', versions: '4.17.20|4.17.21' },
-                { name: 'requests', versions: '2.31.0 | >=3' },
-                { name: 'either', versions: '1.0.0 || 2.0.0' },
-              ],
-            },
-          },
-        ],
-      }),
-      { clock },
-    );
+    const engine = denying([
+      { name: 'lodash', versions: '4.17.20|4.17.21' },
+      { name: 'requests', versions: '2.31.0 | >=3' },
+      { name: 'either', versions: '1.0.0 || 2.0.0' },
+    ]);
     const denied = async (over: Partial<PolicySubject>) => !(await engine.evaluate(subject(over))).allowed;
     assert.equal(await denied({ name: 'lodash', version: '4.17.20' }), true);
     assert.equal(await denied({ name: 'lodash', version: '4.17.21' }), true);
