@@ -96,7 +96,12 @@ export interface UnlockResult {
  * no copy of these counters for existing accounts, so it also takes effect on a running one.
  */
 export async function unlockUser(db: Database, clock: Clock, idOrName: string): Promise<UnlockResult> {
+  // The CLI opens the database itself; a running server migrated it at start.
   await db.migrate({ module: 'core-auth', migrations: AUTH_MIGRATIONS });
+  return unlockRow(db, clock, idOrName);
+}
+
+async function unlockRow(db: Database, clock: Clock, idOrName: string): Promise<UnlockResult> {
   const user = await findUser(db, idOrName);
   return {
     id: user.id,
@@ -131,7 +136,6 @@ export function createUserStore(options: {
   });
 
   const row = (idOrName: string) => findUser(db, idOrName);
-  const clearFailures = (id: string) => clearLoginFailures(db, id);
 
   return {
     row,
@@ -216,7 +220,7 @@ export function createUserStore(options: {
     async delete(idOrName: string): Promise<UserRow> {
       const existing = await row(idOrName);
       await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
-      await clearFailures(existing.id);
+      await k().deleteFrom('auth_login_failures').where('user_id', '=', existing.id).execute();
       await k().deleteFrom('auth_known_addresses').where('user_id', '=', existing.id).execute();
       // Stored bindings may name the user by id or by name; left behind, the ones by name would
       // go to the next account created with that name.
@@ -228,12 +232,13 @@ export function createUserStore(options: {
     async setPassword(idOrName: string, password: string): Promise<UserRow> {
       checkPasswordPolicy(password, options.password.minLength);
       const existing = await row(idOrName);
+      // A new password also clears every failed-login counter (the account's and each address's).
       await k()
         .updateTable('auth_users')
-        .set({ password_hash: await hashPassword(password, params), updated_at: clock.now() })
+        .set({ password_hash: await hashPassword(password, params), updated_at: clock.now(), ...NO_FAILURES })
         .where('id', '=', existing.id)
         .execute();
-      await clearFailures(existing.id);
+      await k().deleteFrom('auth_login_failures').where('user_id', '=', existing.id).execute();
       return existing;
     },
     /** The failure counters of one account from one client address. */
@@ -320,7 +325,7 @@ export function createUserStore(options: {
         .where('address', '=', address)
         .execute();
     },
-    unlock: (idOrName: string) => unlockUser(db, clock, idOrName),
+    unlock: (idOrName: string) => unlockRow(db, clock, idOrName),
   };
 }
 

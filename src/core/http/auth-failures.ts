@@ -49,12 +49,12 @@ export function createAuthFailureAudit(deps: {
   const summarize = async (end: number) => {
     const total = suppressed;
     const start = windowStart;
-    const top = [...perAddress.entries()]
-      .filter(([, c]) => c.suppressed > 0)
+    const busy = [...perAddress].filter(([, c]) => c.suppressed > 0);
+    const top = busy
       .toSorted((a, b) => b[1].suppressed - a[1].suppressed)
       .slice(0, SUMMARY_TOP)
       .map(([address, c]) => ({ address, suppressed: c.suppressed }));
-    const addresses = [...perAddress.values()].filter((c) => c.suppressed > 0).length;
+    const addresses = busy.length;
     windowStart = end;
     recorded = 0;
     suppressed = 0;

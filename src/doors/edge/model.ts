@@ -38,8 +38,15 @@ export interface EdgeRoute {
  * (address, protocol, CA) share its pooled connections, across route swaps too.
  */
 export function backendKey(route: EdgeRoute): string {
-  return `${route.backendProtocol}|${route.backend}|${route.backendCaFile ?? ''}`;
+  // Asked on every proxied request: computed once per route object (routes are immutable).
+  let key = BACKEND_KEYS.get(route);
+  if (key === undefined) {
+    key = `${route.backendProtocol}|${route.backend}|${route.backendCaFile ?? ''}`;
+    BACKEND_KEYS.set(route, key);
+  }
+  return key;
 }
+const BACKEND_KEYS = new WeakMap<EdgeRoute, string>();
 
 export const POLICY_KINDS = ['block-user-agent', 'require-header'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
@@ -176,11 +183,6 @@ function oneOfField<T extends string>(
   if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
   problems.push({ field: key, expected: `one of ${values.join(', ')}` });
   return fallback;
-}
-
-/** True for `host:port` with a DNS name, an IPv4 address or an IPv6 address in brackets, and a port 1..65535. */
-export function isHostPort(text: string): boolean {
-  return backendAddressProblem(text) === undefined;
 }
 
 /** Splits a validated `host:port`. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import { createFirewall } from './firewall.ts';
-import { type EdgeRoute, isHostPort, parsePolicy, parseRoute } from './model.ts';
+import { backendAddressProblem, type EdgeRoute, parsePolicy, parseRoute } from './model.ts';
 import { buildRouteTable } from './route-table.ts';
 
 const route = (id: string, host: string, listener = 'main'): EdgeRoute => ({
@@ -98,9 +98,10 @@ void describe('route and policy documents', () => {
       Array.isArray(parsePolicy({ id: 'p', route: 'r', kind: 'require-header', header: 'bad header' })),
     );
     assert.ok(!Array.isArray(parsePolicy({ id: 'p', route: 'r', kind: 'require-header', header: 'X-Team' })));
-    for (const good of ['a.test:1', '10.0.0.1:65535', '[2001:db8::1]:443']) assert.ok(isHostPort(good), good);
+    for (const good of ['a.test:1', '10.0.0.1:65535', '[2001:db8::1]:443'])
+      assert.equal(backendAddressProblem(good), undefined, good);
     for (const badAddress of ['a.test', 'a.test:0', 'a.test:65536', '[zz]:1', '2001:db8::1:443']) {
-      assert.ok(!isHostPort(badAddress), badAddress);
+      assert.notEqual(backendAddressProblem(badAddress), undefined, badAddress);
     }
   });
 });

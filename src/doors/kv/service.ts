@@ -139,14 +139,17 @@ export function createKvService(options: KvServiceOptions): KvMethods {
       (o: MessageInitShape<typeof BatchGetResponseSchema>) =>
         (o.results ?? []).reduce((n, r) => n + entryBytes(r.entry as Entry | undefined), 0),
       async (m, call) => {
-        checkBatchSize(m.keys.length, options.limits(), 'keys');
+        const limits = options.limits();
+        checkBatchSize(m.keys.length, limits, 'keys');
         const keys = m.keys.map((k, i) => checkKey(k, `keys[${i}]`));
         const { driver, o } = route(call);
         // An answer carries at most what a BatchSet may write (maxValueSize in all): a thousand
         // large values would otherwise make one answer of gigabytes. The driver stops reading
         // once the values pass it; the client batcher then asks for the keys one by one.
-        const maxBytes = options.limits().maxRequestBytes;
-        const entries = await driver.getMany(call.namespace, keys, { ...o, maxBytes });
+        const entries = await driver.getMany(call.namespace, keys, {
+          ...o,
+          maxBytes: limits.maxRequestBytes,
+        });
         return {
           results: keys.map((key, i) => {
             const e = entries[i];

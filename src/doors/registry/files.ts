@@ -233,8 +233,8 @@ export async function sendVerifiedFile(
     src.digest,
     async () => {
       const res = await fetchUpstream(src);
-      const length = Number(res.headers['content-length']);
-      return { body: res.body, ...(Number.isSafeInteger(length) && length >= 0 ? { length } : {}) };
+      const length = lengthOf(res.headers['content-length']);
+      return { body: res.body, ...(length === undefined ? {} : { length }) };
     },
     (error) => fillFailure(ctx, request, src, error),
   );

@@ -64,7 +64,7 @@ export const compileList = (
 export function namedVersions(list: CompiledList, ecosystem: Ecosystem, name: string): string[] {
   const named = new Set<string>();
   for (const c of list.entries) {
-    if (c.entry.ecosystem !== undefined && c.entry.ecosystem !== ecosystem) continue;
+    // `versions` holds only the ecosystems the entry applies in (the one it names, if any).
     if (!c.versions.has(ecosystem) || !c.name(name, ecosystem)) continue;
     for (const v of exactVersions(ecosystem, c.entry.versions)) named.add(v);
   }
@@ -88,10 +88,9 @@ function find(
   names: readonly string[] = namesOf(s),
 ): { hit: Compiled; as: string } | undefined {
   for (const c of list.entries) {
-    if (c.entry.ecosystem !== undefined && c.entry.ecosystem !== s.ecosystem) continue;
-    if (!c.name(s.name, s.ecosystem)) continue;
     const matches = c.versions.get(s.ecosystem);
-    const as = matches === undefined ? undefined : names.find((v) => matches(v));
+    if (matches === undefined || !c.name(s.name, s.ecosystem)) continue;
+    const as = names.find((v) => matches(v));
     if (as !== undefined) return { hit: c, as };
   }
   return undefined;

@@ -19,7 +19,7 @@ import {
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
 import { clientKey } from './client-streams.ts';
-import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
+import { backendRequestHeaders, clientResponseHeaders, MALFORMED, MINIMAL_BODIES } from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
 import { type ProxyContext, resetStream } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
@@ -56,9 +56,6 @@ const ignore = (): void => {};
 function sendable(status: number): boolean {
   return Number.isInteger(status) && status >= 200 && status <= 599;
 }
-
-/** The audit reason of a backend answer the client cannot be given (status or header fields). */
-const MALFORMED = 'malformed response headers';
 
 function pseudoHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];

@@ -28,6 +28,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'x-cluster-client-ip',
 ]);
 
+/** The failure reason (audit, log) of a backend answer whose status or headers cannot be relayed. */
+export const MALFORMED = 'malformed response headers';
+
 /** The minimal bodies of the answers the edge gives itself, by status, on every L7 path. */
 export const MINIMAL_BODIES: Readonly<Record<number, string>> = {
   400: 'Bad request\n',

@@ -19,7 +19,7 @@ import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
 import type { BackendPool } from './backends.ts';
 import { type ClientStreams, clientKey } from './client-streams.ts';
 import { type DeadlineQueue, responseDeadline } from './deadlines.ts';
-import { backendRequestHeaders, clientResponseHeaders, MINIMAL_BODIES } from './headers.ts';
+import { backendRequestHeaders, clientResponseHeaders, MALFORMED, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 import { requestTarget } from './request-target.ts';
 
@@ -208,7 +208,7 @@ function forwardHttp2(
     const status = headers[':status'] ?? 502;
     if (!relayHead(res, status, clientResponseHeaders(headers))) {
       cancel();
-      f.fail('malformed response headers');
+      f.fail(MALFORMED);
       return;
     }
     upstream.pipe(res, { end: false });
@@ -259,7 +259,7 @@ function forwardHttp1(ctx: ProxyContext, req: ClientRequest, res: ClientResponse
     stopTimer();
     if (!relayHead(res, incoming.statusCode ?? 502, clientResponseHeaders(incoming.headers))) {
       upstream.destroy();
-      f.fail('malformed response headers');
+      f.fail(MALFORMED);
       return;
     }
     // Registered before pipe so the trailers are added before pipe ends the response.

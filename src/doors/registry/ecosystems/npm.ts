@@ -1,15 +1,14 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '#core/errors';
 import { parseSemver } from '#core/vulndb';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { identityOf } from '../cache/entry.ts';
 import { parseIntegrity } from '../cache/verify.ts';
 import {
   callerOf,
-  decideMany,
-  deniedError,
   headerText,
   prepareError,
   type RegistryContext,
+  requireAllowed,
   sendEntry,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
@@ -110,12 +109,11 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       ...(facts.publishedAt === undefined ? {} : { publishedAt: facts.publishedAt }),
       ...(facts.integrity === undefined ? {} : { digest: facts.integrity }),
     };
-    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
+    await requireAllowed(ctx, subject, callerOf(request), {
       now: ctx.clock.now(),
       registry: uplink.name,
       kind: 'file',
     });
-    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
     const digest = parseIntegrity(
       facts.integrity,
       facts.shasum === undefined ? undefined : { algorithm: 'sha1', hex: facts.shasum },

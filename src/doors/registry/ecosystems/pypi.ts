@@ -1,14 +1,14 @@
-import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError, isGatewayError } from '#core/errors';
 import { type EntryMeta, makeEntry } from '../cache/entry.ts';
 import { parseIntegrity } from '../cache/verify.ts';
 import {
   type Caller,
   callerOf,
   decideMany,
-  deniedError,
-  readBody,
   type RegistryContext,
+  readBody,
+  requireAllowed,
   sendEntry,
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
@@ -23,16 +23,16 @@ import {
 } from '../metadata-flow.ts';
 import { checkFileName, checkPypiName, entryNamed } from '../names.ts';
 import { releaseTime, releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
-import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
 import {
   negotiate,
+  type PypiFile,
   parseSimpleHtml,
   parseSimpleJson,
-  type PypiFile,
   renderSimpleHtml,
   renderSimpleJson,
   type SimpleProject,
 } from '../pypi/simple.ts';
+import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { UplinkSelector } from '../uplink/select.ts';
 import type { EcosystemHandler } from './handler.ts';
@@ -304,12 +304,11 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       registry: uplink.name,
       ...(published === undefined ? {} : { publishedAt: published }),
     };
-    const [decision] = await decideMany(ctx, [subject], callerOf(request), {
+    await requireAllowed(ctx, subject, callerOf(request), {
       now: ctx.clock.now(),
       registry: uplink.name,
       kind: 'file',
     });
-    if (decision === undefined || !decision.allowed) throw deniedError(decision as never);
     const sha = isMetadata ? (f.coreMetadata === true ? undefined : f.coreMetadata?.sha256) : f.sha256;
     const digest = parseIntegrity(
       undefined,

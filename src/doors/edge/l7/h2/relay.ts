@@ -1050,7 +1050,6 @@ function newBackend(): Backend {
 /** Backend connections of the relay: a few per backend, streams spread round-robin. */
 export class RelayPool {
   readonly #backends = new Map<string, Backend>();
-  readonly #keys = new WeakMap<EdgeRoute, string>();
   readonly #dial: (target: BackendTarget) => Duplex;
   /** Backends (`backendKey`) the routes name, from the last `retain`; undefined before it: all. */
   #live: ReadonlySet<string> | undefined;
@@ -1076,12 +1075,7 @@ export class RelayPool {
 
   #key(r: EdgeRoute): string {
     // Keys are per backend, not per route object: a reloaded route keeps its connections.
-    let key = this.#keys.get(r);
-    if (key === undefined) {
-      key = backendKey(r);
-      this.#keys.set(r, key);
-    }
-    return key;
+    return backendKey(r);
   }
 
   #backend(route: EdgeRoute): Backend {
