@@ -160,7 +160,7 @@ export const registryConfigSchema = object(
         checksumDb: optional(uplinkSchema),
         checksumDbKey: optional(
           string(
-            'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused',
+            'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused, and the door serves the database to the go command at `/go/sumdb/<key name>/`',
             {
               pattern: /^[^+\s]+\+[0-9a-f]{8}\+\S+$/,
               format: 'a checksum database key such as "sum.example.test+1a2b3c4d+AXp…"',

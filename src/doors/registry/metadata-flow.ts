@@ -213,6 +213,18 @@ export function auditInvalidUpstream(
   });
 }
 
+interface RawOptions {
+  readonly immutable?: boolean;
+}
+
+/** Caches raw upstream bytes as cachedRaw does, in the background (a failure is logged). */
+export function cacheRaw(ctx: RegistryContext, key: string, bytes: Buffer, options: RawOptions = {}): void {
+  const { metadataTtl, staleTtl } = ctx.config().cache;
+  void ctx.core.cache
+    .set(key, bytes, { ttlMs: options.immutable === true ? Math.max(metadataTtl, staleTtl) : metadataTtl })
+    .catch((error: unknown) => ctx.log.warn('Cannot cache upstream metadata', { error }));
+}
+
 /**
  * Fetches raw upstream bytes through the cache (`metadataTtl`), so a new cut-off re-filters
  * without the uplink. A document that never changes once published (a Go version's `.info` or
@@ -223,14 +235,11 @@ export async function cachedRaw(
   ctx: RegistryContext,
   key: string,
   fetch: () => Promise<Buffer>,
-  options: { readonly immutable?: boolean } = {},
+  options: RawOptions = {},
 ): Promise<Buffer> {
   const cached = await ctx.core.cache.get(key);
   if (cached !== undefined) return cached;
   const bytes = await fetch();
-  const { metadataTtl, staleTtl } = ctx.config().cache;
-  void ctx.core.cache
-    .set(key, bytes, { ttlMs: options.immutable === true ? Math.max(metadataTtl, staleTtl) : metadataTtl })
-    .catch((error: unknown) => ctx.log.warn('Cannot cache upstream metadata', { error }));
+  cacheRaw(ctx, key, bytes, options);
   return bytes;
 }

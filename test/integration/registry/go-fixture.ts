@@ -1,7 +1,7 @@
 /**
  * A fixture Go module proxy in the GOPROXY file layout on 127.0.0.1:0: `@v/list`, `.info`,
  * `.mod`, `.zip` (module zips written here in the zip format of golang.org/x/mod/zip) and
- * `@latest`, plus a checksum database `lookup` endpoint under `/sumdb/test/`.
+ * `@latest`, plus a checksum database under `/sumdb/test/` (`lookup`, hash tiles, `latest`).
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -37,6 +37,11 @@ export interface GoUpstream extends AsyncDisposable {
    * by the same key, every other record still provable): a fork a client must detect.
    */
   fork(on: boolean): void;
+  /**
+   * Damages the checksum database's answers: `tiles` cuts the last byte off every hash tile,
+   * `latest` changes the tree size of the signed tree head without signing it again.
+   */
+  damage(what: 'tiles' | 'latest' | undefined): void;
 }
 
 const escape = (s: string) => s.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
@@ -191,6 +196,7 @@ export async function startGoUpstream(
     honest.keys,
   );
   let log = honest;
+  let damaged: 'tiles' | 'latest' | undefined;
   const requests: string[] = [];
   const limited = new Set<string>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -200,10 +206,16 @@ export async function startGoUpstream(
       res.writeHead(429, { 'retry-after': '7', 'content-type': 'text/plain' }).end('slow down\n');
       return;
     }
+    const tile = path.startsWith('/sumdb/test/') ? log.tile(path.slice('/sumdb/test/'.length)) : undefined;
+    const latest =
+      damaged === 'latest'
+        ? log.note.replace(/^(go\.sum database tree\n)(\d+)/, (_, t, n) => `${t}${Number(n) + 1}`)
+        : log.note;
     const body =
       files.get(path) ??
       (lookups.has(path) ? `${lookups.get(path)}${log.note}` : undefined) ??
-      (path.startsWith('/sumdb/test/') ? log.tile(path.slice('/sumdb/test/'.length)) : undefined);
+      (path === '/sumdb/test/latest' ? latest : undefined) ??
+      (damaged === 'tiles' ? tile?.subarray(0, -1) : tile);
     if (body === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
@@ -227,6 +239,9 @@ export async function startGoUpstream(
     sumdbKey: honest.key,
     fork(on) {
       log = on ? forked : honest;
+    },
+    damage(what) {
+      damaged = what;
     },
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();

@@ -1,7 +1,7 @@
 /**
  * The real go command fetches modules through the registry door (GOPROXY protocol) from a
  * fixture module proxy built in the test; no network beyond loopback, no checksum database
- * beyond the fixture's.
+ * beyond the fixture's (which the go command also reads through the door).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -95,7 +95,11 @@ after(async () => {
   if (work !== undefined) await rm(work, { recursive: true, force: true });
 });
 
-async function go(dir: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+async function go(
+  dir: string,
+  args: string[],
+  extra: Readonly<Record<string, string>> = {},
+): Promise<{ ok: boolean; output: string }> {
   const env = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: work,
@@ -109,6 +113,7 @@ async function go(dir: string, args: string[]): Promise<{ ok: boolean; output: s
     GOMODCACHE: join(work, 'gopath', 'mod'),
     GOCACHE: join(work, 'gocache'),
     CGO_ENABLED: '0',
+    ...extra,
   };
   try {
     const { stdout, stderr } = await run('go', args, { cwd: dir, env, timeout: 120_000 });
@@ -311,5 +316,103 @@ void describe('go through the registry door', () => {
     assert.equal(limited.status, 429);
     assert.equal(limited.headers.get('retry-after'), '7');
     assert.match(await limited.text(), /rate limited/);
+  });
+  void it('serves the checksum database GOSUMDB names, so the go command checks go.sum through the door alone', async () => {
+    const dir = await project(
+      'sumdb-app',
+      'package main\n\nimport "example.test/lib"\n\nfunc main() { println(lib.Version) }\n',
+    );
+    const lookup = 'GET /sumdb/test/lookup/example.test/lib@v1.0.0';
+    // A fresh GOPATH: no go.sum lines or tree heads remembered from the tests above. The name
+    // "sum.example.test" resolves nowhere, so the go command reaches the database only through
+    // the door (`<GOPROXY>/sumdb/sum.example.test/supported` must answer 200).
+    const fresh = {
+      GOSUMDB: up.sumdbKey,
+      GONOSUMDB: '',
+      GOPATH: join(work, 'sumdb-gopath'),
+      GOMODCACHE: join(work, 'sumdb-gopath', 'mod'),
+    };
+    const got = await go(dir, ['get', 'example.test/lib@v1.0.0'], fresh);
+    assert.ok(got.ok, got.output);
+    const sum = await readFile(join(dir, 'go.sum'), 'utf8');
+    assert.match(sum, /^example\.test\/lib v1\.0\.0 h1:/m);
+    for (const line of sum.trim().split('\n')) {
+      const [mod, ver, hash] = line.split(' ');
+      assert.equal(hash, up.sums.get(`${mod} ${ver}`), line);
+    }
+    // The door proved the lookup once (for the go command and its own download check, in
+    // whichever order they came) and answers the next from its cache.
+    const sumdb = `${gw.url}/go/sumdb/sum.example.test`;
+    const answer = await fetch(`${sumdb}/lookup/example.test/lib@v1.0.0`);
+    assert.equal(answer.status, 200);
+    assert.match(await answer.text(), /^\d+\nexample\.test\/lib v1\.0\.0 h1:.*\n\ngo\.sum database tree\n/s);
+    assert.equal(up.requests.filter((r) => r === lookup).length, 1);
+    // A forged record fails the door's proof: the go command never sees it.
+    const forged = await go(dir, ['get', 'example.test/forged@v1.0.0'], fresh);
+    assert.ok(!forged.ok);
+    assert.match(forged.output, /unverifiable answer/);
+  });
+
+  void it('serves checksum database tiles and the signed tree head, checked, and refuses every other path', async () => {
+    const sumdb = `${gw.url}/go/sumdb/sum.example.test`;
+    assert.equal((await fetch(`${sumdb}/supported`)).status, 200);
+    const tile = await fetch(`${sumdb}/tile/8/0/000.p/3`);
+    assert.equal(tile.status, 200);
+    assert.equal(tile.headers.get('content-type'), 'application/octet-stream');
+    assert.equal((await tile.arrayBuffer()).byteLength, 3 * 32);
+    const latest = await fetch(`${sumdb}/latest`);
+    assert.equal(latest.status, 200);
+    assert.match(await latest.text(), /^go\.sum database tree\n\d+\n\S{44}\n\n\u2014 sum\.example\.test /);
+    // Another database's name: the go command goes on to the next GOPROXY entry or direct.
+    for (const other of ['sum.other.test/supported', 'sumdb/supported', 'sum.example.test.evil/latest']) {
+      const r = await fetch(`${gw.url}/go/sumdb/${other}`);
+      assert.equal(r.status, 404, other);
+    }
+    for (const bad of [
+      'tile/8/0/x000/001',
+      'tile/8/0/001.p/256',
+      'tile/8/0/001.p/0',
+      'tile/9/0/000',
+      'tile/8/0/00',
+      'tile/8/../000',
+      'lookup/',
+      'lookups/example.test/lib@v1.0.0',
+      'nothing',
+    ]) {
+      const r = await fetch(`${sumdb}/${bad}`);
+      assert.equal(r.status, 404, bad);
+    }
+    for (const bad of [
+      'lookup/example.test/lib@1.0.0',
+      'lookup/Example.test/lib@v1.0.0',
+      'lookup/example.test/lib@v1.0.0.',
+    ]) {
+      const r = await fetch(`${sumdb}/${bad}`);
+      assert.equal(r.status, 400, bad);
+    }
+    assert.equal((await fetch(`${sumdb}/lookup/example.test/missing@v1.0.0`)).status, 404);
+    up.damage('tiles');
+    try {
+      const short = await fetch(`${sumdb}/tile/8/0/000.p/4`);
+      assert.equal(short.status, 502);
+      assert.match(await short.text(), /has 127 bytes, not 128/);
+    } finally {
+      up.damage(undefined);
+    }
+    assert.equal((await fetch(`${sumdb}/tile/8/0/000.p/4`)).status, 200);
+    up.damage('latest');
+    try {
+      const forged = await fetch(`${sumdb}/latest`);
+      assert.equal(forged.status, 502);
+      assert.match(await forged.text(), /signature of "sum\.example\.test" is invalid/);
+    } finally {
+      up.damage(undefined);
+    }
+    await gw.core.audit.verify();
+    const events = await gw.core.audit.query({
+      action: 'registry.upstream.invalid',
+      resource: 'go:sumdb/sum.example.test',
+    });
+    assert.equal(events.events.length, 1);
   });
 });

@@ -16,6 +16,7 @@ import {
 } from '../go/module-index.ts';
 import { sendTextError } from '../go/upstream.ts';
 import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
+import { createSumdbProxy } from '../go/sumdb-proxy.ts';
 import type { SumdbVerifier } from '../go/tlog.ts';
 import { VersionFacts } from '../go/version-facts.ts';
 import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
@@ -42,6 +43,7 @@ export function createGoHandler(
   const facts = new VersionFacts(ctx.core.db);
   const tmpDir = join(ctx.core.dataDir, 'registry', 'go-tmp');
   const registryOf = new WeakMap<FastifyRequest, string>();
+  const sumdb = createSumdbProxy(ctx, checksumDb, checksumDbKey);
   const uplinkFor = (module: string) => {
     const u = selector.select(module);
     if (u === undefined)
@@ -291,8 +293,8 @@ export function createGoHandler(
       });
       scope.get('/*', async (request, reply) => {
         const path = (request.params as { '*': string })['*'];
-        // The go command asks whether the proxy serves the checksum database; it does not.
-        if (path.startsWith('sumdb/')) throw notFound(request);
+        // The go command asks whether the proxy serves the checksum database GOSUMDB names.
+        if (path.startsWith('sumdb/')) return sumdb.serve(path.slice('sumdb/'.length), request, reply);
         const req = parseGoRequest(path);
         if (req === undefined) throw notFound(request);
         if (req.kind === 'list' || req.kind === 'latest') return metadata(req, request, reply);

@@ -46,35 +46,43 @@ export function parseLookup(text: string, module: string, version: string): GoSu
   return { ...(zip === undefined ? {} : { zip }), ...(mod === undefined ? {} : { mod }) };
 }
 
+/** A lookup answer: its whole text, and the record whose `go.sum` lines count. */
+export interface LookupAnswer {
+  readonly text: string;
+  readonly record: string;
+}
+
+/** The largest lookup answer read (a record of a few lines and a signed tree head). */
+export const MAX_LOOKUP = 1 << 16;
+
 /**
  * Asks the checksum database; undefined when it does not know the version (404/410). With a
  * verifier, the answer counts only when its tree head is signed by that key, its record is
  * proven into the tree, and the tree is consistent with the newest one seen before (throws
- * SumdbVerificationError otherwise); only the proven record's lines are read.
+ * SumdbVerificationError otherwise); only the proven record's lines are read then.
  */
-export async function lookupSums(
+export async function fetchLookup(
   client: UplinkClient,
   module: string,
   version: string,
   verifier?: SumdbVerifier,
   readTile?: TileReader,
   heads?: TreeHeadStore,
-): Promise<GoSums | undefined> {
-  const what = `${module}@${version}`;
+): Promise<LookupAnswer | undefined> {
   let body: Buffer;
   try {
     ({ body } = await fetchSmall(
       client,
       client.resolve(`lookup/${escapeGoPath(module)}@${escapeGoPath(version)}`),
-      what,
-      1 << 16,
+      `${module}@${version}`,
+      MAX_LOOKUP,
     ));
   } catch (error) {
     if ((error as { code?: string }).code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
     throw error;
   }
   const text = body.toString('utf8');
-  if (verifier === undefined || readTile === undefined) return parseLookup(text, module, version);
+  if (verifier === undefined || readTile === undefined) return { text, record: text };
   const { id, record, note } = splitLookup(text);
   const head = parseTreeHead(openNote(note, verifier));
   const root = await rootWithRecord(head.size, id, recordHash(record), readTile);
@@ -82,5 +90,5 @@ export async function lookupSums(
   const known = await heads?.latest();
   if (known !== undefined) await checkConsistent(known, head, readTile);
   if (known === undefined || head.size > known.size) await heads?.remember(head);
-  return parseLookup(record, module, version);
+  return { text, record };
 }

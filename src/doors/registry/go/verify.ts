@@ -14,11 +14,18 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '#core/errors';
 import type { Digest } from '../cache/blob-cache.ts';
 import { audit, type Caller, type RegistryContext } from '../context.ts';
-import { auditInvalidUpstream, cachedRaw } from '../metadata-flow.ts';
+import { auditInvalidUpstream, cachedRaw, cacheRaw } from '../metadata-flow.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { hashGoMod, hashModuleZip } from './dirhash.ts';
-import { type GoSums, lookupSums, type TreeHeadStore } from './sumdb.ts';
-import { SumdbVerificationError, type SumdbVerifier, type TileReader, tilePath } from './tlog.ts';
+import { escapeGoPath } from './paths.ts';
+import { fetchLookup, type LookupAnswer, parseLookup, type TreeHeadStore } from './sumdb.ts';
+import {
+  SumdbVerificationError,
+  type SumdbVerifier,
+  splitLookup,
+  type TileReader,
+  tilePath,
+} from './tlog.ts';
 import { fetchSmall, upstreamFailure } from './upstream.ts';
 import type { FactKind, VersionFacts } from './version-facts.ts';
 
@@ -38,54 +45,106 @@ const MAX_MOD = 16 << 20;
 /** How long the newest verified tree head is remembered (shared by replicas through the cache). */
 const HEAD_TTL = 90 * 86_400_000;
 
-const treeHeads = (v: GoVerifyContext, db: UplinkClient): TreeHeadStore => {
+const treeHeads = (ctx: RegistryContext, db: UplinkClient): TreeHeadStore => {
   const key = `reg:v1:gosumdb:${db.name}|head`;
   return {
     async latest() {
-      const raw = await v.ctx.core.cache.get(key);
+      const raw = await ctx.core.cache.get(key);
       const m = raw === undefined ? null : /^(\d+) ([A-Za-z0-9+/]{43}=)$/.exec(raw.toString('utf8'));
       return m === null ? undefined : { size: Number(m[1]), hash: Buffer.from(m[2] as string, 'base64') };
     },
     remember: (head) =>
-      v.ctx.core.cache.set(key, Buffer.from(`${head.size} ${head.hash.toString('base64')}`), {
+      ctx.core.cache.set(key, Buffer.from(`${head.size} ${head.hash.toString('base64')}`), {
         ttlMs: HEAD_TTL,
       }),
   };
 };
 
-/** Tiles through the raw cache: a tile of a given width never changes. */
-const tileReader =
-  (v: GoVerifyContext, db: UplinkClient): TileReader =>
-  (level, index, width) => {
-    const path = tilePath(level, index, width);
-    return cachedRaw(v.ctx, `reg:v1:gosumdb:${db.name}|${path}`, async () => {
-      const { body } = await fetchSmall(db, db.resolve(path), `checksum database ${path}`, width * 32);
+/** The cache key of a checksum database path (a tile, a lookup): shared by replicas. */
+export const sumdbCacheKey = (db: UplinkClient, path: string): string => `reg:v1:gosumdb:${db.name}|${path}`;
+
+/** The largest data tile read: 256 records of a few `go.sum` lines each fit many times over. */
+const MAX_DATA_TILE = 1 << 20;
+
+/**
+ * Reads a tile (`path` in canonical form) through the raw cache, kept for good: a tile of a given
+ * width never changes. A hash tile must hold exactly `width` hashes (SumdbVerificationError
+ * otherwise, and nothing is cached).
+ */
+export function readSumdbTile(
+  ctx: RegistryContext,
+  db: UplinkClient,
+  tile: { readonly path: string; readonly data: boolean; readonly width: number },
+): Promise<Buffer> {
+  return cachedRaw(
+    ctx,
+    sumdbCacheKey(db, tile.path),
+    async () => {
+      const limit = tile.data ? MAX_DATA_TILE : tile.width * 32;
+      const { body } = await fetchSmall(db, db.resolve(tile.path), `checksum database ${tile.path}`, limit);
+      if (!tile.data && body.length !== limit)
+        throw new SumdbVerificationError(`tile ${tile.path} has ${body.length} bytes, not ${limit}`);
       return body;
-    });
-  };
+    },
+    { immutable: true },
+  );
+}
+
+const tileReader =
+  (ctx: RegistryContext, db: UplinkClient): TileReader =>
+  (level, index, width) =>
+    readSumdbTile(ctx, db, { path: tilePath(level, index, width), data: false, width });
 const MAX_ZIP = 500 << 20;
 
-async function expectedHash(v: GoVerifyContext, fact: FactKind): Promise<{ hash?: string; source: string }> {
-  let sums: GoSums | undefined;
-  if (v.checksumDb !== undefined) {
-    try {
-      sums = await lookupSums(
-        v.checksumDb,
-        v.module,
-        v.version,
-        v.checksumDbKey,
-        tileReader(v, v.checksumDb),
-        treeHeads(v, v.checksumDb),
-      );
-    } catch (error) {
-      if (!(error instanceof SumdbVerificationError)) throw error;
-      // Tiles that took part in a failed proof may be the forged ones: fetch them afresh next time.
-      await v.ctx.core.cache.deletePrefix(`reg:v1:gosumdb:${v.checksumDb.name}|tile/`);
-      const reason = `Checksum database "${v.checksumDb.name}" sent an unverifiable answer for "${v.module}@${v.version}": ${error.message}`;
-      auditInvalidUpstream(v.ctx, v.caller, `go:${v.module}@${v.version}`, v.checksumDb.name, reason);
-      throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', { message: reason });
-    }
+/**
+ * The checksum database's answer for one module version, undefined when it does not know it.
+ * With a verifier key the answer is proven (signed tree head, inclusion, consistency with the
+ * newest tree seen) before it counts; a proven answer is cached for good (its record never
+ * changes), so the door's own checks and the go command's lookups through the door ask once.
+ * An unverifiable answer is audited and refused (GW_ERR_REGISTRY_UPSTREAM_INVALID).
+ */
+export async function checksumLookup(
+  ctx: RegistryContext,
+  db: UplinkClient,
+  verifier: SumdbVerifier | undefined,
+  module: string,
+  version: string,
+  caller: Caller,
+): Promise<LookupAnswer | undefined> {
+  const key = sumdbCacheKey(db, `lookup/${escapeGoPath(module)}@${escapeGoPath(version)}`);
+  const cached = await ctx.core.cache.get(key);
+  if (cached !== undefined) {
+    const text = cached.toString('utf8');
+    return { text, record: verifier === undefined ? text : splitLookup(text).record };
   }
+  let answer: LookupAnswer | undefined;
+  try {
+    answer = await fetchLookup(
+      db,
+      module,
+      version,
+      verifier,
+      verifier === undefined ? undefined : tileReader(ctx, db),
+      treeHeads(ctx, db),
+    );
+  } catch (error) {
+    if (!(error instanceof SumdbVerificationError)) throw error;
+    // Tiles that took part in a failed proof may be the forged ones: fetch them afresh next time.
+    await ctx.core.cache.deletePrefix(sumdbCacheKey(db, 'tile/'));
+    const reason = `Checksum database "${db.name}" sent an unverifiable answer for "${module}@${version}": ${error.message}`;
+    auditInvalidUpstream(ctx, caller, `go:${module}@${version}`, db.name, reason);
+    throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', { message: reason });
+  }
+  if (answer !== undefined) cacheRaw(ctx, key, Buffer.from(answer.text), { immutable: true });
+  return answer;
+}
+
+async function expectedHash(v: GoVerifyContext, fact: FactKind): Promise<{ hash?: string; source: string }> {
+  const answer =
+    v.checksumDb === undefined
+      ? undefined
+      : await checksumLookup(v.ctx, v.checksumDb, v.checksumDbKey, v.module, v.version, v.caller);
+  const sums = answer === undefined ? undefined : parseLookup(answer.record, v.module, v.version);
   const fromDb = fact === 'h1' ? sums?.zip : sums?.mod;
   if (fromDb !== undefined) return { hash: fromDb, source: `checksum database "${v.checksumDb?.name}"` };
   const pinned = await v.facts.get('go', v.module, v.version, fact);
