@@ -21,6 +21,8 @@ export interface GoFixtureVersion {
    * the checksum database): its lines name a hash that does match the zip.
    */
   readonly forgedLookup?: boolean;
+  /** Left out of `@v/list` until `reveal` (its files are served all along). */
+  readonly hidden?: boolean;
 }
 
 export interface GoUpstream extends AsyncDisposable {
@@ -42,6 +44,8 @@ export interface GoUpstream extends AsyncDisposable {
    * `latest` changes the tree size of the signed tree head without signing it again.
    */
   damage(what: 'tiles' | 'latest' | undefined): void;
+  /** Adds a module's hidden versions to its `@v/list`, as a new tag shows up upstream. */
+  reveal(module: string): void;
 }
 
 const escape = (s: string) => s.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
@@ -155,7 +159,13 @@ export async function startGoUpstream(
   const records: string[] = [];
   for (const [path, versions] of Object.entries(modules)) {
     const esc = escape(path);
-    files.set(`/${esc}/@v/list`, versions.map((v) => `${v.version}\n`).join(''));
+    files.set(
+      `/${esc}/@v/list`,
+      versions
+        .filter((v) => v.hidden !== true)
+        .map((v) => `${v.version}\n`)
+        .join(''),
+    );
     for (const v of versions) {
       const mod = Buffer.from(`module ${path}\n\ngo 1.19\n`);
       const entries = [
@@ -242,6 +252,10 @@ export async function startGoUpstream(
     },
     damage(what) {
       damaged = what;
+    },
+    reveal(module) {
+      const versions = modules[module] ?? [];
+      files.set(`/${escape(module)}/@v/list`, versions.map((v) => `${v.version}\n`).join(''));
     },
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();

@@ -49,6 +49,11 @@ before(async () => {
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('headed', 'v1.0.0') },
       { version: 'v1.1.0', time: iso(NOW - 3_600_000), files: pkg('headed', 'v1.1.0') },
     ],
+    'example.test/backdated': [
+      { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('backdated', 'v1.0.0') },
+      // A new tag whose commit claims to be 30 days old.
+      { version: 'v1.0.1', time: iso(NOW - 30 * DAY), files: pkg('backdated', 'v1.0.1'), hidden: true },
+    ],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -414,5 +419,23 @@ void describe('go through the registry door', () => {
       resource: 'go:sumdb/sum.example.test',
     });
     assert.equal(events.events.length, 1);
+  });
+  void it('dates a new tag no earlier than the last list read without it, whatever its commit time says', async () => {
+    const base = `${gw.url}/go/example.test/backdated/@v`;
+    assert.equal(await (await fetch(`${base}/list`)).text(), 'v1.0.0\n');
+    up.reveal('example.test/backdated');
+    await gw.door.invalidate('go', 'example.test/backdated');
+    // v1.0.1 was not there a moment ago, so it is moments old (under the 2-day minimum age),
+    // although its commit time says 30 days.
+    assert.equal(await (await fetch(`${base}/list`)).text(), 'v1.0.0\n');
+    const info = await fetch(`${base}/v1.0.1.info`);
+    assert.equal(info.status, 403);
+    assert.match(await info.text(), /minimum age is 2d/);
+    // The bound is durable: with the cached list and index gone, a direct request is refused too.
+    await gw.door.invalidate('go', 'example.test/backdated');
+    for (const ext of ['info', 'mod', 'zip'])
+      assert.equal((await fetch(`${base}/v1.0.1.${ext}`)).status, 403, ext);
+    // The version seen in the first read keeps its own (older) time.
+    assert.equal((await fetch(`${base}/v1.0.0.info`)).status, 200);
   });
 });

@@ -12,7 +12,7 @@ import {
   type GoModuleVersions,
   loadModuleVersions,
   parseInfo,
-  plausibleTime,
+  publicationTime,
 } from '../go/module-index.ts';
 import { sendTextError } from '../go/upstream.ts';
 import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
@@ -160,7 +160,8 @@ export function createGoHandler(
       new Map([[req.version, new Date(now).toISOString()]]),
     );
     void request;
-    return plausibleTime(info.Time, now) ?? plausibleTime(seen.get(req.version), now);
+    const absentAt = await facts.get('go', req.module, req.version, 'absent-at');
+    return publicationTime(info.Time, seen.get(req.version), absentAt, now);
   }
 
   /** Decides one version for a file request; throws the refusal. */

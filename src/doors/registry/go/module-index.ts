@@ -1,8 +1,11 @@
 /**
  * The versions of one Go module as the door knows them: the upstream `@v/list` (or `@latest`
  * when a module has no tags), each version's `.info` time, and the first time Gatehouse saw it.
- * Publication time is the `.info` time when plausible, otherwise the first-seen time, because a
- * commit time is chosen by whoever made the commit.
+ * Publication time is the `.info` time when plausible, otherwise the first-seen time. A commit
+ * time is chosen by whoever made the commit, so it is also bounded by what the door saw: a version
+ * that was not in the list the door read before is no older than that read (`absent-at`), however
+ * old its commit says it is; a backdated commit cannot pass a minimum age on a module the door
+ * has been reading.
  */
 import { isCanonicalGoVersion } from '#core/vulndb';
 import type { RegistryContext } from '../context.ts';
@@ -48,6 +51,21 @@ export function plausibleTime(text: string | undefined, now: number): number | u
   return Number.isFinite(t) && t >= EARLIEST && t <= now + SKEW ? t : undefined;
 }
 
+/**
+ * A version's publication time: its `.info` time when plausible, else when the door first saw
+ * it; never before the last time the door read the module's list without it (`absentAt`).
+ */
+export function publicationTime(
+  info: string | undefined,
+  firstSeen: string | undefined,
+  absentAt: string | undefined,
+  now: number,
+): number | undefined {
+  const t = plausibleTime(info, now) ?? plausibleTime(firstSeen, now);
+  const bound = plausibleTime(absentAt, now);
+  return bound !== undefined && (t === undefined || bound > t) ? bound : t;
+}
+
 const url = (u: UplinkClient, escaped: string, tail: string) => u.resolve(`${escaped}/${tail}`);
 
 /** Fetches (through the raw cache, kept for `staleTtl`: versions are immutable) the `.info` of one version. */
@@ -84,7 +102,10 @@ export async function loadModuleVersions(
 ): Promise<GoModuleVersions> {
   const escaped = escapeGoPath(module);
   const limit = ctx.config().cache.maxMetadataSize;
+  // Set when this call read the list from upstream (not from the cache).
+  let fetchedAt: number | undefined;
   const raw = await cachedRaw(ctx, `${ctx.metadata.indexKey('go', module)}|list|${uplink.name}`, async () => {
+    fetchedAt = ctx.clock.now();
     const { body } = await fetchSmall(uplink, url(uplink, escaped, '@v/list'), module, limit);
     return body;
   });
@@ -125,14 +146,43 @@ export async function loadModuleVersions(
     batch.forEach((v, k) => infos.set(v, got[k]));
   }
   const now = ctx.clock.now();
+  const known = await facts.all('go', module, 'first-seen');
   const seen = await facts.remember(
     'go',
     module,
     'first-seen',
     new Map([...infos.keys()].map((v) => [v, new Date(now).toISOString()])),
   );
+  const absent = await boundNewVersions(
+    facts,
+    module,
+    fetchedAt,
+    listed.filter((v) => !known.has(v)),
+  );
   const versions: Record<string, number | undefined> = {};
-  for (const [v, info] of infos)
-    versions[v] = plausibleTime(info?.Time, now) ?? plausibleTime(seen.get(v), now);
+  for (const [v, info] of infos) versions[v] = publicationTime(info?.Time, seen.get(v), absent.get(v), now);
   return { uplink: uplink.name, versions, dropped };
+}
+
+/**
+ * After a read of the list from upstream (`fetchedAt`), the versions it shows for the first time
+ * were absent from the previous read: each keeps that read's time as its `absent-at` bound (the
+ * first one recorded wins), and this read becomes the previous one. Returns every bound known.
+ */
+async function boundNewVersions(
+  facts: VersionFacts,
+  module: string,
+  fetchedAt: number | undefined,
+  appeared: readonly string[],
+): Promise<Map<string, string>> {
+  if (fetchedAt === undefined) return facts.all('go', module, 'absent-at');
+  const previous = await facts.get('go', module, '', 'list-fetched');
+  const bounds =
+    previous === undefined || appeared.length === 0
+      ? await facts.all('go', module, 'absent-at')
+      : await facts.remember('go', module, 'absent-at', new Map(appeared.map((v) => [v, previous])));
+  // A read is never moved back by a slower concurrent one.
+  if (previous === undefined || Date.parse(previous) < fetchedAt)
+    await facts.set('go', module, '', 'list-fetched', new Date(fetchedAt).toISOString());
+  return bounds;
 }

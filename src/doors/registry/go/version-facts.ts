@@ -33,8 +33,12 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** The kinds of facts kept. */
-export type FactKind = 'first-seen' | 'h1' | 'h1-mod' | 'published' | 'digest';
+/**
+ * The kinds of facts kept. `absent-at`: the last time the door read the package's version list
+ * without this version (it was published after that); `list-fetched` (version ""): when the door
+ * last read the package's version list from upstream, the one fact that is overwritten.
+ */
+export type FactKind = 'first-seen' | 'h1' | 'h1-mod' | 'published' | 'digest' | 'absent-at' | 'list-fetched';
 
 export class VersionFacts {
   readonly #db: Database;
@@ -104,5 +108,16 @@ export class VersionFacts {
         .execute();
     }
     return this.all(ecosystem, name, fact);
+  }
+
+  /** Stores a value whether or not one is stored (the last writer wins). */
+  async set(ecosystem: string, name: string, version: string, fact: FactKind, value: string): Promise<void> {
+    await this.#migrated();
+    await this.#db
+      .kysely<FactsTable>()
+      .insertInto('registry_version_facts')
+      .values({ ecosystem, name, version, fact, value })
+      .onConflict((oc) => oc.columns(['ecosystem', 'name', 'version', 'fact']).doUpdateSet({ value }))
+      .execute();
   }
 }
