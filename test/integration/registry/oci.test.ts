@@ -565,6 +565,37 @@ void describe('an OCI uplink that goes down', () => {
     assert.equal(fresh.status, 200);
     assert.equal(fresh.headers.get('warning'), null);
   });
+  void it('dates an image a tag moved to no earlier than the last time the tag pointed elsewhere', async () => {
+    const clock = new TestClock(Date.now());
+    await using moving = await startGateway({
+      clock,
+      config: {
+        npm: { enabled: false },
+        oci: { uplinks: [{ name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 }] },
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+      },
+    });
+    const manifest = (ref: string) => fetch(`${moving.url}/v2/hub/team/moving/manifests/${ref}`);
+    const first = await up.push('team/moving', 'stable', image('moving v1\n'));
+    assert.equal((await manifest('stable')).status, 200);
+    // The tag moves to an image built with a `created` a month back (a backdated build).
+    const second = await up.push('team/moving', 'stable', image('moving v2\n'));
+    assert.notEqual(second, first);
+    clock.time += 10 * 60_000; // past metadataTtl: the door asks the uplink again
+    const moved = await manifest('stable');
+    assert.equal(moved.status, 403);
+    assert.match(await moved.text(), /minimum age is 2d/);
+    assert.equal((await manifest(second)).status, 403);
+    // Two days after the door saw the tag elsewhere, the image is old enough.
+    clock.time += 2 * DAY;
+    assert.equal((await manifest('stable')).status, 200);
+    // A tag moved back to an image the door already dated keeps that image's time.
+    await up.push('team/moving', 'stable', image('moving v1\n'));
+    clock.time += 10 * 60_000;
+    const back = await manifest('stable');
+    assert.equal(back.status, 200);
+    assert.equal(back.headers.get('docker-content-digest'), first);
+  });
 });
 
 void describe('skopeo login to the registry door (registry.auth: required)', () => {

@@ -140,17 +140,23 @@ export async function resolveManifest(
     m = await fetchManifest(s, isDigest(digest) ? digest : reference);
   } catch (error) {
     if (options.stale !== true || isDigest(reference) || !isUplinkFailure(error)) throw error;
-    const last = await cache.get(keyOf(s, `stale-tag|${reference}`));
-    const kept = last === undefined ? undefined : await cachedManifest(s, last.toString('utf8'));
+    const last = await lastResolution(s, reference);
+    const kept = last === undefined ? undefined : await cachedManifest(s, last.digest);
     if (kept === undefined) throw error;
     return { ...kept, hit: true, stale: error };
   }
   const ttl = s.ctx.config().cache;
   await cache.set(keyOf(s, `manifest|${m.digest}`), encode(m), { ttlMs: ttl.staleTtl });
   if (!isDigest(reference)) {
-    const previous = (await cache.get(keyOf(s, `stale-tag|${reference}`)))?.toString('utf8');
+    const last = await lastResolution(s, reference);
+    const previous = last?.digest;
     await cache.set(keyOf(s, `tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.metadataTtl });
-    await cache.set(keyOf(s, `stale-tag|${reference}`), Buffer.from(m.digest), { ttlMs: ttl.staleTtl });
+    await cache.set(keyOf(s, `stale-tag|${reference}`), Buffer.from(`${m.digest} ${s.ctx.clock.now()}`), {
+      ttlMs: ttl.staleTtl,
+    });
+    // The tag pointed elsewhere when the door last resolved it: this digest is no older than that.
+    if (last !== undefined && last.digest !== m.digest && last.at !== undefined)
+      await boundNewDigest(s, m.digest, last.at);
     // The tag exists now: a record of its absence must not outlive its links (an evicted link
     // plus a failing uplink would otherwise read as "points nowhere" and let a denied tag pass).
     await cache.delete(keyOf(s, `no-tag|${reference}`));
@@ -159,6 +165,35 @@ export async function resolveManifest(
     ]);
   }
   return { ...m, hit: false };
+}
+
+/** The digest a tag had when the door last resolved it from the uplink, and when (kept for staleTtl). */
+async function lastResolution(
+  s: OciSource,
+  tag: string,
+): Promise<{ readonly digest: string; readonly at?: number } | undefined> {
+  const raw = await s.ctx.core.cache.get(keyOf(s, `stale-tag|${tag}`));
+  if (raw === undefined) return undefined;
+  const [digest = '', at] = raw.toString('utf8').split(' ');
+  const t = Number(at);
+  return Number.isSafeInteger(t) && t > 0 ? { digest, at: t } : { digest };
+}
+
+/**
+ * A digest a tag moved to, which the door never saw before, was pushed after the door last saw
+ * the tag elsewhere: that time bounds its publication time from below (`absent-at`), whatever
+ * its image config's `created` says (the builder sets it, to any date).
+ */
+async function boundNewDigest(s: OciSource, digest: string, seenElsewhereAt: number): Promise<void> {
+  const name = nameOf(s);
+  for (const fact of ['published', 'first-seen', 'absent-at'] as const)
+    if ((await s.facts.get('oci', name, digest, fact)) !== undefined) return;
+  await s.facts.remember(
+    'oci',
+    name,
+    'absent-at',
+    new Map([[digest, new Date(seenElsewhereAt).toISOString()]]),
+  );
 }
 
 /** Where named tags point: tag → digest, and the tags whose digest could not be learned, with why. */
@@ -293,8 +328,17 @@ async function configCreated(
     : undefined;
 }
 
-/** The publication time of a manifest (kept per digest for good). */
+/**
+ * The publication time of a manifest (kept per digest for good), never before the last time the
+ * door saw a tag that now points at it point elsewhere, when the door did not know the digest then.
+ */
 export async function publishedAt(s: OciSource, m: Manifest, depth = 0): Promise<number> {
+  const t = await createdAt(s, m, depth);
+  const bound = await s.facts.get('oci', nameOf(s), m.digest, 'absent-at');
+  return bound === undefined ? t : Math.max(t, Date.parse(bound));
+}
+
+async function createdAt(s: OciSource, m: Manifest, depth: number): Promise<number> {
   const known = await s.facts.get('oci', nameOf(s), m.digest, 'published');
   if (known !== undefined) return Date.parse(known);
   const doc = JSON.parse(m.bytes.toString('utf8')) as {
