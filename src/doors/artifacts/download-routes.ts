@@ -183,6 +183,31 @@ async function allowed(
   });
 }
 
+/**
+ * Counts and audits a download refused by its own precondition (412: the client asked for a
+ * version it does not name), then returns the error to throw.
+ */
+async function preconditionFailed(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+  field: 'if-match' | 'if-none-match',
+  message: string,
+  etag: string,
+): Promise<GatewayError> {
+  deps.ctx.metrics.downloads.inc({ result: 'precondition_failed' });
+  await deps.ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.download',
+    resource: auditResource(item),
+    decision: 'deny',
+    reason: message,
+    clientIp: request.clientIp,
+    details: { precondition: field },
+  });
+  return new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', { message, headers: { etag } });
+}
+
 async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: FastifyReply) {
   const { ctx } = deps;
   const item = itemOf(request);
@@ -193,10 +218,8 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   // matches any) fails with 412: the client wanted a download of the version it knows only.
   const ifMatch = request.headers['if-match'];
   if (ifMatch !== undefined && !etagListMatches(ifMatch, etag, 'strong')) {
-    throw new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', {
-      message: `If-Match "${ifMatch.slice(0, 200)}" does not name this artifact's ETag ${etag}`,
-      headers: { etag },
-    });
+    const message = `If-Match "${ifMatch.slice(0, 200)}" does not name this artifact's ETag ${etag}`;
+    throw await preconditionFailed(deps, request, item, 'if-match', message, etag);
   }
   // RFC 9110 §13.1.2, evaluated once the download itself is allowed (§13.2.1) and before any
   // Range: a GET or HEAD whose If-None-Match names this ETag (weak comparison, or `*`) answers
@@ -205,10 +228,8 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   const ifNoneMatch = request.headers['if-none-match'];
   if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag, 'weak')) {
     if (request.method === 'POST') {
-      throw new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', {
-        message: `If-None-Match "${ifNoneMatch.slice(0, 200)}" names this artifact's ETag ${etag}`,
-        headers: { etag },
-      });
+      const message = `If-None-Match "${ifNoneMatch.slice(0, 200)}" names this artifact's ETag ${etag}`;
+      throw await preconditionFailed(deps, request, item, 'if-none-match', message, etag);
     }
     await allowed(deps, request, item, 'not_modified', { notModified: true });
     return reply.code(304).header('etag', etag).header('x-checksum-sha256', item.digest).send();

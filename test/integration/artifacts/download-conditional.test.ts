@@ -103,5 +103,20 @@ void describe('conditional downloads', () => {
     assert.equal((await post(await ticketOf(), { 'if-none-match': etag })).status, 412);
     assert.equal((await post(await ticketOf(), { 'if-none-match': other })).status, 200);
     assert.equal((await post(await ticketOf(), { 'if-match': other })).status, 412);
+    // Every refused download is audited (as a refusal, with the precondition) and counted.
+    const refused = (await h.core.audit.query({ action: 'artifacts.download' })).events.filter(
+      (e) => e.details?.['precondition'] !== undefined,
+    );
+    assert.equal(refused.length, 2 * 3 + 2);
+    assert.ok(refused.every((e) => e.decision === 'deny' && /ETag/.test(e.reason ?? '')));
+    assert.deepEqual(refused.map((e) => e.details?.['precondition']).toSorted(), [
+      ...Array(7).fill('if-match'),
+      'if-none-match',
+    ]);
+    const metrics = await h.call('admin', 'GET', '/metrics');
+    assert.match(
+      metrics.body.toString('utf8'),
+      /artifacts_downloads_total\{result="precondition_failed"\} 8\b/,
+    );
   });
 });
