@@ -11,19 +11,35 @@ import type { ItemRow } from './store/schema.ts';
 
 const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
 
+/** Counts and audits one download of `item`: answered (its bytes, or 304) or refused (with why). */
+async function recordDownload(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+  outcome: {
+    readonly result: 'ok' | 'not_modified' | 'denied' | 'precondition_failed';
+    readonly reason?: string;
+    readonly details?: Record<string, unknown>;
+  },
+): Promise<void> {
+  const { result, reason, details } = outcome;
+  deps.ctx.metrics.downloads.inc({ result });
+  await deps.ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.download',
+    resource: auditResource(item),
+    decision: result === 'ok' || result === 'not_modified' ? 'allow' : 'deny',
+    ...(reason === undefined ? {} : { reason }),
+    clientIp: request.clientIp,
+    ...(details === undefined ? {} : { details }),
+  });
+}
+
 /** Refuses, audited, a download the artifact's status or the trust policy does not allow. */
 async function checkDownload(deps: RouteDeps, request: FastifyRequest, item: ItemRow): Promise<void> {
   const principal = request.principal;
   const deny = async (reason: string, error: GatewayError) => {
-    deps.ctx.metrics.downloads.inc({ result: 'denied' });
-    await deps.ctx.audit({
-      actor: actorOf(request),
-      action: 'artifacts.download',
-      resource: auditResource(item),
-      decision: 'deny',
-      reason,
-      clientIp: request.clientIp,
-    });
+    await recordDownload(deps, request, item, { result: 'denied', reason });
     throw error;
   };
   if (item.status !== 'approved') {
@@ -164,25 +180,6 @@ function redeemFromForm(deps: RouteDeps) {
   };
 }
 
-/** Counts and audits a download that is answered (its bytes, or 304 for the client's copy). */
-async function allowed(
-  deps: RouteDeps,
-  request: FastifyRequest,
-  item: ItemRow,
-  result: 'ok' | 'not_modified',
-  details: Record<string, unknown>,
-): Promise<void> {
-  deps.ctx.metrics.downloads.inc({ result });
-  await deps.ctx.audit({
-    actor: actorOf(request),
-    action: 'artifacts.download',
-    resource: auditResource(item),
-    decision: 'allow',
-    clientIp: request.clientIp,
-    details,
-  });
-}
-
 /**
  * Counts and audits a download refused by its own precondition (412: the client asked for a
  * version it does not name), then returns the error to throw.
@@ -195,14 +192,9 @@ async function preconditionFailed(
   message: string,
   etag: string,
 ): Promise<GatewayError> {
-  deps.ctx.metrics.downloads.inc({ result: 'precondition_failed' });
-  await deps.ctx.audit({
-    actor: actorOf(request),
-    action: 'artifacts.download',
-    resource: auditResource(item),
-    decision: 'deny',
+  await recordDownload(deps, request, item, {
+    result: 'precondition_failed',
     reason: message,
-    clientIp: request.clientIp,
     details: { precondition: field },
   });
   return new GatewayError('GW_ERR_ARTIFACTS_PRECONDITION_FAILED', { message, headers: { etag } });
@@ -231,7 +223,7 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
       const message = `If-None-Match "${ifNoneMatch.slice(0, 200)}" names this artifact's ETag ${etag}`;
       throw await preconditionFailed(deps, request, item, 'if-none-match', message, etag);
     }
-    await allowed(deps, request, item, 'not_modified', { notModified: true });
+    await recordDownload(deps, request, item, { result: 'not_modified', details: { notModified: true } });
     return reply.code(304).header('etag', etag).header('x-checksum-sha256', item.digest).send();
   }
   // RFC 9110 §13.1.5: a Range under an If-Range that is not this ETag (strong comparison; a
@@ -263,9 +255,12 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
       .header('content-length', String(size))
       .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
   }
-  await allowed(deps, request, item, 'ok', {
-    range: range === undefined ? null : `${range.start}-${range.end}`,
-    ...(request.method === 'POST' ? { via: 'ticket' } : {}),
+  await recordDownload(deps, request, item, {
+    result: 'ok',
+    details: {
+      range: range === undefined ? null : `${range.start}-${range.end}`,
+      ...(request.method === 'POST' ? { via: 'ticket' } : {}),
+    },
   });
   if (first.done === true) return reply.send(Buffer.alloc(0));
   return reply.send(Readable.from(counted(first.value, source, deps, request, item), { objectMode: false }));

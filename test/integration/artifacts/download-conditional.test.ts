@@ -109,10 +109,10 @@ void describe('conditional downloads', () => {
     );
     assert.equal(refused.length, 2 * 3 + 2);
     assert.ok(refused.every((e) => e.decision === 'deny' && /ETag/.test(e.reason ?? '')));
-    assert.deepEqual(refused.map((e) => e.details?.['precondition']).toSorted(), [
-      ...Array(7).fill('if-match'),
-      'if-none-match',
-    ]);
+    assert.deepEqual(
+      refused.map((e) => String(e.details?.['precondition'])).toSorted((a, b) => a.localeCompare(b)),
+      [...Array(7).fill('if-match'), 'if-none-match'],
+    );
     const metrics = await h.call('admin', 'GET', '/metrics');
     assert.match(
       metrics.body.toString('utf8'),
