@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { eventually } from '#testing/eventually';
 import { withTempDir } from '#testing/temp-dir';
+import { Readable } from 'node:stream';
 import { BlobCache, STALE_TMP_MS } from './blob-cache.ts';
 
 const bytes = Buffer.from('verified tarball bytes');
@@ -44,6 +45,48 @@ void describe('BlobCache temporary files', () => {
       });
       assert.ok((await readdir(join(dir, 'tmp'))).length === 1, 'the live writer keeps its file');
       await writer.abort();
+    });
+  });
+});
+
+void describe('BlobCache shared downloads', () => {
+  void it('joins a download in flight, but starts afresh once the one in flight has failed', async () => {
+    await withTempDir('gatehouse-blobs-', async (dir) => {
+      const cache = new BlobCache(dir);
+      const fail = (error: unknown) => new Error(`mapped: ${(error as Error).message}`);
+      const tampered = Buffer.from(bytes);
+      tampered[0] = (tampered[0] ?? 0) ^ 0xff;
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const first = cache.fill(
+        digest,
+        async () => {
+          await gate;
+          return { body: Readable.from([tampered]), length: tampered.length };
+        },
+        fail,
+      );
+      assert.equal(first.joined, false);
+      // A miss while the first download runs shares it.
+      const second = cache.fill(digest, () => Promise.reject(new Error('not asked')), fail);
+      assert.equal(second.joined, true);
+      assert.equal(second.fill, first.fill);
+      // At the first news of its failure (before its clean-up settles it), a new miss starts
+      // its own download, which sends the right bytes.
+      let retry: ReturnType<BlobCache['fill']> | undefined;
+      const onFailure = () => {
+        if (first.fill.progress().failure === undefined) first.fill.onProgress(onFailure, true);
+        else retry ??= cache.fill(digest, async () => ({ body: Readable.from([bytes]) }), fail);
+      };
+      first.fill.onProgress(onFailure, true);
+      release();
+      await assert.rejects(first.fill.done, /mapped: /);
+      assert.ok(retry !== undefined);
+      assert.equal(retry.joined, false);
+      assert.equal(await retry.fill.done, bytes.length);
+      assert.equal(await cache.size(digest), bytes.length);
     });
   });
 });

@@ -52,8 +52,10 @@ export class BlobCache {
 
   /**
    * The download of `d` in flight, or a new one that `source` feeds (`joined` tells which). The
-   * entry leaves the map when the download settled: after a failure the next miss tries again.
-   * `fail` maps a failure once; every waiter of the download gets that error.
+   * entry leaves the map when the download settled; a download that already failed (its clients
+   * aborted, its temporary file still being removed) is not joined either: the next miss, often
+   * the retry of a client it failed, starts afresh instead of getting that failure again. `fail`
+   * maps a failure once; every waiter of the download gets that error.
    */
   fill(
     d: Digest,
@@ -62,7 +64,8 @@ export class BlobCache {
   ): { readonly fill: BlobFill; readonly joined: boolean } {
     const key = `${d.algorithm}:${d.hex}`;
     const running = this.#fills.get(key);
-    if (running !== undefined) return { fill: running, joined: true };
+    if (running !== undefined && running.progress().failure === undefined)
+      return { fill: running, joined: true };
     const fill = new BlobFill(this, d, source, fail);
     this.#fills.set(key, fill);
     const leave = () => {
