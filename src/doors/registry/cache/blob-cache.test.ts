@@ -49,21 +49,20 @@ void describe('BlobCache temporary files', () => {
   });
 });
 
+const fail = (error: unknown) => new Error(`mapped: ${(error as Error).message}`);
+// oxlint-disable unicorn/no-array-fill-with-reference-type -- BlobCache.fill is no Array#fill.
+
 void describe('BlobCache shared downloads', () => {
   void it('joins a download in flight, but starts afresh once the one in flight has failed', async () => {
     await withTempDir('gatehouse-blobs-', async (dir) => {
       const cache = new BlobCache(dir);
-      const fail = (error: unknown) => new Error(`mapped: ${(error as Error).message}`);
       const tampered = Buffer.from(bytes);
       tampered[0] = (tampered[0] ?? 0) ^ 0xff;
-      let release: () => void = () => undefined;
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      const gate = Promise.withResolvers<void>();
       const first = cache.fill(
         digest,
         async () => {
-          await gate;
+          await gate.promise;
           return { body: Readable.from([tampered]), length: tampered.length };
         },
         fail,
@@ -81,7 +80,7 @@ void describe('BlobCache shared downloads', () => {
         else retry ??= cache.fill(digest, async () => ({ body: Readable.from([bytes]) }), fail);
       };
       first.fill.onProgress(onFailure, true);
-      release();
+      gate.resolve();
       await assert.rejects(first.fill.done, /mapped: /);
       assert.ok(retry !== undefined);
       assert.equal(retry.joined, false);
