@@ -49,10 +49,11 @@ export function registerAdminRoutes(
       const q = body(request.body);
       const handler = handlers.find((h) => h.ecosystem === q.ecosystem);
       const facts = handler === undefined ? undefined : await handler.lookup(q.name, q.version, request);
+      const { registry, ...known } = facts ?? { registry: undefined };
       const subject = {
         ...q,
-        ...(facts?.registry === undefined || q.registry !== undefined ? {} : { registry: facts.registry }),
-        ...(facts?.publishedAt === undefined ? {} : { publishedAt: facts.publishedAt }),
+        ...(registry === undefined || q.registry !== undefined ? {} : { registry }),
+        ...known,
       };
       const decision = await ctx.policy.current().evaluate(subject);
       return { decision, found: facts !== undefined };

@@ -417,6 +417,22 @@ void describe('deny lists naming a tag or a digest of one manifest', () => {
     assert.equal(await status('team/listed', d['team/listed:v1'] as string), 403);
     assert.equal(await status('team/listed', 'latest'), 403);
     assert.equal(await status('team/listed', 'v2'), 200);
+    // `policy test` decides as a pull would: by digest and through the other tags too.
+    const policyTest = async (version: string) => {
+      const res = await fetch(`${gate.url}/api/registry/policy/test`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ecosystem: 'oci', name: 'hub/team/pinned', version }),
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { decision: { allowed: boolean; reason: string } }).decision;
+    };
+    for (const version of ['v1', v1, 'latest', 'e1', evil]) {
+      const decision = await policyTest(version);
+      assert.equal(decision.allowed, false, version);
+      assert.match(decision.reason, /deny list/, version);
+    }
+    assert.equal((await policyTest('v2')).allowed, true);
   });
 });
 

@@ -1,5 +1,10 @@
-import type { Ecosystem } from '#core/policy';
+import type { Ecosystem, PolicySubject } from '#core/policy';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/** What `lookup` learns of one version: the subject's facts besides its name and version. */
+export type LookupFacts = Pick<PolicySubject, 'publishedAt' | 'digest' | 'aliases' | 'unresolvedAliases'> & {
+  readonly registry: string;
+};
 
 /**
  * One ecosystem served by the registry door (npm and PyPI now; Go, Maven and OCI slot in the
@@ -12,12 +17,13 @@ export interface EcosystemHandler {
   readonly prefix: string;
   /** Registers routes, error and not-found handlers in the given (prefixed) scope. */
   register(scope: FastifyInstance): void;
-  /** Facts of one version (its registry and publication time) for `policy test`; undefined when unknown. */
-  lookup(
-    name: string,
-    version: string,
-    request: FastifyRequest,
-  ): Promise<{ readonly registry: string; readonly publishedAt?: number } | undefined>;
+  /**
+   * Facts of one version for `policy test`, as a request for it would be decided: its registry
+   * and publication time, and where it has them its digest and the other names it goes by (OCI:
+   * the tags pointing at the manifest, the named tags that could not be resolved). Undefined
+   * when unknown.
+   */
+  lookup(name: string, version: string, request: FastifyRequest): Promise<LookupFacts | undefined>;
   /** Drops cached metadata of one package, or of the whole ecosystem; returns entries removed here. */
   invalidate(name?: string): Promise<number>;
   close(): Promise<void>;

@@ -25,6 +25,7 @@ import {
 import {
   knownTags,
   linkTags,
+  type Manifest,
   type NamedTags,
   type OciSource,
   publishedAt,
@@ -35,7 +36,7 @@ import {
 import { ociChallenge } from '../oci/login.ts';
 import { isDigest, type OciRequest, parseOciPath } from '../oci/paths.ts';
 import type { UplinkClient } from '../uplink/client.ts';
-import type { EcosystemHandler } from './handler.ts';
+import type { EcosystemHandler, LookupFacts } from './handler.ts';
 
 /** OCI error codes (distribution-spec "Error Codes") for the door's errors. */
 function ociCode(code: string, kind: OciRequest['kind'] | undefined): string {
@@ -100,6 +101,37 @@ const LEFT_OUT = new Set([
   'GW_ERR_REGISTRY_UPSTREAM_TOO_LARGE',
 ]);
 
+/** What deciding one manifest needs besides how it was asked for. */
+interface ManifestFacts {
+  readonly digest: string;
+  /** Tags known to point at the digest. */
+  readonly tags: readonly string[];
+  /** Where the tags the policy's lists name point. */
+  readonly named: NamedTags;
+  /** Publication time. */
+  readonly t: number;
+}
+
+/**
+ * The policy facts of one manifest as asked for (tag or digest): its digest, the other tags
+ * known to point at it (and the named tags that do) and the named tags that could not be resolved.
+ */
+function subjectFacts(s: OciSource, version: string, f: ManifestFacts): LookupFacts {
+  const { digest, tags, named, t } = f;
+  const pointing = [...named.links].filter(([, d]) => d === digest).map(([tag]) => tag);
+  const aliases = [...new Set([...tags, ...pointing])].filter((tag) => tag !== version);
+  const unresolved = named.unresolved
+    .filter((u) => u.version !== version)
+    .map((u) => ({ version: u.version, reason: u.error.message }));
+  return {
+    digest,
+    ...(aliases.length === 0 ? {} : { aliases }),
+    ...(unresolved.length === 0 ? {} : { unresolvedAliases: unresolved }),
+    registry: s.uplink.name,
+    publishedAt: t,
+  };
+}
+
 /** OCI / Docker registries under `/v2/<uplink>/<repository>/…`. */
 export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
   const facts = new VersionFacts(ctx.core.db);
@@ -133,6 +165,14 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     );
   };
 
+  /** What deciding a manifest asked for by `reference` needs besides it: see `decide`. */
+  const manifestFacts = async (s: OciSource, reference: string, m: Manifest): Promise<ManifestFacts> => ({
+    digest: m.digest,
+    named: await namedTags(s, isDigest(reference) ? undefined : new Map([[reference, m.digest]])),
+    tags: await knownTags(s, m.digest),
+    t: await publishedAt(s, m),
+  });
+
   /**
    * Decides one manifest as asked for (tag or digest), with its digest and the other tags known
    * to point at it (those resolved before and the named tags that point at it), so a deny entry
@@ -142,27 +182,15 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
   async function decide(
     s: OciSource,
     version: string,
-    digest: string,
-    tags: readonly string[],
-    named: NamedTags,
-    t: number,
+    f: ManifestFacts,
     caller: Caller,
     kind: 'file' | 'metadata',
   ) {
-    const pointing = [...named.links].filter(([, d]) => d === digest).map(([tag]) => tag);
-    const aliases = [...new Set([...tags, ...pointing])].filter((tag) => tag !== version);
-    const unresolved = named.unresolved
-      .filter((u) => u.version !== version)
-      .map((u) => ({ version: u.version, reason: u.error.message }));
     const subject = {
       ecosystem: 'oci' as const,
       name: `${s.uplink.name}/${s.repo}`,
       version,
-      digest,
-      ...(aliases.length === 0 ? {} : { aliases }),
-      ...(unresolved.length === 0 ? {} : { unresolvedAliases: unresolved }),
-      registry: s.uplink.name,
-      publishedAt: t,
+      ...subjectFacts(s, version, f),
     };
     const [d] = await decideMany(ctx, [subject], caller, {
       now: ctx.clock.now(),
@@ -181,13 +209,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     const s = source(req, caller);
     const m = await resolveManifest(s, req.reference, { stale: true });
     ctx.metrics.cache.inc({ registry: s.uplink.name, kind: 'manifest', result: m.hit ? 'hit' : 'miss' });
-    const named = await namedTags(
-      s,
-      isDigest(req.reference) ? undefined : new Map([[req.reference, m.digest]]),
-    );
-    const tags = await knownTags(s, m.digest);
-    const t = await publishedAt(s, m);
-    const d = await decide(s, req.reference, m.digest, tags, named, t, caller, 'file');
+    const d = await decide(s, req.reference, await manifestFacts(s, req.reference, m), caller, 'file');
     if (d === undefined || !d.allowed) throw deniedError(d as never);
     if (m.stale !== undefined) {
       servedStale(ctx, caller, {
@@ -327,7 +349,13 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       await Promise.all(
         entries.slice(i, i + PARALLEL).map(async ([tag, m]) => {
           const t = await publishedAt(s, m);
-          const d = await decide(s, tag, m.digest, known.get(m.digest) ?? [], named, t, caller, 'metadata');
+          const d = await decide(
+            s,
+            tag,
+            { digest: m.digest, tags: known.get(m.digest) ?? [], named, t },
+            caller,
+            'metadata',
+          );
           if (d?.allowed === true) allowed.push(tag);
         }),
       );
@@ -412,8 +440,9 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       if (u === undefined || rest.length === 0) return undefined;
       const s: OciSource = { ctx, facts, uplink: u, repo: rest.join('/'), caller: callerOf(request) };
       try {
+        // Resolved as a pull of it is, so the answer matches what the pull would get.
         const m = await resolveManifest(s, version);
-        return { registry: u.name, publishedAt: await publishedAt(s, m) };
+        return subjectFacts(s, version, await manifestFacts(s, version, m));
       } catch (error) {
         if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
         throw error;
