@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { constants, createBrotliCompress, createGunzip, createGzip } from 'node:zlib';
 import type { Clock, CoreServices } from '#core/app';
 import type { AuditInput } from '#core/audit';
-import { GatewayError, isGatewayError, toGatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
+import { classifyHttpError } from '#core/http';
 import type { Logger } from '#core/log';
 import type { Ecosystem, PolicyDecision, PolicyService, PolicySubject } from '#core/policy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -69,7 +70,9 @@ export function prepareError(
   reply: FastifyReply,
   error: unknown,
 ): GatewayError {
-  const e = toGatewayError(error);
+  // Fastify's own errors (a body that is not JSON, too large, a bad Content-Length) are the
+  // client's: 4xx with a fixed sentence, not an internal error.
+  const e = classifyHttpError(error);
   if (e.code === 'GW_ERR_INTERNAL') ctx.log.error('Registry request failed', { errorId: e.errorId, error });
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
   if (isUplinkFailure(e)) {

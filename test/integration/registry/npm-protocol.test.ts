@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
 import { type NpmUpstream, startNpmUpstream } from './npm-fixture.ts';
 
@@ -246,6 +246,36 @@ void describe('npm tarballs through the door', () => {
       assert.equal(r.status, 404, path);
       await r.arrayBuffer();
     }
+  });
+
+  void it('refuses npm audit and publish before reading the body, with 405 (npm retries a 5xx)', async () => {
+    const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+      fetch(`${gw.url}/npm/-/npm/v1/security/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+    for (const [label, res] of [
+      ['empty object', await post('advisories/bulk', '{}')],
+      ['not JSON', await post('audits/quick', '{bad')],
+      [
+        'gzipped, as npm sends it',
+        await post('advisories/bulk', gzipSync('{"a":["1.0.0"]}'), { 'content-encoding': 'gzip' }),
+      ],
+      ['2 MB', await post('advisories/bulk', `{"x":"${'a'.repeat(2 << 20)}"}`)],
+    ] as const) {
+      assert.equal(res.status, 405, label);
+      const doc = (await res.json()) as { error?: string };
+      assert.match(JSON.stringify(doc), /npm audit is not served here/, label);
+    }
+    const publish = await fetch(`${gw.url}/npm/plain`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{bad',
+    });
+    assert.equal(publish.status, 405);
+    assert.equal(publish.headers.get('allow'), 'GET, HEAD');
+    assert.match(await publish.text(), /Publishing through the Gatehouse proxy is not supported/);
   });
 
   void it('aborts the transfer on an integrity mismatch and does not cache the file', async () => {

@@ -74,6 +74,22 @@ void describe('PyPI simple API through the door', () => {
     assert.equal((await get(wheel)).status, 403);
   });
 
+  void it('answers a request body it cannot parse as the client error it is, not 500', async () => {
+    for (const [path, method] of [
+      ['/pypi/simple/demo-pkg/', 'POST'],
+      ['/pypi/', 'POST'],
+      ['/npm/-/v1/login', 'POST'],
+    ] as const) {
+      const res = await fetch(`${gw.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: '{bad',
+      });
+      assert.ok(res.status >= 400 && res.status < 500, `${method} ${path}: ${res.status}`);
+      assert.doesNotMatch(await res.text(), /GW_ERR_INTERNAL|Internal error/, `${method} ${path}`);
+    }
+  });
+
   void it('negotiates PEP 691 JSON, PEP 503 HTML, and answers 406 otherwise', async () => {
     const json = await get('/pypi/simple/fresh-py/', { accept: JSON_TYPE });
     assert.equal(json.headers.get('content-type'), JSON_TYPE);

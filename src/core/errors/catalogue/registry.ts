@@ -72,7 +72,8 @@ export const REGISTRY_ERRORS = [
     code: 'GW_ERR_REGISTRY_UNSUPPORTED',
     kind: 'UNIMPLEMENTED',
     title: 'Not supported by the proxy',
-    description: 'The endpoint (publish, audit) is not served by the Gatehouse registry proxy.',
+    description:
+      'The endpoint (publish, audit) is not served by the Gatehouse registry proxy. npm publish and npm audit get it as 405 (with `Allow`), answered before the body is read, because npm retries every 5xx for over a minute.',
   },
   {
     code: 'GW_ERR_REGISTRY_UPLINK_RATE_LIMITED',

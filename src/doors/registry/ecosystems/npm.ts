@@ -48,6 +48,18 @@ function sendNpmError(
     .send({ error: e.message, code: e.code, errorId: e.errorId, details: e.details });
 }
 
+/**
+ * Route options refusing an endpoint before its body is read (npm sends audit reports gzipped
+ * and large; a publish carries the tarball): nothing is parsed, any body gets the same answer.
+ * 405, not 501: npm retries every 5xx for over a minute before it prints the message.
+ */
+const unsupported = (message: string, allow: string) => ({
+  onRequest: async () => {
+    throw new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', { message, httpStatus: 405, headers: { allow } });
+  },
+});
+const answered = async () => undefined;
+
 /** The npm ecosystem: packuments, tarballs, ping, search pass-through. */
 export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkClient[]): EcosystemHandler {
   const selector = new UplinkSelector(uplinks, 'npm');
@@ -192,11 +204,14 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
         return reply.send(res.body);
       });
       for (const path of ['/-/npm/v1/security/advisories/bulk', '/-/npm/v1/security/audits/quick']) {
-        scope.post(path, async () => {
-          throw new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
-            message: 'npm audit is not served here; Gatehouse refuses vulnerable versions at install time',
-          });
-        });
+        scope.post(
+          path,
+          unsupported(
+            'npm audit is not served here; Gatehouse refuses vulnerable versions at install time',
+            '',
+          ),
+          answered,
+        );
       }
       // A scope is one path segment: `@scope%2fname` (the slash encoded) is not a scope but a
       // whole name, so the scoped routes refuse it and the unscoped ones, which also take
@@ -208,11 +223,11 @@ export function createNpmHandler(ctx: RegistryContext, uplinks: readonly UplinkC
       scope.get(`/${SCOPE}/:name/:version`, version);
       scope.get('/:name/-/:file', tarball);
       scope.get(`/${SCOPE}/:name/-/:file`, tarball);
-      scope.put('/*', async () => {
-        throw new GatewayError('GW_ERR_REGISTRY_UNSUPPORTED', {
-          message: 'Publishing through the Gatehouse proxy is not supported',
-        });
-      });
+      scope.put(
+        '/*',
+        unsupported('Publishing through the Gatehouse proxy is not supported', 'GET, HEAD'),
+        answered,
+      );
     },
     async lookup(name, version, request) {
       const index = await metadata.index(checkNpmName(name), request);
