@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Environment } from '#core/config';
+import { networkReason } from './network-errors.ts';
 
 /** What `gatehouse login` saves so that later commands find the server and a token. */
 export interface SavedLogin {
@@ -12,7 +13,11 @@ export interface SavedLogin {
   readonly username?: string;
 }
 
-/** A failure the CLI reports to the user with an exit code. */
+/**
+ * A failure the CLI reports to the user with an exit code. `message` is the text alone; the
+ * server's code and errorId are fields, which the CLI shows once: after the message for people,
+ * as keys of `--json`'s error object.
+ */
 export class CliError extends Error {
   readonly exitCode: number;
   readonly code: string | undefined;
@@ -106,12 +111,35 @@ async function problemError(response: Response): Promise<CliError> {
   } catch {
     if (text.trim() !== '') message = `${message}: ${text.trim().slice(0, 200)}`;
   }
-  const suffix = [code, errorId === undefined ? undefined : `errorId ${errorId}`].filter(Boolean).join(', ');
-  return new CliError(suffix === '' ? message : `${message} (${suffix})`, {
+  // The code and errorId travel as fields: people see them after the message, --json as keys.
+  return new CliError(message, {
     exitCode: response.status === 401 || response.status === 403 ? 3 : 1,
     ...(code === undefined ? {} : { code }),
     ...(errorId === undefined ? {} : { errorId }),
     status: response.status,
+  });
+}
+
+/**
+ * The error for a request that got no answer. fetch fails with a bare "fetch failed"; why (a
+ * refused connection, an unknown host, an untrusted certificate, a port fetch refuses) is in
+ * its cause, which people get as a reason and, when there is one, the system code.
+ */
+export function unreachable(server: string, error: unknown): CliError {
+  const cause = (error as { cause?: unknown } | undefined)?.cause ?? error;
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+  const text = (typeof message === 'string' && message !== '' ? message : String(cause)).split('\n')[0] ?? '';
+  let reason: string;
+  if (typeof code === 'string' && code !== '') {
+    const known = networkReason(code, 'add the CA that signed it to NODE_EXTRA_CA_CERTS');
+    reason = `${known ?? text.slice(0, 200)} (${code})`;
+  } else if (text === 'bad port') {
+    reason = 'fetch refuses to connect to this port (bad port)';
+  } else {
+    reason = text.slice(0, 200);
+  }
+  return new CliError(`Cannot reach the Gatehouse server at "${server}": ${reason}`, {
+    code: 'GW_ERR_CLI_NO_SERVER',
   });
 }
 
@@ -130,6 +158,8 @@ export function createApiClient(options: ClientOptions): ApiClient {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ refreshToken: saved.refreshToken }),
+    }).catch((error: unknown) => {
+      throw unreachable(server, error);
     });
     if (!response.ok) return false;
     const pair = (await response.json()) as { accessToken: string; refreshToken: string; expiresIn: number };
@@ -164,11 +194,8 @@ export function createApiClient(options: ClientOptions): ApiClient {
         ...(opts.stream === undefined ? {} : { duplex: 'half' }),
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       } as RequestInit);
-    } catch (cause) {
-      const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
-      throw new CliError(`Cannot reach the Gatehouse server at "${server}": ${reason}`, {
-        code: 'GW_ERR_CLI_NO_SERVER',
-      });
+    } catch (error) {
+      throw unreachable(server, error);
     }
   };
 

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { runCliCaptured } from '#testing/cli-run';
-import { type CommandSpec, EXIT, parseArgs } from './framework.ts';
+import { type CommandSpec, EXIT, parseArgs, runCli } from './framework.ts';
 
 const commands: CommandSpec[] = [
   {
@@ -33,7 +37,24 @@ const commands: CommandSpec[] = [
       return EXIT.ok;
     },
   },
+  {
+    name: 'things check',
+    summary: 'Print a verdict and exit 10',
+    run(ctx) {
+      for (let i = 0; i < 3; i += 1) ctx.out.line(`line ${i}`);
+      return EXIT.denied;
+    },
+  },
 ];
+
+/** A stdout whose reader went away: every write fails with EPIPE, as a closed pipe does. */
+function closedPipe(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' }));
+    },
+  });
+}
 
 describe('cli framework', () => {
   it('parses long, inline, short, list and number flags and --', () => {
@@ -104,5 +125,51 @@ describe('cli framework', () => {
       assert.match(c.out, /things list\s+List things/);
       assert.match(c.out, /Run "gatehouse things <command> --help"/);
     }
+  });
+
+  it('keeps its own exit code and stays quiet when the reader of stdout went away', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const stderr = new PassThrough();
+      let err = '';
+      stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
+      const code = await runCli(['things', 'check'], commands, {
+        env: {},
+        stdout: closedPipe(),
+        stderr,
+        stdin: new PassThrough(),
+      });
+      // The write's error is emitted on a later tick, after the command returned.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(code, EXIT.denied);
+      assert.deepEqual(uncaught, []);
+      assert.equal(err, '');
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
+  it("exits with the command's code and no stack trace when piped into a reader that closed (| head)", async () => {
+    const main = fileURLToPath(new URL('../main.ts', import.meta.url));
+    // Invalid: exit 2 with the JSON report on stdout, whose reader is gone before it is written.
+    const child = spawn(
+      process.execPath,
+      [main, 'config', 'validate', '--json', '/nonexistent/gatehouse.yaml'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.doesNotMatch(err, /EPIPE|Node\.js v|\n\s+at /);
+    assert.notEqual(code, 1, err);
   });
 });

@@ -184,12 +184,42 @@ function helpText(commands: readonly CommandSpec[], spec?: CommandSpec, group?: 
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Keeps a write error on stdout or stderr from crashing the process with a stack trace. A
+ * reader that went away (`gatehouse … | head -1`) is no failure: like standard tools, the CLI
+ * then writes nothing more there, quietly, and the command keeps its own exit code (10 for a
+ * denied package). Any other write error is told once on stderr. The listener stays for the
+ * life of the stream: the error of the last write arrives after the command returned.
+ */
+function guardWrites(io: CliIo): void {
+  for (const stream of [io.stdout, io.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE' || stream === io.stderr || io.stderr.destroyed) return;
+      io.stderr.write(`error: cannot write the output: ${error.message}\n`);
+    });
+  }
+}
+
+/**
+ * An error's line for people: the message, then what support needs to find the server's log
+ * entry (`(GW_ERR_…, errorId …)`) when the server answered with them. The CLI's own failures
+ * (usage, an unreachable server) say all in their message.
+ */
+function forPeople(error: CliError): string {
+  if (error.errorId === undefined && error.status === undefined) return error.message;
+  const suffix = [error.code, error.errorId === undefined ? undefined : `errorId ${error.errorId}`]
+    .filter((part) => part !== undefined)
+    .join(', ');
+  return suffix === '' ? error.message : `${error.message} (${suffix})`;
+}
+
 /** Runs the command line; returns the process exit code. Never throws. */
 export async function runCli(
   argv: readonly string[],
   commands: readonly CommandSpec[],
   io: CliIo,
 ): Promise<number> {
+  guardWrites(io);
   const wantsJson = argv.includes('--json');
   const color = io.stdout.isTTY === true && io.env['NO_COLOR'] === undefined && !argv.includes('--no-color');
   const out = createOutput({ stdout: io.stdout, stderr: io.stderr, json: wantsJson, color });
@@ -268,7 +298,7 @@ export async function runCli(
           `${JSON.stringify({ error: { message: error.message, code: error.code, errorId: error.errorId } }, null, 2)}\n`,
         );
       }
-      out.error(error.message);
+      out.error(forPeople(error));
       return error.exitCode;
     }
     out.error(error instanceof Error ? error.message : String(error));

@@ -1,34 +1,7 @@
 import { Code, type ConnectError } from '@connectrpc/connect';
 import { CliError } from './client.ts';
 import { EXIT } from './framework.ts';
-
-/** What people read for the system error codes of a connection that failed. */
-const NETWORK_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset by the server',
-  EPIPE: 'connection reset by the server',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ERR_HTTP2_ERROR: 'the server does not speak HTTP/2, so it is not a kv listener',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'TLS handshake failed: the port does not speak TLS',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the server certificate does not name this host',
-  CERT_HAS_EXPIRED: 'the server certificate has expired',
-  CERT_NOT_YET_VALID: 'the server certificate is not valid yet',
-};
-
-/** Certificate chains Node cannot verify: the usual cause is a CA not given with --ca. */
-const UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE',
-]);
+import { networkReason } from './network-errors.ts';
 
 function systemCode(error: ConnectError): string | undefined {
   const code = (error.cause as { code?: unknown } | undefined)?.code;
@@ -55,12 +28,8 @@ function unreachableReason(error: ConnectError, url: string): string | undefined
   }
   if (code !== undefined) {
     const reason =
-      NETWORK_REASONS[code] ??
-      (UNTRUSTED.has(code)
-        ? 'the server certificate is not trusted: give the CA that signed it with --ca'
-        : /^ERR_(SSL|TLS)_/.test(code)
-          ? 'TLS handshake failed'
-          : (error.rawMessage.split('\n')[0] ?? '').slice(0, 200));
+      networkReason(code, 'give the CA that signed it with --ca') ??
+      (error.rawMessage.split('\n')[0] ?? '').slice(0, 200);
     return `${reason} (${code})`;
   }
   if (error.code === Code.DeadlineExceeded) return 'no answer before the deadline';
