@@ -1,12 +1,19 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CoreServices } from '#core/app';
 import { GatewayError } from '#core/errors';
 import { attachmentDisposition } from '#core/http';
-import type { Principal } from '#core/rbac';
+import type { Action, Principal } from '#core/rbac';
 import { issueTicket, redeemTicket } from './download-tickets.ts';
 import { etagListMatches, openPlaintext, parseRange } from './download.ts';
-import { auditResource, itemOf, itemResource, loadItem, type RouteDeps } from './routes.ts';
+import {
+  auditResource,
+  hideUnseen,
+  itemGuards,
+  itemOf,
+  itemResource,
+  loadItem,
+  type RouteDeps,
+} from './routes.ts';
 import type { ItemRow } from './store/schema.ts';
 
 const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
@@ -107,10 +114,7 @@ async function* counted(
  */
 export function registerDownloadRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { core, ctx } = deps;
-  const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
-    loadItem(ctx),
-    core.http.requirePermission(action, itemResource),
-  ];
+  const pre = (action: Action) => itemGuards(core, ctx, action);
   app.get('/api/artifacts/:id/download', { preHandler: pre('artifacts:download') }, (request, reply) =>
     serveDownload(deps, request, reply),
   );
@@ -148,6 +152,7 @@ export function registerDownloadRoutes(app: FastifyInstance, deps: RouteDeps): v
         preHandler: [
           loadItem(ctx),
           redeemFromForm(deps),
+          hideUnseen(core, 'artifacts:download'),
           core.http.requirePermission('artifacts:download', itemResource),
         ],
       },

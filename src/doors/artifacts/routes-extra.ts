@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CoreServices } from '#core/app';
+import type { Action } from '#core/rbac';
 import { GatewayError } from '#core/errors';
 import { openPlaintext } from './download.ts';
-import { auditResource, itemOf, itemResource, loadItem, type RouteDeps } from './routes.ts';
+import { auditResource, itemGuards, itemOf, type RouteDeps } from './routes.ts';
 import { rotateKeys, setVerdict, toView } from './service.ts';
 import { bundleDigest, keyHint, parseBundle, signStream } from './sign/bundle.ts';
 import type { ArtifactTables } from './store/schema.ts';
@@ -17,10 +17,7 @@ export function registerExtraRoutes(
   signingKey: () => KeyObject | undefined,
 ): void {
   const { core, ctx } = deps;
-  const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
-    loadItem(ctx),
-    core.http.requirePermission(action, itemResource),
-  ];
+  const pre = (action: Action) => itemGuards(core, ctx, action);
   const db = () => ctx.db.kysely<ArtifactTables>();
 
   app.get(

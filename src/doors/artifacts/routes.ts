@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { CoreServices } from '#core/app';
 import { GatewayError, isGatewayError } from '#core/errors';
-import type { Resource } from '#core/rbac';
+import type { Action, Resource } from '#core/rbac';
 import type { ArtifactContext } from './context.ts';
 import { boundaryOf, type MultipartPart, parseMultipart } from './multipart.ts';
 import type { ScanQueue } from './scan/queue.ts';
@@ -38,6 +38,37 @@ export function loadItem(ctx: ArtifactContext) {
   };
 }
 
+/**
+ * Hides the loaded artifact from a caller who may neither read it nor do `action` in its
+ * repository: the route then treats it as absent (refused on `*`, as an id that names nothing),
+ * so a repository-bound caller cannot tell another repository's artifact from a missing one by
+ * the status, the message or the resource. Runs after `loadItem` (and any ticket redemption).
+ */
+export function hideUnseen(core: CoreServices, action: Action): preHandlerAsyncHookHandler {
+  return async function (this: unknown, request, reply) {
+    const item = loaded.get(request);
+    if (item === undefined || item === null) return;
+    await core.http.authenticate.call(this as never, request, reply);
+    const principal = request.principal;
+    const resource: Resource = { type: 'artifact', namespace: item.repository, id: item.id };
+    if (
+      principal !== undefined &&
+      !core.authorize(principal, 'artifacts:read', resource).allowed &&
+      !core.authorize(principal, action, resource).allowed
+    )
+      loaded.set(request, null);
+  };
+}
+
+/** The guards of a route on one artifact (`:id`): load it, hide it when unseen, require `action`. */
+export function itemGuards(
+  core: CoreServices,
+  ctx: ArtifactContext,
+  action: Action,
+): preHandlerAsyncHookHandler[] {
+  return [loadItem(ctx), hideUnseen(core, action), core.http.requirePermission(action, itemResource)];
+}
+
 /** The RBAC resource of the loaded artifact. */
 export function itemResource(request: FastifyRequest): Resource {
   const item = loaded.get(request);
@@ -65,6 +96,26 @@ function visibleRepositories(core: CoreServices, request: FastifyRequest): reado
   return principal.bindings
     .map((b) => b.namespace)
     .filter((ns) => core.authorize(principal, 'artifacts:list', { type: 'artifact', namespace: ns }).allowed);
+}
+
+/**
+ * Whether another artifact the caller may list holds the same content: the upload's
+ * `deduplicated` as the caller may learn it. The store deduplicates across every repository,
+ * but telling a caller so would reveal that bytes they hold exist in a repository they cannot
+ * see (the audit event keeps the store's own answer).
+ */
+async function sharesVisibleContent(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+): Promise<boolean> {
+  const repositories = visibleRepositories(deps.core, request);
+  const { items } = await listArtifacts(deps.ctx, {
+    ...(repositories === undefined ? {} : { repositories }),
+    sha256: item.digest,
+    limit: 2,
+  });
+  return items.some((other) => other.id !== item.id);
 }
 
 function registerRepositories(app: FastifyInstance, deps: RouteDeps): void {
@@ -272,68 +323,74 @@ function registerUpload(app: FastifyInstance, deps: RouteDeps): void {
       const repository = str((request.query as Record<string, unknown>)['repository']) ?? 'default';
       return { type: 'artifact', namespace: REPOSITORY_RE.test(repository) ? repository : '*' };
     };
-    scope.post(
-      '/api/artifacts',
-      { preHandler: deps.core.http.requirePermission('artifacts:upload', resource) },
-      async (request, reply) => {
-        const q = request.query as Record<string, unknown>;
-        const length = request.headers['content-length'];
-        const contentType = request.headers['content-type'];
-        const base: Partial<UploadRequest> = {
-          repository: str(q['repository']) ?? 'default',
-          name: str(q['name']) ?? '',
-          version: str(q['version']) ?? '',
-          ...(str(q['fileName']) === undefined ? {} : { fileName: str(q['fileName']) ?? '' }),
-          ...(str(q['sha256']) === undefined ? {} : { expectedSha256: str(q['sha256']) ?? '' }),
-          mediaType: contentType ?? 'application/octet-stream',
-        };
-        try {
-          const boundary = boundaryOf(contentType);
-          const { req, result } =
-            boundary === undefined
-              ? await (async () => {
-                  const req = {
-                    ...base,
-                    ...(length === undefined ? {} : { contentLength: Number(length) }),
-                    body: bodyOf(request),
-                    actor: actorOf(request),
-                  } as UploadRequest;
-                  return { req, result: await uploadArtifact(deps.ctx, req) };
-                })()
-              : await multipartUpload(deps, request, base, boundary);
-          deps.ctx.metrics.uploads.inc({ result: 'ok' });
-          await deps.ctx.audit({
-            actor: req.actor,
-            action: 'artifacts.upload',
-            resource: auditResource(result.item),
-            decision: 'allow',
-            clientIp: request.clientIp,
-            details: {
-              sha256: result.item.digest,
-              size: result.item.size,
-              deduplicated: result.deduplicated,
-            },
+    const byQuery = deps.core.http.requirePermission('artifacts:upload', resource);
+    // A form may name its repository in a field, which only the body holds: without one in the
+    // query, the caller is authenticated here and the form's own check (multipartUpload)
+    // decides on the repository it names, before any byte of the file is stored.
+    const guard: preHandlerAsyncHookHandler = async function (this: unknown, request, reply) {
+      const form = /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '');
+      const named = str((request.query as Record<string, unknown>)['repository']) !== undefined;
+      const hook = form && !named ? deps.core.http.authenticate : byQuery;
+      await hook.call(this as never, request, reply);
+    };
+    scope.post('/api/artifacts', { preHandler: guard }, async (request, reply) => {
+      const q = request.query as Record<string, unknown>;
+      const length = request.headers['content-length'];
+      const contentType = request.headers['content-type'];
+      const base: Partial<UploadRequest> = {
+        repository: str(q['repository']) ?? 'default',
+        name: str(q['name']) ?? '',
+        version: str(q['version']) ?? '',
+        ...(str(q['fileName']) === undefined ? {} : { fileName: str(q['fileName']) ?? '' }),
+        ...(str(q['sha256']) === undefined ? {} : { expectedSha256: str(q['sha256']) ?? '' }),
+        mediaType: contentType ?? 'application/octet-stream',
+      };
+      try {
+        const boundary = boundaryOf(contentType);
+        const { req, result } =
+          boundary === undefined
+            ? await (async () => {
+                const req = {
+                  ...base,
+                  ...(length === undefined ? {} : { contentLength: Number(length) }),
+                  body: bodyOf(request),
+                  actor: actorOf(request),
+                } as UploadRequest;
+                return { req, result: await uploadArtifact(deps.ctx, req) };
+              })()
+            : await multipartUpload(deps, request, base, boundary);
+        deps.ctx.metrics.uploads.inc({ result: 'ok' });
+        await deps.ctx.audit({
+          actor: req.actor,
+          action: 'artifacts.upload',
+          resource: auditResource(result.item),
+          decision: 'allow',
+          clientIp: request.clientIp,
+          details: {
+            sha256: result.item.digest,
+            size: result.item.size,
+            deduplicated: result.deduplicated,
+          },
+        });
+        deps.queue.kick();
+        return reply
+          .code(201)
+          .header('location', `/api/artifacts/${result.item.id}`)
+          .send({
+            ...toView(result.item),
+            deduplicated: result.deduplicated && (await sharesVisibleContent(deps, request, result.item)),
           });
-          deps.queue.kick();
-          return reply
-            .code(201)
-            .header('location', `/api/artifacts/${result.item.id}`)
-            .send({ ...toView(result.item), deduplicated: result.deduplicated });
-        } catch (error) {
-          await auditUpload(deps, request, base, error);
-          throw error;
-        }
-      },
-    );
+      } catch (error) {
+        await auditUpload(deps, request, base, error);
+        throw error;
+      }
+    });
   });
 }
 
 function registerItemRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { core, ctx } = deps;
-  const pre = (action: Parameters<CoreServices['http']['requirePermission']>[0]) => [
-    loadItem(ctx),
-    core.http.requirePermission(action, itemResource),
-  ];
+  const pre = (action: Action) => itemGuards(core, ctx, action);
   app.get('/api/artifacts/:id', { preHandler: pre('artifacts:read') }, async (request) =>
     toView(itemOf(request)),
   );

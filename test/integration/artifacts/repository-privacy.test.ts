@@ -1,0 +1,114 @@
+/**
+ * A caller bound to one repository learns nothing about another repository's artifacts: not
+ * whether an id exists there (every item route answers as for an absent id), not whether bytes
+ * it uploads exist there (`deduplicated`). A form upload may name its repository in a field.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { startDoor } from './harness.ts';
+
+const BOUNDARY = 'gh-privacy';
+const FORM = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+const field = (name: string, value: string) =>
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+const form = (fields: Record<string, string>, data: string) =>
+  `${Object.entries(fields)
+    .map(([k, v]) => field(k, v))
+    .join(
+      '',
+    )}--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n${data}\r\n--${BOUNDARY}--\r\n`;
+
+// Strips what differs by design between two answers (the error id, the request id).
+const shape = (r: { status: number; body: Buffer }, id: string) => {
+  const text = r.body.toString('utf8').replaceAll(id, '<id>');
+  const doc = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+  const { errorId: _e, requestId: _r, instance: _i, ...rest } = doc;
+  return { status: r.status, ...rest };
+};
+
+void describe('repository privacy', () => {
+  void it('answers an artifact of another repository exactly as an id that names nothing, on every item route', async () => {
+    await using h = await startDoor();
+    const up = await h.call(
+      'admin',
+      'POST',
+      '/api/artifacts?repository=team&name=secret&version=1',
+      randomBytes(64),
+    );
+    assert.equal(up.status, 201);
+    const real = String(up.json()['id']);
+    const absent = '00000000-0000-4000-8000-000000000000';
+    const routes: [string, (id: string) => string][] = [
+      ['GET', (id) => `/api/artifacts/${id}`],
+      ['DELETE', (id) => `/api/artifacts/${id}`],
+      ['GET', (id) => `/api/artifacts/${id}/download`],
+      ['POST', (id) => `/api/artifacts/${id}/download-tickets`],
+      ['GET', (id) => `/api/artifacts/${id}/scan-results`],
+    ];
+    for (const [method, path] of routes) {
+      const seen = await h.call('outsider', method, path(real));
+      const none = await h.call('outsider', method, path(absent));
+      assert.deepEqual(shape(seen, real), shape(none, absent), `${method} ${path('<id>')}`);
+      assert.doesNotMatch(seen.body.toString(), /team/, `${method} ${path('<id>')} names the repository`);
+    }
+    // A caller who may read there still gets the real answer.
+    assert.equal((await h.call('consumer', 'GET', `/api/artifacts/${real}`)).status, 200);
+    const refused = await h.call('consumer', 'DELETE', `/api/artifacts/${real}`);
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.toString(), /team/);
+  });
+
+  void it('reports an upload deduplicated only against artifacts the uploader may see', async () => {
+    await using h = await startDoor();
+    const bytes = randomBytes(256);
+    const first = await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=a&version=1', bytes);
+    assert.equal(first.json()['deduplicated'], false);
+    // The same bytes from a caller bound to another repository: stored once, but not said.
+    const other = await h.call('outsider', 'POST', '/api/artifacts?repository=other&name=b&version=1', bytes);
+    assert.equal(other.status, 201);
+    assert.equal(other.json()['deduplicated'], false);
+    // Within the caller's own repository, and for a caller who sees everything, it is said.
+    const again = await h.call('outsider', 'POST', '/api/artifacts?repository=other&name=b&version=2', bytes);
+    assert.equal(again.json()['deduplicated'], true);
+    const admin = await h.call('admin', 'POST', '/api/artifacts?repository=third&name=c&version=1', bytes);
+    assert.equal(admin.json()['deduplicated'], true);
+  });
+
+  void it('takes a form upload to the repository its field names, for a caller bound to that repository only', async () => {
+    await using h = await startDoor();
+    const ok = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts',
+      form({ repository: 'team', name: 'f', version: '1' }, 'x'),
+      FORM,
+    );
+    assert.equal(ok.status, 201, ok.body.toString());
+    assert.equal(ok.json()['repository'], 'team');
+    // A repository the caller may not upload to, named in the field or in nothing (default).
+    for (const fields of [
+      { repository: 'other', name: 'g', version: '1' },
+      { name: 'h', version: '1' },
+    ]) {
+      const refused = await h.call('publisher', 'POST', '/api/artifacts', form(fields, 'x'), FORM);
+      assert.equal(refused.status, 403, JSON.stringify(fields));
+      assert.equal(refused.json()['code'], 'GW_ERR_RBAC_DENIED');
+    }
+    // Unauthenticated: refused before the body is read.
+    assert.equal(
+      (
+        await h.call(
+          'anonymous',
+          'POST',
+          '/api/artifacts',
+          form({ repository: 'team', name: 'i', version: '1' }, 'x'),
+          FORM,
+        )
+      ).status,
+      401,
+    );
+    const listed = await h.call('admin', 'GET', '/api/artifacts');
+    assert.equal(listed.json()['total'], 1);
+  });
+});
