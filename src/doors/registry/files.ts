@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { GatewayError, isGatewayError } from '#core/errors';
@@ -249,9 +250,18 @@ export async function sendVerifiedFile(
   reply.header('content-type', src.contentType);
   reply.header('accept-ranges', 'bytes');
   const body = fill.tail();
-  // Abort the client connection, even before its first byte: a response that starts as a 200 of
-  // a file must never end as a complete body, and an error status can no longer be sent once
-  // bytes flowed.
+  // The headers wait for the first verified bytes: a file that fails before them (a small file
+  // is checked whole before its only chunk is released) is answered with its error status, not
+  // a dropped connection.
+  try {
+    await once(body, 'readable');
+  } catch (error) {
+    body.destroy();
+    await settled(fill.done);
+    throw error;
+  }
+  // Later, abort the client connection: a response that starts as a 200 of a file must never
+  // end as a complete body, and an error status can no longer be sent once bytes flowed.
   body.once('error', () => reply.raw.destroy());
   return reply.code(200).send(body);
 }
