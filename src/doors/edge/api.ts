@@ -5,27 +5,66 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { CoreServices } from '#core/app';
+import type { Schema } from '#core/config';
 import { GatewayError } from '#core/errors';
-import { type EdgeRoute, type FieldProblem, parsePolicy, parseRoute, policyRouteProblem } from './model.ts';
+import { documentIssues, listenerLimitsSchema, policySchema, routeSchema } from './config.ts';
+import {
+  type EdgePolicy,
+  type EdgeRoute,
+  type FieldProblem,
+  parsePolicy,
+  parseRoute,
+  policyRouteProblem,
+} from './model.ts';
 import { buildRouteTable } from './route-table.ts';
 import type { EdgeService } from './service.ts';
 import { EdgeConflictError, type EdgeStore } from './store.ts';
-
-const MAX_CONNECTIONS_LIMIT = 1_000_000;
 
 function body(request: FastifyRequest): Readonly<Record<string, unknown>> {
   const b = request.body;
   return typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 }
 
-function invalid(
-  code: 'GW_ERR_EDGE_ROUTE_INVALID' | 'GW_ERR_EDGE_POLICY_INVALID',
-  problems: readonly FieldProblem[],
-) {
+type InvalidCode =
+  | 'GW_ERR_EDGE_ROUTE_INVALID'
+  | 'GW_ERR_EDGE_POLICY_INVALID'
+  | 'GW_ERR_EDGE_LISTENER_LIMIT_INVALID';
+
+function invalid(code: InvalidCode, problems: readonly FieldProblem[]) {
   return new GatewayError(code, {
     message: problems.map((p) => `"${p.field}" must be ${p.expected}`).join('; '),
     details: { errors: problems },
   });
+}
+
+/**
+ * A request body checked with the schema the configuration's seed is checked with (unknown keys
+ * included), then read by `read`, which cannot refuse what the schema accepted.
+ */
+function checkedBody<T>(
+  request: FastifyRequest,
+  schema: Schema<unknown>,
+  what: string,
+  code: InvalidCode,
+  read: (input: Readonly<Record<string, unknown>>) => T | FieldProblem[],
+): T {
+  const input = body(request);
+  const problems = documentIssues(schema, input, what);
+  if (problems.length > 0) throw invalid(code, problems);
+  const value = read(input);
+  if (Array.isArray(value)) throw invalid(code, value);
+  return value;
+}
+
+/**
+ * A route as the API shows it: an l4 route has no backend protocol (the edge passes its TLS
+ * through and never speaks HTTP to the backend, and a route document with one is refused), so a
+ * listed route can be sent back as it is.
+ */
+function routeView(route: EdgeRoute): Omit<EdgeRoute, 'backendProtocol'> & Partial<EdgeRoute> {
+  if (route.mode === 'l7') return route;
+  const { backendProtocol: _unused, ...rest } = route;
+  return rest;
 }
 
 /** Awaits a store insert, turning a uniqueness conflict into the door's own code. */
@@ -127,10 +166,11 @@ function checkRouteFits(service: EdgeService, route: EdgeRoute): void {
 
 function registerRouteEndpoints(api: Api): void {
   const { app, service } = api;
-  app.get('/api/edge/routes', { preHandler: api.canRead }, async () => ({ routes: service.table.routes }));
+  app.get('/api/edge/routes', { preHandler: api.canRead }, async () => ({
+    routes: service.table.routes.map(routeView),
+  }));
   app.post('/api/edge/routes', { preHandler: api.canWrite }, async (request, reply) => {
-    const route = parseRoute(body(request));
-    if (Array.isArray(route)) throw invalid('GW_ERR_EDGE_ROUTE_INVALID', route);
+    const route = checkedBody(request, routeSchema, 'a route', 'GW_ERR_EDGE_ROUTE_INVALID', parseRoute);
     if (!service.listenerIds.includes(route.listener)) {
       throw invalid('GW_ERR_EDGE_ROUTE_INVALID', [
         { field: 'listener', expected: `one of ${service.listenerIds.join(', ')}` },
@@ -143,7 +183,7 @@ function registerRouteEndpoints(api: Api): void {
       host: route.host,
       backend: route.backend,
     });
-    return reply.code(201).send(route);
+    return reply.code(201).send(routeView(route));
   });
 }
 
@@ -153,8 +193,13 @@ function registerPolicyEndpoints(api: Api): void {
     policies: service.table.policies,
   }));
   app.post('/api/edge/policies', { preHandler: api.canWrite }, async (request, reply) => {
-    const policy = parsePolicy(body(request));
-    if (Array.isArray(policy)) throw invalid('GW_ERR_EDGE_POLICY_INVALID', policy);
+    const policy: EdgePolicy = checkedBody(
+      request,
+      policySchema,
+      'a policy',
+      'GW_ERR_EDGE_POLICY_INVALID',
+      parsePolicy,
+    );
     // Policies act on HTTP requests, which only an L7 route has. The route is read in the
     // insert's transaction, not from this replica's table, which may lag another replica's change.
     const check = (route: EdgeRoute | undefined) => {
@@ -201,14 +246,13 @@ function registerListenerEndpoints(api: Api): void {
     async (request) => {
       const { id } = request.params;
       view(id);
-      const max = body(request)['maxConnections'];
-      if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1 || max > MAX_CONNECTIONS_LIMIT) {
-        const expected = `an integer from 1 to ${MAX_CONNECTIONS_LIMIT}`;
-        throw new GatewayError('GW_ERR_EDGE_LISTENER_LIMIT_INVALID', {
-          message: `"maxConnections" must be ${expected}`,
-          details: { errors: [{ field: 'maxConnections', expected }] },
-        });
-      }
+      const { maxConnections: max } = checkedBody(
+        request,
+        listenerLimitsSchema,
+        'listener limits',
+        'GW_ERR_EDGE_LISTENER_LIMIT_INVALID',
+        (input) => ({ maxConnections: input['maxConnections'] as number }),
+      );
       await api.store.setMaxConnections(id, max);
       await api.changed(request, 'edge.listener.update', `listener:${id}`, { maxConnections: max });
       return view(id);

@@ -8,9 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { App, ConfigSection, CoreServices } from '#core/app';
 import { registerEdgeApi } from './api.ts';
-import { type EdgeConfig, edgeConfigSchema } from './config.ts';
-import { createFirewall } from './firewall.ts';
-import { checkPolicyRoutes } from './model.ts';
+import { type EdgeConfig, edgeConfigSchema, edgeSectionProblems } from './config.ts';
 import { configuredData, EdgeService } from './service.ts';
 import { EDGE_MIGRATIONS, EdgeStore } from './store.ts';
 
@@ -23,21 +21,14 @@ export type { EdgePolicy, EdgeRoute, ListenerLimits } from './model.ts';
 /** PROXY protocol v1/v2 codec (pure), for tools and benchmarks that speak to the edge. */
 export { encodeProxyV2, parseProxyHeader, type ProxyHeader } from './proxy-protocol.ts';
 
+/**
+ * The section's cross-entry rules (edgeSectionProblems, which the schema also runs, so `config
+ * validate` and a reload name the key), then the seed as the store takes it.
+ */
 function checkConfig(config: EdgeConfig): void {
-  const ids = new Set<string>();
-  for (const [i, listener] of config.listeners.entries()) {
-    if (ids.has(listener.id)) throw new RangeError(`edge.listeners[${i}].id: "${listener.id}" is used twice`);
-    ids.add(listener.id);
-    if (listener.proxyProtocol && listener.trustedProxies.length === 0) {
-      throw new RangeError(
-        `edge.listeners[${i}].trustedProxies: proxyProtocol needs at least one trusted peer`,
-      );
-    }
-    createFirewall(listener.firewall);
-    createFirewall({ allow: listener.trustedProxies, deny: [] });
-  }
-  const seed = configuredData(config);
-  checkPolicyRoutes(seed.routes, seed.policies);
+  const [problem] = edgeSectionProblems(config);
+  if (problem !== undefined) throw new RangeError(`edge.${problem.field}: ${problem.expected}`);
+  configuredData(config);
 }
 
 /**

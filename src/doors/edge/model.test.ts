@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   backendAddressProblem,
-  checkPolicyRoutes,
   type EdgeRoute,
   normalizeRouteHost,
   parseRoute,
@@ -18,8 +17,6 @@ const route = (id: string, mode: 'l4' | 'l7'): EdgeRoute => ({
   backendProtocol: 'http1',
   backendProxyProtocol: false,
 });
-
-const policy = (r: string) => ({ id: `p-${r}`, route: r, kind: 'block-user-agent' as const, value: 'x' });
 
 void describe('edge model validation', () => {
   void it('route hosts: SNI length and label rules, one leading "*." wildcard, lower-cased without a trailing dot', () => {
@@ -126,12 +123,5 @@ void describe('edge model validation', () => {
     assert.equal(policyRouteProblem({ route: 'tcp' }, route('tcp', 'l4'))?.field, 'route');
     assert.match(policyRouteProblem({ route: 'tcp' }, route('tcp', 'l4'))?.expected ?? '', /l7 route/);
     assert.equal(policyRouteProblem({ route: 'gone' }, undefined)?.field, 'route');
-    const routes = [route('web', 'l7'), route('tcp', 'l4')];
-    checkPolicyRoutes(routes, [policy('web')]);
-    assert.throws(
-      () => checkPolicyRoutes(routes, [policy('web'), policy('tcp')]),
-      /edge\.policies\[1\]\.route/,
-    );
-    assert.throws(() => checkPolicyRoutes(routes, [policy('gone')]), /edge\.policies\[0\]\.route/);
   });
 });

@@ -213,6 +213,10 @@ function checkedStr(
 /** Fields an L4 (passthrough) route refuses: the edge never terminates its TLS or speaks HTTP. */
 const L7_ONLY_ROUTE_FIELDS = ['backendProtocol', 'certFile', 'keyFile', 'backendCaFile'] as const;
 
+/** What an l7 route without its certificate or key is told. */
+const L7_FILES =
+  'a PEM file path: an l7 route terminates TLS, so it needs both certFile (the certificate chain) and keyFile (its private key)';
+
 /** Validates an untrusted route document; returns the route or the list of problems. */
 export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {
   const problems: FieldProblem[] = [];
@@ -245,8 +249,16 @@ export function parseRoute(input: Input): EdgeRoute | FieldProblem[] {
   const certFile = optionalStr(input, 'certFile', problems);
   const keyFile = optionalStr(input, 'keyFile', problems);
   const backendCaFile = optionalStr(input, 'backendCaFile', problems);
-  if (mode === 'l7' && (certFile === undefined || keyFile === undefined)) {
-    problems.push({ field: 'certFile', expected: 'certFile and keyFile for an l7 route' });
+  if (mode === 'l7') {
+    // Named one by one, so a route missing both hears of both.
+    for (const [field, file] of [
+      ['certFile', certFile],
+      ['keyFile', keyFile],
+    ] as const) {
+      if (file === undefined && !problems.some((p) => p.field === field)) {
+        problems.push({ field, expected: L7_FILES });
+      }
+    }
   }
   if (mode === 'l4') {
     for (const field of L7_ONLY_ROUTE_FIELDS) {
@@ -309,8 +321,15 @@ export function parsePolicy(input: Input): EdgePolicy | FieldProblem[] {
       (v) => HEADER.test(v.toLowerCase()),
       'an HTTP header name',
     ).toLowerCase();
-  } else if (value === undefined) {
-    problems.push({ field: 'value', expected: 'the User-Agent substring to block' });
+  } else {
+    if (value === undefined) problems.push({ field: 'value', expected: 'the User-Agent substring to block' });
+    if (input['header'] !== undefined && input['header'] !== null) {
+      problems.push({
+        field: 'header',
+        expected:
+          'absent on a block-user-agent policy: it always reads User-Agent (header applies to require-header)',
+      });
+    }
   }
   if (problems.length > 0) return problems;
   return {
@@ -320,20 +339,4 @@ export function parsePolicy(input: Input): EdgePolicy | FieldProblem[] {
     ...(header === undefined ? {} : { header }),
     ...(value === undefined ? {} : { value }),
   };
-}
-
-/**
- * Checks that every policy names an L7 route of `routes`, as the API checks one policy; throws
- * RangeError naming the entry (`edge.policies[i].route`) for the configuration's seed.
- */
-export function checkPolicyRoutes(routes: readonly EdgeRoute[], policies: readonly EdgePolicy[]): void {
-  const byId = new Map(routes.map((r) => [r.id, r]));
-  for (const [i, policy] of policies.entries()) {
-    const problem = policyRouteProblem(policy, byId.get(policy.route));
-    if (problem !== undefined) {
-      throw new RangeError(
-        `edge.policies[${i}].${problem.field}: "${policy.route}" must be ${problem.expected}`,
-      );
-    }
-  }
 }

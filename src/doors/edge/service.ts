@@ -78,6 +78,21 @@ export function configuredData(config: EdgeConfig): { routes: EdgeRoute[]; polic
   return { routes, policies };
 }
 
+/** Why a listener could not bind, in words, with the system's code. */
+function listenProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'address already in use (EADDRINUSE)';
+    case 'EACCES':
+      return 'permission denied (EACCES): ports below 1024 need privileges';
+    case 'EADDRNOTAVAIL':
+      return 'no such address on this machine (EADDRNOTAVAIL)';
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
 export class EdgeService {
   readonly metrics: EdgeMetrics;
   readonly certificates: CertificateStore;
@@ -242,12 +257,20 @@ export class EdgeService {
     }
     await this.refresh(true);
     const runtime = this.#runtime();
-    for (const config of this.#config.listeners) {
+    for (const [i, config] of this.#config.listeners.entries()) {
       const settings = listenerSettings(config);
       const terminator = createL7Terminator(settings, runtime, this.#pool);
       this.#terminators.push(terminator);
       const listener = new EdgeListener(settings, runtime, terminator);
-      await listener.listen();
+      await listener.listen().catch((cause: unknown) => {
+        // Named by its key, as server.listen is: which of several listeners could not bind.
+        const address = config.host.includes(':')
+          ? `[${config.host}]:${config.port}`
+          : `${config.host}:${config.port}`;
+        throw new Error(`edge.listeners[${i}] "${config.id}" (listen ${address}): ${listenProblem(cause)}`, {
+          cause,
+        });
+      });
       this.#listeners.set(settings.id, listener);
     }
     this.#poller = setInterval(() => {
