@@ -4,6 +4,7 @@ import { authConfigSchema } from '#core/auth';
 import { cacheConfigSchema } from '#core/cache';
 import { httpConfigSchema, validateHttpConfig } from '#core/http';
 import { logConfigSchema } from '#core/log';
+import { buildRuleTable } from '#core/policy';
 import { rbacConfigSchema } from '#core/rbac';
 import { storageConfigSchema } from '#core/storage';
 import { artifactsConfigSchema } from '../doors/artifacts/config.ts';
@@ -42,19 +43,23 @@ export const gatehouseConfigSchema = object(
 export type GatehouseConfig = Infer<typeof gatehouseConfigSchema>;
 
 /**
- * Checks that span keys (TLS files set together, client certificates need a CA), which the
- * per-key schema cannot express. `config validate` and `serve` both run it, so a document
+ * Checks that span keys (TLS files set together, client certificates need a CA, the registry
+ * policy compiles), which the per-key schema cannot express. `config validate` and `serve` both run it, so a document
  * `serve` refuses is never reported valid, and `serve` refuses before touching the data folder.
  */
 export function checkGatehouseConfig(config: GatehouseConfig, origin: string): void {
-  const checks: (() => unknown)[] = [() => validateHttpConfig(config.server)];
+  const checks: [path: string, check: () => unknown][] = [['', () => validateHttpConfig(config.server)]];
+  // The registry door compiles its policy when it starts (list ranges in every ecosystem,
+  // unique rule ids, known exclusions, expiry dates); the same compilation here refuses such a
+  // document before anything is opened, in `config validate` and on a reload too.
+  if (config.registry.enabled) checks.push(['registry.policy', () => buildRuleTable(config.registry.policy)]);
   const issues = [];
-  for (const check of checks) {
+  for (const [path, check] of checks) {
     try {
       check();
     } catch (error) {
       if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
-      issues.push(issueOf(error));
+      issues.push(issueOf(error, path));
     }
   }
   if (issues.length > 0) throw new ConfigValidationError(origin, issues);

@@ -49,6 +49,35 @@ describe('gatehouse config validate and print', () => {
     assert.ok(!existsSync(home), 'nothing was written');
   });
 
+  it('refuses a registry policy that does not compile, as serve does, before creating the data folder', async () => {
+    const policies = {
+      'deny-range.yaml': [
+        'registry:\n  policy:\n    rules:\n      - id: deny-foo\n        type: denyList\n',
+        '        list:\n          entries:\n            - name: foo\n              versions: "not a range!!"\n',
+      ].join(''),
+      'duplicate-id.yaml':
+        'registry:\n  policy:\n    rules:\n      - id: age\n        type: minimumAge\n      - id: age\n        type: minimumAge\n',
+    };
+    const problems: Record<string, RegExp> = {
+      'deny-range.yaml':
+        /registry\.policy.*List entry "foo" has versions "not a range!!" that are valid in none/,
+      'duplicate-id.yaml': /registry\.policy.*Duplicate rule id "age"/,
+    };
+    for (const [name, text] of Object.entries(policies)) {
+      const path = file(name, `server:\n  listen: 127.0.0.1:0\n${text}`);
+      const validate = await runGatewayCommand(['config', 'validate', path]);
+      assert.equal(validate.code, 2, `${name}: ${validate.stdout}`);
+      assert.match(validate.stderr, problems[name] as RegExp);
+      const json = await runGatewayCommand(['config', 'validate', path, '--json']);
+      assert.equal((JSON.parse(json.stdout) as { valid: boolean }).valid, false);
+      const home = join(dir, `home-${name}`);
+      const serve = await runGatewayCommand(['serve', '--config', path], { env: { GATEHOUSE_HOME: home } });
+      assert.equal(serve.code, 2, serve.stderr);
+      assert.match(serve.stderr, problems[name] as RegExp);
+      assert.ok(!existsSync(home), `${name}: serve wrote nothing`);
+    }
+  });
+
   it('prints the effective configuration with secrets redacted and environment overrides applied', async () => {
     const result = await runGatewayCommand(['config', 'print', '--json'], {
       env: {
