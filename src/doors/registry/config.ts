@@ -17,72 +17,99 @@ import { vulndbConfigSchema } from '#core/vulndb';
 const URL_PATTERN = /^https?:\/\/[^\s]+$/;
 
 /** One upstream registry. */
-const uplinkFields = object(
+/** The keys of one upstream registry, by name (the checksum database takes the common ones). */
+const UPLINK_KEYS = {
+  name: string(
+    'Uplink name, used in metrics, audit events, overrides (`policy.registries.<name>`) and logs',
+    {
+      pattern: /^[a-z0-9][a-z0-9_-]{0,62}$/,
+      format: 'a lower-case name such as "npm" or "internal"',
+    },
+  ),
+  url: string('Base URL of the upstream (npm registry root, or PyPI simple index such as `…/simple/`)', {
+    pattern: URL_PATTERN,
+    format: 'an http(s) URL',
+  }),
+  jsonUrl: optional(
+    string(
+      'PyPI only: base URL of the JSON API (`<jsonUrl>/<project>/json`); defaults to the simple URL with `/simple` replaced by `/pypi`',
+      {
+        pattern: URL_PATTERN,
+        format: 'an http(s) URL',
+      },
+    ),
+  ),
+  fileOrigins: array(
+    string('An origin such as `https://files.example.test`', {
+      pattern: /^https?:\/\/[^/\s]+$/,
+      format: 'an http(s) origin',
+    }),
+    'Other origins the metadata may point files at (e.g. a PyPI file host); files elsewhere are refused',
+    { default: [] },
+  ),
+  packages: array(
+    string('Package name pattern'),
+    'Packages served from this uplink (wildcards); the first matching uplink wins',
+    {
+      default: ['*'],
+    },
+  ),
+  tokenRealmOrigins: array(
+    string('An origin such as `https://auth.example.test`', {
+      pattern: /^https?:\/\/[^/\s]+$/,
+      format: 'an http(s) origin',
+    }),
+    "OCI only: origins of token services (`WWW-Authenticate: Bearer realm=…`) that may receive `username`/`password`, besides the uplink's own; when empty, the uplink's host (any port) and hosts in its parent domain (`*.example.test` for `registry.example.test`). A plain http realm is always refused for an https uplink",
+    { default: [] },
+  ),
+  token: optional(string({ description: 'Bearer token sent upstream', secret: true })),
+  username: optional(string('User name for HTTP Basic authentication upstream')),
+  password: optional(
+    string({ description: 'Password for HTTP Basic authentication upstream', secret: true }),
+  ),
+  connectTimeout: duration('Deadline to open a connection', { default: '5s', min: 10 }),
+  headersTimeout: duration('Deadline for the response headers', { default: '30s', min: 10 }),
+  bodyTimeout: duration('Longest silence while reading a body', { default: '60s', min: 10 }),
+  retries: integer('Retries of idempotent requests after a connection error or 5xx', {
+    default: 2,
+    min: 0,
+    max: 10,
+  }),
+  retryBackoff: duration('First retry delay; doubles each retry (with jitter)', { default: '200ms' }),
+  connections: integer('Most keep-alive connections to this uplink', { default: 32, min: 1, max: 1024 }),
+  breakerFailures: integer('Consecutive failures that open the circuit breaker', { default: 5, min: 1 }),
+  breakerCooldown: duration('How long an open breaker waits before one half-open probe', {
+    default: '30s',
+  }),
+};
+
+const uplinkFields = object(UPLINK_KEYS, 'An upstream registry');
+
+/**
+ * A Go checksum database: the connection keys of an uplink, without those that only mean
+ * something for a package registry (files elsewhere, package patterns, PyPI's JSON API, OCI
+ * token realms). The door reads it with an uplink client that has them empty.
+ */
+const checksumDbSchema = object(
   {
-    name: string(
-      'Uplink name, used in metrics, audit events, overrides (`policy.registries.<name>`) and logs',
-      {
-        pattern: /^[a-z0-9][a-z0-9_-]{0,62}$/,
-        format: 'a lower-case name such as "npm" or "internal"',
-      },
+    name: UPLINK_KEYS.name,
+    url: string(
+      "Base URL of the checksum database, under which `lookup/<module>@<version>`, `tile/…` and `latest` are read (e.g. `https://sumdb.example.test/` or a proxy's `…/sumdb/<name>/`)",
+      { pattern: URL_PATTERN, format: 'an http(s) URL' },
     ),
-    url: string('Base URL of the upstream (npm registry root, or PyPI simple index such as `…/simple/`)', {
-      pattern: URL_PATTERN,
-      format: 'an http(s) URL',
-    }),
-    jsonUrl: optional(
-      string(
-        'PyPI only: base URL of the JSON API (`<jsonUrl>/<project>/json`); defaults to the simple URL with `/simple` replaced by `/pypi`',
-        {
-          pattern: URL_PATTERN,
-          format: 'an http(s) URL',
-        },
-      ),
-    ),
-    fileOrigins: array(
-      string('An origin such as `https://files.example.test`', {
-        pattern: /^https?:\/\/[^/\s]+$/,
-        format: 'an http(s) origin',
-      }),
-      'Other origins the metadata may point files at (e.g. a PyPI file host); files elsewhere are refused',
-      { default: [] },
-    ),
-    packages: array(
-      string('Package name pattern'),
-      'Packages served from this uplink (wildcards); the first matching uplink wins',
-      {
-        default: ['*'],
-      },
-    ),
-    tokenRealmOrigins: array(
-      string('An origin such as `https://auth.example.test`', {
-        pattern: /^https?:\/\/[^/\s]+$/,
-        format: 'an http(s) origin',
-      }),
-      "OCI only: origins of token services (`WWW-Authenticate: Bearer realm=…`) that may receive `username`/`password`, besides the uplink's own; when empty, the uplink's host (any port) and hosts in its parent domain (`*.example.test` for `registry.example.test`). A plain http realm is always refused for an https uplink",
-      { default: [] },
-    ),
-    token: optional(string({ description: 'Bearer token sent upstream', secret: true })),
-    username: optional(string('User name for HTTP Basic authentication upstream')),
-    password: optional(
-      string({ description: 'Password for HTTP Basic authentication upstream', secret: true }),
-    ),
-    connectTimeout: duration('Deadline to open a connection', { default: '5s', min: 10 }),
-    headersTimeout: duration('Deadline for the response headers', { default: '30s', min: 10 }),
-    bodyTimeout: duration('Longest silence while reading a body', { default: '60s', min: 10 }),
-    retries: integer('Retries of idempotent requests after a connection error or 5xx', {
-      default: 2,
-      min: 0,
-      max: 10,
-    }),
-    retryBackoff: duration('First retry delay; doubles each retry (with jitter)', { default: '200ms' }),
-    connections: integer('Most keep-alive connections to this uplink', { default: 32, min: 1, max: 1024 }),
-    breakerFailures: integer('Consecutive failures that open the circuit breaker', { default: 5, min: 1 }),
-    breakerCooldown: duration('How long an open breaker waits before one half-open probe', {
-      default: '30s',
-    }),
+    token: UPLINK_KEYS.token,
+    username: UPLINK_KEYS.username,
+    password: UPLINK_KEYS.password,
+    connectTimeout: UPLINK_KEYS.connectTimeout,
+    headersTimeout: UPLINK_KEYS.headersTimeout,
+    bodyTimeout: UPLINK_KEYS.bodyTimeout,
+    retries: UPLINK_KEYS.retries,
+    retryBackoff: UPLINK_KEYS.retryBackoff,
+    connections: UPLINK_KEYS.connections,
+    breakerFailures: UPLINK_KEYS.breakerFailures,
+    breakerCooldown: UPLINK_KEYS.breakerCooldown,
   },
-  'An upstream registry',
+  'The Go checksum database the door checks zips and go.mod files against (and serves at `/go/sumdb/<name>/` with `checksumDbKey`)',
 );
 
 /**
@@ -157,7 +184,7 @@ export const registryConfigSchema = object(
             default: [],
           },
         ),
-        checksumDb: optional(uplinkSchema),
+        checksumDb: optional(checksumDbSchema),
         checksumDbKey: optional(
           string(
             'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused, and the door serves the database to the go command at `/go/sumdb/<key name>/`',
@@ -232,3 +259,14 @@ export const registryConfigSchema = object(
 
 export type RegistryConfig = Infer<typeof registryConfigSchema>;
 export type UplinkConfig = Infer<typeof uplinkSchema>;
+
+export type ChecksumDbConfig = Infer<typeof checksumDbSchema>;
+
+/** A checksum database as an uplink: the keys it does not take, empty. */
+export const checksumDbUplink = (c: ChecksumDbConfig): UplinkConfig => ({
+  ...c,
+  jsonUrl: undefined,
+  fileOrigins: [],
+  packages: ['*'],
+  tokenRealmOrigins: [],
+});

@@ -7,7 +7,7 @@ import { parseVerifierKey } from './go/tlog.ts';
 import { registerOciLogin } from './oci/login.ts';
 import { BlobCache } from './cache/blob-cache.ts';
 import { MetadataCache } from './cache/metadata-cache.ts';
-import type { RegistryConfig, UplinkConfig } from './config.ts';
+import { type RegistryConfig, type UplinkConfig, checksumDbUplink } from './config.ts';
 import { audit, type RegistryContext } from './context.ts';
 import { discoverNpmRegistry } from './discover.ts';
 import type { EcosystemHandler } from './ecosystems/handler.ts';
@@ -147,7 +147,8 @@ export function createRegistryDoor(
       if (config.pypi.enabled && config.pypi.uplinks.length > 0)
         handlers.push(createPypiHandler(ctx, config.pypi.uplinks.map(client)));
       if (config.go.enabled && config.go.uplinks.length > 0) {
-        const sums = config.go.checksumDb === undefined ? undefined : client(config.go.checksumDb);
+        const sums =
+          config.go.checksumDb === undefined ? undefined : client(checksumDbUplink(config.go.checksumDb));
         const key =
           config.go.checksumDbKey === undefined ? undefined : parseVerifierKey(config.go.checksumDbKey);
         handlers.push(createGoHandler(ctx, config.go.uplinks.map(client), sums, key));
