@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isGatewayError } from '#core/errors';
 import { compareKeys } from './call.ts';
-import type { KvDriver } from './driver.ts';
+import type { KvDriver, ListPage } from './driver.ts';
 
 /** One driver under test, with a way to let time pass for its TTLs. */
 export interface DriverFixture {
@@ -20,6 +20,44 @@ const o = () => ({ signal: AbortSignal.timeout(10_000) });
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 const hasCode = (code: string) => (error: unknown) => isGatewayError(error) && error.code === code;
+
+/**
+ * Lists (`list`, one whole page) while `work` runs, at least `min` and at most `max` times, and
+ * describes every listing that is wrong: not in byte order, a key twice, a next page, a key of
+ * `kept` (which `work` never touches) missing, or a key neither in `kept` nor in `may` (those
+ * `work` removes, which may or may not be listed). `work` is awaited (its failure fails the caller).
+ */
+export async function listDuring(
+  work: Promise<unknown>,
+  list: () => Promise<ListPage>,
+  keys: { readonly kept: readonly string[]; readonly may: readonly string[] },
+  limits: { readonly min: number; readonly max: number },
+): Promise<{ problems: string[]; lists: number }> {
+  let running = true;
+  const done = work.finally(() => {
+    running = false;
+  });
+  const allowed = new Set([...keys.kept, ...keys.may]);
+  const problems: string[] = [];
+  let lists = 0;
+  while (lists < limits.max) {
+    if (!running && lists >= limits.min) break;
+    lists += 1;
+    const page = await list();
+    const listed = new Set(page.keys);
+    const sorted = page.keys.toSorted(compareKeys);
+    const twice = page.keys.length - listed.size;
+    const missing = keys.kept.filter((k) => !listed.has(k)).length;
+    const foreign = page.keys.filter((k) => !allowed.has(k)).length;
+    if (page.more || twice > 0 || missing > 0 || foreign > 0 || page.keys.some((k, i) => k !== sorted[i])) {
+      problems.push(
+        `listing ${lists}: ${page.keys.length} keys, ${missing} kept keys missing, ${twice} twice, ${foreign} unexpected, more=${page.more}`,
+      );
+    }
+  }
+  await done;
+  return { problems, lists };
+}
 
 /**
  * The one contract every KvDriver passes (ARCHITECTURE.md: one suite per port, run against every
@@ -254,6 +292,32 @@ export function runDriverContract(
       }
       assert.deepEqual(seen, wanted.toSorted(compareKeys));
       assert.deepEqual((await d.list(lns, 'zzz', { ...o(), limit: 5 })).keys, []);
+    });
+
+    void it('lists every key present throughout a listing exactly once while others are deleted', async () => {
+      // The NATS driver once listed through a last-per-subject consumer whose end the server
+      // miscounts once heads are purged: listings that ran during deletes came back short (even
+      // empty) or with keys twice.
+      const dns = `${ns}-churn`;
+      const all = Array.from({ length: 600 }, (_, i) => `d-${String(i).padStart(4, '0')}`);
+      await d.setMany(
+        dns,
+        all.map((key) => ({ key, value: bytes(key) })),
+        o(),
+      );
+      const kept = all.filter((_, i) => i % 2 === 1);
+      const deletes = (async () => {
+        for (const key of all.filter((_, i) => i % 2 === 0)) await d.delete(dns, key, o());
+      })();
+      // At least a few listings, at most 400, and never past the deletes by more than those few.
+      const { problems, lists } = await listDuring(
+        deletes,
+        () => d.list(dns, 'd-', { ...o(), limit: 1000 }),
+        { kept, may: all },
+        { min: 3, max: 400 },
+      );
+      assert.deepEqual(problems.slice(0, 5), [], `${problems.length} of ${lists} listings were wrong`);
+      assert.deepEqual((await d.list(dns, 'd-', { ...o(), limit: 1000 })).keys, kept);
     });
 
     void it('fails with UNAVAILABLE on an already aborted deadline', async () => {

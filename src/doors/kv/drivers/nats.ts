@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvEntry as NatsEntry, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '#core/app';
@@ -60,7 +60,9 @@ export function createNatsDriver(
   const { clock } = options;
   const bucket = options.bucket ?? 'gatehouse_kv';
   const orphanAgeMs = options.orphanChunkAgeMs ?? 10 * 60_000;
-  let opened: Promise<{ nc: NatsConnection; kv: KV; maxPayload: number; messageBytes: number }> | undefined;
+  let opened:
+    | Promise<{ nc: NatsConnection; kv: KV; jsm: JetStreamManager; maxPayload: number; messageBytes: number }>
+    | undefined;
   const open = () => {
     opened ??= (async () => {
       const nc = await connect({
@@ -70,10 +72,11 @@ export function createNatsDriver(
         reconnectTimeWait: 250,
       });
       const kv = await new Kvm(jetstream(nc, { timeout: options.timeoutMs })).create(bucket, { history: 1 });
+      const jsm = await jetstreamManager(nc, { timeout: options.timeoutMs, checkAPI: false });
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       // The largest message this driver writes: a head, a whole small record or one chunk.
       const messageBytes = Math.max(1024, maxPayload - Math.min(HEADROOM, Math.floor(maxPayload / 8)));
-      return { nc, kv, maxPayload, messageBytes };
+      return { nc, kv, jsm, maxPayload, messageBytes };
     })().catch((error: unknown) => {
       opened = undefined;
       throw error;
@@ -275,11 +278,26 @@ export function createNatsDriver(
     }
     throw keptChanging(key);
   };
+  /**
+   * The bucket's subjects under `filter` (without the bucket's prefix) at one instant: the
+   * stream's own per-subject index, read under the server's lock in one STREAM.INFO request.
+   * A subject whose last message is a delete or purge marker is included (its reader finds no
+   * record), so every subject that holds a record for the whole call is there, exactly once.
+   * Not `kv.keys()`: that is a last-per-subject consumer ending at the server's pending count,
+   * which NATS 2.9 gets wrong once the stream has interior deletes (it reports 1 pending of
+   * hundreds, and delivers some subjects twice), so a listing while keys are purged ended early
+   * or held duplicates. Past the server's 100,000 subjects per answer the client reads pages by
+   * offset into the sorted subjects; this driver never removes a subject from the index, so a
+   * page boundary can shift only forward (a subject read twice, and deduplicated here).
+   */
   const keysOf = async (filter: string) => {
-    const { kv } = await open();
-    const out: string[] = [];
-    for await (const k of await kv.keys(filter)) out.push(k);
-    return out;
+    const { jsm } = await open();
+    // The stream and subject names JetStream KV gives a bucket.
+    const prefix = `$KV.${bucket}.`;
+    const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` });
+    return Object.keys(info.state.subjects ?? {})
+      .filter((s) => s.startsWith(prefix))
+      .map((s) => s.slice(prefix.length));
   };
   // Chunk groups no head named in the previous sweep: purged when no head names them in this
   // one either (a listing can miss a head rewritten while it runs, never twice in a row) and
@@ -363,14 +381,18 @@ export function createNatsDriver(
           .toSorted();
         const { kv } = await open();
         const keys: string[] = [];
-        for (const h of candidates) {
-          if (keys.length > o.limit) break;
+        // Heads are read a window at a time, in order, until one more live key than the page
+        // holds is found. A subject whose record was deleted or purged reads as absent.
+        for (let at = 0; at < candidates.length && keys.length <= o.limit; at += HEAD_WINDOW) {
+          const window = candidates.slice(at, at + HEAD_WINDOW).map(unhex);
           // A head that does not decode is listed (Get answers DATA_LOSS for it, Delete removes
           // it): hidden, it could not be found to be deleted. A failed read fails the page.
-          const record = await readRecord(kv, ns, unhex(h));
-          if (record !== undefined && (record.envelope === undefined || isLive(record.envelope))) {
-            keys.push(unhex(h));
-          }
+          const records = await Promise.all(window.map((key) => readRecord(kv, ns, key)));
+          records.forEach((record, i) => {
+            if (record !== undefined && (record.envelope === undefined || isLive(record.envelope))) {
+              keys.push(window[i] ?? '');
+            }
+          });
         }
         keys.sort(compareKeys);
         return { keys: keys.slice(0, o.limit), more: keys.length > o.limit };
