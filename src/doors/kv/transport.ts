@@ -146,6 +146,16 @@ const REFUSALS = new Map<
   [Code.Unimplemented, 'GW_ERR_KV_UNIMPLEMENTED'],
 ]);
 
+/**
+ * HTTP statuses ConnectRPC answers without any protocol's error body: a content type none of its
+ * protocols speaks (415), a GET on a method that is not side-effect free or without the
+ * Connect GET parameters (405). Both are requests the door does not implement.
+ */
+const HTTP_REFUSALS = new Map<number, string>([
+  [405, 'HTTP method not allowed for this method'],
+  [415, 'Unsupported content type'],
+]);
+
 /** The code and errorId headers of a refusal with this gRPC status; none for other statuses. */
 type Stamp = (status: number, message: string) => Headers | undefined;
 
@@ -232,6 +242,14 @@ async function* single(chunk: Uint8Array): AsyncIterable<Uint8Array> {
 async function clientFaults(res: UniversalServerResponse, stamp: Stamp): Promise<UniversalServerResponse> {
   fixGrpcHeaders(res.header, stamp);
   fixGrpcHeaders(res.trailer, stamp);
+  const refusal = HTTP_REFUSALS.get(res.status);
+  if (refusal !== undefined && res.header?.has(ERROR_CODE_HEADER) !== true) {
+    // Answered by ConnectRPC with an HTTP status and no error body (no protocol it speaks
+    // matched the request): the code and errorId go in the headers, as on the 404 path.
+    const header = new Headers(res.header);
+    for (const [k, v] of stamp(Code.Unimplemented, refusal) ?? []) header.set(k, v);
+    return { ...res, header };
+  }
   if (res.body === undefined) return res;
   const contentType = res.header?.get('content-type') ?? '';
   if (contentType.startsWith('application/grpc-web')) {

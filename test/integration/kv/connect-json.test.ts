@@ -376,6 +376,22 @@ void describe('kv door over Connect JSON (fetch, HTTP/2) and gRPC-Web', () => {
     assert.equal(loneSurrogate.json?.['code'], 'invalid_argument');
   });
 
+  void it('gives a refusal for an unsupported content type or HTTP method its code and errorId', async () => {
+    const textPlain = await post('Get', '{}', { 'content-type': 'text/plain' });
+    assert.equal(textPlain.status, 415);
+    assert.equal(textPlain.headers.get('gatehouse-error-code'), 'GW_ERR_KV_UNIMPLEMENTED');
+    assert.match(String(textPlain.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
+    const query = 'connect=v1&encoding=json&message=%7B%7D';
+    const res = await fetch(`${gw.url}/gatehouse.kv.v1.KvService/Get?${query}`, {
+      headers: { authorization: `Bearer ${token}` },
+      dispatcher: agent,
+    });
+    await res.arrayBuffer();
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('gatehouse-error-code'), 'GW_ERR_KV_UNIMPLEMENTED');
+    assert.match(String(res.headers.get('gatehouse-error-id')), /^[0-9a-f-]{36}$/);
+  });
+
   void it('answers every fuzzed field of every method with a defined status, never a crash', async () => {
     const field = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 1100 }),
