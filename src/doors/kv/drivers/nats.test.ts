@@ -95,6 +95,47 @@ void test('nats sweep purges expired heads and their chunks', { skip }, async ()
   });
 });
 
+void test('nats sweep removes the markers of deleted keys once old, never a write that came after', {
+  skip,
+}, async () => {
+  const name = `${bucket}_markers`;
+  /** The bucket's subjects holding anything (records or markers), from the stream's index. */
+  const subjects = async () => {
+    assert.ok(natsUrl);
+    const nc = await connect({ servers: natsUrl });
+    try {
+      const jsm = await jetstream(nc).jetstreamManager();
+      const info = await jsm.streams.info(`KV_${name}`, { subjects_filter: `$KV.${name}.h.>` });
+      return Object.keys(info.state.subjects ?? {}).length;
+    } finally {
+      await nc.close();
+    }
+  };
+  await withDriver(
+    name,
+    async (driver) => {
+      const o = within();
+      for (let i = 0; i < 5; i += 1) await driver.set('ns', `gone-${i}`, new Uint8Array([i]), o);
+      const before = await driver.set('ns', 'back', new Uint8Array([1]), o);
+      for (let i = 0; i < 5; i += 1) assert.equal(await driver.delete('ns', `gone-${i}`, o), true);
+      assert.equal(await driver.delete('ns', 'back', o), true);
+      // Re-created after its delete: a record, not a marker, on that subject.
+      const after = await driver.set('ns', 'back', new Uint8Array([2]), o);
+      assert.ok(after > before, 'versions keep increasing across delete and re-create');
+      assert.equal(await subjects(), 6, 'five markers and one record');
+      await driver.sweep();
+      assert.equal(await subjects(), 1, 'the markers are gone');
+      assert.deepEqual([...((await driver.get('ns', 'back', o))?.value ?? [])], [2]);
+      assert.deepEqual((await driver.list('ns', '', { ...o, limit: 100 })).keys, ['back']);
+      // A key whose marker is gone is written, read and versioned as a new one.
+      const again = await driver.set('ns', 'gone-0', new Uint8Array([9]), { ...o, expectedVersion: 0 });
+      assert.ok(again > after);
+      assert.equal((await driver.get('ns', 'gone-0', o))?.version, again);
+    },
+    { orphanChunkAgeMs: 0 },
+  );
+});
+
 void test('nats: a value that fits one message only without its metadata is chunked, not refused', {
   skip,
 }, async () => {

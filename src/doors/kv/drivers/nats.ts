@@ -18,7 +18,7 @@ export interface NatsDriverOptions {
    * Age (on the NATS server's clock) after which the sweeper purges chunks no head names (left
    * by a writer that died between its chunks and its head, or whose head write timed out
    * without landing), once two sweeps in a row found them unnamed; far above any write's
-   * deadline. Default 10 minutes.
+   * deadline. Default 10 minutes. Also the age after which a deleted key's marker is removed.
    */
   readonly orphanChunkAgeMs?: number;
 }
@@ -299,26 +299,44 @@ export function createNatsDriver(
       .filter((s) => s.startsWith(prefix))
       .map((s) => s.slice(prefix.length));
   };
+  /**
+   * Removes a deleted key's marker (the delete or purge message left on its subject) once it is
+   * older than the orphan age on the server's clock, so deleted keys do not pile up in the
+   * subject index that List and the sweeper read. Purged only up to the marker's own sequence:
+   * a write that landed after it is kept (never a purge of the subject as a whole). Versions stay
+   * increasing: they are stream sequences. Best effort: a failure leaves it to the next sweep.
+   */
+  const dropMarker = async (subject: string, marker: NatsEntry, serverNow: () => Promise<number>) => {
+    if ((await serverNow()) - marker.created.getTime() < orphanAgeMs) return;
+    const { jsm } = await open();
+    await jsm.streams
+      .purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${subject}`, seq: marker.revision + 1 })
+      .catch(() => undefined);
+  };
   // Chunk groups no head named in the previous sweep: purged when no head names them in this
   // one either (a listing can miss a head rewritten while it runs, never twice in a row) and
   // they are older than the orphan age on the server's own clock.
   let suspects = new Set<string>();
-  const sweepOrphans = async (kv: KV, named: ReadonlySet<string>) => {
-    const chunks = await keysOf('c.>');
-    if (chunks.length === 0) {
-      suspects = new Set();
-      return 0;
-    }
-    // The server stamps every message: a probe written when a suspect is first checked gives
-    // its clock (no probe in sweeps without suspects).
+  /**
+   * The server's clock, read once per sweep when first needed: the server stamps every message,
+   * so a probe written then gives it (no probe in sweeps that compare no ages).
+   */
+  const serverClock = (kv: KV) => {
     let now: number | undefined;
-    const serverNow = async () => {
+    return async () => {
       if (now === undefined) {
         await kv.put('s.clock', EMPTY);
         now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
       }
       return now;
     };
+  };
+  const sweepOrphans = async (kv: KV, named: ReadonlySet<string>, serverNow: () => Promise<number>) => {
+    const chunks = await keysOf('c.>');
+    if (chunks.length === 0) {
+      suspects = new Set();
+      return 0;
+    }
     const unnamed = new Set<string>();
     let purged = 0;
     for (const k of chunks) {
@@ -416,18 +434,25 @@ export function createNatsDriver(
       // Chunk groups some head names. A head that could not be read, or a listing that failed,
       // leaves the orphan pass out: an unnamed chunk group must be known unnamed.
       const named = new Set<string>();
+      const serverNow = serverClock(kv);
       let complete = true;
       for (const k of await keysOf('h.>')) {
         const [, ns = ''] = k.split('.');
         // Read by its subject: a subject no key maps to (another writer's) is read as it is.
-        let record: Awaited<ReturnType<typeof readAt>>;
+        let raw: NatsEntry | null;
         try {
-          record = await readAt(kv, k);
+          raw = await kv.get(k);
         } catch {
           // A failed read leaves this head unknown.
           complete = false;
           continue;
         }
+        if (raw !== null && raw.operation !== 'PUT') {
+          await dropMarker(k, raw, serverNow);
+          continue;
+        }
+        const record =
+          raw === null ? undefined : { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
         // A record that does not decode names no chunks anyone can read.
         if (record?.envelope === undefined) continue;
         const head: Head = { revision: record.revision, envelope: record.envelope };
@@ -446,7 +471,7 @@ export function createNatsDriver(
           named.add(`${ns}.${head.envelope.chunks.id}`);
         }
       }
-      if (complete) removed += await sweepOrphans(kv, named);
+      if (complete) removed += await sweepOrphans(kv, named, serverNow);
       return removed;
     },
   };
