@@ -7,11 +7,9 @@ import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { VulnerabilitySource } from '#core/policy';
 import { createBuiltinScanner } from './builtin.ts';
-import { makeTar, makeTgz, makeZip } from './fixtures.ts';
+import { bufferTarget, makeTar, makeTgz, makeZip } from './fixtures.ts';
 import type { ScanLimits } from './limits.ts';
 import { CRITICAL, osvRecord, vulndbWith } from './osv-fixture.ts';
-import type { ScanTarget } from './port.ts';
-import { bufferAccess } from './zip.ts';
 
 const LIMITS: ScanLimits = {
   maxEntries: 10_000,
@@ -21,21 +19,7 @@ const LIMITS: ScanLimits = {
   maxBufferedFile: 64 * 1024 * 1024,
 };
 
-function target(fileName: string, data: Buffer): ScanTarget {
-  return {
-    id: 'a1',
-    name: fileName,
-    version: '1',
-    fileName,
-    sha256: '0'.repeat(64),
-    size: data.length,
-    access: bufferAccess(data),
-    open: async () =>
-      (async function* () {
-        for (let i = 0; i < data.length; i += 65_536) yield data.subarray(i, i + 65_536);
-      })(),
-  };
-}
+const target = bufferTarget;
 
 function scanner(limits: Partial<ScanLimits> = {}, vulnerabilities?: VulnerabilitySource) {
   return createBuiltinScanner({

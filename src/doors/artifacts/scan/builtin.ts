@@ -1,5 +1,5 @@
 import type { Clock } from '#core/app';
-import { isGatewayError } from '#core/errors';
+import { GatewayError, isGatewayError } from '#core/errors';
 import { ECOSYSTEMS, type Ecosystem, type VulnerabilitySource } from '#core/policy';
 import { ScanBudget, type ScanLimits } from './limits.ts';
 import type { FoundPackage } from './manifests.ts';
@@ -88,40 +88,84 @@ async function match(
   return updatedAt === undefined ? { findings } : { findings, updatedAt };
 }
 
+/** Longest one built-in scan may take by default; it stays well inside the queue's job lease. */
+export const DEFAULT_SCAN_TIMEOUT_MS = 5 * 60_000;
+
+/** A promise that rejects with the signal's reason once it aborts. */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
 /** Creates the built-in scanner. */
 export function createBuiltinScanner(options: {
   readonly limits: () => ScanLimits;
   readonly vulnerabilities?: VulnerabilitySource;
   readonly clock: Clock;
+  /** Longest one scan may take (default DEFAULT_SCAN_TIMEOUT_MS); past it the scan fails. */
+  readonly timeoutMs?: () => number;
 }): Scanner {
+  async function run(target: ScanTarget, signal: AbortSignal): Promise<ScanOutcome> {
+    const state = new WalkState(new ScanBudget(options.limits(), signal));
+    try {
+      await walkArtifact(state, target.fileName, target.access, () => target.open());
+    } catch (error) {
+      // Limits and malformed archives end the walk; what they say goes in the report and the
+      // gate blocks on it. Anything else (the deadline too) is a scanner failure and is retried.
+      if (!isGatewayError(error) || !ARCHIVE_CODES.has(error.code) || signal.aborted) throw error;
+      state.problems.push({
+        path: str(error.details['path']) || target.fileName,
+        code: error.code,
+        message: error.message,
+      });
+    }
+    const packages = dedupe(applyLayers(state));
+    const { findings, updatedAt } = await match(packages, options.vulnerabilities, signal);
+    const now = options.clock.now();
+    return {
+      scanner: 'gatehouse',
+      packages,
+      findings,
+      problems: state.problems,
+      ...(updatedAt === undefined ? {} : { databaseUpdatedAt: updatedAt }),
+      report: trivyReport(target, packages, findings, state.problems, now, updatedAt),
+      sbom: cycloneDxSbom(target, packages, findings, now),
+    };
+  }
+
   return {
     name: 'gatehouse',
+    /**
+     * Scans within a deadline. Past it (or when `signal` aborts at shutdown) the scan fails at
+     * once, so the queue retries it later and scans other artifacts meanwhile; the walk sees the
+     * abort at its next chunk or entry and stops, closing what it reads.
+     */
     async scan(target: ScanTarget, signal?: AbortSignal): Promise<ScanOutcome> {
-      const state = new WalkState(new ScanBudget(options.limits()));
+      const timeoutMs = options.timeoutMs?.() ?? DEFAULT_SCAN_TIMEOUT_MS;
+      const deadline = new AbortController();
+      const timer = setTimeout(() => {
+        deadline.abort(
+          new GatewayError('GW_ERR_INTERNAL', {
+            message: `The built-in scan of "${target.fileName}" did not finish within ${timeoutMs} ms`,
+          }),
+        );
+      }, timeoutMs);
+      const stop = (): void =>
+        deadline.abort(
+          new GatewayError('GW_ERR_INTERNAL', {
+            message: 'The scan was stopped: the gateway is shutting down',
+          }),
+        );
+      if (signal?.aborted === true) stop();
+      signal?.addEventListener('abort', stop, { once: true });
       try {
-        await walkArtifact(state, target.fileName, target.access, () => target.open());
-      } catch (error) {
-        // Limits and malformed archives end the walk; what they say goes in the report and the
-        // gate blocks on it. Anything else is a scanner failure and is retried.
-        if (!isGatewayError(error) || !ARCHIVE_CODES.has(error.code)) throw error;
-        state.problems.push({
-          path: str(error.details['path']) || target.fileName,
-          code: error.code,
-          message: error.message,
-        });
+        return await Promise.race([run(target, deadline.signal), rejectOnAbort(deadline.signal)]);
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
       }
-      const packages = dedupe(applyLayers(state));
-      const { findings, updatedAt } = await match(packages, options.vulnerabilities, signal);
-      const now = options.clock.now();
-      return {
-        scanner: 'gatehouse',
-        packages,
-        findings,
-        problems: state.problems,
-        ...(updatedAt === undefined ? {} : { databaseUpdatedAt: updatedAt }),
-        report: trivyReport(target, packages, findings, state.problems, now, updatedAt),
-        sbom: cycloneDxSbom(target, packages, findings, now),
-      };
     },
   };
 }

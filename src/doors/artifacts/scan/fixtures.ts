@@ -1,4 +1,6 @@
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import type { ScanTarget } from './port.ts';
+import { bufferAccess } from './zip.ts';
 
 /**
  * Builders of real archive formats for the scanner's tests and the benchmark: POSIX ustar
@@ -106,4 +108,21 @@ export function makeZip(files: readonly FixtureFile[], options: { readonly store
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/** A scan target over a buffer, streamed in 64 KiB chunks. */
+export function bufferTarget(fileName: string, data: Buffer): ScanTarget {
+  return {
+    id: 'a1',
+    name: fileName,
+    version: '1',
+    fileName,
+    sha256: '0'.repeat(64),
+    size: data.length,
+    access: bufferAccess(data),
+    open: async () =>
+      (async function* () {
+        for (let i = 0; i < data.length; i += 65_536) yield data.subarray(i, i + 65_536);
+      })(),
+  };
 }

@@ -13,13 +13,17 @@ export interface ScanLimits {
 /** Counts entries and expanded bytes across the whole archive tree of one artifact. */
 export class ScanBudget {
   readonly limits: ScanLimits;
+  /** Aborts the walk (the scan's deadline, or shutdown): every count below checks it. */
+  readonly signal: AbortSignal | undefined;
   entries = 0;
   expanded = 0;
-  constructor(limits: ScanLimits) {
+  constructor(limits: ScanLimits, signal?: AbortSignal) {
     this.limits = limits;
+    this.signal = signal;
   }
 
   entry(path: string): void {
+    this.signal?.throwIfAborted();
     this.entries += 1;
     if (this.entries > this.limits.maxEntries) {
       throw archiveLimit(`Archive has more than ${this.limits.maxEntries} entries`, {
@@ -30,6 +34,7 @@ export class ScanBudget {
   }
 
   bytes(n: number, path: string): void {
+    this.signal?.throwIfAborted();
     this.expanded += n;
     if (this.expanded > this.limits.maxExpandedSize) {
       throw archiveLimit(`Archive expands beyond ${this.limits.maxExpandedSize} bytes`, {
@@ -50,6 +55,7 @@ export class ScanBudget {
 
   /** Checks the expansion ratio of one compressed stream so far. */
   ratio(compressed: number, expanded: number, path: string): void {
+    this.signal?.throwIfAborted();
     // The 1 MiB allowance keeps tiny, highly compressible files (zeros, text) from tripping it.
     if (expanded > 1024 * 1024 && expanded > compressed * this.limits.maxRatio) {
       throw archiveLimit(`Entry "${path}" expands more than ${this.limits.maxRatio} times`, {

@@ -1,9 +1,18 @@
 import { createGunzip } from 'node:zlib';
 import { isGatewayError } from '#core/errors';
+import { throughZlib } from './inflate.ts';
 import { archiveInvalid, isTraversal, type ScanBudget } from './limits.ts';
 import { type FoundPackage, manifestParser } from './manifests.ts';
 import { readTar } from './tar.ts';
-import { bufferAccess, listZipItems, looksLikeZip, openZipItem, type RandomAccess } from './zip.ts';
+import {
+  bufferAccess,
+  listZipItems,
+  looksLikeZip,
+  openZipItem,
+  type RandomAccess,
+  verifyZipItem,
+  type ZipItem,
+} from './zip.ts';
 
 /** Something wrong inside an artifact that did not stop the scan (or did, for limits). */
 export interface ScanProblem {
@@ -82,33 +91,13 @@ async function* gunzip(
   state: WalkState,
   path: string,
 ): AsyncGenerator<Buffer> {
-  const z = createGunzip();
-  let compressed = 0;
-  const feeding = (async () => {
-    try {
-      for await (const chunk of source) {
-        compressed += chunk.length;
-        if (!z.write(chunk)) await new Promise((r) => z.once('drain', r));
-      }
-      z.end();
-    } catch (error) {
-      z.destroy(error as Error);
-    }
-  })();
-  let expanded = 0;
   try {
-    for await (const out of z) {
-      const buf = out as Buffer;
-      expanded += buf.length;
-      state.budget.ratio(compressed, expanded, path);
-      yield buf;
-    }
+    yield* throughZlib(createGunzip(), source, (compressed, expanded) =>
+      state.budget.ratio(compressed, expanded, path),
+    );
   } catch (error) {
     if (isGatewayError(error)) throw error;
     throw archiveInvalid(`"${path}" is not valid gzip`, { path });
-  } finally {
-    z.destroy();
-    await feeding;
   }
 }
 
@@ -226,16 +215,34 @@ async function walkTar(state: WalkState, where: Where, source: AsyncIterable<Buf
   }
 }
 
+/**
+ * Counts what a ZIP declares before reading any of it: every entry's size and ratio, and the whole
+ * archive's, whether or not the walk parses the entry (five 200 MB entries of zeros are a bomb
+ * even when none of them is a manifest).
+ */
+function checkDeclared(state: WalkState, where: Where, access: RandomAccess, items: readonly ZipItem[]) {
+  let declared = 0;
+  for (const item of items) {
+    state.budget.ratio(item.compressedSize, item.size, `${where.path}!/${item.name}`);
+    declared += item.size;
+  }
+  state.budget.ratio(access.size, declared, where.path);
+  state.budget.bytes(declared, where.path);
+}
+
 async function walkZip(state: WalkState, where: Where, access: RandomAccess): Promise<void> {
   state.budget.depth(where.depth + 1, where.path);
-  for (const item of await listZipItems(access)) {
+  const items = await listZipItems(access);
+  checkDeclared(state, where, access, items);
+  for (const item of items) {
     if (!checkName(state, where, item.name) || item.isDirectory) continue;
     state.files += 1;
     const next = entryWhere(where, item.name, false, false);
     const wanted =
       NESTED_ZIP.test(item.name) || NESTED_TAR.test(item.name) || manifestParser(next.path) !== undefined;
-    if (!wanted) continue;
-    await walkStream(state, next, openZipItem(access, item, state.budget, next.path));
+    // Entries the walk does not parse are still inflated: their declared size must hold.
+    if (wanted) await walkStream(state, next, openZipItem(access, item, state.budget, next.path));
+    else await verifyZipItem(access, item, state.budget, next.path);
   }
 }
 

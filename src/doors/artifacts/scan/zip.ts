@@ -1,5 +1,7 @@
 import { createInflateRaw } from 'node:zlib';
-import { archiveInvalid, type ScanBudget } from './limits.ts';
+import type { GatewayError } from '#core/errors';
+import { throughZlib } from './inflate.ts';
+import { archiveInvalid, archiveLimit, type ScanBudget } from './limits.ts';
 
 /** Random access to bytes: a buffer, or an encrypted artifact read by range. */
 export interface RandomAccess {
@@ -105,9 +107,18 @@ export async function listZipItems(access: RandomAccess): Promise<ZipItem[]> {
   return items;
 }
 
+function beyondDeclared(item: ZipItem, path: string): GatewayError {
+  return archiveLimit(`ZIP entry "${item.name}" expands beyond its declared ${item.size} bytes`, {
+    path,
+    limit: 'declaredSize',
+  });
+}
+
 /**
- * Streams one entry's bytes, inflating with node:zlib. The budget stops the inflation as soon as
- * the expansion ratio or the total size is exceeded, so a zip bomb costs only what it is allowed.
+ * Streams one entry's bytes, inflating with node:zlib. The central directory's sizes were counted
+ * (and ratio-checked) before any entry is read, so an entry may not yield more than its declared
+ * size: a lying header is an archive bomb. The expansion ratio is checked on the inflated bytes
+ * too, so a zip bomb costs only what it is allowed.
  */
 export async function* openZipItem(
   access: RandomAccess,
@@ -128,38 +139,38 @@ export async function* openZipItem(
     }
   }
   if (item.method === 0) {
-    for await (const piece of raw()) {
-      budget.bytes(piece.length, path);
-      yield piece;
-    }
+    if (item.compressedSize > item.size) throw beyondDeclared(item, path);
+    yield* raw();
     return;
   }
   if (item.method !== 8)
     throw archiveInvalid(`ZIP entry "${item.name}" uses unsupported method ${item.method}`);
-  const inflate = createInflateRaw();
-  const feeding = (async () => {
-    try {
-      for await (const piece of raw())
-        if (!inflate.write(piece)) await new Promise((r) => inflate.once('drain', r));
-      inflate.end();
-    } catch (error) {
-      inflate.destroy(error as Error);
-    }
-  })();
-  let expanded = 0;
   try {
-    for await (const out of inflate) {
-      const buf = out as Buffer;
-      expanded += buf.length;
-      budget.bytes(buf.length, path);
+    yield* throughZlib(createInflateRaw(), raw(), (_, expanded) => {
+      if (expanded > item.size) throw beyondDeclared(item, path);
       budget.ratio(item.compressedSize, expanded, path);
-      yield buf;
-    }
+    });
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith('GW_ERR_') === true) throw error;
     throw archiveInvalid(`ZIP entry "${item.name}" does not inflate`, { path });
-  } finally {
-    inflate.destroy();
-    await feeding;
   }
+}
+
+/**
+ * Checks one entry the walk does not parse: a stored entry by its sizes, a deflated one by
+ * inflating it (and throwing the bytes away), so its declared size is not taken on trust.
+ * Entries of other methods cannot be inflated here and are judged by their declared sizes.
+ */
+export async function verifyZipItem(
+  access: RandomAccess,
+  item: ZipItem,
+  budget: ScanBudget,
+  path: string,
+): Promise<void> {
+  if (item.method === 0) {
+    if (item.compressedSize > item.size) throw beyondDeclared(item, path);
+    return;
+  }
+  if (item.method !== 8) return;
+  for await (const piece of openZipItem(access, item, budget, path)) void piece;
 }
