@@ -317,20 +317,6 @@ export function createNatsDriver(
   // one either (a listing can miss a head rewritten while it runs, never twice in a row) and
   // they are older than the orphan age on the server's own clock.
   let suspects = new Set<string>();
-  /**
-   * The server's clock, read once per sweep when first needed: the server stamps every message,
-   * so a probe written then gives it (no probe in sweeps that compare no ages).
-   */
-  const serverClock = (kv: KV) => {
-    let now: number | undefined;
-    return async () => {
-      if (now === undefined) {
-        await kv.put('s.clock', EMPTY);
-        now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
-      }
-      return now;
-    };
-  };
   const sweepOrphans = async (kv: KV, named: ReadonlySet<string>, serverNow: () => Promise<number>) => {
     const chunks = await keysOf('c.>');
     if (chunks.length === 0) {
@@ -482,6 +468,21 @@ export function createNatsDriver(
  * (a foreign or damaged record, the only thing this driver calls corrupt). A failed read
  * (timeout, lost connection, server error) is thrown, never taken for "absent".
  */
+/**
+ * The server's clock, read once per sweep when first needed: the server stamps every message,
+ * so a probe written then gives it (no probe in sweeps that compare no ages).
+ */
+function serverClock(kv: KV): () => Promise<number> {
+  let now: number | undefined;
+  return async () => {
+    if (now === undefined) {
+      await kv.put('s.clock', EMPTY);
+      now = (await kv.get('s.clock'))?.created.getTime() ?? Number.NEGATIVE_INFINITY;
+    }
+    return now;
+  };
+}
+
 async function readAt(kv: KV, subject: string) {
   const raw: NatsEntry | null = await kv.get(subject);
   if (raw === null || raw.operation !== 'PUT') return undefined;
