@@ -3,12 +3,15 @@ import { type AuditEvent, type AuditPage, type AuditVerification, createAuditLog
 import { systemClock } from '#core/clock';
 import { createMetrics } from '#core/metrics';
 import { CliError } from './client.ts';
-import { CONFIG_FLAG, openLocalStorage } from './config.ts';
+import { CONFIG_FLAG, chooseTarget, openLocalStorage } from './config.ts';
 import { type CommandContext, type CommandSpec, EXIT } from './framework.ts';
 
 /** Verifies the chain directly on the data folder (works while the server is down). */
-async function verifyLocally(ctx: CommandContext): Promise<AuditVerification> {
-  const local = await openLocalStorage(ctx);
+async function verifyLocally(ctx: CommandContext): Promise<{ result: AuditVerification; where: string }> {
+  const local = await openLocalStorage(ctx, {
+    existing: 'audit verify',
+    hint: ', or verify on a running server with --server URL',
+  });
   try {
     const audit = await createAuditLog({
       db: local.db,
@@ -17,7 +20,7 @@ async function verifyLocally(ctx: CommandContext): Promise<AuditVerification> {
       log: local.log,
       metrics: createMetrics(),
     });
-    return await audit.verify();
+    return { result: await audit.verify(), where: `data folder "${local.dataDir}"` };
   } finally {
     await local.close();
   }
@@ -40,12 +43,16 @@ function printVerification(ctx: CommandContext, result: AuditVerification, where
 export const auditCommands: readonly CommandSpec[] = [
   {
     name: 'audit verify',
-    summary: 'Verify the hash chain of the audit log (locally on the data folder, or on --server)',
+    summary:
+      "Verify the audit log's hash chain on the server (--server, GATEHOUSE_URL, saved login) or, while it is down, on its data folder (--config, GATEHOUSE_CONFIG, GATEHOUSE_HOME)",
     flags: [CONFIG_FLAG],
     args: { max: 0 },
     async run(ctx) {
-      const remote = ctx.flag('server') ?? ctx.env['GATEHOUSE_URL'];
-      if (remote === undefined) return printVerification(ctx, await verifyLocally(ctx), 'data folder');
+      const target = await chooseTarget(ctx, 'audit verify');
+      if (target.kind === 'local') {
+        const { result, where } = await verifyLocally(ctx);
+        return printVerification(ctx, result, where);
+      }
       const client = await ctx.client();
       try {
         const result = await client.request<AuditVerification>('GET', '/api/audit-logs/verify');

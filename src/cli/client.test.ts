@@ -104,16 +104,12 @@ void describe('cli API client errors', () => {
     const dir = await mkdtemp(join(tmpdir(), 'gatehouse-client-tls-'));
     try {
       const self = 'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1';
+      const files = ['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')];
       await promisify(execFile)('openssl', [
         ...self.split(' '),
-        ...[
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        ...files,
       ]);
       const tls = createHttpsServer(
         { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) },

@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigValidationError, loadConfig, redact, type Schema } from '#core/config';
 import { createLogger, type Logger } from '#core/log';
-import { createDatabase, type Database } from '#core/storage';
+import { createDatabase, type Database, MIGRATIONS_TABLE } from '#core/storage';
 import { checkGatehouseConfig, gatehouseConfigSchema } from './config-schema.ts';
+import { type CliError, readSavedLogin } from './client.ts';
 import { ensureDataDir } from './core-services.ts';
 import { type CommandContext, type CommandSpec, EXIT, usageError } from './framework.ts';
 
@@ -33,11 +36,76 @@ export const CONFIG_FLAG = {
   description: 'Configuration file (or GATEHOUSE_CONFIG)',
 } as const;
 
+/** The flags and variables that select the data folder, for messages. */
+const LOCAL_SELECTORS = '--config FILE, GATEHOUSE_CONFIG or GATEHOUSE_HOME';
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** Where a command that can act on the data folder or through a server acts, and what chose it. */
+export type Target =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'server'; readonly server: string; readonly via: string };
+
+/**
+ * Chooses between the local data folder and a server for a command that can act on either
+ * (`audit verify`, `vulndb status`) or that refuses a server (`vulndb import`). A flag beats
+ * the environment, which beats the saved login; the data folder is chosen by `--config`,
+ * GATEHOUSE_CONFIG or GATEHOUSE_HOME, a server by `--server`, GATEHOUSE_URL or `gatehouse
+ * login`. Both at the same level is a usage error rather than a guess; nothing at all is the
+ * data folder of the working directory's default (`./.gatehouse`).
+ */
+export async function chooseTarget(ctx: CommandContext, command: string): Promise<Target> {
+  const flagServer = nonEmpty(ctx.flag('server'));
+  const flagConfig = nonEmpty(ctx.flag('config'));
+  if (flagServer !== undefined && flagConfig !== undefined)
+    throw usageError(
+      `"gatehouse ${command}" acts either on the data folder of --config or through the server of --server; give one of them`,
+    );
+  if (flagServer !== undefined) return { kind: 'server', server: flagServer, via: '--server' };
+  if (flagConfig !== undefined) return { kind: 'local' };
+  const envServer = nonEmpty(ctx.env['GATEHOUSE_URL']);
+  const envLocal = ['GATEHOUSE_CONFIG', 'GATEHOUSE_HOME'].find(
+    (name) => nonEmpty(ctx.env[name]) !== undefined,
+  );
+  if (envServer !== undefined && envLocal !== undefined)
+    throw usageError(
+      `GATEHOUSE_URL names a server and ${envLocal} a data folder; "gatehouse ${command}" acts on one: give --server URL or --config FILE, or unset one of them`,
+    );
+  if (envServer !== undefined) return { kind: 'server', server: envServer, via: 'GATEHOUSE_URL' };
+  if (envLocal !== undefined) return { kind: 'local' };
+  const saved = await readSavedLogin(ctx.env);
+  if (saved !== undefined)
+    return { kind: 'server', server: saved.server, via: 'the saved login of "gatehouse login"' };
+  return { kind: 'local' };
+}
+
+/** The refusal of a command that only acts on the data folder, when a server was chosen. */
+export function localOnly(command: string, target: Extract<Target, { kind: 'server' }>): CliError {
+  return usageError(
+    `"gatehouse ${command}" works on the database of the local data folder and cannot act through a server (${target.via} names ${target.server}). Run it where the server's configuration is and select its data folder with ${LOCAL_SELECTORS}`,
+  );
+}
+
+/** Where the SQLite file of `storage.url` lives, or undefined for PostgreSQL and `:memory:`. */
+function sqliteFile(url: string, dataDir: string): string | undefined {
+  if (/^postgres(ql)?:\/\//.test(url)) return undefined;
+  const name = url === '' ? 'gatehouse.db' : url.slice('sqlite:'.length);
+  if (name === ':memory:') return undefined;
+  return isAbsolute(name) ? name : join(dataDir, name);
+}
+
 /**
  * Opens the configured database directly, without a server: `--config`/GATEHOUSE_CONFIG and
  * the environment select it exactly as `serve` would. An invalid configuration is a usage error.
+ * With `existing` (the command's name), the database must be one a Gatehouse server made: the
+ * command refuses, naming the folder, rather than create an empty one and report on that.
  */
-export async function openLocalStorage(ctx: CommandContext): Promise<LocalStorage> {
+export async function openLocalStorage(
+  ctx: CommandContext,
+  options: { readonly existing?: string; readonly hint?: string } = {},
+): Promise<LocalStorage> {
   let loaded: Awaited<ReturnType<typeof loadEffectiveConfig>>;
   try {
     loaded = await loadEffectiveConfig(ctx, ctx.flag('config') ?? ctx.env['GATEHOUSE_CONFIG']);
@@ -47,8 +115,32 @@ export async function openLocalStorage(ctx: CommandContext): Promise<LocalStorag
   }
   const { config } = loaded;
   const log = createLogger({ level: 'error' });
-  const dataDir = await ensureDataDir(config.home, process.cwd());
+  const command = options.existing;
+  if (command === undefined) {
+    const dataDir = await ensureDataDir(config.home, process.cwd());
+    const db = await createDatabase(config.storage, { dataDir, log });
+    return { config, dataDir, db, log, close: () => db.close() };
+  }
+  const dataDir = isAbsolute(config.home) ? config.home : resolve(process.cwd(), config.home);
+  const missing = (what: string) =>
+    usageError(
+      `${what}: "gatehouse ${command}" works on the data folder of a Gatehouse server and does not create one. Select the server's data folder with ${LOCAL_SELECTORS}${options.hint ?? ''}`,
+    );
+  const file = sqliteFile(config.storage.url, dataDir);
+  if (file !== undefined && !existsSync(file))
+    throw missing(`No Gatehouse database "${file}" in the data folder "${dataDir}"`);
   const db = await createDatabase(config.storage, { dataDir, log });
+  try {
+    // A server migrates its database at the first start; without that record it is not one.
+    await db.kysely().selectFrom(MIGRATIONS_TABLE).select('id').limit(1).execute();
+  } catch {
+    await db.close();
+    throw missing(
+      file === undefined
+        ? 'The configured database holds no Gatehouse data'
+        : `"${file}" is not a Gatehouse database`,
+    );
+  }
   return { config, dataDir, db, log, close: () => db.close() };
 }
 

@@ -1,43 +1,56 @@
-import { ConfigValidationError } from '#core/config';
 import { systemClock } from '#core/clock';
-import { createLogger } from '#core/log';
-import { createDatabase } from '#core/storage';
-import { type ImportStats, VulnerabilityDatabase } from '#core/vulndb';
-import { CONFIG_FLAG, loadEffectiveConfig } from './config.ts';
-import { ensureDataDir } from './core-services.ts';
-import { type CommandContext, type CommandSpec, EXIT, usageError } from './framework.ts';
+import { type ImportStats, type VulndbStatus, VulnerabilityDatabase } from '#core/vulndb';
+import { CONFIG_FLAG, chooseTarget, type LocalStorage, localOnly, openLocalStorage } from './config.ts';
+import { type CommandContext, type CommandSpec, EXIT } from './framework.ts';
 
-/** Opens the vulnerability database on the configured storage (the data folder by default). */
+/**
+ * Opens the vulnerability database of the configured storage (the data folder by default). It
+ * must be a server's database: an import into a folder no server uses would be lost.
+ */
 async function openLocal(
   ctx: CommandContext,
-): Promise<{ vdb: VulnerabilityDatabase; close: () => Promise<void> }> {
-  let loaded: Awaited<ReturnType<typeof loadEffectiveConfig>>;
+  command: string,
+  hint?: string,
+): Promise<{ vdb: VulnerabilityDatabase; local: LocalStorage }> {
+  const local = await openLocalStorage(ctx, { existing: command, ...(hint === undefined ? {} : { hint }) });
   try {
-    loaded = await loadEffectiveConfig(ctx, ctx.flag('config') ?? ctx.env['GATEHOUSE_CONFIG']);
+    const vdb = new VulnerabilityDatabase({
+      db: local.db,
+      clock: systemClock,
+      config: local.config.registry.vulndb,
+    });
+    await vdb.migrate();
+    return { vdb, local };
   } catch (error) {
-    if (error instanceof ConfigValidationError) throw usageError(error.message);
+    await local.close();
     throw error;
   }
-  const { config } = loaded;
-  const log = createLogger({ level: 'error' });
-  const dataDir = await ensureDataDir(config.home, process.cwd());
-  const db = await createDatabase(config.storage, { dataDir, log });
-  const vdb = new VulnerabilityDatabase({ db, clock: systemClock, config: config.registry.vulndb });
-  await vdb.migrate();
-  return { vdb, close: () => db.close() };
+}
+
+function printStatus(ctx: CommandContext, status: VulndbStatus, where: string): number {
+  ctx.out.result({ ...status, where }, () => {
+    const when = status.updatedAt === undefined ? 'never' : new Date(status.updatedAt).toISOString();
+    ctx.out.line(
+      `${status.advisories} advisories; last import ${when}${status.online ? '; online OSV client on' : ''} (${where})`,
+    );
+  });
+  return EXIT.ok;
 }
 
 /** `gatehouse vulndb …`: load and inspect the OSV vulnerability database. */
 export const vulndbCommands: readonly CommandSpec[] = [
   {
     name: 'vulndb import',
-    summary: 'Import an OSV export (a per-ecosystem all.zip or a folder of JSON records), incrementally',
+    summary:
+      'Import an OSV export (a per-ecosystem all.zip or a folder of JSON records), incrementally, into the database of the data folder (--config, GATEHOUSE_CONFIG, GATEHOUSE_HOME); not through a server',
     usage: 'ZIP|DIR',
     args: { min: 1, max: 1 },
     flags: [CONFIG_FLAG],
     async run(ctx) {
       const source = ctx.args[0] as string;
-      const { vdb, close } = await openLocal(ctx);
+      const target = await chooseTarget(ctx, 'vulndb import');
+      if (target.kind === 'server') throw localOnly('vulndb import', target);
+      const { vdb, local } = await openLocal(ctx, 'vulndb import');
       let last = 0;
       try {
         const stats = await vdb.import(source, {
@@ -53,34 +66,41 @@ export const vulndbCommands: readonly CommandSpec[] = [
         });
         ctx.out.result(stats, () => {
           ctx.out.line(
-            `${ctx.out.green('imported')} ${source}: ${stats.read} read, ${stats.inserted} new, ${stats.updated} updated, ${stats.unchanged} unchanged, ${stats.invalid} invalid`,
+            `${ctx.out.green('imported')} ${source}: ${stats.read} read, ${stats.inserted} new, ${stats.updated} updated, ${stats.unchanged} unchanged, ${stats.invalid} invalid (data folder "${local.dataDir}")`,
           );
           for (const name of stats.invalidSamples) ctx.out.note(`  invalid: ${name}`);
         });
         return EXIT.ok;
       } finally {
-        await close();
+        await local.close();
       }
     },
   },
   {
     name: 'vulndb status',
-    summary: 'Show how many advisories the database holds and when it was last updated',
+    summary:
+      'Show how many advisories the database holds and when it was last updated: on the server (--server, GATEHOUSE_URL, saved login) or on the data folder (--config, GATEHOUSE_CONFIG, GATEHOUSE_HOME)',
     args: { max: 0 },
     flags: [CONFIG_FLAG],
     async run(ctx) {
-      const { vdb, close } = await openLocal(ctx);
+      const target = await chooseTarget(ctx, 'vulndb status');
+      if (target.kind === 'server') {
+        const client = await ctx.client();
+        return printStatus(
+          ctx,
+          await client.request<VulndbStatus>('GET', '/api/registry/vulndb'),
+          client.server,
+        );
+      }
+      const { vdb, local } = await openLocal(
+        ctx,
+        'vulndb status',
+        ', or ask a running server with --server URL',
+      );
       try {
-        const status = await vdb.status();
-        ctx.out.result(status, () => {
-          const when = status.updatedAt === undefined ? 'never' : new Date(status.updatedAt).toISOString();
-          ctx.out.line(
-            `${status.advisories} advisories; last import ${when}${status.online ? '; online OSV client on' : ''}`,
-          );
-        });
-        return EXIT.ok;
+        return printStatus(ctx, await vdb.status(), `data folder "${local.dataDir}"`);
       } finally {
-        await close();
+        await local.close();
       }
     },
   },
