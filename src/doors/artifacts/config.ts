@@ -121,6 +121,10 @@ export const artifactsConfigSchema = object(
         trivyTimeout: duration('Longest one `trivy` run may take; it is then killed and the scan retried', {
           default: '15m',
         }),
+        timeout: duration(
+          'Longest one built-in scan may take; it then fails and is retried, the artifact staying quarantined',
+          { default: '5m', min: 100 },
+        ),
         maxEntries: integer('Most archive entries scanned per artifact', { default: 200_000, min: 1 }),
         maxExpandedSize: size('Most expanded bytes scanned per artifact', { default: '20GiB' }),
         maxDepth: integer('Deepest nesting of archives inside archives', { default: 5, min: 0, max: 32 }),

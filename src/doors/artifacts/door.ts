@@ -94,6 +94,7 @@ export function createArtifactsDoor(
       const builtin = createBuiltinScanner({
         clock: core.clock,
         vulnerabilities: vulndb,
+        timeoutMs: () => section.current().scan.timeout,
         limits: () => {
           const s = section.current().scan;
           return {

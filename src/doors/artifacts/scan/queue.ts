@@ -72,7 +72,10 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
       .limit(5)
       .execute();
     for (const job of candidates) {
-      const lease = now + ctx.config().scan.pollInterval * 10 + 10 * 60_000;
+      // Longer than any one scan may run (the built-in deadline, a trivy run), so no other
+      // worker claims a job that is still being scanned.
+      const { pollInterval, timeout, trivyTimeout } = ctx.config().scan;
+      const lease = now + pollInterval * 10 + Math.max(timeout, trivyTimeout) + 60_000;
       const result = await db()
         .updateTable('artifacts_scan_jobs')
         .set({ lease_until: lease })
