@@ -67,13 +67,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { core, http, auth } = built;
   const log = core.log;
   let runner: AppRunner | undefined;
+  let adminPassword: string | undefined;
   try {
     const config = store.current;
     const admin = await auth.ensureAdmin(
       config.auth.adminPassword === undefined ? {} : { password: config.auth.adminPassword },
     );
     // Only a generated password is shown; one the operator chose is never printed.
-    const adminPassword = admin.created && admin.generated === true ? admin.password : undefined;
+    adminPassword = admin.created && admin.generated === true ? admin.password : undefined;
     registerConfigRoutes(http, store);
     const doors: App[] = await createEnabledDoors(core, store);
     // The console is served when it was built (`npm start` builds it first).
@@ -142,6 +143,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (error) {
     await runner?.stop(2000).catch(() => {});
     await built.close().catch(() => {});
+    // The account exists now: a start that fails after bootstrapping it (a port in use) must
+    // still hand its generated password over, or it is lost for good.
+    if (adminPassword !== undefined && typeof error === 'object' && error !== null)
+      bootstrapped.set(error, adminPassword);
     throw error;
   }
+}
+
+const bootstrapped = new WeakMap<object, string>();
+
+/** The admin password a failed start generated before it failed, to be shown once. */
+export function passwordBootstrappedBefore(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? bootstrapped.get(error) : undefined;
 }

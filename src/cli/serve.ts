@@ -4,7 +4,7 @@ import { ConfigValidationError } from '#core/config';
 import { isGatewayError } from '#core/errors';
 import { CONFIG_FLAG } from './config.ts';
 import { type CommandSpec, EXIT } from './framework.ts';
-import { startGateway } from './gateway.ts';
+import { passwordBootstrappedBefore, startGateway } from './gateway.ts';
 
 /** The line `serve` prints when it listens; the process test harness waits for it. */
 export const LISTENING_PREFIX = 'Gatehouse listening on ';
@@ -26,6 +26,11 @@ export const serveCommands: readonly CommandSpec[] = [
     async run(ctx) {
       const configFile = ctx.flag('config') ?? ctx.env['GATEHOUSE_CONFIG'];
       const listen = ctx.flag('listen');
+      const showPassword = (password: string) => {
+        ctx.out.line(ctx.out.bold('Bootstrapped the admin account. This password is shown once:'));
+        ctx.out.line(`  username: admin`);
+        ctx.out.line(`  password: ${password}`);
+      };
       let gateway: Awaited<ReturnType<typeof startGateway>>;
       try {
         gateway = await startGateway({
@@ -48,13 +53,14 @@ export const serveCommands: readonly CommandSpec[] = [
         const message = error instanceof Error ? error.message : String(error);
         const code = isGatewayError(error) ? ` (${error.code})` : '';
         ctx.out.error(`Cannot start: ${message}${code}`);
+        const password = passwordBootstrappedBefore(error);
+        if (password !== undefined) {
+          ctx.out.line('The admin account was created before the start failed; it stays.');
+          showPassword(password);
+        }
         return EXIT.error;
       }
-      if (gateway.adminPassword !== undefined) {
-        ctx.out.line(ctx.out.bold('Bootstrapped the admin account. This password is shown once:'));
-        ctx.out.line(`  username: admin`);
-        ctx.out.line(`  password: ${gateway.adminPassword}`);
-      }
+      if (gateway.adminPassword !== undefined) showPassword(gateway.adminPassword);
       ctx.out.line(`${LISTENING_PREFIX}${gateway.url}`);
       // Every module is loaded now: write the compile cache (when `npm start` enabled it, ADR
       // 0101) so the next start skips type stripping even if this process is killed.

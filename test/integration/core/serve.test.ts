@@ -71,6 +71,30 @@ describe('gatehouse serve on the embedded default', () => {
     assert.match(audit, /auth\.login/);
   });
 
+  it('shows the generated admin password even when the first start fails after creating the account', async () => {
+    const home = freshHome();
+    // The listen port is taken: the start fails after the admin account was bootstrapped.
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const address = busy.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    let printed: string | undefined;
+    try {
+      const failed = await runGatewayCommand(['serve', '--listen', `127.0.0.1:${port}`], {
+        env: { GATEHOUSE_HOME: home, GATEHOUSE_KV_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'warn' },
+      });
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /Cannot start/);
+      printed = /password: (\S+)/.exec(failed.stdout)?.[1];
+      assert.ok(printed !== undefined && printed.length >= 16, failed.stdout + failed.stderr);
+    } finally {
+      await new Promise<void>((r) => busy.close(() => r()));
+    }
+    await using gw = await startGatewayProcess({ home });
+    assert.equal(gw.adminPassword, undefined, 'not bootstrapped a second time');
+    assert.equal((await login(gw.url, 'admin', printed)).status, 200);
+  });
+
   it('takes the admin password from GATEHOUSE_ADMIN_PASSWORD and never prints it', async () => {
     const password = 'correct-horse-battery-staple';
     await using gw = await startGatewayProcess({ env: { GATEHOUSE_ADMIN_PASSWORD: password } });
