@@ -25,3 +25,28 @@ void describe('registry.go.checksumDb', () => {
     }
   });
 });
+
+const refused = (go: Record<string, unknown>, why: RegExp) =>
+  assert.throws(
+    () => parse(go),
+    (error: unknown) =>
+      error instanceof ConfigValidationError &&
+      error.issues.some((i) => i.path.endsWith('go.checksumDbKey') && why.test(i.expected)),
+  );
+
+void describe('registry.go.checksumDbKey', () => {
+  const db = { name: 'sumdb', url: 'https://sumdb.example.test/' };
+  void it('is refused at validation without checksumDb, or when it is not a real key', () => {
+    refused(
+      { checksumDbKey: 'sum.example.test+1a2b3c4d+AXpRvZaxuXZp0QZ8k7XGdOyRY/JquUsBL0HiGmO1h9rZ' },
+      /without `checksumDb`/,
+    );
+    refused(
+      {
+        checksumDb: db,
+        checksumDbKey: 'sum.example.test+1a2b3c4d+AXpRvZaxuXZp0QZ8k7XGdOyRY/JquUsBL0HiGmO1h9rZ',
+      },
+      /key hash|not a base64/,
+    );
+  });
+});

@@ -13,6 +13,7 @@ import {
 } from '#core/config';
 import { policyConfigSchema } from '#core/policy';
 import { vulndbConfigSchema } from '#core/vulndb';
+import { parseVerifierKey } from './go/tlog.ts';
 
 const URL_PATTERN = /^https?:\/\/[^\s]+$/;
 
@@ -134,6 +135,60 @@ export const uplinkSchema: typeof uplinkFields = {
   },
 };
 
+const goFields = object(
+  {
+    enabled: boolean('Serve Go modules at `/go/` (needs at least one uplink)', { default: true }),
+    uplinks: array(
+      uplinkSchema,
+      'Go module proxies (GOPROXY protocol), e.g. `https://goproxy.example.test/`',
+      {
+        default: [],
+      },
+    ),
+    checksumDb: optional(checksumDbSchema),
+    checksumDbKey: optional(
+      string(
+        'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused, and the door serves the database to the go command at `/go/sumdb/<key name>/`',
+        {
+          pattern: /^[^+\s]+\+[0-9a-f]{8}\+\S+$/,
+          format: 'a checksum database key such as "sum.example.test+1a2b3c4d+AXp…"',
+        },
+      ),
+    ),
+  },
+  "Go modules; `checksumDb` is a Go checksum database (`<url>/lookup/<module>@<version>`, e.g. a proxy's `…/sumdb/<name>/`) whose `h1:` hashes zips and go.mod files must match",
+);
+
+/**
+ * The Go section, with the checks that span its keys: a verifier key needs the database it
+ * verifies, and must be a key (its hash matching its name and Ed25519 key), so that `config
+ * validate`, a start and a reload all refuse the same documents, naming the key.
+ */
+const goSchema: typeof goFields = {
+  ...goFields,
+  parse(input, ctx) {
+    const parsed = goFields.parse(input, ctx);
+    if (parsed === INVALID || parsed.checksumDbKey === undefined) return parsed;
+    const issue = (expected: string): typeof INVALID => {
+      ctx.issues.push({
+        path: `${ctx.path}.checksumDbKey`,
+        value: parsed.checksumDbKey,
+        expected,
+        ...(ctx.source === undefined ? {} : { source: ctx.source }),
+      });
+      return INVALID;
+    };
+    if (parsed.checksumDb === undefined)
+      return issue('no key without `checksumDb`, the checksum database it verifies');
+    try {
+      parseVerifierKey(parsed.checksumDbKey);
+    } catch (error) {
+      return issue(`a checksum database key (${(error as Error).message})`);
+    }
+    return parsed;
+  },
+};
+
 /** The registry door's section. */
 export const registryConfigSchema = object(
   {
@@ -174,29 +229,7 @@ export const registryConfigSchema = object(
       },
       'PyPI',
     ),
-    go: object(
-      {
-        enabled: boolean('Serve Go modules at `/go/` (needs at least one uplink)', { default: true }),
-        uplinks: array(
-          uplinkSchema,
-          'Go module proxies (GOPROXY protocol), e.g. `https://goproxy.example.test/`',
-          {
-            default: [],
-          },
-        ),
-        checksumDb: optional(checksumDbSchema),
-        checksumDbKey: optional(
-          string(
-            'Verifier key of `checksumDb`, as `GOSUMDB` names it; when set, every lookup must carry a tree head signed by this key and prove its record into that tree (tiles), or the download is refused, and the door serves the database to the go command at `/go/sumdb/<key name>/`',
-            {
-              pattern: /^[^+\s]+\+[0-9a-f]{8}\+\S+$/,
-              format: 'a checksum database key such as "sum.example.test+1a2b3c4d+AXp…"',
-            },
-          ),
-        ),
-      },
-      "Go modules; `checksumDb` is a Go checksum database (`<url>/lookup/<module>@<version>`, e.g. a proxy's `…/sumdb/<name>/`) whose `h1:` hashes zips and go.mod files must match",
-    ),
+    go: goSchema,
     maven: object(
       {
         enabled: boolean('Serve Maven repositories at `/maven/` (needs at least one uplink)', {

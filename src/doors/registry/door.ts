@@ -183,8 +183,6 @@ export function createRegistryDoor(
     async validate() {
       const config = section.current();
       if (!config.enabled) return;
-      if (config.go.checksumDbKey !== undefined && config.go.checksumDb === undefined)
-        throw new RangeError('registry.go.checksumDbKey needs registry.go.checksumDb');
       if (config.pypi.enabled && config.pypi.uplinks.length === 0 && config.pypi.uplinks !== undefined) {
         // PyPI without an uplink is simply not served; nothing to check.
       }
