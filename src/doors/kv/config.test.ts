@@ -15,6 +15,41 @@ void describe('kv config', () => {
     assert.equal(c.limits.maxValueSize, 10 * 1024 * 1024);
   });
 
+  void it('refuses drivers without their URL and names of unknown drivers, every one at once, by key', () => {
+    let issues: readonly { path: string; value: unknown; expected: string }[] = [];
+    assert.throws(
+      () =>
+        validateRaw(
+          kvConfigSchema,
+          {
+            drivers: {
+              r: { type: 'redis', url: 'http://user:secret@127.0.0.1:6379' },
+              p: { type: 'postgres' },
+              n: { type: 'nats', url: 'redis://127.0.0.1:4222' },
+            },
+            defaultDriver: 'nope',
+            namespaces: { orders: 'missing', users: 'r' },
+          },
+          'test',
+        ),
+      (e: unknown) => {
+        if (!(e instanceof ConfigValidationError)) return false;
+        issues = e.issues;
+        return true;
+      },
+    );
+    assert.deepEqual(issues.map((i) => i.path).toSorted(), [
+      'defaultDriver',
+      'drivers.n.url',
+      'drivers.p.url',
+      'drivers.r.url',
+      'namespaces.orders',
+    ]);
+    // A URL's credentials never reach the message.
+    assert.doesNotMatch(JSON.stringify(issues), /secret/);
+    assert.match(issues.find((i) => i.path === 'defaultDriver')?.expected ?? '', /"r", "p", "n"/);
+  });
+
   void it('names the exact key of a bad value', () => {
     const bad = (raw: Record<string, unknown>, path: string) =>
       assert.throws(

@@ -3,6 +3,7 @@ import {
   boolean,
   duration,
   type Infer,
+  INVALID,
   integer,
   object,
   oneOf,
@@ -111,8 +112,7 @@ const auditSchema = object(
   },
 );
 
-/** The `kv` section of gatehouse.yaml. */
-export const kvConfigSchema = object(
+const kvFields = object(
   {
     enabled: boolean('Run the kv door', { default: true }),
     listen: string('Address of the gRPC/Connect listener as HOST:PORT', {
@@ -173,6 +173,65 @@ export const kvConfigSchema = object(
   },
   'The kv door: a gRPC key-value API routed to backend drivers',
 );
+
+const URL_SCHEMES = {
+  redis: { pattern: /^rediss?:\/\//, example: 'redis://host:6379 or rediss://…' },
+  postgres: { pattern: /^postgres(?:ql)?:\/\//, example: 'postgres://user@host:5432/db' },
+  nats: { pattern: /^(?:nats|tls):\/\//, example: 'nats://host:4222 or tls://…' },
+} as const;
+
+/**
+ * The rules across keys of the section, each as an issue at its key (relative to `kv`): a
+ * backend driver needs a URL of its own scheme, and every driver a namespace or the default
+ * names must exist. All are reported at once.
+ */
+export function kvConfigIssues(
+  config: Infer<typeof kvFields>,
+): { readonly path: string; readonly value: unknown; readonly expected: string }[] {
+  const issues: { path: string; value: unknown; expected: string }[] = [];
+  for (const [name, d] of Object.entries(config.drivers)) {
+    if (d.type !== 'redis' && d.type !== 'postgres' && d.type !== 'nats') continue;
+    const scheme = URL_SCHEMES[d.type];
+    if (d.url === undefined || d.url === '')
+      issues.push({
+        path: `drivers.${name}.url`,
+        value: d.url,
+        expected: `a ${d.type} URL such as ${scheme.example}`,
+      });
+    else if (!scheme.pattern.test(d.url))
+      // The value may hold a password: only its scheme is shown.
+      issues.push({
+        path: `drivers.${name}.url`,
+        value: `${d.url.split('://')[0] ?? ''}://…`,
+        expected: `a ${d.type} URL such as ${scheme.example}`,
+      });
+  }
+  const drivers = Object.keys(config.drivers);
+  const named = `the name of a driver of kv.drivers (${drivers.map((d) => `"${d}"`).join(', ') || 'none'})`;
+  if (!Object.hasOwn(config.drivers, config.defaultDriver))
+    issues.push({ path: 'defaultDriver', value: config.defaultDriver, expected: named });
+  for (const [ns, driver] of Object.entries(config.namespaces))
+    if (!Object.hasOwn(config.drivers, driver))
+      issues.push({ path: `namespaces.${ns}`, value: driver, expected: named });
+  return issues;
+}
+
+/** The `kv` section of gatehouse.yaml, with the rules across its keys (kvConfigIssues). */
+export const kvConfigSchema: typeof kvFields = {
+  ...kvFields,
+  parse(input, ctx) {
+    const parsed = kvFields.parse(input, ctx);
+    if (parsed === INVALID) return parsed;
+    const issues = kvConfigIssues(parsed);
+    for (const issue of issues)
+      ctx.issues.push({
+        ...issue,
+        path: ctx.path === '' ? issue.path : `${ctx.path}.${issue.path}`,
+        ...(ctx.source === undefined ? {} : { source: ctx.source }),
+      });
+    return issues.length === 0 ? parsed : INVALID;
+  },
+};
 
 /** The parsed `kv` section. */
 export type KvConfig = Infer<typeof kvConfigSchema>;

@@ -17,7 +17,7 @@ import {
 import { KvService } from '#gen/gatehouse/kv/v1/kv_pb.ts';
 import { createKvAuditor, type KvAuditor } from './audit.ts';
 import { type KvConfig, kvConfigSchema } from './config.ts';
-import { checkDriverConfig, createDriverRegistry, type DriverRegistry } from './drivers/registry.ts';
+import { createDriverRegistry, type DriverRegistry } from './drivers/registry.ts';
 import { createGuard, type KvMetrics } from './guard.ts';
 import { createPrincipalCache } from './principal-cache.ts';
 import { type KvListener, startKvListener } from './server.ts';
@@ -159,7 +159,6 @@ export function createKvDoor(
     },
     async provision() {
       const current = config.current();
-      checkDriverConfig(current);
       metrics = createMetrics(core);
       registry = createDriverRegistry({
         config: current,
@@ -179,7 +178,6 @@ export function createKvDoor(
     },
     async validate() {
       const current = config.current();
-      checkDriverConfig(current);
       if (parseListen(current.listen) === undefined) {
         throw new TypeError(`"kv.listen" is not a HOST:PORT address: "${current.listen}"`);
       }

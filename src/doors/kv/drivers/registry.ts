@@ -12,29 +12,6 @@ import { createSqliteDriver } from './sqlite.ts';
 
 type Sweepable = KvDriver & { sweep?: () => number | Promise<number> };
 
-/** Checks the cross-key rules the schema cannot express; throws TypeError naming the key. */
-export function checkDriverConfig(config: KvConfig): void {
-  for (const [name, d] of Object.entries(config.drivers)) {
-    const needsUrl = d.type === 'redis' || d.type === 'postgres' || d.type === 'nats';
-    if (needsUrl && (d.url === undefined || d.url === '')) {
-      throw new TypeError(`Driver "kv.drivers.${name}" of type "${d.type}" needs "url"`);
-    }
-    const scheme = { redis: /^rediss?:\/\//, postgres: /^postgres(?:ql)?:\/\//, nats: /^(?:nats|tls):\/\// }[
-      d.type as 'redis'
-    ];
-    if (needsUrl && scheme !== undefined && !scheme.test(d.url ?? '')) {
-      throw new TypeError(`Driver "kv.drivers.${name}" has a "url" that is not a ${d.type} URL`);
-    }
-  }
-  const known = (driver: string) => Object.hasOwn(config.drivers, driver);
-  if (!known(config.defaultDriver)) {
-    throw new TypeError(`"kv.defaultDriver" names the unknown driver "${config.defaultDriver}"`);
-  }
-  for (const [ns, driver] of Object.entries(config.namespaces)) {
-    if (!known(driver)) throw new TypeError(`"kv.namespaces.${ns}" names the unknown driver "${driver}"`);
-  }
-}
-
 function createDriver(name: string, config: KvDriverConfig, clock: Clock, dataDir: string): Sweepable {
   const url = config.url ?? '';
   switch (config.type) {
