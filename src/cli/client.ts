@@ -144,6 +144,37 @@ export function unreachable(server: string, error: unknown): CliError {
 }
 
 /**
+ * Trades a saved login's refresh token at `server` for a new token pair and saves it, as every
+ * command that authenticates with the saved login does once its access token has expired.
+ * Undefined when there is no refresh token or the server refuses it (the caller then reports
+ * its own authentication error); a server that does not answer is `unreachable`.
+ */
+export async function refreshSavedLogin(
+  env: Environment,
+  server: string,
+  saved: SavedLogin,
+): Promise<SavedLogin | undefined> {
+  if (saved.refreshToken === undefined) return undefined;
+  const response = await fetch(`${server}/api/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refreshToken: saved.refreshToken }),
+  }).catch((error: unknown) => {
+    throw unreachable(server, error);
+  });
+  if (!response.ok) return undefined;
+  const pair = (await response.json()) as { accessToken: string; refreshToken: string; expiresIn: number };
+  const next: SavedLogin = {
+    ...saved,
+    accessToken: pair.accessToken,
+    refreshToken: pair.refreshToken,
+    expiresAt: Date.now() + pair.expiresIn * 1000,
+  };
+  await saveLogin(env, next);
+  return next;
+}
+
+/**
  * Creates the client. With a saved login, an expired access token is refreshed once with the
  * refresh token and the new pair is saved; an explicit `--token` is used as given.
  */
@@ -153,24 +184,11 @@ export function createApiClient(options: ClientOptions): ApiClient {
   let saved = options.saved;
 
   const refresh = async (): Promise<boolean> => {
-    if (options.token !== undefined || saved?.refreshToken === undefined) return false;
-    const response = await fetch(`${server}/api/auth/refresh`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken: saved.refreshToken }),
-    }).catch((error: unknown) => {
-      throw unreachable(server, error);
-    });
-    if (!response.ok) return false;
-    const pair = (await response.json()) as { accessToken: string; refreshToken: string; expiresIn: number };
-    saved = {
-      ...saved,
-      accessToken: pair.accessToken,
-      refreshToken: pair.refreshToken,
-      expiresAt: Date.now() + pair.expiresIn * 1000,
-    };
-    token = pair.accessToken;
-    await saveLogin(options.env, saved);
+    if (options.token !== undefined || saved === undefined) return false;
+    const next = await refreshSavedLogin(options.env, server, saved);
+    if (next === undefined) return false;
+    saved = next;
+    token = next.accessToken;
     return true;
   };
 

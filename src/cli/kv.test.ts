@@ -112,6 +112,30 @@ void describe('gatehouse kv flags', () => {
     assert.equal((await kv(['set', 'orders', 'k', 'v', '--ttl', '365d', '--kv-url', url])).code, 0);
   });
 
+  void it('takes --ttl as plain whole seconds or with units', async () => {
+    for (const [text, seconds] of [
+      ['0', 0],
+      ['1', 1],
+      ['60', 60],
+      ['31536000', 31_536_000],
+      ['60s', 60],
+      ['1000ms', 1],
+      ['2d', 172_800],
+    ] as const) {
+      const res = await kv(['set', 'orders', 'k', 'v', '--ttl', text, '--kv-url', url]);
+      assert.equal(res.code, 0, `${text}: ${res.stderr}`);
+      assert.equal(fake.sets.at(-1)?.ttlSeconds, seconds, text);
+    }
+    for (const text of ['31536001', '-1', '1.5', '1e3', ' 60', '', '99999999999999999999']) {
+      const res = await kv(['set', 'orders', 'k', 'v', `--ttl=${text}`, '--kv-url', url]);
+      assert.equal(res.code, 2, `${text}: ${res.stderr}`);
+      assert.match(
+        res.stderr,
+        /Invalid "--ttl" ".*": expected whole seconds from 0 \(no expiry\) to 31536000/,
+      );
+    }
+  });
+
   void it('shows keys of another tenant with their control characters escaped', async () => {
     const ls = await kv(['ls', 'orders', '--kv-url', url]);
     assert.equal(ls.code, 0, ls.stderr);

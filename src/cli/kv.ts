@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { parseDuration } from '#core/config';
 import { createKvClient, type KvClient } from '../doors/kv/index.ts';
-import { readSavedLogin } from './client.ts';
+import { readSavedLogin, refreshSavedLogin, type SavedLogin } from './client.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
 import { kvCallError } from './kv-call-error.ts';
 import type { Progress } from './output.ts';
@@ -61,26 +61,73 @@ async function kvConnect(ctx: CommandContext): Promise<KvConnection> {
   const keyFile = ctx.flag('key');
   if ((certFile === undefined) !== (keyFile === undefined))
     throw usageError('"--cert" and "--key" go together');
-  const token =
-    ctx.flag('token') ?? ctx.env['GATEHOUSE_TOKEN'] ?? (await readSavedLogin(ctx.env))?.accessToken;
-  const client = createKvClient({
-    url,
-    timeoutMs: 30_000,
+  const tls = {
     ...(ca === undefined ? {} : { ca }),
-    ...(token === undefined ? {} : { token }),
     ...(certFile === undefined || keyFile === undefined
       ? {}
       : { cert: await readFlagFile('cert', certFile), key: await readFlagFile('key', keyFile) }),
-  });
-  return {
-    async call(fn) {
-      try {
-        return await fn(client);
-      } catch (error) {
-        throw error instanceof ConnectError ? kvCallError(error, url) : error;
-      }
-    },
   };
+  const given = ctx.flag('token') ?? ctx.env['GATEHOUSE_TOKEN'];
+  let saved = given === undefined ? await readSavedLogin(ctx.env) : undefined;
+  if (saved !== undefined && expiresSoon(saved)) saved = (await refreshLogin(ctx, saved, false)) ?? saved;
+  const connect = (token: string | undefined) =>
+    createKvClient({ url, timeoutMs: 30_000, ...tls, ...(token === undefined ? {} : { token }) });
+  let client = connect(given ?? saved?.accessToken);
+  let retried = false;
+  const call = async <T>(fn: (client: KvClient) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) throw error;
+      // The saved login's token expired since it was read (or its expiry was not saved):
+      // refresh it once, as the HTTP commands do, and repeat the call once.
+      if (saved !== undefined && !retried && tokenExpired(error)) {
+        retried = true;
+        const next = await refreshLogin(ctx, saved, true);
+        if (next !== undefined) {
+          saved = next;
+          client = connect(next.accessToken);
+          return call(fn);
+        }
+      }
+      throw kvCallError(error, url);
+    }
+  };
+  return { call };
+}
+
+/**
+ * A saved access token this close to its expiry is refreshed before the first call (one that
+ * expires later, during a long `kv ls`, is refreshed when the listener says it expired).
+ */
+const REFRESH_MARGIN_MS = 5_000;
+
+function expiresSoon(saved: SavedLogin): boolean {
+  return saved.expiresAt !== undefined && saved.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+}
+
+function tokenExpired(error: ConnectError): boolean {
+  return (
+    error.code === Code.Unauthenticated &&
+    error.metadata.get('gatehouse-error-code') === 'GW_ERR_AUTH_TOKEN_EXPIRED'
+  );
+}
+
+/**
+ * Refreshes the saved login at its server. Before a call, a server that does not answer leaves
+ * the token as it was (it may still be valid); after an expired-token answer it is the error.
+ */
+async function refreshLogin(
+  ctx: CommandContext,
+  saved: SavedLogin,
+  required: boolean,
+): Promise<SavedLogin | undefined> {
+  try {
+    return await refreshSavedLogin(ctx.env, saved.server.replace(/\/+$/, ''), saved);
+  } catch (error) {
+    if (required) throw error;
+    return undefined;
+  }
 }
 
 async function readStdin(ctx: CommandContext): Promise<Uint8Array> {
@@ -93,12 +140,13 @@ async function readStdin(ctx: CommandContext): Promise<Uint8Array> {
 const MAX_TTL_SECONDS = 31_536_000;
 const UINT64_MAX = 2n ** 64n - 1n;
 
+/** `--ttl`: whole seconds as a plain number ("60") or a duration with units ("1h", "1000ms"). */
 function ttlSeconds(text: string | undefined): number {
   if (text === undefined) return 0;
-  const ms = parseDuration(text);
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : parseDuration(text);
   if (ms === undefined || ms % 1000 !== 0 || ms / 1000 > MAX_TTL_SECONDS)
     throw usageError(
-      `Invalid "--ttl" "${text}": expected whole seconds from 0 (no expiry) to ${MAX_TTL_SECONDS} (365d), such as "30s" or "1h"`,
+      `Invalid "--ttl" "${text}": expected whole seconds from 0 (no expiry) to ${MAX_TTL_SECONDS} (365d), such as "60", "30s" or "1h"`,
     );
   return ms / 1000;
 }
@@ -170,7 +218,7 @@ export const kvCommands: readonly CommandSpec[] = [
         name: 'ttl',
         type: 'string',
         value: 'DURATION',
-        description: 'Time to live in whole seconds up to 365d, e.g. 30s or 24h (default: none)',
+        description: 'Time to live in whole seconds up to 365d, e.g. 60, 30s or 24h (default: none)',
       },
       {
         name: 'if-version',
