@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { ConfigValidationError, loadConfig, redact, type Schema } from '#core/config';
+import { ConfigValidationError, describeIssue, loadConfig, redact, type Schema } from '#core/config';
 import { createLogger, type Logger } from '#core/log';
 import { createDatabase, type Database, MIGRATIONS_TABLE } from '#core/storage';
 import { checkGatehouseConfig, gatehouseConfigSchema } from './config-schema.ts';
@@ -150,11 +150,8 @@ function reportInvalid(ctx: CommandContext, error: ConfigValidationError): numbe
   } else {
     ctx.out.error(`${error.origin} is not valid (${error.issues.length} problem(s)):`);
     for (const issue of error.issues) {
-      const value = issue.value === undefined ? 'missing' : JSON.stringify(issue.value);
       const from = issue.source === undefined ? '' : ctx.out.dim(` (from ${issue.source})`);
-      ctx.out.note(
-        `  ${ctx.out.bold(issue.path || '(document)')}: ${value}; expected ${issue.expected}${from}`,
-      );
+      ctx.out.note(`  ${ctx.out.bold(issue.path || '(document)')}: ${describeIssue(issue)}${from}`);
     }
   }
   return EXIT.usage;

@@ -1,6 +1,6 @@
 import { flushCompileCache } from 'node:module';
 import { installSignalHandlers } from '#core/app';
-import { ConfigValidationError } from '#core/config';
+import { ConfigValidationError, describeIssue } from '#core/config';
 import { isGatewayError } from '#core/errors';
 import { CONFIG_FLAG } from './config.ts';
 import { type CommandSpec, EXIT } from './framework.ts';
@@ -44,9 +44,8 @@ export const serveCommands: readonly CommandSpec[] = [
         if (error instanceof ConfigValidationError) {
           ctx.out.error(`Cannot start: ${error.origin} is not valid`);
           for (const issue of error.issues) {
-            const value = issue.value === undefined ? 'missing' : JSON.stringify(issue.value);
             const from = issue.source === undefined ? '' : ` (from ${issue.source})`;
-            ctx.out.note(`  ${issue.path || '(document)'}: ${value}; expected ${issue.expected}${from}`);
+            ctx.out.note(`  ${issue.path || '(document)'}: ${describeIssue(issue)}${from}`);
           }
           return EXIT.usage;
         }

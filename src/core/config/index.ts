@@ -9,6 +9,7 @@ export {
   applyEnvironment,
   ConfigValidationError,
   type Environment,
+  describeIssue,
   formatIssues,
   type Loaded,
   type LoadOptions,

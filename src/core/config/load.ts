@@ -47,13 +47,26 @@ export class ConfigValidationError extends TypeError {
   }
 }
 
+/**
+ * What is wrong at an issue's key, without the key: `"value"; expected …`, `missing; expected …`
+ * for an absent key, or the problem itself for a rule across keys (`ConfigIssue.problem`).
+ */
+export function describeIssue(i: ConfigIssue): string {
+  if (i.problem !== undefined) return i.problem;
+  return `${i.value === undefined ? 'missing' : JSON.stringify(i.value)}; expected ${i.expected}`;
+}
+
 /** One line per issue: `path: "value" is not valid; expected … (from VAR)`. */
 export function formatIssues(issues: readonly ConfigIssue[]): string {
   return issues
     .map((i) => {
-      const shown = i.value === undefined ? 'missing' : `${JSON.stringify(i.value)} is not valid`;
       const from = i.source === undefined ? '' : ` (from ${i.source})`;
-      return `  - ${i.path || '(document)'}: ${shown}; expected ${i.expected}${from}`;
+      // In a log line the value is said to be invalid in so many words.
+      const what =
+        i.problem === undefined && i.value !== undefined
+          ? `${JSON.stringify(i.value)} is not valid; expected ${i.expected}`
+          : describeIssue(i);
+      return `  - ${i.path || '(document)'}: ${what}${from}`;
     })
     .join('\n');
 }

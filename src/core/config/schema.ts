@@ -10,6 +10,11 @@ export interface ConfigIssue {
   readonly expected: string;
   /** Where the value came from: the file, an environment variable or the default. */
   readonly source?: string;
+  /**
+   * Set for a rule across keys found when the document is checked as a whole (a compiled
+   * policy, a listener setting): what is wrong, said in full, in place of `value`/`expected`.
+   */
+  readonly problem?: string;
 }
 
 /** Facts about a key used for validation messages, `config print` and docs/config.md. */

@@ -101,8 +101,10 @@ void describe('ConfigStore reload', () => {
       assert.equal(refused.ok, false);
       assert.ok(!refused.ok && refused.error instanceof ConfigValidationError);
       assert.deepEqual(!refused.ok && refused.error.issues, [
-        { path: 'burst', value: undefined, expected: 'unlucky' },
+        { path: 'burst', value: undefined, expected: 'unlucky', problem: 'unlucky' },
       ]);
+      // Said as the problem it is, not as a missing value.
+      assert.match(refused.ok ? '' : refused.error.message, /burst: unlucky$/m);
       assert.equal(store.current.burst, 5);
       assert.deepEqual(swaps, []);
       remove();

@@ -248,8 +248,13 @@ export function issueOf(error: Error, path = ''): ConfigIssue {
   const at = error.message.indexOf(': ');
   const named = at > 0 && /^[\w.[\]"-]+$/.test(error.message.slice(0, at));
   return named
-    ? { path: error.message.slice(0, at), value: undefined, expected: error.message.slice(at + 2) }
-    : { path, value: undefined, expected: error.message };
+    ? {
+        path: error.message.slice(0, at),
+        value: undefined,
+        expected: error.message.slice(at + 2),
+        problem: error.message.slice(at + 2),
+      }
+    : { path, value: undefined, expected: error.message, problem: error.message };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -68,12 +68,15 @@ describe('gatehouse config validate and print', () => {
       const validate = await runGatewayCommand(['config', 'validate', path]);
       assert.equal(validate.code, 2, `${name}: ${validate.stdout}`);
       assert.match(validate.stderr, problems[name] as RegExp);
+      // Said as the problem, not as a missing value with the problem as what is expected.
+      assert.doesNotMatch(validate.stderr, /missing; expected/, name);
       const json = await runGatewayCommand(['config', 'validate', path, '--json']);
       assert.equal((JSON.parse(json.stdout) as { valid: boolean }).valid, false);
       const home = join(dir, `home-${name}`);
       const serve = await runGatewayCommand(['serve', '--config', path], { env: { GATEHOUSE_HOME: home } });
       assert.equal(serve.code, 2, serve.stderr);
       assert.match(serve.stderr, problems[name] as RegExp);
+      assert.doesNotMatch(serve.stderr, /missing; expected/, name);
       assert.ok(!existsSync(home), `${name}: serve wrote nothing`);
     }
   });
