@@ -169,7 +169,7 @@ export const configCommands: readonly CommandSpec[] = [
       const file = ctx.args[0];
       try {
         const loaded = await loadEffectiveConfig(ctx, file);
-        for (const warning of loaded.warnings) ctx.out.error(warning);
+        for (const warning of loaded.warnings) ctx.out.note(`${ctx.out.bold('warning')}: ${warning}`);
         ctx.out.result({ valid: true, file, warnings: loaded.warnings }, () =>
           ctx.out.line(`${ctx.out.green('valid')}: ${file}`),
         );

@@ -66,6 +66,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const { core, http, auth } = built;
   const log = core.log;
+  for (const warning of store.warnings) log.warn(warning);
   let runner: AppRunner | undefined;
   let adminPassword: string | undefined;
   try {

@@ -7,8 +7,13 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 /** Variables named GATEHOUSE_* that are not configuration keys. */
 const NON_CONFIG_VARIABLES = new Set([
   'GATEHOUSE_CONFIG',
+  // The CLI's own: the server, token and password it uses, the kv listener and its CA.
   'GATEHOUSE_URL',
   'GATEHOUSE_TOKEN',
+  'GATEHOUSE_PASSWORD',
+  'GATEHOUSE_KV_URL',
+  'GATEHOUSE_KV_CA',
+  'GATEHOUSE_TEST_CHROMIUM',
   'GATEHOUSE_TEST_POSTGRES_URL',
   'GATEHOUSE_TEST_REDIS_URL',
   'GATEHOUSE_TEST_NATS_URL',

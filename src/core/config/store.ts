@@ -125,7 +125,16 @@ export class ConfigStore<T> {
   /** Loads and validates the configuration, throwing ConfigValidationError on any problem. */
   static async open<T>(schema: Schema<T>, options: ConfigStoreOptions = {}): Promise<ConfigStore<T>> {
     const loaded = await loadConfig(schema, options);
-    return new ConfigStore(schema, loaded.config, options);
+    const store = new ConfigStore(schema, loaded.config, options);
+    store.#warnings = loaded.warnings;
+    return store;
+  }
+
+  #warnings: readonly string[] = [];
+
+  /** What loading the first document warned about (unknown GATEHOUSE_* variables), to report at start. */
+  get warnings(): readonly string[] {
+    return this.#warnings;
   }
 
   get current(): T {

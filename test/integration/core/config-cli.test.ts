@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -23,6 +24,33 @@ describe('gatehouse config validate and print', () => {
     ]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /valid/);
+  });
+
+  it('warns about unknown GATEHOUSE_* variables, in validate and at start, but not about the CLI own ones', async () => {
+    const path = file('env.yaml', 'server:\n  listen: 127.0.0.1:0\n');
+    const env = {
+      GATEHOUSE_WROKERS: '4',
+      GATEHOUSE_KV_URL: 'https://127.0.0.1:7443',
+      GATEHOUSE_KV_CA: '/tmp/ca.pem',
+      GATEHOUSE_PASSWORD: 'x',
+    };
+    const validate = await runGatewayCommand(['config', 'validate', path], { env });
+    assert.equal(validate.code, 0, validate.stderr);
+    assert.match(validate.stderr, /warning: Ignoring unknown environment variable "GATEHOUSE_WROKERS"/);
+    assert.doesNotMatch(validate.stderr, /error:/);
+    assert.doesNotMatch(validate.stderr, /GATEHOUSE_KV_URL|GATEHOUSE_KV_CA|GATEHOUSE_PASSWORD/);
+    // serve logs it at start; a taken listen port then ends it.
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const { port } = busy.address() as AddressInfo;
+    const home = join(dir, 'home-env');
+    const serve = await runGatewayCommand(['serve', '--config', path, '--listen', `127.0.0.1:${port}`], {
+      env: { ...env, GATEHOUSE_HOME: home, GATEHOUSE_KV_LISTEN: '127.0.0.1:0' },
+      timeoutMs: 30_000,
+    }).finally(() => busy.close());
+    assert.notEqual(serve.code, 0);
+    assert.match(serve.stderr + serve.stdout, /Ignoring unknown environment variable \\?"GATEHOUSE_WROKERS/);
+    assert.doesNotMatch(serve.stderr + serve.stdout, /GATEHOUSE_KV_URL/);
   });
 
   it('reports every bad key at once, including addresses and CIDRs that do not parse', async () => {
