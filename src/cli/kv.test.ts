@@ -225,6 +225,26 @@ void describe('gatehouse kv without a listener', () => {
           code: 'GW_ERR_TLS_INVALID',
         },
       });
+      // TLS ignores a CA file without certificates: without this check every server would look
+      // untrusted (GW_ERR_CLI_NO_SERVER) instead of the file being named.
+      const random = join(dir, 'random.bin');
+      await writeFile(random, Buffer.from([0x8f, 0x00, 0xff, 0x2d, 0x2d, 0x0a, 0x13, 0x37]));
+      const broken = join(dir, 'broken.pem');
+      await writeFile(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      for (const [file, reason] of [
+        [junk, 'no "BEGIN CERTIFICATE" block'],
+        [random, 'no "BEGIN CERTIFICATE" block'],
+        [broken, 'ERR_OSSL_ASN1_WRONG_TAG'],
+      ] as const) {
+        const res = await kv(['ls', 'orders', '--kv-url', 'https://127.0.0.1:1', '--ca', file, '--json']);
+        assert.equal(res.code, 1, res.stderr);
+        assert.deepEqual(JSON.parse(res.stdout), {
+          error: {
+            message: `Cannot connect to "https://127.0.0.1:1": the CA file "${file}" is not a usable PEM certificate (${reason})`,
+            code: 'GW_ERR_TLS_INVALID',
+          },
+        });
+      }
     } finally {
       await rm(dir, { recursive: true });
     }

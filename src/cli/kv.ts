@@ -1,9 +1,10 @@
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { parseDuration } from '#core/config';
 import { createKvClient, type KvClient } from '../doors/kv/index.ts';
-import { readSavedLogin, refreshSavedLogin, type SavedLogin } from './client.ts';
+import { CliError, readSavedLogin, refreshSavedLogin, type SavedLogin } from './client.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
 import { kvCallError } from './kv-call-error.ts';
 import type { Progress } from './output.ts';
@@ -49,6 +50,35 @@ async function readFlagFile(flag: string, file: string): Promise<string> {
   }
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/**
+ * The CA file must hold PEM certificates: TLS silently ignores anything else, and every server
+ * would then look untrusted (`GW_ERR_CLI_NO_SERVER`) instead of the file being named.
+ */
+function checkCa(pem: string, file: string, url: string): void {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  const reason =
+    blocks.length === 0
+      ? 'no "BEGIN CERTIFICATE" block'
+      : blocks.map(certificateError).find((error) => error !== undefined);
+  if (reason !== undefined)
+    throw new CliError(
+      `Cannot connect to "${url}": the CA file "${file}" is not a usable PEM certificate (${reason})`,
+      { code: 'GW_ERR_TLS_INVALID' },
+    );
+}
+
+/** Why one PEM certificate block does not parse (OpenSSL's code), or undefined when it does. */
+function certificateError(block: string): string | undefined {
+  try {
+    return new X509Certificate(block).raw.length > 0 ? undefined : 'empty certificate';
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? code : 'unreadable certificate';
+  }
+}
+
 async function kvConnect(ctx: CommandContext): Promise<KvConnection> {
   const url = ctx.flag('kv-url') ?? ctx.env['GATEHOUSE_KV_URL'] ?? 'https://127.0.0.1:7443';
   if (!/^https?:$/.test(URL.parse(url)?.protocol ?? ''))
@@ -57,6 +87,7 @@ async function kvConnect(ctx: CommandContext): Promise<KvConnection> {
   const home = ctx.env['GATEHOUSE_HOME'] ?? '.gatehouse';
   const ca =
     caFile === undefined ? await readOptional(join(home, 'tls', 'ca.crt')) : await readFlagFile('ca', caFile);
+  if (ca !== undefined) checkCa(ca, caFile ?? join(home, 'tls', 'ca.crt'), url);
   const certFile = ctx.flag('cert');
   const keyFile = ctx.flag('key');
   if ((certFile === undefined) !== (keyFile === undefined))
