@@ -125,6 +125,15 @@ async function knownAddressesSkipAccountBackoff(w: Awaited<ReturnType<typeof wor
   w.clock.advance(30 * 24 * 60 * MINUTE);
   await attack(4, 1);
   await rejectsWith(w.auth.login('alice', PASSWORD, known), 'GW_ERR_AUTH_LOCKED', /4 s/);
+  // A new password forgets the known addresses: one that logged in with the old password does
+  // not skip the backoff of guesses at the new one (it is known again after its next login).
+  w.clock.advance(10 * MINUTE);
+  const other = '192.0.2.20';
+  await w.auth.login('alice', PASSWORD, other);
+  const NEW_PASSWORD = 'a-new-password-for-alice';
+  await w.auth.users.setPassword('alice', NEW_PASSWORD);
+  await attack(32, 2);
+  await rejectsWith(w.auth.login('alice', NEW_PASSWORD, other), 'GW_ERR_AUTH_LOCKED');
 }
 
 void describe('auth service', () => {

@@ -232,13 +232,17 @@ export function createUserStore(options: {
     async setPassword(idOrName: string, password: string): Promise<UserRow> {
       checkPasswordPolicy(password, options.password.minLength);
       const existing = await row(idOrName);
-      // A new password also clears every failed-login counter (the account's and each address's).
+      // A new password also clears every failed-login counter (the account's and each address's)
+      // and forgets the known addresses: an address that logged in with the old password (maybe
+      // someone who had it) must not skip the account-wide backoff when guessing the new one.
+      // The owner's address is known again at its first login with the new password.
       await k()
         .updateTable('auth_users')
         .set({ password_hash: await hashPassword(password, params), updated_at: clock.now(), ...NO_FAILURES })
         .where('id', '=', existing.id)
         .execute();
       await k().deleteFrom('auth_login_failures').where('user_id', '=', existing.id).execute();
+      await k().deleteFrom('auth_known_addresses').where('user_id', '=', existing.id).execute();
       return existing;
     },
     /** The failure counters of one account from one client address. */
