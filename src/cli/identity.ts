@@ -280,6 +280,43 @@ const keysLs: CommandSpec = {
   },
 };
 
+/** An ISO 8601 date, or date and time with an optional UTC offset (`Z`, `+02:00`, `+0200`). */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * `--expires`: an ISO 8601 time, as the flag says: a date (`2027-01-31`, midnight UTC) or a date
+ * and time (`2027-01-31T12:00:00Z`, `2027-01-31T14:00+02:00`; without an offset, UTC), sent to
+ * the API as the RFC 3339 date-time it takes. Anything else is a usage error naming the flag.
+ */
+function expiresAt(text: string): string {
+  const match = ISO_TIME.exec(text);
+  const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map((n) => Number(n ?? 0));
+  const offset = match?.[8] ?? 'Z';
+  const date =
+    match === null
+      ? undefined
+      : new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 0, hour ?? 0, minute ?? 0, second ?? 0));
+  // Date.UTC rolls 2027-02-30 over into March and 24:00 into the next day: refuse instead.
+  const valid =
+    date !== undefined &&
+    year !== undefined &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() + 1 === month &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second &&
+    /^(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$/i.test(offset);
+  if (!valid)
+    throw usageError(
+      `Invalid "--expires" "${text}": expected an ISO 8601 time such as "2027-01-31" (midnight UTC), "2027-01-31T12:00:00Z" or "2027-01-31T14:00+02:00"`,
+    );
+  const fraction = match?.[7] ?? '';
+  const zone = offset.toUpperCase() === 'Z' ? 'Z' : `${offset.slice(0, 3)}:${offset.slice(-2)}`;
+  return `${text.slice(0, 10)}T${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')}:${String(second).padStart(2, '0')}${fraction}${zone}`;
+}
+
 const keysAdd: CommandSpec = {
   name: 'keys add',
   summary: 'Create an API key; its secret is shown once',
@@ -287,7 +324,12 @@ const keysAdd: CommandSpec = {
   args: { min: 1, max: 1 },
   flags: [
     ...BINDING_FLAGS,
-    { name: 'expires', type: 'string', value: 'TIME', description: 'Expiry as an ISO 8601 time' },
+    {
+      name: 'expires',
+      type: 'string',
+      value: 'TIME',
+      description: 'Expiry as an ISO 8601 time, e.g. 2027-01-31 (midnight UTC) or 2027-01-31T12:00:00Z',
+    },
     {
       name: 'allow-cidr',
       type: 'list',
@@ -299,7 +341,8 @@ const keysAdd: CommandSpec = {
     const bindings = bindingsOf(ctx);
     if (bindings.length === 0) throw usageError('An API key needs at least one --role');
     const cidrs = ctx.flags['allow-cidr'];
-    const expires = ctx.flag('expires');
+    const flag = ctx.flag('expires');
+    const expires = flag === undefined ? undefined : expiresAt(flag);
     const body = {
       name: ctx.args[0],
       bindings,
