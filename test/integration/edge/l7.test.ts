@@ -478,7 +478,8 @@ for (const http2Relay of [true, false]) {
 
     void it('releases every terminated connection once clients close', async () => {
       const listener = edge.service.listener('main');
-      for (let i = 0; i < 500 && (listener?.active ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && (listener?.active ?? 0) > 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
       assert.equal(listener?.active, 0);
       await edge.expectMetric('gatehouse_edge_connections_active', { listener: 'main' }, 0);
     });
