@@ -5,14 +5,23 @@ import { type CommandContext, type CommandSpec, EXIT } from './framework.ts';
 
 /**
  * Opens the vulnerability database of the configured storage (the data folder by default). It
- * must be a server's database: an import into a folder no server uses would be lost.
+ * must be a server's database, except for an import into a data folder chosen by name (`create`:
+ * --config, GATEHOUSE_CONFIG or GATEHOUSE_HOME), which prepares a server's folder before its
+ * first start (an air-gapped install); the working directory's default folder is never made
+ * silently, since an import there is lost if no server uses it.
  */
 async function openLocal(
   ctx: CommandContext,
   command: string,
-  hint?: string,
+  options: { readonly hint?: string; readonly create?: boolean } = {},
 ): Promise<{ vdb: VulnerabilityDatabase; local: LocalStorage }> {
-  const local = await openLocalStorage(ctx, { existing: command, ...(hint === undefined ? {} : { hint }) });
+  const named = (ctx.flag('config') ?? ctx.env['GATEHOUSE_CONFIG'] ?? ctx.env['GATEHOUSE_HOME'] ?? '') !== '';
+  const local = await openLocalStorage(
+    ctx,
+    options.create === true && named
+      ? {}
+      : { existing: command, ...(options.hint === undefined ? {} : { hint: options.hint }) },
+  );
   try {
     const vdb = new VulnerabilityDatabase({
       db: local.db,
@@ -42,7 +51,7 @@ export const vulndbCommands: readonly CommandSpec[] = [
   {
     name: 'vulndb import',
     summary:
-      'Import an OSV export (a per-ecosystem all.zip or a folder of JSON records), incrementally, into the database of the data folder (--config, GATEHOUSE_CONFIG, GATEHOUSE_HOME); not through a server',
+      'Import an OSV export (a per-ecosystem all.zip or a folder of JSON records), incrementally, into the database of the data folder (--config, GATEHOUSE_CONFIG, GATEHOUSE_HOME; a folder named so is prepared before its first start); not through a server',
     usage: 'ZIP|DIR',
     args: { min: 1, max: 1 },
     flags: [CONFIG_FLAG],
@@ -50,7 +59,7 @@ export const vulndbCommands: readonly CommandSpec[] = [
       const source = ctx.args[0] as string;
       const target = await chooseTarget(ctx, 'vulndb import');
       if (target.kind === 'server') throw localOnly('vulndb import', target);
-      const { vdb, local } = await openLocal(ctx, 'vulndb import');
+      const { vdb, local } = await openLocal(ctx, 'vulndb import', { create: true });
       let last = 0;
       try {
         const stats = await vdb.import(source, {
@@ -92,11 +101,9 @@ export const vulndbCommands: readonly CommandSpec[] = [
           client.server,
         );
       }
-      const { vdb, local } = await openLocal(
-        ctx,
-        'vulndb status',
-        ', or ask a running server with --server URL',
-      );
+      const { vdb, local } = await openLocal(ctx, 'vulndb status', {
+        hint: ', or ask a running server with --server URL',
+      });
       try {
         return printStatus(ctx, await vdb.status(), `data folder "${local.dataDir}"`);
       } finally {

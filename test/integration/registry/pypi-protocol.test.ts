@@ -214,7 +214,7 @@ void describe('PyPI simple API through the door', () => {
     }
   });
 
-  void it('aborts a download whose sha256 does not match and keeps it out of the cache', async () => {
+  void it('refuses a download whose sha256 does not match (502) and keeps it out of the cache', async () => {
     const name = [...up.files.keys()].find((n) => /^fresh.py-1\.0\.tar\.gz$/.test(n)) ?? '';
     const f = up.files.get(name);
     assert.ok(f !== undefined);
@@ -223,7 +223,10 @@ void describe('PyPI simple API through the door', () => {
       ...f,
       bytes: Buffer.concat([good.subarray(0, -1), Buffer.from([good.at(-1) === 0 ? 1 : 0])]),
     });
-    await assert.rejects(async () => (await get(`/pypi/files/fresh-py/${name}`)).arrayBuffer());
+    // Checked whole before its first byte goes out: pip gets a status, not a dropped connection.
+    const refused = await get(`/pypi/files/fresh-py/${name}`);
+    assert.equal(refused.status, 502);
+    assert.match(await refused.text(), /GW_ERR_REGISTRY_INTEGRITY_MISMATCH/);
     up.files.set(name, f);
     const ok = await get(`/pypi/files/fresh-py/${name}`);
     assert.deepEqual(Buffer.from(await ok.arrayBuffer()), good);
