@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -70,10 +70,28 @@ void describe('gatehouse users unlock', () => {
 
   void it('names an unknown user, also in JSON', async () => {
     await using folder = await dataFolder();
+    // A server's data folder: its database exists.
+    await folder.withAuth(async () => undefined);
     const run = await runCliCaptured(['users', 'unlock', 'nobody', '--json'], identityCommands, folder.env);
     assert.equal(run.code, 1);
     assert.match(run.err, /No user "nobody"/);
     const body = JSON.parse(run.out) as { error: { code: string } };
     assert.equal(body.error.code, 'GW_ERR_USER_NOT_FOUND');
+  });
+
+  void it('creates no database in a folder without one, and does not ignore a named server', async () => {
+    await using folder = await dataFolder();
+    const home = folder.env.GATEHOUSE_HOME;
+    const empty = await runCliCaptured(['users', 'unlock', 'alice'], identityCommands, folder.env);
+    assert.equal(empty.code, 2);
+    assert.match(empty.err, /No Gatehouse database ".*gatehouse\.db" in the data folder/);
+    assert.deepEqual(await readdir(home).catch(() => []), []);
+    const named = await runCliCaptured(
+      ['users', 'unlock', 'alice', '--server', 'http://127.0.0.1:1'],
+      identityCommands,
+      folder.env,
+    );
+    assert.equal(named.code, 2);
+    assert.match(named.err, /add --api to unlock through the server at http:\/\/127\.0\.0\.1:1/);
   });
 });

@@ -231,7 +231,15 @@ const usersUnlock: CommandSpec = {
       print(await client.request<UnlockResult>('POST', `/api/users/${encodeURIComponent(name)}/unlock`));
       return EXIT.ok;
     }
-    const local = await openLocalStorage(ctx);
+    // A server named on the command line or in GATEHOUSE_URL is not ignored: it takes --api (a
+    // saved login alone does not: the data folder is this command's default, for a locked-out
+    // admin whose server may be down).
+    const server = ctx.flag('server') ?? ctx.env['GATEHOUSE_URL'];
+    if (server !== undefined && server !== '')
+      throw usageError(
+        `"gatehouse users unlock" works on the data folder unless --api is given; add --api to unlock through the server at ${server}`,
+      );
+    const local = await openLocalStorage(ctx, { existing: 'users unlock' });
     try {
       print(await unlockUser(local.db, systemClock, name));
       return EXIT.ok;
