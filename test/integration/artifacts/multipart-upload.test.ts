@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startDoor } from './harness.ts';
-
-const BOUNDARY = 'gh-multipart-edge';
-const HEADERS = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
-const field = (name: string, value: string) =>
-  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-const file = (data: string, contentType?: string) =>
-  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n${
-    contentType === undefined ? '' : `Content-Type: ${contentType}\r\n`
-  }\r\n${data}\r\n`;
-const END = `--${BOUNDARY}--\r\n`;
+import { BOUNDARY, END, FORM_HEADERS, field, file } from './multipart-form.ts';
 
 void describe('multipart uploads', () => {
   void it('refuses a part after the file part, a repeated field and a body without its closing delimiter; nothing is stored', async () => {
@@ -39,7 +30,7 @@ void describe('multipart uploads', () => {
       ],
     ];
     for (const [label, body, message] of cases) {
-      const res = await h.call('publisher', 'POST', '/api/artifacts?repository=team', body, HEADERS);
+      const res = await h.call('publisher', 'POST', '/api/artifacts?repository=team', body, FORM_HEADERS);
       assert.equal(res.status, 400, `${label}: ${res.body.toString()}`);
       assert.equal(res.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID', label);
       assert.match(String(res.json()['detail']), message, label);
@@ -54,7 +45,7 @@ void describe('multipart uploads', () => {
         field('sha256', '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824') +
         file('hello') +
         END,
-      HEADERS,
+      FORM_HEADERS,
     );
     assert.equal(ok.status, 201, ok.body.toString());
   });
@@ -92,7 +83,7 @@ void describe('multipart uploads', () => {
       'POST',
       '/api/artifacts?repository=team',
       field('name', 'typed') + field('version', '1') + file('hello') + END,
-      HEADERS,
+      FORM_HEADERS,
     );
     assert.equal(up.status, 201, up.body.toString());
     assert.equal(up.json()['mediaType'], 'application/octet-stream');
@@ -103,7 +94,7 @@ void describe('multipart uploads', () => {
       'POST',
       '/api/artifacts?repository=team',
       field('name', 'typed') + field('version', '2') + file('hello', 'application/gzip') + END,
-      HEADERS,
+      FORM_HEADERS,
     );
     assert.equal(typed.json()['mediaType'], 'application/gzip');
   });

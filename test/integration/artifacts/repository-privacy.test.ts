@@ -7,17 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { startDoor } from './harness.ts';
-
-const BOUNDARY = 'gh-privacy';
-const FORM = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
-const field = (name: string, value: string) =>
-  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-const form = (fields: Record<string, string>, data: string) =>
-  `${Object.entries(fields)
-    .map(([k, v]) => field(k, v))
-    .join(
-      '',
-    )}--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n${data}\r\n--${BOUNDARY}--\r\n`;
+import { FORM_HEADERS, form } from './multipart-form.ts';
 
 // Strips what differs by design between two answers (the error id, the request id).
 const shape = (r: { status: number; body: Buffer }, id: string) => {
@@ -82,7 +72,7 @@ void describe('repository privacy', () => {
       'POST',
       '/api/artifacts',
       form({ repository: 'team', name: 'f', version: '1' }, 'x'),
-      FORM,
+      FORM_HEADERS,
     );
     assert.equal(ok.status, 201, ok.body.toString());
     assert.equal(ok.json()['repository'], 'team');
@@ -91,7 +81,7 @@ void describe('repository privacy', () => {
       { repository: 'other', name: 'g', version: '1' },
       { name: 'h', version: '1' },
     ]) {
-      const refused = await h.call('publisher', 'POST', '/api/artifacts', form(fields, 'x'), FORM);
+      const refused = await h.call('publisher', 'POST', '/api/artifacts', form(fields, 'x'), FORM_HEADERS);
       assert.equal(refused.status, 403, JSON.stringify(fields));
       assert.equal(refused.json()['code'], 'GW_ERR_RBAC_DENIED');
     }
@@ -103,7 +93,7 @@ void describe('repository privacy', () => {
           'POST',
           '/api/artifacts',
           form({ repository: 'team', name: 'i', version: '1' }, 'x'),
-          FORM,
+          FORM_HEADERS,
         )
       ).status,
       401,
