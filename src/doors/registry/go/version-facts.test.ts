@@ -57,6 +57,13 @@ for (const store of stores) {
         // One package's facts never touch another's.
         assert.equal(await facts.get('go', 'example.test/other', '', 'list-fetched'), undefined);
         assert.equal((await facts.all('go', 'example.test/m', 'list-fetched')).size, 1);
+        // Every fact of one version in one read.
+        await facts.remember('go', 'example.test/m', 'h1', new Map([['v1.0.0', 'h1:x']]));
+        assert.deepEqual(Object.fromEntries(await facts.of('go', 'example.test/m', 'v1.0.0')), {
+          'first-seen': 'a',
+          h1: 'h1:x',
+        });
+        assert.equal((await facts.of('go', 'example.test/m', 'v9.9.9')).size, 0);
       } finally {
         await done();
       }

@@ -72,6 +72,20 @@ export class VersionFacts {
     return new Map(rows.map((r) => [r.version, r.value]));
   }
 
+  /** Every stored fact of one version, by kind, in one read. */
+  async of(ecosystem: string, name: string, version: string): Promise<Map<FactKind, string>> {
+    await this.#migrated();
+    const rows = await this.#db
+      .kysely<FactsTable>()
+      .selectFrom('registry_version_facts')
+      .select(['fact', 'value'])
+      .where('ecosystem', '=', ecosystem)
+      .where('name', '=', name)
+      .where('version', '=', version)
+      .execute();
+    return new Map(rows.map((r) => [r.fact as FactKind, r.value]));
+  }
+
   async get(ecosystem: string, name: string, version: string, fact: FactKind): Promise<string | undefined> {
     await this.#migrated();
     const row = await this.#db

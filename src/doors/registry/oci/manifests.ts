@@ -186,8 +186,7 @@ async function lastResolution(
  */
 async function boundNewDigest(s: OciSource, digest: string, seenElsewhereAt: number): Promise<void> {
   const name = nameOf(s);
-  for (const fact of ['published', 'first-seen', 'absent-at'] as const)
-    if ((await s.facts.get('oci', name, digest, fact)) !== undefined) return;
+  if ((await s.facts.of('oci', name, digest)).size > 0) return;
   await s.facts.remember(
     'oci',
     name,
@@ -333,14 +332,16 @@ async function configCreated(
  * door saw a tag that now points at it point elsewhere, when the door did not know the digest then.
  */
 export async function publishedAt(s: OciSource, m: Manifest, depth = 0): Promise<number> {
-  const t = await createdAt(s, m, depth);
-  const bound = await s.facts.get('oci', nameOf(s), m.digest, 'absent-at');
+  // One read of the digest's facts serves both the kept time and the bound (every pull asks).
+  const facts = await s.facts.of('oci', nameOf(s), m.digest);
+  const known = facts.get('published');
+  const t = known === undefined ? await createdAt(s, m, depth) : Date.parse(known);
+  const bound = facts.get('absent-at');
   return bound === undefined ? t : Math.max(t, Date.parse(bound));
 }
 
+/** The publication time of a manifest the door has not dated yet, then kept for good. */
 async function createdAt(s: OciSource, m: Manifest, depth: number): Promise<number> {
-  const known = await s.facts.get('oci', nameOf(s), m.digest, 'published');
-  if (known !== undefined) return Date.parse(known);
   const doc = JSON.parse(m.bytes.toString('utf8')) as {
     config?: { digest?: unknown };
     manifests?: { digest?: unknown }[];
