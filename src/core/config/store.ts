@@ -116,25 +116,25 @@ export class ConfigStore<T> {
     (queued, next) => queued && next,
   );
 
-  constructor(schema: Schema<T>, initial: T, options: ConfigStoreOptions = {}) {
+  /** What loading the first document warned about (unknown GATEHOUSE_* variables), to report at start. */
+  readonly warnings: readonly string[];
+
+  constructor(
+    schema: Schema<T>,
+    initial: T,
+    options: ConfigStoreOptions = {},
+    warnings: readonly string[] = [],
+  ) {
     this.#schema = schema;
     this.#current = deepFreeze(initial);
     this.#options = options;
+    this.warnings = warnings;
   }
 
   /** Loads and validates the configuration, throwing ConfigValidationError on any problem. */
   static async open<T>(schema: Schema<T>, options: ConfigStoreOptions = {}): Promise<ConfigStore<T>> {
     const loaded = await loadConfig(schema, options);
-    const store = new ConfigStore(schema, loaded.config, options);
-    store.#warnings = loaded.warnings;
-    return store;
-  }
-
-  #warnings: readonly string[] = [];
-
-  /** What loading the first document warned about (unknown GATEHOUSE_* variables), to report at start. */
-  get warnings(): readonly string[] {
-    return this.#warnings;
+    return new ConfigStore(schema, loaded.config, options, loaded.warnings);
   }
 
   get current(): T {
