@@ -38,8 +38,10 @@ export {
   record,
   type Schema,
   type SchemaKind,
+  type SchemaProblem,
   size,
   string,
+  withProblems,
 } from './schema.ts';
 export {
   type ConfigListener,

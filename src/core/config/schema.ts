@@ -407,6 +407,53 @@ function join(base: string, key: string): string {
   return base === '' ? key : `${base}.${key}`;
 }
 
+/** A problem a schema's own checks cannot see, at `field` under the value's key ("" for the value). */
+export interface SchemaProblem {
+  readonly field: string;
+  readonly value: unknown;
+  readonly expected: string;
+}
+
+/** The path of `key` under `base`: `base.key`, `key` at the top of a document, `base` for "". */
+const under = (base: string, key: string) => {
+  if (key === '') return base;
+  return base === '' ? key : `${base}.${key}`;
+};
+
+/**
+ * `schema`, then `problems` for what it cannot say (a field against another, one entry against
+ * the others). Each problem is an issue at its own key path, so `config validate`, a start, a
+ * reload and an admin API name the key; a path the schema already reported is not reported
+ * twice, and any problem makes the value invalid.
+ */
+export function withProblems<T>(
+  schema: Schema<T>,
+  problems: (raw: unknown, parsed: Parsed<T>) => readonly SchemaProblem[],
+): Schema<T> {
+  return {
+    ...schema,
+    parse(input, ctx) {
+      const before = ctx.issues.length;
+      const parsed = schema.parse(input, ctx);
+      const named = new Set(ctx.issues.slice(before).map((i) => i.path));
+      let ok = parsed !== INVALID;
+      for (const problem of problems(input, parsed)) {
+        const path = under(ctx.path, problem.field);
+        if (named.has(path)) continue;
+        named.add(path);
+        ok = false;
+        ctx.issues.push({
+          path,
+          value: problem.value,
+          expected: problem.expected,
+          ...(ctx.source === undefined ? {} : { source: ctx.source }),
+        });
+      }
+      return ok ? parsed : INVALID;
+    },
+  };
+}
+
 /** Converts a camelCase key path to its environment variable, e.g. `storage.busyTimeout` → `GATEHOUSE_STORAGE_BUSY_TIMEOUT`. */
 export function envName(path: readonly string[]): string {
   return `GATEHOUSE_${path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;

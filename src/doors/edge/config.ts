@@ -20,6 +20,7 @@ import {
   type Schema,
   size,
   string,
+  withProblems,
 } from '#core/config';
 import {
   BACKEND_PROTOCOLS,
@@ -39,45 +40,6 @@ const NAME_FORMAT = 'a name of a-z, 0-9, "_", "." and "-"';
 /** A problem the per-key schema cannot find, at `field` under the checked value, with the value. */
 interface Problem extends FieldProblem {
   readonly value: unknown;
-}
-
-/** The path of `key` under `base`: `base.key`, `key` at the top of a document, `base` for "". */
-const under = (base: string, key: string) => {
-  if (key === '') return base;
-  return base === '' ? key : `${base}.${key}`;
-};
-
-/**
- * `schema`, then `problems` for what it cannot say (a field against another, one entry against
- * the others). Each problem is an issue at its own key path, so `config validate`, a reload and
- * the admin API name the key; a path the schema already reported is not reported twice.
- */
-function withProblems<T>(
-  schema: Schema<T>,
-  problems: (raw: unknown, parsed: Parsed<T>) => readonly Problem[],
-): Schema<T> {
-  return {
-    ...schema,
-    parse(input, ctx) {
-      const before = ctx.issues.length;
-      const parsed = schema.parse(input, ctx);
-      const named = new Set(ctx.issues.slice(before).map((i) => i.path));
-      let ok = parsed !== INVALID;
-      for (const problem of problems(input, parsed)) {
-        const path = under(ctx.path, problem.field);
-        if (named.has(path)) continue;
-        named.add(path);
-        ok = false;
-        ctx.issues.push({
-          path,
-          value: problem.value,
-          expected: problem.expected,
-          ...(ctx.source === undefined ? {} : { source: ctx.source }),
-        });
-      }
-      return ok ? parsed : INVALID;
-    },
-  };
 }
 
 const isMap = (v: unknown): v is Readonly<Record<string, unknown>> =>

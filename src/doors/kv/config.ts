@@ -11,6 +11,7 @@ import {
   record,
   size,
   string,
+  withProblems,
 } from '#core/config';
 
 /** A DNS name (optionally `*.`-prefixed) or an IPv4/IPv6 address, for a certificate's SANs. */
@@ -185,7 +186,7 @@ const URL_SCHEMES = {
  * backend driver needs a URL of its own scheme, and every driver a namespace or the default
  * names must exist. All are reported at once.
  */
-export function kvConfigIssues(
+function kvConfigIssues(
   config: Infer<typeof kvFields>,
 ): { readonly path: string; readonly value: unknown; readonly expected: string }[] {
   const issues: { path: string; value: unknown; expected: string }[] = [];
@@ -217,21 +218,9 @@ export function kvConfigIssues(
 }
 
 /** The `kv` section of gatehouse.yaml, with the rules across its keys (kvConfigIssues). */
-export const kvConfigSchema: typeof kvFields = {
-  ...kvFields,
-  parse(input, ctx) {
-    const parsed = kvFields.parse(input, ctx);
-    if (parsed === INVALID) return parsed;
-    const issues = kvConfigIssues(parsed);
-    for (const issue of issues)
-      ctx.issues.push({
-        ...issue,
-        path: ctx.path === '' ? issue.path : `${ctx.path}.${issue.path}`,
-        ...(ctx.source === undefined ? {} : { source: ctx.source }),
-      });
-    return issues.length === 0 ? parsed : INVALID;
-  },
-};
+export const kvConfigSchema = withProblems(kvFields, (_raw, parsed) =>
+  parsed === INVALID ? [] : kvConfigIssues(parsed).map((i) => ({ ...i, field: i.path })),
+);
 
 /** The parsed `kv` section. */
 export type KvConfig = Infer<typeof kvConfigSchema>;

@@ -10,6 +10,7 @@ import {
   optional,
   size,
   string,
+  withProblems,
 } from '#core/config';
 import { policyConfigSchema } from '#core/policy';
 import { vulndbConfigSchema } from '#core/vulndb';
@@ -117,23 +118,20 @@ const checksumDbSchema = object(
  * An upstream registry, with the checks that span keys: an https uplink's credentials never go
  * to a plain http token realm, so listing one in `tokenRealmOrigins` is a mistake.
  */
-export const uplinkSchema: typeof uplinkFields = {
-  ...uplinkFields,
-  parse(input, ctx) {
-    const parsed = uplinkFields.parse(input, ctx);
-    if (parsed === INVALID || !parsed.url.startsWith('https:')) return parsed;
-    const plain = parsed.tokenRealmOrigins.filter((o) => o.startsWith('http:'));
-    if (plain.length === 0) return parsed;
-    ctx.issues.push({
-      path: `${ctx.path}.tokenRealmOrigins`,
-      value: plain,
-      expected:
-        'https origins only: the uplink is https, and its credentials are never sent to a plain http token realm',
-      ...(ctx.source === undefined ? {} : { source: ctx.source }),
-    });
-    return INVALID;
-  },
-};
+export const uplinkSchema = withProblems(uplinkFields, (_raw, parsed) => {
+  if (parsed === INVALID || !parsed.url.startsWith('https:')) return [];
+  const plain = parsed.tokenRealmOrigins.filter((o) => o.startsWith('http:'));
+  return plain.length === 0
+    ? []
+    : [
+        {
+          field: 'tokenRealmOrigins',
+          value: plain,
+          expected:
+            'https origins only: the uplink is https, and its credentials are never sent to a plain http token realm',
+        },
+      ];
+});
 
 const goFields = object(
   {
@@ -164,30 +162,18 @@ const goFields = object(
  * verifies, and must be a key (its hash matching its name and Ed25519 key), so that `config
  * validate`, a start and a reload all refuse the same documents, naming the key.
  */
-const goSchema: typeof goFields = {
-  ...goFields,
-  parse(input, ctx) {
-    const parsed = goFields.parse(input, ctx);
-    if (parsed === INVALID || parsed.checksumDbKey === undefined) return parsed;
-    const issue = (expected: string): typeof INVALID => {
-      ctx.issues.push({
-        path: `${ctx.path}.checksumDbKey`,
-        value: parsed.checksumDbKey,
-        expected,
-        ...(ctx.source === undefined ? {} : { source: ctx.source }),
-      });
-      return INVALID;
-    };
-    if (parsed.checksumDb === undefined)
-      return issue('no key without `checksumDb`, the checksum database it verifies');
-    try {
-      parseVerifierKey(parsed.checksumDbKey);
-    } catch (error) {
-      return issue(`a checksum database key (${(error as Error).message})`);
-    }
-    return parsed;
-  },
-};
+const goSchema = withProblems(goFields, (_raw, parsed) => {
+  if (parsed === INVALID || parsed.checksumDbKey === undefined) return [];
+  const problem = (expected: string) => [{ field: 'checksumDbKey', value: parsed.checksumDbKey, expected }];
+  if (parsed.checksumDb === undefined)
+    return problem('no key without `checksumDb`, the checksum database it verifies');
+  try {
+    parseVerifierKey(parsed.checksumDbKey);
+  } catch (error) {
+    return problem(`a checksum database key (${(error as Error).message})`);
+  }
+  return [];
+});
 
 /** The registry door's section. */
 export const registryConfigSchema = object(
