@@ -16,7 +16,6 @@ import {
   object,
   oneOf,
   optional,
-  type Parsed,
   type Schema,
   size,
   string,
