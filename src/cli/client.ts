@@ -125,7 +125,7 @@ async function problemError(response: Response): Promise<CliError> {
  * refused connection, an unknown host, an untrusted certificate, a port fetch refuses) is in
  * its cause, which people get as a reason and, when there is one, the system code.
  */
-export function unreachable(server: string, error: unknown): CliError {
+function unreachable(server: string, error: unknown): CliError {
   const cause = (error as { cause?: unknown } | undefined)?.cause ?? error;
   const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
   const text = (typeof message === 'string' && message !== '' ? message : String(cause)).split('\n')[0] ?? '';

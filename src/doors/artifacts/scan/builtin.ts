@@ -89,7 +89,7 @@ async function match(
 }
 
 /** Longest one built-in scan may take by default; it stays well inside the queue's job lease. */
-export const DEFAULT_SCAN_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_SCAN_TIMEOUT_MS = 5 * 60_000;
 
 /** A promise that rejects with the signal's reason once it aborts. */
 function rejectOnAbort(signal: AbortSignal): Promise<never> {

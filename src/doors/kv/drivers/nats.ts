@@ -437,8 +437,7 @@ export function createNatsDriver(
           await dropMarker(k, raw, serverNow);
           continue;
         }
-        const record =
-          raw === null ? undefined : { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
+        const record = raw === null ? undefined : recordOf(raw);
         // A record that does not decode names no chunks anyone can read.
         if (record?.envelope === undefined) continue;
         const head: Head = { revision: record.revision, envelope: record.envelope };
@@ -464,11 +463,6 @@ export function createNatsDriver(
 }
 
 /**
- * The present record at a head subject: its revision, and its envelope unless it does not decode
- * (a foreign or damaged record, the only thing this driver calls corrupt). A failed read
- * (timeout, lost connection, server error) is thrown, never taken for "absent".
- */
-/**
  * The server's clock, read once per sweep when first needed: the server stamps every message,
  * so a probe written then gives it (no probe in sweeps that compare no ages).
  */
@@ -483,10 +477,18 @@ function serverClock(kv: KV): () => Promise<number> {
   };
 }
 
+/** The record a stored head entry holds: its revision, and its envelope unless it does not decode. */
+const recordOf = (raw: NatsEntry) => ({ revision: raw.revision, envelope: decodeEnvelope(raw.value) });
+
+/**
+ * The present record at a head subject: its revision, and its envelope unless it does not decode
+ * (a foreign or damaged record, the only thing this driver calls corrupt). A failed read
+ * (timeout, lost connection, server error) is thrown, never taken for "absent".
+ */
 async function readAt(kv: KV, subject: string) {
   const raw: NatsEntry | null = await kv.get(subject);
   if (raw === null || raw.operation !== 'PUT') return undefined;
-  return { revision: raw.revision, envelope: decodeEnvelope(raw.value) };
+  return recordOf(raw);
 }
 
 /** A write, Delete, Expire or Persist that kept losing the revision race (ABORTED). */

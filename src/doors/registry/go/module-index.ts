@@ -46,7 +46,7 @@ export function parseInfo(bytes: Buffer, version: string | undefined): GoInfo {
   return { Version: doc.Version, ...(typeof doc.Time === 'string' ? { Time: doc.Time } : {}) };
 }
 
-export function plausibleTime(text: string | undefined, now: number): number | undefined {
+function plausibleTime(text: string | undefined, now: number): number | undefined {
   const t = text === undefined ? Number.NaN : Date.parse(text);
   return Number.isFinite(t) && t >= EARLIEST && t <= now + SKEW ? t : undefined;
 }
@@ -146,7 +146,8 @@ export async function loadModuleVersions(
     batch.forEach((v, k) => infos.set(v, got[k]));
   }
   const now = ctx.clock.now();
-  const known = await facts.all('go', module, 'first-seen');
+  // Only a read of the list from upstream can bound new versions: the versions known before it.
+  const known = fetchedAt === undefined ? undefined : await facts.all('go', module, 'first-seen');
   const seen = await facts.remember(
     'go',
     module,
@@ -157,7 +158,7 @@ export async function loadModuleVersions(
     facts,
     module,
     fetchedAt,
-    listed.filter((v) => !known.has(v)),
+    known === undefined ? [] : listed.filter((v) => !known.has(v)),
   );
   const versions: Record<string, number | undefined> = {};
   for (const [v, info] of infos) versions[v] = publicationTime(info?.Time, seen.get(v), absent.get(v), now);

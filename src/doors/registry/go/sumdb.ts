@@ -53,7 +53,7 @@ export interface LookupAnswer {
 }
 
 /** The largest lookup answer read (a record of a few lines and a signed tree head). */
-export const MAX_LOOKUP = 1 << 16;
+const MAX_LOOKUP = 1 << 16;
 
 /**
  * Asks the checksum database; undefined when it does not know the version (404/410). With a
