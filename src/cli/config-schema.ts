@@ -47,12 +47,19 @@ export type GatehouseConfig = Infer<typeof gatehouseConfigSchema>;
  * policy compiles), which the per-key schema cannot express. `config validate` and `serve` both run it, so a document
  * `serve` refuses is never reported valid, and `serve` refuses before touching the data folder.
  */
-export function checkGatehouseConfig(config: GatehouseConfig, origin: string): void {
+export function checkGatehouseConfig(
+  config: GatehouseConfig,
+  origin: string,
+  options: { readonly policy?: boolean } = {},
+): void {
   const checks: [path: string, check: () => unknown][] = [['', () => validateHttpConfig(config.server)]];
   // The registry door compiles its policy when it starts (list ranges in every ecosystem,
   // unique rule ids, known exclusions, expiry dates); the same compilation here refuses such a
-  // document before anything is opened, in `config validate` and on a reload too.
-  if (config.registry.enabled) checks.push(['registry.policy', () => buildRuleTable(config.registry.policy)]);
+  // document before anything is opened, in `config validate` and at start. A reload leaves it
+  // out (`policy: false`): the registry's policy service vets the new policy itself, at the same
+  // key, and keeps the engine it compiled.
+  if (config.registry.enabled && options.policy !== false)
+    checks.push(['registry.policy', () => buildRuleTable(config.registry.policy)]);
   const issues = [];
   for (const [path, check] of checks) {
     try {

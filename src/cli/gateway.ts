@@ -54,8 +54,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const origin = options.configFile ?? 'the environment';
   checkGatehouseConfig(store.current, origin);
-  // A reloaded document passes the same checks as the first one, or it is refused as a whole.
-  store.vet((next) => checkGatehouseConfig(next, origin));
+  // A reloaded document passes the same checks as the first one, or it is refused as a whole
+  // (its policy by the registry door's own vet, which compiles it once).
+  store.vet((next) => checkGatehouseConfig(next, origin, { policy: false }));
   const shutdown = new AbortController();
   const built = await buildCore({
     store,

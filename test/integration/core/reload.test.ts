@@ -79,6 +79,24 @@ describe('dynamic configuration reload', () => {
     assert.match(audit, /"action":"config\.reload"[^\n]*"decision":"error"/);
   });
 
+  it('refuses a reload whose registry policy does not compile, naming the key, and keeps the last good one', async () => {
+    writeFileSync(
+      file,
+      `${config(7)}registry:\n  policy:\n    rules:\n      - { id: age, type: minimumAge }\n      - { id: age, type: minimumAge }\n`,
+    );
+    const { status, body } = await reload();
+    assert.equal(status, 400, JSON.stringify(body));
+    assert.equal(body['code'], 'GW_ERR_CONFIG_INVALID');
+    const errors = body['errors'] as { path: string; expected: string }[];
+    assert.deepEqual(
+      errors.map((e) => e.path),
+      ['registry.policy'],
+    );
+    assert.match(errors[0]?.expected ?? '', /Duplicate rule id "age"/);
+    assert.equal(await limit(), '7');
+    writeFileSync(file, config(7));
+  });
+
   it('reloads on SIGHUP', async () => {
     writeFileSync(file, config(11));
     gw.child.kill('SIGHUP');
