@@ -80,6 +80,13 @@ async function clearLoginFailures(db: Database, id: string): Promise<number> {
   return Number(deleted.numDeletedRows);
 }
 
+/** Deletes a user's login history: the failure rows of every address and the known addresses. */
+async function forgetLogins(db: Database, id: string): Promise<void> {
+  const k = db.kysely<AuthTables>();
+  await k.deleteFrom('auth_login_failures').where('user_id', '=', id).execute();
+  await k.deleteFrom('auth_known_addresses').where('user_id', '=', id).execute();
+}
+
 /** What clearing a user's failed logins found. */
 export interface UnlockResult {
   readonly id: string;
@@ -220,8 +227,7 @@ export function createUserStore(options: {
     async delete(idOrName: string): Promise<UserRow> {
       const existing = await row(idOrName);
       await k().deleteFrom('auth_users').where('id', '=', existing.id).execute();
-      await k().deleteFrom('auth_login_failures').where('user_id', '=', existing.id).execute();
-      await k().deleteFrom('auth_known_addresses').where('user_id', '=', existing.id).execute();
+      await forgetLogins(db, existing.id);
       // Stored bindings may name the user by id or by name; left behind, the ones by name would
       // go to the next account created with that name.
       for (const subject of userSubjects(existing.id, existing.username)) {
@@ -241,8 +247,7 @@ export function createUserStore(options: {
         .set({ password_hash: await hashPassword(password, params), updated_at: clock.now(), ...NO_FAILURES })
         .where('id', '=', existing.id)
         .execute();
-      await k().deleteFrom('auth_login_failures').where('user_id', '=', existing.id).execute();
-      await k().deleteFrom('auth_known_addresses').where('user_id', '=', existing.id).execute();
+      await forgetLogins(db, existing.id);
       return existing;
     },
     /** The failure counters of one account from one client address. */
