@@ -7,12 +7,12 @@ import { issueTicket, redeemTicket } from './download-tickets.ts';
 import { etagListMatches, openPlaintext, parseRange } from './download.ts';
 import {
   auditResource,
-  hideUnseen,
   itemGuards,
   itemOf,
   itemResource,
   loadItem,
   type RouteDeps,
+  seenItemResource,
 } from './routes.ts';
 import type { ItemRow } from './store/schema.ts';
 
@@ -152,8 +152,7 @@ export function registerDownloadRoutes(app: FastifyInstance, deps: RouteDeps): v
         preHandler: [
           loadItem(ctx),
           redeemFromForm(deps),
-          hideUnseen(core, 'artifacts:download'),
-          core.http.requirePermission('artifacts:download', itemResource),
+          core.http.requirePermission('artifacts:download', seenItemResource(core, 'artifacts:download')),
         ],
       },
       (request, reply) => serveDownload(deps, request, reply),

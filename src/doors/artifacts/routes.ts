@@ -39,34 +39,36 @@ export function loadItem(ctx: ArtifactContext) {
 }
 
 /**
- * Hides the loaded artifact from a caller who may neither read it nor do `action` in its
- * repository: the route then treats it as absent (refused on `*`, as an id that names nothing),
- * so a repository-bound caller cannot tell another repository's artifact from a missing one by
- * the status, the message or the resource. Runs after `loadItem` (and any ticket redemption).
+ * The RBAC resource of the loaded artifact as `action` is authorized on it, hiding the artifact
+ * from a caller who may neither read it nor do `action` in its repository: the route then treats
+ * it as absent (refused on `*`, as an id that names nothing), so a repository-bound caller cannot
+ * tell another repository's artifact from a missing one by the status, the message or the
+ * resource. Asked by requirePermission once the caller is authenticated (after any ticket
+ * redemption).
  */
-export function hideUnseen(core: CoreServices, action: Action): preHandlerAsyncHookHandler {
-  return async function (this: unknown, request, reply) {
+export function seenItemResource(core: CoreServices, action: Action): (request: FastifyRequest) => Resource {
+  return (request) => {
     const item = loaded.get(request);
-    if (item === undefined || item === null) return;
-    await core.http.authenticate.call(this as never, request, reply);
     const principal = request.principal;
-    const resource: Resource = { type: 'artifact', namespace: item.repository, id: item.id };
-    if (
-      principal !== undefined &&
-      !core.authorize(principal, 'artifacts:read', resource).allowed &&
-      !core.authorize(principal, action, resource).allowed
-    )
-      loaded.set(request, null);
+    if (item !== undefined && item !== null && principal !== undefined) {
+      const resource: Resource = { type: 'artifact', namespace: item.repository, id: item.id };
+      if (
+        !core.authorize(principal, 'artifacts:read', resource).allowed &&
+        !core.authorize(principal, action, resource).allowed
+      )
+        loaded.set(request, null);
+    }
+    return itemResource(request);
   };
 }
 
-/** The guards of a route on one artifact (`:id`): load it, hide it when unseen, require `action`. */
+/** The guards of a route on one artifact (`:id`): load it, then require `action` on it as seen. */
 export function itemGuards(
   core: CoreServices,
   ctx: ArtifactContext,
   action: Action,
 ): preHandlerAsyncHookHandler[] {
-  return [loadItem(ctx), hideUnseen(core, action), core.http.requirePermission(action, itemResource)];
+  return [loadItem(ctx), core.http.requirePermission(action, seenItemResource(core, action))];
 }
 
 /** The RBAC resource of the loaded artifact. */
