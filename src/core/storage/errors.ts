@@ -56,6 +56,21 @@ export function isUniqueViolation(error: unknown): boolean {
   return asDriverError(error)?.code === PG_UNIQUE_VIOLATION;
 }
 
+/**
+ * SQLSTATEs with which PostgreSQL aborts a transaction that lost a lock conflict:
+ * deadlock_detected and serialization_failure. Running the transaction again is safe.
+ */
+const PG_LOCK_CONFLICTS = new Set(['40P01', '40001']);
+
+/**
+ * The SQLSTATE when `error` (or the driver error a GatewayError wraps) is PostgreSQL aborting
+ * a transaction on a lock conflict (deadlock, serialization failure), else undefined.
+ */
+export function lockConflictState(error: unknown): string | undefined {
+  const code = asDriverError(isGatewayError(error) ? error.cause : error)?.code;
+  return typeof code === 'string' && PG_LOCK_CONFLICTS.has(code) ? code : undefined;
+}
+
 /** True when `error` means the database is unreachable, busy or timed out (worth a retry). */
 export function isUnavailable(error: unknown): boolean {
   if (isGatewayError(error)) return error.code === 'GW_ERR_STORAGE_UNAVAILABLE';

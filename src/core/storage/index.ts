@@ -5,11 +5,12 @@
 export type { Database, Migration, MigrationSet, SqlDialect } from './port.ts';
 /**
  * Error helpers: `isUniqueViolation(err)` (raw driver error or GW_ERR_STORAGE_CONFLICT),
- * `isUnavailable(err)`, `isCorrupt(err)` and `mapStorageError(err, dialect)`, which turns a
- * driver error into the catalogued storage error. Queries through `Database.kysely()` are
+ * `isUnavailable(err)`, `isCorrupt(err)`, `lockConflictState(err)` (PostgreSQL's deadlock and
+ * serialization aborts) and `mapStorageError(err, dialect)`, which turns a driver error into
+ * the catalogued storage error. Queries through `Database.kysely()` are
  * already mapped; doors use these to answer with their own code (e.g. `GW_ERR_USER_EXISTS`).
  */
-export { isCorrupt, isUnavailable, isUniqueViolation, mapStorageError } from './errors.ts';
+export { isCorrupt, isUnavailable, isUniqueViolation, lockConflictState, mapStorageError } from './errors.ts';
 /** The table recording applied migrations (`gatehouse_migrations(module, id, applied_at)`). */
 export { MIGRATIONS_TABLE } from './migrate.ts';
 /**

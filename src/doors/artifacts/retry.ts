@@ -1,18 +1,5 @@
-import { GatewayError, isGatewayError } from '#core/errors';
-
-/**
- * SQLSTATEs with which PostgreSQL aborts a transaction that lost a lock conflict:
- * deadlock_detected and serialization_failure. Running the transaction again is safe.
- */
-const RETRIABLE_SQLSTATES = new Set(['40P01', '40001']);
-
-/** The SQLSTATE of a driver error, or of the driver error a GatewayError wraps. */
-function sqlState(error: unknown): string | undefined {
-  const e = isGatewayError(error) ? error.cause : error;
-  if (typeof e !== 'object' || e === null) return undefined;
-  const code = (e as { readonly code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
+import { GatewayError } from '#core/errors';
+import { lockConflictState } from '#core/storage';
 
 /**
  * Runs `transaction` (a whole database transaction, nothing outside it) and runs it once more
@@ -23,12 +10,12 @@ export async function retryOnLockConflict<T>(what: string, transaction: () => Pr
   try {
     return await transaction();
   } catch (first) {
-    if (!RETRIABLE_SQLSTATES.has(sqlState(first) ?? '')) throw first;
+    if (lockConflictState(first) === undefined) throw first;
     try {
       return await transaction();
     } catch (second) {
-      const state = sqlState(second);
-      if (state === undefined || !RETRIABLE_SQLSTATES.has(state)) throw second;
+      const state = lockConflictState(second);
+      if (state === undefined) throw second;
       throw new GatewayError('GW_ERR_STORAGE_UNAVAILABLE', {
         message: `The database aborted the ${what} twice on a lock conflict (SQLSTATE ${state}); retry the request`,
         details: { sqlState: state },
