@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigValidationError, describeIssue, loadConfig, redact, type Schema } from '#core/config';
 import { createLogger, type Logger } from '#core/log';
-import { createDatabase, type Database, MIGRATIONS_TABLE } from '#core/storage';
+import { createDatabase, type Database, MIGRATIONS_TABLE, sqliteFileOf } from '#core/storage';
 import { checkGatehouseConfig, gatehouseConfigSchema } from './config-schema.ts';
 import { type CliError, readSavedLogin } from './client.ts';
 import { ensureDataDir } from './core-services.ts';
@@ -88,14 +88,6 @@ export function localOnly(command: string, target: Extract<Target, { kind: 'serv
   );
 }
 
-/** Where the SQLite file of `storage.url` lives, or undefined for PostgreSQL and `:memory:`. */
-function sqliteFile(url: string, dataDir: string): string | undefined {
-  if (/^postgres(ql)?:\/\//.test(url)) return undefined;
-  const name = url === '' ? 'gatehouse.db' : url.slice('sqlite:'.length);
-  if (name === ':memory:') return undefined;
-  return isAbsolute(name) ? name : join(dataDir, name);
-}
-
 /**
  * Opens the configured database directly, without a server: `--config`/GATEHOUSE_CONFIG and
  * the environment select it exactly as `serve` would. An invalid configuration is a usage error.
@@ -126,7 +118,9 @@ export async function openLocalStorage(
     usageError(
       `${what}: "gatehouse ${command}" works on the data folder of a Gatehouse server and does not create one. Select the server's data folder with ${LOCAL_SELECTORS}${options.hint ?? ''}`,
     );
-  const file = sqliteFile(config.storage.url, dataDir);
+  // A file that must exist: none for PostgreSQL or `:memory:`.
+  const named = sqliteFileOf(config.storage.url, dataDir);
+  const file = named === ':memory:' ? undefined : named;
   if (file !== undefined && !existsSync(file))
     throw missing(`No Gatehouse database "${file}" in the data folder "${dataDir}"`);
   const db = await createDatabase(config.storage, { dataDir, log });

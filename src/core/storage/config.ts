@@ -51,6 +51,17 @@ export interface CreateDatabaseOptions {
 }
 
 /**
+ * The SQLite file a `storage.url` names (`""` is `gatehouse.db`, a relative name is inside
+ * `dataDir`), `:memory:` as is; undefined for PostgreSQL. Throws TypeError for "sqlite:" alone.
+ */
+export function sqliteFileOf(url: string, dataDir: string): string | undefined {
+  if (/^postgres(ql)?:\/\//.test(url)) return undefined;
+  const name = url === '' ? 'gatehouse.db' : url.slice('sqlite:'.length);
+  if (name === '') throw new TypeError('storage.url "sqlite:" needs a file name');
+  return name === ':memory:' || isAbsolute(name) ? name : join(dataDir, name);
+}
+
+/**
  * Opens the configured database: SQLite in the data folder when `url` is empty or
  * `sqlite:<file>`, PostgreSQL for a `postgres://` URL.
  */
@@ -69,10 +80,9 @@ export async function createDatabase(
       ...now,
     });
   }
-  const name = config.url === '' ? 'gatehouse.db' : config.url.slice('sqlite:'.length);
-  if (name === '') throw new TypeError('storage.url "sqlite:" needs a file name');
-  const file = name === ':memory:' || isAbsolute(name) ? name : join(options.dataDir, name);
-  if (name !== ':memory:') await mkdir(dirname(file), { recursive: true });
+  // Not PostgreSQL (answered above), so a file or :memory:.
+  const file = sqliteFileOf(config.url, options.dataDir) ?? ':memory:';
+  if (file !== ':memory:') await mkdir(dirname(file), { recursive: true });
   options.log?.info('Opening SQLite database', { file });
   return createSqliteDatabase({ file, busyTimeoutMs: config.busyTimeout, ...now });
 }

@@ -26,6 +26,7 @@ export { createSqliteDatabase, type SqliteDatabaseOptions } from './sqlite-datab
 export {
   type CreateDatabaseOptions,
   createDatabase,
+  sqliteFileOf,
   type StorageConfig,
   storageConfigSchema,
 } from './config.ts';
