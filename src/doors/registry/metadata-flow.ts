@@ -134,13 +134,15 @@ export async function cachedDocument<V extends string>(
   }
 }
 
-/** Counts and audits metadata served stale because its uplink failed. */
+/** The key of the stale copy of a package's per-version facts kept under `key`. */
+const staleIndexKey = (key: string) => `${key}|stale`;
+
 /** Stores a package's per-version facts: fresh for metadataTtl, a stale copy for staleTtl. */
 export async function putIndex(ctx: RegistryContext, key: string, index: unknown): Promise<void> {
   const { metadataTtl, staleTtl } = ctx.config().cache;
   await Promise.all([
     ctx.metadata.putJson(key, index, metadataTtl),
-    ctx.metadata.putJson(`${key}|stale`, index, staleTtl),
+    ctx.metadata.putJson(staleIndexKey(key), index, staleTtl),
   ]);
 }
 
@@ -161,15 +163,16 @@ export async function loadIndex<T>(
 ): Promise<T | undefined> {
   const cached = await read();
   if (cached !== undefined) return cached;
-  const staleKey = `${ctx.metadata.indexKey(ecosystem, name)}|stale`;
   const served = await load();
-  const loaded = (await read()) ?? (await ctx.metadata.getJson<T>(staleKey));
+  const loaded =
+    (await read()) ?? (await ctx.metadata.getJson<T>(staleIndexKey(ctx.metadata.indexKey(ecosystem, name))));
   if (loaded !== undefined || served.stale) return loaded;
   await ctx.metadata.invalidate(ecosystem, name);
   await load();
   return read();
 }
 
+/** Counts and audits metadata served stale because its uplink failed. */
 export function servedStale(
   ctx: RegistryContext,
   caller: Caller,
