@@ -74,7 +74,13 @@ export function buildRule(c: RuleConfig): Rule {
     ...(c.group === undefined ? {} : { group: c.group }),
     appliesTo: (s) => applies.has(s.ecosystem),
     evaluate: evaluatorOf(c, list),
-    namedVersions: (ecosystem, name) => (applies.has(ecosystem) ? namedVersions(list, ecosystem, name) : []),
+    // Only list rules name versions (the engine skips rules without it).
+    ...(isList
+      ? {
+          namedVersions: (ecosystem: Ecosystem, name: string) =>
+            applies.has(ecosystem) ? namedVersions(list, ecosystem, name) : [],
+        }
+      : {}),
   };
 }
 
