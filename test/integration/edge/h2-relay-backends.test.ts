@@ -155,7 +155,7 @@ async function h2cBackend(
   return backend;
 }
 
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
@@ -279,7 +279,8 @@ void describe('edge HTTP/2 frame relay and its backends', () => {
       if (headers[':path'] === '/slow') slow = stream;
       // '/hang' is never answered: the client cancels it.
     });
-    const edge = await edgeTo(backend.port);
+    // The slow request waits out the whole storm: on a loaded machine that is longer than 5 s.
+    const edge = await edgeTo(backend.port, { responseTimeout: '30s' });
     // Six clients (six addresses: each has its own reset budget of 1000).
     const clients = Array.from({ length: 6 }, (_, i) => client(edge.port(), `127.0.0.${i + 2}`));
     try {
