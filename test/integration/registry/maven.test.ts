@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ageRuleEscapes, type Gateway, startGateway } from './harness.ts';
+import { ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
 import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
 
 const run = promisify(execFile);
@@ -270,5 +270,108 @@ void describe('mvn through the registry door', () => {
     });
     assert.ok(!(await listed()));
     assert.equal((await fetch(jar)).status, 403);
+  });
+});
+
+/** `yyyyMMdd.HHmmss` in UTC, as a snapshot build's name carries its time. */
+const stamp = (ms: number) => {
+  const t = new Date(ms).toISOString().replace(/[-:]/g, '');
+  return `${t.slice(0, 8)}.${t.slice(9, 15)}`;
+};
+const folder = '/org/example/rebuilt/1.0-SNAPSHOT';
+/** The snapshot's own metadata naming `build` as its newest. */
+const doc = (build: string) => {
+  const [, ts, n] = /^1\.0-(\d{8}\.\d{6})-(\d+)$/.exec(build) ?? [];
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<metadata modelVersion="1.1.0">
+  <groupId>org.example</groupId><artifactId>rebuilt</artifactId><version>1.0-SNAPSHOT</version>
+  <versioning>
+    <snapshot><timestamp>${ts}</timestamp><buildNumber>${n}</buildNumber></snapshot>
+    <snapshotVersions>
+      <snapshotVersion><extension>jar</extension><value>${build}</value></snapshotVersion>
+    </snapshotVersions>
+  </versioning>
+</metadata>
+`;
+};
+
+void describe('Maven snapshot builds through the registry door', () => {
+  void it('dates each build by its own time, bounded by the door reads, and serves the newest allowed build', async () => {
+    const clock = new TestClock(NOW);
+    // The version itself (its plain POM) is 40 days old: only its builds' times can hold them back.
+    const upstream = await startMavenUpstream({
+      'org.example:rebuilt': [{ version: '1.0-SNAPSHOT', publishedAt: NOW - 40 * DAY }],
+    });
+    const b1 = `1.0-${stamp(NOW - 10 * DAY)}-1`;
+    const b2 = `1.0-${stamp(NOW - 3_600_000)}-2`;
+    // Deployed after b2 by someone who set the clock back: it claims 9 days.
+    const b3 = `1.0-${stamp(NOW - 9 * DAY)}-3`;
+    for (const b of [b1, b2, b3]) {
+      upstream.raw.set(`${folder}/rebuilt-${b}.jar`, `jar ${b}`);
+      upstream.raw.set(
+        `${folder}/rebuilt-${b}.jar.sha1`,
+        createHash('sha1').update(`jar ${b}`).digest('hex'),
+      );
+    }
+    upstream.raw.set(`${folder}/maven-metadata.xml`, doc(b1));
+    const gateway = await startGateway({
+      clock,
+      config: {
+        npm: { enabled: false },
+        maven: { uplinks: [{ name: 'central', url: `${upstream.url}/`, retries: 0 }] },
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+      },
+    });
+    const metadata = async () => {
+      const r = await fetch(`${gateway.url}/maven${folder}/maven-metadata.xml`);
+      return { status: r.status, body: await r.text() };
+    };
+    const jar = async (name: string) => {
+      const r = await fetch(`${gateway.url}/maven${folder}/${name}`);
+      return { status: r.status, body: await r.text() };
+    };
+    const deploy = async (build: string) => {
+      upstream.raw.set(`${folder}/maven-metadata.xml`, doc(build));
+      await gateway.door.invalidate('maven', 'org.example:rebuilt');
+    };
+    try {
+      // b1, 10 days old, passes: the metadata as the uplink sent it, and its jar.
+      assert.deepEqual(await metadata(), { status: 200, body: doc(b1) });
+      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), { status: 200, body: `jar ${b1}` });
+      // A build no metadata has named, newer than the newest one named, is as new as now.
+      const unnamed = await jar(`rebuilt-${b2}.jar`);
+      assert.equal(unnamed.status, 403);
+      assert.match(unnamed.body, /org\.example:rebuilt@1\.0-SNAPSHOT.*minimum age is 2d/);
+
+      // b2 is deployed an hour ago: the door keeps serving b1's metadata and files, and refuses
+      // b2's, and the plain-named jar (it stands for the newest build).
+      await deploy(b2);
+      assert.deepEqual(await metadata(), { status: 200, body: doc(b1) });
+      assert.equal((await jar(`rebuilt-${b2}.jar`)).status, 403);
+      assert.equal((await jar(`rebuilt-${b2}.jar.sha1`)).status, 403);
+      assert.equal((await jar('rebuilt-1.0-SNAPSHOT.jar')).status, 403);
+      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), { status: 200, body: `jar ${b1}` });
+
+      // b3 claims 9 days, but the door's previous read (b2's) did not have it: it is no older
+      // than that read, so it is refused too, and b1 is still what the door serves.
+      await deploy(b3);
+      assert.deepEqual(await metadata(), { status: 200, body: doc(b1) });
+      const backdated = await jar(`rebuilt-${b3}.jar`);
+      assert.equal(backdated.status, 403);
+      assert.match(backdated.body, /minimum age is 2d/);
+      // The bound is durable: with every cached document gone, b3 is still refused.
+      await gateway.door.invalidate('maven', 'org.example:rebuilt');
+      assert.equal((await jar(`rebuilt-${b3}.jar`)).status, 403);
+
+      // Three days later both rebuilds are old enough: the newest, b3, is served.
+      clock.time = NOW + 3 * DAY;
+      await gateway.door.invalidate('maven', 'org.example:rebuilt');
+      assert.deepEqual(await metadata(), { status: 200, body: doc(b3) });
+      for (const b of [b3, b2])
+        assert.deepEqual(await jar(`rebuilt-${b}.jar`), { status: 200, body: `jar ${b}` });
+    } finally {
+      await gateway[Symbol.asyncDispose]();
+      await upstream[Symbol.asyncDispose]();
+    }
   });
 });

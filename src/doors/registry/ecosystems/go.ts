@@ -12,7 +12,7 @@ import {
   type GoModuleVersions,
   loadModuleVersions,
   parseInfo,
-  publicationTime,
+  goPublicationTime,
 } from '../go/module-index.ts';
 import { sendTextError } from '../go/upstream.ts';
 import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
@@ -161,7 +161,7 @@ export function createGoHandler(
     );
     void request;
     const absentAt = await facts.get('go', req.module, req.version, 'absent-at');
-    return publicationTime(info.Time, seen.get(req.version), absentAt, now);
+    return goPublicationTime(info.Time, seen.get(req.version), absentAt, now);
   }
 
   /** Decides one version for a file request; throws the refusal. */

@@ -16,13 +16,14 @@ import {
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { fetchSmall, sendTextError, upstreamFailure } from '../go/upstream.ts';
-import { VersionFacts } from '../go/version-facts.ts';
+import { publicationTime, VersionFacts } from '../go/version-facts.ts';
 import {
-  checkSnapshotMetadata,
   latestAndRelease,
   mavenTimestamp,
   parseMavenMetadata,
+  parseSnapshotMetadata,
   renderMavenMetadata,
+  snapshotBuild,
 } from '../maven/metadata.ts';
 import { type MavenRequest, parseMavenPath, SIDECARS, type Sidecar } from '../maven/paths.ts';
 import {
@@ -47,7 +48,18 @@ interface MavenIndex {
   readonly release?: string;
 }
 
+/** A snapshot version's own metadata as read, and the time of each build it names. */
+interface SnapshotRead {
+  readonly raw: Buffer;
+  /** Build → its publication time, newest build first. */
+  readonly builds: ReadonlyMap<string, number | undefined>;
+}
+
 const PARALLEL = 8;
+/** The Maven 2 repository layout is from 2005: an earlier build time is not believed. */
+const EARLIEST = Date.parse('2005-01-01T00:00:00Z');
+/** A snapshot's metadata larger than this is not kept as its last allowed copy. */
+const MAX_KEPT_SNAPSHOT_DOC = 65_536;
 const notFound = (e: unknown) => isGatewayError(e) && e.code === 'GW_ERR_REGISTRY_NOT_FOUND';
 
 /** Maven 2 repositories: filtered `maven-metadata.xml`, POM times, verified artifacts. */
@@ -153,8 +165,54 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
   }
 
   /**
-   * A snapshot version's own metadata (its timestamped builds): served as the uplink sent it,
-   * once checked, when the snapshot version passes policy.
+   * A snapshot version's own metadata, read through the raw cache, and the time of each build it
+   * names: the time the build's name claims, whoever deployed it chose that, so it is bounded by
+   * the door's own reads: a build missing from the previous read of this document is no older
+   * than that read (`absent-at`), as Go versions are.
+   */
+  async function readSnapshot(
+    req: { groupId: string; artifactId: string; base: string; version: string },
+    uplink: UplinkClient,
+    caller: Caller,
+  ): Promise<SnapshotRead> {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    // Set when this call read the document from upstream (not from the cache).
+    let fetchedAt: number | undefined;
+    const raw = await cachedRaw(
+      ctx,
+      `${ctx.metadata.indexKey('maven', ga)}|snapshot|${req.version}|${uplink.name}`,
+      async () => {
+        fetchedAt = ctx.clock.now();
+        const url = uplink.resolve(`${req.base}/${req.version}/maven-metadata.xml`);
+        return (await fetchSmall(uplink, url, `${ga}:${req.version}`, limit())).body;
+      },
+    );
+    let builds: readonly string[];
+    try {
+      ({ builds } = parseSnapshotMetadata(raw.toString('utf8'), req.groupId, req.artifactId, req.version));
+    } catch (error) {
+      return invalidXml(error, ga, uplink, caller);
+    }
+    const now = ctx.clock.now();
+    const { seen, absent } = await facts.observe('maven', ga, req.version, { now, fetchedAt }, builds);
+    const dated = (b: string) =>
+      publicationTime(snapshotBuild(b)?.claimed, seen.get(b), absent.get(b), now, EARLIEST);
+    return { raw, builds: new Map(builds.map((b) => [b, dated(b)])) };
+  }
+
+  /** The time of a build some earlier read of its snapshot's metadata named; undefined if none did. */
+  async function knownBuildTime(ga: string, name: string): Promise<number | undefined> {
+    const f = await facts.of('maven', ga, name);
+    if (!f.has('first-seen')) return undefined;
+    const claimed = snapshotBuild(name)?.claimed;
+    return publicationTime(claimed, f.get('first-seen'), f.get('absent-at'), ctx.clock.now(), EARLIEST);
+  }
+
+  /**
+   * A snapshot version's own metadata (its timestamped builds), decided by its newest build:
+   * served as the uplink sent it when that build passes policy; else the copy last served, while
+   * its build still passes (a rebuild too new for the minimum age does not replace a build that
+   * passed); else refused.
    */
   async function buildSnapshot(
     req: MetadataRequest & { version: string },
@@ -164,29 +222,69 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     caller: Caller,
   ): Promise<Built<string>> {
     const ga = `${req.groupId}:${req.artifactId}`;
-    await decideVersion(req, request, { now: at.cutoff, kind: 'metadata' });
-    const raw = await cachedRaw(
-      ctx,
-      `${ctx.metadata.indexKey('maven', ga)}|snapshot|${req.version}|${uplink.name}`,
-      async () =>
-        (
-          await fetchSmall(
-            uplink,
-            uplink.resolve(`${req.base}/${req.version}/maven-metadata.xml`),
-            `${ga}:${req.version}`,
-            limit(),
-          )
-        ).body,
-    );
+    const decision = { now: at.cutoff, kind: 'metadata' } as const;
+    const read = await readSnapshot(req, uplink, caller);
+    const [newest, newestTime] = [...read.builds][0] ?? [];
+    let raw = read.raw;
+    let filtered = 0;
     try {
-      checkSnapshotMetadata(raw.toString('utf8'), req.groupId, req.artifactId, req.version);
+      await decideVersion(req, request, decision, newestTime);
+      if (newest !== undefined && raw.length <= MAX_KEPT_SNAPSHOT_DOC)
+        await facts.set('maven', ga, req.version, 'snapshot-doc', raw.toString('utf8'));
     } catch (error) {
-      return invalidXml(error, ga, uplink, caller);
+      if (!isGatewayError(error) || error.code !== 'GW_ERR_POLICY_DENIED' || newest === undefined)
+        throw error;
+      const kept = await facts.get('maven', ga, req.version, 'snapshot-doc');
+      const [keptBuild] =
+        kept === undefined
+          ? []
+          : parseSnapshotMetadata(kept, req.groupId, req.artifactId, req.version).builds;
+      if (kept === undefined || keptBuild === undefined || keptBuild === newest) throw error;
+      const time = await knownBuildTime(ga, keptBuild);
+      await decideVersion(req, request, decision, time ?? ctx.clock.now()).catch(() => Promise.reject(error));
+      raw = Buffer.from(kept);
+      filtered = 1;
     }
-    const entries = await rendered(raw, uplink, 0, 1);
+    const entries = await rendered(raw, uplink, filtered, 1 + filtered);
     return {
       entries: Object.fromEntries(Object.entries(entries).map(([k, e]) => [`${req.version}|${k}`, e])),
     };
+  }
+
+  /**
+   * The time of the snapshot build a file in a snapshot folder belongs to: the build its name
+   * carries, or for a plain name (`x-1.0-SNAPSHOT.jar`) the newest build. A build no metadata the
+   * door read has named is as old as it claims when older than the newest build, else as new as
+   * now. Undefined when the snapshot has no metadata of its own upstream.
+   */
+  async function snapshotFileTime(req: FileRequest, uplink: UplinkClient, caller: Caller) {
+    const ga = `${req.groupId}:${req.artifactId}`;
+    const name = req.file.slice(req.artifactId.length + 1);
+    const asked = [...name.matchAll(/-\d{8}\.\d{6}-\d+/g)]
+      .map((m) => name.slice(0, (m.index ?? 0) + m[0].length))
+      .find((b) => snapshotBuild(b)?.version === req.version);
+    let read: SnapshotRead;
+    try {
+      read = await readSnapshot({ ...req, version: req.version }, uplink, caller);
+    } catch (error) {
+      if (notFound(error)) return undefined;
+      // The uplink is down: a build an earlier read named keeps the time it had.
+      const known =
+        isUplinkFailure(error) && asked !== undefined ? await knownBuildTime(ga, asked) : undefined;
+      if (known === undefined) throw error;
+      return known;
+    }
+    const [newest, newestTime] = [...read.builds][0] ?? [];
+    if (asked === undefined) return newestTime;
+    if (read.builds.has(asked)) return read.builds.get(asked);
+    const known = await knownBuildTime(ga, asked);
+    if (known !== undefined) return known;
+    const now = ctx.clock.now();
+    const older =
+      newest !== undefined && (snapshotBuild(asked)?.claimed ?? '') < (snapshotBuild(newest)?.claimed ?? '');
+    return older
+      ? (publicationTime(snapshotBuild(asked)?.claimed, undefined, undefined, now, EARLIEST) ?? now)
+      : now;
   }
 
   async function build(
@@ -283,11 +381,15 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     });
   };
 
-  /** Decides one version of an artifact (its time from the metadata, else its POM); throws the refusal. */
+  /**
+   * Decides one version of an artifact (its time from the metadata, else its POM; for a snapshot
+   * version never before `buildTime`, the time of the build asked for); throws the refusal.
+   */
   async function decideVersion(
     req: { groupId: string; artifactId: string; base: string; version: string },
     request: FastifyRequest,
     at: { readonly now: number; readonly kind: 'metadata' | 'file' },
+    buildTime?: number,
   ): Promise<void> {
     const { version } = req;
     const ga = `${req.groupId}:${req.artifactId}`;
@@ -295,10 +397,11 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
       notFound(e) ? undefined : Promise.reject(e),
     );
     const uplink = uplinkFor(ga);
-    const t =
+    const listed =
       idx !== undefined && Object.hasOwn(idx.times, version)
         ? idx.times[version]
         : (await times(ga, req.base, req.artifactId, [version], uplink, true))[version];
+    const t = buildTime === undefined ? listed : Math.max(listed ?? 0, buildTime);
     const subject = {
       ecosystem: 'maven' as const,
       name: ga,
@@ -348,7 +451,10 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
         302,
       );
     }
-    await decideVersion(req, request, { now: ctx.clock.now(), kind: 'file' });
+    const buildTime = req.version.endsWith('-SNAPSHOT')
+      ? await snapshotFileTime(req, uplink, callerOf(request))
+      : undefined;
+    await decideVersion(req, request, { now: ctx.clock.now(), kind: 'file' }, buildTime);
     const url = uplink.resolve(`${req.base}/${req.version}/${req.file}`);
     // The digest a file was last checked against, kept for staleTtl: while the uplink is down,
     // a file in the blob cache is served against it, and its sidecars are hashed from it.

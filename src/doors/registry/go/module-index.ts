@@ -13,7 +13,7 @@ import { cachedRaw } from '../metadata-flow.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { escapeGoPath } from './paths.ts';
 import { fetchSmall } from './upstream.ts';
-import type { VersionFacts } from './version-facts.ts';
+import { publicationTime, type VersionFacts } from './version-facts.ts';
 
 /** One version's `.info` document (go.dev/ref/mod#goproxy-protocol). */
 export interface GoInfo {
@@ -31,7 +31,6 @@ export interface GoModuleVersions {
 
 /** Go was released on 2009-11-10; an earlier or future commit time is not believed. */
 const EARLIEST = Date.parse('2009-11-10T00:00:00Z');
-const SKEW = 5 * 60_000;
 const INFO_LIMIT = 1 << 16;
 const PARALLEL = 8;
 
@@ -46,25 +45,16 @@ export function parseInfo(bytes: Buffer, version: string | undefined): GoInfo {
   return { Version: doc.Version, ...(typeof doc.Time === 'string' ? { Time: doc.Time } : {}) };
 }
 
-function plausibleTime(text: string | undefined, now: number): number | undefined {
-  const t = text === undefined ? Number.NaN : Date.parse(text);
-  return Number.isFinite(t) && t >= EARLIEST && t <= now + SKEW ? t : undefined;
-}
-
 /**
- * A version's publication time: its `.info` time when plausible, else when the door first saw
- * it; never before the last time the door read the module's list without it (`absentAt`).
+ * A Go version's publication time: its `.info` time when plausible (not before Go's release),
+ * else when the door first saw it; never before `absentAt` (see `publicationTime` of the facts).
  */
-export function publicationTime(
+export const goPublicationTime = (
   info: string | undefined,
   firstSeen: string | undefined,
   absentAt: string | undefined,
   now: number,
-): number | undefined {
-  const t = plausibleTime(info, now) ?? plausibleTime(firstSeen, now);
-  const bound = plausibleTime(absentAt, now);
-  return bound !== undefined && (t === undefined || bound > t) ? bound : t;
-}
+): number | undefined => publicationTime(info, firstSeen, absentAt, now, EARLIEST);
 
 const url = (u: UplinkClient, escaped: string, tail: string) => u.resolve(`${escaped}/${tail}`);
 
@@ -146,44 +136,15 @@ export async function loadModuleVersions(
     batch.forEach((v, k) => infos.set(v, got[k]));
   }
   const now = ctx.clock.now();
-  // Only a read of the list from upstream can bound new versions: the versions known before it.
-  const known = fetchedAt === undefined ? undefined : await facts.all('go', module, 'first-seen');
-  const seen = await facts.remember(
+  const { seen, absent } = await facts.observe(
     'go',
     module,
-    'first-seen',
-    new Map([...infos.keys()].map((v) => [v, new Date(now).toISOString()])),
-  );
-  const absent = await boundNewVersions(
-    facts,
-    module,
-    fetchedAt,
-    known === undefined ? [] : listed.filter((v) => !known.has(v)),
+    '',
+    { now, fetchedAt },
+    [...infos.keys()],
+    listed,
   );
   const versions: Record<string, number | undefined> = {};
-  for (const [v, info] of infos) versions[v] = publicationTime(info?.Time, seen.get(v), absent.get(v), now);
+  for (const [v, info] of infos) versions[v] = goPublicationTime(info?.Time, seen.get(v), absent.get(v), now);
   return { uplink: uplink.name, versions, dropped };
-}
-
-/**
- * After a read of the list from upstream (`fetchedAt`), the versions it shows for the first time
- * were absent from the previous read: each keeps that read's time as its `absent-at` bound (the
- * first one recorded wins), and this read becomes the previous one. Returns every bound known.
- */
-async function boundNewVersions(
-  facts: VersionFacts,
-  module: string,
-  fetchedAt: number | undefined,
-  appeared: readonly string[],
-): Promise<Map<string, string>> {
-  if (fetchedAt === undefined) return facts.all('go', module, 'absent-at');
-  const previous = await facts.get('go', module, '', 'list-fetched');
-  const bounds =
-    previous === undefined || appeared.length === 0
-      ? await facts.all('go', module, 'absent-at')
-      : await facts.remember('go', module, 'absent-at', new Map(appeared.map((v) => [v, previous])));
-  // A read is never moved back by a slower concurrent one.
-  if (previous === undefined || Date.parse(previous) < fetchedAt)
-    await facts.set('go', module, '', 'list-fetched', new Date(fetchedAt).toISOString());
-  return bounds;
 }

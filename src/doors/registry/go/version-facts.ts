@@ -35,10 +35,45 @@ const MIGRATIONS: readonly Migration[] = [
 
 /**
  * The kinds of facts kept. `absent-at`: the last time the door read the package's version list
- * without this version (it was published after that); `list-fetched` (version ""): when the door
- * last read the package's version list from upstream, the one fact that is overwritten.
+ * without this version (it was published after that); `list-fetched`: when the door last read a
+ * list from upstream (version "" for the package's versions, a Maven snapshot version for its
+ * builds); `snapshot-doc`: a Maven snapshot version's metadata as last served with its newest
+ * build allowed. The last two are overwritten, every other fact is written once.
  */
-export type FactKind = 'first-seen' | 'h1' | 'h1-mod' | 'published' | 'digest' | 'absent-at' | 'list-fetched';
+export type FactKind =
+  | 'first-seen'
+  | 'h1'
+  | 'h1-mod'
+  | 'published'
+  | 'digest'
+  | 'absent-at'
+  | 'list-fetched'
+  | 'snapshot-doc';
+
+const SKEW = 5 * 60_000;
+
+/** A time from an upstream or a fact: undefined when unparsable, before `earliest` or in the future. */
+function plausibleTime(text: string | undefined, now: number, earliest: number): number | undefined {
+  const t = text === undefined ? Number.NaN : Date.parse(text);
+  return Number.isFinite(t) && t >= earliest && t <= now + SKEW ? t : undefined;
+}
+
+/**
+ * A version's publication time: the time upstream claims (`claimed`) when plausible, else when
+ * the door first saw it; never before the last time the door read a list without it
+ * (`absentAt`): whoever publishes chooses the claimed time, and could backdate it.
+ */
+export function publicationTime(
+  claimed: string | undefined,
+  firstSeen: string | undefined,
+  absentAt: string | undefined,
+  now: number,
+  earliest = 0,
+): number | undefined {
+  const t = plausibleTime(claimed, now, earliest) ?? plausibleTime(firstSeen, now, earliest);
+  const bound = plausibleTime(absentAt, now, earliest);
+  return bound !== undefined && (t === undefined || bound > t) ? bound : t;
+}
 
 export class VersionFacts {
   readonly #db: Database;
@@ -122,6 +157,45 @@ export class VersionFacts {
         .execute();
     }
     return this.all(ecosystem, name, fact);
+  }
+
+  /**
+   * Records one read of a list of versions (`list` names it: `list-fetched` is kept per list):
+   * `entries` new to the door get `now` as their first-seen time. When the read came from
+   * upstream (`fetchedAt`; undefined when it came from the cache), the entries of `listed` (all
+   * of them by default) it shows for the first time were absent from the previous read, so each
+   * keeps that read's time as its `absent-at` bound (the first one recorded wins), and this read
+   * becomes the previous one. Returns every first-seen time and bound known for the package.
+   */
+  async observe(
+    ecosystem: string,
+    name: string,
+    list: string,
+    read: { readonly now: number; readonly fetchedAt: number | undefined },
+    entries: readonly string[],
+    listed: readonly string[] = entries,
+  ): Promise<{ seen: Map<string, string>; absent: Map<string, string> }> {
+    const { now, fetchedAt } = read;
+    // Only a read from upstream can bound new entries: the entries known before it.
+    const known = fetchedAt === undefined ? undefined : await this.all(ecosystem, name, 'first-seen');
+    const seen = await this.remember(
+      ecosystem,
+      name,
+      'first-seen',
+      new Map(entries.map((v) => [v, new Date(now).toISOString()])),
+    );
+    if (known === undefined || fetchedAt === undefined)
+      return { seen, absent: await this.all(ecosystem, name, 'absent-at') };
+    const appeared = listed.filter((v) => !known.has(v));
+    const previous = await this.get(ecosystem, name, list, 'list-fetched');
+    const absent =
+      previous === undefined || appeared.length === 0
+        ? await this.all(ecosystem, name, 'absent-at')
+        : await this.remember(ecosystem, name, 'absent-at', new Map(appeared.map((v) => [v, previous])));
+    // A read is never moved back by a slower concurrent one.
+    if (previous === undefined || Date.parse(previous) < fetchedAt)
+      await this.set(ecosystem, name, list, 'list-fetched', new Date(fetchedAt).toISOString());
+    return { seen, absent };
   }
 
   /** Stores a value whether or not one is stored (the last writer wins). */

@@ -39,21 +39,67 @@ export function parseMavenMetadata(text: string, groupId: string, artifactId: st
   return { groupId, artifactId, versions: [...new Set(versions)], ...(lastUpdated ? { lastUpdated } : {}) };
 }
 
+/** A snapshot version's own metadata (its timestamped builds), checked. */
+export interface SnapshotMetadata {
+  /**
+   * The timestamped builds it names (`<base>-<yyyyMMdd.HHmmss>-<buildNumber>`, from `<snapshot>`
+   * and each `<snapshotVersion>`), newest first.
+   */
+  readonly builds: readonly string[];
+}
+
+const BUILD = /^(.+)-(\d{8}\.\d{6})-([1-9]\d{0,8})$/;
+
 /**
- * Checks a snapshot version's own metadata (its timestamped builds) before it is served as it
- * is; throws SyntaxError (XML bombs included) or when it names another artifact or version.
+ * The build a timestamped snapshot name stands for: its version (`1.0-SNAPSHOT` for
+ * `1.0-20261204.101500-3`), the time it claims (UTC, as deploy tools write it) and its number;
+ * undefined for any other name.
  */
-export function checkSnapshotMetadata(
+export function snapshotBuild(
+  value: string,
+): { readonly version: string; readonly claimed: string; readonly number: number } | undefined {
+  const m = BUILD.exec(value);
+  if (m === null) return undefined;
+  const [, base, ts, n] = m as unknown as [string, string, string, string];
+  const iso = `${ts.slice(0, 4)}-${ts.slice(4, 6)}-${ts.slice(6, 8)}T${ts.slice(9, 11)}:${ts.slice(11, 13)}:${ts.slice(13, 15)}Z`;
+  return { version: `${base}-SNAPSHOT`, claimed: iso, number: Number(n) };
+}
+
+/** Orders builds newest first: by claimed time, then by build number. */
+const newestFirst = (a: string, b: string): number => {
+  const x = snapshotBuild(a);
+  const y = snapshotBuild(b);
+  if (x === undefined || y === undefined) return 0;
+  return x.claimed === y.claimed ? y.number - x.number : x.claimed < y.claimed ? 1 : -1;
+};
+
+/**
+ * Parses a snapshot version's own metadata before it is served; throws SyntaxError (XML bombs
+ * included) or when it names another artifact or version. Names that are not builds of
+ * `version` (a `localCopy` snapshot's plain names) are left out of `builds`.
+ */
+export function parseSnapshotMetadata(
   text: string,
   groupId: string,
   artifactId: string,
   version: string,
-): void {
+): SnapshotMetadata {
   const root = parseXml(text);
   if (root.name !== 'metadata') throw new SyntaxError(`Root element is "${root.name}", not "metadata"`);
   const [g, a, v] = ['groupId', 'artifactId', 'version'].map((n) => child(root, n)?.text.trim());
   if ((g ?? groupId) !== groupId || (a ?? artifactId) !== artifactId || (v ?? version) !== version)
     throw new SyntaxError(`Metadata names "${g}:${a}:${v}", not "${groupId}:${artifactId}:${version}"`);
+  const versioning = child(root, 'versioning');
+  const snapshot = child(versioning, 'snapshot');
+  const base = version.slice(0, -'-SNAPSHOT'.length);
+  const names = (child(versioning, 'snapshotVersions')?.children ?? [])
+    .filter((c) => c.name === 'snapshotVersion')
+    .map((c) => child(c, 'value')?.text.trim() ?? '');
+  const timestamp = child(snapshot, 'timestamp')?.text.trim();
+  const number = child(snapshot, 'buildNumber')?.text.trim();
+  if (timestamp !== undefined && number !== undefined) names.push(`${base}-${timestamp}-${number}`);
+  const builds = [...new Set(names)].filter((n) => snapshotBuild(n)?.version === version);
+  return { builds: builds.toSorted(newestFirst) };
 }
 
 /** `yyyyMMddHHmmss` in UTC, Maven's timestamp format. */
