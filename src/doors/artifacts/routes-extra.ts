@@ -6,6 +6,7 @@ import { openPlaintext } from './download.ts';
 import { auditResource, itemGuards, itemOf, type RouteDeps } from './routes.ts';
 import { rotateKeys, setVerdict, toView } from './service.ts';
 import { bundleDigest, keyHint, parseBundle, signStream } from './sign/bundle.ts';
+import { signaturesOf } from './sign/service.ts';
 import type { ArtifactTables } from './store/schema.ts';
 
 const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
@@ -89,10 +90,8 @@ export function registerExtraRoutes(
 
   app.get('/api/artifacts/:id/signatures', { preHandler: pre('artifacts:read') }, async (request) => {
     const item = itemOf(request);
-    const rows = await db()
-      .selectFrom('artifacts_signatures')
+    const rows = await signaturesOf(ctx, item.digest, item.repository)
       .selectAll()
-      .where('digest', '=', item.digest)
       .orderBy('created_at')
       .execute();
     return {
@@ -141,6 +140,7 @@ export function registerExtraRoutes(
       .values({
         id,
         digest: item.digest,
+        repository: item.repository,
         kind: cert ? 'x509' : 'key',
         bundle: JSON.stringify(bundle),
         identity,

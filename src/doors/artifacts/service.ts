@@ -137,7 +137,7 @@ export async function deleteArtifact(
     ctx.db.transaction<string | undefined, ArtifactTables>(async (trx) => {
       const row = await trx
         .selectFrom('artifacts_items')
-        .select(['digest'])
+        .select(['digest', 'repository'])
         .where('id', '=', id)
         .executeTakeFirst();
       if (row === undefined) throw notFound();
@@ -149,12 +149,17 @@ export async function deleteArtifact(
       if (Number(gone.numDeletedRows) === 0) throw notFound();
       await trx.deleteFrom('artifacts_scan_jobs').where('artifact_id', '=', id).execute();
       await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', id).execute();
-      const others = await trx
-        .selectFrom('artifacts_items')
-        .select('id')
+      const copy = trx.selectFrom('artifacts_items').select('id').where('digest', '=', row.digest);
+      if ((await copy.where('repository', '=', row.repository).executeTakeFirst()) !== undefined)
+        return undefined;
+      // Signatures count per repository (see signaturesOf): the last copy there takes that
+      // repository's along, or a later upload of the same bytes there would arrive signed.
+      await trx
+        .deleteFrom('artifacts_signatures')
         .where('digest', '=', row.digest)
-        .executeTakeFirst();
-      if (others !== undefined) return undefined;
+        .where('repository', '=', row.repository)
+        .execute();
+      if ((await copy.executeTakeFirst()) !== undefined) return undefined;
       await trx.deleteFrom('artifacts_blobs').where('digest', '=', row.digest).execute();
       await trx.deleteFrom('artifacts_signatures').where('digest', '=', row.digest).execute();
       return locked?.blob_key;

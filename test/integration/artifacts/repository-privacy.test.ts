@@ -4,8 +4,10 @@
  * it uploads exist there (`deduplicated`). A form upload may name its repository in a field.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { keyHint, signStream } from '../../../src/doors/artifacts/index.ts';
 import { startDoor } from './harness.ts';
 import { FORM_HEADERS, form } from './multipart-form.ts';
 
@@ -100,5 +102,48 @@ void describe('repository privacy', () => {
     );
     const listed = await h.call('admin', 'GET', '/api/artifacts');
     assert.equal(listed.json()['total'], 1);
+  });
+  void it('keeps a signature to the repository it was added in, though the bytes are stored once', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await using h = await startDoor({ trust: { mode: 'require', keys: [{ id: 'release', publicKey }] } });
+    const bytes = randomBytes(512);
+    const team = await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=a&version=1', bytes);
+    const other = await h.call('outsider', 'POST', '/api/artifacts?repository=other&name=b&version=1', bytes);
+    const [teamId, otherId] = [String(team.json()['id']), String(other.json()['id'])];
+    await h.door.scanQueue().drain();
+    const signed = JSON.stringify(
+      await signStream(Readable.from([bytes]), key.privateKey, { hint: keyHint(key.publicKey) }),
+    );
+    const json = { 'content-type': 'application/json' };
+    // A publisher of another repository signs its own copy: nothing of it reaches "team".
+    const added = await h.call('outsider', 'POST', `/api/artifacts/${otherId}/signatures`, signed, json);
+    assert.equal(added.status, 201, added.body.toString());
+    const signatures = async (user: string, id: string) =>
+      (await h.call(user, 'GET', `/api/artifacts/${id}/signatures`)).json()['signatures'] as unknown[];
+    assert.deepEqual(await signatures('consumer', teamId), []);
+    assert.equal(
+      (await h.call('consumer', 'GET', `/api/artifacts/${teamId}/verification`)).json()['trusted'],
+      false,
+    );
+    assert.equal((await h.call('consumer', 'GET', `/api/artifacts/${teamId}/download`)).status, 403);
+    // And what "team" signs is not shown on the other repository's copy (it would say the bytes are there).
+    const own = await h.call('publisher', 'POST', `/api/artifacts/${teamId}/signatures`, signed, json);
+    assert.equal(own.status, 201);
+    assert.equal((await signatures('consumer', teamId)).length, 1);
+    assert.equal((await signatures('outsider', otherId)).length, 1);
+    assert.equal((await h.call('consumer', 'GET', `/api/artifacts/${teamId}/download`)).status, 200);
+    // Deleting the last copy in a repository drops that repository's signatures: a new upload
+    // of the same bytes there starts unsigned, while the other repository keeps its own.
+    assert.equal((await h.call('admin', 'DELETE', `/api/artifacts/${otherId}`)).status, 204);
+    const again = await h.call('outsider', 'POST', '/api/artifacts?repository=other&name=b&version=2', bytes);
+    const againId = String(again.json()['id']);
+    assert.deepEqual(await signatures('outsider', againId), []);
+    await h.door.scanQueue().drain();
+    assert.equal(
+      (await h.call('outsider', 'GET', `/api/artifacts/${againId}/verification`)).json()['trusted'],
+      false,
+    );
+    assert.equal((await signatures('consumer', teamId)).length, 1);
   });
 });

@@ -9,9 +9,23 @@ export interface TrustService {
   check(item: ItemRow, actor: string): Promise<TrustVerdict & { readonly cached: boolean }>;
   /** Drops cached verdicts of a digest (a signature was added or removed). */
   forget(digest: string): void;
-  /** Signature bundles stored for a digest. */
-  bundles(digest: string): Promise<SigstoreBundle[]>;
+  /** Signature bundles that count for a digest in a repository (see signaturesOf). */
+  bundles(digest: string, repository: string): Promise<SigstoreBundle[]>;
   readonly version: () => string;
+}
+
+/**
+ * The signatures that count for `digest` in `repository`: those added to an artifact of that
+ * repository (and unscoped ones from before migration 0003). The store keeps a digest's bytes
+ * once for every repository, but a signature is a publisher's statement in one repository: one
+ * from another repository would let its publishers vouch for (or, listed, reveal) this one.
+ */
+export function signaturesOf(ctx: ArtifactContext, digest: string, repository: string) {
+  return ctx.db
+    .kysely<ArtifactTables>()
+    .selectFrom('artifacts_signatures')
+    .where('digest', '=', digest)
+    .where((eb) => eb.or([eb('repository', '=', repository), eb('repository', 'is', null)]));
 }
 
 /** Creates the service; a policy that does not compile keeps the previous one (logged, audited). */
@@ -36,27 +50,22 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
     }
     return compiled;
   };
-  const bundles = async (digest: string): Promise<SigstoreBundle[]> => {
-    const rows = await ctx.db
-      .kysely<ArtifactTables>()
-      .selectFrom('artifacts_signatures')
-      .select('bundle')
-      .where('digest', '=', digest)
-      .orderBy('created_at')
-      .execute();
+  const bundles = async (digest: string, repository: string): Promise<SigstoreBundle[]> => {
+    const rows = await signaturesOf(ctx, digest, repository).select('bundle').orderBy('created_at').execute();
     return rows.map((r) => parseBundle(JSON.parse(r.bundle)));
   };
   return {
     async check(item, actor) {
       const trust = current();
-      const key = `${item.digest}:${trust.version}`;
+      // The digest leads the key: forget(digest) drops every repository's verdict at once.
+      const key = `${item.digest}:${item.repository}:${trust.version}`;
       const now = ctx.clock.now();
       const hit = cache.get(key);
       if (hit !== undefined && hit.validUntil > now) return { ...hit, cached: true };
       const verdict = evaluateTrust(
         trust,
         item.digest,
-        trust.policy.mode === 'off' ? [] : await bundles(item.digest),
+        trust.policy.mode === 'off' ? [] : await bundles(item.digest, item.repository),
         now,
       );
       cache.set(key, verdict);

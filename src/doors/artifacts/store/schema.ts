@@ -66,6 +66,11 @@ export interface ScanReportRow {
 export interface SignatureRow {
   id: string;
   digest: string;
+  /**
+   * The repository of the artifact it was added to: it counts for that repository's copies of
+   * the digest only. Null for a signature from before 0003 whose digest several repositories held.
+   */
+  repository: string | null;
   kind: 'key' | 'x509';
   bundle: string;
   identity: string;
@@ -179,6 +184,22 @@ export const ARTIFACT_MIGRATIONS: readonly Migration[] = [
         .addColumn('client_ip', 'text', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .execute();
+    },
+  },
+  {
+    // Signatures were kept per digest, which the store shares across repositories: one added by
+    // a publisher of one repository showed (and counted for trust) on another's copy. An old
+    // signature whose digest one repository holds belongs to it; others stay unscoped (null).
+    id: '0003_signature_repository',
+    async up(db) {
+      await db.schema.alterTable('artifacts_signatures').addColumn('repository', 'text').execute();
+      await sql`UPDATE artifacts_signatures SET repository = (
+          SELECT min(i.repository) FROM artifacts_items i WHERE i.digest = artifacts_signatures.digest)
+        WHERE (SELECT count(DISTINCT i.repository) FROM artifacts_items i
+          WHERE i.digest = artifacts_signatures.digest) = 1`.execute(db);
+      await sql`CREATE INDEX artifacts_signatures_digest_repository ON artifacts_signatures (digest, repository)`.execute(
+        db,
+      );
     },
   },
 ];
