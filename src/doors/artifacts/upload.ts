@@ -33,11 +33,19 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
-/** Control characters break headers and logs; slashes would read as paths to clients. */
+/**
+ * Control characters (C0, DEL, C1) and line separators break headers and logs; bidirectional
+ * overrides and isolates make a name display as another ("invoice\u202Efdp.exe" shows as
+ * "invoiceexe.pdf"); slashes would read as paths to clients, and "."
+ * or ".." name a directory where a client saves the file.
+ */
 function hasUnsafeChar(name: string): boolean {
+  if (name === '.' || name === '..') return true;
   for (const ch of name) {
     const code = ch.codePointAt(0) ?? 0;
-    if (code < 0x20 || code === 0x7f || ch === '/' || ch === '\\') return true;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f) || ch === '/' || ch === '\\') return true;
+    if (code === 0x2028 || code === 0x2029) return true;
+    if ((code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)) return true;
   }
   return false;
 }
@@ -58,7 +66,10 @@ export function checkCoordinates(
   }
   const fileName = req.fileName;
   if (fileName !== undefined && (fileName.length === 0 || fileName.length > 255 || hasUnsafeChar(fileName))) {
-    throw invalid('File name must be 1 to 255 characters without control characters or slashes', 'fileName');
+    throw invalid(
+      'File name must be 1 to 255 characters without control characters, bidirectional overrides or slashes, and not "." or ".."',
+      'fileName',
+    );
   }
   if (req.expectedSha256 !== undefined && !SHA256_RE.test(req.expectedSha256)) {
     throw invalid('Expected "sha256" must be 64 lower-case hex digits', 'sha256');

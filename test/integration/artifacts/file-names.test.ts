@@ -26,9 +26,12 @@ describe('artifact file names', () => {
     assert.equal(decodeURIComponent(disposition.split("UTF-8''")[1] ?? ''), '報告書 "final".bin');
   });
 
-  it('refuses file names with control characters or slashes at upload', async () => {
+  it('refuses file names with control characters or slashes at upload, or that a client cannot save or shows as another', async () => {
     await using h = await startDoor();
-    for (const bad of ['a\u0001b', 'x\ny', '../etc/passwd', 'dir\\file']) {
+    // "." and ".." name directories; C1 controls (NEL), line separators and bidirectional
+    // overrides ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf") are control characters too.
+    const unsaveable = ['.', '..', 'a\u0085b', 'a\u2028b', 'invoice\u202Efdp.exe', 'x\u2066y'];
+    for (const bad of ['a\u0001b', 'x\ny', '../etc/passwd', 'dir\\file', ...unsaveable]) {
       const up = await h.call(
         'admin',
         'POST',
@@ -37,6 +40,20 @@ describe('artifact file names', () => {
       );
       assert.equal(up.status, 400, JSON.stringify(bad));
       assert.equal(up.json()['code'], 'GW_ERR_ARTIFACTS_UPLOAD_INVALID');
+    }
+  });
+
+  it('keeps file names that merely start with or hold dots, or are not Latin', async () => {
+    await using h = await startDoor();
+    for (const [i, good] of ['.config', 'a..b.tar.gz', '...x', 'تقرير.pdf'].entries()) {
+      const up = await h.call(
+        'admin',
+        'POST',
+        `/api/artifacts?repository=team&name=ok&version=${i}&fileName=${encodeURIComponent(good)}`,
+        randomBytes(16),
+      );
+      assert.equal(up.status, 201, up.body.toString());
+      assert.equal(up.json()['fileName'], good);
     }
   });
 });
