@@ -69,6 +69,24 @@ const push: CommandSpec = {
   },
 };
 
+/**
+ * Where `pull` writes without -o: the artifact's file name, which its publisher chose, in the
+ * current folder. It may name any file there (".npmrc", "package.json"), so an existing one is
+ * never replaced unasked; a name that is no plain file name (a hostile server's) is refused.
+ */
+async function savedName(fileName: string): Promise<string> {
+  if (fileName === '' || fileName === '.' || fileName === '..' || basename(fileName) !== fileName)
+    throw usageError(
+      `The artifact's file name "${fileName}" is no plain file name; choose where to write with -o FILE`,
+    );
+  const exists = await stat(fileName).then(
+    () => true,
+    () => false,
+  );
+  if (exists) throw usageError(`"${fileName}" exists; choose where to write with -o FILE`);
+  return fileName;
+}
+
 const pull: CommandSpec = {
   name: 'artifacts pull',
   summary: 'Download an artifact; resumes a partial download by Range and checks the SHA-256',
@@ -80,14 +98,14 @@ const pull: CommandSpec = {
       short: 'o',
       type: 'string',
       value: 'FILE',
-      description: 'Where to write (default: its file name)',
+      description: 'Where to write (default: its file name, never over an existing file)',
     },
   ],
   async run(ctx) {
     const id = ctx.args[0] ?? '';
     const client = await ctx.client();
     const item = await client.request<ArtifactView>('GET', `/api/artifacts/${encodeURIComponent(id)}`);
-    const target = ctx.flag('output') ?? item.fileName;
+    const target = ctx.flag('output') ?? (await savedName(item.fileName));
     const partial = `${target}.part`;
     const have = await stat(partial)
       .then((s) => s.size)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -164,6 +164,42 @@ void it('gatehouse artifacts scan: queue a rescan, print the report and the SBOM
     assert.match(missing.err, /GW_ERR_ARTIFACTS_NOT_FOUND/);
     assert.equal((await cli(h.url, 'admin', ['artifacts', 'scan'], dir)).code, 2);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void it('gatehouse artifacts pull without -o writes no file over one that exists, whatever name the publisher chose', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  const cwd = process.cwd();
+  await using h = await startDoor();
+  try {
+    const data = randomBytes(4096);
+    const up = await h.call(
+      'publisher',
+      'POST',
+      '/api/artifacts?repository=team&name=cfg&version=1&fileName=.npmrc',
+      data,
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    const id = String(up.json()['id']);
+    await h.door.scanQueue().drain();
+    writeFileSync(join(dir, '.npmrc'), 'registry=internal\n');
+    process.chdir(dir);
+    const refused = await cli(h.url, 'consumer', ['artifacts', 'pull', id], dir);
+    assert.equal(refused.code, 2, refused.err);
+    assert.match(refused.err, /\.npmrc" exists.*-o/);
+    assert.equal(readFileSync(join(dir, '.npmrc'), 'utf8'), 'registry=internal\n');
+    assert.equal(existsSync(join(dir, '.npmrc.part')), false);
+    // Asked for by name, the file is the caller's to replace; a new name is written as before.
+    const named = await cli(h.url, 'consumer', ['artifacts', 'pull', id, '-o', '.npmrc'], dir);
+    assert.equal(named.code, 0, named.err);
+    assert.deepEqual(readFileSync(join(dir, '.npmrc')), data);
+    rmSync(join(dir, '.npmrc'));
+    const fresh = await cli(h.url, 'consumer', ['artifacts', 'pull', id], dir);
+    assert.equal(fresh.code, 0, fresh.err);
+    assert.deepEqual(readFileSync(join(dir, '.npmrc')), data);
+  } finally {
+    process.chdir(cwd);
     rmSync(dir, { recursive: true, force: true });
   }
 });
