@@ -530,20 +530,24 @@ void describe('a deny list naming a tag, on a fresh gateway', () => {
   });
 });
 
+/** A gateway whose uplink `flaky` goes through the `throttled` proxy, with a 2-day minimum age. */
+const flakyGateway = (clock: TestClock) =>
+  startGateway({
+    clock,
+    config: {
+      npm: { enabled: false },
+      oci: {
+        uplinks: [{ name: 'flaky', url: throttled.url, username: USER, password: PASSWORD, retries: 0 }],
+      },
+      policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+    },
+  });
+
 void describe('an OCI uplink that goes down', () => {
   void it('serves a tag it resolved before from its last good digest, with Warning 110, audited', async () => {
     throttled.on = false;
     const clock = new TestClock(Date.now());
-    await using offline = await startGateway({
-      clock,
-      config: {
-        npm: { enabled: false },
-        oci: {
-          uplinks: [{ name: 'flaky', url: throttled.url, username: USER, password: PASSWORD, retries: 0 }],
-        },
-        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
-      },
-    });
+    await using offline = await flakyGateway(clock);
     const manifest = (tag: string, method = 'GET') =>
       fetch(`${offline.url}/v2/flaky/team/app/manifests/${tag}`, { method });
     const first = await manifest('old');
@@ -580,6 +584,33 @@ void describe('an OCI uplink that goes down', () => {
     const fresh = await manifest('old');
     assert.equal(fresh.status, 200);
     assert.equal(fresh.headers.get('warning'), null);
+  });
+  void it('dates an image without a believable created time by its first sight, read once', async () => {
+    throttled.on = false;
+    const clock = new TestClock(Date.now());
+    await using door = await flakyGateway(clock);
+    const manifest = () => fetch(`${door.url}/v2/flaky/team/app/manifests/${digests['repro']}`);
+    const blobReads = () =>
+      throttled.seen.filter((r) => r.startsWith('GET ') && r.includes('/blobs/')).length;
+    const readsBefore = blobReads();
+    // `created` says 1970 (a reproducible build): the image is as new as the door's first sight.
+    const first = await manifest();
+    assert.equal(first.status, 403);
+    assert.match(await first.text(), /minimum age is 2d/);
+    assert.equal(blobReads(), readsBefore + 1, 'the image config is read to date the image');
+    clock.time += 10 * 60_000; // past metadataTtl: the manifest is decided again
+    assert.equal((await manifest()).status, 403);
+    // Two days on it passes, dated by the kept first sight: even with the uplink's blobs failing.
+    clock.time += 2 * DAY;
+    throttled.failing.add('/blobs/');
+    try {
+      const later = await manifest();
+      assert.equal(later.status, 200);
+      assert.equal(later.headers.get('docker-content-digest'), digests['repro']);
+    } finally {
+      throttled.failing.clear();
+    }
+    assert.equal(blobReads(), readsBefore + 1, 'the config was read once');
   });
   void it('dates an image a tag moved to no earlier than the last time the tag pointed elsewhere', async () => {
     const clock = new TestClock(Date.now());

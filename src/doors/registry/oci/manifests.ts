@@ -328,13 +328,15 @@ async function configCreated(
 }
 
 /**
- * The publication time of a manifest (kept per digest for good), never before the last time the
- * door saw a tag that now points at it point elsewhere, when the door did not know the digest then.
+ * The publication time of a manifest (kept per digest for good: its `created`, or when it has
+ * none to believe, when the door first saw it; a digest's content never changes, so neither is
+ * read again), never before the last time the door saw a tag that now points at it point
+ * elsewhere, when the door did not know the digest then.
  */
 export async function publishedAt(s: OciSource, m: Manifest, depth = 0): Promise<number> {
   // One read of the digest's facts serves both the kept time and the bound (every pull asks).
   const facts = await s.facts.of('oci', nameOf(s), m.digest);
-  const known = facts.get('published');
+  const known = facts.get('published') ?? facts.get('first-seen');
   const t = known === undefined ? await createdAt(s, m, depth) : Date.parse(known);
   const bound = facts.get('absent-at');
   return bound === undefined ? t : Math.max(t, Date.parse(bound));
