@@ -22,6 +22,8 @@ export interface RelayOptions {
 
 export type RelayOutcome =
   | { readonly connected: false; readonly reason: 'timeout' | 'refused' }
+  /** The client went away (a reset) before the relay began: not the backend's failure. */
+  | { readonly connected: false; readonly reason: 'client-closed' }
   | { readonly connected: true; readonly bytesIn: number; readonly bytesOut: number; readonly idle: boolean };
 
 /**
@@ -100,7 +102,11 @@ class Downlink {
   };
 }
 
-/** Resolves when both sockets are closed. */
+/**
+ * Resolves when both sockets are closed. A client that was reset before the backend connection
+ * was up gets no relay: its backend connection would otherwise stay open until idleTimeout,
+ * outside every connection limit.
+ */
 export function relayL4(client: Socket, options: RelayOptions): Promise<RelayOutcome> {
   return new Promise((resolve) => {
     const stopTimer = options.metrics.dialSeconds.startTimer({ route: options.routeId });
@@ -131,6 +137,12 @@ export function relayL4(client: Socket, options: RelayOptions): Promise<RelayOut
       clearTimeout(dialTimer);
       stopTimer({ outcome: 'ok' });
       upstream.off('error', onDialError);
+      // A reset destroys the client at once and emits 'close' only later.
+      if (client.destroyed) {
+        upstream.destroy();
+        resolve({ connected: false, reason: 'client-closed' });
+        return;
+      }
       splice(client, upstream, options, resolve);
     });
   });

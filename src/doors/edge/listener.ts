@@ -190,6 +190,9 @@ export class EdgeListener {
       this.#refuse(socket, 'rate-limited', client.address);
       return;
     }
+    // The check may wait on Redis, and a client reset meanwhile is gone (its 'close' may have
+    // been emitted already): nothing is counted, dialled or terminated for it.
+    if (socket.destroyed) return;
     const serverName = prelude.hello.serverName;
     const match = this.#runtime.table().match(id, serverName);
     if (match === undefined) {
@@ -240,6 +243,7 @@ export class EdgeListener {
       metrics: this.#runtime.metrics,
       ...(preamble === undefined ? {} : { preamble }),
     });
-    if (!outcome.connected) this.#runtime.backendFailed(route, outcome.reason, info.client.address);
+    if (!outcome.connected && outcome.reason !== 'client-closed')
+      this.#runtime.backendFailed(route, outcome.reason, info.client.address);
   }
 }

@@ -11,7 +11,7 @@ import { type AuditEvent, type AuditLog, createAuditLog } from '#core/audit';
 import { validateRaw } from '#core/config';
 import { silentLogger } from '#core/log';
 import { createMetrics, type Metrics, parseExposition } from '#core/metrics';
-import { createLimiterFactory } from '#core/ratelimit';
+import { type ClosableLimiterFactory, createLimiterFactory } from '#core/ratelimit';
 import { createSqliteDatabase, type Database } from '#core/storage';
 import { edgeConfigSchema } from '../../../src/doors/edge/config.ts';
 import { EdgeService } from '../../../src/doors/edge/service.ts';
@@ -51,7 +51,15 @@ export function testListener(overrides: Readonly<Record<string, unknown>> = {}):
   };
 }
 
-export async function startEdge(raw: Readonly<Record<string, unknown>>): Promise<EdgeHarness> {
+/** Core parts a test brings itself: `limiters` (e.g. on the real Redis; closed on dispose). */
+export interface EdgeHarnessOptions {
+  readonly limiters?: ClosableLimiterFactory;
+}
+
+export async function startEdge(
+  raw: Readonly<Record<string, unknown>>,
+  options: EdgeHarnessOptions = {},
+): Promise<EdgeHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-test-'));
   const db = await createSqliteDatabase({ file: join(dir, 'edge.db') });
   const metrics = createMetrics({ processMetrics: false });
@@ -65,10 +73,8 @@ export async function startEdge(raw: Readonly<Record<string, unknown>>): Promise
   await db.migrate(EDGE_MIGRATIONS);
   const store = new EdgeStore(db);
   const config = validateRaw(edgeConfigSchema, { enabled: true, ...raw }, 'test');
-  const service = new EdgeService(
-    { log: silentLogger(), metrics, audit, limiters: createLimiterFactory(), store },
-    config,
-  );
+  const limiters = options.limiters ?? createLimiterFactory();
+  const service = new EdgeService({ log: silentLogger(), metrics, audit, limiters, store }, config);
   await service.start();
   const metric = async (name: string, labels: Readonly<Record<string, string>> = {}) => {
     const { body } = await metrics.render();
@@ -98,6 +104,7 @@ export async function startEdge(raw: Readonly<Record<string, unknown>>): Promise
     },
     async [Symbol.asyncDispose]() {
       await service.stop(AbortSignal.timeout(1000));
+      await limiters.close();
       await audit.close();
       await db.close();
       await rm(dir, { recursive: true, force: true });

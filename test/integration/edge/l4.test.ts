@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '#core/audit';
@@ -26,6 +26,9 @@ void describe('edge L4 passthrough', () => {
   let recorder: Awaited<ReturnType<typeof startRawBackend>>;
   let silent: Awaited<ReturnType<typeof startRawBackend>>;
   let sender: Awaited<ReturnType<typeof startRawBackend>>;
+  let counter: Awaited<ReturnType<typeof startRawBackend>>;
+  // Backend sockets of `counter` still open.
+  const counted = new Set<Socket>();
   // Sent by `sender` after the first bytes of a connection; big enough to fill every socket
   // buffer on the way, so that the edge's writes to a slow reader go asynchronous.
   const payload = randomBytes(32 * 1024 * 1024);
@@ -42,6 +45,10 @@ void describe('edge L4 passthrough', () => {
     backends.push(a, b, c);
     recorder = await startRawBackend();
     silent = await startRawBackend();
+    counter = await startRawBackend((socket) => {
+      counted.add(socket);
+      socket.once('close', () => counted.delete(socket));
+    });
     sender = await startRawBackend((socket, received) => {
       socket.once('data', () => socket.end(payload));
       // 'close' rather than 'end': a reset must fail the assertion below, not hang the test.
@@ -64,6 +71,7 @@ void describe('edge L4 passthrough', () => {
         testListener({ id: 'limited', connectionRate: { rate: 0.001, burst: 2 } }),
         testListener({ id: 'bulk', idleTimeout: '10s' }),
         testListener({ id: 'flood', firewall: { deny: ['127.0.0.3'], allow: [] } }),
+        testListener({ id: 'resetters', idleTimeout: '20s' }),
       ],
       routes: [
         { id: 'exact', listener: 'main', host: 'App.Example.Test', backend: a.address },
@@ -83,6 +91,7 @@ void describe('edge L4 passthrough', () => {
         { id: 'limited', listener: 'limited', host: '*', backend: c.address },
         { id: 'bulk', listener: 'bulk', host: '*', backend: sender.address },
         { id: 'flood', listener: 'flood', host: '*', backend: c.address },
+        { id: 'resetters', listener: 'resetters', host: '*', backend: counter.address },
       ],
     });
   });
@@ -93,6 +102,7 @@ void describe('edge L4 passthrough', () => {
     await recorder[Symbol.asyncDispose]();
     await silent[Symbol.asyncDispose]();
     await sender[Symbol.asyncDispose]();
+    await counter[Symbol.asyncDispose]();
     await pki[Symbol.asyncDispose]();
   });
 
@@ -322,6 +332,29 @@ void describe('edge L4 passthrough', () => {
     const outcome = await rawExchange(edge.port('slow'), [curlHello], { giveUpMs: 3000 });
     assert.ok(outcome.closedAfterMs < 300 + SLACK_MS, `closed after ${outcome.closedAfterMs}`);
     assert.equal(silent.connections.length, 1);
+  });
+
+  void it('drops the backend connection of a client that resets while the edge dials, long before idleTimeout', async () => {
+    // Each client sends its hello and resets at once: the reset lands while the edge reads the
+    // hello or dials, before the relay began.
+    for (let i = 0; i < 10; i++) {
+      const socket = connect({ host: '127.0.0.1', port: edge.port('resetters') });
+      socket.on('error', () => {});
+      socket.once('connect', () => {
+        socket.write(curlHello);
+        socket.resetAndDestroy();
+      });
+    }
+    // idleTimeout is 20 s: a backend connection open after a few seconds was left behind.
+    const open = () => edge.service.listener('resetters')?.active ?? 0;
+    for (let i = 0; i < 300 && open() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // Time for a dial in progress to complete and for the backend to see its connections close.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(counted.size, 0, `${counted.size} backend connections outlived their clients`);
+    await edge.expectMetric('gatehouse_edge_route_connections_active', { route: 'resetters' }, 0);
+    // The backend did nothing wrong.
+    const failed = await edge.events('edge.backend.failed', () => false);
+    assert.ok(!failed.some((e) => e.resource === 'route:resetters'));
   });
 
   void it('per-client connection rate and run-time max connections', async () => {
