@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
+import { buildBundle, keyHint, signStream } from '../../../src/doors/artifacts/index.ts';
 import { MAX_MULTIPART_FIELDS } from '../../../src/doors/artifacts/routes.ts';
 import { makeTgz } from '../../../src/doors/artifacts/scan/fixtures.ts';
+import type { ArtifactTables } from '../../../src/doors/artifacts/store/schema.ts';
 import { startDoor } from './harness.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -286,5 +289,42 @@ void describe('artifacts REST API', () => {
       if (r.body.length === data.length) throw new Error('no error');
       throw new Error('short body');
     });
+  });
+  void it('stores a signature bundle as a bundle: what a client adds is dropped, and an old row that no longer parses only fails to vouch', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await using h = await startDoor({ trust: { mode: 'require', keys: [{ id: 'release', publicKey }] } });
+    const data = randomBytes(1000);
+    const up = await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=s&version=1', data);
+    const id = String(up.json()['id']);
+    await h.door.scanQueue().drain();
+    // A row from before the hint was checked (a line break in it): ignored, not an error.
+    const bad = buildBundle(sha(data), Buffer.from('x'), { hint: 'old\nkey' });
+    await h.core.db
+      .kysely<ArtifactTables>()
+      .insertInto('artifacts_signatures')
+      .values({
+        id: 'legacy',
+        digest: sha(data),
+        repository: 'team',
+        kind: 'key',
+        bundle: JSON.stringify(bad),
+        identity: 'old',
+        created_by: 'user:pub',
+        created_at: 1,
+      })
+      .execute();
+    assert.equal((await h.call('consumer', 'GET', `/api/artifacts/${id}/download`)).status, 403);
+    const signed = await signStream(Readable.from([data]), key.privateKey, { hint: keyHint(key.publicKey) });
+    const sent = JSON.stringify({ bundle: { ...signed, note: 'x'.repeat(10_000) } });
+    const added = await h.call('publisher', 'POST', `/api/artifacts/${id}/signatures`, sent, {
+      'content-type': 'application/json',
+    });
+    assert.equal(added.status, 201, added.body.toString());
+    assert.deepEqual(added.json()['bundle'], signed);
+    const listed = (await h.call('consumer', 'GET', `/api/artifacts/${id}/signatures`)).json();
+    assert.deepEqual((listed['signatures'] as { bundle: unknown }[]).at(-1)?.bundle, signed);
+    const down = await h.call('consumer', 'GET', `/api/artifacts/${id}/download`);
+    assert.equal(down.status, 200, down.body.toString());
   });
 });

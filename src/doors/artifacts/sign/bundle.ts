@@ -91,10 +91,15 @@ export function parseBundle(value: unknown): SigstoreBundle {
   if (Buffer.from(sig.messageDigest.digest, 'base64').length !== 32)
     throw invalid('Bundle message digest is not 32 bytes');
   const vm = b.verificationMaterial;
-  const hasKey = typeof vm?.publicKey?.hint === 'string';
+  const hint = vm?.publicKey?.hint;
+  const hasKey = typeof hint === 'string';
   const hasCert = typeof vm?.certificate?.rawBytes === 'string' && B64.test(vm.certificate.rawBytes);
   if (vm === undefined || hasKey === hasCert)
     throw invalid('Bundle needs exactly one of a public key hint or a certificate');
+  // The hint is shown as the signature's identity: short printable text, no line breaks or
+  // bidirectional overrides that would make it read as another.
+  if (hasKey && !/^[\x20-\x7e]{1,256}$/.test(hint))
+    throw invalid('Bundle public key hint must be 1 to 256 printable ASCII characters');
   if (hasCert) {
     try {
       new X509Certificate(Buffer.from(vm.certificate?.rawBytes ?? '', 'base64'));
@@ -102,7 +107,21 @@ export function parseBundle(value: unknown): SigstoreBundle {
       throw invalid('Bundle certificate is not a DER X.509 certificate');
     }
   }
-  return b as SigstoreBundle;
+  // Only the bundle's own fields: anything else a client sends would be stored and served back.
+  const tlogEntries = Array.isArray(vm.tlogEntries) ? vm.tlogEntries : [];
+  const timestamps = vm.timestampVerificationData?.rfc3161Timestamps;
+  return {
+    mediaType: b.mediaType,
+    verificationMaterial: {
+      ...(hasKey ? { publicKey: { hint } } : { certificate: { rawBytes: vm.certificate?.rawBytes ?? '' } }),
+      tlogEntries,
+      ...(Array.isArray(timestamps) ? { timestampVerificationData: { rfc3161Timestamps: timestamps } } : {}),
+    },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: sig.messageDigest.digest },
+      signature: sig.signature,
+    },
+  };
 }
 
 /** The hex SHA-256 a bundle claims to sign. */

@@ -52,7 +52,16 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
   };
   const bundles = async (digest: string, repository: string): Promise<SigstoreBundle[]> => {
     const rows = await signaturesOf(ctx, digest, repository).select('bundle').orderBy('created_at').execute();
-    return rows.map((r) => parseBundle(JSON.parse(r.bundle)));
+    // A row stored before parseBundle checked what it checks now cannot vouch for anything,
+    // but must not fail the check (and with it every download) either.
+    return rows.flatMap((r) => {
+      try {
+        return [parseBundle(JSON.parse(r.bundle))];
+      } catch (error) {
+        ctx.log.warn('stored signature bundle is not valid; ignored', { error, digest });
+        return [];
+      }
+    });
   };
   return {
     async check(item, actor) {
