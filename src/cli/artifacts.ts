@@ -110,22 +110,32 @@ const pull: CommandSpec = {
     const have = await stat(partial)
       .then((s) => s.size)
       .catch(() => 0);
-    const resume = have > 0 && have < item.size;
-    const response = await client.requestRaw('GET', `/api/artifacts/${encodeURIComponent(id)}/download`, {
-      raw: true,
-      headers: resume ? { range: `bytes=${have}-` } : {},
-      signal: ctx.signal,
-    });
-    const appending = resume && response.status === 206;
-    const progress = ctx.out.progress(`pull ${item.fileName}`, item.size);
-    if (appending) progress.advance(have);
-    if (response.body === null) throw new CliError('Server sent no body');
-    await pipeline(
-      counting(response.body as unknown as AsyncIterable<Uint8Array>, (n) => progress.advance(n)),
-      createWriteStream(partial, { flags: appending ? 'a' : 'w' }),
-    );
-    progress.done();
-    const digest = await sha256File(partial);
+    const fetchInto = async (from: number): Promise<boolean> => {
+      const response = await client.requestRaw('GET', `/api/artifacts/${encodeURIComponent(id)}/download`, {
+        raw: true,
+        headers: from > 0 ? { range: `bytes=${from}-` } : {},
+        signal: ctx.signal,
+      });
+      const appending = from > 0 && response.status === 206;
+      const progress = ctx.out.progress(`pull ${item.fileName}`, item.size);
+      if (appending) progress.advance(from);
+      if (response.body === null) throw new CliError('Server sent no body');
+      await pipeline(
+        counting(response.body as unknown as AsyncIterable<Uint8Array>, (n) => progress.advance(n)),
+        createWriteStream(partial, { flags: appending ? 'a' : 'w' }),
+      );
+      progress.done();
+      return appending;
+    };
+    let appending = await fetchInto(have > 0 && have < item.size ? have : 0);
+    let digest = await sha256File(partial);
+    if (digest !== item.sha256 && appending) {
+      // The partial file held other bytes (another artifact's pulled to the same name, or a
+      // corrupted write): resuming it again would fail the same way on every run, so once
+      // more from the start.
+      appending = await fetchInto(0);
+      digest = await sha256File(partial);
+    }
     if (digest !== item.sha256) {
       throw new CliError(
         `Downloaded bytes have sha256 "${digest}", expected "${item.sha256}"; kept "${partial}"`,
