@@ -191,6 +191,21 @@ void describe('gatehouse kv without a listener', () => {
     );
   });
 
+  void it('refuses an http URL of another machine before sending the token in clear text', async () => {
+    // Names that never resolve (RFC 6761) and a documentation address: refused before any lookup
+    // or connection, so no HEADERS frame with the token leaves the machine.
+    for (const url of ['http://kv.invalid:7443', 'http://192.0.2.1:7443', 'http://[2001:db8::1]:7443']) {
+      const res = await kv(['ls', 'orders', '--kv-url', url, '--token', 'secret-token']);
+      assert.deepEqual(
+        [res.code, res.stderr],
+        [
+          2,
+          `error: Invalid kv URL "${url}": credentials would travel in clear text; a kv listener speaks TLS: use an https:// URL\n`,
+        ],
+      );
+    }
+  });
+
   void it('refuses a malformed URL, an unreadable file and unusable PEM before calling', async () => {
     const url = await kv(['ls', 'orders', '--kv-url', 'not-a-url']);
     assert.deepEqual(

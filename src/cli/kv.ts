@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { parseDuration } from '#core/config';
@@ -79,10 +80,28 @@ function certificateError(block: string): string | undefined {
   }
 }
 
+/** A host name of this machine: `localhost` (and its subdomains), 127.0.0.0/8 or ::1. */
+function isLoopback(hostname: string): boolean {
+  const host = hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '::1') return true;
+  return isIPv4(host) && host.startsWith('127.');
+}
+
 async function kvConnect(ctx: CommandContext): Promise<KvConnection> {
   const url = ctx.flag('kv-url') ?? ctx.env['GATEHOUSE_KV_URL'] ?? 'https://127.0.0.1:7443';
-  if (!/^https?:$/.test(URL.parse(url)?.protocol ?? ''))
+  const parsed = URL.parse(url);
+  if (parsed === null || !/^https?:$/.test(parsed.protocol))
     throw usageError(`Invalid kv URL "${url}": expected one such as "https://127.0.0.1:7443"`);
+  // The token or API key goes in the first HEADERS frame, before any answer: over http:// to
+  // another machine it would cross the network in clear text. A kv listener speaks only TLS, so
+  // plain text is only ever a local stand-in (or a mistake that the connection error explains).
+  if (parsed.protocol === 'http:' && !isLoopback(parsed.hostname))
+    throw usageError(
+      `Invalid kv URL "${url}": credentials would travel in clear text; a kv listener speaks TLS: use an https:// URL`,
+    );
   const caFile = ctx.flag('ca') ?? ctx.env['GATEHOUSE_KV_CA'];
   const home = ctx.env['GATEHOUSE_HOME'] ?? '.gatehouse';
   const ca =
