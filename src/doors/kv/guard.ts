@@ -118,13 +118,23 @@ export function createGuard(options: GuardOptions) {
   const authenticate = async (ctx: KvCallContext, peer: CallPeer, method: string, limits: KvLimits) => {
     const authorization = ctx.requestHeader.get('authorization') ?? '';
     const apiKey = ctx.requestHeader.get('x-api-key') ?? '';
+    // Several values of one credential header arrive joined by ", " (the listener joins the
+    // Authorization headers that node:http2 would reduce to the first): which one counts would
+    // depend on who reads them (a proxy in front may have checked another), so none does. Such
+    // a call skips the cache and is refused as a failed verification (rate-limited, audited).
+    // Neither a bearer token nor an API key ever contains a comma.
+    const several = authorization.includes(',')
+      ? new GatewayError('GW_ERR_AUTH_TOKEN_INVALID', { message: 'More than one Authorization header' })
+      : apiKey.includes(',')
+        ? new GatewayError('GW_ERR_AUTH_KEY_INVALID', { message: 'More than one x-api-key header' })
+        : undefined;
     // The peer object is the connection's (one per HTTP/2 session): the same header values on
     // it are the same credentials, and the cache answers without parsing them again.
-    const recent = principals?.recent(peer, authorization, apiKey);
+    const recent = several === undefined ? principals?.recent(peer, authorization, apiKey) : undefined;
     if (recent !== undefined) return recent;
     const credentials = credentialsOf(authorization, apiKey, peer);
     const via = { connection: peer, authorization, apiKey };
-    const cached = principals?.get(credentials, via);
+    const cached = several === undefined ? principals?.get(credentials, via) : undefined;
     if (cached !== undefined) return cached;
     const rate = limits.authenticationsPerIp;
     const attempt = await core.limiters
@@ -132,6 +142,7 @@ export function createGuard(options: GuardOptions) {
       .take(peer.clientIp === '' ? 'unknown' : peer.clientIp);
     if (!attempt.allowed) throw limited('GW_ERR_RATE_LIMITED', attempt.retryAfterMs);
     try {
+      if (several !== undefined) throw several;
       const verify = () => core.auth.authenticate(credentials);
       return await (principals === undefined ? verify() : principals.load(credentials, verify, via));
     } catch (error) {

@@ -130,6 +130,20 @@ function sessionInfo(stream: ServerHttp2Stream, cache: WeakMap<Http2Session, Ses
 }
 
 /**
+ * node:http2 keeps only the first of several `authorization` headers (a singleton field) and
+ * drops the rest; both protocol paths read the credentials from `headers`. The values are joined
+ * here as for other repeated headers, so the guard sees that there were several and refuses them.
+ */
+function joinAuthorization(headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
+  let values: string[] | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i] !== 'authorization') continue;
+    (values ??= []).push(rawHeaders[i + 1] ?? '');
+  }
+  if (values !== undefined && values.length > 1) headers.authorization = values.join(', ');
+}
+
+/**
  * The kv listener: HTTP/2 over TLS 1.3 only (ALPN h2, no HTTP/1.1 fallback), client
  * certificates requested but optional (JWT and API-key clients have none; an unverified one
  * is ignored), hot-reloaded certificates, a per-address connection cap counted before the
@@ -221,6 +235,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     'stream',
     (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       stream.setTimeout(options.idleTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
+      joinAuthorization(headers, rawHeaders);
       const { session } = stream;
       const { peer, holder: client } = sessionInfo(stream, infos);
       // Read once per stream: a reload applies to the streams that open after it.

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { expectStatus, grpcClient, METHODS, sampleRequest } from './grpc-client.ts';
 import { AUDIENCE, ISSUER, type KvGateway, startKvGateway } from './harness.ts';
+
+const run = promisify(execFile);
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
@@ -88,6 +95,63 @@ void describe('kv JWT authentication (JWKS issuer)', () => {
       await expectStatus(client.call('Get', sampleRequest('Get', 'orders'), bearer(t)), 16);
     }
     assert.ok(gw.idp.fetches() - before <= 1, `${gw.idp.fetches() - before} fetches`);
+  });
+
+  void it('refuses two Authorization headers on every protocol, whichever of them is valid', async () => {
+    // Node's HTTP/2 parser keeps the first value of a singleton header and drops the others; a
+    // proxy in front that checked the last one would then authorize another principal than the
+    // door. grpc-js cannot send two (Node refuses to), curl can, as other gRPC stacks can.
+    const dir = await mkdtemp(join(tmpdir(), 'kv-dup-auth-'));
+    try {
+      const ca = join(dir, 'ca.pem');
+      await writeFile(ca, gw.ca);
+      // GetRequest{namespace: "orders", key: "a"} in one gRPC frame.
+      const message = Buffer.from([0x0a, 6, ...Buffer.from('orders'), 0x12, 1, 0x61]);
+      const grpcFrame = join(dir, 'frame');
+      await writeFile(grpcFrame, Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]));
+      const json = join(dir, 'json');
+      await writeFile(json, JSON.stringify({ namespace: 'orders', key: 'a' }));
+      const url = `${gw.url}/gatehouse.kv.v1.KvService/Get`;
+      const headersOf = async (body: string, contentType: string, tokens: readonly string[]) => {
+        const args = [
+          '-s',
+          '--http2',
+          '--cacert',
+          ca,
+          '-D',
+          '-',
+          '-o',
+          '/dev/null',
+          '--data-binary',
+          `@${body}`,
+        ];
+        for (const h of [
+          `content-type: ${contentType}`,
+          'te: trailers',
+          ...tokens.map((t) => `authorization: Bearer ${t}`),
+        ])
+          args.push('-H', h);
+        const { stdout } = await run('curl', [...args, url], { encoding: 'utf8' });
+        return stdout.toLowerCase();
+      };
+      const mine = await gw.token(['operator:orders']);
+      const other = await gw.token(['operator:billing']);
+      for (const tokens of [[mine], [mine, other], [other, mine], [mine, mine]]) {
+        const grpc = await headersOf(grpcFrame, 'application/grpc', tokens);
+        const connect = await headersOf(json, 'application/json', tokens);
+        if (tokens.length === 1) {
+          assert.match(grpc, /grpc-status: 0/);
+          assert.match(connect, /^http\/2 200/);
+          continue;
+        }
+        assert.match(grpc, /grpc-status: 16\r\n/, `gRPC, ${tokens.length} headers`);
+        assert.match(grpc, /gatehouse-error-code: gw_err_auth_token_invalid/);
+        assert.match(connect, /^http\/2 401/, 'Connect');
+        assert.match(connect, /gatehouse-error-code: gw_err_auth_token_invalid/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   void it('accepts Gatehouse access tokens and their refreshed successors', async () => {
