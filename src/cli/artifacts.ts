@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, stat, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type ArtifactView, keyHint, signStream } from '../doors/artifacts/index.ts';
 import { CliError } from './client.ts';
@@ -87,6 +87,16 @@ async function savedName(fileName: string): Promise<string> {
   return fileName;
 }
 
+/**
+ * The file a download goes to until its digest checks: "<target>.part", or where that name is
+ * longer than the 255 bytes file systems take, a name of the target's hash beside it.
+ */
+function partialOf(target: string): string {
+  if (Buffer.byteLength(`${basename(target)}.part`) <= 255) return `${target}.part`;
+  const hash = createHash('sha256').update(target).digest('hex').slice(0, 32);
+  return join(dirname(target), `.${hash}.part`);
+}
+
 const pull: CommandSpec = {
   name: 'artifacts pull',
   summary: 'Download an artifact; resumes a partial download by Range and checks the SHA-256',
@@ -106,7 +116,7 @@ const pull: CommandSpec = {
     const client = await ctx.client();
     const item = await client.request<ArtifactView>('GET', `/api/artifacts/${encodeURIComponent(id)}`);
     const target = ctx.flag('output') ?? (await savedName(item.fileName));
-    const partial = `${target}.part`;
+    const partial = partialOf(target);
     const have = await stat(partial)
       .then((s) => s.size)
       .catch(() => 0);

@@ -50,6 +50,9 @@ function hasUnsafeChar(name: string): boolean {
   return false;
 }
 
+/** The longest file name (UTF-8 bytes) common file systems store: a longer one cannot be saved. */
+const MAX_FILE_NAME_BYTES = 255;
+
 function invalid(message: string, field: string): GatewayError {
   return new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', { message, details: { field } });
 }
@@ -65,9 +68,12 @@ export function checkCoordinates(
     throw invalid(`Invalid version "${req.version}"`, 'version');
   }
   const fileName = req.fileName;
-  if (fileName !== undefined && (fileName.length === 0 || fileName.length > 255 || hasUnsafeChar(fileName))) {
+  if (
+    fileName !== undefined &&
+    (fileName.length === 0 || Buffer.byteLength(fileName) > MAX_FILE_NAME_BYTES || hasUnsafeChar(fileName))
+  ) {
     throw invalid(
-      'File name must be 1 to 255 characters without control characters, bidirectional overrides or slashes, and not "." or ".."',
+      'File name must be 1 to 255 bytes (UTF-8) without control characters, bidirectional overrides or slashes, and not "." or ".."',
       'fileName',
     );
   }
@@ -240,7 +246,8 @@ export async function uploadArtifact(ctx: ArtifactContext, req: UploadRequest): 
       digest,
       size: state.size,
       media_type: req.mediaType ?? 'application/octet-stream',
-      file_name: req.fileName ?? `${req.name}-${req.version}`,
+      // Names and versions are ASCII (NAME_RE, VERSION_RE): characters are bytes.
+      file_name: req.fileName ?? `${req.name}-${req.version}`.slice(0, MAX_FILE_NAME_BYTES),
       status: 'quarantined',
       status_reason: 'Waiting for the first scan',
       status_by: 'gate',

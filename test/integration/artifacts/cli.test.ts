@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -207,6 +207,31 @@ void it('gatehouse artifacts pull without -o writes no file over one that exists
     assert.deepEqual(readFileSync(join(dir, '.npmrc')), data);
   } finally {
     process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void it('gatehouse artifacts pull saves a file whose name takes the whole 255 bytes a file system allows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  await using h = await startDoor();
+  try {
+    const data = randomBytes(2048);
+    const fileName = `${'報'.repeat(84)}.b`;
+    const up = await h.call(
+      'admin',
+      'POST',
+      `/api/artifacts?repository=team&name=long&version=1&fileName=${encodeURIComponent(fileName)}`,
+      data,
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    const id = String(up.json()['id']);
+    await h.door.scanQueue().drain();
+    // Its partial file cannot be "<name>.part" (260 bytes): the download still goes through.
+    const pulled = await cli(h.url, 'consumer', ['artifacts', 'pull', id, '-o', join(dir, fileName)], dir);
+    assert.equal(pulled.code, 0, pulled.err);
+    assert.deepEqual(readFileSync(join(dir, fileName)), data);
+    assert.deepEqual(readdirSync(dir), [fileName]);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

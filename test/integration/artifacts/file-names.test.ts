@@ -56,4 +56,21 @@ describe('artifact file names', () => {
       assert.equal(up.json()['fileName'], good);
     }
   });
+  it('keeps file names within the 255 bytes a file system takes, the default one too', async () => {
+    await using h = await startDoor();
+    const upload = (query: string) =>
+      h.call('admin', 'POST', `/api/artifacts?repository=team&${query}`, randomBytes(16));
+    // 85 three-byte characters fill 255 bytes; 86 do not fit, though they are 86 characters.
+    const fits = await upload(`name=a&version=1&fileName=${encodeURIComponent('報'.repeat(85))}`);
+    assert.equal(fits.status, 201, fits.body.toString());
+    const over = await upload(`name=a&version=2&fileName=${encodeURIComponent('報'.repeat(86))}`);
+    assert.equal(over.status, 400);
+    assert.equal(over.json()['field'], 'fileName');
+    // Without a file name, "<name>-<version>" of the longest name and version is cut to fit.
+    const long = await upload(`name=${'n'.repeat(200)}&version=${'v'.repeat(128)}`);
+    assert.equal(long.status, 201, long.body.toString());
+    const fileName = String(long.json()['fileName']);
+    assert.equal(Buffer.byteLength(fileName), 255);
+    assert.ok(fileName.startsWith(`${'n'.repeat(200)}-v`));
+  });
 });
