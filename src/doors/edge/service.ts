@@ -207,11 +207,7 @@ export class EdgeService {
   apply(snapshot: EdgeSnapshot): void {
     try {
       const table = buildRouteTable(snapshot.routes, snapshot.policies, snapshot.revision);
-      for (const route of snapshot.routes) {
-        if (route.mode === 'l7' && route.certFile !== undefined && route.keyFile !== undefined) {
-          this.certificates.context(route.certFile, route.keyFile);
-        }
-      }
+      this.#loadCertificates(snapshot.routes);
       this.#table = table;
       // Connections to backends no route names any more drain (busy ones once their requests end).
       this.#pool.retain(snapshot.routes);
@@ -229,6 +225,34 @@ export class EdgeService {
           reason: error instanceof Error ? error.message : String(error),
         })
         .catch(() => {});
+    }
+  }
+
+  /**
+   * Loads the certificates of L7 routes ahead of their first handshake. One that cannot be
+   * loaded (a file missing after a restart, or not yet on this replica) fails only its own
+   * route's handshakes, each of which tries the files again, so a fixed file is picked up: it
+   * never keeps every other route of the snapshot from serving.
+   */
+  #loadCertificates(routes: readonly EdgeRoute[]): void {
+    for (const route of routes) {
+      if (route.mode !== 'l7' || route.certFile === undefined || route.keyFile === undefined) continue;
+      try {
+        this.certificates.context(route.certFile, route.keyFile);
+      } catch (error) {
+        this.#deps.log.error('Edge route certificate cannot be loaded; its handshakes fail until it can', {
+          route: route.id,
+          certFile: route.certFile,
+          error,
+        });
+        this.#record({
+          actor: 'system',
+          action: 'edge.route.certificate.failed',
+          resource: `route:${route.id}`,
+          decision: 'error',
+          reason: error instanceof Error ? error.message : String(error),
+        });
+      }
     }
   }
 
