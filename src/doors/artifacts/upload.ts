@@ -32,6 +32,12 @@ export const REPOSITORY_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
+/**
+ * A media type as the download sends it back in Content-Type: `type/subtype` tokens (RFC 9110
+ * §8.3.1) and parameters of printable ASCII. A form part's headers are read as UTF-8, and a
+ * character past Latin-1 there made every download of the artifact fail with a 500.
+ */
+const MEDIA_TYPE_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;[\x20-\x7e]*)?$/;
 
 /**
  * Control characters (C0, DEL, C1) and line separators break headers and logs; bidirectional
@@ -59,7 +65,7 @@ function invalid(message: string, field: string): GatewayError {
 
 /** Checks coordinates; names cannot contain slashes or `..`, so they never become paths. */
 export function checkCoordinates(
-  req: Pick<UploadRequest, 'repository' | 'name' | 'version' | 'expectedSha256' | 'fileName'>,
+  req: Pick<UploadRequest, 'repository' | 'name' | 'version' | 'expectedSha256' | 'fileName' | 'mediaType'>,
 ): void {
   if (!REPOSITORY_RE.test(req.repository))
     throw invalid(`Invalid repository "${req.repository}"`, 'repository');
@@ -75,6 +81,13 @@ export function checkCoordinates(
     throw invalid(
       'File name must be 1 to 255 bytes (UTF-8) without control characters, bidirectional overrides or slashes, and not "." or ".."',
       'fileName',
+    );
+  }
+  const mediaType = req.mediaType;
+  if (mediaType !== undefined && (mediaType.length > 255 || !MEDIA_TYPE_RE.test(mediaType))) {
+    throw invalid(
+      `Media type must be "type/subtype" with optional parameters, up to 255 ASCII characters, not "${mediaType.slice(0, 100)}"`,
+      'mediaType',
     );
   }
   if (req.expectedSha256 !== undefined && !SHA256_RE.test(req.expectedSha256)) {

@@ -98,4 +98,27 @@ void describe('multipart uploads', () => {
     );
     assert.equal(typed.json()['mediaType'], 'application/gzip');
   });
+  void it('refuses a media type that could not be sent back as a Content-Type header; a valid one is served as given', async () => {
+    await using h = await startDoor();
+    // A part's headers are UTF-8: a character past Latin-1 made every download of it a 500.
+    const form = `${field('name', 'u') + field('version', '1') + file('hello', 'text/plain; charset=報')}${END}`;
+    const refused = await h.call('admin', 'POST', '/api/artifacts?repository=team', form, FORM_HEADERS);
+    assert.equal(refused.status, 400, refused.body.toString());
+    assert.equal(refused.json()['field'], 'mediaType');
+    for (const type of [`x/${'y'.repeat(300)}`, 'text/plain; x=\u00e4']) {
+      const raw = await h.call('admin', 'POST', '/api/artifacts?repository=team&name=r&version=1', 'hello', {
+        'content-type': type,
+      });
+      assert.equal(raw.status, 400, `${type}: ${raw.body.toString()}`);
+      assert.equal(raw.json()['field'], 'mediaType');
+    }
+    const type = 'application/vnd.example+json; charset="utf-8"';
+    const ok = await h.call('admin', 'POST', '/api/artifacts?repository=team&name=r&version=1', '{}', {
+      'content-type': type,
+    });
+    assert.equal(ok.status, 201, ok.body.toString());
+    const down = await h.call('admin', 'GET', `/api/artifacts/${String(ok.json()['id'])}/download`);
+    assert.equal(down.status, 200);
+    assert.equal(down.headers['content-type'], type);
+  });
 });
