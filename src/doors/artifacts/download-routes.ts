@@ -15,6 +15,7 @@ import {
   seenItemResource,
 } from './routes.ts';
 import type { ItemRow } from './store/schema.ts';
+import { isMediaType } from './upload.ts';
 
 const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
 
@@ -244,7 +245,8 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   // and its file closed (a generator never started could not close it).
   const first = await source.next();
   reply
-    .header('content-type', item.media_type)
+    // One stored before uploads checked it would fail the response as a header: served as bytes.
+    .header('content-type', isMediaType(item.media_type) ? item.media_type : 'application/octet-stream')
     .header('content-disposition', attachmentDisposition(item.file_name))
     .header('accept-ranges', 'bytes')
     .header('etag', etag)

@@ -59,6 +59,11 @@ function hasUnsafeChar(name: string): boolean {
 /** The longest file name (UTF-8 bytes) common file systems store: a longer one cannot be saved. */
 const MAX_FILE_NAME_BYTES = 255;
 
+/** Whether `value` is a media type the download can send back as its Content-Type. */
+export function isMediaType(value: string): boolean {
+  return value.length <= 255 && MEDIA_TYPE_RE.test(value);
+}
+
 function invalid(message: string, field: string): GatewayError {
   return new GatewayError('GW_ERR_ARTIFACTS_UPLOAD_INVALID', { message, details: { field } });
 }
@@ -84,7 +89,7 @@ export function checkCoordinates(
     );
   }
   const mediaType = req.mediaType;
-  if (mediaType !== undefined && (mediaType.length > 255 || !MEDIA_TYPE_RE.test(mediaType))) {
+  if (mediaType !== undefined && !isMediaType(mediaType)) {
     throw invalid(
       `Media type must be "type/subtype" with optional parameters, up to 255 ASCII characters, not "${mediaType.slice(0, 100)}"`,
       'mediaType',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ArtifactTables } from '../../../src/doors/artifacts/store/schema.ts';
 import { startDoor } from './harness.ts';
 import { BOUNDARY, END, FORM_HEADERS, field, file } from './multipart-form.ts';
 
@@ -120,5 +121,15 @@ void describe('multipart uploads', () => {
     const down = await h.call('admin', 'GET', `/api/artifacts/${String(ok.json()['id'])}/download`);
     assert.equal(down.status, 200);
     assert.equal(down.headers['content-type'], type);
+    // One stored before the upload checked it is served as bytes rather than failing.
+    await h.core.db
+      .kysely<ArtifactTables>()
+      .updateTable('artifacts_items')
+      .set({ media_type: 'text/plain; charset=報' })
+      .where('id', '=', String(ok.json()['id']))
+      .execute();
+    const old = await h.call('admin', 'GET', `/api/artifacts/${String(ok.json()['id'])}/download`);
+    assert.equal(old.status, 200, old.body.toString());
+    assert.equal(old.headers['content-type'], 'application/octet-stream');
   });
 });
