@@ -127,6 +127,7 @@ export function registerExtraRoutes(
         resource: auditResource(item),
         decision: 'deny',
         reason: 'Signature is over a different digest',
+        clientIp: request.clientIp,
       });
       throw new GatewayError('GW_ERR_ARTIFACTS_SIGNATURE_INVALID', {
         message: `Signature is over "${bundleDigest(bundle)}", not the artifact's "${item.digest}"`,
@@ -154,6 +155,7 @@ export function registerExtraRoutes(
       action: 'artifacts.signature.add',
       resource: auditResource(item),
       decision: 'allow',
+      clientIp: request.clientIp,
       details: { kind: cert ? 'x509' : 'key', identity },
     });
     return reply.code(201).send({ id, bundle });

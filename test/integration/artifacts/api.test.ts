@@ -326,5 +326,16 @@ void describe('artifacts REST API', () => {
     assert.deepEqual((listed['signatures'] as { bundle: unknown }[]).at(-1)?.bundle, signed);
     const down = await h.call('consumer', 'GET', `/api/artifacts/${id}/download`);
     assert.equal(down.status, 200, down.body.toString());
+    // Its audit record says from where, as every other write of the door's does.
+    const other = JSON.stringify(buildBundle('0'.repeat(64), Buffer.from('x'), { hint: 'k' }));
+    const refused = await h.call('publisher', 'POST', `/api/artifacts/${id}/signatures`, other, {
+      'content-type': 'application/json',
+    });
+    assert.equal(refused.status, 400);
+    const audited = (await h.core.audit.query({ action: 'artifacts.signature.add' })).events;
+    assert.deepEqual(audited.map((e) => [e.decision, e.clientIp]).sort(), [
+      ['allow', '127.0.0.1'],
+      ['deny', '127.0.0.1'],
+    ]);
   });
 });
