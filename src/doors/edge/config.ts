@@ -91,10 +91,13 @@ const listenerSchema = object(
     }),
     connectionRate: object(
       {
-        rate: number('New connections per second per client address; 0 turns the limit off', {
-          default: 0,
-          min: 0,
-        }),
+        rate: number(
+          'New connections per second per client (an address, or an IPv6 /64); 0 turns the limit off',
+          {
+            default: 0,
+            min: 0,
+          },
+        ),
         burst: integer('Bucket size of the per-client connection rate', { default: 50, min: 1 }),
       },
       'Per-client-address connection rate limit',

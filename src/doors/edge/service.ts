@@ -14,6 +14,7 @@ import { type CertificateStore, createCertificateStore } from './cert-store.ts';
 import type { EdgeConfig, EdgeListenerConfig } from './config.ts';
 import { createFirewall, type Firewall } from './firewall.ts';
 import { BackendPool } from './l7/backends.ts';
+import { clientKey } from './l7/client-streams.ts';
 import { createL7Terminator, type L7Terminator } from './l7/terminator.ts';
 import { EdgeListener } from './listener.ts';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.ts';
@@ -198,7 +199,9 @@ export class EdgeService {
       allowConnection: async (id, address) => {
         const limiter = this.#rates.get(id);
         if (limiter === undefined) return true;
-        return (await limiter.take(address)).allowed;
+        // Per client as the request limits count them: an IPv6 host holds a whole /64, and a
+        // fresh address for every connection must not give it a fresh bucket.
+        return (await limiter.take(clientKey(address))).allowed;
       },
     };
   }

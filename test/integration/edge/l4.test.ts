@@ -72,6 +72,12 @@ void describe('edge L4 passthrough', () => {
         testListener({ id: 'bulk', idleTimeout: '10s' }),
         testListener({ id: 'flood', firewall: { deny: ['127.0.0.3'], allow: [] } }),
         testListener({ id: 'resetters', idleTimeout: '20s' }),
+        testListener({
+          id: 'proxied-limited',
+          proxyProtocol: true,
+          trustedProxies: ['127.0.0.1/32'],
+          connectionRate: { rate: 0.001, burst: 2 },
+        }),
       ],
       routes: [
         { id: 'exact', listener: 'main', host: 'App.Example.Test', backend: a.address },
@@ -92,6 +98,7 @@ void describe('edge L4 passthrough', () => {
         { id: 'bulk', listener: 'bulk', host: '*', backend: sender.address },
         { id: 'flood', listener: 'flood', host: '*', backend: c.address },
         { id: 'resetters', listener: 'resetters', host: '*', backend: counter.address },
+        { id: 'proxied-limited', listener: 'proxied-limited', host: '*', backend: recorder.address },
       ],
     });
   });
@@ -357,6 +364,27 @@ void describe('edge L4 passthrough', () => {
     assert.ok(!failed.some((e) => e.resource === 'route:resetters'));
   });
 
+  void it('counts the connection rate of an IPv6 client per /64, as it holds the whole /64', async () => {
+    const port = edge.port('proxied-limited');
+    const outcomes = [];
+    // Fresh addresses of one /64: one client, whose burst is 2.
+    for (const address of ['2001:db8:1:1::1', '2001:db8:1:1::2', '2001:db8:1:1:ffff::3']) {
+      outcomes.push(await rawExchange(port, [proxiedFrom(address), curlHello], { giveUpMs: 500 }));
+    }
+    assert.deepEqual(
+      outcomes.map((o) => o.reset),
+      [false, false, true],
+    );
+    await edge.expectMetric(
+      'gatehouse_edge_firewall_blocks_total',
+      { listener: 'proxied-limited', reason: 'rate-limited' },
+      1,
+    );
+    // Another /64 is another client.
+    const other = await rawExchange(port, [proxiedFrom('2001:db8:1:2::1'), curlHello], { giveUpMs: 500 });
+    assert.equal(other.reset, false);
+  });
+
   void it('per-client connection rate and run-time max connections', async () => {
     const port = edge.port('limited');
     const results = [];
@@ -385,6 +413,14 @@ void describe('edge L4 passthrough', () => {
     assert.equal((await curl('app.example.test', edge.port('main'), pki.caFile)).stdout, 'backend-exact');
   });
 });
+
+/** A PROXY v2 header from a client at `address`. */
+function proxiedFrom(address: string): Buffer {
+  return encodeProxyV2({
+    source: { address, port: 40000 },
+    destination: { address: '2001:db8::443', port: 443 },
+  });
+}
 
 /** A minimal TLS 1.3-shaped ClientHello asking for `name`. */
 function buildSniHello(name: string): Buffer {
