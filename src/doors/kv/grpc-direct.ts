@@ -219,6 +219,15 @@ class DirectCall implements KvCallContext {
 
   private arm(ms: number): AbortSignal {
     const controller = (this.controller ??= new AbortController());
+    // The call already ended (its deadline passed, the client cancelled or it was refused) while
+    // it authenticated, before any backend call had a signal to abort: this one starts aborted.
+    // Otherwise it would run to the driver deadline, or with none at all once the client's
+    // deadline has passed, holding its in-flight slot.
+    if (this.answered) {
+      if (!controller.signal.aborted)
+        controller.abort(this.endedBy === 'deadline' ? CLIENT_DEADLINE : CANCELLED);
+      return controller.signal;
+    }
     if (this.driverTimer !== undefined) clearTimeout(this.driverTimer);
     this.driverTimer = undefined;
     // When the client's deadline comes first, its own timer aborts the backend call and answers

@@ -253,6 +253,71 @@ void describe('kv direct gRPC path (application/grpc on node:http2)', () => {
     assert.equal(fine.status, '0');
   });
 
+  void it('stops the backend call of a call whose deadline passed or that was cancelled while it authenticated', async () => {
+    // The key set fetch of a first token is held, so the call ends while it authenticates; the
+    // backend call it then starts must end at once, freeing its in-flight slot (the only one),
+    // not run until the driver deadline (60 s), or without any deadline when the client's passed.
+    for (const ending of ['deadline', 'cancel'] as const) {
+      const own = await startKvGateway({
+        kv: {
+          drivers: {
+            embedded: { type: 'memory' },
+            slow: { type: 'redis', url: `redis://127.0.0.1:${blackhole.port}`, timeout: '60s' },
+          },
+          namespaces: { slow: 'slow' },
+          limits: { maxInFlight: 1 },
+        },
+      });
+      const ownSession = connect(own.url, { ca: own.ca, servername: 'localhost' });
+      try {
+        const release = own.idp.hold();
+        const authorization = `Bearer ${await own.token(['operator:orders', 'operator:slow'])}`;
+        const request = (headers: Record<string, string> = {}) =>
+          ownSession.request({
+            [constants.HTTP2_HEADER_METHOD]: 'POST',
+            [constants.HTTP2_HEADER_PATH]: `${SERVICE}/Get`,
+            'content-type': 'application/grpc',
+            te: 'trailers',
+            authorization,
+            ...headers,
+          });
+        const statusOf = (stream: ReturnType<typeof request>) =>
+          new Promise<string | undefined>((resolve) => {
+            let status: string | undefined;
+            const read = (h: IncomingHttpHeaders) => {
+              status = (h['grpc-status'] as string | undefined) ?? status;
+            };
+            stream.on('response', read);
+            stream.on('trailers', read);
+            stream.on('error', () => undefined);
+            stream.resume();
+            stream.on('close', () => resolve(status));
+          });
+        const stuck = request(ending === 'deadline' ? { 'grpc-timeout': '200m' } : {});
+        const ended = statusOf(stuck);
+        stuck.end(getFrame('slow', 'a'));
+        if (ending === 'cancel') {
+          while (own.idp.fetches() === 0) await new Promise((r) => setTimeout(r, 10));
+          stuck.close(constants.NGHTTP2_CANCEL);
+        }
+        assert.equal(await ended, ending === 'deadline' ? '4' : undefined);
+        release();
+        let status: string | undefined;
+        for (let i = 0; i < 60 && status !== '0'; i += 1) {
+          if (i > 0) await new Promise((r) => setTimeout(r, 50));
+          const next = request();
+          const answered = statusOf(next);
+          next.end(getFrame('orders', 'a'));
+          status = await answered;
+        }
+        assert.equal(status, '0', `${ending}: the in-flight slot is still held after 3 s`);
+      } finally {
+        ownSession.close();
+        await own.close();
+      }
+    }
+  });
+
   void it('answers a client deadline on every protocol with DEADLINE_EXCEEDED, logged as no backend failure', async () => {
     const connectJson = (headers: Record<string, string>) =>
       new Promise<{ status: number; body: Record<string, unknown>; code: string | undefined }>(

@@ -26,6 +26,8 @@ export interface TestIdp {
   /** Signs a token with the IdP key; `claims` override the defaults (valid for 5 minutes). */
   sign(claims?: Record<string, unknown>, header?: Record<string, unknown>): Promise<string>;
   fetches(): number;
+  /** Holds key set requests unanswered until the returned function is called. */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -33,10 +35,15 @@ export async function startIdp(): Promise<TestIdp> {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   let fetches = 0;
+  let held: (() => void)[] | undefined;
   const server: Server = createServer((_req, res) => {
     fetches += 1;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ keys: [publicJwk] }));
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [publicJwk] }));
+    };
+    if (held === undefined) answer();
+    else held.push(answer);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -50,6 +57,14 @@ export async function startIdp(): Promise<TestIdp> {
     publicJwk,
     publicKeyPem,
     fetches: () => fetches,
+    hold() {
+      held ??= [];
+      return () => {
+        const waiting = held ?? [];
+        held = undefined;
+        for (const answer of waiting) answer();
+      };
+    },
     async sign(claims = {}, header = {}) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'svc-a', iat: now, exp: now + 300, ...claims })
