@@ -167,6 +167,19 @@ function queryCount(q: Record<string, unknown>, field: string, fallback: number)
   return Number(value);
 }
 
+/**
+ * The `sha256` filter in lower case, as digests are stored; tools print it in upper case too.
+ * Anything that is no SHA-256 is refused: it could match nothing, and an empty list would read
+ * as "no such artifact".
+ */
+function queryDigest(q: Record<string, unknown>): string | undefined {
+  const value = queryText(q, 'sha256');
+  if (value === undefined) return undefined;
+  if (!/^[0-9a-f]{64}$/i.test(value))
+    throw badQuery('sha256', `Query parameter "sha256" must be 64 hex digits, not "${value.slice(0, 100)}"`);
+  return value.toLowerCase();
+}
+
 function registerList(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/api/artifacts', { preHandler: deps.core.http.authenticate }, async (request) => {
     const q = request.query as Record<string, unknown>;
@@ -176,7 +189,7 @@ function registerList(app: FastifyInstance, deps: RouteDeps): void {
     const repository = queryText(q, 'repository');
     const name = queryText(q, 'name');
     const version = queryText(q, 'version');
-    const sha256 = queryText(q, 'sha256');
+    const sha256 = queryDigest(q);
     const limit = queryCount(q, 'limit', 50);
     const offset = queryCount(q, 'offset', 0);
     const visible = visibleRepositories(deps.core, request);

@@ -14,7 +14,7 @@ export interface UploadRequest {
   readonly version: string;
   readonly fileName?: string;
   readonly mediaType?: string;
-  /** Lower-case hex SHA-256 the client announced. */
+  /** Hex SHA-256 the client announced, in either case (tools print upper case too). */
   readonly expectedSha256?: string;
   /** The announced body length, when known. */
   readonly contentLength?: number;
@@ -31,7 +31,7 @@ export interface UploadResult {
 export const REPOSITORY_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-const SHA256_RE = /^[0-9a-f]{64}$/;
+const SHA256_RE = /^[0-9a-f]{64}$/i;
 /**
  * A media type as the download sends it back in Content-Type: `type/subtype` tokens (RFC 9110
  * §8.3.1) and parameters of printable ASCII. A form part's headers are read as UTF-8, and a
@@ -96,7 +96,7 @@ export function checkCoordinates(
     );
   }
   if (req.expectedSha256 !== undefined && !SHA256_RE.test(req.expectedSha256)) {
-    throw invalid('Expected "sha256" must be 64 lower-case hex digits', 'sha256');
+    throw invalid('Expected "sha256" must be 64 hex digits', 'sha256');
   }
 }
 
@@ -244,10 +244,11 @@ export async function uploadArtifact(ctx: ArtifactContext, req: UploadRequest): 
     );
     committedBlob = true;
     const digest = state.hash.digest('hex');
-    if (req.expectedSha256 !== undefined && req.expectedSha256 !== digest) {
+    const expected = req.expectedSha256?.toLowerCase();
+    if (expected !== undefined && expected !== digest) {
       throw new GatewayError('GW_ERR_ARTIFACTS_DIGEST_MISMATCH', {
-        message: `Received bytes have sha256 "${digest}", not the announced "${req.expectedSha256}"`,
-        details: { expected: req.expectedSha256, actual: digest },
+        message: `Received bytes have sha256 "${digest}", not the announced "${expected}"`,
+        details: { expected, actual: digest },
       });
     }
     if (stat.size !== ciphertextSize(state.size, header.segmentSize)) {

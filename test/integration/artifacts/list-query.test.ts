@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isolatedPostgres, requirePostgres } from '#testing/services';
 import { type DoorHarness, startDoor } from './harness.ts';
@@ -66,6 +67,38 @@ void describe('artifact list query', () => {
   void it('finds names case-insensitively, with the LIKE wildcards _ and % taken literally', async () => {
     await using h = await startDoor();
     await checkNameFilter(h);
+  });
+
+  void it('takes a SHA-256 in either case, to find an artifact by it and to check an upload against it', async () => {
+    await using h = await startDoor();
+    const body = 'checksum search';
+    const digest = createHash('sha256').update(body).digest('hex');
+    // Tools print it in upper case (PowerShell's Get-FileHash): the upload was refused with 400.
+    const up = await h.call(
+      'admin',
+      'POST',
+      `/api/artifacts?repository=team&name=c&version=1&sha256=${digest.toUpperCase()}`,
+      body,
+    );
+    assert.equal(up.status, 201, up.body.toString());
+    // ... and the search found nothing, silently.
+    for (const query of [digest, digest.toUpperCase()]) {
+      const found = (await h.call('admin', 'GET', `/api/artifacts?sha256=${query}`)).json();
+      assert.equal(found['total'], 1, query);
+    }
+    const wrong = await h.call(
+      'admin',
+      'POST',
+      `/api/artifacts?repository=team&name=c&version=2&sha256=${'A'.repeat(64)}`,
+      body,
+    );
+    assert.equal(wrong.json()['code'], 'GW_ERR_ARTIFACTS_DIGEST_MISMATCH');
+    // Something that is no SHA-256 cannot match any artifact: said, not answered with nothing.
+    for (const bad of ['abc', `${digest}00`, 'sha256:'.concat(digest)]) {
+      const res = await h.call('admin', 'GET', `/api/artifacts?sha256=${encodeURIComponent(bad)}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.json()['field'], 'sha256');
+    }
   });
 });
 
