@@ -333,9 +333,14 @@ void describe('artifacts REST API', () => {
     });
     assert.equal(refused.status, 400);
     const audited = (await h.core.audit.query({ action: 'artifacts.signature.add' })).events;
-    assert.deepEqual(audited.map((e) => [e.decision, e.clientIp]).sort(), [
-      ['allow', '127.0.0.1'],
-      ['deny', '127.0.0.1'],
-    ]);
+    assert.deepEqual(
+      audited
+        .map((e) => [e.decision, e.clientIp])
+        .toSorted((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        ['allow', '127.0.0.1'],
+        ['deny', '127.0.0.1'],
+      ],
+    );
   });
 });
