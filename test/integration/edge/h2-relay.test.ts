@@ -331,6 +331,20 @@ void describe('edge HTTP/2 frame relay', () => {
     await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 1);
   });
 
+  void it('answers 421 to a request whose Host, sent without :authority, names another route', async () => {
+    const r = await raw();
+    hello(r);
+    const noAuthority = [':method', 'GET', ':scheme', 'https', ':path', '/'];
+    r.send(headers(1, [...noAuthority, 'host', 'guarded.relay.test', 'x-team', 'edge']));
+    assert.equal(await status(r, 1), '421');
+    // A host no route names goes where the server name sent the connection, as before.
+    r.send(headers(3, [...noAuthority, 'host', 'elsewhere.example']));
+    assert.equal(await status(r, 3), '200');
+    r.destroy();
+    const events = await edge.events('edge.request.misdirected');
+    assert.ok(events.some((x) => x.resource === 'route:h2c' && x.details?.['route'] === 'guarded'));
+  });
+
   void it('serves a client its share of a backend with a small stream limit and answers 429 beyond it', async () => {
     const s = session('limited.relay.test');
     // The backend takes 2 streams a connection: a full pool (16) carries 32, a client gets 8.

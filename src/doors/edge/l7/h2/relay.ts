@@ -118,6 +118,12 @@ function methodOf(fields: FieldList): string | undefined {
   return undefined;
 }
 
+/** The first value of a regular field (`from`: where they start), lower-case `name`. */
+function fieldOf(fields: FieldList, from: number, name: string): string | undefined {
+  for (let i = from; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
 /** True when the relay serves this route's HTTP/2 clients (h2c or h2 backend, no PROXY header). */
 export function relayable(route: EdgeRoute): boolean {
   return (route.backendProtocol === 'h2c' || route.backendProtocol === 'h2') && !route.backendProxyProtocol;
@@ -303,7 +309,10 @@ export class ClientConnection extends H2Endpoint {
     }
     if (head.method === 'CONNECT') return this.answer(s, 501);
     const path = head.path ?? '/';
-    if (misdirected(runtime, info, head.authority ?? '', { path: path.slice(0, 256) })) {
+    // Without :authority a Host field may name the host (RFC 9113 §8.3.1); it is checked as on
+    // the node:http2 path, though the backend gets the server name as :authority and no Host.
+    const requested = head.authority ?? fieldOf(fields, head.regular, 'host') ?? '';
+    if (misdirected(runtime, info, requested, { path: path.slice(0, 256) })) {
       return this.answer(s, 421);
     }
     if (
