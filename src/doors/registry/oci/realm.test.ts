@@ -33,6 +33,19 @@ void describe('token realm origins', () => {
       assert.match(refusal(uplink, realm) ?? '', /outside the uplink's domain/, `${uplink} ${realm}`);
   });
 
+  void it('refuses hosts of a parent domain that is a public suffix (ICANN or private)', () => {
+    const cases: [string, string][] = [
+      ['https://example.co.uk/', 'https://evil.co.uk/token'],
+      ['https://example.co.uk/', 'https://co.uk/token'],
+      ['https://team.github.io/', 'https://other.github.io/token'],
+      ['https://bucket.s3.amazonaws.com/', 'https://evil.s3.amazonaws.com/token'],
+    ];
+    for (const [uplink, realm] of cases)
+      assert.match(refusal(uplink, realm) ?? '', /outside the uplink's domain/, `${uplink} ${realm}`);
+    // One level further down, the parent is a registrable domain again.
+    assert.equal(refusal('https://registry.example.co.uk/', 'https://auth.example.co.uk/token'), undefined);
+  });
+
   void it('never allows plain http for an https uplink, even when listed or on its own host', () => {
     for (const realm of ['http://registry.example.test/token', 'http://auth.example.test/token'])
       assert.match(

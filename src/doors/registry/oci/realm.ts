@@ -5,6 +5,7 @@
  * an internal address (server-side request forgery).
  */
 import { isIP } from 'node:net';
+import { getPublicSuffix } from 'tldts';
 
 /**
  * Whether `realm` may be asked for a token with the uplink's credentials; `undefined` when it
@@ -18,8 +19,10 @@ import { isIP } from 'node:net';
  *   origins.
  * - Otherwise the realm's host must be the uplink's host (any port) or lie in the uplink host's
  *   parent domain (`auth.example.test` or `example.test` for `registry.example.test`), as registries
- *   that run their token service on a separate host do. The parent must have two labels at least,
- *   and an IP address has none, so a two-label host such as `example.test` allows only itself.
+ *   that run their token service on a separate host do. The parent must not be a public suffix
+ *   (Public Suffix List, its private section included: `co.uk`, `github.io`, `s3.amazonaws.com`),
+ *   where other people's hosts live, and an IP address has no parent, so `example.co.uk` or
+ *   `team.github.io` allows only itself.
  */
 export function realmRefusal(uplinkUrl: string, allowed: readonly string[], realm: URL): string | undefined {
   const uplink = new URL(uplinkUrl);
@@ -43,6 +46,7 @@ function sameDomain(uplinkHost: string, realmHost: string): boolean {
   const labels = uplinkHost.split('.');
   if (labels.length < 3) return false;
   const parent = labels.slice(1).join('.');
+  if (getPublicSuffix(parent, { allowPrivateDomains: true }) === parent) return false;
   return realmHost === parent || realmHost.endsWith(`.${parent}`);
 }
 
