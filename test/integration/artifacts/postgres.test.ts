@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from 'pg';
 import { type IsolatedPostgres, isolatedPostgres, requirePostgres } from '#testing/services';
+import { keyHint, signStream } from '../../../src/doors/artifacts/index.ts';
 import { type DoorHarness, startDoor } from './harness.ts';
 
 const postgres = requirePostgres();
@@ -316,5 +321,57 @@ void describe('artifacts door on PostgreSQL', postgres.options, () => {
       { artifacts: team?.['artifacts'], size: team?.['size'] },
       { artifacts: 1, size: 100_000 },
     );
+  });
+  void it('lets a replica serve an artifact signed through another one at once, and not one whose signatures are gone', async () => {
+    await using schema = await isolatedPostgres(postgres.need(), 'artifacts');
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const shared = mkdtempSync(join(tmpdir(), 'gh-art-replicas-'));
+    // Two replicas as in the scale-out setup: one database, one blob store, one master key.
+    const raw = {
+      trust: { mode: 'require', keys: [{ id: 'release', publicKey }] },
+      blobStore: { kind: 'fs', path: shared },
+      encryption: { activeKey: 'k1', keys: [{ id: 'k1', secret: '11'.repeat(32) }] },
+    };
+    await using a = await startDoor(raw, undefined, { postgresUrl: schema.url });
+    await using b = await startDoor(raw, undefined, { postgresUrl: schema.url });
+    try {
+      const body = randomBytes(5000);
+      const up = await a.call('publisher', 'POST', '/api/artifacts?repository=team&name=r&version=1', body);
+      const id = String(up.json()['id']);
+      await until(
+        'the scan approved it',
+        async () => (await a.call('admin', 'GET', `/api/artifacts/${id}`)).json()['status'] === 'approved',
+      );
+      // Replica B refuses it unsigned (and remembered that verdict for ten minutes).
+      assert.equal((await b.call('consumer', 'GET', `/api/artifacts/${id}/download`)).status, 403);
+      const signed = JSON.stringify(
+        await signStream(Readable.from([body]), key.privateKey, { hint: keyHint(key.publicKey) }),
+      );
+      const json = { 'content-type': 'application/json' };
+      assert.equal(
+        (await a.call('publisher', 'POST', `/api/artifacts/${id}/signatures`, signed, json)).status,
+        201,
+      );
+      const down = await b.call('consumer', 'GET', `/api/artifacts/${id}/download`);
+      assert.equal(down.status, 200, down.body.toString());
+      // Deleted through A and the same bytes published again: B must not trust them on the
+      // signatures that went with the deleted artifact.
+      assert.equal((await a.call('admin', 'DELETE', `/api/artifacts/${id}`)).status, 204);
+      const again = await a.call(
+        'publisher',
+        'POST',
+        '/api/artifacts?repository=team&name=r&version=2',
+        body,
+      );
+      const next = String(again.json()['id']);
+      await until(
+        'the scan approved it again',
+        async () => (await a.call('admin', 'GET', `/api/artifacts/${next}`)).json()['status'] === 'approved',
+      );
+      assert.equal((await b.call('consumer', 'GET', `/api/artifacts/${next}/download`)).status, 403);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
 });

@@ -31,7 +31,8 @@ export function signaturesOf(ctx: ArtifactContext, digest: string, repository: s
 /** Creates the service; a policy that does not compile keeps the previous one (logged, audited). */
 export function createTrustService(ctx: ArtifactContext): TrustService {
   let compiled: CompiledTrust = compileTrust(ctx.config().trust);
-  const cache = new Map<string, TrustVerdict>();
+  // Each verdict keeps the stamp of the signature set it was computed from (see stampOf).
+  const cache = new Map<string, TrustVerdict & { readonly stamp: string }>();
   const current = (): CompiledTrust => {
     const policy = ctx.config().trust;
     if (policy === compiled.policy) return compiled;
@@ -63,21 +64,38 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
       }
     });
   };
+  /**
+   * What the stored signatures of a digest in a repository are now, cheaply: their count and
+   * newest time. Another replica adds and deletes signatures too, and its forget() does not
+   * reach this one's cache: a verdict is reused only while the set it was computed from stands
+   * (an unsigned artifact was refused for ten minutes after it was signed elsewhere).
+   */
+  const stampOf = async (digest: string, repository: string): Promise<string> => {
+    const row = await signaturesOf(ctx, digest, repository)
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max<number>('created_at').as('last')])
+      .executeTakeFirst();
+    return `${Number(row?.n ?? 0)}:${Number(row?.last ?? 0)}`;
+  };
   return {
     async check(item, actor) {
       const trust = current();
+      const off = trust.policy.mode === 'off';
       // The digest leads the key: forget(digest) drops every repository's verdict at once.
       const key = `${item.digest}:${item.repository}:${trust.version}`;
       const now = ctx.clock.now();
+      const stamp = off ? '' : await stampOf(item.digest, item.repository);
       const hit = cache.get(key);
-      if (hit !== undefined && hit.validUntil > now) return { ...hit, cached: true };
+      if (hit !== undefined && hit.validUntil > now && hit.stamp === stamp) {
+        const { stamp: _stamp, ...cached } = hit;
+        return { ...cached, cached: true };
+      }
       const verdict = evaluateTrust(
         trust,
         item.digest,
-        trust.policy.mode === 'off' ? [] : await bundles(item.digest, item.repository),
+        off ? [] : await bundles(item.digest, item.repository),
         now,
       );
-      cache.set(key, verdict);
+      cache.set(key, { ...verdict, stamp });
       if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
       ctx.metrics.signatureChecks.inc({ result: verdict.trusted ? 'trusted' : 'untrusted' });
       await ctx.audit({
