@@ -20,7 +20,7 @@ export interface MavenUpstream extends AsyncDisposable {
   readonly url: string;
   readonly requests: string[];
   /** Extra paths served verbatim. */
-  readonly raw: Map<string, string>;
+  readonly raw: Map<string, string | Buffer>;
   /** Path prefixes answered with 429 and `Retry-After: 7`, as a rate-limiting repository does. */
   readonly limited: Set<string>;
 }
@@ -72,7 +72,7 @@ export async function startMavenUpstream(
     );
   }
   const requests: string[] = [];
-  const raw = new Map<string, string>();
+  const raw = new Map<string, string | Buffer>();
   const limited = new Set<string>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
+import { writeZip } from './go-fixture.ts';
 import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
 
 const run = promisify(execFile);
@@ -95,10 +96,22 @@ after(async () => {
   if (work !== undefined) await rm(work, { recursive: true, force: true });
 });
 
-async function mvn(dir: string, repo: string): Promise<{ ok: boolean; output: string }> {
+/**
+ * Runs `mvn validate` in `dir` with every repository mirrored to the door at `url`; with
+ * `snapshots`, the build also has a repository that serves snapshots (central does not).
+ */
+async function mvn(
+  dir: string,
+  repo: string,
+  options: { url?: string; snapshots?: boolean } = {},
+): Promise<{ ok: boolean; output: string }> {
+  const snapshots =
+    options.snapshots === true
+      ? '<profiles><profile><id>snapshots</id><repositories><repository><id>snapshots</id><url>http://snapshots.invalid/</url><snapshots><enabled>true</enabled><updatePolicy>always</updatePolicy></snapshots></repository></repositories><pluginRepositories><pluginRepository><id>snapshots</id><url>http://snapshots.invalid/</url><snapshots><enabled>true</enabled><updatePolicy>always</updatePolicy></snapshots></pluginRepository></pluginRepositories></profile></profiles><activeProfiles><activeProfile>snapshots</activeProfile></activeProfiles>'
+      : '';
   await writeFile(
     join(dir, 'settings.xml'),
-    `<settings><mirrors><mirror><id>gatehouse</id><mirrorOf>*</mirrorOf><url>${gw.url}/maven/</url></mirror></mirrors></settings>\n`,
+    `<settings><mirrors><mirror><id>gatehouse</id><mirrorOf>*</mirrorOf><url>${options.url ?? gw.url}/maven/</url></mirror></mirrors>${snapshots}</settings>\n`,
   );
   try {
     const { stdout, stderr } = await run(
@@ -289,6 +302,7 @@ const doc = (build: string) => {
     <snapshot><timestamp>${ts}</timestamp><buildNumber>${n}</buildNumber></snapshot>
     <snapshotVersions>
       <snapshotVersion><extension>jar</extension><value>${build}</value></snapshotVersion>
+      <snapshotVersion><extension>pom</extension><value>${build}</value></snapshotVersion>
     </snapshotVersions>
   </versioning>
 </metadata>
@@ -301,16 +315,28 @@ void describe('Maven snapshot builds through the registry door', () => {
     // The version itself (its plain POM) is 40 days old: only its builds' times can hold them back.
     const upstream = await startMavenUpstream({
       'org.example:rebuilt': [{ version: '1.0-SNAPSHOT', publishedAt: NOW - 40 * DAY }],
+      // Maven 3.8 adds plexus-utils 1.1 to every build extension's class path.
+      'org.codehaus.plexus:plexus-utils': [{ version: '1.1', publishedAt: NOW - 900 * DAY }],
     });
     const b1 = `1.0-${stamp(NOW - 10 * DAY)}-1`;
     const b2 = `1.0-${stamp(NOW - 3_600_000)}-2`;
     // Deployed after b2 by someone who set the clock back: it claims 9 days.
     const b3 = `1.0-${stamp(NOW - 9 * DAY)}-3`;
+    // Each build a jar of its own (mvn loads it as a build extension) and a POM, with sidecars.
+    const jars = new Map<string, Buffer>();
+    const put = (path: string, body: Buffer) => {
+      upstream.raw.set(path, body);
+      upstream.raw.set(`${path}.sha1`, createHash('sha1').update(body).digest('hex'));
+    };
     for (const b of [b1, b2, b3]) {
-      upstream.raw.set(`${folder}/rebuilt-${b}.jar`, `jar ${b}`);
-      upstream.raw.set(
-        `${folder}/rebuilt-${b}.jar.sha1`,
-        createHash('sha1').update(`jar ${b}`).digest('hex'),
+      const manifest = `Manifest-Version: 1.0\r\nImplementation-Version: ${b}\r\n\r\n`;
+      jars.set(b, writeZip([{ name: 'META-INF/MANIFEST.MF', data: Buffer.from(manifest) }]));
+      put(`${folder}/rebuilt-${b}.jar`, jars.get(b) as Buffer);
+      put(
+        `${folder}/rebuilt-${b}.pom`,
+        Buffer.from(
+          '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><groupId>org.example</groupId><artifactId>rebuilt</artifactId><version>1.0-SNAPSHOT</version></project>\n',
+        ),
       );
     }
     upstream.raw.set(`${folder}/maven-metadata.xml`, doc(b1));
@@ -328,8 +354,9 @@ void describe('Maven snapshot builds through the registry door', () => {
     };
     const jar = async (name: string) => {
       const r = await fetch(`${gateway.url}/maven${folder}/${name}`);
-      return { status: r.status, body: await r.text() };
+      return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
     };
+    const served = (b: string) => ({ status: 200, body: jars.get(b) });
     const deploy = async (build: string) => {
       upstream.raw.set(`${folder}/maven-metadata.xml`, doc(build));
       await gateway.door.invalidate('maven', 'org.example:rebuilt');
@@ -337,11 +364,11 @@ void describe('Maven snapshot builds through the registry door', () => {
     try {
       // b1, 10 days old, passes: the metadata as the uplink sent it, and its jar.
       assert.deepEqual(await metadata(), { status: 200, body: doc(b1) });
-      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), { status: 200, body: `jar ${b1}` });
+      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), served(b1));
       // A build no metadata has named, newer than the newest one named, is as new as now.
       const unnamed = await jar(`rebuilt-${b2}.jar`);
       assert.equal(unnamed.status, 403);
-      assert.match(unnamed.body, /org\.example:rebuilt@1\.0-SNAPSHOT.*minimum age is 2d/);
+      assert.match(unnamed.body.toString(), /org\.example:rebuilt@1\.0-SNAPSHOT.*minimum age is 2d/);
 
       // b2 is deployed an hour ago: the door keeps serving b1's metadata and files, and refuses
       // b2's, and the plain-named jar (it stands for the newest build).
@@ -350,7 +377,18 @@ void describe('Maven snapshot builds through the registry door', () => {
       assert.equal((await jar(`rebuilt-${b2}.jar`)).status, 403);
       assert.equal((await jar(`rebuilt-${b2}.jar.sha1`)).status, 403);
       assert.equal((await jar('rebuilt-1.0-SNAPSHOT.jar')).status, 403);
-      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), { status: 200, body: `jar ${b1}` });
+      assert.deepEqual(await jar(`rebuilt-${b1}.jar`), served(b1));
+      // mvn resolves the snapshot to b1 through the door, checksums and all.
+      const dir = await project(
+        'snapshot-user',
+        '<groupId>org.example</groupId><artifactId>rebuilt</artifactId><version>1.0-SNAPSHOT</version>',
+      );
+      const repo = join(work, 'repo-snapshots');
+      const built = await mvn(dir, repo, { url: gateway.url, snapshots: true });
+      assert.ok(built.ok, built.output);
+      const local = join(repo, 'org/example/rebuilt/1.0-SNAPSHOT');
+      assert.ok(await exists(join(local, `rebuilt-${b1}.jar`)), built.output);
+      assert.ok(!(await exists(join(local, `rebuilt-${b2}.jar`))), built.output);
 
       // b3 claims 9 days, but the door's previous read (b2's) did not have it: it is no older
       // than that read, so it is refused too, and b1 is still what the door serves.
@@ -358,7 +396,7 @@ void describe('Maven snapshot builds through the registry door', () => {
       assert.deepEqual(await metadata(), { status: 200, body: doc(b1) });
       const backdated = await jar(`rebuilt-${b3}.jar`);
       assert.equal(backdated.status, 403);
-      assert.match(backdated.body, /minimum age is 2d/);
+      assert.match(backdated.body.toString(), /minimum age is 2d/);
       // The bound is durable: with every cached document gone, b3 is still refused.
       await gateway.door.invalidate('maven', 'org.example:rebuilt');
       assert.equal((await jar(`rebuilt-${b3}.jar`)).status, 403);
@@ -367,8 +405,7 @@ void describe('Maven snapshot builds through the registry door', () => {
       clock.time = NOW + 3 * DAY;
       await gateway.door.invalidate('maven', 'org.example:rebuilt');
       assert.deepEqual(await metadata(), { status: 200, body: doc(b3) });
-      for (const b of [b3, b2])
-        assert.deepEqual(await jar(`rebuilt-${b}.jar`), { status: 200, body: `jar ${b}` });
+      for (const b of [b3, b2]) assert.deepEqual(await jar(`rebuilt-${b}.jar`), served(b));
     } finally {
       await gateway[Symbol.asyncDispose]();
       await upstream[Symbol.asyncDispose]();
