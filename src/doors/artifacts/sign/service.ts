@@ -72,7 +72,11 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
    */
   const stampOf = async (digest: string, repository: string): Promise<string> => {
     const row = await signaturesOf(ctx, digest, repository)
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max<number>('created_at').as('last')])
+      // PostgreSQL answers bigint aggregates as strings.
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('n'),
+        eb.fn.max<number | string | null>('created_at').as('last'),
+      ])
       .executeTakeFirst();
     return `${Number(row?.n ?? 0)}:${Number(row?.last ?? 0)}`;
   };
