@@ -3,6 +3,7 @@ import type { CoreServices } from '#core/app';
 import type { Credentials, PeerCertificateInfo } from '#core/auth';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { Counter, Gauge, Histogram } from '#core/metrics';
+import { anonymousClientKey } from '#core/ratelimit';
 import type { Action, Principal } from '#core/rbac';
 import type { KvAuditor } from './audit.ts';
 import type { KvLimits } from './config.ts';
@@ -139,7 +140,9 @@ export function createGuard(options: GuardOptions) {
     const rate = limits.authenticationsPerIp;
     const attempt = await core.limiters
       .tokenBucket('kv-authn', { rate, burst: rate * 2 })
-      .take(peer.clientIp === '' ? 'unknown' : peer.clientIp);
+      // Keyed as the core keys anonymous clients: an IPv6 host holds a whole /64, and keyed per
+      // address it would have 2^64 budgets of verifications.
+      .take(peer.clientIp === '' ? 'unknown' : anonymousClientKey(peer.clientIp));
     if (!attempt.allowed) throw limited('GW_ERR_RATE_LIMITED', attempt.retryAfterMs);
     try {
       if (several !== undefined) throw several;

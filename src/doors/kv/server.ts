@@ -73,6 +73,30 @@ class HeldBytes {
   }
 }
 
+/**
+ * Open connections per client, counted before the handshake. A client is the core's anonymous
+ * client key (an IPv4 address or an IPv6 /64), as for held bytes: one IPv6 host holds a whole
+ * /64, and a cap per address would let it open that many connections from each of 2^64.
+ */
+export class ClientConnections {
+  private readonly open = new Map<string, number>();
+
+  /** Counts a connection from `ip`; its client key to `release`, or undefined past `cap`. */
+  take(ip: string, cap: number): string | undefined {
+    const client = anonymousClientKey(ip);
+    const count = (this.open.get(client) ?? 0) + 1;
+    if (count > cap) return undefined;
+    this.open.set(client, count);
+    return client;
+  }
+
+  release(client: string): void {
+    const left = (this.open.get(client) ?? 1) - 1;
+    if (left <= 0) this.open.delete(client);
+    else this.open.set(client, left);
+  }
+}
+
 // TLS 1.3 suites are all AEAD; naming them keeps the list explicit and CCM_8 out.
 const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
 
@@ -152,7 +176,7 @@ function joinAuthorization(headers: IncomingHttpHeaders, rawHeaders: readonly st
 export async function startKvListener(options: KvListenerOptions): Promise<KvListener> {
   const { log } = options;
   const infos = new WeakMap<Http2Session, SessionInfo>();
-  const perIp = new Map<string, number>();
+  const connections = new ClientConnections();
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   // ConnectRPC fixes its message limit when its router is built: a reloaded limit builds another.
@@ -290,13 +314,12 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
   const detach = options.tls.attach(server);
   server.on('connection', (socket: Socket) => {
     const ip = socket.remoteAddress ?? '';
-    const count = (perIp.get(ip) ?? 0) + 1;
-    if (count > options.connectionsPerIp()) {
+    const client = connections.take(ip, options.connectionsPerIp());
+    if (client === undefined) {
       log.debug('kv connection refused: per-address cap', { clientIp: ip });
       socket.destroy();
       return;
     }
-    perIp.set(ip, count);
     // Small request/response pairs on one multiplexed connection: Nagle would hold each answer.
     socket.setNoDelay(true);
     sockets.add(socket);
@@ -304,9 +327,7 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
     socket.once('close', () => {
       sockets.delete(socket);
       options.activeConnections.dec();
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) perIp.delete(ip);
-      else perIp.set(ip, left);
+      connections.release(client);
     });
   });
   server.on('session', (session: Http2Session) => {
