@@ -171,7 +171,11 @@ for (const http2Relay of [true, false]) {
       const h2c = await startEchoBackend('h2c');
       const http1 = await startEchoBackend('http1');
       const tlsBackend = await startEchoBackend('h2', await pki.issue('origin', ['127.0.0.1', 'localhost']));
-      backends.push(h2c, http1, tlsBackend);
+      // Certificates for an address and for the name "localhost" alone: a backend named by its
+      // IP address must be verified against that address.
+      const ipBackend = await startEchoBackend('h2', await pki.issue('origin-ip', ['127.0.0.1']));
+      const impostor = await startEchoBackend('h2', await pki.issue('origin-localhost', ['localhost']));
+      backends.push(h2c, http1, tlsBackend, ipBackend, impostor);
       grpcBackend = await startGrpcBackend();
       const l7 = (id: string, host: string, backend: string, extra: Record<string, unknown> = {}) => ({
         id,
@@ -192,6 +196,18 @@ for (const http2Relay of [true, false]) {
           l7('h2c', 'h2c.l7.test', h2c.address, { backendProtocol: 'h2c' }),
           l7('http1', 'http1.l7.test', http1.address, { backendProtocol: 'http1' }),
           l7('tls', 'tls.l7.test', `localhost:${tlsBackend.port}`, {
+            backendProtocol: 'h2',
+            backendCaFile: pki.caFile,
+          }),
+          l7('tls-ip', 'tls-ip.l7.test', ipBackend.address, {
+            backendProtocol: 'h2',
+            backendCaFile: pki.caFile,
+          }),
+          l7('https-ip', 'https-ip.l7.test', ipBackend.address, {
+            backendProtocol: 'https',
+            backendCaFile: pki.caFile,
+          }),
+          l7('impostor', 'impostor.l7.test', impostor.address, {
             backendProtocol: 'h2',
             backendCaFile: pki.caFile,
           }),
@@ -257,6 +273,26 @@ for (const http2Relay of [true, false]) {
       const upload = await get('h2c.l7.test', ['--http2', '--data-binary', `@${file}`]);
       assert.equal(upload.bytes, body.length);
       await edge.expectMetric('gatehouse_edge_http_responses_total', { route: 'h2c', status: '200' }, 3);
+    });
+
+    void it('verifies a TLS backend named by its IP address against that address', async () => {
+      for (const host of ['tls-ip.l7.test', 'https-ip.l7.test']) {
+        for (const flag of ['--http2', '--http1.1']) {
+          const echo = await get(host, [flag]);
+          assert.equal(echo.xff, '127.0.0.1', `${host} ${flag}`);
+        }
+      }
+      // A certificate for "localhost" is not one for 127.0.0.1.
+      for (const flag of ['--http2', '--http1.1']) {
+        const r = await curl('impostor.l7.test', edge.port(), pki.caFile, [
+          flag,
+          '-w',
+          '%{http_code}',
+          '-o',
+          '/dev/null',
+        ]);
+        assert.equal(r.stdout, '502', flag);
+      }
     });
 
     void it("answers 421 to a request that names another route than its connection (coalescing cannot skip a route's policies)", async () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
 import { Agent as HttpsAgent } from 'node:https';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { backendKey, type EdgeRoute, splitHostPort } from '../model.ts';
@@ -85,9 +85,13 @@ export function dialBackend(target: BackendTarget, alpn: readonly string[]): Dup
     );
   }
   if (!isTls(route)) return tcp;
+  // The certificate is checked against `host`: a DNS name, sent as SNI too, or an IP address
+  // (IPv6 as well), which gets no SNI (RFC 6066 §3) and must be in the certificate's IP
+  // addresses. Without `host` Node would check an address against "localhost".
   return connectTls({
     socket: tcp,
-    servername: /^[0-9.:]+$/.test(host) ? '' : host,
+    host,
+    servername: isIP(host) === 0 ? host : '',
     ALPNProtocols: [...alpn],
     ...(ca === undefined ? {} : { ca }),
   });
