@@ -239,11 +239,14 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
     ifRange === undefined || (typeof ifRange === 'string' && ifRange.trim() === etag)
       ? parseRange(request.headers.range, size)
       : undefined;
-  const source = await openPlaintext(ctx, item, range);
+  // A HEAD (build tools ask one before each GET) gets the download's headers only: nothing is
+  // read or decrypted, and it is no download to audit or count.
+  const head = request.method === 'HEAD';
+  const source = head ? undefined : await openPlaintext(ctx, item, range);
   // Pull the first chunk before the headers go out, so a blob that fails at once answers with an
   // error document. An empty artifact is read to its end here: its header and tag are verified
   // and its file closed (a generator never started could not close it).
-  const first = await source.next();
+  const first = await source?.next();
   reply
     // One stored before uploads checked it would fail the response as a header: served as bytes.
     .header('content-type', isMediaType(item.media_type) ? item.media_type : 'application/octet-stream')
@@ -261,6 +264,8 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
       .header('content-length', String(size))
       .header('repr-digest', `sha-256=:${Buffer.from(item.digest, 'hex').toString('base64')}:`);
   }
+  // An empty stream keeps the Content-Length set above (an empty payload would set it to 0).
+  if (source === undefined || first === undefined) return reply.send(Readable.from([]));
   await recordDownload(deps, request, item, {
     result: 'ok',
     details: {

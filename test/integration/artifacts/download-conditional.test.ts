@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { parseExposition, sampleValue } from '#core/metrics';
 import { startDoor } from './harness.ts';
 
 void describe('conditional downloads', () => {
@@ -118,5 +119,39 @@ void describe('conditional downloads', () => {
       metrics.body.toString('utf8'),
       /artifacts_downloads_total\{result="precondition_failed"\} 8\b/,
     );
+  });
+  void it('answers HEAD with the headers of the download, without reading the artifact or recording a download', async () => {
+    await using h = await startDoor();
+    const data = randomBytes(300_000);
+    const up = await h.call('admin', 'POST', '/api/artifacts?repository=team&name=h&version=1', data);
+    const path = `/api/artifacts/${String(up.json()['id'])}/download`;
+    const etag = `"sha256:${createHash('sha256').update(data).digest('hex')}"`;
+    for (const range of [undefined, 'bytes=0-9']) {
+      const head = await h.call('admin', 'HEAD', path, undefined, range === undefined ? {} : { range });
+      assert.equal(head.status, range === undefined ? 200 : 206);
+      assert.equal(head.headers['etag'], etag);
+      assert.equal(head.headers['content-length'], range === undefined ? String(data.length) : '10');
+      assert.equal(head.body.length, 0);
+    }
+    // Build tools ask HEAD before every GET: each was audited and counted as a download, with
+    // the bytes of a decrypted first segment that never left.
+    const metric = async (name: string, labels: Record<string, string> = {}) =>
+      sampleValue(
+        parseExposition((await h.core.metrics.render()).body),
+        `gatehouse_artifacts_${name}`,
+        labels,
+      ) ?? 0;
+    const downloads = async () =>
+      (await h.core.audit.query({ action: 'artifacts.download' })).events.filter(
+        (e) => e.decision === 'allow',
+      );
+    assert.equal((await downloads()).length, 0);
+    assert.equal(await metric('bytes_out_total'), 0);
+    assert.equal(await metric('downloads_total', { result: 'ok' }), 0);
+    const got = await h.call('admin', 'GET', path);
+    assert.deepEqual(got.body, data);
+    assert.equal((await downloads()).length, 1);
+    assert.equal(await metric('bytes_out_total'), data.length);
+    assert.equal(await metric('downloads_total', { result: 'ok' }), 1);
   });
 });
