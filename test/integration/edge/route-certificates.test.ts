@@ -22,7 +22,7 @@ void describe('edge route certificates that cannot be loaded', () => {
 
   before(async () => {
     pki = await createTestPki();
-    const good = await pki.issue('good', ['good.test']);
+    const good = await pki.issue('good', ['good.test', '*.good.test']);
     broken = await pki.issue('broken', ['broken.test']);
     brokenCert = join(pki.dir, 'broken-route.pem');
     await writeFile(brokenCert, 'not a certificate\n');
@@ -33,6 +33,16 @@ void describe('edge route certificates that cannot be loaded', () => {
       routes: [
         { ...l7, id: 'good', host: 'good.test', certFile: good.certFile, keyFile: good.keyFile },
         { ...l7, id: 'broken', host: 'broken.test', certFile: brokenCert, keyFile: broken.keyFile },
+        // Backend CA files that are gone (deleted, or not on this replica).
+        ...(['https', 'h2'] as const).map((protocol) => ({
+          ...l7,
+          id: `no-ca-${protocol}`,
+          host: `no-ca-${protocol}.good.test`,
+          backendProtocol: protocol,
+          backendCaFile: join(pki.dir, 'missing-ca.pem'),
+          certFile: good.certFile,
+          keyFile: good.keyFile,
+        })),
       ],
     });
   });
@@ -43,8 +53,36 @@ void describe('edge route certificates that cannot be loaded', () => {
     await pki[Symbol.asyncDispose]();
   });
 
+  void it('answers 502 when a TLS backend route names a CA file that is gone, on every request path', async () => {
+    for (const protocol of ['https', 'h2']) {
+      const host = `no-ca-${protocol}.good.test`;
+      for (const extra of [
+        ['--http2'],
+        ['--http1.1'],
+        // A WebSocket upgrade dials its backend connection of its own.
+        ['--http1.1', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket'],
+      ]) {
+        const r = await curl(host, edge.port(), pki.caFile, [
+          ...extra,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+        ]);
+        assert.equal(r.stdout, '502', `${host} ${extra.join(' ')}: ${r.stderr}`);
+      }
+    }
+    // The edge still serves.
+    assert.equal((await curl('good.test', edge.port(), pki.caFile)).code, 0);
+  });
+
   void it('serves the other routes, names the broken one, and takes the file once it is fixed', async () => {
-    assert.deepEqual(edge.service.table.routes.map((r) => r.id).toSorted(), ['broken', 'good']);
+    assert.deepEqual(edge.service.table.routes.map((r) => r.id).toSorted(), [
+      'broken',
+      'good',
+      'no-ca-h2',
+      'no-ca-https',
+    ]);
     const good = await curl('good.test', edge.port(), pki.caFile);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /"xff":"127.0.0.1"/);

@@ -49,9 +49,34 @@ function newAgent(target: BackendTarget): HttpAgent {
   const options = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
   const agent: HttpAgent = isTls(target.route) ? new HttpsAgent(options) : new HttpAgent(options);
   // oxlint-disable-next-line typescript/no-unsafe-assignment -- createConnection is typed loosely by @types/node.
-  (agent as unknown as { createConnection: () => Duplex }).createConnection = () =>
-    dialBackend(target, ['http/1.1']);
+  (agent as unknown as { createConnection: ConnectionFactory }).createConnection = connectionFactory(target, [
+    'http/1.1',
+  ]);
   return agent;
+}
+
+/** `createConnection` of an http Agent or request: a socket, or undefined after `onCreate(error)`. */
+export type ConnectionFactory = (
+  options: unknown,
+  onCreate: (error: Error | null, socket: Duplex) => void,
+) => Duplex | undefined;
+
+/**
+ * A `createConnection` that dials the backend and hands a dial that cannot start (a CA file that
+ * is gone) to `onCreate` as an error, which becomes the request's error (502): thrown, it would
+ * escape from inside node:http as an uncaught exception and end the process.
+ */
+export function connectionFactory(target: BackendTarget, alpn: readonly string[]): ConnectionFactory {
+  return (_options, onCreate) => {
+    try {
+      return dialBackend(target, alpn);
+    } catch (error) {
+      // node:http takes an error without a socket (its types ask for both).
+      const failed = onCreate as (error: Error) => void;
+      failed(error instanceof Error ? error : new Error(String(error)));
+      return undefined;
+    }
+  };
 }
 
 /** Opens the raw transport: TCP, then the optional PROXY header, then TLS when required. */

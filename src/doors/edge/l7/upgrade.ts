@@ -10,7 +10,7 @@ import { type IncomingMessage, request as httpRequest, STATUS_CODES } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionInfo, EdgeRuntime } from '../runtime.ts';
-import { dialBackend } from './backends.ts';
+import { connectionFactory } from './backends.ts';
 import { backendRequestHeaders, HOP_BY_HOP, MINIMAL_BODIES } from './headers.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
 import { requestTarget } from './request-target.ts';
@@ -112,7 +112,7 @@ export function proxyUpgrade(
     headers,
     setHost: false,
     // One connection per upgrade, dialled like every other backend connection (PROXY header, TLS).
-    createConnection: () => dialBackend(target, ['http/1.1']),
+    createConnection: connectionFactory(target, ['http/1.1']),
   });
   let answered = false;
   const timer = setTimeout(() => fail('response-timeout'), options.responseTimeoutMs);
