@@ -290,6 +290,10 @@ const sign: CommandSpec = {
       if (file === undefined) throw usageError('--key needs --file with the artifact bytes');
       const { readFile } = await import('node:fs/promises');
       const key = createPrivateKey(await readFile(keyFile, 'utf8'));
+      // The bundle says ECDSA P-256 with SHA-256; another key's signature would be stored and
+      // never verify.
+      if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+        throw usageError(`--key "${keyFile}" must be an ECDSA P-256 private key`);
       body = {
         bundle: await signStream(createReadStream(file), key, { hint: keyHint(createPublicKey(key)) }),
       };

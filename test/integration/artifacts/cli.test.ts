@@ -235,3 +235,34 @@ void it('gatehouse artifacts pull saves a file whose name takes the whole 255 by
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+void it('gatehouse artifacts sign refuses a key that is no ECDSA P-256 key before anything is stored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  await using h = await startDoor();
+  try {
+    const data = randomBytes(1024);
+    writeFileSync(join(dir, 'a.bin'), data);
+    const up = await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=k&version=1', data);
+    const id = String(up.json()['id']);
+    for (const [name, pair] of [
+      ['rsa', generateKeyPairSync('rsa', { modulusLength: 2048 })],
+      ['p384', generateKeyPairSync('ec', { namedCurve: 'P-384' })],
+      ['ed25519', generateKeyPairSync('ed25519')],
+    ] as const) {
+      writeFileSync(join(dir, `${name}.pem`), pair.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+      const run = await cli(
+        h.url,
+        'publisher',
+        ['artifacts', 'sign', id, '--key', join(dir, `${name}.pem`), '--file', join(dir, 'a.bin')],
+        dir,
+      );
+      // An RSA signature was stored as a P-256 one and could never verify.
+      assert.equal(run.code, 2, `${name}: ${run.err}`);
+      assert.match(run.err, /P-256/, name);
+    }
+    const listed = await h.call('publisher', 'GET', `/api/artifacts/${id}/signatures`);
+    assert.deepEqual(listed.json()['signatures'], []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
