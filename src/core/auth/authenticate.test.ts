@@ -73,8 +73,8 @@ void describe('authenticate dispatch', () => {
         }),
         'GW_ERR_AUTH_CERT_INVALID',
       );
-      // An API key header wins over a bearer token; a bad key is not rescued by a good token.
-      await rejectsWith(auth.authenticate({ apiKey: 'gh_bad', bearer: token }), 'GW_ERR_AUTH_KEY_INVALID');
+      // An API key header and a bearer token together are refused, whichever of them is valid.
+      await rejectsWith(auth.authenticate({ apiKey: 'gh_bad', bearer: token }), 'GW_ERR_AUTH_TOKEN_INVALID');
       await rejectsWith(auth.authenticate({ bearer: 'gh_0123456789abcdef_nope' }), 'GW_ERR_AUTH_KEY_INVALID');
     } finally {
       auth.close();

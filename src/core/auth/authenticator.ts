@@ -86,6 +86,13 @@ export function createCredentialAuthenticator(deps: {
 
   const authenticate = async (credentials: Credentials): Promise<Principal> => {
     const { apiKey, bearer, certificate } = credentials;
+    // Two credentials could name two principals, and which one counts would depend on who reads
+    // them (a proxy in front may have checked the other): neither does. A client certificate
+    // beside a bearer token or an API key is usual (mTLS as the transport), the header wins.
+    if (apiKey !== undefined && bearer !== undefined)
+      throw new GatewayError('GW_ERR_AUTH_TOKEN_INVALID', {
+        message: 'Both an API key (x-api-key) and a bearer token were sent: send one credential',
+      });
     let principal: Principal;
     if (apiKey !== undefined) principal = await fromApiKey(apiKey);
     else if (bearer !== undefined && looksLikeApiKey(bearer)) principal = await fromApiKey(bearer);

@@ -106,6 +106,15 @@ void describe('auth service tokens and keys', () => {
     assert.equal(principal.kind, 'apikey');
     assert.deepEqual(principal.bindings, [{ role: 'consumer', namespace: 'team-a' }]);
     await w.auth.authenticate({ bearer: secret });
+    // A key and a bearer token together are refused whichever is valid: they could name two
+    // principals, and a proxy in front may have checked the other one.
+    const { accessToken } = await w.auth.login('pub', PASSWORD);
+    for (const bearer of [accessToken, 'forged', secret])
+      await rejectsWith(
+        w.auth.authenticate({ apiKey: secret, bearer }),
+        'GW_ERR_AUTH_TOKEN_INVALID',
+        /send one credential/,
+      );
     assert.ok((await w.auth.keys.get(admin, key.id)).lastUsedAt !== undefined);
     assert.equal(
       JSON.stringify(await w.auth.keys.list(admin)).includes(secret.slice(-43)),

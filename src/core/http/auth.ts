@@ -77,6 +77,35 @@ export function credentialsOf(request: FastifyRequest, clientCertificates: boole
   };
 }
 
+/**
+ * A credential header sent more than once: node keeps only the first Authorization or x-api-key
+ * header, so which one counted would depend on who reads them (a proxy in front may have checked
+ * another); the request is refused instead. Undefined when each came once at most.
+ */
+function repeatedCredential(
+  request: FastifyRequest,
+): Exclude<Identity, { principal: Principal } | undefined> | undefined {
+  const raw = request.raw.rawHeaders;
+  let authorization = 0;
+  let apiKey = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]?.toLowerCase();
+    if (name === 'authorization') authorization++;
+    else if (name === 'x-api-key') apiKey++;
+  }
+  if (authorization > 1)
+    return {
+      error: new GatewayError('GW_ERR_AUTH_TOKEN_INVALID', { message: 'More than one Authorization header' }),
+      credential: 'token',
+    };
+  if (apiKey > 1)
+    return {
+      error: new GatewayError('GW_ERR_AUTH_KEY_INVALID', { message: 'More than one x-api-key header' }),
+      credential: 'apikey',
+    };
+  return undefined;
+}
+
 const blockLists = new WeakMap<readonly string[], BlockList>();
 
 function allowListOf(cidrs: readonly string[]): BlockList {
@@ -125,18 +154,21 @@ export function createAuthHooks(deps: AuthDependencies): AuthHooks {
     let pending = identities.get(request);
     if (pending === undefined) {
       const credentials = credentialsOf(request, deps.clientCertificates);
+      const repeated = repeatedCredential(request);
       pending =
-        credentials === undefined
-          ? Promise.resolve(undefined)
-          : deps.authenticator.authenticate(credentials).then(
-              (principal) => ({ principal }),
-              (error: unknown) => ({
-                error: isGatewayError(error)
-                  ? error
-                  : new GatewayError('GW_ERR_INTERNAL', { cause: error, message: 'Authentication failed' }),
-                credential: credentialMethod(credentials),
-              }),
-            );
+        repeated !== undefined
+          ? Promise.resolve(repeated)
+          : credentials === undefined
+            ? Promise.resolve(undefined)
+            : deps.authenticator.authenticate(credentials).then(
+                (principal) => ({ principal }),
+                (error: unknown) => ({
+                  error: isGatewayError(error)
+                    ? error
+                    : new GatewayError('GW_ERR_INTERNAL', { cause: error, message: 'Authentication failed' }),
+                  credential: credentialMethod(credentials),
+                }),
+              );
       identities.set(request, pending);
     }
     return pending;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { MainHttpServer } from './server.ts';
 import { startTestServer, type TestServer } from './test-fixtures.ts';
@@ -76,6 +77,50 @@ void describe('authentication and authorization', () => {
       (await get(t, '/api/whoami', { authorization: 'Bearer' })).body['code'],
       'GW_ERR_AUTH_REQUIRED',
     );
+  });
+
+  void it('refuses a credential header sent twice, whichever of them is valid', async () => {
+    // node keeps only the first of repeated Authorization and x-api-key headers; fetch would
+    // join them into one, so the request is written with its raw header list (Host included).
+    const raw = (headers: string[]) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const req = httpRequest(
+          `${t.url}/api/whoami`,
+          { headers: ['Host', 'gatehouse.test', ...headers] },
+          (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                body: JSON.parse(Buffer.concat(parts).toString()) as Record<string, unknown>,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    for (const [headers, code] of [
+      [
+        ['Authorization', 'Bearer admin-token', 'Authorization', 'Bearer forged'],
+        'GW_ERR_AUTH_TOKEN_INVALID',
+      ],
+      [
+        ['Authorization', 'Bearer forged', 'authorization', 'Bearer admin-token'],
+        'GW_ERR_AUTH_TOKEN_INVALID',
+      ],
+      [['x-api-key', 'k_auditor', 'X-Api-Key', 'k_revoked'], 'GW_ERR_AUTH_KEY_INVALID'],
+    ] as const) {
+      const answer = await raw([...headers]);
+      t.advance(60_000);
+      assert.equal(answer.status, 401, headers.join(' '));
+      assert.equal(answer.body['code'], code, headers.join(' '));
+    }
+    // Once each is as it always was.
+    const once = await raw(['Authorization', 'Bearer admin-token']);
+    t.advance(60_000);
+    assert.equal(once.body['id'], 'user:admin');
   });
 
   void it('turns an authenticator crash into GW_ERR_INTERNAL without its message', async () => {
