@@ -3,6 +3,8 @@
  * RBAC (`edge:read` for reads, `edge:write` for changes: operators and admins). A change is stored,
  * then the local table is swapped at once; other replicas pick it up from the revision poll.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import type { CoreServices } from '#core/app';
 import type { Schema } from '#core/config';
@@ -141,7 +143,10 @@ function registerRemoval(
   });
 }
 
-/** Checks that the whole table would still build and the certificate loads, before storing. */
+/**
+ * Checks that the whole table would still build, the certificate loads and the backend CA file
+ * reads, before storing.
+ */
 function checkRouteFits(service: EdgeService, route: EdgeRoute): void {
   try {
     buildRouteTable(
@@ -161,6 +166,21 @@ function checkRouteFits(service: EdgeService, route: EdgeRoute): void {
     throw invalid('GW_ERR_EDGE_ROUTE_INVALID', [
       { field: 'certFile', expected: 'a readable certificate and key pair' },
     ]);
+  }
+  // Read on every dial to the backend: refused now rather than failing each request with 502.
+  if (route.backendCaFile !== undefined && !readsAsCertificate(route.backendCaFile)) {
+    throw invalid('GW_ERR_EDGE_ROUTE_INVALID', [
+      { field: 'backendCaFile', expected: 'a readable PEM file of CA certificates' },
+    ]);
+  }
+}
+
+/** Whether a file can be read and starts with a PEM certificate. */
+function readsAsCertificate(file: string): boolean {
+  try {
+    return new X509Certificate(readFileSync(file)).raw.length > 0;
+  } catch {
+    return false;
   }
 }
 

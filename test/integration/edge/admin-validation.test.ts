@@ -331,6 +331,22 @@ void describe('edge admin API validation', () => {
     await refusedRoute({ ...bare, certFile: leaf.certFile }, 'keyFile', /needs both certFile .* and keyFile/);
   });
 
+  void it('refuses a TLS backend route whose backendCaFile cannot be read, as it refuses certificates', async () => {
+    const route = {
+      id: 'no-ca',
+      listener: 'public',
+      host: 'no-ca.site.test',
+      mode: 'l7',
+      backend: '127.0.0.1:9',
+      backendProtocol: 'https',
+      certFile: leaf.certFile,
+      keyFile: leaf.keyFile,
+    };
+    await refusedRoute({ ...route, backendCaFile: `${leaf.certFile}.missing` }, 'backendCaFile', /readable/);
+    // A file that is no PEM certificate is no CA either.
+    await refusedRoute({ ...route, backendCaFile: leaf.keyFile }, 'backendCaFile', /CA certificates/);
+  });
+
   void it('an l4 route shows no backend protocol (the table shows tcp); an l7 route shows its own', async () => {
     const { routes } = (await api('GET', '/api/edge/routes')).json as { routes: Record<string, unknown>[] };
     const byId = new Map(routes.map((r) => [r['id'], r]));
