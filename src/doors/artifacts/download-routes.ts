@@ -96,17 +96,35 @@ async function* counted(
       yield chunk;
     }
   } catch (error) {
-    deps.ctx.metrics.downloads.inc({ result: 'integrity' });
-    deps.ctx.log.error('artifact download failed mid-stream', { error, artifactId: item.id });
-    await deps.ctx.audit({
-      actor: actorOf(request),
-      action: 'artifacts.download',
-      resource: auditResource(item),
-      decision: 'error',
-      reason: error instanceof Error ? error.message : String(error),
-    });
+    await recordFailure(deps, request, item, error, 'mid-stream');
     throw error;
   }
+}
+
+/**
+ * Counts, logs and audits a download that failed reading the stored artifact (tampered or
+ * missing bytes, a key that does not unwrap): before its headers went out or mid-stream.
+ */
+async function recordFailure(
+  deps: RouteDeps,
+  request: FastifyRequest,
+  item: ItemRow,
+  error: unknown,
+  when: 'at-start' | 'mid-stream',
+): Promise<void> {
+  deps.ctx.metrics.downloads.inc({ result: 'integrity' });
+  deps.ctx.log.error(`artifact download failed ${when === 'at-start' ? 'before its first byte' : when}`, {
+    error,
+    artifactId: item.id,
+  });
+  await deps.ctx.audit({
+    actor: actorOf(request),
+    action: 'artifacts.download',
+    resource: auditResource(item),
+    decision: 'error',
+    reason: error instanceof Error ? error.message : String(error),
+    clientIp: request.clientIp,
+  });
 }
 
 /**
@@ -242,11 +260,18 @@ async function serveDownload(deps: RouteDeps, request: FastifyRequest, reply: Fa
   // A HEAD (build tools ask one before each GET) gets the download's headers only: nothing is
   // read or decrypted, and it is no download to audit or count.
   const head = request.method === 'HEAD';
-  const source = head ? undefined : await openPlaintext(ctx, item, range);
   // Pull the first chunk before the headers go out, so a blob that fails at once answers with an
   // error document. An empty artifact is read to its end here: its header and tag are verified
   // and its file closed (a generator never started could not close it).
-  const first = await source?.next();
+  let source: AsyncGenerator<Buffer> | undefined;
+  let first: IteratorResult<Buffer> | undefined;
+  try {
+    source = head ? undefined : await openPlaintext(ctx, item, range);
+    first = await source?.next();
+  } catch (error) {
+    await recordFailure(deps, request, item, error, 'at-start');
+    throw error;
+  }
   reply
     // One stored before uploads checked it would fail the response as a header: served as bytes.
     .header('content-type', isMediaType(item.media_type) ? item.media_type : 'application/octet-stream')

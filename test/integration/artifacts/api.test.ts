@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { parseExposition, sampleValue } from '#core/metrics';
 import { request } from 'undici';
 import { buildBundle, keyHint, signStream } from '../../../src/doors/artifacts/index.ts';
 import { MAX_MULTIPART_FIELDS } from '../../../src/doors/artifacts/routes.ts';
@@ -289,6 +290,25 @@ void describe('artifacts REST API', () => {
       if (r.body.length === data.length) throw new Error('no error');
       throw new Error('short body');
     });
+    // Both are tampering found: audited as errors of the download (the first, caught before the
+    // headers went out, was not audited or counted at all), with the address that asked.
+    const failed = (await h.core.audit.query({ action: 'artifacts.download' })).events.filter(
+      (e) => e.decision === 'error',
+    );
+    assert.equal(failed.length, 2);
+    assert.ok(
+      failed.every((e) => e.clientIp === '127.0.0.1' && /sha256|tag|authentic/i.test(e.reason ?? '')),
+    );
+    assert.equal(
+      sampleValue(
+        parseExposition((await h.core.metrics.render()).body),
+        'gatehouse_artifacts_downloads_total',
+        {
+          result: 'integrity',
+        },
+      ),
+      2,
+    );
   });
   void it('stores a signature bundle as a bundle: what a client adds is dropped, and an old row that no longer parses only fails to vouch', async () => {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
