@@ -239,18 +239,25 @@ export function createGuard(options: GuardOptions) {
           rate: limits.namespaceBandwidth,
           burst: bandwidthBurst,
         });
-        const inbound = await bandwidth.take(namespace, Math.max(1, sizes.request(message)));
+        // Charges bytes in slices the bucket can hold; more than it holds empties it.
+        const charge = async (bytes: number) => {
+          for (let left = bytes; left > 0; ) {
+            const slice = Math.min(left, bandwidthBurst);
+            left -= slice;
+            if (!(await bandwidth.take(namespace, slice)).allowed) break;
+          }
+        };
+        // A request passes when the bucket holds it, or is full for one larger than it ever holds
+        // (limits lowered below what a message may carry): that one empties it.
+        const requestBytes = Math.max(1, sizes.request(message));
+        const admitted = Math.min(requestBytes, bandwidthBurst);
+        const inbound = await bandwidth.take(namespace, admitted);
         if (!inbound.allowed) throw limited('GW_ERR_KV_BANDWIDTH_EXCEEDED', inbound.retryAfterMs);
+        await charge(requestBytes - admitted);
         const out = await handler(message, { principal, namespace, within: ctx.within });
-        const outBytes = sizes.response(out);
         // Responses are charged after the fact: the bytes were already read from the backend,
         // so an exhausted budget refuses the namespace's next calls instead.
-        // More than the bucket holds (a large answer after a reload lowered the limit) empties it.
-        for (let left = outBytes; left > 0; ) {
-          const slice = Math.min(left, bandwidthBurst);
-          left -= slice;
-          if (!(await bandwidth.take(namespace, slice)).allowed) break;
-        }
+        await charge(sizes.response(out));
         for (const [k, v] of Object.entries(quota)) ctx.responseHeader.set(k, v);
         return out;
       } catch (thrown) {

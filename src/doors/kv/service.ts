@@ -106,7 +106,7 @@ export function createKvService(options: KvServiceOptions): KvMethods {
     ),
     set: write(
       'Set',
-      (m) => keyBytes(m) + m.value.length + m.metadata.length,
+      (m) => keyBytes(m) + m.value.length + utf8(m.metadata),
       async (m, call) => {
         const limits = options.limits();
         const key = checkKey(m.key);
@@ -207,7 +207,7 @@ export function createKvService(options: KvServiceOptions): KvMethods {
     }),
     list: read(
       'List',
-      (o: { keys?: string[] }) => (o.keys ?? []).reduce((n, k) => n + k.length, 0),
+      (o: { keys?: string[] }) => (o.keys ?? []).reduce((n, k) => n + utf8(k), 0),
       async (m, call) => {
         const prefix = checkKey(m.prefix, 'prefix', true);
         const limit = checkPageSize(m.pageSize);

@@ -160,6 +160,27 @@ void describe('kv limits and shedding', () => {
     );
   });
 
+  void it('charges metadata in UTF-8 bytes, and serves a request larger than the bucket once it is full', async () => {
+    // 6000 euro signs: 18004 bytes with key and value (6004 characters), more than this
+    // gateway's 16 KiB bucket ever holds. On a full bucket the call is served and empties it,
+    // so the same call right after is refused; counted in characters, both would pass.
+    const a = await auth('utf8meta');
+    const set = () =>
+      client.call(
+        'Set',
+        {
+          namespace: 'utf8meta',
+          key: 'k',
+          value: Buffer.from('v'),
+          metadata: JSON.stringify('\u20ac'.repeat(6000)),
+        },
+        a,
+      );
+    await set();
+    const e = await expectStatus(set(), RESOURCE_EXHAUSTED);
+    assert.equal(e.metadata.get('gatehouse-error-code')[0], 'GW_ERR_KV_BANDWIDTH_EXCEEDED');
+  });
+
   void it('refuses a BatchGet whose values exceed what one answer may carry (maxValueSize in all)', async () => {
     // A namespace of its own: this gateway's bandwidth (16 KiB/s per namespace) is shared by the tests.
     const a = await auth('batchcap');
