@@ -38,10 +38,13 @@ const jwksSchema = object(
     algorithms: array(oneOf(EXTERNAL_ALGORITHMS, 'A JWS algorithm'), 'Algorithm allow-list', {
       default: ['RS256', 'ES256', 'EdDSA'],
     }),
-    clockTolerance: duration('Allowed clock skew when checking exp and nbf', {
-      default: '30s',
-      max: 300_000,
-    }),
+    clockTolerance: duration(
+      'Allowed clock skew when checking exp, nbf and iat (a token issued later than now is refused)',
+      {
+        default: '30s',
+        max: 300_000,
+      },
+    ),
     timeout: duration('Timeout of one JWKS fetch', { default: '5s', min: 100 }),
     cacheMaxAge: duration('How long a fetched key set is used before it is fetched again', {
       default: '10m',

@@ -157,7 +157,7 @@ void describe('external JWT validation', () => {
     );
   });
 
-  void it('rejects expired and not-yet-valid tokens beyond the clock tolerance', async () => {
+  void it('rejects expired, not-yet-valid and future-issued tokens beyond the clock tolerance', async () => {
     const validator = createExternalValidator(await configFor(`${url}/jwks`), clock, log);
     await rejectsWith(
       validator.verify(await sign('rsa-1', { exp: nowS() - 31 })),
@@ -171,6 +171,12 @@ void describe('external JWT validation', () => {
       /not valid yet/,
     );
     await validator.verify(await sign('rsa-1', { nbf: nowS() + 10 }));
+    await rejectsWith(
+      validator.verify(await sign('rsa-1', { iat: nowS() + 3600 })),
+      'GW_ERR_AUTH_TOKEN_INVALID',
+      /issued in the future/,
+    );
+    await validator.verify(await sign('rsa-1', { iat: nowS() + 10 }));
     const noExp = await new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' })
       .setIssuer(ISSUER)

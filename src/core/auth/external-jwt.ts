@@ -193,6 +193,12 @@ export function createExternalValidator(config: JwksConfig, clock: Clock, log: L
       } catch (error) {
         throw tokenError(error, 'token');
       }
+      // A token issued later than now (beyond the tolerance) comes from a wrong clock or was made
+      // ahead of time; jose checks "iat" only against a maximum token age.
+      if (typeof payload.iat === 'number' && payload.iat * 1000 > clock.now() + config.clockTolerance)
+        throw new GatewayError('GW_ERR_AUTH_TOKEN_INVALID', {
+          message: 'The token is issued in the future ("iat" is later than now)',
+        });
       const subject = claimString(payload, config.subjectClaim);
       if (subject === undefined) {
         throw new GatewayError('GW_ERR_AUTH_TOKEN_INVALID', {
