@@ -26,6 +26,42 @@ void describe('route table', () => {
     [{ id: 'p', route: 'exact', kind: 'block-user-agent', value: 'bot' }],
   );
 
+  void it('keeps a terminated connection on its route only while its server name still routes there', () => {
+    const l7 = (id: string, host: string): EdgeRoute => ({ ...route(id, host), mode: 'l7' });
+    const before = buildRouteTable([l7('x', 'a.test'), l7('y', '*.b.test')], []);
+    const onA = { routeId: 'x', listener: 'main', serverName: 'a.test' };
+    const onB = { routeId: 'y', listener: 'main', serverName: 'www.b.test' };
+    assert.equal(before.terminating(onA)?.route.id, 'x');
+    assert.equal(before.terminating(onB)?.route.id, 'y');
+    // Route x removed and added again for another host (and another backend): a connection made
+    // for a.test must not send its requests there.
+    const after = buildRouteTable(
+      [{ ...l7('x', 'c.test'), backend: '127.0.0.2:1' }, l7('y', '*.b.test')],
+      [],
+    );
+    assert.equal(after.terminating(onA), undefined);
+    // Another backend for the same host is the same route: requests follow it.
+    const moved = buildRouteTable([{ ...l7('x', 'a.test'), backend: '127.0.0.2:1' }], []);
+    assert.equal(moved.terminating(onA)?.route.backend, '127.0.0.2:1');
+    // A more specific route now takes the name: still the connection's route (421 tells the
+    // client to reconnect for that name).
+    const taken = buildRouteTable([l7('y', '*.b.test'), l7('z', 'www.b.test')], []);
+    assert.equal(taken.terminating(onB)?.route.id, 'y');
+    // Added again on another listener.
+    assert.equal(
+      buildRouteTable([{ ...l7('x', 'a.test'), listener: 'second' }], []).terminating(onA),
+      undefined,
+    );
+    // Passthrough under the same id: gone for terminated connections.
+    assert.equal(buildRouteTable([route('x', 'a.test')], []).terminating(onA), undefined);
+    // Without a server name the connection went to the default route.
+    const fallback = buildRouteTable([l7('d', '*')], []);
+    assert.equal(
+      fallback.terminating({ routeId: 'd', listener: 'main', serverName: undefined })?.route.id,
+      'd',
+    );
+  });
+
   void it('matches exact (any case, trailing dot), then one-label wildcard, then the default', () => {
     assert.equal(table.match('main', 'API.Example.Test.')?.compiled.route.id, 'exact');
     assert.equal(table.match('main', 'api.example.test')?.kind, 'exact');

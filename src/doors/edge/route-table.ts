@@ -25,6 +25,13 @@ interface ListenerRoutes {
   readonly fallback?: CompiledRoute;
 }
 
+/** What routed a terminated connection. */
+export interface TerminatedConnection {
+  readonly routeId: string;
+  readonly listener: string;
+  readonly serverName: string | undefined;
+}
+
 /** One snapshot of every listener's routes. */
 export interface RouteTable {
   readonly version: number;
@@ -35,10 +42,24 @@ export interface RouteTable {
   /** A route by id, for L7 requests that look up policies per request. */
   byId(id: string): CompiledRoute | undefined;
   /**
-   * The route a request on a terminated connection goes by: undefined once the route is gone or
-   * no longer L7 (changed to passthrough under the same id while the connection stayed open).
+   * The route a request on a terminated connection goes by: undefined once the route it was
+   * accepted for is gone, no longer L7 (passthrough under the same id), or no longer takes the
+   * connection's server name on its listener (removed and added again under its id for another
+   * host or listener): only new connections take the new route. A changed backend of the same
+   * route is followed. (A more specific route that now takes the name is the 421 check's.)
    */
-  terminating(id: string): CompiledRoute | undefined;
+  terminating(connection: TerminatedConnection): CompiledRoute | undefined;
+}
+
+/** Whether a route host (exact, `*.parent` or `*`) takes a server name, as `match` compares them. */
+function hostCovers(host: string, serverName: string | undefined): boolean {
+  const pattern = host.toLowerCase();
+  if (pattern === '*') return true;
+  if (serverName === undefined) return false;
+  const name = serverName.toLowerCase().replace(/\.$/, '');
+  if (!pattern.startsWith('*.')) return name === pattern;
+  const dot = name.indexOf('.');
+  return dot > 0 && name.slice(dot + 1) === pattern.slice(2);
 }
 
 /** Builds a table; throws RangeError when two routes of a listener claim the same host. */
@@ -98,9 +119,13 @@ export function buildRouteTable(
       return entry.fallback === undefined ? undefined : { compiled: entry.fallback, kind: 'default' };
     },
     byId: (id) => byId.get(id),
-    terminating: (id) => {
-      const compiled = byId.get(id);
-      return compiled?.route.mode === 'l7' ? compiled : undefined;
+    terminating(connection) {
+      const compiled = byId.get(connection.routeId);
+      if (compiled === undefined || compiled.route.mode !== 'l7') return undefined;
+      const { route } = compiled;
+      return route.listener === connection.listener && hostCovers(route.host, connection.serverName)
+        ? compiled
+        : undefined;
     },
   };
 }

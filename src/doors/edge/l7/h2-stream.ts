@@ -73,7 +73,7 @@ export function proxyH2Stream(
   headers: IncomingHttpHeaders,
   ended: boolean,
 ): void {
-  const compiled = ctx.runtime.table().terminating(info.routeId);
+  const compiled = ctx.runtime.table().terminating(info);
   if (compiled === undefined) return answer(ctx, info, stream, 502);
   // CONNECT (RFC 9113 §8.5, and extended CONNECT, RFC 8441) is not proxied, as on the relay: it
   // would go to the backend as a request without a path and its stream would never end.

@@ -105,7 +105,7 @@ export function proxyRequest(
   res: ClientResponse,
 ): void {
   const { runtime } = ctx;
-  const compiled = runtime.table().terminating(info.routeId);
+  const compiled = runtime.table().terminating(info);
   res.once('finish', () =>
     runtime.metrics.httpResponses.inc({ route: info.routeId, status: res.statusCode }),
   );

@@ -79,7 +79,7 @@ export function proxyUpgrade(
   head: Buffer,
 ): void {
   client.on('error', () => client.destroy());
-  const compiled = runtime.table().terminating(info.routeId);
+  const compiled = runtime.table().terminating(info);
   if (compiled === undefined) return endWith(client, rawAnswer(502));
   const checked = requestTarget(req);
   const refused = typeof checked === 'string' ? checked : refusedUpgrade(req);

@@ -299,7 +299,7 @@ export class ClientConnection extends H2Endpoint {
   #request(s: RelayStream, fields: FieldList, head: RequestHead, wireBytes: number): void {
     const { runtime } = this.#ctx;
     const info = this.info;
-    const compiled = runtime.table().terminating(info.routeId);
+    const compiled = runtime.table().terminating(info);
     if (compiled === undefined) return this.answer(s, 502);
     const route = compiled.route;
     if (!relayable(route)) {
