@@ -11,6 +11,13 @@ import type { ArtifactTables } from './store/schema.ts';
 
 const actorOf = (request: FastifyRequest) => request.principal?.id ?? 'anonymous';
 
+/**
+ * Signatures kept per artifact (its digest in its repository). Every trust check reads and
+ * verifies them all, and a refusal names each one's reason: without a bound a publisher could
+ * make every download's check, its audit record and its error answer grow without end.
+ */
+export const MAX_SIGNATURES = 64;
+
 /** Registers scan, verdict, signature, verification and key-rotation routes. */
 export function registerExtraRoutes(
   app: FastifyInstance,
@@ -131,6 +138,15 @@ export function registerExtraRoutes(
       });
       throw new GatewayError('GW_ERR_ARTIFACTS_SIGNATURE_INVALID', {
         message: `Signature is over "${bundleDigest(bundle)}", not the artifact's "${item.digest}"`,
+      });
+    }
+    const stored = await signaturesOf(ctx, item.digest, item.repository)
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .executeTakeFirst();
+    if (Number(stored?.n ?? 0) >= MAX_SIGNATURES) {
+      throw new GatewayError('GW_ERR_ARTIFACTS_QUOTA_EXCEEDED', {
+        message: `Artifact "${item.id}" already has ${MAX_SIGNATURES} signatures`,
+        details: { limit: MAX_SIGNATURES },
       });
     }
     const cert = bundle.verificationMaterial.certificate !== undefined;

@@ -363,4 +363,32 @@ void describe('artifacts REST API', () => {
       ],
     );
   });
+  void it('keeps at most 64 signatures of an artifact, so a publisher cannot make every trust check and refusal grow without bound', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    await using h = await startDoor({ trust: { mode: 'require', keys: [{ id: 'release', publicKey }] } });
+    const data = randomBytes(100);
+    const id = String(
+      (await h.call('publisher', 'POST', '/api/artifacts?repository=team&name=m&version=1', data)).json()[
+        'id'
+      ],
+    );
+    const json = { 'content-type': 'application/json' };
+    // Signatures that never verify, each one more reason in every refusal and its audit record.
+    const junk = JSON.stringify(
+      buildBundle(sha(data), Buffer.from('not a signature'), { hint: keyHint(key.publicKey) }),
+    );
+    for (let i = 0; i < 64; i += 1) {
+      const added = await h.call('publisher', 'POST', `/api/artifacts/${id}/signatures`, junk, json);
+      assert.equal(added.status, 201, `signature ${i}: ${added.body.toString()}`);
+    }
+    const over = await h.call('publisher', 'POST', `/api/artifacts/${id}/signatures`, junk, json);
+    assert.equal(over.status, 507, over.body.toString());
+    assert.equal(over.json()['code'], 'GW_ERR_ARTIFACTS_QUOTA_EXCEEDED');
+    assert.equal(
+      ((await h.call('consumer', 'GET', `/api/artifacts/${id}/signatures`)).json()['signatures'] as unknown[])
+        .length,
+      64,
+    );
+  });
 });
