@@ -30,6 +30,12 @@ import { base64Length, connectServiceOf, createKvHandler, PEER } from './transpo
  * holds is bounded by `HeldBytes`, not by the windows: the door reads every stream as it arrives.
  */
 const STREAM_WINDOW = 1024 * 1024;
+/**
+ * The largest header list a call may send (SETTINGS_MAX_HEADER_LIST_SIZE): as Envoy's default
+ * (60 KiB), room for tokens of identity providers that list a user's groups. Each stream's header
+ * octets count against `bufferedBytesPerIp` and `bufferedBytes` while it is open.
+ */
+const MAX_HEADER_LIST = 64 * 1024;
 const SESSION_WINDOW = 8 * 1024 * 1024;
 
 /** What an open stream costs beyond its header octets (objects, maps, the compat layer). */
@@ -241,7 +247,11 @@ export async function startKvListener(options: KvListenerOptions): Promise<KvLis
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs,
       unknownProtocolTimeout: 1000,
-      settings: { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024, initialWindowSize: STREAM_WINDOW },
+      settings: {
+        maxConcurrentStreams: 256,
+        maxHeaderListSize: MAX_HEADER_LIST,
+        initialWindowSize: STREAM_WINDOW,
+      },
       maxSessionMemory: 64,
     },
     handler,

@@ -88,6 +88,22 @@ void describe('kv JWT authentication (JWKS issuer)', () => {
     }
   });
 
+  void it('accepts a large token (an identity provider listing hundreds of groups), up to a 64 KiB header list', async () => {
+    const groups = Array.from({ length: 600 }, (_, i) => `cn=group-${i},ou=teams,dc=example,dc=test`);
+    const big = await gw.token(['operator:orders'], { groups });
+    assert.ok(big.length > 30_000, `a ${big.length}-character token`);
+    await client.call('Set', sampleRequest('Set', 'orders'), bearer(big));
+    // Beyond the header list cap the stream is refused before anything reads it, and the
+    // connection goes on serving.
+    const padded = { ...bearer(big), 'x-padding': 'p'.repeat(40_000) };
+    await expectStatus(client.call('Set', sampleRequest('Set', 'orders'), padded), 8);
+    // One header field above 64 KiB is refused by the HPACK decoder itself (RST_STREAM
+    // COMPRESSION_ERROR, which grpc-js reports as INTERNAL), again for that stream only.
+    const huge = await gw.token(['operator:orders'], { groups: [...groups, ...groups, ...groups] });
+    await expectStatus(client.call('Set', sampleRequest('Set', 'orders'), bearer(huge)), 13);
+    await client.call('Set', sampleRequest('Set', 'orders'), bearer(big));
+  });
+
   void it('refetches the key set at most once for a burst of unknown kids', async () => {
     const before = gw.idp.fetches();
     for (let i = 0; i < 5; i += 1) {
