@@ -97,23 +97,6 @@ function partialOf(target: string): string {
   return join(dirname(target), `.${hash}.part`);
 }
 
-/** Refusals of the artifact itself (its verdict, the trust policy), not of the caller's credentials. */
-const POLICY_CODES = new Set(['GW_ERR_ARTIFACTS_NOT_APPROVED', 'GW_ERR_ARTIFACTS_UNTRUSTED']);
-
-/**
- * A download the policy refuses exits with EXIT.denied, as `verify` does for an untrusted
- * artifact; the client's 403 mapping (EXIT.auth) would tell a script its credentials are wrong.
- */
-function policyRefusal(error: unknown): unknown {
-  if (!(error instanceof CliError) || error.code === undefined || !POLICY_CODES.has(error.code)) return error;
-  return new CliError(error.message, {
-    exitCode: EXIT.denied,
-    code: error.code,
-    ...(error.errorId === undefined ? {} : { errorId: error.errorId }),
-    ...(error.status === undefined ? {} : { status: error.status }),
-  });
-}
-
 const pull: CommandSpec = {
   name: 'artifacts pull',
   summary:
@@ -139,15 +122,11 @@ const pull: CommandSpec = {
       .then((s) => s.size)
       .catch(() => 0);
     const fetchInto = async (from: number): Promise<boolean> => {
-      const response = await client
-        .requestRaw('GET', `/api/artifacts/${encodeURIComponent(id)}/download`, {
-          raw: true,
-          headers: from > 0 ? { range: `bytes=${from}-` } : {},
-          signal: ctx.signal,
-        })
-        .catch((error: unknown) => {
-          throw policyRefusal(error);
-        });
+      const response = await client.requestRaw('GET', `/api/artifacts/${encodeURIComponent(id)}/download`, {
+        raw: true,
+        headers: from > 0 ? { range: `bytes=${from}-` } : {},
+        signal: ctx.signal,
+      });
       const appending = from > 0 && response.status === 206;
       const progress = ctx.out.progress(`pull ${item.fileName}`, item.size);
       if (appending) progress.advance(from);

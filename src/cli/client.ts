@@ -113,7 +113,9 @@ async function problemError(response: Response): Promise<CliError> {
   }
   // The code and errorId travel as fields: people see them after the message, --json as keys.
   return new CliError(message, {
-    exitCode: response.status === 401 || response.status === 403 ? 3 : 1,
+    // EXIT.auth (3) when the credentials are refused, EXIT.denied (10) when they may not do it (a
+    // policy refusal of an artifact included), as the kv commands answer (framework.ts imports this file).
+    exitCode: response.status === 401 ? 3 : response.status === 403 ? 10 : 1,
     ...(code === undefined ? {} : { code }),
     ...(errorId === undefined ? {} : { errorId }),
     status: response.status,

@@ -108,7 +108,7 @@ void it('gatehouse artifacts push, ls, pull (resumed), sign, verify and rm', asy
     assert.equal(bad.code, 0, bad.err);
     assert.equal(bad.json()['resumed'], false);
     assert.deepEqual(readFileSync(join(dir, 'bad.bin')), data);
-    assert.equal((await cli(h.url, 'consumer', ['artifacts', 'rm', id], dir)).code, 3);
+    assert.equal((await cli(h.url, 'consumer', ['artifacts', 'rm', id], dir)).code, 10);
     assert.equal((await cli(h.url, 'admin', ['artifacts', 'rm', id], dir)).code, 0);
     const audit = await h.core.audit.query({ action: 'artifacts.signature.check' });
     assert.deepEqual([...new Set(audit.events.map((e) => e.decision))].sort(), ['allow', 'deny']);
@@ -141,9 +141,9 @@ void it('gatehouse artifacts scan: queue a rescan, print the report and the SBOM
     assert.equal(sbom.code, 0, sbom.err);
     assert.equal((JSON.parse(sbom.out) as Record<string, unknown>)['bomFormat'], 'CycloneDX');
 
-    // Queueing a rescan is an admin's: others are refused with the auth exit code.
+    // Queueing a rescan is an admin's: others are refused with the permission exit code.
     const refused = await cli(h.url, 'publisher', ['artifacts', 'scan', id], dir);
-    assert.equal(refused.code, 3);
+    assert.equal(refused.code, 10);
     assert.match(refused.err, /GW_ERR_RBAC_DENIED/);
     const queued = await cli(h.url, 'admin', ['artifacts', 'scan', id], dir);
     assert.equal(queued.code, 0, queued.err);
