@@ -229,8 +229,8 @@ void describe('edge admin API and runtime changes', () => {
     const list = await gatehouse('reader', 'routes', 'list', '--json');
     assert.ok((JSON.parse(list.out) as { id: string }[]).some((r) => r.id === 'cli'));
     const denied = await gatehouse('reader', 'routes', 'remove', 'cli');
-    // The CLI maps 401 and 403 alike to exit code 3; the message names the RBAC code.
-    assert.equal(denied.code, 3, denied.err);
+    // A 403 exits 10 (a 401 would be 3); the message names the RBAC code.
+    assert.equal(denied.code, 10, denied.err);
     assert.match(denied.err, /GW_ERR_RBAC_DENIED/);
     const policy = await gatehouse(
       'operator',
