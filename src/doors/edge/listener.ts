@@ -172,6 +172,13 @@ export class EdgeListener {
       maxHelloBytes: this.settings.maxHelloBytes,
     });
     if (!prelude.ok) {
+      if (prelude.reason === 'empty') {
+        // Connected and closed without a byte: a load balancer's or orchestrator's TCP check
+        // (HAProxy's `dontlognull`). Counted, not audited as a refusal.
+        this.#runtime.metrics.emptyConnections.inc({ listener: id });
+        socket.destroy();
+        return;
+      }
       const counter =
         prelude.stage === 'proxy' ? this.#runtime.metrics.proxyFailures : this.#runtime.metrics.helloFailures;
       counter.inc({ listener: id, reason: prelude.reason });

@@ -12,6 +12,7 @@ export interface EdgeMetrics {
   readonly firewallBlocks: Counter;
   readonly helloFailures: Counter;
   readonly proxyFailures: Counter;
+  readonly emptyConnections: Counter;
   readonly dialSeconds: Histogram;
   readonly bytes: Counter;
   readonly httpResponses: Counter;
@@ -55,6 +56,11 @@ const COUNTERS = {
     'proxy_header_failures_total',
     'PROXY protocol headers refused, by reason.',
     ['listener', 'reason'],
+  ],
+  emptyConnections: [
+    'empty_connections_total',
+    'Connections closed by the client before sending a byte (TCP health checks), by listener; not audited.',
+    ['listener'],
   ],
   bytes: [
     'bytes_total',

@@ -64,5 +64,14 @@ void describe('prelude reader', () => {
     closing.resume();
     const r3 = await pendingClose;
     assert.deepEqual(r3.ok ? 'ok' : [r3.stage, r3.reason], ['hello', 'closed']);
+    // Closed before any byte (a TCP health check), with or without a PROXY header expected.
+    for (const proxyProtocol of [false, true]) {
+      const probe = new PassThrough();
+      const pendingProbe = readPrelude(probe, { ...options, proxyProtocol });
+      probe.end();
+      probe.resume();
+      const r4 = await pendingProbe;
+      assert.deepEqual(r4.ok ? 'ok' : r4.reason, 'empty');
+    }
   });
 });

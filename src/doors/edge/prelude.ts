@@ -15,8 +15,11 @@ export interface PreludeOptions {
   readonly maxHelloBytes: number;
 }
 
-/** Why a prelude failed: a parser reason, the deadline, or the peer going away. */
-export type PreludeFailure = HelloFailure | ProxyFailure | 'timeout' | 'closed';
+/**
+ * Why a prelude failed: a parser reason, the deadline, the peer going away during it, or the
+ * peer closing before sending a byte (`empty`: a TCP health check's connect and close).
+ */
+export type PreludeFailure = HelloFailure | ProxyFailure | 'timeout' | 'closed' | 'empty';
 
 export type PreludeResult =
   | {
@@ -44,6 +47,7 @@ export function readPrelude(socket: Duplex, options: PreludeOptions): Promise<Pr
     let proxy: ProxyHeader | undefined;
     const reader = new ClientHelloReader(options.maxHelloBytes);
     const helloChunks: Buffer[] = [];
+    let received = 0;
     const finish = (result: PreludeResult) => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -62,6 +66,7 @@ export function readPrelude(socket: Duplex, options: PreludeOptions): Promise<Pr
         finish({ ok: true, proxy, hello: state.hello, replay: Buffer.concat(helloChunks) });
     };
     const onData = (chunk: Buffer) => {
+      received += chunk.length;
       if (stage === 'hello') return feedHello(chunk);
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       const parsed = parseProxyHeader(pending);
@@ -75,7 +80,9 @@ export function readPrelude(socket: Duplex, options: PreludeOptions): Promise<Pr
       return undefined;
     };
     const onEnd = () =>
-      failWith('closed', `Peer closed during the ${stage === 'proxy' ? 'PROXY header' : 'ClientHello'}`);
+      received === 0
+        ? failWith('empty', 'Peer closed without sending anything')
+        : failWith('closed', `Peer closed during the ${stage === 'proxy' ? 'PROXY header' : 'ClientHello'}`);
     const timer = setTimeout(() => {
       failWith(
         'timeout',

@@ -189,6 +189,48 @@ void describe('edge L4 passthrough', () => {
     assert.equal((await curl('app.example.test', port, pki.caFile)).stdout, 'backend-exact');
   });
 
+  void it('counts a TCP health check (connect, then close without a byte) without auditing a refusal', async () => {
+    const port = edge.port('main');
+    const empty = { listener: 'main' };
+    const closed = { listener: 'main', reason: 'closed' };
+    const start = {
+      empty: await edge.metric('gatehouse_edge_empty_connections_total', empty),
+      closed: await edge.metric('gatehouse_edge_client_hello_failures_total', closed),
+      rejected: await edge.metric('gatehouse_edge_connections_rejected_total', {
+        listener: 'main',
+        reason: 'client-hello',
+      }),
+    };
+    for (let i = 0; i < 3; i++) {
+      const probe = connect({ host: '127.0.0.1', port });
+      await once(probe, 'connect');
+      probe.end();
+      await once(probe, 'close');
+    }
+    // A client that sends part of a hello and leaves is still a refusal, audited.
+    const partial = connect({ host: '127.0.0.1', port });
+    partial.on('error', () => {}); // the edge resets it
+    await once(partial, 'connect');
+    partial.end(chromiumHello.subarray(0, 20));
+    await new Promise((r) => partial.once('close', r));
+    for (
+      let i = 0;
+      i < 100 && (await edge.metric('gatehouse_edge_empty_connections_total', empty)) < start.empty + 3;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 10));
+    await edge.expectMetric('gatehouse_edge_empty_connections_total', empty, start.empty + 3);
+    const partialSeen = async () =>
+      (await edge.metric('gatehouse_edge_client_hello_failures_total', closed)) === start.closed + 1;
+    for (let i = 0; i < 100 && !(await partialSeen()); i++) await new Promise((r) => setTimeout(r, 10));
+    await edge.expectMetric('gatehouse_edge_client_hello_failures_total', closed, start.closed + 1);
+    await edge.expectMetric(
+      'gatehouse_edge_connections_rejected_total',
+      { listener: 'main', reason: 'client-hello' },
+      start.rejected + 1,
+    );
+  });
+
   void it('resets a hello without SNI when the listener has no default route, and an unknown name', async () => {
     const port = edge.port('strict');
     const noSni = await new Promise<string>((resolve) => {
