@@ -331,7 +331,7 @@ function toHttp2(f: Forward): void {
   const responded = watchIdle(f, cancel);
   // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
   // last DATA frame, so their next request is not held up.
-  const wantsTrailers = f.headers.te === 'trailers';
+  const wantsTrailers = String(f.headers.te ?? '').toLowerCase() === 'trailers';
   upstream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
     disarm();
     const status = h[':status'] ?? 0;

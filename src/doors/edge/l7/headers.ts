@@ -78,7 +78,7 @@ export function backendRequestHeaders(
     out[name] = value;
   }
   // gRPC needs `te: trailers` end to end; it is the only TE value HTTP/2 allows.
-  if (headers.te === 'trailers') out['te'] = 'trailers';
+  if (String(headers.te ?? '').toLowerCase() === 'trailers') out['te'] = 'trailers';
   out['x-forwarded-for'] = clientIp;
   out['x-real-ip'] = clientIp;
   out['x-forwarded-proto'] = 'https';

@@ -152,7 +152,8 @@ export function parseRequest(fields: FieldList): RequestHead | string {
     if (!validValue(value)) return `bad value of ${name}`;
     if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
     if (name === 'te') {
-      if (value !== 'trailers') return 'te other than trailers';
+      // A token, compared without case (RFC 9110 §10.1.4), as nghttp2 does.
+      if (value.toLowerCase() !== 'trailers') return 'te other than trailers';
       wantsTrailers = true;
     } else if (name === 'content-length') {
       if (!/^\d{1,15}$/.test(value)) return 'bad content-length';
