@@ -74,6 +74,8 @@ export interface Signature {
 
 export interface Verification {
   readonly trusted: boolean;
+  /** Who vouched, as the trust check verified it: `key:<id>` or `cert:<subject>`. */
+  readonly signer?: string;
   readonly reasons: string[];
   readonly policyVersion?: string;
   readonly validUntil?: string;

@@ -187,23 +187,31 @@ export function ArtifactDetailPage() {
                   data-testid="trust"
                 >
                   {data.verification.trusted
-                    ? 'Trusted by the current trust policy.'
+                    ? data.verification.signer === undefined
+                      ? 'Trusted by the current trust policy.'
+                      : `Trusted by the current trust policy: verified signature of ${data.verification.signer}.`
                     : `Not trusted: ${data.verification.reasons.join('; ')}`}
                 </Alert>
               )}
               {data?.signatures.length === 0 ? (
                 <Typography variant="body2">No signatures.</Typography>
               ) : (
-                <ul>
-                  {data?.signatures.map((s) => (
-                    <li key={s.id}>
-                      <Typography variant="body2">
-                        {s.kind} signature by <code>{s.identity || s.createdBy}</code>, added{' '}
-                        {formatTime(s.createdAt)}
-                      </Typography>
-                    </li>
-                  ))}
-                </ul>
+                <>
+                  <Typography variant="body2" color="text.secondary">
+                    The identities below are what each signature names for itself; only the trust verdict
+                    above is checked.
+                  </Typography>
+                  <ul>
+                    {data?.signatures.map((s) => (
+                      <li key={s.id}>
+                        <Typography variant="body2">
+                          {s.kind} signature naming <code>{s.identity || s.createdBy}</code> (unverified),
+                          added {formatTime(s.createdAt)}
+                        </Typography>
+                      </li>
+                    ))}
+                  </ul>
+                </>
               )}
             </CardContent>
           </Card>

@@ -163,6 +163,38 @@ describe('artifact detail', () => {
   });
 });
 
+describe('artifact trust', () => {
+  it('names the verified signer and marks the identities signatures claim as unverified', async () => {
+    signIn(ADMIN, 'root');
+    const a = artifact(1);
+    renderApp(`/artifacts/${a.id}`, {
+      [`GET /api/artifacts/${a.id}`]: () => json({ ...a, status: 'approved', scanState: 'done' }),
+      ...detailRoutes(a),
+      [`GET /api/artifacts/${a.id}/signatures`]: () =>
+        json({
+          signatures: [
+            {
+              id: 's1',
+              kind: 'key',
+              identity: 'Release Team (official)',
+              createdBy: 'user:eve',
+              createdAt: a.createdAt,
+            },
+          ],
+        }),
+      [`GET /api/artifacts/${a.id}/verification`]: () =>
+        json({
+          trusted: true,
+          signer: 'key:release',
+          reasons: ['Signed by key:release'],
+          policyVersion: 'p',
+        }),
+    });
+    expect(await screen.findByTestId('trust')).toHaveTextContent('verified signature of key:release');
+    expect(screen.getByText(/naming/).textContent).toMatch(/Release Team \(official\) \(unverified\)/);
+  });
+});
+
 describe('upload page', () => {
   /** The page's XMLHttpRequest, answered by the test. */
   class HeldXhr {
