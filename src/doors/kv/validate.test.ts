@@ -102,6 +102,13 @@ void describe('kv validation', () => {
         if (Buffer.byteLength(json) <= 64 * 1024) assert.equal(checkMetadata(json), json);
       }),
     );
+    // Nested 64 levels is taken, 65 is not; brackets inside strings do not count.
+    const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    assert.equal(checkMetadata(nested(64)), nested(64));
+    assert.throws(() => checkMetadata(nested(65)), /nested at most 64 levels/);
+    assert.throws(() => checkMetadata(`{"a":${nested(20_000)}}`), /nested at most 64 levels/);
+    const quoted = JSON.stringify({ s: `[{\\"${'['.repeat(500)}` });
+    assert.equal(checkMetadata(quoted), quoted);
     fc.assert(
       fc.property(fc.string(), (s) => {
         let parses = true;

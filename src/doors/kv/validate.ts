@@ -11,6 +11,12 @@ export const MAX_NAMESPACE_LENGTH = 63;
 export const MAX_KEY_BYTES = 1024;
 export const MAX_TTL_SECONDS = 31_536_000;
 export const MAX_METADATA_BYTES = 64 * 1024;
+/**
+ * Deepest nesting of metadata JSON: other languages' parsers stop far earlier than 64 KiB of
+ * brackets allows (Python at about 1000 levels, Jackson at 1000), so stored metadata could not be
+ * read back there.
+ */
+export const MAX_METADATA_DEPTH = 64;
 export const MAX_PAGE_SIZE = 1000;
 export const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_TOKEN_LENGTH = 2048;
@@ -81,7 +87,27 @@ export function checkMetadata(value: string, field = 'metadata'): string {
   } catch {
     throw invalidField(field, 'expected valid JSON');
   }
+  if (jsonDepth(value) > MAX_METADATA_DEPTH)
+    throw invalidField(field, `expected JSON nested at most ${MAX_METADATA_DEPTH} levels deep`);
   return value;
+}
+
+/** How deep arrays and objects nest in valid JSON text (brackets outside strings). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 export function checkExpectedVersion(value: bigint | undefined): number | undefined {
