@@ -21,6 +21,9 @@ const invalid = (field: string) => (e: unknown) =>
   e.details['field'] === field &&
   e.message.includes(`"${field}"`);
 
+/** `n` arrays nested in one another. */
+const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+
 void describe('kv validation', () => {
   void it('accepts exactly the DNS-safe namespaces of at most 63 characters', () => {
     for (const ok of ['ab', 'orders', 'a-b-9', `a${'b'.repeat(62)}`]) assert.equal(checkNamespace(ok), ok);
@@ -103,7 +106,6 @@ void describe('kv validation', () => {
       }),
     );
     // Nested 64 levels is taken, 65 is not; brackets inside strings do not count.
-    const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
     assert.equal(checkMetadata(nested(64)), nested(64));
     assert.throws(() => checkMetadata(nested(65)), /nested at most 64 levels/);
     assert.throws(() => checkMetadata(`{"a":${nested(20_000)}}`), /nested at most 64 levels/);
