@@ -32,6 +32,7 @@ before(async () => {
       { version: '1.0', publishedAt: NOW - 60 * DAY },
       { version: '1.0.1', publishedAt: NOW - 40 * DAY },
     ],
+    'bare-meta': [{ version: '1.0', publishedAt: NOW - 30 * DAY }],
   });
   internalUp = await startPypiUpstream(join(work, 'internal'), {
     'corp-internal': [{ version: '2.0', publishedAt: NOW - 3_600_000 }],
@@ -139,5 +140,24 @@ void describe('pip through the registry door', () => {
     const r = await pip(join(work, 't3'), ['fresh-py==1.1']);
     assert.equal(r.ok, false, r.output);
     assert.match(r.output, /minimum age is 2d; allowed from \d{4}-/);
+  });
+
+  void it('installs from an uplink that announces PEP 658 metadata without its digest', async () => {
+    // PEP 658 allows `"core-metadata": true` (no hash). The door verifies every byte it serves, so
+    // it cannot serve such a `.metadata` file; it must not announce one either: pip treats a 404
+    // for an announced `.metadata` as a failed install instead of reading the wheel.
+    const page = (await (await fetch(`${publicUp.url}/simple/bare-meta/`)).json()) as {
+      files: Record<string, unknown>[];
+    };
+    for (const f of page.files) if (f['core-metadata'] !== undefined) f['core-metadata'] = true;
+    publicUp.override('/simple/bare-meta/', {
+      status: 200,
+      body: JSON.stringify(page),
+      headers: { 'content-type': 'application/vnd.pypi.simple.v1+json' },
+    });
+    const target = join(work, 't4');
+    const r = await pip(target, ['bare-meta']);
+    assert.ok(r.ok, r.output);
+    assert.deepEqual(await installedVersions(target), ['bare_meta-1.0.dist-info']);
   });
 });

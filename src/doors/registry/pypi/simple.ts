@@ -160,8 +160,21 @@ export interface RenderOptions {
   readonly mode: 'yanked' | 'hidden';
 }
 
+/**
+ * A `.metadata` file announced without its sha256 (PEP 658 allows `true`) is not announced: the
+ * door serves only bytes it can verify, and pip fails the install on a 404 for an announced
+ * `.metadata` rather than reading the metadata from the wheel, which it does when none is announced.
+ */
+function servable(f: PypiFile): PypiFile {
+  if (f.coreMetadata === undefined || (f.coreMetadata !== true && f.coreMetadata.sha256 !== undefined))
+    return f;
+  const { coreMetadata: _, ...rest } = f;
+  return rest;
+}
+
 function shown(p: SimpleProject, o: RenderOptions): PypiFile[] {
-  return p.files.flatMap((f) => {
+  return p.files.flatMap((raw) => {
+    const f = servable(raw);
     const reason = o.refused.get(f.version);
     if (reason === undefined) return [f];
     if (o.mode === 'hidden') return [];
