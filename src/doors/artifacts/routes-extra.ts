@@ -68,16 +68,31 @@ export function registerExtraRoutes(
     const item = itemOf(request);
     const body = (request.body ?? {}) as { status?: unknown; reason?: unknown };
     const reason = typeof body.reason === 'string' ? body.reason.trim() : '';
-    if ((body.status !== 'approved' && body.status !== 'blocked') || reason === '' || reason.length > 1000) {
+    if (
+      (body.status !== 'approved' && body.status !== 'blocked' && body.status !== 'policy') ||
+      reason === '' ||
+      reason.length > 1000
+    ) {
       throw new GatewayError('GW_ERR_ARTIFACTS_OVERRIDE_INVALID', {
-        message: 'Override needs "status" of "approved" or "blocked" and a "reason"',
+        message: 'Override needs "status" of "approved", "blocked" or "policy" and a "reason"',
       });
     }
-    await setVerdict(ctx, item.id, {
-      status: body.status,
-      reason: `Override by ${request.principal?.name ?? 'admin'}: ${reason}`,
-      by: 'override',
-    });
+    const to = body.status;
+    let view: ReturnType<typeof toView>;
+    if (to === 'policy') {
+      // Back to the policy: the override ends, the verdict stays until a new scan decides it.
+      await db()
+        .updateTable('artifacts_items')
+        .set({ status_by: 'policy' })
+        .where('id', '=', item.id)
+        .execute();
+      await deps.queue.enqueue(item.id);
+      view = toView({ ...item, status_by: 'policy' });
+    } else {
+      const statusReason = `Override by ${request.principal?.name ?? 'admin'}: ${reason}`;
+      await setVerdict(ctx, item.id, { status: to, reason: statusReason, by: 'override' });
+      view = toView({ ...item, status: to, status_reason: statusReason, status_by: 'override' });
+    }
     await ctx.audit({
       actor: actorOf(request),
       action: 'artifacts.verdict.override',
@@ -85,14 +100,9 @@ export function registerExtraRoutes(
       decision: 'allow',
       reason,
       clientIp: request.clientIp,
-      details: { from: item.status, to: body.status },
+      details: { from: item.status, to },
     });
-    return toView({
-      ...item,
-      status: body.status,
-      status_reason: `Override by ${request.principal?.name ?? 'admin'}: ${reason}`,
-      status_by: 'override',
-    });
+    return view;
   });
 
   app.get('/api/artifacts/:id/signatures', { preHandler: pre('artifacts:read') }, async (request) => {

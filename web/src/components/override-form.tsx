@@ -45,6 +45,9 @@ export function OverrideForm({ artifact, onDone }: { artifact: Artifact; onDone:
         >
           <FormControlLabel value="approved" control={<Radio />} label="Approve" />
           <FormControlLabel value="blocked" control={<Radio />} label="Block" />
+          {artifact.statusBy === 'override' ? (
+            <FormControlLabel value="policy" control={<Radio />} label="Back to the policy (rescan)" />
+          ) : null}
         </RadioGroup>
       </FormControl>
       <TextField

@@ -195,6 +195,39 @@ describe('artifact trust', () => {
   });
 });
 
+describe('override form', () => {
+  it('offers an overridden artifact back to the policy, and sends that verdict', async () => {
+    signIn(ADMIN, 'root');
+    const a = { ...artifact(1), status: 'blocked', statusBy: 'override', scanState: 'done' };
+    const { server } = renderApp(`/artifacts/${a.id}`, {
+      [`GET /api/artifacts/${a.id}`]: () => json(a),
+      ...detailRoutes(artifact(1)),
+      [`POST /api/artifacts/${a.id}/verdict`]: () => json({ ...a, statusBy: 'policy' }),
+    });
+    const user = userEvent.setup();
+    await user.click(await screen.findByLabelText('Back to the policy (rescan)'));
+    await user.type(screen.getByLabelText(/Reason/), 'review done');
+    await user.click(screen.getByRole('button', { name: 'Override verdict' }));
+    await waitFor(() =>
+      expect(server.seen.find((r) => r.method === 'POST')?.body).toEqual({
+        status: 'policy',
+        reason: 'review done',
+      }),
+    );
+  });
+
+  it('does not offer it to an artifact the policy decided', async () => {
+    signIn(ADMIN, 'root');
+    const a = { ...artifact(1), status: 'approved', statusBy: 'policy', scanState: 'done' };
+    renderApp(`/artifacts/${a.id}`, {
+      [`GET /api/artifacts/${a.id}`]: () => json(a),
+      ...detailRoutes(artifact(1)),
+    });
+    await screen.findByLabelText('Block');
+    expect(screen.queryByLabelText('Back to the policy (rescan)')).toBeNull();
+  });
+});
+
 describe('upload page', () => {
   /** The page's XMLHttpRequest, answered by the test. */
   class HeldXhr {

@@ -27,7 +27,7 @@ export const ARTIFACTS_ERRORS = [
     kind: 'INVALID_ARGUMENT',
     title: 'Invalid upload',
     description:
-      'The upload lacks a name, version or repository, names one that is not allowed, or its multipart body is malformed.',
+      'The upload lacks a name, version or repository, names one that is not allowed, has a file name or media type that is not allowed (`details.field` names it), or its multipart body is malformed.',
   },
   {
     code: 'GW_ERR_ARTIFACTS_DIGEST_MISMATCH',
@@ -55,7 +55,7 @@ export const ARTIFACTS_ERRORS = [
     kind: 'RESOURCE_EXHAUSTED',
     title: 'Repository quota exceeded',
     description:
-      'Storing the artifact would take the repository over its configured quota; `details` gives usage and limit.',
+      'Storing the artifact would take the repository over its configured quota (`details` gives usage and limit), or the artifact already holds the most signatures it may (64; `details.limit`).',
     httpStatus: 507,
   },
   {
@@ -151,6 +151,7 @@ export const ARTIFACTS_ERRORS = [
     code: 'GW_ERR_ARTIFACTS_OVERRIDE_INVALID',
     kind: 'INVALID_ARGUMENT',
     title: 'Invalid verdict override',
-    description: 'An override needs a verdict of `approved` or `blocked` and a non-empty reason.',
+    description:
+      'An override needs a verdict of `approved`, `blocked` or `policy` (end the override) and a non-empty reason.',
   },
 ] as const satisfies readonly ErrorDefinition[];
