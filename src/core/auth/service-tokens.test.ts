@@ -314,6 +314,22 @@ void describe('auth service tokens and keys', () => {
     await w.auth.users.delete('pub');
   });
 
+  void it('never revokes the last administrator binding through the role-binding API', async () => {
+    await using w = await world();
+    const admin = await w.auth.users.get('admin');
+    const global = { role: 'admin', namespace: '*' } as const;
+    await rejectsWith(w.auth.bindings.revoke(`user:${admin.id}`, global), 'GW_ERR_USER_LAST_ADMIN');
+    assert.deepEqual((await w.auth.users.get('admin')).roles, [global]);
+    // The same binding stored under the name as well: revoking one of the two keeps an admin.
+    await w.auth.bindings.grant('user:admin', global, 't');
+    assert.equal(await w.auth.bindings.revoke(`user:${admin.id}`, global), true);
+    await rejectsWith(w.auth.bindings.revoke('user:admin', global), 'GW_ERR_USER_LAST_ADMIN');
+    // With another enabled administrator it may go; other bindings are never held back.
+    await w.auth.bindings.grant('user:pub', global, 't');
+    assert.equal(await w.auth.bindings.revoke('user:admin', global), true);
+    assert.equal(await w.auth.bindings.revoke('user:nobody', global), false);
+  });
+
   void it('validates user input', async () => {
     await using w = await world();
     await rejectsWith(

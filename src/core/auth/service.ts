@@ -36,6 +36,7 @@ import {
   type UpdateUserInput,
   type User,
   type UserStore,
+  userSubjects,
 } from './users.ts';
 
 export interface AuthServiceOptions {
@@ -179,6 +180,41 @@ async function keepAnAdmin(
   }
 }
 
+/**
+ * The binding store the API writes through: revoking a stored global admin binding of a user
+ * is refused when that user is the last enabled administrator, as `users.update` refuses the
+ * same demotion (DELETE /api/role-bindings left a gateway nobody could administer).
+ */
+function guardLastAdmin(bindings: BindingStore, users: UserStore): BindingStore {
+  return {
+    resolve: (subjects) => bindings.resolve(subjects),
+    list: (subject) => bindings.list(subject),
+    grant: (subject, binding, actor) => bindings.grant(subject, binding, actor),
+    async revoke(subject, binding) {
+      if (isGlobalAdmin([binding]) && subject.startsWith('user:')) {
+        const target = await users.get(subject.slice('user:'.length)).catch((error: unknown) => {
+          if (isGatewayError(error) && error.code === 'GW_ERR_USER_NOT_FOUND') return undefined;
+          throw error;
+        });
+        if (target !== undefined) {
+          // What the user keeps: every binding of its subjects (by id, by name, from the
+          // configuration) except the stored one being revoked.
+          const kept = (
+            await Promise.all(userSubjects(target.id, target.username).map((s) => bindings.list(s)))
+          )
+            .flat()
+            .filter((b) => !(b.subject === subject && b.source === 'database' && isGlobalAdmin([b])));
+          await keepAnAdmin(users, target, { disabled: target.disabled, roles: kept });
+        }
+      }
+      return bindings.revoke(subject, binding);
+    },
+    replace: (subject, list, actor) => bindings.replace(subject, list, actor),
+    setConfigBindings: (list) => bindings.setConfigBindings(list),
+    close: () => bindings.close(),
+  };
+}
+
 /** User management that ends sessions and keys when access must stop at once. */
 function userOperations(users: UserStore, sessions: Sessions, apiKeys: ApiKeys): AuthService['users'] {
   return {
@@ -295,7 +331,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   return {
     config,
-    bindings,
+    bindings: guardLastAdmin(bindings, userStore),
     loginLimiter:
       options.limiters?.login ??
       createMemoryRateLimiter({ rate: config.loginRate.rate / 60, burst: config.loginRate.burst, clock }),
