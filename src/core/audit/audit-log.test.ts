@@ -319,6 +319,36 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
       );
     });
 
+    void it('starts a new line after a record a crash cut short, so the next records stay readable', async () => {
+      await using f = await fixture(open);
+      await seed(f, 2);
+      await f.audit.close();
+      // The process died inside the append of record 2: half of its line is in the file.
+      const text = await readFile(f.file, 'utf8');
+      const cut = text.slice(0, text.indexOf('\n') + 1 + 40);
+      await writeFile(f.file, cut);
+      const restarted = await createAuditLog({
+        db: f.db,
+        file: f.file,
+        clock: { now: () => Date.parse('2026-01-01T00:01:00.000Z') },
+        log: silentLogger(),
+        metrics: createMetrics({ processMetrics: false }),
+      });
+      try {
+        await restarted.record({ actor: 'system', action: 'x', resource: 'y', decision: 'info' });
+        await restarted.flush();
+        const lines = (await readFile(f.file, 'utf8')).split('\n');
+        assert.equal(lines[1], cut.split('\n')[1], 'the torn record is left as it was');
+        assert.equal((JSON.parse(lines[2] ?? '') as AuditEvent).seq, 3);
+        assert.deepEqual((await restarted.verify()).firstBad, {
+          seq: 2,
+          problem: 'file: line 2 is not JSON',
+        });
+      } finally {
+        await restarted.close();
+      }
+    });
+
     void it('never throws into the caller when the database fails, and keeps the event', async () => {
       await using f = await fixture(open);
       await f.db.close();

@@ -193,6 +193,36 @@ function auditMetrics(metrics: Metrics) {
 }
 
 /**
+ * Opens the audit file for appending. A file that does not end with a newline ends inside a
+ * record whose append a crash cut short: the line is ended first, so the next record starts on
+ * a line of its own instead of being glued to the fragment (and unreadable with it). The
+ * fragment stays as it is; `verify` reports it.
+ */
+async function openForAppend(file: string, log: Logger): Promise<FileHandle> {
+  const handle = await open(file, 'a+', 0o600);
+  try {
+    const { size } = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        await handle.appendFile('\n');
+        log.warn(
+          'The audit file ended inside a record (an append cut short); later records start on a new line',
+          {
+            file,
+          },
+        );
+      }
+    }
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
  * Writes batches to the database, then the file; counts and logs what fails, never throws. A
  * batch the database refuses while it does not answer a ping is handed back (the database is
  * down: the events wait for it); one refused while the database answers is retried event by
@@ -227,7 +257,7 @@ function batchWriter(options: AuditLogOptions, counters: ReturnType<typeof audit
       handle.checkedAt = now;
       if (await replaced(await handle.file)) await dropHandle();
     }
-    handle ??= { file: open(file, 'a', 0o600), checkedAt: now };
+    handle ??= { file: openForAppend(file, log), checkedAt: now };
     return handle.file;
   };
   const appendEvents = async (events: readonly AuditEvent[]) => {
