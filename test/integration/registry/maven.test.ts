@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ageRuleEscapes, type Gateway, startGateway, TestClock } from './harness.ts';
+import { ageRuleEscapes, type Gateway, startGateway, TestClock, withPolicy } from './harness.ts';
 import { writeZip } from './go-fixture.ts';
 import { type MavenUpstream, startMavenUpstream } from './maven-fixture.ts';
 
@@ -184,6 +184,34 @@ void describe('mvn through the registry door', () => {
     });
     assert.equal(latest.status, 302);
     assert.match(latest.headers.get('location') ?? '', /\/lib\/2\.0\/lib-2\.0\.pom$/);
+  });
+
+  void it('resolves LATEST and RELEASE under the policy in force, not the one of the last metadata read', async () => {
+    const where = async (v: string) =>
+      (await fetch(`${gw.url}/maven/org/example/lib/${v}/lib-${v}.pom`, { redirect: 'manual' })).headers.get(
+        'location',
+      ) ?? '';
+    assert.match(await where('RELEASE'), /\/lib\/2\.0\/lib-2\.0\.pom$/);
+    const deny = {
+      id: 'deny',
+      type: 'denyList',
+      list: { entries: [{ name: 'org.example:lib', versions: '2.0' }] },
+    };
+    await withPolicy(
+      gw,
+      config,
+      { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }, deny] },
+      async () => {
+        // The redirect named 2.0, resolved under the previous policy, whose POM then answered 403
+        // until the package index expired.
+        for (const v of ['RELEASE', 'LATEST']) assert.match(await where(v), /\/lib\/1\.0\/lib-1\.0\.pom$/, v);
+        const xml = await (await fetch(`${gw.url}/maven/org/example/lib/maven-metadata.xml`)).text();
+        assert.match(xml, /<release>1\.0<\/release>/);
+      },
+    );
+    // Back under the first policy, whose metadata is still cached: 2.0 again, not the 1.0 of the
+    // index the second policy's build wrote.
+    assert.match(await where('LATEST'), /\/lib\/2\.0\/lib-2\.0\.pom$/);
   });
 
   void it("serves a snapshot version's own metadata when the snapshot passes policy, and a group's plugin prefixes", async () => {

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { GatewayError, isGatewayError } from '#core/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Digest } from '../cache/blob-cache.ts';
-import { makeEntry, type MetadataEntry } from '../cache/entry.ts';
+import { identityOf, makeEntry, type MetadataEntry } from '../cache/entry.ts';
 import {
   type Caller,
   callerOf,
@@ -41,11 +41,10 @@ type MetadataRequest = Extract<MavenRequest, { kind: 'metadata' }>;
 type FileRequest = Extract<MavenRequest, { kind: 'file' }>;
 type Variant = 'xml' | Sidecar;
 
+/** Publication times by version: facts of the uplink, the same under every policy. */
 interface MavenIndex {
   readonly uplink: string;
   readonly times: Readonly<Record<string, number | undefined>>;
-  readonly latest?: string;
-  readonly release?: string;
 }
 
 /** A snapshot version's own metadata as read, and the time of each build it names. */
@@ -332,7 +331,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
       ),
     );
     const entries = await rendered(xml, uplink, decisions.length - allowed.length, decisions.length);
-    const index: MavenIndex = { uplink: uplink.name, times: t, ...latestAndRelease(allowed) };
+    const index: MavenIndex = { uplink: uplink.name, times: t };
     await ctx.metadata.putJson(ctx.metadata.indexKey('maven', ga), index, ctx.config().cache.metadataTtl);
     return { entries };
   }
@@ -439,7 +438,27 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     const uplink = uplinkFor(ga);
     registryOf.set(request, uplink.name);
     if (req.version === 'LATEST' || req.version === 'RELEASE') {
-      const idx = await index(req, request);
+      // From the filtered metadata of the policy in force (cached per policy version), not the
+      // package index, which the last metadata build wrote under whatever policy it had.
+      const result = await cachedDocument(ctx, request, {
+        ecosystem: 'maven',
+        name: ga,
+        variant: 'xml',
+        uplink,
+        build: (at, c) =>
+          build(
+            { kind: 'metadata', groupId: req.groupId, artifactId: req.artifactId, base: req.base },
+            uplink,
+            at,
+            c,
+          ),
+      });
+      const passing = parseMavenMetadata(
+        identityOf(result.entry).toString('utf8'),
+        req.groupId,
+        req.artifactId,
+      );
+      const idx = latestAndRelease(passing.versions);
       const resolved = req.version === 'LATEST' ? idx.latest : idx.release;
       if (resolved === undefined)
         throw new GatewayError('GW_ERR_REGISTRY_NOT_FOUND', {
