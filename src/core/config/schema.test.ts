@@ -65,6 +65,34 @@ describe('config schema', () => {
     });
   });
 
+  it('names the length a string must have when it is too short or too long', async () => {
+    const lengths = object(
+      {
+        token: string({ description: 'Token', secret: true }, { minLength: 32 }),
+        name: string('Name', { minLength: 1, maxLength: 8 }),
+        any: string('Any', { default: '' }),
+      },
+      'Root',
+    );
+    await assert.rejects(
+      loadConfig(lengths, { text: 'token: short\nname: much-too-long\n' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigValidationError);
+        const expected = Object.fromEntries(error.issues.map((i) => [i.path, i.expected]));
+        assert.deepEqual(expected, {
+          token: 'a string of at least 32 characters',
+          name: 'a string of 1 to 8 characters',
+        });
+        return true;
+      },
+    );
+    await assert.rejects(loadConfig(lengths, { text: 'token: ""\nname: ""\n' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigValidationError);
+      assert.match(error.message, /name: "" is not valid; expected a string of 1 to 8 characters/);
+      return true;
+    });
+  });
+
   it('applies GATEHOUSE_* overrides, typed, and names the variable on a bad one', async () => {
     const env = { GATEHOUSE_SERVER_SHUTDOWN_TIMEOUT: '5s', GATEHOUSE_WORKERS: '4', GATEHOUSE_DEBUG: 'yes' };
     const { config } = await loadConfig(schema, { text: 'workers: 1\n', env });

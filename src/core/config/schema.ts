@@ -126,10 +126,20 @@ export interface StringOptions {
   readonly check?: (value: string) => boolean;
 }
 
+/** The expectation of a string leaf, naming its length bounds (a 20-character token is not empty). */
+function describeLength(minLength: number, maxLength: number | undefined): string {
+  if (maxLength !== undefined)
+    return minLength > 0
+      ? `a string of ${minLength} to ${maxLength} characters`
+      : `a string of at most ${maxLength} characters`;
+  if (minLength > 1) return `a string of at least ${minLength} characters`;
+  return minLength === 1 ? 'a non-empty string' : 'a string';
+}
+
 /** A string, optionally constrained by length and pattern. */
 export function string(meta: Meta, options: StringOptions = {}): Schema<string> {
   const { pattern, minLength = 0, maxLength = 65_536 } = options;
-  const expected = options.format ?? (minLength > 0 ? 'a non-empty string' : 'a string');
+  const expected = options.format ?? describeLength(minLength, options.maxLength);
   return leaf('string', meta, options.default, expected, (v) => {
     if (typeof v !== 'string' || v.length < minLength || v.length > maxLength) return undefined;
     if (pattern !== undefined && !pattern.test(v)) return undefined;
