@@ -314,6 +314,17 @@ void describe('auth service tokens and keys', () => {
     await w.auth.users.delete('pub');
   });
 
+  void it('moves updatedAt when the roles of a user change, as when it is disabled', async () => {
+    await using w = await world();
+    const before = await w.auth.users.get('pub');
+    w.clock.advance(MINUTE);
+    const after = await w.auth.users.update('pub', { roles: [{ role: 'reader', namespace: '*' }] }, 't');
+    assert.equal(after.updatedAt, new Date(Date.parse(before.updatedAt) + MINUTE).toISOString());
+    w.clock.advance(MINUTE);
+    const disabled = await w.auth.users.update('pub', { disabled: true }, 't');
+    assert.equal(disabled.updatedAt, new Date(Date.parse(before.updatedAt) + 2 * MINUTE).toISOString());
+  });
+
   void it('never revokes the last administrator binding through the role-binding API', async () => {
     await using w = await world();
     const admin = await w.auth.users.get('admin');

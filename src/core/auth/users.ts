@@ -214,14 +214,18 @@ export function createUserStore(options: {
     },
     async update(idOrName: string, input: UpdateUserInput, actor: string): Promise<User> {
       const existing = await row(idOrName);
-      if (input.disabled !== undefined) {
+      if (input.roles !== undefined) await bindings.replace(userSubject(existing.id), input.roles, actor);
+      // A change of roles is a change of the account too: `updatedAt` tells an auditor when.
+      if (input.disabled !== undefined || input.roles !== undefined) {
         await k()
           .updateTable('auth_users')
-          .set({ disabled: input.disabled ? 1 : 0, updated_at: clock.now() })
+          .set({
+            ...(input.disabled === undefined ? {} : { disabled: input.disabled ? 1 : 0 }),
+            updated_at: clock.now(),
+          })
           .where('id', '=', existing.id)
           .execute();
       }
-      if (input.roles !== undefined) await bindings.replace(userSubject(existing.id), input.roles, actor);
       return toUser(await row(existing.id));
     },
     async delete(idOrName: string): Promise<UserRow> {
