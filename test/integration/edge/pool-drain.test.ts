@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
  * HTTP/2 frame relay's connections.
  */
 import { connect as connectHttp2 } from 'node:http2';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '#testing/eventually';
 import { type EdgeRoute, parseRoute } from '../../../src/doors/edge/model.ts';
@@ -159,6 +159,61 @@ void describe('edge route swaps drain the backend connections of removed backend
         await removeRoute('unrelated');
         await eventually(async () => shared.open + other.open, 0, { ...SETTLE, message: 'both drained' });
       });
+    });
+  }
+
+  for (const relay of [true, false]) {
+    void it(`answers 502 on a connection whose route was removed and tells the client to reconnect (http2Relay ${relay})`, async () => {
+      await using other = relay
+        ? undefined
+        : await startEdge({ listeners: [testListener({ http2Relay: false, idleTimeout: '10s' })] });
+      const target = other ?? edge;
+      const change = async (action: () => Promise<unknown>) => {
+        await action();
+        await target.service.refresh(true);
+      };
+      await using backend = await startHoldingBackend('h2c');
+      await change(() => target.store.addRoute(route('gone', backend, 'h2c')));
+      const host = 'gone.pool.test';
+      const port = target.port();
+      // HTTP/1.1 keep-alive: the 502 closes the connection.
+      const agent = new HttpsAgent({ ca: pki.ca, keepAlive: true, maxSockets: 1 });
+      // HTTP/2: the 502 comes with a GOAWAY.
+      const session = connectHttp2(`https://127.0.0.1:${port}`, { servername: host, ca: pki.ca });
+      session.on('error', () => {});
+      const h2 = (): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const stream = session.request({ ':path': '/', ':authority': host });
+          stream.on('response', (h) => resolve(Number(h[':status'])));
+          stream.on('error', reject);
+          stream.resume();
+        });
+      try {
+        assert.equal((await http1Get(agent, port, host, '/')).status, 200);
+        assert.equal(await h2(), 200);
+        const goaway = new Promise<string>((resolve) => {
+          session.once('goaway', () => resolve('goaway'));
+          setTimeout(() => resolve('no GOAWAY within 5 s'), 5000).unref();
+        });
+        await change(() => target.store.removeRoute('gone'));
+        const closed = new Promise<string | undefined>((resolve) => {
+          const req = httpsRequest(
+            { host: '127.0.0.1', port, servername: host, headers: { host }, path: '/', agent },
+            (res) => {
+              res.resume();
+              resolve(`${res.statusCode} ${String(res.headers.connection)}`);
+            },
+          );
+          req.on('error', () => resolve(undefined));
+          req.end();
+        });
+        assert.equal(await closed, '502 close');
+        assert.equal(await h2(), 502);
+        assert.equal(await goaway, 'goaway');
+      } finally {
+        agent.destroy();
+        session.destroy();
+      }
     });
   }
 

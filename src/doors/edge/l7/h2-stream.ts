@@ -74,7 +74,12 @@ export function proxyH2Stream(
   ended: boolean,
 ): void {
   const compiled = ctx.runtime.table().terminating(info);
-  if (compiled === undefined) return answer(ctx, info, stream, 502);
+  if (compiled === undefined) {
+    // The route is gone: the session ends gracefully (GOAWAY), so the client reconnects.
+    answer(ctx, info, stream, 502);
+    stream.session?.close();
+    return;
+  }
   // CONNECT (RFC 9113 §8.5, and extended CONNECT, RFC 8441) is not proxied, as on the relay: it
   // would go to the backend as a request without a path and its stream would never end.
   if (pseudoHeader(headers, ':method') === 'CONNECT') {

@@ -82,7 +82,7 @@ function relayHead(res: ClientResponse, status: number, headers: OutgoingHttpHea
   }
 }
 
-function sendMinimal(res: ClientResponse, status: 400 | 403 | 421 | 429 | 502): void {
+function sendMinimal(res: ClientResponse, status: 400 | 403 | 421 | 429 | 502, close = status === 400): void {
   const body = MINIMAL_BODIES[status] ?? '';
   if (res.headersSent) {
     resetResponse(res);
@@ -91,8 +91,9 @@ function sendMinimal(res: ClientResponse, status: 400 | 403 | 421 | 429 | 502): 
   writeHead(res, status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
-    // After a malformed request the rest of the connection's bytes cannot be trusted to frame.
-    ...(status === 400 ? { connection: 'close' } : {}),
+    // After a malformed request the rest of the connection's bytes cannot be trusted to frame;
+    // a connection whose route is gone should not carry more requests.
+    ...(close ? { connection: 'close' } : {}),
   });
   res.end(body);
 }
@@ -110,8 +111,9 @@ export function proxyRequest(
     runtime.metrics.httpResponses.inc({ route: info.routeId, status: res.statusCode }),
   );
   if (compiled === undefined) {
-    // The route was removed (or made L4) while this connection was open: no backend now.
-    sendMinimal(res, 502);
+    // The route was removed (or made L4) while this connection was open: no backend now, and
+    // the client reconnects (its name may route elsewhere).
+    sendMinimal(res, 502, true);
     return;
   }
   const checked = requestTarget(req);

@@ -300,7 +300,12 @@ export class ClientConnection extends H2Endpoint {
     const { runtime } = this.#ctx;
     const info = this.info;
     const compiled = runtime.table().terminating(info);
-    if (compiled === undefined) return this.answer(s, 502);
+    if (compiled === undefined) {
+      // The route is gone: GOAWAY tells the client to open a new connection, which its name may
+      // route elsewhere, instead of reusing this one for more 502s.
+      this.goaway();
+      return this.answer(s, 502);
+    }
     const route = compiled.route;
     if (!relayable(route)) {
       // The route changed under an open connection: a new connection takes the other path.
