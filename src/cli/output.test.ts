@@ -92,6 +92,20 @@ void describe('cli output for people escapes control characters', () => {
     );
   });
 
+  it('shows invisible format characters (bidi overrides, zero-width, separators) as escapes too', () => {
+    const { out, text } = capture({});
+    // An audit resource from a login attempt with this user name: the override reverses the rest.
+    out.table(
+      [{ resource: 'user:x\u202Eevil\u200B\u2066y\u2028z\uFEFF\u{E0041}' }],
+      [{ header: 'RESOURCE', value: (r) => r.resource }],
+    );
+    out.line('caf\u00E9 \u{1F512} ok');
+    assert.equal(
+      text.out,
+      'RESOURCE\nuser:x\\u202eevil\\u200b\\u2066y\\u2028z\\ufeff\\u{e0041}\ncaf\u00E9 \u{1F512} ok\n',
+    );
+  });
+
   it('does not let data forge a colour of the output', () => {
     const other = capture({ color: true });
     const { out, text } = capture({ color: true });

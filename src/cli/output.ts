@@ -69,9 +69,15 @@ export interface OutputOptions {
 
 const ANSI = { bold: [1, 22], green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22] } as const;
 
-/** C0 controls, DEL and C1 controls: a terminal acts on them (moves, recolours, retitles) instead of showing them. */
+/**
+ * C0 controls, DEL and C1 controls: a terminal acts on them (moves, recolours, retitles) instead
+ * of showing them. Format characters (bidi overrides and isolates, zero-width characters, tags)
+ * and the line and paragraph separators too: they show nothing themselves but reorder or hide
+ * the text around them, so server data (a user name tried at login, in `audit ls`) could make a
+ * row read as something else.
+ */
 // oxlint-disable-next-line no-control-regex -- finding control characters is the point.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
 const NAMED_CONTROL: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
@@ -82,11 +88,10 @@ const NAMED_CONTROL: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\
 export function escapeControls(text: string, keep = ''): string {
   return text.replace(CONTROL, (c) => {
     if (keep.includes(c)) return c;
-    const code = c.charCodeAt(0);
-    return (
-      NAMED_CONTROL[c] ??
-      (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
-    );
+    const code = c.codePointAt(0) ?? 0;
+    if (NAMED_CONTROL[c] !== undefined) return NAMED_CONTROL[c];
+    if (code < 0x80) return `\\x${code.toString(16).padStart(2, '0')}`;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
   });
 }
 
