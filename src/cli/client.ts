@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Environment } from '#core/config';
 import { networkReason } from './network-errors.ts';
@@ -63,6 +63,16 @@ export async function saveLogin(env: Environment, login: SavedLogin): Promise<st
   await chmod(tmp, 0o600);
   await rename(tmp, path);
   return path;
+}
+
+/** True when two server URLs name the same server (trailing slashes aside). */
+export function sameServer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
+/** Removes the saved login (after logout: its tokens are revoked and useless on disk). */
+export async function forgetSavedLogin(env: Environment): Promise<void> {
+  await rm(credentialsPath(env), { force: true });
 }
 
 export interface RequestOptions {

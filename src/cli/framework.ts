@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Environment } from '#core/config';
-import { type ApiClient, CliError, createApiClient, readSavedLogin } from './client.ts';
+import { type ApiClient, CliError, createApiClient, readSavedLogin, sameServer } from './client.ts';
 import { createOutput, type Output } from './output.ts';
 
 export type FlagType = 'boolean' | 'string' | 'number' | 'list';
@@ -279,13 +279,11 @@ export async function runCli(
         const server =
           ctx.flag('server') ?? io.env['GATEHOUSE_URL'] ?? saved?.server ?? 'http://127.0.0.1:7070';
         const token = ctx.flag('token') ?? io.env['GATEHOUSE_TOKEN'];
-        const sameServer =
-          saved !== undefined && saved.server.replace(/\/+$/, '') === server.replace(/\/+$/, '');
         client = createApiClient({
           server,
           env: io.env,
           ...(token === undefined ? {} : { token }),
-          ...(sameServer && saved !== undefined ? { saved } : {}),
+          ...(saved !== undefined && sameServer(saved.server, server) ? { saved } : {}),
         });
         return client;
       },

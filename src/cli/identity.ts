@@ -3,7 +3,7 @@ import { type ApiKey, type UnlockResult, unlockUser, type User } from '#core/aut
 import { systemClock } from '#core/clock';
 import { isGatewayError } from '#core/errors';
 import { ROLES, type Role, type RoleBinding } from '#core/rbac';
-import { CliError, saveLogin } from './client.ts';
+import { CliError, forgetSavedLogin, readSavedLogin, sameServer, saveLogin } from './client.ts';
 import { CONFIG_FLAG, openLocalStorage } from './config.ts';
 import { type CommandContext, type CommandSpec, EXIT, type FlagSpec, usageError } from './framework.ts';
 
@@ -383,15 +383,25 @@ const keysRm: CommandSpec = {
 
 const logout: CommandSpec = {
   name: 'logout',
-  summary: 'Revoke the saved session on the server',
+  summary: 'Revoke the saved session on the server and remove the saved login',
   args: { max: 0 },
   async run(ctx) {
     const client = await ctx.client();
+    const token = ctx.flag('token') ?? ctx.env['GATEHOUSE_TOKEN'];
+    const saved = token === undefined ? await readSavedLogin(ctx.env) : undefined;
+    const savedHere = saved !== undefined && sameServer(saved.server, client.server);
+    if (token === undefined && !savedHere)
+      throw new CliError(`Not logged in to "${client.server}": no saved login, no --token`, {
+        exitCode: EXIT.auth,
+      });
     try {
       await client.request('POST', '/api/auth/logout', { body: {} });
     } catch (error) {
       if (!(error instanceof CliError && error.status === 401)) throw error;
     }
+    // The session has ended (now, or before: 401); its tokens on disk are of no use but to confuse
+    // the next command. On any other failure the file stays, so the session can still be revoked.
+    if (savedHere) await forgetSavedLogin(ctx.env);
     ctx.out.result({ loggedOut: true }, () => ctx.out.line('Logged out'));
     return EXIT.ok;
   },
