@@ -101,12 +101,15 @@ export function createScanQueue(ctx: ArtifactContext, scanner: () => Scanner): S
     // The engine reads only the outcome and the rules, so it runs before the transaction.
     const verdict = await decide(item, outcome, ctx.config().policy.rules, ctx.clock);
     const state = await ctx.db.transaction<'gone' | 'overridden' | 'decided', ArtifactTables>(async (trx) => {
+      // Locked first on PostgreSQL, as a delete locks it (then the job): a delete of the artifact
+      // waits for this transaction and then removes its report, or committed before it and the
+      // scan is dropped. Read without the lock, a delete committing between this read and the
+      // report's insert left the report behind, and the two took the job and artifact rows in
+      // opposite orders (a deadlock).
+      let read = trx.selectFrom('artifacts_items').select('status_by').where('id', '=', item.id);
+      if (ctx.db.dialect === 'postgres') read = read.forUpdate();
+      const current = await read.executeTakeFirst();
       await trx.deleteFrom('artifacts_scan_jobs').where('id', '=', jobId).execute();
-      const current = await trx
-        .selectFrom('artifacts_items')
-        .select('status_by')
-        .where('id', '=', item.id)
-        .executeTakeFirst();
       if (current === undefined) return 'gone';
       await trx.deleteFrom('artifacts_scan_reports').where('artifact_id', '=', item.id).execute();
       await trx
