@@ -79,7 +79,7 @@ function checkOrigin(src: UpstreamFile): void {
 
 async function fetchUpstream(src: FileSource, signal?: AbortSignal) {
   checkOrigin(src);
-  const res = await src.uplink.request({
+  const res = await src.uplink.requestFile({
     url: src.url,
     what: src.resource,
     ...(signal === undefined ? {} : { signal }),
@@ -103,14 +103,14 @@ const lengthOf = (value: unknown): number | undefined => {
  */
 async function headUpstream(src: UpstreamFile): Promise<number | undefined> {
   checkOrigin(src);
-  const res = await src.uplink.request({ url: src.url, what: src.resource, method: 'HEAD' });
+  const res = await src.uplink.requestFile({ url: src.url, what: src.resource, method: 'HEAD' });
   if (res.status === 200) {
     await res.body.dump().catch(() => undefined);
     return lengthOf(res.headers['content-length']);
   }
   if (res.status !== 405 && res.status !== 501) return upstreamFailure(res, src.uplink, src.resource);
   await res.body.dump().catch(() => undefined);
-  const first = await src.uplink.request({
+  const first = await src.uplink.requestFile({
     url: src.url,
     what: src.resource,
     headers: { range: 'bytes=0-0' },

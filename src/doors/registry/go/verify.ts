@@ -241,7 +241,7 @@ export async function verifyGoZip(v: GoVerifyContext, url: string, tmpDir: strin
   await mkdir(tmpDir, { recursive: true });
   const tmp = join(tmpDir, randomUUID());
   try {
-    const res = await v.uplink.request({ url, what: `${v.module}@${v.version}.zip` });
+    const res = await v.uplink.requestFile({ url, what: `${v.module}@${v.version}.zip` });
     if (res.status !== 200) await upstreamFailure(res, v.uplink, `${v.module}@${v.version}.zip`);
     const counter = new Sha256Counter();
     await pipeline(res.body, counter, createWriteStream(tmp));

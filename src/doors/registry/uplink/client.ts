@@ -24,6 +24,8 @@ export interface UplinkRequest {
 }
 
 const RETRY_STATUS = new Set([502, 503, 504]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 3;
 
 export interface UplinkClientOptions {
   readonly config: UplinkConfig;
@@ -86,6 +88,36 @@ export class UplinkClient {
       return false;
     }
     return origin === this.#origin || this.config.fileOrigins.includes(origin);
+  }
+
+  /**
+   * Requests a file, following redirects (repository managers with cloud storage, code hosts
+   * and Athens send downloads to a storage host) at most MAX_REDIRECTS times, to the uplink's
+   * own origin and its file origins only, as `allows` permits a file URL from metadata; a
+   * storage host gets no uplink credentials (`#send` sends them to the uplink's origin only).
+   */
+  async requestFile(req: UplinkRequest): Promise<UplinkResponse> {
+    let res = await this.request(req);
+    for (let hops = 0; REDIRECTS.has(res.status); hops++) {
+      const location = res.headers['location'];
+      await res.body.dump().catch(() => undefined);
+      const next = typeof location === 'string' ? URL.parse(location, res.url) : null;
+      const why =
+        next === null
+          ? 'without a usable Location'
+          : hops === MAX_REDIRECTS
+            ? `more than ${MAX_REDIRECTS} times`
+            : this.allows(next.toString())
+              ? undefined
+              : `to "${next.origin}", outside the uplink; add the origin to fileOrigins to allow it`;
+      if (why !== undefined || next === null)
+        throw new GatewayError('GW_ERR_REGISTRY_UPSTREAM_INVALID', {
+          message: `Uplink "${this.name}" redirected "${req.what}" ${why ?? ''}`,
+          details: { uplink: this.name, status: res.status },
+        });
+      res = await this.request({ ...req, url: next.toString() });
+    }
+    return res;
   }
 
   /** Resolves a path or URL against the uplink base (`lodash` → `<url>/lodash`). */
