@@ -231,7 +231,14 @@ export function createApiClient(options: ClientOptions): ApiClient {
 
   const requestRaw = async (method: string, path: string, opts: RequestOptions = {}): Promise<Response> => {
     let response = await send(method, path, opts);
-    if (response.status === 401 && opts.stream === undefined && (await refresh())) {
+    // Only a request that sent the token is retried with a fresh one: an anonymous one (a login)
+    // refused with 401 would be sent again, a second password guess the lockout counts.
+    if (
+      response.status === 401 &&
+      opts.stream === undefined &&
+      opts.anonymous !== true &&
+      (await refresh())
+    ) {
       response = await send(method, path, opts);
     }
     if (!response.ok && !(opts.raw === true && response.status === 206)) throw await problemError(response);

@@ -64,3 +64,42 @@ void describe('gatehouse logout', () => {
     assert.notEqual(again.code, 0);
   });
 });
+
+void describe('gatehouse login with a saved login', () => {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    req.resume();
+    req.on('end', () => {
+      const refresh = req.url === '/api/auth/refresh';
+      res.writeHead(refresh ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          refresh
+            ? { accessToken: 'at2', refreshToken: 'rt2', expiresIn: 900 }
+            : { detail: 'The user name or password is wrong', code: 'GW_ERR_AUTH_INVALID_CREDENTIALS' },
+        ),
+      );
+    });
+  });
+  let home: string;
+  before(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    home = await mkdtemp(join(tmpdir(), 'gatehouse-login-'));
+  });
+  after(async () => {
+    server.close();
+    await rm(home, { recursive: true, force: true });
+  });
+
+  void it('sends a refused password once: no refresh of the saved session and no second attempt', async () => {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const env = { HOME: home, GATEHOUSE_URL: url, GATEHOUSE_PASSWORD: 'wrong password!' };
+    await saveLogin(env, { server: url, accessToken: 'at', refreshToken: 'rt', username: 'alice' });
+    const run = await runCliCaptured(['login', '--username', 'alice'], identityCommands, env);
+    assert.equal(run.code, 3, run.err);
+    assert.match(run.err, /The user name or password is wrong/);
+    assert.deepEqual(paths, ['/api/auth/login']);
+  });
+});
