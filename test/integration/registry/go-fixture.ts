@@ -23,6 +23,8 @@ export interface GoFixtureVersion {
   readonly forgedLookup?: boolean;
   /** Left out of `@v/list` until `reveal` (its files are served all along). */
   readonly hidden?: boolean;
+  /** The go.mod text; default `module <path>` with `go 1.19`. */
+  readonly goMod?: string;
 }
 
 export interface GoUpstream extends AsyncDisposable {
@@ -167,7 +169,7 @@ export async function startGoUpstream(
         .join(''),
     );
     for (const v of versions) {
-      const mod = Buffer.from(`module ${path}\n\ngo 1.19\n`);
+      const mod = Buffer.from(v.goMod ?? `module ${path}\n\ngo 1.19\n`);
       const entries = [
         { name: `${path}@${v.version}/go.mod`, data: mod },
         ...Object.entries(v.files).map(([n, c]) => ({

@@ -54,6 +54,18 @@ before(async () => {
       // A new tag whose commit claims to be 30 days old.
       { version: 'v1.0.1', time: iso(NOW - 30 * DAY), files: pkg('backdated', 'v1.0.1'), hidden: true },
     ],
+    // An old module (no go directive: its requirements are not pruned) that needs the vulnerable
+    // version, which a build that also requires the fixed version never selects.
+    'example.test/olddep': [
+      {
+        version: 'v1.0.0',
+        time: iso(NOW - 50 * DAY),
+        files: {
+          'olddep.go': 'package olddep\n\nimport vuln "example.test/Vuln"\n\nconst Version = vuln.Version\n',
+        },
+        goMod: 'module example.test/olddep\n\nrequire example.test/Vuln v1.0.0\n',
+      },
+    ],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -170,7 +182,7 @@ void describe('go through the registry door', () => {
     const vuln = await go(dir, ['get', 'example.test/Vuln@v1.0.0']);
     assert.ok(!vuln.ok);
     assert.match(vuln.output, /GO-2026-0001/);
-    for (const ext of ['info', 'mod', 'zip']) {
+    for (const ext of ['info', 'zip']) {
       const r = await fetch(`${gw.url}/go/example.test/!vuln/@v/v1.0.0.${ext}`);
       assert.equal(r.status, 403, ext);
     }
@@ -180,6 +192,28 @@ void describe('go through the registry door', () => {
       Version: string;
     };
     assert.equal(latest.Version, 'v1.0.0');
+  });
+
+  void it('serves the go.mod of a refused version, which the module graph needs, and still refuses its code', async () => {
+    // Minimal version selection reads the go.mod of every version a requirement names, selected
+    // or not: a refused go.mod failed `go mod tidy` of a build that requires the fixed version.
+    const dir = await project(
+      'graph',
+      'package main\n\nimport (\n\t"fmt"\n\t"example.test/olddep"\n)\n\nfunc main() { fmt.Println(olddep.Version) }\n',
+    );
+    await writeFile(
+      join(dir, 'go.mod'),
+      'module example.test/graph\n\ngo 1.16\n\nrequire (\n\texample.test/Vuln v1.0.1\n\texample.test/olddep v1.0.0\n)\n',
+    );
+    const tidy = await go(dir, ['mod', 'tidy']);
+    assert.ok(tidy.ok, tidy.output);
+    const built = await go(dir, ['run', '.']);
+    assert.ok(built.ok, built.output);
+    assert.equal(built.output.trim(), 'v1.0.1');
+    const mod = await fetch(`${gw.url}/go/example.test/!vuln/@v/v1.0.0.mod`);
+    assert.equal(mod.status, 200);
+    assert.equal(await mod.text(), 'module example.test/Vuln\n\ngo 1.19\n');
+    assert.equal((await fetch(`${gw.url}/go/example.test/!vuln/@v/v1.0.0.zip`)).status, 403);
   });
 
   void it('serves a repeated .info from the cache, decided and audited once per policy and cut-off', async () => {
@@ -433,8 +467,7 @@ void describe('go through the registry door', () => {
     assert.match(await info.text(), /minimum age is 2d/);
     // The bound is durable: with the cached list and index gone, a direct request is refused too.
     await gw.door.invalidate('go', 'example.test/backdated');
-    for (const ext of ['info', 'mod', 'zip'])
-      assert.equal((await fetch(`${base}/v1.0.1.${ext}`)).status, 403, ext);
+    for (const ext of ['info', 'zip']) assert.equal((await fetch(`${base}/v1.0.1.${ext}`)).status, 403, ext);
     // The version seen in the first read keeps its own (older) time.
     assert.equal((await fetch(`${base}/v1.0.0.info`)).status, 200);
   });

@@ -233,7 +233,12 @@ export function createGoHandler(
     if (req.kind === 'info') return info(req, request, reply);
     const uplink = uplinkFor(req.module);
     registryOf.set(request, uplink.name);
-    await decideVersion(req, uplink, request, callerOf(request), ctx.clock.now(), 'file');
+    // A go.mod holds no code, and minimal version selection reads the go.mod of every version a
+    // requirement names, selected or not (unpruned graphs, `go mod tidy`): refusing it would fail
+    // every build whose graph mentions a refused version, even one that selects the fixed
+    // version. It is served verified; the version's `.info` and `.zip` are still refused.
+    if (req.kind !== 'mod')
+      await decideVersion(req, uplink, request, callerOf(request), ctx.clock.now(), 'file');
     const base = `${escapeGoPath(req.module)}/@v/${escapeGoPath(req.version)}`;
     const v = {
       ctx,
