@@ -32,6 +32,38 @@ void describe('auth configuration', () => {
     );
   });
 
+  void it('refuses two external issuers with one name or one issuer, and one with the own issuer', async () => {
+    // Principals of an issuer are "jwt:<name>#<sub>": under one name, a user of one identity
+    // provider would get the bindings granted to the same subject of the other.
+    const text = [
+      'auth:',
+      '  jwks:',
+      '    - { name: corp, url: "https://idp-a.example.test/jwks", issuer: "https://idp-a.example.test" }',
+      '    - { name: corp, url: "https://idp-b.example.test/jwks", issuer: "https://idp-b.example.test" }',
+      '    - { name: other, url: "https://idp-c.example.test/jwks", issuer: "https://idp-a.example.test" }',
+      '    - { name: own, url: "https://idp-d.example.test/jwks", issuer: gatehouse }',
+    ].join('\n');
+    await assert.rejects(loadConfig(root, { text }), (error: unknown) => {
+      assert.ok(error instanceof ConfigValidationError);
+      assert.deepEqual(
+        error.issues.map((i) => [i.path, i.expected]),
+        [
+          ['auth.jwks[1].name', 'a name no other issuer has ("corp" is the name of auth.jwks[0])'],
+          [
+            'auth.jwks[2].issuer',
+            'an issuer no other entry has ("https://idp-a.example.test" is auth.jwks[0]\'s)',
+          ],
+          ['auth.jwks[3].issuer', 'another issuer than auth.issuer "gatehouse" (the tokens Gatehouse signs)'],
+        ],
+      );
+      return true;
+    });
+    const distinct = text.replaceAll('name: corp, url: "https://idp-b', 'name: corp-b, url: "https://idp-b');
+    await loadConfig(root, {
+      text: distinct.split('\n').slice(0, 4).join('\n'),
+    });
+  });
+
   void it('reports every bad key at once with its path', async () => {
     const text = [
       'auth:',

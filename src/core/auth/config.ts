@@ -1,4 +1,16 @@
-import { array, duration, type Infer, integer, object, oneOf, optional, string } from '#core/config';
+import {
+  array,
+  duration,
+  type Infer,
+  INVALID,
+  integer,
+  object,
+  oneOf,
+  optional,
+  type SchemaProblem,
+  string,
+  withProblems,
+} from '#core/config';
 import { ROLES, roleBindingSchema } from '#core/rbac';
 
 /** Asymmetric JWS algorithms accepted from external issuers; HS* and `none` can never be enabled. */
@@ -90,8 +102,7 @@ const mtlsRuleSchema = object(
   'One client-certificate mapping rule',
 );
 
-/** The `auth` configuration section. */
-export const authConfigSchema = object(
+const authFields = object(
   {
     issuer: string('The "iss" claim of access tokens Gatehouse signs', {
       default: 'gatehouse',
@@ -185,6 +196,48 @@ export const authConfigSchema = object(
     ),
   },
   'Identity: passwords, tokens, API keys, external JWTs and client certificates',
+);
+
+/**
+ * External issuers must be told apart: principals of one are `jwt:<name>#<sub>`, so under a
+ * shared name a user of one identity provider would get the bindings granted to the same subject
+ * of the other; a shared issuer would leave one entry unused, and tokens naming Gatehouse's own
+ * issuer are always checked as its own.
+ */
+function issuerProblems(auth: Infer<typeof authFields>): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
+  const names = new Map<string, number>();
+  const issuers = new Map<string, number>();
+  for (const [i, jwks] of auth.jwks.entries()) {
+    const named = names.get(jwks.name);
+    if (named === undefined) names.set(jwks.name, i);
+    else
+      problems.push({
+        field: `jwks[${i}].name`,
+        value: jwks.name,
+        expected: `a name no other issuer has ("${jwks.name}" is the name of auth.jwks[${named}])`,
+      });
+    const issued = issuers.get(jwks.issuer);
+    if (jwks.issuer === auth.issuer)
+      problems.push({
+        field: `jwks[${i}].issuer`,
+        value: jwks.issuer,
+        expected: `another issuer than auth.issuer "${auth.issuer}" (the tokens Gatehouse signs)`,
+      });
+    else if (issued === undefined) issuers.set(jwks.issuer, i);
+    else
+      problems.push({
+        field: `jwks[${i}].issuer`,
+        value: jwks.issuer,
+        expected: `an issuer no other entry has ("${jwks.issuer}" is auth.jwks[${issued}]'s)`,
+      });
+  }
+  return problems;
+}
+
+/** The `auth` configuration section. */
+export const authConfigSchema = withProblems(authFields, (_raw, parsed) =>
+  parsed === INVALID ? [] : issuerProblems(parsed),
 );
 
 /** Parsed `auth` section. */
