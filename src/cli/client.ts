@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Environment } from '#core/config';
 import { networkReason } from './network-errors.ts';
@@ -166,11 +166,67 @@ export async function refreshSavedLogin(
   server: string,
   saved: SavedLogin,
 ): Promise<SavedLogin | undefined> {
-  if (saved.refreshToken === undefined) return undefined;
+  const token = saved.refreshToken;
+  if (token === undefined) return undefined;
+  // Commands run side by side (a script, a shell loop) share the saved login. The server rotates
+  // refresh tokens and takes a second use of one for theft, ending the session: so they refresh
+  // one at a time, and one that finds the saved login already refreshed by another uses it.
+  return withRefreshLock(env, async () => {
+    const current = await readSavedLogin(env);
+    if (
+      current !== undefined &&
+      sameServer(current.server, server) &&
+      current.refreshToken !== undefined &&
+      current.refreshToken !== token
+    )
+      return current;
+    return refreshNow(env, server, saved, token);
+  });
+}
+
+/** How long a command waits for another one's refresh; a lock older than this was left behind. */
+const REFRESH_LOCK_MS = 15_000;
+
+/** Runs `fn` holding `credentials.json.lock` (created exclusively), waiting for another holder. */
+async function withRefreshLock<T>(env: Environment, fn: () => Promise<T>): Promise<T> {
+  const lock = `${credentialsPath(env)}.lock`;
+  const deadline = Date.now() + REFRESH_LOCK_MS;
+  let held = false;
+  while (!held) {
+    try {
+      await (await open(lock, 'wx', 0o600)).close();
+      held = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') break;
+      const since = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      // A command killed while refreshing leaves its lock: take it over rather than wait forever.
+      if (since > REFRESH_LOCK_MS || Date.now() > deadline) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    if (held) await rm(lock, { force: true });
+  }
+}
+
+async function refreshNow(
+  env: Environment,
+  server: string,
+  saved: SavedLogin,
+  refreshToken: string,
+): Promise<SavedLogin | undefined> {
   const response = await fetch(`${server}/api/auth/refresh`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ refreshToken: saved.refreshToken }),
+    body: JSON.stringify({ refreshToken }),
   }).catch((error: unknown) => {
     throw unreachable(server, error);
   });
