@@ -23,6 +23,8 @@ export interface MavenUpstream extends AsyncDisposable {
   readonly raw: Map<string, string | Buffer>;
   /** Path prefixes answered with 429 and `Retry-After: 7`, as a rate-limiting repository does. */
   readonly limited: Set<string>;
+  /** `Last-Modified` by path (epoch ms), for raw paths and to override a file's. */
+  readonly modified: Map<string, number>;
 }
 
 const pom = (g: string, a: string, v: MavenFixtureVersion) =>
@@ -74,6 +76,7 @@ export async function startMavenUpstream(
   const requests: string[] = [];
   const raw = new Map<string, string | Buffer>();
   const limited = new Set<string>();
+  const modified = new Map<string, number>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     requests.push(`${req.method} ${path}`);
@@ -88,8 +91,8 @@ export async function startMavenUpstream(
       return;
     }
     const headers: Record<string, string> = { 'content-length': String(f.body.length) };
-    if ('lastModified' in f && f.lastModified !== undefined)
-      headers['last-modified'] = new Date(f.lastModified).toUTCString();
+    const lastModified = modified.get(path) ?? ('lastModified' in f ? f.lastModified : undefined);
+    if (lastModified !== undefined) headers['last-modified'] = new Date(lastModified).toUTCString();
     res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : f.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -99,6 +102,7 @@ export async function startMavenUpstream(
     requests,
     raw,
     limited,
+    modified,
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

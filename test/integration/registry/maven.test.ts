@@ -440,3 +440,50 @@ void describe('Maven snapshot builds through the registry door', () => {
     }
   });
 });
+
+void describe('Maven snapshots without unique versions through the registry door', () => {
+  void it('dates a redeployed plain-named snapshot file by its upload, not by the first time the version was seen', async () => {
+    // Maven 2 `uniqueVersion=false` (and repositories that still hold such snapshots): every
+    // deploy overwrites `x-1.0-SNAPSHOT.jar` and the metadata names no build.
+    const upstream = await startMavenUpstream({
+      'org.example:plain': [{ version: '1.0-SNAPSHOT', publishedAt: NOW - 40 * DAY }],
+    });
+    const dir = '/org/example/plain/1.0-SNAPSHOT';
+    upstream.raw.set(
+      `${dir}/maven-metadata.xml`,
+      '<?xml version="1.0" encoding="UTF-8"?>\n<metadata><groupId>org.example</groupId><artifactId>plain</artifactId><version>1.0-SNAPSHOT</version><versioning><snapshot><localCopy>true</localCopy></snapshot><lastUpdated>20261001000000</lastUpdated></versioning></metadata>\n',
+    );
+    const gateway = await startGateway({
+      config: {
+        npm: { enabled: false },
+        maven: { uplinks: [{ name: 'central', url: `${upstream.url}/`, retries: 0 }] },
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+      },
+    });
+    const jar = `${gateway.url}/maven${dir}/plain-1.0-SNAPSHOT.jar`;
+    try {
+      assert.equal((await fetch(jar)).status, 200);
+      // Redeployed an hour ago: new bytes at the same path.
+      const rebuilt = writeZip([
+        { name: 'META-INF/MANIFEST.MF', data: Buffer.from('Manifest-Version: 1.0\r\n\r\n') },
+      ]);
+      upstream.raw.set(`${dir}/plain-1.0-SNAPSHOT.jar`, rebuilt);
+      upstream.raw.set(
+        `${dir}/plain-1.0-SNAPSHOT.jar.sha1`,
+        createHash('sha1').update(rebuilt).digest('hex'),
+      );
+      upstream.modified.set(`${dir}/plain-1.0-SNAPSHOT.jar`, NOW - 3_600_000);
+      await gateway.door.invalidate('maven', 'org.example:plain');
+      const young = await fetch(jar);
+      assert.equal(young.status, 403, 'the rebuild waits out the minimum age');
+      assert.match(await young.text(), /minimum age is 2d/);
+      // Nor when the snapshot has no metadata of its own.
+      upstream.raw.delete(`${dir}/maven-metadata.xml`);
+      await gateway.door.invalidate('maven', 'org.example:plain');
+      assert.equal((await fetch(jar)).status, 403);
+    } finally {
+      await gateway[Symbol.asyncDispose]();
+      await upstream[Symbol.asyncDispose]();
+    }
+  });
+});

@@ -251,10 +251,39 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
   }
 
   /**
+   * When the uplink received a file (its `Last-Modified`, set by the repository on upload), or
+   * now when it does not say. For a snapshot without unique versions (Maven 2
+   * `uniqueVersion=false`): each deploy overwrites `x-1.0-SNAPSHOT.jar` and its metadata names
+   * no build, so neither the version's first time nor the metadata dates the code served.
+   */
+  async function uploadedAt(uplink: UplinkClient, req: FileRequest, what: string): Promise<number> {
+    const res = await uplink.request({
+      url: uplink.resolve(`${req.base}/${req.version}/${req.file}`),
+      method: 'HEAD',
+      what,
+    });
+    await res.body.dump().catch(() => undefined);
+    if (res.status !== 200) await upstreamFailure(res, uplink, what);
+    const now = ctx.clock.now();
+    const t = Date.parse(String(res.headers['last-modified'] ?? ''));
+    return (
+      publicationTime(
+        Number.isFinite(t) ? new Date(t).toISOString() : undefined,
+        undefined,
+        undefined,
+        now,
+        EARLIEST,
+      ) ?? now
+    );
+  }
+
+  /**
    * The time of the snapshot build a file in a snapshot folder belongs to: the build its name
    * carries, or for a plain name (`x-1.0-SNAPSHOT.jar`) the newest build. A build no metadata the
    * door read has named is as old as it claims when older than the newest build, else as new as
-   * now. Undefined when the snapshot has no metadata of its own upstream.
+   * now. A plain name when no metadata names a build (a snapshot without unique versions) is
+   * dated by its own upload. Undefined for a build name when the snapshot has no metadata of its
+   * own upstream.
    */
   async function snapshotFileTime(req: FileRequest, uplink: UplinkClient, caller: Caller) {
     const ga = `${req.groupId}:${req.artifactId}`;
@@ -266,7 +295,9 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     try {
       read = await readSnapshot({ ...req, version: req.version }, uplink, caller);
     } catch (error) {
-      if (notFound(error)) return undefined;
+      // Without metadata of its own, a plain-named file is all there is of the snapshot.
+      if (notFound(error))
+        return asked === undefined ? uploadedAt(uplink, req, `${ga}:${req.version}/${req.file}`) : undefined;
       // The uplink is down: a build an earlier read named keeps the time it had.
       const known =
         isUplinkFailure(error) && asked !== undefined ? await knownBuildTime(ga, asked) : undefined;
@@ -274,7 +305,8 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
       return known;
     }
     const [newest, newestTime] = [...read.builds][0] ?? [];
-    if (asked === undefined) return newestTime;
+    if (asked === undefined)
+      return newest === undefined ? uploadedAt(uplink, req, `${ga}:${req.version}/${req.file}`) : newestTime;
     if (read.builds.has(asked)) return read.builds.get(asked);
     const known = await knownBuildTime(ga, asked);
     if (known !== undefined) return known;
