@@ -29,6 +29,7 @@ before(async () => {
     ],
     'html-only': [{ version: '3.0', publishedAt: NOW - 10 * DAY }],
     'both-apis': [{ version: '2.0', publishedAt: NOW - 10 * DAY }],
+    'late-wheel': [{ version: '1.0', publishedAt: NOW - 30 * DAY }],
   });
   pypiRaw = { uplinks: [{ name: 'pypi', url: `${up.url}/simple/`, retries: 0 }] };
   gw = await startGateway({ config: { npm: { enabled: false }, pypi: pypiRaw } });
@@ -148,6 +149,36 @@ void describe('PyPI simple API through the door', () => {
         .digest('hex'),
       sha,
     );
+  });
+
+  void it('dates a file the JSON API does not know yet by when the door first saw it, not by its release', async () => {
+    // An HTML-only uplink lists a wheel just added to an old release; the JSON API (read
+    // separately, cached or lagging) still knows only the old sdist. The release counted as old.
+    const files = [...up.files.values()].filter((f) => f.filename.startsWith('late'));
+    const wheel = files.find((f) => f.filename.endsWith('.whl'));
+    const sdist = files.find((f) => f.filename.endsWith('.tar.gz'));
+    assert.ok(wheel !== undefined && sdist !== undefined);
+    const link = (f: typeof wheel) =>
+      `<a href="../../files/${f.filename}#sha256=${createHash('sha256').update(f.bytes).digest('hex')}">${f.filename}</a>`;
+    up.override('/simple/late-wheel/', {
+      status: 200,
+      headers: { 'content-type': 'text/html' },
+      body: `<!DOCTYPE html><html><body>${link(sdist)}${link(wheel)}</body></html>`,
+    });
+    up.override('/pypi/late-wheel/json', {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        info: { name: 'late-wheel', version: '1.0' },
+        releases: {
+          '1.0': [{ filename: sdist.filename, upload_time_iso_8601: new Date(NOW - 30 * DAY).toISOString() }],
+        },
+      }),
+    });
+    const page = (await (await get('/pypi/simple/late-wheel/', { accept: JSON_TYPE })).json()) as JsonPage;
+    assert.equal(page.files.length, 2);
+    for (const f of page.files) assert.match(String(f.yanked), /minimum age/, f.filename);
+    assert.equal((await get(`/pypi/files/late-wheel/${wheel.filename}`)).status, 403);
   });
 
   void it('filters the JSON API and moves info.version to the newest allowed release', async () => {

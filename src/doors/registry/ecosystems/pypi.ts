@@ -33,6 +33,7 @@ import {
   type SimpleProject,
 } from '../pypi/simple.ts';
 import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
+import { VersionFacts } from '../go/version-facts.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { UplinkSelector } from '../uplink/select.ts';
 import type { EcosystemHandler } from './handler.ts';
@@ -47,7 +48,8 @@ function versionTimes(files: Iterable<PypiFile>): Map<string, number | undefined
   const uploads = new Map<string, number[]>();
   for (const f of files) {
     const list = uploads.get(f.version) ?? [];
-    list.push(f.uploadTime === undefined ? Number.NaN : Date.parse(f.uploadTime));
+    const t = f.uploadTime ?? f.seenAt;
+    list.push(t === undefined ? Number.NaN : Date.parse(t));
     uploads.set(f.version, list);
   }
   return new Map([...uploads].map(([version, list]) => [version, releaseTime(list)]));
@@ -63,6 +65,32 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
     return u;
   };
   const limit = () => ctx.config().cache.maxMetadataSize;
+  const facts = new VersionFacts(ctx.core.db);
+
+  /**
+   * A file without an upload time in a release whose other files have one (an HTML-only uplink
+   * whose JSON API does not list it yet: a wheel just added to an old release) is dated by when
+   * the door first saw it, kept for good; ignored, it left the release as old as its other files.
+   */
+  async function dateUnknownFiles(project: string, p: SimpleProject): Promise<SimpleProject> {
+    const timed = new Set(p.files.filter((f) => f.uploadTime !== undefined).map((f) => f.version));
+    const unknown = p.files.filter((f) => f.uploadTime === undefined && timed.has(f.version));
+    if (unknown.length === 0) return p;
+    const now = new Date(ctx.clock.now()).toISOString();
+    const seen = await facts.remember(
+      'pypi',
+      project,
+      'first-seen',
+      new Map(unknown.map((f) => [f.filename, now])),
+    );
+    return {
+      ...p,
+      files: p.files.map((f) => {
+        const at = f.uploadTime === undefined ? seen.get(f.filename) : undefined;
+        return at === undefined ? f : { ...f, seenAt: at };
+      }),
+    };
+  }
 
   async function fetchProject(project: string, uplink: UplinkClient): Promise<SimpleProject> {
     const raw = await cachedRaw(
@@ -147,7 +175,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
   ): Promise<Built<'json' | 'html'>> {
     let parsed: SimpleProject;
     try {
-      parsed = await fetchProject(project, uplink);
+      parsed = await dateUnknownFiles(project, await fetchProject(project, uplink));
     } catch (error) {
       if (error instanceof SyntaxError) {
         await ctx.metadata.invalidate('pypi', project);

@@ -14,6 +14,11 @@ export interface PypiFile {
   /** `true`, or the reason text (PEP 592); absent when not yanked. */
   readonly yanked?: true | string;
   readonly uploadTime?: string;
+  /**
+   * When the door first saw a file that has no upload time while other files of its release do
+   * (never rendered; see the PyPI handler's `dateUnknownFiles`).
+   */
+  readonly seenAt?: string;
   readonly size?: number;
   /** PEP 658/714: `true` or the digest of the `.metadata` file; absent when there is none. */
   readonly coreMetadata?: true | { readonly sha256?: string };
