@@ -1,3 +1,4 @@
+import type { AuditLog } from '#core/audit';
 import { type ConfigStore, ConfigValidationError, redact, type Schema } from '#core/config';
 import { GatewayError } from '#core/errors';
 import type { HttpServer } from '#core/http';
@@ -9,31 +10,49 @@ import type { GatehouseConfig } from './config-schema.ts';
  * `config:reload`). A reload that fails keeps the last good configuration and answers
  * GW_ERR_CONFIG_INVALID listing every problem; the store's listeners log and audit it.
  */
-export function registerConfigRoutes(http: HttpServer, store: ConfigStore<GatehouseConfig>): void {
+export function registerConfigRoutes(
+  http: HttpServer,
+  store: ConfigStore<GatehouseConfig>,
+  audit?: AuditLog,
+): void {
   http.app.get(
     '/api/config',
     { preHandler: http.requirePermission('config:read', () => ({ type: 'config' })) },
     async () => redact(store.schema as Schema<unknown>, store.current),
   );
+  // Who asked for a reload, from where, under the client's request id: the store's listeners
+  // audit what it did as the system, as for SIGHUP and the file watch, and know nothing of a caller.
+  const reload = async (principal: string, requestId: string, clientIp: string) => {
+    const outcome = await store.reload();
+    await audit?.record({
+      actor: principal,
+      action: 'config.reload.request',
+      resource: `config:${store.file ?? 'environment'}`,
+      decision: outcome.ok ? 'allow' : 'error',
+      requestId,
+      clientIp,
+      ...(outcome.ok
+        ? { details: { changed: outcome.changed, restartNeeded: outcome.restartNeeded } }
+        : { reason: outcome.error.message }),
+    });
+    if (outcome.ok) return { ok: true, changed: outcome.changed, restartNeeded: outcome.restartNeeded };
+    const issues = outcome.error instanceof ConfigValidationError ? outcome.error.issues : [];
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', {
+      message: `The new configuration is not valid; the last good one stays in force (${issues.length} problem(s))`,
+      details: {
+        errors: issues.map((i) => ({
+          path: i.path,
+          value: i.value,
+          expected: i.expected,
+          source: i.source,
+        })),
+      },
+      cause: outcome.error,
+    });
+  };
   http.app.post(
     '/api/config/reload',
     { preHandler: http.requirePermission('config:reload', () => ({ type: 'config' })) },
-    async () => {
-      const outcome = await store.reload();
-      if (outcome.ok) return { ok: true, changed: outcome.changed, restartNeeded: outcome.restartNeeded };
-      const issues = outcome.error instanceof ConfigValidationError ? outcome.error.issues : [];
-      throw new GatewayError('GW_ERR_CONFIG_INVALID', {
-        message: `The new configuration is not valid; the last good one stays in force (${issues.length} problem(s))`,
-        details: {
-          errors: issues.map((i) => ({
-            path: i.path,
-            value: i.value,
-            expected: i.expected,
-            source: i.source,
-          })),
-        },
-        cause: outcome.error,
-      });
-    },
+    (request) => reload(request.principal?.id ?? 'anonymous', request.id, request.clientIp),
   );
 }

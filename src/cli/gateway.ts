@@ -77,7 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
     // Only a generated password is shown; one the operator chose is never printed.
     adminPassword = admin.created && admin.generated === true ? admin.password : undefined;
-    registerConfigRoutes(http, store);
+    registerConfigRoutes(http, store, core.audit);
     const doors: App[] = await createEnabledDoors(core, store);
     // The console is served when it was built (`npm start` builds it first).
     if (!registerWebUi(http, WEB_DIST)) log.info('Web console not built; run "npm --prefix web run build"');

@@ -77,6 +77,16 @@ describe('dynamic configuration reload', () => {
     assert.equal(await limit(), '7');
     const audit = readFileSync(join(home, 'audit.jsonl'), 'utf8');
     assert.match(audit, /"action":"config\.reload"[^\n]*"decision":"error"/);
+    // Who asked for it through the API, from where, with the request id the client got.
+    const requests = audit
+      .split('\n')
+      .filter((line) => line.includes('"action":"config.reload.request"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const last = requests.at(-1);
+    assert.match(String(last?.['actor']), /^user:u_/);
+    assert.equal(last?.['decision'], 'error');
+    assert.equal(last?.['clientIp'], '127.0.0.1');
+    assert.equal(typeof last?.['requestId'], 'string');
   });
 
   it('refuses a reload whose registry policy does not compile, naming the key, and keeps the last good one', async () => {
