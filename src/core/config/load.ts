@@ -93,6 +93,9 @@ export interface Loaded<T> {
   readonly warnings: readonly string[];
 }
 
+/** How many aliases a document may expand (yaml counts the nodes each alias brings in). */
+const MAX_ALIASES = 100;
+
 /** Parses YAML text into a raw document; syntax errors are reported with line and column. */
 export function parseYaml(text: string, origin: string): Record<string, unknown> {
   const lineCounter = new LineCounter();
@@ -118,8 +121,18 @@ export function parseYaml(text: string, origin: string): Record<string, unknown>
       },
     ]);
   }
-  // A bounded alias count refuses billion-laughs documents.
-  return doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
+  // A bounded alias count refuses billion-laughs documents, as an invalid document of `origin`.
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIASES }) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigValidationError(origin, [
+      {
+        path: '',
+        value: undefined,
+        expected: `a document that expands at most ${MAX_ALIASES} aliases (${(error as Error).message})`,
+      },
+    ]);
+  }
 }
 
 function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
