@@ -66,6 +66,7 @@ before(async () => {
         goMod: 'module example.test/olddep\n\nrequire example.test/Vuln v1.0.0\n',
       },
     ],
+    'example.test/crowd': [{ version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('crowd', 'v1.0.0') }],
     'example.test/forged': [
       { version: 'v1.0.0', time: iso(NOW - 60 * DAY), files: pkg('forged', 'v1'), forgedLookup: true },
     ],
@@ -214,6 +215,20 @@ void describe('go through the registry door', () => {
     assert.equal(mod.status, 200);
     assert.equal(await mod.text(), 'module example.test/Vuln\n\ngo 1.19\n');
     assert.equal((await fetch(`${gw.url}/go/example.test/!vuln/@v/v1.0.0.zip`)).status, 403);
+  });
+
+  void it('downloads and checks a module zip once for concurrent cold requests', async () => {
+    // CI runners starting together all miss the same zip: one download, one h1 check, one blob.
+    const url = `${gw.url}/go/example.test/crowd/@v/v1.0.0.zip`;
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const r = await fetch(url);
+        return { status: r.status, bytes: Buffer.from(await r.arrayBuffer()) };
+      }),
+    );
+    for (const a of answers) assert.equal(a.status, 200);
+    assert.ok(answers.every((a) => a.bytes.equals(answers[0]?.bytes ?? Buffer.alloc(0))));
+    assert.equal(up.requests.filter((r) => r === 'GET /example.test/crowd/@v/v1.0.0.zip').length, 1);
   });
 
   void it('serves a repeated .info from the cache, decided and audited once per policy and cut-off', async () => {

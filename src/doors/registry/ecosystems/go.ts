@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GatewayError, isGatewayError } from '#core/errors';
 import { compareGo, isGoPrerelease, parseGoVersion } from '#core/vulndb';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Digest } from '../cache/blob-cache.ts';
 import { makeEntry } from '../cache/entry.ts';
 import { callerOf, decideMany, type RegistryContext, requireAllowed, sendEntry } from '../context.ts';
 import { sendUpstreamHead, sendVerifiedFile } from '../files.ts';
@@ -44,6 +45,8 @@ export function createGoHandler(
   const tmpDir = join(ctx.core.dataDir, 'registry', 'go-tmp');
   const registryOf = new WeakMap<FastifyRequest, string>();
   const sumdb = createSumdbProxy(ctx, checksumDb, checksumDbKey);
+  /** Zip downloads in flight, by uplink and module version: concurrent cold misses share one. */
+  const zipDownloads = new Map<string, Promise<Digest>>();
   const uplinkFor = (module: string) => {
     const u = selector.select(module);
     if (u === undefined)
@@ -270,7 +273,13 @@ export function createGoHandler(
       if (cached === undefined) return sendUpstreamHead(reply, zip);
       return sendVerifiedFile(ctx, request, reply, { ...zip, digest: cached });
     }
-    const digest = await verifyGoZip(v, zip.url, tmpDir);
+    const key = `${uplink.name}\u0000${req.module}@${req.version}`;
+    let download = zipDownloads.get(key);
+    if (download === undefined) {
+      download = verifyGoZip(v, zip.url, tmpDir).finally(() => zipDownloads.delete(key));
+      zipDownloads.set(key, download);
+    }
+    const digest = await download;
     return sendVerifiedFile(ctx, request, reply, { ...zip, digest });
   };
 
