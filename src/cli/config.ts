@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigValidationError, describeIssue, loadConfig, redact, type Schema } from '#core/config';
+import { GatewayError, isGatewayError } from '#core/errors';
 import { createLogger, type Logger } from '#core/log';
 import { createDatabase, type Database, MIGRATIONS_TABLE, sqliteFileOf } from '#core/storage';
 import { checkGatehouseConfig, gatehouseConfigSchema } from './config-schema.ts';
@@ -124,6 +125,17 @@ export async function openLocalStorage(
   if (file !== undefined && !existsSync(file))
     throw missing(`No Gatehouse database "${file}" in the data folder "${dataDir}"`);
   const db = await createDatabase(config.storage, { dataDir, log });
+  try {
+    // A database that does not answer is not one without Gatehouse data: say which it is.
+    await db.ping(config.storage.connectTimeout);
+  } catch (error) {
+    await db.close();
+    if (isGatewayError(error)) throw error;
+    throw new GatewayError('GW_ERR_STORAGE_UNAVAILABLE', {
+      message: `The configured database does not answer: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+    });
+  }
   try {
     // A server migrates its database at the first start; without that record it is not one.
     await db.kysely().selectFrom(MIGRATIONS_TABLE).select('id').limit(1).execute();

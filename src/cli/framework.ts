@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Environment } from '#core/config';
+import { isGatewayError } from '#core/errors';
 import { type ApiClient, CliError, createApiClient, readSavedLogin, sameServer } from './client.ts';
 import { createOutput, type Output } from './output.ts';
 
@@ -299,7 +300,12 @@ export async function runCli(
       out.error(forPeople(error));
       return error.exitCode;
     }
-    out.error(error instanceof Error ? error.message : String(error));
+    // Any other failure (a database that does not answer, a file that cannot be read): --json
+    // still gets its JSON error object, and a Gatehouse error its code.
+    const message = error instanceof Error ? error.message : String(error);
+    const code = isGatewayError(error) ? error.code : undefined;
+    if (wantsJson) io.stdout.write(`${JSON.stringify({ error: { message, code } }, null, 2)}\n`);
+    out.error(code === undefined ? message : `${message} (${code})`);
     return EXIT.error;
   }
 }

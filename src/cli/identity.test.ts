@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { createAuthService } from '#core/auth';
 import { createLogger } from '#core/log';
 import { runCliCaptured } from '#testing/cli-run';
+import { closedPort } from '#testing/services';
 import { openLocalStorage } from './config.ts';
 import type { CommandContext } from './framework.ts';
 import { identityCommands } from './identity.ts';
@@ -93,5 +94,21 @@ void describe('gatehouse users unlock', () => {
     );
     assert.equal(named.code, 2);
     assert.match(named.err, /add --api to unlock through the server at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  void it('says the configured database does not answer, not that it holds no Gatehouse data', async () => {
+    await using folder = await dataFolder();
+    const env = {
+      ...folder.env,
+      GATEHOUSE_STORAGE_URL: `postgres://gatehouse@127.0.0.1:${await closedPort()}/gatehouse`,
+      GATEHOUSE_STORAGE_CONNECT_TIMEOUT: '1s',
+    };
+    const run = await runCliCaptured(['users', 'unlock', 'alice', '--json'], identityCommands, env);
+    assert.equal(run.code, 1, run.err);
+    assert.doesNotMatch(run.err, /holds no Gatehouse data/);
+    assert.equal(
+      (JSON.parse(run.out) as { error: { code: string } }).error.code,
+      'GW_ERR_STORAGE_UNAVAILABLE',
+    );
   });
 });
