@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { PassThrough, Readable } from 'node:stream';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createAuthService } from '#core/auth';
@@ -8,7 +9,7 @@ import { createLogger } from '#core/log';
 import { runCliCaptured } from '#testing/cli-run';
 import { closedPort } from '#testing/services';
 import { openLocalStorage } from './config.ts';
-import type { CommandContext } from './framework.ts';
+import { type CommandContext, runCli } from './framework.ts';
 import { identityCommands } from './identity.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -42,6 +43,31 @@ async function dataFolder() {
   };
   return { env, withAuth, [Symbol.asyncDispose]: () => rm(home, { recursive: true, force: true }) };
 }
+
+void describe('passwords from standard input', () => {
+  void it('refuses an empty one before asking the server, naming where a password comes from', async () => {
+    for (const argv of [
+      ['users', 'add', 'dave', '--password-stdin'],
+      ['users', 'add', 'dave'],
+      ['login', '--username', 'dave', '--password-stdin'],
+    ]) {
+      let err = '';
+      const stderr = new PassThrough();
+      stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
+      // No server listens there: the command must stop before calling it.
+      const code = await runCli(argv, identityCommands, {
+        env: { GATEHOUSE_URL: 'http://127.0.0.1:1', GATEHOUSE_TOKEN: 'token', HOME: '/nonexistent' },
+        stdout: new PassThrough(),
+        stderr,
+        stdin: Readable.from([]),
+      });
+      assert.equal(code, 2, `${argv.join(' ')}: ${err}`);
+      assert.match(err, /No password on standard input/);
+    }
+  });
+});
 
 void describe('gatehouse users unlock', () => {
   void it('clears the locks of every address and the account-wide backoff on the data folder', async () => {

@@ -43,7 +43,14 @@ async function readSecret(ctx: CommandContext, prompt: string): Promise<string> 
   if (stdin.isTTY !== true) {
     let text = '';
     for await (const chunk of stdin) text += String(chunk);
-    return text.replace(/\r?\n$/, '');
+    const secret = text.replace(/\r?\n$/, '');
+    // Nothing piped (a script without a terminal, GATEHOUSE_PASSWORD unset): the server's
+    // "body/password must NOT have fewer than 1 characters" would not say what is missing.
+    if (secret === '')
+      throw usageError(
+        'No password on standard input: pipe it with --password-stdin, set GATEHOUSE_PASSWORD, or run at a terminal to be asked',
+      );
+    return secret;
   }
   const rl = createInterface({ input: stdin, output: process.stderr, terminal: true });
   const muted = rl as unknown as { _writeToOutput: (s: string) => void };
