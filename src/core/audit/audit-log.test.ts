@@ -201,6 +201,20 @@ function suite(name: string, open: Opener, options: { readonly skip?: string } =
         code: 'GW_ERR_REQUEST_INVALID',
       });
       await assert.rejects(f.audit.query({ from: 'yesterday' }), { code: 'GW_ERR_REQUEST_INVALID' });
+      // Only ISO 8601: Date.parse also takes "1" (2001) and "Jan 1 2026 00:00:04" in the server's
+      // time zone. A time without an offset is UTC, whatever the server's zone.
+      for (const from of ['1', 'Jan 1 2026 00:00:04', '2026-01-01T00:00:04 GMT+1', '01/01/2026'])
+        await assert.rejects(f.audit.query({ from }), { code: 'GW_ERR_REQUEST_INVALID' }, from);
+      const naive = await f.audit.query({ from: '2026-01-01T00:00:03', to: '2026-01-01 00:00:05' });
+      assert.deepEqual(
+        naive.events.map((e) => e.seq),
+        [4, 3],
+      );
+      const offset = await f.audit.query({ from: '2026-01-01T01:00:03+01:00', to: '2026-01-01T00:00:05Z' });
+      assert.deepEqual(
+        offset.events.map((e) => e.seq),
+        [4, 3],
+      );
     });
 
     void it('keeps one linear chain under concurrent appends from two replicas', async () => {

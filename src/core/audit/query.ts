@@ -18,8 +18,18 @@ function decodeCursor(cursor: string): number {
   throw new GatewayError('GW_ERR_REQUEST_INVALID', { message: 'The cursor is not one this server returned' });
 }
 
+/** An ISO 8601 date, or date and time with an optional offset (RFC 3339 allows a space for "T"). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
+
 function isoTime(text: string, name: string): string {
-  const ms = Date.parse(text);
+  const m = ISO_TIME.exec(text);
+  // Date.parse takes much more ("1" is 2001, "Jan 1 2026" is in the server's time zone) and reads
+  // a time without an offset in the server's zone: here it is UTC, on every server.
+  let ms = Number.NaN;
+  if (m !== null) {
+    const normal = text.length > 10 ? `${text.slice(0, 10)}T${text.slice(11).toUpperCase()}` : text;
+    ms = Date.parse(text.length > 10 && m[1] === undefined ? `${normal}Z` : normal);
+  }
   if (Number.isNaN(ms)) {
     throw new GatewayError('GW_ERR_REQUEST_INVALID', {
       message: `"${name}" must be an ISO 8601 time`,
