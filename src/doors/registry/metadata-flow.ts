@@ -92,6 +92,10 @@ export async function cachedDocument<V extends string>(
         const { entries, later } = await o.build(at, callerOf(request));
         const store = async (all: Readonly<Record<V, MetadataEntry>>) => {
           if (md.epoch !== epoch) return;
+          // A reload while the build ran: its decisions may be the new policy's (each is made
+          // with the engine current then), which a key of the policy it started under must not
+          // hold, or a reload back would serve them. The answer still goes to its requests.
+          if (ctx.policy.current().version !== engine.version) return;
           await Promise.all(
             Object.entries<MetadataEntry>(all).map(([variant, entry]) =>
               md.putEntry(
