@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ageRuleEscapes, type Gateway, registryConfig, startGateway } from './harness.ts';
+import { ageRuleEscapes, type Gateway, registryConfig, startGateway, withPolicy } from './harness.ts';
 import { type PypiUpstream, startPypiUpstream } from './pypi-fixture.ts';
 
 const DAY = 86_400_000;
@@ -56,6 +56,14 @@ interface JsonPage {
     'core-metadata'?: unknown;
   }[];
 }
+
+/** A PEP 691 file entry uploaded a month ago (its bytes are never asked for). */
+const monthOld = (name: string) => ({
+  filename: name,
+  url: `../../files/${name}`,
+  hashes: { sha256: 'a'.repeat(64) },
+  'upload-time': new Date(NOW - 30 * DAY).toISOString(),
+});
 
 void describe('PyPI simple API through the door', () => {
   void it('lets a young version through by exclusion, per-registry rule exclusion and override', async () => {
@@ -179,6 +187,46 @@ void describe('PyPI simple API through the door', () => {
     assert.equal(page.files.length, 2);
     for (const f of page.files) assert.match(String(f.yanked), /minimum age/, f.filename);
     assert.equal((await get(`/pypi/files/late-wheel/${wheel.filename}`)).status, 403);
+  });
+
+  void it('judges a file by its PEP 440 normalized version, however its name spells it', async () => {
+    // A legacy sdist spells its version `1.0.RC1`; PyPI, and so the OSV data, call the release
+    // `1.0rc1`. An advisory listing only that version did not match the file's spelling.
+    const osv = join(work, 'osv-spelled');
+    await mkdir(osv, { recursive: true });
+    await writeFile(
+      join(osv, 'PYSEC-2026-77.json'),
+      JSON.stringify({
+        id: 'PYSEC-2026-77',
+        modified: '2026-01-01T00:00:00Z',
+        summary: 'Backdoor in spelled',
+        severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }],
+        affected: [{ package: { ecosystem: 'PyPI', name: 'spelled' }, versions: ['1.0rc1'] }],
+      }),
+    );
+    await gw.door.vulndb().import(osv);
+    up.override('/simple/spelled/', {
+      status: 200,
+      headers: { 'content-type': JSON_TYPE },
+      body: JSON.stringify({
+        meta: { 'api-version': '1.1' },
+        name: 'spelled',
+        files: [monthOld('spelled-1.0.RC1.tar.gz'), monthOld('spelled-0.9.tar.gz')],
+      }),
+    });
+    await withPolicy(
+      gw,
+      { npm: { enabled: false }, pypi: pypiRaw },
+      { rules: [{ id: 'vulns', type: 'vulnerability' }] },
+      async () => {
+        const page = (await (await get('/pypi/simple/spelled/', { accept: JSON_TYPE })).json()) as JsonPage;
+        const yanked = Object.fromEntries(page.files.map((f) => [f.filename, f.yanked]));
+        assert.match(String(yanked['spelled-1.0.RC1.tar.gz']), /PYSEC-2026-77/);
+        assert.equal(yanked['spelled-0.9.tar.gz'], undefined);
+        assert.deepEqual(page.versions.toSorted(), ['0.9', '1.0rc1']);
+        assert.equal((await get('/pypi/files/spelled/spelled-1.0.RC1.tar.gz')).status, 403);
+      },
+    );
   });
 
   void it('filters the JSON API and moves info.version to the newest allowed release', async () => {

@@ -28,6 +28,9 @@ void describe('PyPI simple pages', () => {
     assert.equal(versionOfFile('python_dateutil-2.8.2-py2.py3-none-any.whl', 'python-dateutil'), '2.8.2');
     assert.equal(versionOfFile('python-dateutil-2.8.2.tar.gz', 'Python_Dateutil'), '2.8.2');
     assert.equal(versionOfFile('foo-1.0.zip', 'foo'), '1.0');
+    // PEP 440 normalized, as PyPI and the vulnerability data name the release.
+    assert.equal(versionOfFile('foo-1.0.RC1.tar.gz', 'foo'), '1.0rc1');
+    assert.equal(versionOfFile('foo-1.0-1.tar.gz', 'foo'), '1.0.post1');
     assert.equal(versionOfFile('other-1.0.tar.gz', 'foo'), undefined);
     assert.equal(versionOfFile('foo-1.0.exe', 'foo'), undefined);
   });

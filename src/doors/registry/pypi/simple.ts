@@ -3,7 +3,7 @@
  * / 714 core metadata and PEP 700 upload times. Parsed from upstream into one file list and
  * rendered back in either form with URLs pointing at Gatehouse.
  */
-import { normalizePypiName } from '#core/vulndb';
+import { formatPep440, normalizePypiName, parsePep440 } from '#core/vulndb';
 
 /** One distribution file. */
 export interface PypiFile {
@@ -32,8 +32,19 @@ export interface SimpleProject {
 
 const SDIST = /\.(tar\.gz|tar\.bz2|tar\.xz|tgz|zip)$/i;
 
-/** The version in a wheel, egg or sdist file name of `project`; undefined when it cannot be found. */
+/**
+ * The version in a wheel, egg or sdist file name of `project`, PEP 440 normalized when it parses
+ * (`1.0.RC1` → `1.0rc1`), as PyPI names the release and so the vulnerability data does; a
+ * legacy file name's own spelling would group its release apart and miss advisories that list
+ * versions. Undefined when it cannot be found.
+ */
 export function versionOfFile(filename: string, project: string): string | undefined {
+  const raw = rawVersionOfFile(filename, project);
+  const parsed = raw === undefined ? undefined : parsePep440(raw);
+  return parsed === undefined ? raw : formatPep440(parsed);
+}
+
+function rawVersionOfFile(filename: string, project: string): string | undefined {
   const wanted = normalizePypiName(project);
   if (/\.(whl|egg)$/i.test(filename)) {
     // Wheels escape `-` in the name to `_` (PEP 427), so the version is the second field.
