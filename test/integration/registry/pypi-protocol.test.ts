@@ -9,7 +9,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ageRuleEscapes, type Gateway, registryConfig, startGateway, withPolicy } from './harness.ts';
+import {
+  ADMIN_TOKEN,
+  ageRuleEscapes,
+  type Gateway,
+  registryConfig,
+  startGateway,
+  withPolicy,
+} from './harness.ts';
 import { type PypiUpstream, startPypiUpstream } from './pypi-fixture.ts';
 
 const DAY = 86_400_000;
@@ -225,6 +232,21 @@ void describe('PyPI simple API through the door', () => {
         assert.equal(yanked['spelled-0.9.tar.gz'], undefined);
         assert.deepEqual(page.versions.toSorted(), ['0.9', '1.0rc1']);
         assert.equal((await get('/pypi/files/spelled/spelled-1.0.RC1.tar.gz')).status, 403);
+        // `policy test` answers as the download does, however the version is spelled.
+        for (const version of ['1.0.RC1', '1.0rc1']) {
+          const res = await fetch(`${gw.url}/api/registry/policy/test`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ ecosystem: 'pypi', name: 'Spelled', version }),
+          });
+          const answer = (await res.json()) as {
+            found: boolean;
+            decision: { allowed: boolean; reason: string };
+          };
+          assert.equal(answer.found, true, version);
+          assert.equal(answer.decision.allowed, false, version);
+          assert.match(answer.decision.reason, /PYSEC-2026-77/, version);
+        }
       },
     );
   });

@@ -1,10 +1,14 @@
 import type { Ecosystem, PolicySubject } from '#core/policy';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-/** What `lookup` learns of one version: the subject's facts besides its name and version. */
-export type LookupFacts = Pick<PolicySubject, 'publishedAt' | 'digest' | 'aliases' | 'unresolvedAliases'> & {
-  readonly registry: string;
-};
+/**
+ * What `lookup` learns of one version: the subject's facts besides its name, and the version's
+ * canonical form when the door decides another spelling of it (PEP 440 normalized for PyPI).
+ */
+export type LookupFacts = Partial<Pick<PolicySubject, 'version'>> &
+  Pick<PolicySubject, 'publishedAt' | 'digest' | 'aliases' | 'unresolvedAliases'> & {
+    readonly registry: string;
+  };
 
 /**
  * One ecosystem served by the registry door (npm and PyPI now; Go, Maven and OCI slot in the

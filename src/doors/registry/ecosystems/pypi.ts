@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, isGatewayError } from '#core/errors';
+import { formatPep440, parsePep440 } from '#core/vulndb';
 import { type EntryMeta, makeEntry } from '../cache/entry.ts';
 import { parseIntegrity } from '../cache/verify.ts';
 import {
@@ -388,14 +389,21 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
       scope.get('/pypi/:project/json', jsonApi);
       scope.get('/files/:project/:filename', file);
     },
-    async lookup(name, version, request) {
+    async lookup(name, given, request) {
       const project = checkPypiName(name);
+      // Decided as the door decides its files: by the PEP 440 normalized version.
+      const parsed = parsePep440(given);
+      const version = parsed === undefined ? given : formatPep440(parsed);
       try {
         const idx = await index(project, request);
         const times = versionTimes(Object.values(idx.files));
         if (!times.has(version)) return undefined;
         const published = times.get(version);
-        return { registry: idx.uplink, ...(published === undefined ? {} : { publishedAt: published }) };
+        return {
+          registry: idx.uplink,
+          version,
+          ...(published === undefined ? {} : { publishedAt: published }),
+        };
       } catch (error) {
         if (isGatewayError(error) && error.code === 'GW_ERR_REGISTRY_NOT_FOUND') return undefined;
         throw error;
