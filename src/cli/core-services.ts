@@ -111,6 +111,8 @@ export async function buildCore(options: BuildCoreOptions): Promise<BuiltCore> {
       config: config.auth,
       metrics,
       rbac: selectSection(store, (c) => c.rbac),
+      // Every door's authentication drops the roles used from outside their allow-lists.
+      roleAllowedCidrs: () => store.current.server.roleAllowedCidrs,
       // Shared through Redis when several replicas run, so an attacker cannot spread guesses.
       limiters: {
         login: limiters.tokenBucket('auth-login', {

@@ -36,6 +36,42 @@ async function world(open: () => Promise<Database> = () => createSqliteDatabase(
   };
 }
 
+void describe('per-role address allow-lists', () => {
+  void it('drop the bindings of a role outside its addresses for every caller of authenticate (the kv door too)', async () => {
+    await using dir = await temporaryDir('auth-role-cidrs');
+    const db = await createSqliteDatabase({ file: ':memory:' });
+    const config = (await loadConfig(authConfigSchema, { text: 'password: { scrypt: { ln: 10 } }\n' }))
+      .config;
+    let roleAllowedCidrs: Record<string, string[]> = { publisher: ['10.0.0.0/8', 'fd00::/8'] };
+    const auth = await createAuthService({
+      db,
+      clock: manualClock(),
+      log,
+      dataDir: dir.path,
+      config,
+      roleAllowedCidrs: () => roleAllowedCidrs,
+    });
+    try {
+      await createAdminAndPublisher(auth.users, PASSWORD);
+      const bearer = (await auth.login('pub', PASSWORD)).accessToken;
+      const roles = async (clientIp?: string) =>
+        (await auth.authenticate({ bearer, ...(clientIp === undefined ? {} : { clientIp }) })).bindings.map(
+          (b) => b.role,
+        );
+      assert.deepEqual(await roles('10.1.2.3'), ['publisher']);
+      assert.deepEqual(await roles('fd00::1'), ['publisher']);
+      assert.deepEqual(await roles('127.0.0.1'), []);
+      assert.deepEqual(await roles(), [], 'no address, no restricted role');
+      // Read per call: a reload applies at once.
+      roleAllowedCidrs = {};
+      assert.deepEqual(await roles('127.0.0.1'), ['publisher']);
+    } finally {
+      auth.close();
+      await db.close();
+    }
+  });
+});
+
 void describe('auth service tokens and keys', () => {
   void it('rotates refresh tokens; reusing a spent one revokes the whole family', async () => {
     await using w = await world();

@@ -20,6 +20,7 @@ import type { AuthConfig } from './config.ts';
 import { createExternalValidator, type ExternalValidator } from './external-jwt.ts';
 import { createCertificateMapper } from './mtls.ts';
 import { createCachedBindingStore } from './cached-bindings.ts';
+import { type CidrMatcher, createCidrMatcher } from './cidr.ts';
 import { createCredentialAuthenticator, credentialMethod } from './authenticator.ts';
 import { createKeyOperations } from './key-operations.ts';
 import { randomPassword } from './password.ts';
@@ -52,6 +53,12 @@ export interface AuthServiceOptions {
   readonly metrics?: Metrics;
   /** Per-address limiter for login attempts (used by the routes). */
   readonly limiters?: { readonly login?: RateLimiter };
+  /**
+   * Per-role address allow-lists (`server.roleAllowedCidrs`), read on every authentication so a
+   * reload applies at once. Applied here, not only by the HTTP server, so that every door that
+   * authenticates (the kv door's own listener too) drops the same roles.
+   */
+  readonly roleAllowedCidrs?: () => Readonly<Record<string, readonly string[]>>;
 }
 
 /** The identity service: an Authenticator plus user, key, token and binding management. */
@@ -247,6 +254,49 @@ function userOperations(users: UserStore, sessions: Sessions, apiKeys: ApiKeys):
   };
 }
 
+const roleMatchers = new WeakMap<readonly string[], CidrMatcher>();
+
+/** True when `ip` is in one of `cidrs`; no address, or one that does not parse, is in none. */
+function addressIn(ip: string | undefined, cidrs: readonly string[]): boolean {
+  if (ip === undefined) return false;
+  let matcher = roleMatchers.get(cidrs);
+  if (matcher === undefined) {
+    matcher = createCidrMatcher(cidrs);
+    roleMatchers.set(cidrs, matcher);
+  }
+  try {
+    return matcher.matches(ip);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Drops the bindings whose role may not be used from `clientIp`; the principal keeps its other
+ * bindings, so an admin outside the admin network is still, say, a reader there.
+ */
+function restrictRoles(
+  principal: Principal,
+  clientIp: string | undefined,
+  roleCidrs: Readonly<Record<string, readonly string[]>>,
+  log: Logger,
+): Principal {
+  const dropped: string[] = [];
+  const bindings = principal.bindings.filter((b) => {
+    const cidrs = Object.hasOwn(roleCidrs, b.role) ? roleCidrs[b.role] : undefined;
+    if (cidrs === undefined || addressIn(clientIp, cidrs)) return true;
+    dropped.push(b.role);
+    return false;
+  });
+  if (dropped.length === 0) return principal;
+  log.info('Role bindings not usable from this address', {
+    principal: principal.id,
+    clientIp,
+    roles: dropped,
+  });
+  return { ...principal, bindings };
+}
+
 /** Wraps login and authenticate with outcome counters. */
 function instrument(
   metrics: Metrics | undefined,
@@ -335,7 +385,13 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     loginLimiter:
       options.limiters?.login ??
       createMemoryRateLimiter({ rate: config.loginRate.rate / 60, burst: config.loginRate.burst, clock }),
-    authenticate: counted.authenticate,
+    async authenticate(credentials) {
+      const principal = await counted.authenticate(credentials);
+      const roleCidrs = options.roleAllowedCidrs?.();
+      return roleCidrs === undefined
+        ? principal
+        : restrictRoles(principal, credentials.clientIp, roleCidrs, log);
+    },
     login: counted.login,
     async checkPassword(username, password, clientIp) {
       await sessions.checkPassword(username, password, clientIp ?? NO_CLIENT_ADDRESS);
