@@ -49,6 +49,26 @@ void describe('OSV range evaluation', () => {
     );
     assert.equal(affectedEntryMatches(entry, '1.0.0'), true);
     assert.equal(affectedEntryMatches(entry, '1.0.1'), false);
+    // Listed versions are compared as the ecosystem compares them, not as text.
+    const listed = (ecosystem: string, versions: string[]): OsvAffected => ({
+      package: { ecosystem, name: 'x' },
+      versions,
+    });
+    for (const [ecosystem, list, asked, expected] of [
+      ['PyPI', ['2.0'], '2.0.0', true],
+      ['PyPI', ['1.0rc1'], '1.0.RC1', true],
+      ['PyPI', ['1.0rc1'], '1.0', false],
+      ['Maven', ['1.0'], '1.0.0', true],
+      ['Maven', ['1.0'], '1.0.1', false],
+      ['Go', ['v1.2.3'], '1.2.3', true],
+      ['npm', ['1.0.0'], '1.0.0+build.5', true],
+      ['npm', ['1.0.0'], '1.0.0-rc.1', false],
+    ] as const)
+      assert.equal(
+        affectedEntryMatches(listed(ecosystem, [...list]), asked),
+        expected,
+        `${ecosystem} ${list[0]} ${asked}`,
+      );
   });
 
   void it('uses PEP 440 ordering for PyPI ECOSYSTEM ranges', () => {

@@ -138,16 +138,12 @@ export function affectedEntryMatches(entry: OsvAffected, version: string): boole
   if (entry.versions?.includes(version) === true) return true;
   const eco = entry.package?.ecosystem ?? '';
   const ecoScheme = schemeFor(eco.split(':')[0] ?? eco);
-  // Go lists versions with or without the `v` the go command prints; compare them parsed.
-  if (ecoScheme === GO_SCHEME && entry.versions !== undefined) {
-    const v = GO_SCHEME.parse(version);
-    if (
-      v !== undefined &&
-      entry.versions.some((e) => {
-        const p = GO_SCHEME.parse(e);
-        return p !== undefined && GO_SCHEME.compare(p, v) === 0;
-      })
-    )
+  // Listed versions are compared parsed, as the ecosystem compares them: Go's with or without
+  // the `v` the go command prints, PyPI's `2.0` and `2.0.0` or `1.0rc1` and `1.0.RC1` (PEP 440),
+  // Maven's `1.0` and `1.0.0`.
+  if (ecoScheme !== undefined && entry.versions !== undefined && entry.versions.length > 0) {
+    const v = ecoScheme.parse(version);
+    if (v !== undefined && parsedVersions(entry, ecoScheme).some((p) => ecoScheme.compare(p, v) === 0))
       return true;
   }
   for (const range of entry.ranges ?? []) {
@@ -158,6 +154,18 @@ export function affectedEntryMatches(entry: OsvAffected, version: string): boole
     if (v !== undefined && rangeAffects(range, v, scheme)) return true;
   }
   return false;
+}
+
+const parsedLists = new WeakMap<OsvAffected, readonly unknown[]>();
+
+/** An entry's listed versions, parsed once (records are immutable once loaded). */
+function parsedVersions(entry: OsvAffected, scheme: VersionScheme): readonly unknown[] {
+  let parsed = parsedLists.get(entry);
+  if (parsed === undefined) {
+    parsed = (entry.versions ?? []).map((e) => scheme.parse(e)).filter((p) => p !== undefined);
+    parsedLists.set(entry, parsed);
+  }
+  return parsed;
 }
 
 /** The versions named by `fixed` events of an entry. */
