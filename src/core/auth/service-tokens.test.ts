@@ -361,6 +361,26 @@ void describe('auth service tokens and keys', () => {
     assert.equal(disabled.updatedAt, new Date(Date.parse(before.updatedAt) + 2 * MINUTE).toISOString());
   });
 
+  void it('keeps an administrator when two disable, demote or delete each other at the same time', async () => {
+    await using w = await world();
+    const global = { role: 'admin', namespace: '*' } as const;
+    await w.auth.users.update('pub', { roles: [global] }, 't');
+    const outcomes = await Promise.allSettled([
+      w.auth.users.update('admin', { disabled: true }, 't'),
+      w.auth.users.update('pub', { disabled: true }, 't'),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status).toSorted(), ['fulfilled', 'rejected']);
+    const enabled = (await w.auth.users.list()).filter((u) => !u.disabled);
+    assert.equal(enabled.length, 1);
+    await w.auth.users.update('admin', { disabled: false }, 't');
+    await w.auth.users.update('pub', { disabled: false }, 't');
+    const mixed = await Promise.allSettled([
+      w.auth.users.delete('admin'),
+      w.auth.bindings.revoke(`user:${(await w.auth.users.get('pub')).id}`, global),
+    ]);
+    assert.deepEqual(mixed.map((o) => o.status).toSorted(), ['fulfilled', 'rejected']);
+  });
+
   void it('never revokes the last administrator binding through the role-binding API', async () => {
     await using w = await world();
     const admin = await w.auth.users.get('admin');

@@ -187,71 +187,98 @@ async function keepAnAdmin(
   }
 }
 
+/** Runs the calls given to it one after another (a failed one does not stop the next). */
+type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * One at a time: the changes that could remove the last administrator check and then write, and
+ * two of them run side by side (two admins disabling each other) both saw the other still there.
+ */
+function serial(): Serial {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
 /**
  * The binding store the API writes through: revoking a stored global admin binding of a user
  * is refused when that user is the last enabled administrator, as `users.update` refuses the
  * same demotion (DELETE /api/role-bindings left a gateway nobody could administer).
  */
-function guardLastAdmin(bindings: BindingStore, users: UserStore): BindingStore {
+function guardLastAdmin(bindings: BindingStore, users: UserStore, exclusive: Serial): BindingStore {
   return {
     resolve: (subjects) => bindings.resolve(subjects),
     list: (subject) => bindings.list(subject),
     grant: (subject, binding, actor) => bindings.grant(subject, binding, actor),
-    async revoke(subject, binding) {
-      if (isGlobalAdmin([binding]) && subject.startsWith('user:')) {
-        const target = await users.get(subject.slice('user:'.length)).catch((error: unknown) => {
-          if (isGatewayError(error) && error.code === 'GW_ERR_USER_NOT_FOUND') return undefined;
-          throw error;
-        });
-        if (target !== undefined) {
-          // What the user keeps: every binding of its subjects (by id, by name, from the
-          // configuration) except the stored one being revoked.
-          const kept = (
-            await Promise.all(userSubjects(target.id, target.username).map((s) => bindings.list(s)))
-          )
-            .flat()
-            .filter((b) => !(b.subject === subject && b.source === 'database' && isGlobalAdmin([b])));
-          await keepAnAdmin(users, target, { disabled: target.disabled, roles: kept });
-        }
-      }
-      return bindings.revoke(subject, binding);
-    },
+    revoke: (subject, binding) => exclusive(() => revokeKeepingAnAdmin(subject, binding)),
     replace: (subject, list, actor) => bindings.replace(subject, list, actor),
     setConfigBindings: (list) => bindings.setConfigBindings(list),
     close: () => bindings.close(),
   };
+
+  async function revokeKeepingAnAdmin(subject: string, binding: RoleBinding): Promise<boolean> {
+    if (isGlobalAdmin([binding]) && subject.startsWith('user:')) {
+      const target = await users.get(subject.slice('user:'.length)).catch((error: unknown) => {
+        if (isGatewayError(error) && error.code === 'GW_ERR_USER_NOT_FOUND') return undefined;
+        throw error;
+      });
+      if (target !== undefined) {
+        // What the user keeps: every binding of its subjects (by id, by name, from the
+        // configuration) except the stored one being revoked.
+        const kept = (
+          await Promise.all(userSubjects(target.id, target.username).map((s) => bindings.list(s)))
+        )
+          .flat()
+          .filter((b) => !(b.subject === subject && b.source === 'database' && isGlobalAdmin([b])));
+        await keepAnAdmin(users, target, { disabled: target.disabled, roles: kept });
+      }
+    }
+    return bindings.revoke(subject, binding);
+  }
 }
 
 /** User management that ends sessions and keys when access must stop at once. */
-function userOperations(users: UserStore, sessions: Sessions, apiKeys: ApiKeys): AuthService['users'] {
+function userOperations(
+  users: UserStore,
+  sessions: Sessions,
+  apiKeys: ApiKeys,
+  exclusive: Serial,
+): AuthService['users'] {
   return {
     create: (input, actor) => users.create(input, actor),
     list: () => users.list(),
     get: (id) => users.get(id),
-    async update(id, input, actor) {
-      const before = await users.get(id);
-      await keepAnAdmin(users, before, {
-        disabled: input.disabled ?? before.disabled,
-        roles: input.roles ?? before.roles,
-      });
-      const user = await users.update(id, input, actor);
-      // Access tokens carry roles: changed roles or a disabled account end every session.
-      if (input.disabled === true || input.roles !== undefined) await sessions.revokeUser(user.id);
-      // The owner's keys were cached with the account's state; re-read them on the next use.
-      if (input.disabled !== undefined) apiKeys.forgetOwner(user.id);
-      return user;
-    },
-    async delete(id) {
-      await keepAnAdmin(users, await users.get(id), { disabled: true, roles: [] });
-      const row = await users.delete(id);
-      await sessions.revokeUser(row.id);
-      await apiKeys.revokeOwner(row.id);
-    },
+    update: (id, input, actor) => exclusive(() => update(id, input, actor)),
+    delete: (id) => exclusive(() => remove(id)),
     async setPassword(id, password) {
       const row = await users.setPassword(id, password);
       await sessions.revokeUser(row.id);
     },
   };
+
+  async function update(id: string, input: UpdateUserInput, actor: string): Promise<User> {
+    const before = await users.get(id);
+    await keepAnAdmin(users, before, {
+      disabled: input.disabled ?? before.disabled,
+      roles: input.roles ?? before.roles,
+    });
+    const user = await users.update(id, input, actor);
+    // Access tokens carry roles: changed roles or a disabled account end every session.
+    if (input.disabled === true || input.roles !== undefined) await sessions.revokeUser(user.id);
+    // The owner's keys were cached with the account's state; re-read them on the next use.
+    if (input.disabled !== undefined) apiKeys.forgetOwner(user.id);
+    return user;
+  }
+
+  async function remove(id: string): Promise<void> {
+    await keepAnAdmin(users, await users.get(id), { disabled: true, roles: [] });
+    const row = await users.delete(id);
+    await sessions.revokeUser(row.id);
+    await apiKeys.revokeOwner(row.id);
+  }
 }
 
 const roleMatchers = new WeakMap<readonly string[], CidrMatcher>();
@@ -351,6 +378,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     ...rbac,
   });
   const { keyRing, access, jwks } = await openTokenKeys(options);
+  const exclusive = serial();
   const refresh = createRefreshTokens({ db, clock, ttlMs: config.refreshTokenTtl });
   const userStore = createUserStore({ db, clock, bindings, password: config.password });
   const apiKeys = createApiKeys({ db, clock, cacheTtlMs: config.cacheTtl });
@@ -381,7 +409,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   return {
     config,
-    bindings: guardLastAdmin(bindings, userStore),
+    bindings: guardLastAdmin(bindings, userStore, exclusive),
     loginLimiter:
       options.limiters?.login ??
       createMemoryRateLimiter({ rate: config.loginRate.rate / 60, burst: config.loginRate.burst, clock }),
@@ -404,7 +432,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       if (typeof sid === 'string') await sessions.logoutSession(sid);
     },
     ensureAdmin: (input = {}) => bootstrapAdmin(userStore, input.password ?? config.adminPassword, log),
-    users: userOperations(userStore, sessions, apiKeys),
+    users: userOperations(userStore, sessions, apiKeys, exclusive),
     keys: createKeyOperations(apiKeys),
     jwks,
     rotateSigningKey: async () => (await keyRing.rotate()).kid,
