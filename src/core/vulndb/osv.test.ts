@@ -12,6 +12,12 @@ const npm = (ranges: OsvAffected['ranges'], versions?: string[]): OsvAffected =>
   ...(versions === undefined ? {} : { versions }),
 });
 
+/** An entry listing `versions` of a package in `ecosystem`. */
+const listed = (ecosystem: string, versions: string[]): OsvAffected => ({
+  package: { ecosystem, name: 'x' },
+  versions,
+});
+
 void describe('OSV range evaluation', () => {
   void it('handles introduced/fixed, several intervals and introduced "0"', () => {
     const entry = npm([
@@ -50,10 +56,6 @@ void describe('OSV range evaluation', () => {
     assert.equal(affectedEntryMatches(entry, '1.0.0'), true);
     assert.equal(affectedEntryMatches(entry, '1.0.1'), false);
     // Listed versions are compared as the ecosystem compares them, not as text.
-    const listed = (ecosystem: string, versions: string[]): OsvAffected => ({
-      package: { ecosystem, name: 'x' },
-      versions,
-    });
     for (const [ecosystem, list, asked, expected] of [
       ['PyPI', ['2.0'], '2.0.0', true],
       ['PyPI', ['1.0rc1'], '1.0.RC1', true],

@@ -159,10 +159,10 @@ export function affectedEntryMatches(entry: OsvAffected, version: string): boole
 const parsedLists = new WeakMap<OsvAffected, readonly unknown[]>();
 
 /** An entry's listed versions, parsed once (records are immutable once loaded). */
-function parsedVersions(entry: OsvAffected, scheme: VersionScheme): readonly unknown[] {
+function parsedVersions(entry: OsvAffected, by: VersionScheme): readonly unknown[] {
   let parsed = parsedLists.get(entry);
   if (parsed === undefined) {
-    parsed = (entry.versions ?? []).map((e) => scheme.parse(e)).filter((p) => p !== undefined);
+    parsed = (entry.versions ?? []).map((e) => by.parse(e)).filter((p) => p !== undefined);
     parsedLists.set(entry, parsed);
   }
   return parsed;
