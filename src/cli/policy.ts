@@ -4,13 +4,20 @@ import { type CommandContext, type CommandSpec, EXIT, usageError } from './frame
 
 const ECOSYSTEMS = ['npm', 'pypi', 'go', 'maven', 'oci', 'artifact'];
 
-/** Splits `lodash@4.17.20`, `@scope/pkg@1.0.0` or `requests==2.31.0` into name and version. */
-export function parsePackageSpec(spec: string): { name: string; version: string } {
+/**
+ * Splits `lodash@4.17.20`, `@scope/pkg@1.0.0` or `requests==2.31.0` into name and version; an
+ * OCI image also as `repo:tag` (the tag after the last `/`), as `docker pull` names it.
+ */
+export function parsePackageSpec(spec: string, ecosystem = ''): { name: string; version: string } {
   const pep = /^([^=<>!~\s]+)==([^=\s]+)$/.exec(spec);
   if (pep !== null) return { name: pep[1] as string, version: pep[2] as string };
   const at = spec.lastIndexOf('@');
+  const colon = spec.lastIndexOf(':');
+  if (ecosystem === 'oci' && at < 0 && colon > spec.lastIndexOf('/') && colon > 0 && colon < spec.length - 1)
+    return { name: spec.slice(0, colon), version: spec.slice(colon + 1) };
   if (at <= 0 || at === spec.length - 1) {
-    throw usageError(`Expected NAME@VERSION (or NAME==VERSION), got "${spec}"`);
+    const oci = ecosystem === 'oci' ? ', REPOSITORY:TAG' : '';
+    throw usageError(`Expected NAME@VERSION (or NAME==VERSION${oci}), got "${spec}"`);
   }
   return { name: spec.slice(0, at), version: spec.slice(at + 1) };
 }
@@ -57,7 +64,7 @@ export const policyCommands: readonly CommandSpec[] = [
       const [ecosystem, spec] = ctx.args as [string, string];
       if (!ECOSYSTEMS.includes(ecosystem))
         throw usageError(`Unknown ecosystem "${ecosystem}"; use one of ${ECOSYSTEMS.join(', ')}`);
-      const { name, version } = parsePackageSpec(spec);
+      const { name, version } = parsePackageSpec(spec, ecosystem);
       const registry = ctx.flag('registry');
       const client = await ctx.client();
       const answer = await client.request<PolicyTestAnswer>('POST', '/api/registry/policy/test', {

@@ -8,7 +8,14 @@ export const registryCommands: readonly CommandSpec[] = [
     summary: 'Drop cached metadata of one package, an ecosystem, or everything, on every replica',
     usage: '[NAME]',
     args: { max: 1 },
-    flags: [{ name: 'ecosystem', type: 'string', value: 'npm|pypi', description: 'Only this ecosystem' }],
+    flags: [
+      {
+        name: 'ecosystem',
+        type: 'string',
+        value: 'npm|pypi|go|maven|oci',
+        description: 'Only this ecosystem',
+      },
+    ],
     async run(ctx) {
       const ecosystem = ctx.flag('ecosystem');
       const name = ctx.args[0];
