@@ -25,7 +25,15 @@ export interface OciUpstream extends AsyncDisposable {
   readonly host: string;
   /** Token requests the realm answered, by scope. */
   readonly tokenRequests: string[];
-  push(repo: string, tag: string, options: { created: string; content: string }): Promise<string>;
+  /**
+   * Pushes an image; `layerMediaType` makes it an artifact of that layer type instead (a cosign
+   * signature: `application/vnd.dev.cosign.simplesigning.v1+json`), `created` may be left out.
+   */
+  push(
+    repo: string,
+    tag: string,
+    options: { created?: string; content: string; layerMediaType?: string },
+  ): Promise<string>;
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -50,18 +58,23 @@ function tar(name: string, content: Buffer): Buffer {
   return Buffer.concat([header, content, pad, Buffer.alloc(1024)]);
 }
 
-async function layout(dir: string, tag: string, created: string, content: string): Promise<string> {
+async function layout(
+  dir: string,
+  tag: string,
+  options: { created?: string; content: string; layerMediaType?: string },
+): Promise<string> {
+  const { created, content, layerMediaType } = options;
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   const blob = async (b: Buffer) => {
     await writeFile(join(dir, 'blobs', 'sha256', sha(b)), b);
     return { digest: `sha256:${sha(b)}`, size: b.length };
   };
   const raw = tar('hello.txt', Buffer.from(content));
-  const layer = await blob(gzipSync(raw));
+  const layer = await blob(layerMediaType === undefined ? gzipSync(raw) : Buffer.from(content));
   const config = await blob(
     Buffer.from(
       JSON.stringify({
-        created,
+        ...(created === undefined ? {} : { created }),
         architecture: 'amd64',
         os: 'linux',
         rootfs: { type: 'layers', diff_ids: [`sha256:${sha(raw)}`] },
@@ -75,7 +88,7 @@ async function layout(dir: string, tag: string, created: string, content: string
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+        layers: [{ mediaType: layerMediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
       }),
     ),
   );
@@ -190,7 +203,7 @@ export async function startOciUpstream(work: string): Promise<OciUpstream> {
     tokenRequests,
     async push(repo, tag, options) {
       const dir = join(work, `layout-${n++}`);
-      const digest = await layout(dir, tag, options.created, options.content);
+      const digest = await layout(dir, tag, options);
       await run('skopeo', [
         'copy',
         '--insecure-policy',

@@ -645,6 +645,38 @@ void describe('an OCI uplink that goes down', () => {
   });
 });
 
+/** The tag cosign signs an image under. */
+const tagOf = (digest: string) => `sha256-${digest.slice('sha256:'.length)}.sig`;
+
+void describe('cosign signatures through the door', () => {
+  void it('dates a signature by the image it signs; anything else under such a tag keeps its own date', async () => {
+    throttled.on = false;
+    const SIG = 'application/vnd.dev.cosign.simplesigning.v1+json';
+    // An image a month old and its signature (no created of its own, as cosign writes them).
+    const old = await up.push('sig/old', 'v1', image('signed old\n'));
+    await up.push('sig/old', tagOf(old), { content: '{"critical":{}}', layerMediaType: SIG });
+    // An image an hour old and its signature.
+    const young = await up.push('sig/young', 'v1', { created: iso(NOW - 3_600_000), content: 'young\n' });
+    await up.push('sig/young', tagOf(young), { content: '{"critical":{}}', layerMediaType: SIG });
+    // A runnable image pushed under a signature tag of the old image, with an implausible created.
+    const other = await up.push('sig/fake', 'v1', image('fake subject\n'));
+    await up.push('sig/fake', tagOf(other), { created: '1970-01-01T00:00:00Z', content: 'runnable\n' });
+    await using door = await startGateway({
+      config: {
+        npm: { enabled: false },
+        oci: { uplinks: [{ name: 'hub', url: up.url, username: USER, password: PASSWORD, retries: 0 }] },
+        policy: { rules: [{ id: 'min-age', type: 'minimumAge', minimumAge: { age: '2d' } }] },
+      },
+    });
+    const status = async (repo: string, ref: string) =>
+      (await fetch(`${door.url}/v2/hub/${repo}/manifests/${ref}`)).status;
+    assert.equal(await status('sig/old', 'v1'), 200);
+    assert.equal(await status('sig/old', tagOf(old)), 200, 'the signature of an old image');
+    assert.equal(await status('sig/young', tagOf(young)), 403, 'the signature of a young image');
+    assert.equal(await status('sig/fake', tagOf(other)), 403, 'a runnable image under a signature tag');
+  });
+});
+
 void describe('skopeo login to the registry door (registry.auth: required)', () => {
   void it('challenges on /v2/, accepts a token as the login password, refuses a wrong one', async () => {
     await using guarded = await startGateway({

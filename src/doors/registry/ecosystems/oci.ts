@@ -102,6 +102,40 @@ const LEFT_OUT = new Set([
 ]);
 
 /** What deciding one manifest needs besides how it was asked for. */
+/** Layer media types of cosign signatures, in-toto attestations and SBOMs: data, not a file system. */
+const ABOUT_LAYERS: ReadonlySet<string> = new Set([
+  'application/vnd.dev.cosign.simplesigning.v1+json',
+  'application/vnd.dsse.envelope.v1+json',
+  'text/spdx',
+  'text/spdx+json',
+  'text/spdx+xml',
+  'application/vnd.cyclonedx',
+  'application/vnd.cyclonedx+json',
+  'application/vnd.cyclonedx+xml',
+  'application/vnd.syft+json',
+]);
+
+/**
+ * A cosign signature, attestation or SBOM (the tag `sha256-<subject>.sig|.att|.sbom`, every
+ * layer of a signature, envelope or SBOM type, none a runtime would unpack) is as old as the
+ * image it is about: it has no build time of its own, so dated by first sight it was refused
+ * for the minimum age while its image passed, and cosign verify failed through the door.
+ * Undefined for anything else, or when the subject cannot be resolved.
+ */
+async function aboutTime(s: OciSource, reference: string, m: Manifest): Promise<number | undefined> {
+  const about = /^sha256-([0-9a-f]{64})\.(?:sig|att|sbom)$/.exec(reference);
+  if (about === null) return undefined;
+  const doc = JSON.parse(m.bytes.toString('utf8')) as { layers?: readonly { mediaType?: unknown }[] };
+  const layers = Array.isArray(doc.layers) ? doc.layers : [];
+  if (
+    layers.length === 0 ||
+    !layers.every((l) => typeof l.mediaType === 'string' && ABOUT_LAYERS.has(l.mediaType))
+  )
+    return undefined;
+  const subject = await resolveManifest(s, `sha256:${about[1]}`).catch(() => undefined);
+  return subject === undefined ? undefined : publishedAt(s, subject);
+}
+
 interface ManifestFacts {
   readonly digest: string;
   /** Tags known to point at the digest. */
@@ -170,7 +204,7 @@ export function createOciHandler(ctx: RegistryContext, uplinks: readonly UplinkC
     digest: m.digest,
     named: await namedTags(s, isDigest(reference) ? undefined : new Map([[reference, m.digest]])),
     tags: await knownTags(s, m.digest),
-    t: await publishedAt(s, m),
+    t: (await aboutTime(s, reference, m)) ?? (await publishedAt(s, m)),
   });
 
   /**
