@@ -15,12 +15,15 @@ const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const PASSWORD = 'correct horse battery staple';
 
-async function world(open: () => Promise<Database> = () => createSqliteDatabase({ file: ':memory:' })) {
+async function world(
+  open: () => Promise<Database> = () => createSqliteDatabase({ file: ':memory:' }),
+  extra: Pick<Parameters<typeof createAuthService>[0], 'roleAllowedCidrs'> = {},
+) {
   const dir = await temporaryDir('auth-tokens');
   const db = await open();
   const clock = manualClock();
   const config = (await loadConfig(authConfigSchema, { text: 'password: { scrypt: { ln: 10 } }\n' })).config;
-  const auth = await createAuthService({ db, clock, log, dataDir: dir.path, config });
+  const auth = await createAuthService({ db, clock, log, dataDir: dir.path, config, ...extra });
   await createAdminAndPublisher(auth.users, PASSWORD);
   const as = async (username: string): Promise<Principal> =>
     auth.authenticate({ bearer: (await auth.login(username, PASSWORD)).accessToken, clientIp: '127.0.0.1' });
@@ -38,37 +41,20 @@ async function world(open: () => Promise<Database> = () => createSqliteDatabase(
 
 void describe('per-role address allow-lists', () => {
   void it('drop the bindings of a role outside its addresses for every caller of authenticate (the kv door too)', async () => {
-    await using dir = await temporaryDir('auth-role-cidrs');
-    const db = await createSqliteDatabase({ file: ':memory:' });
-    const config = (await loadConfig(authConfigSchema, { text: 'password: { scrypt: { ln: 10 } }\n' }))
-      .config;
     let roleAllowedCidrs: Record<string, string[]> = { publisher: ['10.0.0.0/8', 'fd00::/8'] };
-    const auth = await createAuthService({
-      db,
-      clock: manualClock(),
-      log,
-      dataDir: dir.path,
-      config,
-      roleAllowedCidrs: () => roleAllowedCidrs,
-    });
-    try {
-      await createAdminAndPublisher(auth.users, PASSWORD);
-      const bearer = (await auth.login('pub', PASSWORD)).accessToken;
-      const roles = async (clientIp?: string) =>
-        (await auth.authenticate({ bearer, ...(clientIp === undefined ? {} : { clientIp }) })).bindings.map(
-          (b) => b.role,
-        );
-      assert.deepEqual(await roles('10.1.2.3'), ['publisher']);
-      assert.deepEqual(await roles('fd00::1'), ['publisher']);
-      assert.deepEqual(await roles('127.0.0.1'), []);
-      assert.deepEqual(await roles(), [], 'no address, no restricted role');
-      // Read per call: a reload applies at once.
-      roleAllowedCidrs = {};
-      assert.deepEqual(await roles('127.0.0.1'), ['publisher']);
-    } finally {
-      auth.close();
-      await db.close();
-    }
+    await using w = await world(undefined, { roleAllowedCidrs: () => roleAllowedCidrs });
+    const bearer = (await w.auth.login('pub', PASSWORD)).accessToken;
+    const roles = async (clientIp?: string) =>
+      (await w.auth.authenticate({ bearer, ...(clientIp === undefined ? {} : { clientIp }) })).bindings.map(
+        (b) => b.role,
+      );
+    assert.deepEqual(await roles('10.1.2.3'), ['publisher']);
+    assert.deepEqual(await roles('fd00::1'), ['publisher']);
+    assert.deepEqual(await roles('127.0.0.1'), []);
+    assert.deepEqual(await roles(), [], 'no address, no restricted role');
+    // Read per call: a reload applies at once.
+    roleAllowedCidrs = {};
+    assert.deepEqual(await roles('127.0.0.1'), ['publisher']);
   });
 });
 

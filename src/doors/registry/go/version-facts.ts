@@ -141,8 +141,10 @@ export class VersionFacts {
     name: string,
     fact: FactKind,
     values: ReadonlyMap<string, string>,
+    /** What is stored now, when the caller has just read it (`all`). */
+    stored?: ReadonlyMap<string, string>,
   ): Promise<Map<string, string>> {
-    const known = await this.all(ecosystem, name, fact);
+    const known = stored === undefined ? await this.all(ecosystem, name, fact) : new Map(stored);
     const fresh = [...values].filter(([v]) => !known.has(v));
     if (fresh.length === 0) return known;
     // Batches stay far below SQLite's bound-parameter limit.
@@ -176,16 +178,16 @@ export class VersionFacts {
     listed: readonly string[] = entries,
   ): Promise<{ seen: Map<string, string>; absent: Map<string, string> }> {
     const { now, fetchedAt } = read;
-    // Only a read from upstream can bound new entries: the entries known before it.
-    const known = fetchedAt === undefined ? undefined : await this.all(ecosystem, name, 'first-seen');
+    // The entries known before this read: only a read from upstream can bound new ones.
+    const known = await this.all(ecosystem, name, 'first-seen');
     const seen = await this.remember(
       ecosystem,
       name,
       'first-seen',
       new Map(entries.map((v) => [v, new Date(now).toISOString()])),
+      known,
     );
-    if (known === undefined || fetchedAt === undefined)
-      return { seen, absent: await this.all(ecosystem, name, 'absent-at') };
+    if (fetchedAt === undefined) return { seen, absent: await this.all(ecosystem, name, 'absent-at') };
     const appeared = listed.filter((v) => !known.has(v));
     const previous = await this.get(ecosystem, name, list, 'list-fetched');
     const absent =
