@@ -85,13 +85,17 @@ export function credentialsOf(request: FastifyRequest, clientCertificates: boole
 function repeatedCredential(
   request: FastifyRequest,
 ): Exclude<Identity, { principal: Principal } | undefined> | undefined {
+  // Nothing to count on the many requests without credentials.
+  if (request.headers.authorization === undefined && request.headers['x-api-key'] === undefined)
+    return undefined;
   const raw = request.raw.rawHeaders;
   let authorization = 0;
   let apiKey = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]?.toLowerCase();
-    if (name === 'authorization') authorization++;
-    else if (name === 'x-api-key') apiKey++;
+    const name = raw[i] ?? '';
+    // Only names of the right length are lower-cased (no string made per header).
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++;
+    else if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey++;
   }
   if (authorization > 1)
     return {
