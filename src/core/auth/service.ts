@@ -299,15 +299,15 @@ function addressIn(ip: string | undefined, cidrs: readonly string[]): boolean {
 }
 
 /**
- * Drops the bindings whose role may not be used from `clientIp`; the principal keeps its other
- * bindings, so an admin outside the admin network is still, say, a reader there.
+ * Drops the bindings whose role may not be used from `clientIp` (`server.roleAllowedCidrs`); the
+ * principal keeps its other bindings, so an admin outside the admin network is still, say, a
+ * reader there. Every caller of `authenticate` gets it: the HTTP API and the kv door alike.
  */
-function restrictRoles(
+export function restrictRoles(
   principal: Principal,
   clientIp: string | undefined,
   roleCidrs: Readonly<Record<string, readonly string[]>>,
-  log: Logger,
-): Principal {
+): { readonly principal: Principal; readonly dropped: readonly string[] } {
   const dropped: string[] = [];
   const bindings = principal.bindings.filter((b) => {
     const cidrs = Object.hasOwn(roleCidrs, b.role) ? roleCidrs[b.role] : undefined;
@@ -315,13 +315,7 @@ function restrictRoles(
     dropped.push(b.role);
     return false;
   });
-  if (dropped.length === 0) return principal;
-  log.info('Role bindings not usable from this address', {
-    principal: principal.id,
-    clientIp,
-    roles: dropped,
-  });
-  return { ...principal, bindings };
+  return dropped.length === 0 ? { principal, dropped } : { principal: { ...principal, bindings }, dropped };
 }
 
 /** Wraps login and authenticate with outcome counters. */
@@ -416,9 +410,15 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     async authenticate(credentials) {
       const principal = await counted.authenticate(credentials);
       const roleCidrs = options.roleAllowedCidrs?.();
-      return roleCidrs === undefined
-        ? principal
-        : restrictRoles(principal, credentials.clientIp, roleCidrs, log);
+      if (roleCidrs === undefined) return principal;
+      const restricted = restrictRoles(principal, credentials.clientIp, roleCidrs);
+      if (restricted.dropped.length > 0)
+        log.info('Role bindings not usable from this address', {
+          principal: principal.id,
+          clientIp: credentials.clientIp,
+          roles: restricted.dropped,
+        });
+      return restricted.principal;
     },
     login: counted.login,
     async checkPassword(username, password, clientIp) {

@@ -18,33 +18,12 @@ export interface AuthDependencies {
   readonly log: Logger;
   /** True when the listener asks for client certificates. */
   readonly clientCertificates: boolean;
-  /** Per-role allow-lists (`server.roleAllowedCidrs`), read per request so reloads apply at once. */
-  readonly roleAllowedCidrs?: () => Readonly<Record<string, readonly string[]>>;
   /** Audits refused credentials (rate-limited); without it they are only counted in metrics. */
   readonly failures?: AuthFailureAudit;
 }
 
 // Refusals of the credential itself; an unavailable database or an internal error is not one.
 const REFUSED_KINDS: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED']);
-
-/**
- * Drops the bindings whose role may not be used from `ip`. The principal keeps its other
- * bindings, so an admin outside the admin network is still, say, a reader there.
- */
-export function restrictRoles(
-  principal: Principal,
-  ip: string,
-  roleCidrs: Readonly<Record<string, readonly string[]>>,
-): { readonly principal: Principal; readonly dropped: readonly string[] } {
-  const dropped: string[] = [];
-  const bindings = principal.bindings.filter((b) => {
-    const list = roleCidrs[b.role];
-    if (list === undefined || ipAllowed(ip, list)) return true;
-    dropped.push(b.role);
-    return false;
-  });
-  return dropped.length === 0 ? { principal, dropped } : { principal: { ...principal, bindings }, dropped };
-}
 
 type Identity =
   | { readonly principal: Principal }
@@ -227,15 +206,8 @@ export function createAuthHooks(deps: AuthDependencies): AuthHooks {
       );
       throw new GatewayError('GW_ERR_AUTH_IP_NOT_ALLOWED', { message: reason });
     }
-    const restricted = restrictRoles(principal, request.clientIp, deps.roleAllowedCidrs?.() ?? {});
-    if (restricted.dropped.length > 0) {
-      deps.log.info('Role bindings not usable from this address', {
-        principal: principal.id,
-        clientIp: request.clientIp,
-        roles: restricted.dropped,
-      });
-    }
-    request.principal = restricted.principal;
+    // Roles outside their server.roleAllowedCidrs were dropped by authenticate (core/auth).
+    request.principal = principal;
   };
 
   const requirePermission = (action: Action, resourceOf?: (request: FastifyRequest) => Resource) => {

@@ -173,7 +173,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Main
     },
     log,
     clientCertificates: config.tls.requestClientCert,
-    roleAllowedCidrs: () => section.current().roleAllowedCidrs,
     failures,
   });
   const routes = createRouteTable();

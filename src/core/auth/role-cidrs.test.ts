@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Principal } from '#core/rbac';
-import { restrictRoles } from './auth.ts';
+import { restrictRoles } from './service.ts';
 
 const alice: Principal = {
   id: 'user:alice',
