@@ -425,10 +425,7 @@ export interface SchemaProblem {
 }
 
 /** The path of `key` under `base`: `base.key`, `key` at the top of a document, `base` for "". */
-const under = (base: string, key: string) => {
-  if (key === '') return base;
-  return base === '' ? key : `${base}.${key}`;
-};
+const under = (base: string, key: string) => (key === '' ? base : join(base, key));
 
 /**
  * `schema`, then `problems` for what it cannot say (a field against another, one entry against

@@ -25,7 +25,7 @@ async function recordDownload(
   request: FastifyRequest,
   item: ItemRow,
   outcome: {
-    readonly result: 'ok' | 'not_modified' | 'denied' | 'precondition_failed';
+    readonly result: 'ok' | 'not_modified' | 'denied' | 'precondition_failed' | 'integrity';
     readonly reason?: string;
     readonly details?: Record<string, unknown>;
   },
@@ -36,7 +36,8 @@ async function recordDownload(
     actor: actorOf(request),
     action: 'artifacts.download',
     resource: auditResource(item),
-    decision: result === 'ok' || result === 'not_modified' ? 'allow' : 'deny',
+    decision:
+      result === 'ok' || result === 'not_modified' ? 'allow' : result === 'integrity' ? 'error' : 'deny',
     ...(reason === undefined ? {} : { reason }),
     clientIp: request.clientIp,
     ...(details === undefined ? {} : { details }),
@@ -112,18 +113,13 @@ async function recordFailure(
   error: unknown,
   when: 'at-start' | 'mid-stream',
 ): Promise<void> {
-  deps.ctx.metrics.downloads.inc({ result: 'integrity' });
   deps.ctx.log.error(`artifact download failed ${when === 'at-start' ? 'before its first byte' : when}`, {
     error,
     artifactId: item.id,
   });
-  await deps.ctx.audit({
-    actor: actorOf(request),
-    action: 'artifacts.download',
-    resource: auditResource(item),
-    decision: 'error',
+  await recordDownload(deps, request, item, {
+    result: 'integrity',
     reason: error instanceof Error ? error.message : String(error),
-    clientIp: request.clientIp,
   });
 }
 

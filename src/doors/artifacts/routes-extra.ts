@@ -78,7 +78,7 @@ export function registerExtraRoutes(
       });
     }
     const to = body.status;
-    let view: ReturnType<typeof toView>;
+    const statusReason = `Override by ${request.principal?.name ?? 'admin'}: ${reason}`;
     if (to === 'policy') {
       // Back to the policy: the override ends, the verdict stays until a new scan decides it.
       await db()
@@ -87,12 +87,7 @@ export function registerExtraRoutes(
         .where('id', '=', item.id)
         .execute();
       await deps.queue.enqueue(item.id);
-      view = toView({ ...item, status_by: 'policy' });
-    } else {
-      const statusReason = `Override by ${request.principal?.name ?? 'admin'}: ${reason}`;
-      await setVerdict(ctx, item.id, { status: to, reason: statusReason, by: 'override' });
-      view = toView({ ...item, status: to, status_reason: statusReason, status_by: 'override' });
-    }
+    } else await setVerdict(ctx, item.id, { status: to, reason: statusReason, by: 'override' });
     await ctx.audit({
       actor: actorOf(request),
       action: 'artifacts.verdict.override',
@@ -102,7 +97,11 @@ export function registerExtraRoutes(
       clientIp: request.clientIp,
       details: { from: item.status, to },
     });
-    return view;
+    return toView(
+      to === 'policy'
+        ? { ...item, status_by: 'policy' }
+        : { ...item, status: to, status_reason: statusReason, status_by: 'override' },
+    );
   });
 
   app.get('/api/artifacts/:id/signatures', { preHandler: pre('artifacts:read') }, async (request) => {

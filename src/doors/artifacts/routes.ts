@@ -8,7 +8,7 @@ import type { ScanQueue } from './scan/queue.ts';
 import { deleteArtifact, getArtifact, listArtifacts, listRepositories, toView } from './service.ts';
 import type { TrustService } from './sign/service.ts';
 import type { ItemRow } from './store/schema.ts';
-import { REPOSITORY_RE, type UploadRequest, uploadArtifact } from './upload.ts';
+import { isSha256, REPOSITORY_RE, type UploadRequest, uploadArtifact } from './upload.ts';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -175,7 +175,7 @@ function queryCount(q: Record<string, unknown>, field: string, fallback: number)
 function queryDigest(q: Record<string, unknown>): string | undefined {
   const value = queryText(q, 'sha256');
   if (value === undefined) return undefined;
-  if (!/^[0-9a-f]{64}$/i.test(value))
+  if (!isSha256(value))
     throw badQuery('sha256', `Query parameter "sha256" must be 64 hex digits, not "${value.slice(0, 100)}"`);
   return value.toLowerCase();
 }

@@ -32,6 +32,9 @@ export const REPOSITORY_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/i;
+
+/** A SHA-256 in hex, either case (tools print it in upper case too). */
+export const isSha256 = (text: string): boolean => SHA256_RE.test(text);
 /**
  * A media type as the download sends it back in Content-Type: `type/subtype` tokens (RFC 9110
  * §8.3.1) and parameters of printable ASCII. A form part's headers are read as UTF-8, and a
@@ -95,7 +98,7 @@ export function checkCoordinates(
       'mediaType',
     );
   }
-  if (req.expectedSha256 !== undefined && !SHA256_RE.test(req.expectedSha256)) {
+  if (req.expectedSha256 !== undefined && !isSha256(req.expectedSha256)) {
     throw invalid('Expected "sha256" must be 64 hex digits', 'sha256');
   }
 }

@@ -19,7 +19,13 @@ import {
 import type { EdgeRoute } from '../model.ts';
 import type { ConnectionInfo } from '../runtime.ts';
 import { clientKey } from './client-streams.ts';
-import { backendRequestHeaders, clientResponseHeaders, MALFORMED, MINIMAL_BODIES } from './headers.ts';
+import {
+  backendRequestHeaders,
+  clientResponseHeaders,
+  MALFORMED,
+  MINIMAL_BODIES,
+  wantsTrailers,
+} from './headers.ts';
 import { responseDeadline } from './deadlines.ts';
 import { type ProxyContext, resetStream } from './http-proxy.ts';
 import { auditBackendFailure, enforcePolicies, misdirected } from './policies.ts';
@@ -336,7 +342,7 @@ function toHttp2(f: Forward): void {
   const responded = watchIdle(f, cancel);
   // Only clients that announced `te: trailers` (gRPC) get a trailers frame; others end with the
   // last DATA frame, so their next request is not held up.
-  const wantsTrailers = String(f.headers.te ?? '').toLowerCase() === 'trailers';
+  const trailersWanted = wantsTrailers(f.headers);
   upstream.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
     disarm();
     const status = h[':status'] ?? 0;
@@ -348,7 +354,7 @@ function toHttp2(f: Forward): void {
     try {
       stream.respond(clientResponseHeaders(h, { ':status': status }), {
         endStream,
-        waitForTrailers: !endStream && wantsTrailers,
+        waitForTrailers: !endStream && trailersWanted,
       });
     } catch {
       // A field Node will not send (it checks names and values as it encodes them).
@@ -358,7 +364,7 @@ function toHttp2(f: Forward): void {
     responded();
     relayBody(upstream, stream);
   });
-  if (wantsTrailers) {
+  if (trailersWanted) {
     let trailers: OutgoingHttpHeaders | undefined;
     upstream.on('trailers', (t: IncomingHttpHeaders) => {
       trailers = clientResponseHeaders(t);

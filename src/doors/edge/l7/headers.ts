@@ -59,6 +59,11 @@ function connectionListed(value: string | undefined): ReadonlySet<string> {
   );
 }
 
+/** `te: trailers`, the one TE value HTTP/2 allows (a token: any case), which gRPC needs end to end. */
+export function wantsTrailers(headers: IncomingHttpHeaders): boolean {
+  return String(headers.te ?? '').toLowerCase() === 'trailers';
+}
+
 /**
  * Request headers for the backend, without the client's pseudo-headers, added to `out` (the
  * HTTP/2 path passes the backend's pseudo-headers there, so the request needs one object).
@@ -78,7 +83,7 @@ export function backendRequestHeaders(
     out[name] = value;
   }
   // gRPC needs `te: trailers` end to end; it is the only TE value HTTP/2 allows.
-  if (String(headers.te ?? '').toLowerCase() === 'trailers') out['te'] = 'trailers';
+  if (wantsTrailers(headers)) out['te'] = 'trailers';
   out['x-forwarded-for'] = clientIp;
   out['x-real-ip'] = clientIp;
   out['x-forwarded-proto'] = 'https';

@@ -101,7 +101,6 @@ const LEFT_OUT = new Set([
   'GW_ERR_REGISTRY_UPSTREAM_TOO_LARGE',
 ]);
 
-/** What deciding one manifest needs besides how it was asked for. */
 /** Layer media types of cosign signatures, in-toto attestations and SBOMs: data, not a file system. */
 const ABOUT_LAYERS: ReadonlySet<string> = new Set([
   'application/vnd.dev.cosign.simplesigning.v1+json',
@@ -136,6 +135,7 @@ async function aboutTime(s: OciSource, reference: string, m: Manifest): Promise<
   return subject === undefined ? undefined : publishedAt(s, subject);
 }
 
+/** What deciding one manifest needs besides how it was asked for. */
 interface ManifestFacts {
   readonly digest: string;
   /** Tags known to point at the digest. */

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, isGatewayError } from '#core/errors';
-import { formatPep440, parsePep440 } from '#core/vulndb';
 import { type EntryMeta, makeEntry } from '../cache/entry.ts';
 import { parseIntegrity } from '../cache/verify.ts';
 import {
@@ -26,6 +25,7 @@ import { checkFileName, checkPypiName, entryNamed } from '../names.ts';
 import { releaseTime, releaseTimes, renderJsonApi, uploadTimesByFile } from '../pypi/json-api.ts';
 import {
   negotiate,
+  normalizedVersion,
   type PypiFile,
   parseSimpleHtml,
   parseSimpleJson,
@@ -392,8 +392,7 @@ export function createPypiHandler(ctx: RegistryContext, uplinks: readonly Uplink
     async lookup(name, given, request) {
       const project = checkPypiName(name);
       // Decided as the door decides its files: by the PEP 440 normalized version.
-      const parsed = parsePep440(given);
-      const version = parsed === undefined ? given : formatPep440(parsed);
+      const version = normalizedVersion(given);
       try {
         const idx = await index(project, request);
         const times = versionTimes(Object.values(idx.files));

@@ -40,8 +40,13 @@ const SDIST = /\.(tar\.gz|tar\.bz2|tar\.xz|tgz|zip)$/i;
  */
 export function versionOfFile(filename: string, project: string): string | undefined {
   const raw = rawVersionOfFile(filename, project);
-  const parsed = raw === undefined ? undefined : parsePep440(raw);
-  return parsed === undefined ? raw : formatPep440(parsed);
+  return raw === undefined ? undefined : normalizedVersion(raw);
+}
+
+/** A version in its PEP 440 normalized form (`1.0.RC1` is `1.0rc1`); as given when it is none. */
+export function normalizedVersion(text: string): string {
+  const parsed = parsePep440(text);
+  return parsed === undefined ? text : formatPep440(parsed);
 }
 
 function rawVersionOfFile(filename: string, project: string): string | undefined {
