@@ -16,7 +16,7 @@ import {
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { fetchSmall, sendTextError, upstreamFailure } from '../go/upstream.ts';
-import { publicationTime, VersionFacts } from '../go/version-facts.ts';
+import { plausibleTime, publicationTime, VersionFacts } from '../go/version-facts.ts';
 import {
   latestAndRelease,
   mavenTimestamp,
@@ -59,6 +59,14 @@ const PARALLEL = 8;
 const EARLIEST = Date.parse('2005-01-01T00:00:00Z');
 /** A snapshot's metadata larger than this is not kept as its last allowed copy. */
 const MAX_KEPT_SNAPSHOT_DOC = 65_536;
+/** A snapshot build's time: the time its name claims, bounded as `publicationTime` bounds it. */
+const buildTime = (
+  name: string,
+  firstSeen: string | undefined,
+  absentAt: string | undefined,
+  now: number,
+): number | undefined => publicationTime(snapshotBuild(name)?.claimed, firstSeen, absentAt, now, EARLIEST);
+
 const notFound = (e: unknown) => isGatewayError(e) && e.code === 'GW_ERR_REGISTRY_NOT_FOUND';
 
 /** Maven 2 repositories: filtered `maven-metadata.xml`, POM times, verified artifacts. */
@@ -194,17 +202,14 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     }
     const now = ctx.clock.now();
     const { seen, absent } = await facts.observe('maven', ga, req.version, { now, fetchedAt }, builds);
-    const dated = (b: string) =>
-      publicationTime(snapshotBuild(b)?.claimed, seen.get(b), absent.get(b), now, EARLIEST);
-    return { raw, builds: new Map(builds.map((b) => [b, dated(b)])) };
+    return { raw, builds: new Map(builds.map((b) => [b, buildTime(b, seen.get(b), absent.get(b), now)])) };
   }
 
   /** The time of a build some earlier read of its snapshot's metadata named; undefined if none did. */
   async function knownBuildTime(ga: string, name: string): Promise<number | undefined> {
     const f = await facts.of('maven', ga, name);
     if (!f.has('first-seen')) return undefined;
-    const claimed = snapshotBuild(name)?.claimed;
-    return publicationTime(claimed, f.get('first-seen'), f.get('absent-at'), ctx.clock.now(), EARLIEST);
+    return buildTime(name, f.get('first-seen'), f.get('absent-at'), ctx.clock.now());
   }
 
   /**
@@ -265,16 +270,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     await res.body.dump().catch(() => undefined);
     if (res.status !== 200) await upstreamFailure(res, uplink, what);
     const now = ctx.clock.now();
-    const t = Date.parse(String(res.headers['last-modified'] ?? ''));
-    return (
-      publicationTime(
-        Number.isFinite(t) ? new Date(t).toISOString() : undefined,
-        undefined,
-        undefined,
-        now,
-        EARLIEST,
-      ) ?? now
-    );
+    return plausibleTime(String(res.headers['last-modified'] ?? ''), now, EARLIEST) ?? now;
   }
 
   /**
@@ -313,9 +309,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     const now = ctx.clock.now();
     const older =
       newest !== undefined && (snapshotBuild(asked)?.claimed ?? '') < (snapshotBuild(newest)?.claimed ?? '');
-    return older
-      ? (publicationTime(snapshotBuild(asked)?.claimed, undefined, undefined, now, EARLIEST) ?? now)
-      : now;
+    return older ? (buildTime(asked, undefined, undefined, now) ?? now) : now;
   }
 
   async function build(

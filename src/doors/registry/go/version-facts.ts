@@ -53,7 +53,7 @@ export type FactKind =
 const SKEW = 5 * 60_000;
 
 /** A time from an upstream or a fact: undefined when unparsable, before `earliest` or in the future. */
-function plausibleTime(text: string | undefined, now: number, earliest: number): number | undefined {
+export function plausibleTime(text: string | undefined, now: number, earliest: number): number | undefined {
   const t = text === undefined ? Number.NaN : Date.parse(text);
   return Number.isFinite(t) && t >= earliest && t <= now + SKEW ? t : undefined;
 }
