@@ -60,7 +60,7 @@ const EARLIEST = Date.parse('2005-01-01T00:00:00Z');
 /** A snapshot's metadata larger than this is not kept as its last allowed copy. */
 const MAX_KEPT_SNAPSHOT_DOC = 65_536;
 /** A snapshot build's time: the time its name claims, bounded as `publicationTime` bounds it. */
-const buildTime = (
+const datedBuild = (
   name: string,
   firstSeen: string | undefined,
   absentAt: string | undefined,
@@ -202,14 +202,14 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     }
     const now = ctx.clock.now();
     const { seen, absent } = await facts.observe('maven', ga, req.version, { now, fetchedAt }, builds);
-    return { raw, builds: new Map(builds.map((b) => [b, buildTime(b, seen.get(b), absent.get(b), now)])) };
+    return { raw, builds: new Map(builds.map((b) => [b, datedBuild(b, seen.get(b), absent.get(b), now)])) };
   }
 
   /** The time of a build some earlier read of its snapshot's metadata named; undefined if none did. */
   async function knownBuildTime(ga: string, name: string): Promise<number | undefined> {
     const f = await facts.of('maven', ga, name);
     if (!f.has('first-seen')) return undefined;
-    return buildTime(name, f.get('first-seen'), f.get('absent-at'), ctx.clock.now());
+    return datedBuild(name, f.get('first-seen'), f.get('absent-at'), ctx.clock.now());
   }
 
   /**
@@ -309,7 +309,7 @@ export function createMavenHandler(ctx: RegistryContext, uplinks: readonly Uplin
     const now = ctx.clock.now();
     const older =
       newest !== undefined && (snapshotBuild(asked)?.claimed ?? '') < (snapshotBuild(newest)?.claimed ?? '');
-    return older ? (buildTime(asked, undefined, undefined, now) ?? now) : now;
+    return older ? (datedBuild(asked, undefined, undefined, now) ?? now) : now;
   }
 
   async function build(
