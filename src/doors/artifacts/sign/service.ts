@@ -51,11 +51,18 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
     }
     return compiled;
   };
-  const bundles = async (digest: string, repository: string): Promise<SigstoreBundle[]> => {
-    const rows = await signaturesOf(ctx, digest, repository).select('bundle').orderBy('created_at').execute();
+  /** The stored signatures of a digest in a repository, and their stamp (see stampOf). */
+  const stored = async (
+    digest: string,
+    repository: string,
+  ): Promise<{ readonly bundles: SigstoreBundle[]; readonly stamp: string }> => {
+    const rows = await signaturesOf(ctx, digest, repository)
+      .select(['bundle', 'created_at'])
+      .orderBy('created_at')
+      .execute();
     // A row stored before parseBundle checked what it checks now cannot vouch for anything,
     // but must not fail the check (and with it every download) either.
-    return rows.flatMap((r) => {
+    const bundles = rows.flatMap((r) => {
       try {
         return [parseBundle(JSON.parse(r.bundle))];
       } catch (error) {
@@ -63,7 +70,10 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
         return [];
       }
     });
+    // The newest time as stampOf prints it (an integer, whether the driver answers number or string).
+    return { bundles, stamp: `${rows.length}:${rows.at(-1)?.created_at ?? 0}` };
   };
+  const bundles = async (digest: string, repository: string) => (await stored(digest, repository)).bundles;
   /**
    * What the stored signatures of a digest in a repository are now, cheaply: their count and
    * newest time. Another replica adds and deletes signatures too, and its forget() does not
@@ -87,19 +97,19 @@ export function createTrustService(ctx: ArtifactContext): TrustService {
       // The digest leads the key: forget(digest) drops every repository's verdict at once.
       const key = `${item.digest}:${item.repository}:${trust.version}`;
       const now = ctx.clock.now();
-      const stamp = off ? '' : await stampOf(item.digest, item.repository);
       const hit = cache.get(key);
-      if (hit !== undefined && hit.validUntil > now && hit.stamp === stamp) {
+      // A cached verdict costs one aggregate query; computing one reads the signatures once.
+      if (
+        hit !== undefined &&
+        hit.validUntil > now &&
+        hit.stamp === (off ? '' : await stampOf(item.digest, item.repository))
+      ) {
         const { stamp: _stamp, ...cached } = hit;
         return { ...cached, cached: true };
       }
-      const verdict = evaluateTrust(
-        trust,
-        item.digest,
-        off ? [] : await bundles(item.digest, item.repository),
-        now,
-      );
-      cache.set(key, { ...verdict, stamp });
+      const signatures = off ? { bundles: [], stamp: '' } : await stored(item.digest, item.repository);
+      const verdict = evaluateTrust(trust, item.digest, signatures.bundles, now);
+      cache.set(key, { ...verdict, stamp: signatures.stamp });
       if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
       ctx.metrics.signatureChecks.inc({ result: verdict.trusted ? 'trusted' : 'untrusted' });
       await ctx.audit({
