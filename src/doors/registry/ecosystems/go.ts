@@ -19,7 +19,7 @@ import { sendTextError } from '../go/upstream.ts';
 import { escapeGoPath, type GoFileRequest, type GoRequest, parseGoRequest } from '../go/paths.ts';
 import { createSumdbProxy } from '../go/sumdb-proxy.ts';
 import type { SumdbVerifier } from '../go/tlog.ts';
-import { VersionFacts } from '../go/version-facts.ts';
+import { VersionFacts } from '../version-facts.ts';
 import { auditInvalidUpstream, type Built, cachedDocument, type RefreshPoint } from '../metadata-flow.ts';
 import type { Caller } from '../context.ts';
 import type { UplinkClient } from '../uplink/client.ts';

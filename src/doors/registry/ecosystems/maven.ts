@@ -16,7 +16,7 @@ import {
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { fetchSmall, sendTextError, upstreamFailure } from '../go/upstream.ts';
-import { plausibleTime, publicationTime, VersionFacts } from '../go/version-facts.ts';
+import { plausibleTime, publicationTime, VersionFacts } from '../version-facts.ts';
 import {
   latestAndRelease,
   mavenTimestamp,

@@ -14,7 +14,7 @@ import {
 } from '../context.ts';
 import { sendVerifiedFile } from '../files.ts';
 import { upstreamFailure } from '../go/upstream.ts';
-import { VersionFacts } from '../go/version-facts.ts';
+import { VersionFacts } from '../version-facts.ts';
 import {
   auditInvalidUpstream,
   type Built,

@@ -34,7 +34,7 @@ import {
   type SimpleProject,
 } from '../pypi/simple.ts';
 import { jsonUrlOf, sendPypiError, UPSTREAM_ACCEPT, upstreamStatus } from '../pypi/transport.ts';
-import { VersionFacts } from '../go/version-facts.ts';
+import { VersionFacts } from '../version-facts.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { UplinkSelector } from '../uplink/select.ts';
 import type { EcosystemHandler } from './handler.ts';

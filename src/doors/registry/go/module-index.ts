@@ -13,7 +13,7 @@ import { cachedRaw } from '../metadata-flow.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { escapeGoPath } from './paths.ts';
 import { fetchSmall } from './upstream.ts';
-import { publicationTime, type VersionFacts } from './version-facts.ts';
+import { publicationTime, type VersionFacts } from '../version-facts.ts';
 
 /** One version's `.info` document (go.dev/ref/mod#goproxy-protocol). */
 export interface GoInfo {

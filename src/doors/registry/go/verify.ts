@@ -27,7 +27,7 @@ import {
   tilePath,
 } from './tlog.ts';
 import { fetchSmall, upstreamFailure } from './upstream.ts';
-import type { FactKind, VersionFacts } from './version-facts.ts';
+import type { FactKind, VersionFacts } from '../version-facts.ts';
 
 export interface GoVerifyContext {
   readonly ctx: RegistryContext;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { GatewayError, isGatewayError } from '#core/errors';
 import { audit, type Caller, isUplinkFailure, readBody, type RegistryContext } from '../context.ts';
 import { upstreamFailure } from '../go/upstream.ts';
-import type { VersionFacts } from '../go/version-facts.ts';
+import type { VersionFacts } from '../version-facts.ts';
 import type { UplinkClient } from '../uplink/client.ts';
 import { isDigest } from './paths.ts';
 

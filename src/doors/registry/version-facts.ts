@@ -1,5 +1,5 @@
 /**
- * Durable per-version facts of the part-2 ecosystems (Go, Maven, OCI): first-seen times, pinned
+ * Durable per-version facts of the registry's ecosystems (Go, Maven, OCI, PyPI): first-seen times, pinned
  * hashes and publication times read from upstream headers. They outlive the metadata cache and
  * are shared by replicas through the core database; the first value written wins, so a later
  * upstream answer cannot move a first-seen time or a pinned hash.
